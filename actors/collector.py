@@ -1,0 +1,44 @@
+"""Collector actor: fill events to JSONL, KPI snapshots to JSON, status lines to the log.
+
+It drains its inbox until every producer has closed it, so no fill event already produced is lost at
+shutdown. The session writes the final KPI once all actors have stopped.
+"""
+
+from __future__ import annotations
+
+import trio
+from loguru import logger
+
+from actors.core.trader import FillEvent
+from actors.telemetry import FillWriter, SessionContext, build_kpi, status_line, write_json_atomic
+
+
+async def _every(interval_s: float, fn) -> None:
+    next_at = trio.current_time()
+    while True:
+        next_at += interval_s
+        await trio.sleep_until(next_at)
+        fn()
+
+
+async def run_collector(inbox: trio.MemoryReceiveChannel[FillEvent], writer: FillWriter, ctx: SessionContext,
+                        kpi_path, kpi_interval_s: float, status_interval_s: float, *,
+                        task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    log = logger.bind(actor="collector")
+
+    def snapshot() -> None:
+        write_json_atomic(kpi_path, build_kpi(ctx, trio.current_time(), final=False))
+
+    def status() -> None:
+        log.info(status_line(ctx, trio.current_time()))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_every, kpi_interval_s, snapshot)
+        nursery.start_soon(_every, status_interval_s, status)
+        task_status.started()
+        async for event in inbox:
+            writer.write(event)
+            ctx.fill_events_written = writer.count
+            log.debug("fill {} {} {} {:.8f}/{:.8f} @ {}", event.trade_id, event.venue, event.side,
+                      event.filled_qty, event.order_qty, event.avg_price)
+        nursery.cancel_scope.cancel()

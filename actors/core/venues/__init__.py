@@ -1,0 +1,7 @@
+"""Wire codecs for each exchange: pure functions from frame bytes to decoded events."""
+
+
+class FrameError(ValueError):
+    """A frame that cannot be decoded: malformed JSON, a missing field, a bad number, a bad level."""
+
+    restart_cause = "error"

@@ -1,0 +1,282 @@
+"""Binance Spot market-data wire codec and the local order-book sync procedure.
+
+Pure: parses frames that a shell received and decides what to do with them; no sockets, no clock.
+Reference: ../shared/design/PROTOCOLS.md §2 (combined streams, diff depth, REST depth snapshot,
+the documented "maintain a local order book" procedure and its real-data boundary case).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Union
+
+import attrs
+import msgspec
+
+from actors.core.book import DiffBook, Level, check_level
+from actors.core.venues import FrameError
+
+VENUE = "binance"
+
+
+# -- decoded events -------------------------------------------------------------------------------
+
+@attrs.frozen
+class DepthDiff:
+    symbol: str
+    first_id: int  # U
+    final_id: int  # u
+    event_ms: int  # E
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+
+
+@attrs.frozen
+class DepthSnapshot:
+    """REST /api/v3/depth body, or a partial-depth stream payload (same shape)."""
+
+    last_update_id: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    stream: str | None = None
+
+
+@attrs.frozen
+class BookTicker:
+    symbol: str
+    update_id: int
+    bid: Level
+    ask: Level
+
+
+@attrs.frozen
+class Trade:
+    symbol: str
+    event_ms: int
+    trade_ms: int
+    price: float
+    qty: float
+    buyer_is_maker: bool
+    kind: str  # "trade" or "aggTrade"
+
+
+@attrs.frozen
+class ServerShutdown:
+    event_ms: int
+
+
+@attrs.frozen
+class ControlReply:
+    request_id: int | str | None
+    result: object
+
+
+@attrs.frozen
+class ErrorReply:
+    request_id: int | str | None
+    code: int
+    msg: str
+
+
+Event = Union[DepthDiff, DepthSnapshot, BookTicker, Trade, ServerShutdown, ControlReply, ErrorReply]
+
+
+class _Error(msgspec.Struct):
+    code: int
+    msg: str
+
+
+class _Frame(msgspec.Struct):
+    """Every field any Binance market-data frame may carry; absent ones stay None."""
+
+    stream: str | None = None
+    data: msgspec.Raw = msgspec.Raw(b"")
+    e: str | None = None
+    E: int | None = None
+    s: str | None = None
+    U: int | None = None
+    u: int | None = None
+    b: str | list[tuple[str, str]] | None = None
+    a: str | list[tuple[str, str]] | int | None = None  # aggTrade uses "a" for its id
+    B: str | None = None
+    A: str | None = None
+    p: str | None = None
+    q: str | None = None
+    T: int | None = None
+    m: bool | None = None
+    lastUpdateId: int | None = None
+    bids: list[tuple[str, str]] | None = None
+    asks: list[tuple[str, str]] | None = None
+    result: object = msgspec.UNSET
+    id: int | str | None = None
+    error: _Error | None = None
+
+
+_decoder = msgspec.json.Decoder(_Frame)
+
+
+def _levels(pairs: list[tuple[str, str]], *, allow_zero_size: bool) -> tuple[Level, ...]:
+    out = []
+    for p, q in pairs:
+        try:
+            price, size = float(p), float(q)
+        except ValueError:
+            raise FrameError(f"level [{p!r}, {q!r}] is not a pair of decimal strings") from None
+        try:
+            check_level(price, size, allow_zero_size=allow_zero_size)
+        except ValueError as exc:
+            raise FrameError(f"bad level [{p}, {q}]: {exc}") from None
+        out.append((price, size))
+    return tuple(out)
+
+
+def _require(value: object, what: str) -> object:
+    if value is None:
+        raise FrameError(f"missing field {what}")
+    return value
+
+
+def decode(frame: bytes | str) -> Event:
+    """Decode one Binance frame (raw or combined-stream envelope, or a REST depth body)."""
+    try:
+        f = _decoder.decode(frame)
+        stream = f.stream
+        if stream is not None and len(f.data):
+            f = _decoder.decode(f.data)
+    except msgspec.DecodeError as exc:
+        raise FrameError(f"not a Binance frame: {exc}") from None
+    if f.error is not None:
+        return ErrorReply(f.id, f.error.code, f.error.msg)
+    if f.result is not msgspec.UNSET:
+        return ControlReply(f.id, f.result)
+    if f.e == "depthUpdate":
+        if not isinstance(f.b, list) or not isinstance(f.a, list):
+            raise FrameError("depthUpdate without b/a level lists")
+        first, final = _require(f.U, "U"), _require(f.u, "u")
+        if final < first:
+            raise FrameError(f"depthUpdate with u {final} < U {first}")
+        return DepthDiff(str(_require(f.s, "s")), first, final, int(_require(f.E, "E")),
+                         _levels(f.b, allow_zero_size=True), _levels(f.a, allow_zero_size=True))
+    if f.lastUpdateId is not None:
+        if f.bids is None or f.asks is None:
+            raise FrameError("depth snapshot without bids/asks")
+        return DepthSnapshot(f.lastUpdateId, _levels(f.bids, allow_zero_size=False),
+                             _levels(f.asks, allow_zero_size=False), stream)
+    if f.e in ("trade", "aggTrade"):
+        price_qty = _levels([(str(_require(f.p, "p")), str(_require(f.q, "q")))], allow_zero_size=False)[0]
+        return Trade(str(_require(f.s, "s")), int(_require(f.E, "E")), int(_require(f.T, "T")),
+                     price_qty[0], price_qty[1], bool(f.m), f.e)
+    if f.e == "serverShutdown":
+        return ServerShutdown(int(_require(f.E, "E")))
+    if f.e is None and f.u is not None and isinstance(f.b, str) and isinstance(f.a, str):
+        bid = _levels([(f.b, str(_require(f.B, "B")))], allow_zero_size=True)[0]
+        ask = _levels([(f.a, str(_require(f.A, "A")))], allow_zero_size=True)[0]
+        return BookTicker(str(_require(f.s, "s")), f.u, bid, ask)
+    if f.e is None and stream is None:
+        raise FrameError("not a Binance server message (no event type, result, error or book)")
+    raise FrameError(f"unsupported Binance message type {f.e or stream!r}")
+
+
+def decode_snapshot(body: bytes | str) -> DepthSnapshot:
+    event = decode(body)
+    if isinstance(event, ErrorReply):
+        raise FrameError(f"REST error {event.code}: {event.msg}")
+    if not isinstance(event, DepthSnapshot):
+        raise FrameError(f"expected a depth snapshot, got {type(event).__name__}")
+    return event
+
+
+def stream_names(symbol: str, streams: tuple[str, ...]) -> tuple[str, ...]:
+    """Stream names are lower case on the wire: ("depth@100ms",) -> ("btcusdt@depth@100ms",)."""
+    return tuple(f"{symbol.lower()}@{s}" for s in streams)
+
+
+def combined_path(names: tuple[str, ...]) -> str:
+    return "/stream?streams=" + "/".join(names)
+
+
+def depth_query(symbol: str, limit: int) -> str:
+    return f"/api/v3/depth?symbol={symbol.upper()}&limit={limit}"
+
+
+# -- the documented sync procedure ------------------------------------------------------------------
+
+class SyncState(enum.Enum):
+    WAITING_FIRST_EVENT = "waiting_first_event"  # nothing buffered yet: no snapshot to ask for
+    NEEDS_SNAPSHOT = "needs_snapshot"            # buffering; the shell should fetch a snapshot
+    SYNCED = "synced"
+
+
+class Outcome(enum.Enum):
+    BUFFERED = "buffered"
+    APPLIED = "applied"
+    IGNORED = "ignored"      # an old event (u <= local id)
+    GAP = "gap"              # U > local id + 1: book discarded, resync needed
+    REFETCH = "refetch"      # snapshot older than the first buffered event: fetch again
+    SYNCED = "synced"        # snapshot accepted and buffer replayed
+
+
+class SyncOverflow(FrameError):
+    restart_cause = "gap"
+
+
+@attrs.define
+class BookSync:
+    """Keeps a DiffBook in sync with a diff stream and REST snapshots, as Binance documents it.
+
+    1. buffer diffs, noting the first U; 2. fetch a snapshot; 3. if its lastUpdateId < first U,
+    fetch again; 4. drop buffered events with u <= lastUpdateId; 5. set the book to the snapshot;
+    6. apply the rest with the update rule: u <= id ignore, U > id + 1 gap (discard, start over),
+    else apply and set id = u. The first event after the snapshot may start at lastUpdateId + 1
+    (real captures do), which the update rule accepts.
+    """
+
+    symbol: str
+    max_buffer: int = 10_000
+    book: DiffBook = attrs.field(factory=DiffBook)
+    state: SyncState = SyncState.WAITING_FIRST_EVENT
+    gaps: int = 0
+    resyncs: int = 0
+    _buffer: list[DepthDiff] = attrs.field(factory=list)
+
+    @property
+    def synced(self) -> bool:
+        return self.state is SyncState.SYNCED
+
+    def on_diff(self, diff: DepthDiff) -> Outcome:
+        if self.state is not SyncState.SYNCED:
+            if len(self._buffer) >= self.max_buffer:
+                raise SyncOverflow(f"{len(self._buffer)} diffs buffered while waiting for a snapshot")
+            self._buffer.append(diff)
+            self.state = SyncState.NEEDS_SNAPSHOT
+            return Outcome.BUFFERED
+        return self._apply(diff)
+
+    def on_snapshot(self, snap: DepthSnapshot) -> Outcome:
+        if not self._buffer:
+            raise FrameError("snapshot applied before any diff was buffered")
+        if snap.last_update_id < self._buffer[0].first_id:
+            return Outcome.REFETCH
+        self.book.reset(snap.bids, snap.asks, snap.last_update_id)
+        pending = [d for d in self._buffer if d.final_id > snap.last_update_id]
+        self._buffer.clear()
+        self.state = SyncState.SYNCED
+        self.resyncs += 1
+        for diff in pending:
+            if self._apply(diff) is Outcome.GAP:
+                return Outcome.GAP
+        return Outcome.SYNCED
+
+    def _apply(self, diff: DepthDiff) -> Outcome:
+        local = self.book.update_id
+        assert local is not None
+        if diff.final_id <= local:
+            return Outcome.IGNORED
+        if diff.first_id > local + 1:
+            self.gaps += 1
+            self.book.clear()
+            self._buffer = [diff]
+            self.state = SyncState.NEEDS_SNAPSHOT
+            return Outcome.GAP
+        self.book.apply(diff.bids, diff.asks, diff.final_id)
+        return Outcome.APPLIED

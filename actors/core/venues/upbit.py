@@ -1,0 +1,174 @@
+"""Upbit public quotation WebSocket codec.
+
+Pure. Reference: ../shared/design/PROTOCOLS.md §1. Frames arrive as BINARY websocket frames of
+UTF-8 JSON; both DEFAULT and SIMPLE key spellings are accepted, as are the JSON_LIST/SIMPLE_LIST
+array wrappers. Every orderbook frame is a complete top-N book: the client replaces its book.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Union
+
+import attrs
+import msgspec
+
+from actors.core.book import Level, check_level
+from actors.core.venues import FrameError
+
+VENUE = "upbit"
+_MICROSECONDS_AFTER = 10**14  # ms epoch stamps are ~1.8e12; µs ones (seen in 2023) are ~1.7e15
+
+
+@attrs.frozen
+class Orderbook:
+    code: str
+    timestamp_ms: int
+    snapshot: bool  # stream_type SNAPSHOT (first frame per code) vs REALTIME
+    bids: tuple[Level, ...]  # descending, zero-padded slots dropped
+    asks: tuple[Level, ...]  # ascending
+    level: float | None = None
+    padded_levels: int = 0  # zero-padded slots dropped from this frame
+
+
+@attrs.frozen
+class Trade:
+    code: str
+    timestamp_ms: int
+    price: float
+    volume: float
+    ask_bid: str
+    sequential_id: int | None
+
+
+@attrs.frozen
+class Status:
+    status: str
+
+
+@attrs.frozen
+class ErrorFrame:
+    name: str
+    message: str
+
+
+Event = Union[Orderbook, Trade, Status, ErrorFrame]
+
+
+class _Unit(msgspec.Struct):
+    ask_price: float | None = None
+    bid_price: float | None = None
+    ask_size: float | None = None
+    bid_size: float | None = None
+    ap: float | None = None
+    bp: float | None = None
+    as_: float | None = msgspec.field(default=None, name="as")
+    bs: float | None = None
+
+
+class _Error(msgspec.Struct):
+    name: str | int = ""
+    message: str = ""
+
+
+class _Frame(msgspec.Struct):
+    type: str | None = None
+    ty: str | None = None
+    code: str | None = None
+    cd: str | None = None
+    timestamp: int | None = None
+    tms: int | None = None
+    stream_type: str | None = None
+    st: str | None = None
+    orderbook_units: list[_Unit] | None = None
+    obu: list[_Unit] | None = None
+    level: float | None = None
+    lv: float | None = None
+    trade_price: float | None = None
+    tp: float | None = None
+    trade_volume: float | None = None
+    tv: float | None = None
+    ask_bid: str | None = None
+    ab: str | None = None
+    sequential_id: int | None = None
+    sid: int | None = None
+    status: str | None = None
+    error: _Error | None = None
+
+
+_decoder = msgspec.json.Decoder(_Frame)
+_list_decoder = msgspec.json.Decoder(list[_Frame])
+
+
+def _first(a, b):
+    return a if a is not None else b
+
+
+def _millis(ts: int | None) -> int:
+    if ts is None:
+        raise FrameError("missing timestamp")
+    return ts // 1000 if ts >= _MICROSECONDS_AFTER else ts
+
+
+def _side(units: list[_Unit], ask: bool) -> tuple[tuple[Level, ...], int]:
+    levels, padded = [], 0
+    for u in units:
+        price = _first(u.ask_price, u.ap) if ask else _first(u.bid_price, u.bp)
+        size = _first(u.ask_size, u.as_) if ask else _first(u.bid_size, u.bs)
+        if price is None or size is None:
+            raise FrameError("orderbook unit without price or size")
+        if price == 0 or size == 0:
+            padded += 1  # thin books are padded with zero slots: not real levels
+            continue
+        try:
+            check_level(price, size, allow_zero_size=False)
+        except ValueError as exc:
+            raise FrameError(f"bad {'ask' if ask else 'bid'} level: {exc}") from None
+        levels.append((price, size))
+    return tuple(levels), padded
+
+
+def _event(f: _Frame) -> Event:
+    if f.error is not None:
+        return ErrorFrame(str(f.error.name), f.error.message)
+    if f.status is not None:
+        return Status(f.status)
+    kind = _first(f.type, f.ty)
+    code = _first(f.code, f.cd)
+    if kind == "orderbook":
+        units = _first(f.orderbook_units, f.obu)
+        if code is None or units is None:
+            raise FrameError("orderbook frame without code or units")
+        asks, pad_a = _side(units, ask=True)
+        bids, pad_b = _side(units, ask=False)
+        return Orderbook(code, _millis(_first(f.timestamp, f.tms)), _first(f.stream_type, f.st) == "SNAPSHOT",
+                         bids, asks, _first(f.level, f.lv), pad_a + pad_b)
+    if kind == "trade":
+        price, volume = _first(f.trade_price, f.tp), _first(f.trade_volume, f.tv)
+        if code is None or price is None or volume is None:
+            raise FrameError("trade frame without code, price or volume")
+        return Trade(code, _millis(_first(f.timestamp, f.tms)), price, volume,
+                     _first(f.ask_bid, f.ab) or "", _first(f.sequential_id, f.sid))
+    if kind is None:
+        raise FrameError("not an Upbit server message (no type, status or error field)")
+    raise FrameError(f"unsupported Upbit message type {kind!r}")
+
+
+def decode(frame: bytes | str) -> list[Event]:
+    """Decode one frame into events (a LIST-format frame may carry several)."""
+    try:
+        stripped = frame.lstrip()
+        if stripped[:1] in (b"[", "["):
+            return [_event(f) for f in _list_decoder.decode(frame)]
+        return [_event(_decoder.decode(frame))]
+    except msgspec.DecodeError as exc:
+        raise FrameError(f"not an Upbit frame: {exc}") from None
+
+
+def subscribe_request(ticket: str, codes: tuple[str, ...], *, fmt: str = "DEFAULT") -> str:
+    """The subscription frame (a JSON array sent as text). Codes must be upper case on the wire."""
+    return json.dumps([{"ticket": ticket}, {"type": "orderbook", "codes": list(codes)}, {"format": fmt}],
+                      separators=(",", ":"))
+
+
+PING = "PING"  # text keep-alive: the server answers {"status":"UP"} every 10 s

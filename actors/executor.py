@@ -1,0 +1,43 @@
+"""Executor actor: market views in, fill events out.
+
+The ``Trader`` (strategy, fill model, positions, PnL) and the outbox of fill events not yet handed to
+the collector live in ``ExecutorState``, held by the session outside the restart loop: a restarted
+executor keeps its positions and first re-sends any fill event it had produced but not delivered.
+Fill events are never dropped: the send to the collector waits (bounded channel, backpressure).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timezone
+
+import attrs
+import trio
+
+from actors.core.market import MarketView
+from actors.core.trader import FillEvent, Trader
+
+
+@attrs.define
+class ExecutorState:
+    trader: Trader
+    outbox: deque[FillEvent] = attrs.field(factory=deque)
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+async def _flush(state: ExecutorState, out: trio.MemorySendChannel[FillEvent]) -> None:
+    while state.outbox:
+        await out.send(state.outbox[0])
+        state.outbox.popleft()
+
+
+async def run_executor(inbox: trio.MemoryReceiveChannel[MarketView], out: trio.MemorySendChannel[FillEvent],
+                       state: ExecutorState, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    task_status.started()
+    await _flush(state, out)
+    async for view in inbox:
+        state.outbox.extend(state.trader.on_view(view, _utc_now()))
+        await _flush(state, out)

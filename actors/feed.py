@@ -1,0 +1,185 @@
+"""Feed actors: one per exchange. Each call is one connection lifetime; the supervisor restarts it,
+and every restart is a reconnect.
+
+A feed publishes ``BookView``s to the aggregator with ``send_nowait``: books are full states, so
+when the aggregator's inbox is full the view is dropped and counted (conflation), and the feed never
+stops reading its socket (which would stop it answering pings). ``started()`` is called once the
+feed has delivered its first book(s): connected, subscribed and in sync.
+
+Stale means no market data for ``stale_after_s``; keep-alive traffic does not count.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import trio
+from loguru import logger
+
+from actors.config import BinanceFeedConfig, UpbitFeedConfig
+from actors.core.book import BookView
+from actors.core.kpi import FeedStats
+from actors.core.venues import FrameError, binance, upbit
+from actors.ws import WsConn, http_client, open_ws
+
+
+class FeedStale(Exception):
+    restart_cause = "stale"
+
+
+class FeedError(Exception):
+    """The exchange said something that ends this connection (an error frame, a shutdown notice)."""
+
+    def __init__(self, message: str, cause: str = "error") -> None:
+        super().__init__(message)
+        self.restart_cause = cause
+
+
+class SnapshotError(Exception):
+    restart_cause = "snapshot"
+
+
+def publish(out: trio.MemorySendChannel[BookView], view: BookView, stats: FeedStats) -> None:
+    try:
+        out.send_nowait(view)
+        stats.books += 1
+    except trio.WouldBlock:
+        stats.books_dropped += 1
+
+
+async def _receive_data(conn: WsConn, stats: FeedStats, stale_after_s: float) -> bytes | str:
+    assert stats.last_data_at is not None
+    with trio.move_on_at(stats.last_data_at + stale_after_s) as scope:
+        return await conn.receive()
+    assert scope.cancelled_caught
+    raise FeedStale(f"no market data for {stale_after_s:g} s")
+
+
+def _bad_frame(log, stats: FeedStats, exc: FrameError, frame: bytes | str) -> None:
+    stats.bad_frames += 1
+    log.warning("bad frame #{} skipped: {} (first bytes: {!r})", stats.bad_frames, exc, frame[:120])
+
+
+async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookView], stats: FeedStats, *,
+                         task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    log = logger.bind(actor="feed:upbit")
+    codes = (cfg.market, cfg.fx_market)
+    async with open_ws(cfg.url, connect_timeout_s=cfg.connect_timeout_s) as conn:
+        stats.connects += 1
+        await conn.send(upbit.subscribe_request(str(uuid.uuid4()), codes))
+        log.info("connected to {}, subscribed to {}", cfg.url, ", ".join(codes))
+        stats.last_data_at = trio.current_time()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_upbit_keepalive, conn, cfg.ping_interval_s, stats)
+                seen: set[str] = set()
+                while True:
+                    frame = await _receive_data(conn, stats, cfg.stale_after_s)
+                    now = trio.current_time()
+                    stats.messages += 1
+                    try:
+                        events = upbit.decode(frame)
+                    except FrameError as exc:
+                        _bad_frame(log, stats, exc, frame)
+                        continue
+                    for event in events:
+                        if isinstance(event, upbit.Orderbook):
+                            stats.last_data_at = now
+                            stats.padded_levels += event.padded_levels
+                            publish(out, BookView(upbit.VENUE, event.code, event.bids, event.asks, now,
+                                                  event.timestamp_ms), stats)
+                            if not stats.connected:
+                                seen.add(event.code)
+                                if seen.issuperset(codes):
+                                    stats.connected = True
+                                    task_status.started()
+                        elif isinstance(event, upbit.ErrorFrame):
+                            raise FeedError(f"Upbit error {event.name}: {event.message}")
+        finally:
+            stats.connected = False
+
+
+async def _upbit_keepalive(conn: WsConn, interval_s: float, stats: FeedStats) -> None:
+    """Text PING on a timer (the server then sends {"status":"UP"}): the idle timeout never fires."""
+    while True:
+        await conn.send(upbit.PING)
+        stats.pings_sent += 1
+        await trio.sleep(interval_s)
+
+
+async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig) -> binance.DepthSnapshot:
+    query = binance.depth_query(cfg.symbol, cfg.snapshot_limit)
+    try:
+        response = await http.get(query)
+    except httpx.HTTPError as exc:
+        raise SnapshotError(f"depth snapshot request failed: {type(exc).__name__}: {exc}") from None
+    if response.status_code != 200:
+        raise SnapshotError(f"depth snapshot HTTP {response.status_code}: {response.text[:200]}")
+    try:
+        return binance.decode_snapshot(response.content)
+    except FrameError as exc:
+        raise SnapshotError(f"depth snapshot unreadable: {exc}") from None
+
+
+MAX_REFETCH = 10
+
+
+async def _sync_from_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, sync: binance.BookSync,
+                              stats: FeedStats, log) -> binance.Outcome:
+    for attempt in range(MAX_REFETCH):
+        snapshot = await _fetch_snapshot(http, cfg)
+        outcome = sync.on_snapshot(snapshot)
+        if outcome is not binance.Outcome.REFETCH:
+            stats.resyncs += 1
+            log.info("book synced from snapshot {} ({} levels)", snapshot.last_update_id, len(sync.book))
+            return outcome
+        stats.snapshot_refetches += 1
+        await trio.sleep(0.2 * (attempt + 1))
+    raise SnapshotError(f"snapshot stayed older than the buffered diffs after {MAX_REFETCH} fetches")
+
+
+async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[BookView], stats: FeedStats, *,
+                           task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    log = logger.bind(actor="feed:binance")
+    names = binance.stream_names(cfg.symbol, ("depth@100ms",))
+    url = cfg.ws_url.rstrip("/") + binance.combined_path(names)
+    sync = binance.BookSync(cfg.symbol)
+    async with http_client(cfg.rest_url, cfg.connect_timeout_s) as http, \
+            open_ws(url, connect_timeout_s=cfg.connect_timeout_s) as conn:
+        stats.connects += 1
+        log.info("connected to {}", url)
+        stats.last_data_at = trio.current_time()
+        try:
+            while True:
+                frame = await _receive_data(conn, stats, cfg.stale_after_s)
+                now = trio.current_time()
+                stats.messages += 1
+                try:
+                    event = binance.decode(frame)
+                except FrameError as exc:
+                    _bad_frame(log, stats, exc, frame)
+                    continue
+                if isinstance(event, binance.DepthDiff):
+                    stats.last_data_at = now
+                    outcome = sync.on_diff(event)
+                    if outcome is binance.Outcome.GAP:
+                        stats.gaps += 1
+                        log.warning("sequence gap at U={} (local id was lower); resyncing", event.first_id)
+                    if sync.state is binance.SyncState.NEEDS_SNAPSHOT:
+                        outcome = await _sync_from_snapshot(http, cfg, sync, stats, log)
+                        if outcome is binance.Outcome.GAP:
+                            stats.gaps += 1
+                            continue
+                    if sync.synced and outcome is not binance.Outcome.IGNORED:
+                        publish(out, sync.book.view(binance.VENUE, cfg.symbol, cfg.view_depth, now, event.event_ms),
+                                stats)
+                        if not stats.connected:
+                            stats.connected = True
+                            task_status.started()
+                elif isinstance(event, binance.ServerShutdown):
+                    raise FeedError("server announced a shutdown (serverShutdown)", cause="shutdown")
+                elif isinstance(event, binance.ErrorReply):
+                    log.warning("error reply {}: {}", event.code, event.msg)
+        finally:
+            stats.connected = False

@@ -1,0 +1,277 @@
+"""Run one PAPER session: ``python -m actors.session --config PATH [--duration S] [--market live|sim]
+[--seed N] [--logs-dir DIR]``.
+
+Builds the actor tree (docs/architecture.md): with ``market = "sim"`` the embedded exchange first;
+then the consumers (collector, executor, aggregator), each under a supervisor; then the producers
+(one feed per exchange). The duration counts from the moment both feeds are ready. The session ends
+by cancelling the producers; channel closure then drains the aggregator, the executor and the
+collector in that order, within ``shutdown_grace_s``; the final KPI file is written last.
+Ctrl-C or SIGTERM take the same path; a second one exits at once.
+
+Exit status: 0 completed (or stopped by Ctrl-C/SIGTERM), 1 failed (an actor was given up on, or an
+unexpected error), 2 bad config or command line, 130 second interrupt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import sys
+from contextlib import ExitStack
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+from loguru import logger
+
+from actors import config as config_mod
+from actors.aggregator import run_aggregator
+from actors.collector import run_collector
+from actors.config import Config, ConfigError
+from actors.core.book import BookView
+from actors.core.fills import SimpleFillModel
+from actors.core.kpi import FeedStats
+from actors.core.market import MarketState, MarketView
+from actors.core.strategy import StrategyParams
+from actors.core.trader import FillEvent, Trader
+from actors.executor import ExecutorState, run_executor
+from actors.feed import run_binance_feed, run_upbit_feed
+from actors.sim.exchange import serve_sim
+from actors.telemetry import FillWriter, SessionContext, SessionPaths, build_kpi, write_json_atomic
+from supervision import ChildStats, SupervisorGaveUp, supervise
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+ACTORS = ("collector", "executor", "aggregator", "feed:upbit", "feed:binance")
+BOOKS_BUFFER, VIEWS_BUFFER, FILLS_BUFFER = 64, 16, 1024
+
+
+@attrs.frozen
+class SessionResult:
+    status: str
+    exit_code: int
+    paths: SessionPaths
+    kpi: dict[str, Any]
+
+
+def new_session_id() -> str:
+    return datetime.now().strftime("%Y%m%d_%H%M%S")
+
+
+def _feed_configs(cfg: Config, endpoints) -> tuple[Any, Any]:
+    upbit_cfg, binance_cfg = cfg.feeds.upbit, cfg.feeds.binance
+    if endpoints is not None:
+        upbit_cfg = attrs.evolve(upbit_cfg, url=endpoints.upbit_url)
+        binance_cfg = attrs.evolve(binance_cfg, ws_url=endpoints.binance_ws_url,
+                                   rest_url=endpoints.binance_rest_url)
+    return upbit_cfg, binance_cfg
+
+
+async def _watch_signals(stop: trio.Event, interrupted: list[bool]) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            if stop.is_set() and interrupted:
+                raise KeyboardInterrupt  # second signal: leave at once
+            interrupted.append(True)
+            logger.bind(actor="session").warning("{} received: stopping (again to exit at once)",
+                                                 signal.Signals(signum).name)
+            stop.set()
+
+
+async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool = True) -> SessionResult:
+    """Run a whole session in the current Trio run; always writes the final KPI file."""
+    log = logger.bind(actor="session")
+    opened_at = trio.current_time()
+    seed = cfg.session.seed
+    jitter_rng = random.Random(seed)
+    policy = cfg.supervision.policy()
+    strategy = cfg.strategy
+    fx_key = ("upbit", cfg.feeds.upbit.fx_market) if cfg.fx.source == "upbit" else None
+    market_state = MarketState(("upbit", cfg.feeds.upbit.market), ("binance", cfg.feeds.binance.symbol),
+                               fx_key, cfg.fx.fixed_krw_per_usdt, started_at=opened_at)
+    params = StrategyParams(strategy.entry_bps, strategy.tp_bps, strategy.order_qty_btc,
+                            strategy.baseline_halflife_s, strategy.warmup_s, strategy.max_hold_s,
+                            strategy.max_book_age_s)
+    trader = Trader(params, paths.session_id, opened_at, SimpleFillModel(strategy.max_slippage_bps))
+    ctx = SessionContext(paths.session_id, cfg.session.market, cfg.session.duration_s, trader, market_state,
+                         {"upbit": FeedStats("upbit"), "binance": FeedStats("binance")},
+                         {name: ChildStats(name) for name in ACTORS}, opened_at)
+    executor_state = ExecutorState(trader)
+    stop = trio.Event()
+    interrupted: list[bool] = []
+    paths.logs_dir.mkdir(parents=True, exist_ok=True)
+    writer = FillWriter(paths.fill_events)
+
+    async def supervised(name: str, child, owned: tuple = (), *,
+                         task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        """Supervise ``child``; close the channels it owns when supervision ends; a give-up stops the session."""
+        forwarded = []
+
+        class _Status:
+            def started(self, value: Any = None) -> None:
+                forwarded.append(True)
+                task_status.started(value)
+
+        with ExitStack() as stack:
+            for channel in owned:
+                stack.enter_context(channel)
+            try:
+                await supervise(child, name=name, policy=policy, stats=ctx.children[name],
+                                rng=random.Random(jitter_rng.random()), task_status=_Status())
+            except SupervisorGaveUp as exc:
+                ctx.fatal.append(str(exc))
+                stop.set()
+                if not forwarded:
+                    task_status.started()
+
+    try:
+        async with trio.open_nursery() as root:
+            if handle_signals:
+                root.start_soon(_watch_signals, stop, interrupted)
+            endpoints = None
+            if cfg.session.market == "sim":
+                endpoints = await root.start(partial(serve_sim, cfg.sim, seed, binance_symbol=cfg.feeds.binance.symbol))
+            upbit_cfg, binance_cfg = _feed_configs(cfg, endpoints)
+
+            books_send, books_recv = trio.open_memory_channel[BookView](BOOKS_BUFFER)
+            views_send, views_recv = trio.open_memory_channel[MarketView](VIEWS_BUFFER)
+            fills_send, fills_recv = trio.open_memory_channel[FillEvent](FILLS_BUFFER)
+            s = cfg.session
+            async with trio.open_nursery() as consumers:
+                await consumers.start(supervised, "collector", partial(
+                    run_collector, fills_recv, writer, ctx, paths.kpi, s.kpi_interval_s, s.status_interval_s),
+                    (fills_recv,))
+                await consumers.start(supervised, "executor", partial(
+                    run_executor, views_recv, fills_send, executor_state), (views_recv, fills_send))
+                await consumers.start(supervised, "aggregator", partial(
+                    run_aggregator, books_recv, views_send, market_state), (books_recv, views_send))
+                with books_send:
+                    upbit_out, binance_out = books_send.clone(), books_send.clone()
+                async with trio.open_nursery() as producers:
+                    with trio.CancelScope() as startup:
+                        producers.start_soon(_cancel_when, stop, startup)
+                        await producers.start(supervised, "feed:upbit", partial(
+                            run_upbit_feed, upbit_cfg, upbit_out, ctx.feeds["upbit"]), (upbit_out,))
+                        await producers.start(supervised, "feed:binance", partial(
+                            run_binance_feed, binance_cfg, binance_out, ctx.feeds["binance"]), (binance_out,))
+                    if not stop.is_set():
+                        ctx.trading_since = trio.current_time()
+                        log.info("both feeds ready after {:.2f} s; trading for {:g} s",
+                                 ctx.trading_since - opened_at, s.duration_s)
+                        with trio.move_on_after(s.duration_s):
+                            await stop.wait()
+                    ctx.ended_at = trio.current_time()
+                    log.info("stopping: cancelling the feeds, draining the pipeline")
+                    producers.cancel_scope.cancel()
+                consumers.cancel_scope.deadline = trio.current_time() + s.shutdown_grace_s
+            if consumers.cancel_scope.cancelled_caught:
+                ctx.fatal.append(f"the pipeline did not drain within shutdown_grace_s={s.shutdown_grace_s:g}")
+            root.cancel_scope.cancel()
+    finally:
+        writer.close()
+        now = trio.current_time()
+        if ctx.ended_at is None:
+            ctx.ended_at = now
+        ctx.status = "failed" if ctx.fatal else ("interrupted" if interrupted else "completed")
+        kpi = build_kpi(ctx, now, final=True)
+        write_json_atomic(paths.kpi, kpi)
+    for error in ctx.fatal:
+        log.error("fatal: {}", error)
+    return SessionResult(ctx.status, EXIT_FAILED if ctx.fatal else EXIT_OK, paths, kpi)
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with one line, like a config error
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m actors.session", description="Run one PAPER arbitrage session.")
+    p.add_argument("--config", required=True, help="TOML config file (see docs/config.md)")
+    p.add_argument("--duration", type=float, metavar="S", help="override session.duration_s")
+    p.add_argument("--market", choices=("live", "sim"), help="override session.market")
+    p.add_argument("--seed", type=int, metavar="N", help="override session.seed")
+    p.add_argument("--logs-dir", metavar="DIR", help="override session.logs_dir")
+    return p
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    session = {key: value for key, value in (("duration_s", args.duration), ("market", args.market),
+                                             ("seed", args.seed), ("logs_dir", args.logs_dir)) if value is not None}
+    return {"session": session} if session else {}
+
+
+LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {extra[actor]: <12} | {message}"
+
+
+def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO") -> None:
+    logger.remove()
+    logger.configure(extra={"actor": "-"})
+    logger.add(sys.stderr, level=stderr_level, format=LOG_FORMAT, colorize=False, backtrace=False,
+               diagnose=False)
+    if log_path is not None:
+        logger.add(log_path, level="DEBUG", format=LOG_FORMAT, buffering=1, encoding="utf-8", backtrace=False,
+                   diagnose=False)
+
+
+def _summary(result: SessionResult) -> str:
+    k = result.kpi
+    vol = k["available_volume"]
+    cv = {side: vol[side]["std_over_mean"] for side in ("BUY", "SELL")}
+    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+    lines = [
+        f"session {k['session_id']} {k['status']} ({k['market']}), {k['duration_s']:.1f} s of "
+        f"{k['requested_duration_s']:g} s",
+        f"  entry trades {k['entry_trades']}, fill events {k['fill_events']} "
+        f"(BUY {k['fill_events_by_side']['BUY']}, SELL {k['fill_events_by_side']['SELL']}), "
+        f"written {k['fill_events_written']}",
+        f"  available_volume std/mean: BUY {fmt(cv['BUY'])}, SELL {fmt(cv['SELL'])}",
+        f"  PnL {k['pnl_usdt']:+.4f} USDT realized ({k['pnl_note']})",
+        f"  feeds: " + ", ".join(f"{v} msgs {f['messages']} reconnects {f['reconnects']}"
+                                 for v, f in k["feeds"].items()),
+        f"  fatal exceptions {k['fatal_exceptions']}",
+        f"files in {result.paths.logs_dir}/:",
+        f"  {result.paths.fill_events.name}  {result.paths.kpi.name}  {result.paths.log.name}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_mod.load(args.config, overrides_from(args))
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    paths = SessionPaths(Path(cfg.session.logs_dir), new_session_id())
+    paths.logs_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging(paths.log)
+    logger.bind(actor="session").info("session {}: market {}, {:g} s, seed {}, logs in {}", paths.session_id,
+                                      cfg.session.market, cfg.session.duration_s, cfg.session.seed, paths.logs_dir)
+    try:
+        result = trio.run(partial(run_session, cfg, paths))
+    except KeyboardInterrupt:
+        print("interrupted twice: exited at once; the fill-event file is complete up to the last line",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # one boundary for what no supervisor handled
+        # the traceback goes to the session log only (DEBUG is below the terminal's level)
+        logger.bind(actor="session").opt(exception=exc).debug("session failed: {}", exc)
+        print(f"session failed: {type(exc).__name__}: {exc} (details in {paths.log})", file=sys.stderr)
+        return EXIT_FAILED
+    print(_summary(result))
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

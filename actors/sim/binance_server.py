@@ -1,0 +1,259 @@
+"""Binance Spot market streams and the REST depth endpoint, served from the simulated market.
+
+PROTOCOLS.md §2.8:
+- ``/ws/<stream>`` (bare payloads), ``/ws`` (+ SUBSCRIBE), ``/stream?streams=a/b`` (wrapped as
+  ``{"stream":…,"data":…}``); text frames; lower-case stream names.
+- ``<sym>@depth@100ms`` diffs every step with chained ids (``U = previous u + 1``), absolute
+  quantities, 0 = delete, no empty frames; ``<sym>@depth`` merges ten steps; ``<sym>@bookTicker`` on
+  every change of the touch; ``<sym>@depth{5,10,20}[@100ms]`` partial books whose ``lastUpdateId``
+  is the latest diff's ``u``. Unknown but well-formed stream names are acknowledged and stay silent.
+- Control messages SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY with
+  ``{"result":…,"id":…}`` or ``{"error":{"code":…,"msg":…},"id":…}``; non-JSON closes with 1008;
+  more than 5 client messages in a second closes with 1008 "Too many requests".
+- A ping every 20 s carrying the time in ms; no pong within 60 s closes with 1008 "Pong timeout".
+- Connections are cut after ``max_connection_s`` (24 h).
+- ``GET /api/v3/depth?symbol=&limit=`` (limit default 100, capped at 5000) with
+  ``X-MBX-USED-WEIGHT-1M``; unknown symbol -> 400 ``{"code":-1121,"msg":"Invalid symbol."}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from urllib.parse import parse_qs, urlsplit
+
+import trio
+from loguru import logger
+
+from actors.sim.exchange import SimHub
+from actors.sim.model import BINANCE_BTC, BinanceDiff
+from actors.ws import WsConn, WsRequest, serve_http, serve_ws
+
+_STREAM_RE = re.compile(r"^[a-z0-9]+@[a-zA-Z0-9_@]+$")
+_PARTIAL_RE = re.compile(r"^depth(5|10|20)(@100ms)?$")
+MAX_MESSAGES_PER_S = 5
+SLOW_DEPTH_STEPS = 10  # @depth without @100ms: one frame a second
+
+
+def _num(x: float) -> str:
+    return f"{x:.8f}"
+
+
+def _levels(levels) -> str:
+    return "[" + ",".join(f'["{_num(p)}","{_num(q)}"]' for p, q in levels) + "]"
+
+
+class _Session:
+    def __init__(self, hub: SimHub, conn: WsConn, symbol: str, combined: bool, streams: list[str]) -> None:
+        self.hub = hub
+        self.conn = conn
+        self.symbol = symbol
+        self.combined = combined
+        self.streams: list[str] = []
+        self._pending_slow: dict[str, BinanceDiff] = {}
+        self._slow_count = 0
+        self._last_touch = None
+        self._recent: deque[float] = deque()
+        for s in streams:
+            self._add(s)
+
+    def _add(self, stream: str) -> None:
+        if stream not in self.streams:
+            self.streams.append(stream)
+
+    async def _emit(self, stream: str, payload: str) -> None:
+        if self.combined:
+            payload = f'{{"stream":"{stream}","data":{payload}}}'
+        await self.conn.send(payload)
+
+    # -- market data -----------------------------------------------------------------------------
+
+    def _diff_payload(self, diff: BinanceDiff) -> str:
+        return (f'{{"e":"depthUpdate","E":{self.hub.market.time_ms},"s":"{self.symbol}",'
+                f'"U":{diff.first_id},"u":{diff.final_id},"b":{_levels(diff.bids)},"a":{_levels(diff.asks)}}}')
+
+    async def on_step(self, diff: BinanceDiff | None) -> None:
+        sym = self.symbol.lower()
+        book = self.hub.market.books[BINANCE_BTC]
+        slow_stream = f"{sym}@depth"
+        if diff is not None and slow_stream in self.streams:
+            self._merge_slow(diff)
+        self._slow_count += 1
+        merged_due = self._slow_count >= SLOW_DEPTH_STEPS
+        if merged_due:
+            self._slow_count = 0
+        for stream in list(self.streams):
+            name, _, kind = stream.partition("@")
+            if name != sym:
+                continue
+            if kind == "depth@100ms" and diff is not None:
+                await self._emit(stream, self._diff_payload(diff))
+            elif kind == "depth" and merged_due and "slow" in self._pending_slow:
+                await self._emit(stream, self._diff_payload(self._pending_slow.pop("slow")))
+            elif kind == "bookTicker":
+                bids, asks = book.top(1)
+                touch = (bids[0], asks[0])
+                if touch != self._last_touch:
+                    self._last_touch = touch
+                    await self._emit(stream, f'{{"u":{self.hub.market.update_id},"s":"{self.symbol}",'
+                                             f'"b":"{_num(bids[0][0])}","B":"{_num(bids[0][1])}",'
+                                             f'"a":"{_num(asks[0][0])}","A":"{_num(asks[0][1])}"}}')
+            elif (m := _PARTIAL_RE.match(kind)) and (m.group(2) or merged_due):
+                bids, asks = book.top(int(m.group(1)))
+                await self._emit(stream, f'{{"lastUpdateId":{self.hub.market.update_id},'
+                                         f'"bids":{_levels(bids)},"asks":{_levels(asks)}}}')
+
+    def _merge_slow(self, diff: BinanceDiff) -> None:
+        prev = self._pending_slow.get("slow")
+        if prev is None:
+            self._pending_slow["slow"] = diff
+            return
+        bids = dict(prev.bids)
+        bids.update(diff.bids)
+        asks = dict(prev.asks)
+        asks.update(diff.asks)
+        self._pending_slow["slow"] = BinanceDiff(prev.first_id, diff.final_id,
+                                                 tuple(sorted(bids.items(), reverse=True)),
+                                                 tuple(sorted(asks.items())))
+
+    async def publish(self) -> None:
+        key, steps = self.hub.open_queue()
+        try:
+            async for step in steps:
+                await self.on_step(step.binance_diff)
+        finally:
+            self.hub.close_queue(key)
+        await self.conn.abort()
+
+    # -- control ---------------------------------------------------------------------------------
+
+    async def read(self) -> None:
+        while True:
+            message = await self.conn.receive()
+            now = trio.current_time()
+            self._recent.append(now)
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) > MAX_MESSAGES_PER_S:
+                await self.conn.close(1008, "Too many requests")
+                return
+            try:
+                request = json.loads(message)
+            except ValueError:
+                await self.conn.close(1008, "Invalid request")
+                return
+            await self.conn.send(json.dumps(self.control(request), separators=(",", ":")))
+
+    def control(self, request: object) -> dict:
+        if not isinstance(request, dict):
+            return {"error": {"code": 2, "msg": "Invalid request: expected an object"}, "id": None}
+        rid = request.get("id")
+        if not (rid is None or isinstance(rid, (int, str)) and not isinstance(rid, bool)):
+            return {"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"},
+                    "id": None}
+        method = request.get("method")
+        params = request.get("params", [])
+        if method is None:
+            return {"error": {"code": 2, "msg": "Invalid request: missing field `method`"}, "id": rid}
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not isinstance(params, list) or not all(isinstance(p, str) and _STREAM_RE.match(p) for p in params):
+                return {"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": rid}
+            for p in params:
+                if method == "SUBSCRIBE":
+                    self._add(p)
+                elif p in self.streams:
+                    self.streams.remove(p)
+            return {"result": None, "id": rid}
+        if method == "LIST_SUBSCRIPTIONS":
+            return {"result": list(self.streams), "id": rid}
+        if method in ("SET_PROPERTY", "GET_PROPERTY"):
+            if not params or params[0] != "combined":
+                return {"error": {"code": 0, "msg": "Unknown property"}, "id": rid}
+            if method == "GET_PROPERTY":
+                return {"result": self.combined, "id": rid}
+            if len(params) < 2 or not isinstance(params[1], bool):
+                return {"error": {"code": 1, "msg": "Invalid value type: expected Boolean"}, "id": rid}
+            self.combined = params[1]
+            return {"result": None, "id": rid}
+        return {"error": {"code": 2, "msg": f"Invalid request: unknown variant `{method}`, expected one of "
+                          "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"},
+                "id": rid}
+
+    async def pinger(self, interval_s: float, pong_timeout_s: float) -> None:
+        while True:
+            await trio.sleep(interval_s)
+            with trio.move_on_after(pong_timeout_s) as scope:
+                await self.conn.ping(str(self.hub.market.time_ms).encode())
+            if scope.cancelled_caught:
+                await self.conn.close(1008, "Pong timeout")
+                return
+
+
+def _route(path: str) -> tuple[bool, list[str]] | None:
+    parts = urlsplit(path)
+    if parts.path == "/stream":
+        streams = parse_qs(parts.query).get("streams", [""])[0]
+        return True, [s for s in streams.split("/") if s]
+    if parts.path == "/ws":
+        return False, []
+    if parts.path.startswith("/ws/"):
+        return False, [s for s in parts.path[4:].split("/") if s]
+    return None
+
+
+async def serve_binance_ws(hub: SimHub, host: str, port: int, symbol: str,
+                           task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    cfg = hub.cfg
+
+    async def handler(request: WsRequest) -> None:
+        route = _route(request.path)
+        if route is None:
+            await request.reject(404)
+            return
+        conn = await request.accept()
+        session = _Session(hub, conn, symbol, *route)
+        async with trio.open_nursery() as nursery:
+            async def until_done(fn, *args) -> None:
+                await fn(*args)
+                nursery.cancel_scope.cancel()
+            nursery.start_soon(until_done, session.read)
+            nursery.start_soon(until_done, session.publish)
+            nursery.start_soon(until_done, session.pinger, cfg.binance_ping_interval_s, cfg.binance_pong_timeout_s)
+            await trio.sleep(cfg.max_connection_s)
+            logger.bind(actor="sim").info("sim binance: connection reached {:g} s, closing it", cfg.max_connection_s)
+            await conn.close(1000)
+            nursery.cancel_scope.cancel()
+
+    await serve_ws(handler, host, port, task_status=task_status)
+
+
+# -- REST ------------------------------------------------------------------------------------------
+
+def depth_weight(limit: int) -> int:
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+def rest_response(hub: SimHub, symbol: str, target: str) -> tuple[int, dict[str, str], bytes]:
+    """Answer one REST request: (status, headers, body)."""
+    parts = urlsplit(target)
+    if parts.path != "/api/v3/depth":
+        return 404, {}, b'{"code":-1,"msg":"Not found."}'
+    query = parse_qs(parts.query)
+    requested = query.get("symbol", [""])[0]
+    if not requested:
+        return 400, {}, b'{"code":-1102,"msg":"Mandatory parameter \'symbol\' was not sent, was empty/null, or malformed."}'
+    if requested != symbol:
+        return 400, {}, b'{"code":-1121,"msg":"Invalid symbol."}'
+    try:
+        limit = min(int(query.get("limit", ["100"])[0]), 5000)
+    except ValueError:
+        return 400, {}, b'{"code":-1100,"msg":"Illegal characters found in parameter \'limit\'."}'
+    bids, asks = hub.market.books[BINANCE_BTC].top(max(limit, 1))
+    body = (f'{{"lastUpdateId":{hub.market.update_id},"bids":{_levels(bids)},"asks":{_levels(asks)}}}').encode()
+    return 200, {"X-MBX-USED-WEIGHT-1M": str(depth_weight(limit))}, body
+
+
+async def serve_binance_rest(hub: SimHub, host: str, port: int, symbol: str,
+                             task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    await serve_http(lambda target: rest_response(hub, symbol, target), host, port, task_status=task_status)

@@ -1,0 +1,215 @@
+"""Upbit's public quotation WebSocket, served from the simulated market (PROTOCOLS.md §1.9).
+
+- ``/websocket/v1`` only; every server frame is BINARY UTF-8 JSON; the server never pings.
+- A subscribe frame (JSON array) replaces the connection's whole subscription; unknown or lower-case
+  codes are ignored silently; ``CODE.n`` picks n units (1, 5, 15 or 30, anything else 30).
+- First frame per code is a SNAPSHOT, then REALTIME frames whenever the book changed (100 ms grid).
+  Thin sides are padded with zero units. DEFAULT spells large prices like Java (``1.16539E8``).
+- Errors: ``{"error":{"name":…,"message":…}}`` then a normal close (1000).
+- Text ``PING`` starts ``{"status":"UP"}`` every 10 s. No client message for ``upbit_idle_timeout_s``
+  drops the TCP connection without a close frame (the client sees 1006). Protocol pings are answered
+  by the WebSocket library below us and are not visible here, so only messages count as activity.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import attrs
+import trio
+from loguru import logger
+
+from actors.sim.exchange import SimHub
+from actors.sim.model import UPBIT_BTC, UPBIT_USDT
+from actors.ws import WsConn, WsRequest, serve_ws
+
+CODES = (UPBIT_BTC, UPBIT_USDT)
+UNIT_CHOICES = (1, 5, 15, 30)
+FORMATS = ("DEFAULT", "SIMPLE", "JSON_LIST", "SIMPLE_LIST")
+TYPES = ("ticker", "trade", "orderbook")
+UP_INTERVAL_S = 10.0
+
+
+def java_double(x: float) -> str:
+    """Java's Double.toString spelling: plain in [1e-3, 1e7), else ``d.dddE±n``."""
+    if x == 0:
+        return "0.0"
+    if 1e-3 <= abs(x) < 1e7:
+        text = repr(float(x))
+        return text if ("." in text or "e" in text) else text + ".0"
+    sign, digits, exponent = Decimal(repr(float(x))).normalize().as_tuple()
+    head = str(digits[0])
+    tail = "".join(str(d) for d in digits[1:]) or "0"
+    return f"{'-' if sign else ''}{head}.{tail}E{len(digits) - 1 + exponent}"
+
+
+class SubscribeError(Exception):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.message = message
+
+
+@attrs.frozen
+class Subscription:
+    units: dict[str, int]  # code -> number of units
+    fmt: str = "DEFAULT"
+    only_snapshot: bool = False
+    only_realtime: bool = False
+
+
+def parse_subscription(text: str) -> Subscription:
+    """Validate a client request the way the server does; raise SubscribeError otherwise."""
+    try:
+        request = json.loads(text)
+    except ValueError:
+        raise SubscribeError("WRONG_FORMAT", "Requested using wrong format.") from None
+    if not isinstance(request, list) or not all(isinstance(o, dict) for o in request):
+        raise SubscribeError("WRONG_FORMAT", "Requested using wrong format.")
+    if not any(isinstance(o.get("ticket"), str) and o["ticket"] for o in request):
+        raise SubscribeError("NO_TICKET", "ticket field is missing or invalid.")
+    fmt = next((o["format"] for o in request if "format" in o), "DEFAULT")
+    if fmt not in FORMATS:
+        raise SubscribeError("INVALID_PARAM", f"unsupported format {fmt}.")
+    kinds = [o for o in request if "type" in o]
+    if not kinds:
+        raise SubscribeError("NO_TYPE", "type field is missing.")
+    units: dict[str, int] = {}
+    only_snapshot = only_realtime = False
+    for obj in kinds:
+        kind = obj["type"]
+        if kind not in TYPES and not str(kind).startswith("candle."):
+            raise SubscribeError("INVALID_PARAM", f"type {kind} is not supported.")
+        codes = obj.get("codes")
+        if not isinstance(codes, list) or not codes:
+            raise SubscribeError("NO_CODES", "codes field not exists.")
+        if kind != "orderbook":
+            continue  # accepted; this simulator publishes order books only
+        only_snapshot = bool(obj.get("is_only_snapshot", obj.get("isOnlySnapshot", False)))
+        only_realtime = bool(obj.get("is_only_realtime", obj.get("isOnlyRealtime", False)))
+        for item in codes:
+            code, _, n = str(item).partition(".")
+            if code in CODES:  # unknown and lower-case codes are silently ignored
+                units[code] = int(n) if n.isdigit() and int(n) in UNIT_CHOICES else 30
+    return Subscription(units, fmt, only_snapshot, only_realtime)
+
+
+def orderbook_frame(hub: SimHub, code: str, n: int, snapshot: bool, fmt: str) -> bytes:
+    book = hub.market.books[code]
+    bids, asks = book.top(n)
+    simple = fmt.startswith("SIMPLE")
+    units = []
+    for i in range(n):
+        ap, asz = asks[i] if i < len(asks) else (0.0, 0.0)
+        bp, bsz = bids[i] if i < len(bids) else (0.0, 0.0)
+        if simple:
+            units.append(f'{{"ap":{repr(ap)},"bp":{repr(bp)},"as":{java_double(asz)},"bs":{java_double(bsz)}}}')
+        else:
+            units.append(f'{{"ask_price":{java_double(ap)},"bid_price":{java_double(bp)},'
+                         f'"ask_size":{asz:.8f},"bid_size":{bsz:.8f}}}')
+    total_ask = sum(s for _, s in asks[:n])
+    total_bid = sum(s for _, s in bids[:n])
+    stream = "SNAPSHOT" if snapshot else "REALTIME"
+    ts = hub.market.time_ms
+    if simple:
+        body = (f'{{"ty":"orderbook","cd":"{code}","tms":{ts},"tas":{java_double(total_ask)},'
+                f'"tbs":{java_double(total_bid)},"obu":[{",".join(units)}],"st":"{stream}","lv":0}}')
+    else:
+        body = (f'{{"type":"orderbook","code":"{code}","timestamp":{ts},"total_ask_size":{total_ask:.8f},'
+                f'"total_bid_size":{total_bid:.8f},"orderbook_units":[{",".join(units)}],'
+                f'"stream_type":"{stream}","level":0}}')
+    if fmt.endswith("_LIST"):
+        body = f"[{body}]"
+    return body.encode()
+
+
+def _error_frame(name: str, message: str) -> bytes:
+    return json.dumps({"error": {"name": name, "message": message}}, ensure_ascii=False).encode()
+
+
+class _Session:
+    """One client connection."""
+
+    def __init__(self, hub: SimHub, conn: WsConn) -> None:
+        self.hub = hub
+        self.conn = conn
+        self.sub = Subscription({})
+        self.sent_snapshot: set[str] = set()
+        self.last_activity = trio.current_time()
+        self.up_started = trio.Event()
+
+    async def send_books(self, codes) -> None:
+        sub = self.sub
+        for code in codes:
+            n = sub.units.get(code)
+            if n is None:
+                continue
+            first = code not in self.sent_snapshot
+            if first:
+                self.sent_snapshot.add(code)
+                if sub.only_realtime:
+                    continue
+            elif sub.only_snapshot:
+                continue
+            await self.conn.send(orderbook_frame(self.hub, code, n, first, sub.fmt))
+
+    async def read(self, cancel: trio.CancelScope) -> None:
+        while True:
+            message = await self.conn.receive()
+            self.last_activity = trio.current_time()
+            text = message.decode() if isinstance(message, bytes) else message
+            if text == "PING":
+                self.up_started.set()
+                continue
+            try:
+                self.sub = parse_subscription(text)
+            except SubscribeError as exc:
+                await self.conn.send(_error_frame(exc.name, exc.message))
+                await trio.sleep(0.2)
+                await self.conn.close(1000)
+                cancel.cancel()
+                return
+            self.sent_snapshot = set()
+            await self.send_books(list(self.sub.units))
+
+    async def publish(self) -> None:
+        key, steps = self.hub.open_queue()
+        try:
+            async for step in steps:
+                await self.send_books(step.upbit_changed)
+        finally:
+            self.hub.close_queue(key)
+        await self.conn.abort()  # dropped as a slow consumer
+
+    async def keep_up(self) -> None:
+        await self.up_started.wait()
+        while True:
+            await self.conn.send(b'{"status":"UP"}')
+            await trio.sleep(UP_INTERVAL_S)
+
+    async def idle_watchdog(self, timeout_s: float) -> None:
+        while True:
+            deadline = self.last_activity + timeout_s
+            if trio.current_time() >= deadline:
+                logger.bind(actor="sim").info("sim upbit: idle for {:g} s, dropping the connection", timeout_s)
+                await self.conn.abort()
+                return
+            await trio.sleep_until(deadline)
+
+
+async def serve_upbit(hub: SimHub, host: str, port: int,
+                      task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    async def handler(request: WsRequest) -> None:
+        if request.path.split("?")[0] != "/websocket/v1":
+            await request.reject(404)
+            return
+        conn = await request.accept()
+        session = _Session(hub, conn)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(session.read, nursery.cancel_scope)
+            nursery.start_soon(session.publish)
+            nursery.start_soon(session.keep_up)
+            nursery.start_soon(session.idle_watchdog, hub.cfg.upbit_idle_timeout_s)
+
+    await serve_ws(handler, host, port, task_status=task_status)

@@ -1,0 +1,170 @@
+"""What a session records: its context, the KPI document, the status line, and the two data files.
+
+Fill events and KPI files are data, written here with explicit flushing, never through the logger:
+- ``FillWriter``: one JSON object per line, flushed per line, fsynced at close. A crash can at
+  worst leave the last line torn, never an earlier one.
+- ``write_json_atomic``: temp file, fsync, rename over the target, fsync the directory; a reader
+  sees the old or the new KPI file, never a mix.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import attrs
+import msgspec
+
+from actors.core.fills import BUY, SELL
+from actors.core.kpi import FeedStats, dispersion
+from actors.core.market import MarketState
+from actors.core.trader import FillEvent, Trader
+from supervision import ChildStats
+
+_encoder = msgspec.json.Encoder()
+
+
+@attrs.frozen
+class SessionPaths:
+    logs_dir: Path
+    session_id: str
+
+    @property
+    def fill_events(self) -> Path:
+        return self.logs_dir / f"fill_events_{self.session_id}.jsonl"
+
+    @property
+    def kpi(self) -> Path:
+        return self.logs_dir / f"kpi_{self.session_id}.json"
+
+    @property
+    def log(self) -> Path:
+        return self.logs_dir / f"session_{self.session_id}.log"
+
+
+class FillWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file = open(path, "ab")
+
+    def write(self, event: FillEvent) -> None:
+        self._file.write(_encoder.encode(event.as_dict()) + b"\n")
+        self._file.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+
+def write_json_atomic(path: Path, document: Any) -> None:
+    data = msgspec.json.format(_encoder.encode(document), indent=2) + b"\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@attrs.define
+class SessionContext:
+    """Everything the session's actors count, held by the session frame (survives restarts)."""
+
+    session_id: str
+    market: str
+    requested_duration_s: float
+    trader: Trader
+    market_state: MarketState
+    feeds: dict[str, FeedStats]
+    children: dict[str, ChildStats]
+    opened_at: float                 # trio time when the session began starting up
+    trading_since: float | None = None  # trio time when both feeds were ready
+    ended_at: float | None = None
+    fill_events_written: int = 0
+    fatal: list[str] = attrs.field(factory=list)
+    status: str = "running"          # running | completed | interrupted | failed
+
+    def duration_s(self, now: float) -> float:
+        if self.trading_since is None:
+            return 0.0
+        return (self.ended_at if self.ended_at is not None else now) - self.trading_since
+
+
+FEED_ACTORS = {"upbit": "feed:upbit", "binance": "feed:binance"}
+
+
+def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]:
+    trader = ctx.trader
+    view = ctx.market_state.view(now)
+    feeds = {}
+    for venue, stats in ctx.feeds.items():
+        child = ctx.children.get(FEED_ACTORS.get(venue, ""))
+        book = view.krw_leg if venue == "upbit" else view.usdt_leg
+        feeds[venue] = {
+            **stats.as_dict(),
+            "reconnects": child.restarts if child else 0,
+            "reconnect_causes": dict(sorted(child.causes.items())) if child else {},
+            "downtime_s": round(child.current_downtime_s(now), 6) if child else 0.0,
+            "book_age_s": None if book is None else round(now - book.received_at, 6),
+        }
+    return {
+        "session_id": ctx.session_id,
+        "final": final,
+        "status": ctx.status,
+        "market": ctx.market,
+        "requested_duration_s": ctx.requested_duration_s,
+        "duration_s": round(ctx.duration_s(now), 6),
+        "startup_s": None if ctx.trading_since is None else round(ctx.trading_since - ctx.opened_at, 6),
+        "entry_trades": trader.entries,
+        "closed_trades": trader.exits,
+        "open_trades": 0 if trader.open_trade is None else 1,
+        "fill_events": sum(trader.fills_by_side.values()),
+        "fill_events_written": ctx.fill_events_written,
+        "fill_events_by_side": {BUY: trader.fills_by_side[BUY], SELL: trader.fills_by_side[SELL]},
+        "available_volume": {BUY: dispersion(trader.available_volume[BUY]),
+                             SELL: dispersion(trader.available_volume[SELL])},
+        "pnl_usdt": round(trader.realized_pnl_usdt, 8),
+        "unrealized_pnl_usdt": round(trader.unrealized_pnl_usdt(), 8),
+        "pnl_note": "before fees; realized over closed trades, open trade marked to mid separately",
+        "refusals": dict(sorted(trader.refusals.items())),
+        "l2_source": trader.l2_source,
+        "fill_model": trader.fill_model.name,
+        "premium_bps": view.premium_bps,
+        "fx": None if view.fx is None else {"krw_per_usdt": view.fx.krw_per_usdt, "source": view.fx.source},
+        "feeds": feeds,
+        "reconnects": {venue: f["reconnects"] for venue, f in feeds.items()},
+        "actors": {name: child.as_dict(now) for name, child in ctx.children.items()},
+        "fatal_exceptions": len(ctx.fatal),
+        "fatal_errors": list(ctx.fatal),
+    }
+
+
+def status_line(ctx: SessionContext, now: float) -> str:
+    view = ctx.market_state.view(now)
+    parts = [f"t={ctx.duration_s(now):7.1f}s"]
+    for venue, stats in ctx.feeds.items():
+        book = view.krw_leg if venue == "upbit" else view.usdt_leg
+        age = "-" if book is None else f"{now - book.received_at:.2f}s"
+        child = ctx.children.get(FEED_ACTORS.get(venue, ""))
+        state = "up" if stats.connected else "DOWN"
+        parts.append(f"{venue}:{state} msgs={stats.messages} age={age} rc={child.restarts if child else 0}")
+    premium = "-" if view.premium_bps is None else f"{view.premium_bps:.1f}bps"
+    trader = ctx.trader
+    parts.append(f"premium={premium} trades={trader.entries} fills={sum(trader.fills_by_side.values())} "
+                 f"pnl={trader.realized_pnl_usdt:+.4f}USDT")
+    return " | ".join(parts)

@@ -1,0 +1,295 @@
+"""The WebSocket seam: the only module that imports trio_websocket.
+
+- Maps the library's errors to ours (``WsConnectError``, ``WsClosed``) with a restart cause each,
+  so feeds and supervisors never see library types.
+- Works around known library traps in one place: the client's default message queue of 1 (a slow
+  reader stops answering pings) and 1 MiB message limit are raised, and the client's TCP stream is
+  closed explicitly when the context exits, whoever closed first (trio-websocket 0.12.2 can leave it
+  open when the server closes first; tests/actors/test_ws.py pins that).
+- Server helpers for the embedded exchange: serve WebSockets, accept/reject, abrupt drop without a
+  close frame, and a minimal HTTP/1.1 server (h11) for the REST depth endpoint.
+- An in-memory network (``memory_network()``) that carries the same WebSocket and HTTP traffic
+  without sockets, so whole sessions run in virtual time (pytest-trio's autojump clock). Only the
+  byte transport changes; the WebSocket protocol code is the library's own in both modes.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from typing import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
+
+import h11
+import httpx
+import trio
+import trio.testing
+import trio_websocket as tw
+
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+MESSAGE_QUEUE_SIZE = 256
+
+
+class WsConnectError(ConnectionError):
+    """Could not open the WebSocket (refused, DNS, TLS, handshake rejected, timeout)."""
+
+    restart_cause = "connect"
+
+
+class WsClosed(ConnectionError):
+    """The connection ended: a close frame ("closed") or an abrupt loss ("dropped", code 1006)."""
+
+    def __init__(self, code: int | None, reason: str | None) -> None:
+        super().__init__(f"connection closed: code {code}, reason {reason!r}")
+        self.code = code
+        self.reason = reason
+        self.restart_cause = "dropped" if code in (None, 1006) else "closed"
+
+
+def _closed(exc: tw.ConnectionClosed) -> WsClosed:
+    reason = exc.reason
+    return WsClosed(getattr(reason, "code", None), getattr(reason, "reason", None))
+
+
+class WsConn:
+    """A connected WebSocket with our error types."""
+
+    def __init__(self, ws: tw.WebSocketConnection) -> None:
+        self._ws = ws
+
+    async def receive(self) -> bytes | str:
+        try:
+            return await self._ws.get_message()
+        except tw.ConnectionClosed as exc:
+            raise _closed(exc) from None
+
+    async def send(self, message: bytes | str) -> None:
+        try:
+            await self._ws.send_message(message)
+        except tw.ConnectionClosed as exc:
+            raise _closed(exc) from None
+
+    async def ping(self, payload: bytes | None = None) -> None:
+        """Send a protocol ping and wait for its pong."""
+        try:
+            await self._ws.ping(payload)
+        except tw.ConnectionClosed as exc:
+            raise _closed(exc) from None
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._ws.aclose(code, reason)
+
+    async def abort(self) -> None:
+        """Drop the TCP connection without a close frame (the peer sees 1006)."""
+        await self._ws._stream.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._ws.closed is not None
+
+    @property
+    def path(self) -> str:
+        return self._ws.path
+
+
+@asynccontextmanager
+async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator[WsConn]:
+    """Connect to ``url``; on exit close the connection and its TCP stream."""
+    network = _network.get()
+    if network is not None:
+        async with network.connect_ws(url) as conn:
+            yield conn
+        return
+    opened: list[tw.WebSocketConnection] = []
+    try:
+        async with tw.open_websocket_url(url, message_queue_size=MESSAGE_QUEUE_SIZE,
+                                         max_message_size=MAX_MESSAGE_SIZE, connect_timeout=connect_timeout_s,
+                                         disconnect_timeout=2.0) as ws:
+            opened.append(ws)
+            yield WsConn(ws)
+    except (tw.HandshakeError, tw.ConnectionTimeout, OSError, trio.TooSlowError) as exc:
+        if opened:
+            raise
+        raise WsConnectError(f"cannot connect to {url}: {type(exc).__name__}: {exc}") from None
+    except tw.ConnectionClosed as exc:
+        raise _closed(exc) from None
+    finally:
+        if opened:  # the library can leave the TCP stream open when the server closed first
+            with trio.CancelScope(shield=True):
+                await opened[0]._stream.aclose()
+
+
+Handler = Callable[["WsRequest"], Awaitable[None]]
+
+
+class WsRequest:
+    """An incoming WebSocket upgrade request on one of our servers."""
+
+    def __init__(self, request: tw.WebSocketRequest) -> None:
+        self._request = request
+
+    @property
+    def path(self) -> str:
+        return self._request.path
+
+    async def accept(self) -> WsConn:
+        return WsConn(await self._request.accept())
+
+    async def reject(self, status: int, body: bytes = b"") -> None:
+        await self._request.reject(status, body=body)
+
+
+async def serve_ws(handler: Handler, host: str, port: int, *,
+                   task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve WebSockets on host:port (0 = ephemeral); ``started()`` reports the bound port."""
+
+    async def _handle(request: tw.WebSocketRequest) -> None:
+        try:
+            await handler(WsRequest(request))
+        except* (tw.ConnectionClosed, WsClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # a client going away is not a server error
+
+    async def _serve(task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        await tw.serve_websocket(_handle, host, port, ssl_context=None, max_message_size=MAX_MESSAGE_SIZE,
+                                 message_queue_size=MESSAGE_QUEUE_SIZE, task_status=task_status)
+
+    network = _network.get()
+    if network is not None:
+        async with trio.open_nursery() as nursery:
+            task_status.started(network.listen_ws(_handle, nursery))
+            await trio.sleep_forever()
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(_serve)
+        task_status.started(server.port)
+
+
+# -- HTTP ------------------------------------------------------------------------------------------
+
+Responder = Callable[[str], tuple[int, dict[str, str], bytes]]  # target -> (status, headers, body)
+
+
+async def _serve_http_stream(stream: trio.abc.Stream, respond: Responder) -> None:
+    conn = h11.Connection(h11.SERVER)
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            conn.receive_data(data)
+        elif isinstance(event, h11.Request):
+            status, headers, body = respond(event.target.decode())
+            headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), **headers}
+            await stream.send_all(conn.send(h11.Response(status_code=status, headers=list(headers.items()))))
+            await stream.send_all(conn.send(h11.Data(data=body)))
+            await stream.send_all(conn.send(h11.EndOfMessage()))
+        elif event is h11.PAUSED and conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()  # keep-alive
+        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            return
+
+
+async def serve_http(respond: Responder, host: str, port: int, *,
+                     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve GET requests with ``respond``; ``started()`` reports the bound port."""
+    network = _network.get()
+    if network is not None:
+        task_status.started(network.listen_http(respond))
+        await trio.sleep_forever()
+    listeners = await trio.open_tcp_listeners(port, host=host)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        async with stream:
+            try:
+                await _serve_http_stream(stream, respond)
+            except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+    task_status.started(listeners[0].socket.getsockname()[1])
+    await trio.serve_listeners(handle, listeners)
+
+
+def http_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
+    """An HTTP client for ``base_url`` (over the in-memory network when one is active)."""
+    network = _network.get()
+    transport = None if network is None else network.http_transport()
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
+
+
+# -- in-memory network -----------------------------------------------------------------------------
+
+class MemoryNetwork:
+    """Servers and clients in one process without sockets. Hosts are ignored; ports are ours."""
+
+    HOST = "memory"
+
+    def __init__(self) -> None:
+        self._ws: dict[int, tuple[Callable[[tw.WebSocketRequest], Awaitable[None]], trio.Nursery]] = {}
+        self._http: dict[int, Responder] = {}
+        self._next_port = 40000
+        self.connections = 0
+
+    def _port(self) -> int:
+        self._next_port += 1
+        return self._next_port
+
+    def listen_ws(self, handle, nursery: trio.Nursery) -> int:
+        port = self._port()
+        self._ws[port] = (handle, nursery)
+        return port
+
+    def listen_http(self, respond: Responder) -> int:
+        port = self._port()
+        self._http[port] = respond
+        return port
+
+    @asynccontextmanager
+    async def connect_ws(self, url: str) -> AsyncIterator[WsConn]:
+        parts = urlsplit(url)
+        entry = self._ws.get(parts.port or 0)
+        if entry is None:
+            raise WsConnectError(f"cannot connect to {url}: connection refused (memory network)")
+        handle, server_nursery = entry
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+
+        async def serve_one() -> None:
+            request = await tw.wrap_server_stream(server_nursery, server_stream, MESSAGE_QUEUE_SIZE,
+                                                  MAX_MESSAGE_SIZE)
+            await handle(request)
+
+        server_nursery.start_soon(serve_one)
+        self.connections += 1
+        resource = parts.path + (f"?{parts.query}" if parts.query else "")
+        async with trio.open_nursery() as nursery:
+            try:
+                ws = await tw.wrap_client_stream(nursery, client_stream, self.HOST, resource,
+                                                 message_queue_size=MESSAGE_QUEUE_SIZE,
+                                                 max_message_size=MAX_MESSAGE_SIZE)
+            except tw.HandshakeError as exc:
+                raise WsConnectError(f"cannot connect to {url}: {exc}") from None
+            try:
+                yield WsConn(ws)
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(3):
+                    await ws.aclose()
+                await client_stream.aclose()
+
+    def http_transport(self) -> httpx.MockTransport:
+        def handle(request: httpx.Request) -> httpx.Response:
+            respond = self._http.get(request.url.port or 0)
+            if respond is None:
+                raise httpx.ConnectError("connection refused (memory network)", request=request)
+            target = request.url.raw_path.decode()
+            status, headers, body = respond(target)
+            return httpx.Response(status, headers=headers, content=body)
+        return httpx.MockTransport(handle)
+
+
+_network: ContextVar[MemoryNetwork | None] = ContextVar("network", default=None)
+
+
+def memory_network() -> MemoryNetwork:
+    """Route this task's (and its children's) connections over a fresh in-memory network."""
+    network = MemoryNetwork()
+    _network.set(network)
+    return network

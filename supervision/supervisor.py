@@ -1,0 +1,147 @@
+"""Run a child task, restart it when it fails, give up when it fails too often.
+
+Generic: the supervisor knows nothing about what its child does. A child is an async callable
+taking ``task_status``; it calls ``task_status.started()`` once it is really ready. Returning
+normally ends supervision; raising an ``Exception`` is a failure and leads to a restart after the
+policy's backoff; cancellation (a ``BaseException``) always passes through untouched.
+
+A child may label its failure by giving the exception a ``restart_cause`` attribute (for example
+``"closed"`` or ``"stale"``); otherwise the cause is the exception's class name.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any, Awaitable, Callable
+
+import attrs
+import trio
+from loguru import logger
+
+from supervision.policy import RestartPolicy, RestartTracker
+
+Child = Callable[..., Awaitable[Any]]
+
+
+@attrs.define(auto_exc=True)
+class SupervisorGaveUp(Exception):
+    """A child failed more often than its restart policy allows."""
+
+    name: str
+    restarts: int
+    window_s: float
+    last_error: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name} failed {self.restarts} times within {self.window_s:g} s and was not "
+            f"restarted again; last error: {self.last_error}. Check the log for the causes, or "
+            f"raise supervision.max_restarts / window_s if the failures are expected."
+        )
+
+
+@attrs.define
+class ChildStats:
+    """What happened to one supervised child; reported in the KPI file."""
+
+    name: str
+    starts: int = 0
+    restarts: int = 0
+    causes: Counter = attrs.field(factory=Counter)
+    last_error: str | None = None
+    downtime_s: float = 0.0
+    gave_up: bool = False
+    ready: bool = False
+    _down_since: float | None = None
+
+    def mark_ready(self, now: float) -> None:
+        self.ready = True
+        if self._down_since is not None:
+            self.downtime_s += now - self._down_since
+            self._down_since = None
+
+    def mark_down(self, now: float, cause: str, error: str) -> None:
+        self.ready = False
+        self.causes[cause] += 1
+        self.last_error = error
+        if self._down_since is None:
+            self._down_since = now
+
+    def current_downtime_s(self, now: float) -> float:
+        """Total downtime including an outage that is still going on."""
+        if self._down_since is None:
+            return self.downtime_s
+        return self.downtime_s + (now - self._down_since)
+
+    def as_dict(self, now: float) -> dict[str, Any]:
+        return {
+            "starts": self.starts,
+            "restarts": self.restarts,
+            "causes": dict(sorted(self.causes.items())),
+            "last_error": self.last_error,
+            "downtime_s": round(self.current_downtime_s(now), 6),
+            "gave_up": self.gave_up,
+        }
+
+
+def failure_cause(exc: BaseException) -> tuple[str, str]:
+    """(cause label, one-line description) for a failure; looks inside a one-leaf group."""
+    leaf = exc
+    while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+        leaf = leaf.exceptions[0]
+    cause = getattr(leaf, "restart_cause", None) or type(leaf).__name__
+    return str(cause), f"{type(leaf).__name__}: {leaf}"
+
+
+class _FirstStartOnly:
+    """Task status handed to each attempt: marks readiness, forwards only the first started()."""
+
+    def __init__(self, outer: trio.TaskStatus, stats: ChildStats) -> None:
+        self._outer = outer
+        self._stats = stats
+        self._forwarded = False
+
+    def started(self, value: Any = None) -> None:
+        self._stats.mark_ready(trio.current_time())
+        if not self._forwarded:
+            self._forwarded = True
+            self._outer.started(value)
+
+
+async def supervise(
+    child: Child,
+    *,
+    name: str,
+    policy: RestartPolicy,
+    stats: ChildStats | None = None,
+    rng: random.Random | None = None,
+    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run ``child`` until it returns, restarting it on failure; raise SupervisorGaveUp at the limit."""
+    stats = stats if stats is not None else ChildStats(name)
+    tracker = RestartTracker(policy, rng if rng is not None else random.Random())
+    status = _FirstStartOnly(task_status, stats)
+    log = logger.bind(actor=name)
+    while True:
+        started_at = trio.current_time()
+        stats.starts += 1
+        try:
+            await child(task_status=status)
+        except Exception as exc:
+            failed_at = trio.current_time()
+            cause, error = failure_cause(exc)
+            stats.mark_down(failed_at, cause, error)
+            delay = tracker.on_failure(started_at, failed_at)
+            if delay is None:
+                stats.gave_up = True
+                log.error("{} gave up after {} failures in {:g} s: {}", name,
+                          tracker.restarts_in_window, policy.window_s, error)
+                raise SupervisorGaveUp(name, tracker.restarts_in_window, policy.window_s, error) from exc
+            stats.restarts += 1
+            log.warning("{} failed ({}): {}; restart #{} in {:.2f} s", name, cause, error,
+                        stats.restarts, delay)
+            await trio.sleep(delay)
+        else:
+            stats.ready = False
+            return
