@@ -11,6 +11,7 @@ import attrs
 from actors.core.book import BookView, Level
 
 BUY, SELL = "BUY", "SELL"
+_PRICE_TOLERANCE = 1e-12
 
 
 @attrs.frozen
@@ -42,23 +43,23 @@ def walk(levels: tuple[Level, ...], side: str, qty: float, limit: float) -> Fill
     if qty <= 0:
         raise ValueError(f"order quantity must be > 0, got {qty!r}")
     best = levels[0][0]
-    available = 0.0
-    remaining = qty
-    cost = 0.0
+    # a limit computed as best * (1 + x) can land a hair inside a level that is exactly at it
+    bound = limit * (1 + _PRICE_TOLERANCE) if side == BUY else limit * (1 - _PRICE_TOLERANCE)
+    available = filled = cost = 0.0
     used = 0
     for price, size in levels:
-        if (side == BUY and price > limit) or (side == SELL and price < limit):
+        if (side == BUY and price > bound) or (side == SELL and price < bound):
             break
         available += size
-        if remaining > 0:
-            take = min(size, remaining)
+        take = min(size, qty - filled)
+        if take > 0:
             cost += take * price
-            remaining -= take
+            filled += take
             used += 1
-    filled = qty - remaining if remaining > 1e-15 else qty
     if filled <= 0:
         return Fill(side, qty, 0.0, available, limit, best, None, 0.0, 0)
-    avg = cost / filled
+    avg = min(max(cost / filled, levels[0][0] if side == BUY else levels[used - 1][0]),
+              levels[used - 1][0] if side == BUY else levels[0][0])  # clamp float noise into the range taken
     slip = (avg - best) / best * 1e4 if side == BUY else (best - avg) / best * 1e4
     return Fill(side, qty, filled, available, limit, best, avg, slip, used)
 

@@ -1,0 +1,62 @@
+"""Order-book properties (hypothesis)."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors.core.book import BookView, DiffBook
+from actors.core.venues.binance import BookSync, DepthDiff, DepthSnapshot, Outcome
+
+prices = st.integers(min_value=1, max_value=400).map(lambda t: t / 4)
+sizes = st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.25, 7.0])
+levels = st.lists(st.tuples(prices, sizes), max_size=12)
+
+
+@given(st.lists(st.tuples(levels, levels), max_size=40))
+def test_diff_book_keeps_positive_sizes_and_sorted_views(updates):
+    book = DiffBook()
+    book.reset([(10.0, 1.0)], [(11.0, 1.0)], 0)
+    for i, (bids, asks) in enumerate(updates, start=1):
+        book.apply(bids, asks, i)
+        view = book.view("v", "s", 10, 0.0, None)
+        assert all(size > 0 for _, size in view.bids + view.asks)
+        assert [p for p, _ in view.bids] == sorted({p for p, _ in view.bids}, reverse=True)
+        assert [p for p, _ in view.asks] == sorted({p for p, _ in view.asks})
+        assert book.update_id == i
+
+
+def _chain(steps):
+    """Chained diffs from a list of (count, levels) where a negative count skips ids (a gap)."""
+    out, last = [], 100
+    for count, bids in steps:
+        first = last + 1 + (5 if count < 0 else 0)
+        last = first + abs(count) - 1
+        out.append(DepthDiff("T", first, last, 0, tuple(bids), ()))
+    return out
+
+
+@given(st.lists(st.tuples(st.integers(min_value=-3, max_value=4).filter(bool), levels), min_size=1, max_size=30))
+@settings(max_examples=200)
+def test_sync_never_applies_across_a_gap_and_ids_increase(steps):
+    sync = BookSync("T")
+    diffs = _chain(steps)
+    sync.on_diff(diffs[0])
+    assert sync.on_snapshot(DepthSnapshot(diffs[0].first_id, ((1.0, 1.0),), ((200.0, 1.0),))) is not Outcome.REFETCH
+    last_id = sync.book.update_id
+    for d in diffs[1:]:
+        outcome = sync.on_diff(d)
+        if d.first_id > (last_id or 0) + 1 and last_id is not None:
+            assert outcome in (Outcome.GAP, Outcome.BUFFERED)
+        if sync.synced:
+            assert sync.book.update_id >= (last_id or 0)
+            last_id = sync.book.update_id
+        else:
+            last_id = None
+            sync.on_snapshot(DepthSnapshot(d.final_id, ((1.0, 1.0),), ((200.0, 1.0),)))
+            last_id = sync.book.update_id
+    assert sync.gaps == sum(1 for c, _ in steps[1:] if c < 0)
+
+
+def test_view_properties():
+    view = BookView("v", "s", ((10.0, 1.0), (9.0, 2.0)), ((11.0, 3.0),), 0.0)
+    assert view.mid == 10.5 and not view.crossed and view.depth("bids") == 3.0
+    assert BookView("v", "s", ((12.0, 1.0),), ((11.0, 1.0),), 0.0).crossed
