@@ -11,6 +11,7 @@ Stale means no market data for ``stale_after_s``; keep-alive traffic does not co
 
 from __future__ import annotations
 
+import math
 import uuid
 
 import httpx
@@ -48,12 +49,16 @@ def publish(out: trio.MemorySendChannel[BookView], view: BookView, stats: FeedSt
         stats.books_dropped += 1
 
 
-async def _receive_data(conn: WsConn, stats: FeedStats, stale_after_s: float) -> bytes | str:
+async def _receive_data(conn: WsConn, stats: FeedStats, stale_after_s: float,
+                        wake_at: float = math.inf) -> bytes | str | None:
+    """The next frame; None if ``wake_at`` came first; FeedStale if no data came for stale_after_s."""
     assert stats.last_data_at is not None
-    with trio.move_on_at(stats.last_data_at + stale_after_s) as scope:
+    stale_at = stats.last_data_at + stale_after_s
+    with trio.move_on_at(min(stale_at, wake_at)):
         return await conn.receive()
-    assert scope.cancelled_caught
-    raise FeedStale(f"no market data for {stale_after_s:g} s")
+    if trio.current_time() >= stale_at:
+        raise FeedStale(f"no market data for {stale_after_s:g} s")
+    return None
 
 
 def _bad_frame(log, stats: FeedStats, exc: FrameError, frame: bytes | str) -> None:
@@ -69,43 +74,40 @@ async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookV
         stats.connects += 1
         await conn.send(upbit.subscribe_request(str(uuid.uuid4()), codes))
         log.info("connected to {}, subscribed to {}", cfg.url, ", ".join(codes))
-        stats.last_data_at = trio.current_time()
+        stats.last_data_at = next_ping_at = trio.current_time()
+        seen: set[str] = set()
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_upbit_keepalive, conn, cfg.ping_interval_s, stats)
-                seen: set[str] = set()
-                while True:
-                    frame = await _receive_data(conn, stats, cfg.stale_after_s)
-                    now = trio.current_time()
-                    stats.messages += 1
-                    try:
-                        events = upbit.decode(frame)
-                    except FrameError as exc:
-                        _bad_frame(log, stats, exc, frame)
-                        continue
-                    for event in events:
-                        if isinstance(event, upbit.Orderbook):
-                            stats.last_data_at = now
-                            stats.padded_levels += event.padded_levels
-                            publish(out, BookView(upbit.VENUE, event.code, event.bids, event.asks, now,
-                                                  event.timestamp_ms), stats)
-                            if not stats.connected:
-                                seen.add(event.code)
-                                if seen.issuperset(codes):
-                                    stats.connected = True
-                                    task_status.started()
-                        elif isinstance(event, upbit.ErrorFrame):
-                            raise FeedError(f"Upbit error {event.name}: {event.message}")
+            while True:
+                if trio.current_time() >= next_ping_at:
+                    # text PING (the server then sends {"status":"UP"} every 10 s): no idle timeout
+                    await conn.send(upbit.PING)
+                    stats.pings_sent += 1
+                    next_ping_at += cfg.ping_interval_s
+                frame = await _receive_data(conn, stats, cfg.stale_after_s, next_ping_at)
+                if frame is None:
+                    continue  # time to ping
+                now = trio.current_time()
+                stats.messages += 1
+                try:
+                    events = upbit.decode(frame)
+                except FrameError as exc:
+                    _bad_frame(log, stats, exc, frame)
+                    continue
+                for event in events:
+                    if isinstance(event, upbit.Orderbook):
+                        stats.last_data_at = now
+                        stats.padded_levels += event.padded_levels
+                        publish(out, BookView(upbit.VENUE, event.code, event.bids, event.asks, now,
+                                              event.timestamp_ms), stats)
+                        if not stats.connected:
+                            seen.add(event.code)
+                            if seen.issuperset(codes):
+                                stats.connected = True
+                                task_status.started()
+                    elif isinstance(event, upbit.ErrorFrame):
+                        raise FeedError(f"Upbit error {event.name}: {event.message}")
         finally:
             stats.connected = False
-
-
-async def _upbit_keepalive(conn: WsConn, interval_s: float, stats: FeedStats) -> None:
-    """Text PING on a timer (the server then sends {"status":"UP"}): the idle timeout never fires."""
-    while True:
-        await conn.send(upbit.PING)
-        stats.pings_sent += 1
-        await trio.sleep(interval_s)
 
 
 async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig) -> binance.DepthSnapshot:

@@ -260,19 +260,26 @@ class MemoryNetwork:
         server_nursery.start_soon(serve_one)
         self.connections += 1
         resource = parts.path + (f"?{parts.query}" if parts.query else "")
-        async with trio.open_nursery() as nursery:
-            try:
-                ws = await tw.wrap_client_stream(nursery, client_stream, self.HOST, resource,
-                                                 message_queue_size=MESSAGE_QUEUE_SIZE,
-                                                 max_message_size=MAX_MESSAGE_SIZE)
-            except tw.HandshakeError as exc:
-                raise WsConnectError(f"cannot connect to {url}: {exc}") from None
-            try:
-                yield WsConn(ws)
-            finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(3):
-                    await ws.aclose()
-                await client_stream.aclose()
+        try:
+            async with trio.open_nursery() as nursery:
+                try:
+                    ws = await tw.wrap_client_stream(nursery, client_stream, self.HOST, resource,
+                                                     message_queue_size=MESSAGE_QUEUE_SIZE,
+                                                     max_message_size=MAX_MESSAGE_SIZE)
+                except tw.HandshakeError as exc:
+                    raise WsConnectError(f"cannot connect to {url}: {exc}") from None
+                try:
+                    yield WsConn(ws)
+                finally:
+                    with trio.CancelScope(shield=True), trio.move_on_after(3):
+                        await ws.aclose()
+                    await client_stream.aclose()
+        except BaseExceptionGroup as group:
+            # the reader task handles its own errors, so a lone leaf came from the caller's body:
+            # raise it as the socket mode does; anything else (two errors, a Cancelled) stays a group
+            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+                raise group.exceptions[0] from None
+            raise
 
     def http_transport(self) -> httpx.MockTransport:
         def handle(request: httpx.Request) -> httpx.Response:

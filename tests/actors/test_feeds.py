@@ -1,0 +1,129 @@
+"""Feed actors against scripted exchanges on the in-memory network, in virtual time."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import trio
+
+from actors.config import BinanceFeedConfig, SimConfig, UpbitFeedConfig
+from actors.core.kpi import FeedStats
+from actors.feed import FeedError, FeedStale, run_binance_feed, run_upbit_feed
+from actors.sim.exchange import serve_sim
+from actors.ws import memory_network, serve_http, serve_ws
+
+
+def diff(first: int, final: int, bid: float = 100.0) -> str:
+    data = {"e": "depthUpdate", "E": final, "s": "BTCUSDT", "U": first, "u": final,
+            "b": [[f"{bid:.2f}", "1.0"]], "a": [["101.00", "2.0"]]}
+    return json.dumps({"stream": "btcusdt@depth@100ms", "data": data})
+
+
+class ScriptedBinance:
+    """A Binance stand-in: the test scripts each frame; the REST snapshot is at the last id sent."""
+
+    def __init__(self, script):
+        self.script = script
+        self.last_id = 1000
+        self.snapshots = 0
+
+    def respond(self, target: str):
+        self.snapshots += 1
+        body = json.dumps({"lastUpdateId": self.last_id, "bids": [["99.00", "1.0"]], "asks": [["102.00", "1.0"]]})
+        return 200, {}, body.encode()
+
+    async def handler(self, request):
+        conn = await request.accept()
+        for item in self.script:
+            if isinstance(item, (int, float)):
+                await trio.sleep(item)
+                continue
+            if item.startswith("{") and '"u":' in item:
+                self.last_id = json.loads(item)["data"]["u"]
+            await conn.send(item)
+        await trio.sleep_forever()
+
+    async def start(self, nursery) -> BinanceFeedConfig:
+        memory_network()
+        ws_port = await nursery.start(serve_ws, self.handler, "memory", 0)
+        rest_port = await nursery.start(serve_http, self.respond, "memory", 0)
+        return BinanceFeedConfig(ws_url=f"ws://memory:{ws_port}", rest_url=f"http://memory:{rest_port}",
+                                 stale_after_s=5.0)
+
+
+async def test_binance_gap_forces_a_counted_resync_and_garbage_is_skipped(autojump_clock):
+    script = [diff(1001, 1001), 0.1, diff(1002, 1003), 0.1, "garbage{", 0.1, diff(1004, 1004, bid=100.5), 0.1,
+              diff(1010, 1012, bid=99.5), 0.1, diff(1013, 1013), 0.1, diff(1014, 1015)]
+    server = ScriptedBinance(script)
+    send, receive = trio.open_memory_channel(100)
+    stats = FeedStats("binance")
+    async with trio.open_nursery() as nursery:
+        cfg = await server.start(nursery)
+        await nursery.start(run_binance_feed, cfg, send, stats)
+        await trio.sleep(2)
+        nursery.cancel_scope.cancel()
+    views = []
+    while True:
+        try:
+            views.append(receive.receive_nowait())
+        except trio.WouldBlock:
+            break
+    assert stats.gaps == 1 and stats.resyncs == 2 and server.snapshots == 2
+    assert stats.bad_frames == 1
+    assert [v.update_id for v in views][-1] == 1015
+    assert all(not v.crossed for v in views)
+
+
+async def test_binance_feed_gives_up_on_a_silent_stream_after_exactly_stale_after_s(autojump_clock):
+    server = ScriptedBinance([diff(1001, 1001), 0.1, diff(1002, 1002)])
+    send, _receive = trio.open_memory_channel(100)
+    stats = FeedStats("binance")
+    async with trio.open_nursery() as nursery:
+        cfg = await server.start(nursery)
+        t0 = trio.current_time()
+        with pytest.raises(FeedStale):
+            await run_binance_feed(cfg, send, stats)
+        assert trio.current_time() - t0 == pytest.approx(0.1 + 5.0)
+        assert not stats.connected
+        nursery.cancel_scope.cancel()
+
+
+async def test_upbit_feed_is_ready_once_both_books_arrived(autojump_clock):
+    memory_network()
+    send, receive = trio.open_memory_channel(1000)
+    stats = FeedStats("upbit")
+    async with trio.open_nursery() as nursery:
+        endpoints = await nursery.start(serve_sim, SimConfig(), 1)
+        cfg = UpbitFeedConfig(url=endpoints.upbit_url, ping_interval_s=20)
+        await nursery.start(run_upbit_feed, cfg, send, stats)
+        assert stats.connected
+        await trio.sleep(130)  # past two idle timeouts of the server: our PINGs keep it open
+        nursery.cancel_scope.cancel()
+    codes = set()
+    while True:
+        try:
+            codes.add(receive.receive_nowait().symbol)
+        except trio.WouldBlock:
+            break
+    assert codes == {"KRW-BTC", "KRW-USDT"}
+    assert stats.connects == 1 and stats.pings_sent == 7
+    assert stats.books == 1000 and stats.books + stats.books_dropped > 2500  # a full inbox conflates
+
+
+async def test_upbit_error_frame_ends_the_connection_with_cause_error(autojump_clock):
+    memory_network()
+
+    async def handler(request):
+        conn = await request.accept()
+        await conn.receive()
+        await conn.send(b'{"error":{"name":"INVALID_PARAM","message":"bad"}}')
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_ws, handler, "memory", 0)
+        send, _ = trio.open_memory_channel(10)
+        with pytest.raises(FeedError) as info:
+            await run_upbit_feed(UpbitFeedConfig(url=f"ws://memory:{port}/websocket/v1"), send, FeedStats("upbit"))
+        assert info.value.restart_cause == "error" and "INVALID_PARAM" in str(info.value)
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,62 @@
+"""The WebSocket seam over real loopback: error mapping, and canaries for library behaviour we rely on."""
+
+import pytest
+import trio
+import trio_websocket as tw
+
+from actors.ws import WsClosed, WsConnectError, open_ws, serve_ws
+
+
+async def _closing_server(nursery) -> int:
+    async def handler(request):
+        conn = await request.accept()
+        await conn.close(1000)
+    return await nursery.start(serve_ws, handler, "127.0.0.1", 0)
+
+
+async def test_canary_trio_websocket_leaves_the_client_socket_open_when_the_server_closes_first():
+    """If this fails after an upgrade, the library fixed the leak: drop the workaround in open_ws."""
+    async with trio.open_nursery() as nursery:
+        port = await _closing_server(nursery)
+        async with tw.open_websocket_url(f"ws://127.0.0.1:{port}/") as ws:
+            with pytest.raises(tw.ConnectionClosed):
+                await ws.get_message()
+        leaked = ws._stream.socket.fileno() != -1
+        await ws._stream.aclose()
+        assert leaked
+        nursery.cancel_scope.cancel()
+
+
+async def test_open_ws_closes_the_socket_and_maps_the_close():
+    async with trio.open_nursery() as nursery:
+        port = await _closing_server(nursery)
+        with pytest.raises(WsClosed) as info:
+            async with open_ws(f"ws://127.0.0.1:{port}/") as conn:
+                await conn.receive()
+        assert info.value.code == 1000 and info.value.restart_cause == "closed"
+        assert conn._ws._stream.socket.fileno() == -1
+        nursery.cancel_scope.cancel()
+
+
+async def test_abrupt_drop_is_reported_as_dropped():
+    async def handler(request):
+        conn = await request.accept()
+        await conn.abort()
+
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_ws, handler, "127.0.0.1", 0)
+        with pytest.raises(WsClosed) as info:
+            async with open_ws(f"ws://127.0.0.1:{port}/") as conn:
+                await conn.receive()
+        assert info.value.restart_cause == "dropped"
+        nursery.cancel_scope.cancel()
+
+
+async def test_connect_errors_are_mapped():
+    with trio.fail_after(10):
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        await listeners[0].aclose()  # nothing listens there now
+        with pytest.raises(WsConnectError, match="cannot connect"):
+            async with open_ws(f"ws://127.0.0.1:{port}/", connect_timeout_s=2):
+                pass
