@@ -28,6 +28,9 @@ import trio_websocket as tw
 
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 MESSAGE_QUEUE_SIZE = 256
+# On exit we send a close frame and wait this long for the reply. When the caller was cancelled, its
+# reader task is gone and no reply can be read, so this is the whole cost of a cancelled close.
+CLOSE_TIMEOUT_S = 0.5
 
 
 class WsConnectError(ConnectionError):
@@ -104,7 +107,7 @@ async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator
     try:
         async with tw.open_websocket_url(url, message_queue_size=MESSAGE_QUEUE_SIZE,
                                          max_message_size=MAX_MESSAGE_SIZE, connect_timeout=connect_timeout_s,
-                                         disconnect_timeout=2.0) as ws:
+                                         disconnect_timeout=CLOSE_TIMEOUT_S) as ws:
             opened.append(ws)
             yield WsConn(ws)
     except (tw.HandshakeError, tw.ConnectionTimeout, OSError, trio.TooSlowError) as exc:
@@ -271,7 +274,7 @@ class MemoryNetwork:
                 try:
                     yield WsConn(ws)
                 finally:
-                    with trio.CancelScope(shield=True), trio.move_on_after(3):
+                    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
                         await ws.aclose()
                     await client_stream.aclose()
         except BaseExceptionGroup as group:

@@ -16,3 +16,16 @@ def fixtures() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"needs the shared fixtures at {FIXTURES} (absent on a fresh clone without ../shared)")
     return FIXTURES
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_logs():
+    """Actors log at DEBUG; tests only need warnings and errors on stderr."""
+    import sys
+
+    from loguru import logger
+
+    logger.remove()
+    logger.configure(extra={"actor": "-"})
+    logger.add(sys.stderr, level="WARNING")
+    yield

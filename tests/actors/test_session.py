@@ -1,0 +1,151 @@
+"""Whole sessions: in virtual time over the in-memory network, and one over real loopback sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from actors import config
+from actors.session import EXIT_FAILED, run_session
+from actors.telemetry import SessionPaths
+from actors.ws import memory_network
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def demo(tmp_path: Path, **session) -> config.Config:
+    return config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(tmp_path), **session}})
+
+
+async def test_sixty_second_session_meets_the_foundation_criteria(autojump_clock, tmp_path):
+    memory_network()
+    cfg = demo(tmp_path, duration_s=60)
+    paths = SessionPaths(tmp_path, "20260101_000000")
+    t0 = trio.current_time()
+    result = await run_session(cfg, paths, handle_signals=False)
+    kpi = json.loads(paths.kpi.read_text())
+    assert result.status == "completed" and result.exit_code == 0
+    assert kpi["final"] and kpi["duration_s"] == pytest.approx(60, abs=0.01)
+    assert trio.current_time() - t0 < 62  # startup + 60 s + drain
+    assert all(f["connects"] == 1 and f["messages"] > 500 for f in kpi["feeds"].values())
+    assert kpi["reconnects"] == {"upbit": 0, "binance": 0}
+    assert kpi["fatal_exceptions"] == 0
+    assert kpi["entry_trades"] >= 2
+    for side in ("BUY", "SELL"):
+        assert kpi["available_volume"][side]["std_over_mean"] >= 0.1
+    lines = paths.fill_events.read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert len(events) == kpi["fill_events"] == kpi["fill_events_written"] >= 4
+    assert sum(e["trade_pnl_usdt"] for e in events if e["trade_pnl_usdt"] is not None) == \
+        pytest.approx(kpi["pnl_usdt"], abs=1e-6)
+    assert all(e["available_volume"] > 0 and e["filled_qty"] <= e["available_volume"] + 1e-12 for e in events)
+    assert {e["fx_source"] for e in events} == {"upbit:KRW-USDT"}
+    assert kpi["actors"]["feed:upbit"]["restarts"] == 0
+
+
+async def test_an_unreachable_exchange_ends_the_session_with_a_clear_error(autojump_clock, tmp_path):
+    memory_network()  # nothing listens on it: every connect is refused
+    cfg = demo(tmp_path, market="live", duration_s=60)
+    cfg = config.parse({**config.unparse(cfg), "feeds": {
+        "upbit": {"url": "ws://memory:1/websocket/v1"},
+        "binance": {"ws_url": "ws://memory:2", "rest_url": "http://memory:3"}}})
+    paths = SessionPaths(tmp_path, "20260101_000001")
+    t0 = trio.current_time()
+    result = await run_session(cfg, paths, handle_signals=False)
+    kpi = json.loads(paths.kpi.read_text())
+    assert result.status == "failed" and result.exit_code == EXIT_FAILED
+    assert kpi["final"] and kpi["fatal_exceptions"] == 1
+    assert "feed:upbit failed 6 times within 60 s" in kpi["fatal_errors"][0]
+    assert kpi["actors"]["feed:upbit"]["causes"] == {"connect": 6}
+    # backoff 0.5, 1, 2, 4, 8 s with ±20 % jitter before giving up
+    assert 15.5 * 0.8 <= trio.current_time() - t0 <= 15.5 * 1.2
+    assert paths.fill_events.read_text() == ""
+
+
+def test_session_over_real_loopback_sockets(tmp_path):
+    """The one real-time run: both feeds over real WebSockets and HTTP on 127.0.0.1."""
+    cfg = demo(tmp_path, duration_s=3)
+    paths = SessionPaths(tmp_path, "20260101_000002")
+
+    async def main():
+        with trio.fail_after(30):
+            return await run_session(cfg, paths, handle_signals=False)
+
+    result = trio.run(main)
+    kpi = result.kpi
+    assert result.status == "completed" and kpi["fatal_exceptions"] == 0
+    assert kpi["feeds"]["upbit"]["messages"] >= 40 and kpi["feeds"]["binance"]["resyncs"] == 1
+    assert kpi["reconnects"] == {"upbit": 0, "binance": 0}
+    assert kpi["premium_bps"] is not None
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "file not found"),
+    ("[session\nduration_s = 1", "not valid TOML"),
+    ('[session]\nduration_s = 60\nlogs_dir = "x"\nspeed = 2\n[strategy]\nentry_bps = 1\ntp_bps = 1\n'
+     'order_qty_btc = 0.1\n', "$.session.speed: unknown key (expected one of: duration_s"),
+    ('[session]\nduration_s = "sixty"\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
+     "$.session.duration_s: expected a number, got 'sixty'"),
+    ('[session]\nduration_s = -5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
+     "$.session.duration_s: expected a number > 0, got -5.0"),
+    ('[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
+     '[feeds.upbit]\nurl = "http://x"\n', "$.feeds.upbit.url: expected a ws:// or wss:// URL, got 'http://x'"),
+    ('[session]\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
+     "$.session.duration_s: expected a number, got nothing (the key is missing)"),
+])
+def test_bad_config_exits_2_with_one_clear_line(tmp_path, content, expected):
+    path = tmp_path / "bad.toml"
+    if content is not None:
+        path.write_text(content)
+    proc = _cli("actors.session", "--config", str(path))
+    assert proc.returncode == 2
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1
+
+
+def test_cli_flags_override_the_file_and_are_checked(tmp_path):
+    proc = _cli("actors.session", "--config", "config/demo.toml", "--duration", "-1")
+    assert proc.returncode == 2 and "$.session.duration_s: expected a number > 0, got -1.0" in proc.stderr
+    proc = _cli("actors.session", "--config", "config/demo.toml", "--market", "moon")
+    assert proc.returncode == 2 and "invalid choice: 'moon'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_shipped_configs_load():
+    demo_cfg = config.load(ROOT / "config" / "demo.toml")
+    assert demo_cfg.session.market == "sim" and demo_cfg.session.duration_s == 60
+    ref = config.load(ROOT / "config" / "d84_2.toml")
+    assert ref.session.market == "live" and ref.session.duration_s == 1200
+    assert ref.session.logs_dir == "logs/d84-2" and ref.feeds.upbit.market == "KRW-BTC"
+    assert ref.feeds.binance.symbol == "BTCUSDT" and ref.feeds.upbit.url.startswith("wss://api.upbit.com")
+
+
+def test_decode_cli(fixtures, tmp_path):
+    proc = _cli("actors.decode", "--venue", "binance",
+                str(fixtures / "binance" / "depth_diff_100ms_combined_BTCUSDT_hftbacktest_2024_1.json"))
+    assert proc.returncode == 0
+    event = json.loads(proc.stdout)
+    assert event["event"] == "DepthDiff" and event["first_id"] == 50093239189
+    lines = tmp_path / "frames.txt"
+    lines.write_text('1723161253937085768 {"u":1,"s":"X","b":"1.0","B":"2","a":"1.5","A":"3"}\nnot a frame\n')
+    proc = _cli("actors.decode", "--venue", "binance", str(lines))
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["event"] == "BookTicker"
+    assert f"{lines}:2: cannot decode: not a Binance frame" in proc.stderr
+
+
+def test_core_logic_never_needs_the_package_on_pypi_named_supervision():
+    import supervision
+    assert Path(supervision.__file__).resolve().is_relative_to(ROOT)
