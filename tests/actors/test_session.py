@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +151,29 @@ def test_decode_cli(fixtures, tmp_path):
 def test_core_logic_never_needs_the_package_on_pypi_named_supervision():
     import supervision
     assert Path(supervision.__file__).resolve().is_relative_to(ROOT)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_session_cleanly_with_a_final_kpi(tmp_path, signum):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "actors.session", "--config", "config/demo.toml",
+                             "--logs-dir", str(tmp_path), "--duration", "120"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "both feeds ready" not in _read_logs(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    (kpi_file,) = tmp_path.glob("kpi_*.json")
+    kpi = json.loads(kpi_file.read_text())
+    assert kpi["final"] and kpi["status"] == "interrupted" and kpi["fatal_exceptions"] == 0
+    assert f"{signal.Signals(signum).name} received" in err
+    assert "interrupted" in out and "Traceback" not in err
+
+
+def _read_logs(folder: Path) -> str:
+    return "".join(p.read_text() for p in folder.glob("session_*.log"))
