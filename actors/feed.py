@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from typing import Any, Callable
 
 import httpx
 import trio
@@ -61,9 +62,19 @@ async def _receive_data(conn: WsConn, stats: FeedStats, stale_after_s: float,
     return None
 
 
-def _bad_frame(log, stats: FeedStats, exc: FrameError, frame: bytes | str) -> None:
-    stats.bad_frames += 1
-    log.warning("bad frame #{} skipped: {} (first bytes: {!r})", stats.bad_frames, exc, frame[:120])
+async def _next_events(conn: WsConn, stats: FeedStats, stale_after_s: float, decode: Callable[[Any], list],
+                       log, wake_at: float = math.inf) -> list | None:
+    """Decoded events of the next frame ([] for a bad frame: counted, logged, skipped); None at wake_at."""
+    frame = await _receive_data(conn, stats, stale_after_s, wake_at)
+    if frame is None:
+        return None
+    stats.messages += 1
+    try:
+        return decode(frame)
+    except FrameError as exc:
+        stats.bad_frames += 1
+        log.warning("bad frame #{} skipped: {} (first bytes: {!r})", stats.bad_frames, exc, frame[:120])
+        return []
 
 
 async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookView], stats: FeedStats, *,
@@ -83,16 +94,10 @@ async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookV
                     await conn.send(upbit.PING)
                     stats.pings_sent += 1
                     next_ping_at += cfg.ping_interval_s
-                frame = await _receive_data(conn, stats, cfg.stale_after_s, next_ping_at)
-                if frame is None:
+                events = await _next_events(conn, stats, cfg.stale_after_s, upbit.decode, log, next_ping_at)
+                if events is None:
                     continue  # time to ping
                 now = trio.current_time()
-                stats.messages += 1
-                try:
-                    events = upbit.decode(frame)
-                except FrameError as exc:
-                    _bad_frame(log, stats, exc, frame)
-                    continue
                 for event in events:
                     if isinstance(event, upbit.Orderbook):
                         stats.last_data_at = now
@@ -127,6 +132,10 @@ async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig) -> bi
 MAX_REFETCH = 10
 
 
+def _decode_binance(frame: bytes | str) -> list[binance.Event]:
+    return [binance.decode(frame)]
+
+
 async def _sync_from_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, sync: binance.BookSync,
                               stats: FeedStats, log) -> binance.Outcome:
     for attempt in range(MAX_REFETCH):
@@ -154,14 +163,11 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
         stats.last_data_at = trio.current_time()
         try:
             while True:
-                frame = await _receive_data(conn, stats, cfg.stale_after_s)
-                now = trio.current_time()
-                stats.messages += 1
-                try:
-                    event = binance.decode(frame)
-                except FrameError as exc:
-                    _bad_frame(log, stats, exc, frame)
+                events = await _next_events(conn, stats, cfg.stale_after_s, _decode_binance, log)
+                if not events:
                     continue
+                (event,) = events
+                now = trio.current_time()
                 if isinstance(event, binance.DepthDiff):
                     stats.last_data_at = now
                     outcome = sync.on_diff(event)

@@ -118,13 +118,8 @@ class _Session:
                                                  tuple(sorted(asks.items())))
 
     async def publish(self) -> None:
-        key, steps = self.hub.open_queue()
-        try:
-            async for step in steps:
-                await self.on_step(step.binance_diff)
-        finally:
-            self.hub.close_queue(key)
-        await self.conn.abort()
+        await self.hub.follow(lambda step: self.on_step(step.binance_diff))
+        await self.conn.abort()  # dropped as a slow consumer
 
     # -- control ---------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ behind by a whole queue is disconnected, as a real exchange drops slow consumers
 from __future__ import annotations
 
 import time
+from typing import Awaitable, Callable
 
 import attrs
 import trio
@@ -41,12 +42,18 @@ class SimHub:
         self.steps = 0
         self.connections = 0
 
-    def open_queue(self) -> tuple[int, trio.MemoryReceiveChannel[StepResult]]:
+    async def follow(self, on_step: Callable[[StepResult], Awaitable[None]]) -> None:
+        """Call ``on_step`` for every market step until this client falls a whole queue behind."""
         send, receive = trio.open_memory_channel[StepResult](QUEUE_STEPS)
         self._next_id += 1
-        self._queues[self._next_id] = send
+        key = self._next_id
+        self._queues[key] = send
         self.connections += 1
-        return self._next_id, receive
+        try:
+            async for step in receive:
+                await on_step(step)
+        finally:
+            self.close_queue(key)
 
     def close_queue(self, key: int) -> None:
         send = self._queues.pop(key, None)

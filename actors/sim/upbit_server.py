@@ -174,12 +174,7 @@ class _Session:
             await self.send_books(list(self.sub.units))
 
     async def publish(self) -> None:
-        key, steps = self.hub.open_queue()
-        try:
-            async for step in steps:
-                await self.send_books(step.upbit_changed)
-        finally:
-            self.hub.close_queue(key)
+        await self.hub.follow(lambda step: self.send_books(step.upbit_changed))
         await self.conn.abort()  # dropped as a slow consumer
 
     async def keep_up(self) -> None:
