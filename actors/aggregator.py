@@ -1,8 +1,10 @@
 """Aggregator actor: venue books in, one market view out.
 
-Drains every book already waiting (``receive_nowait``) before building a view, so under load it
-conflates instead of queueing stale views. The ``MarketState`` is held by the session, so a
-restarted aggregator keeps the latest books.
+After a book arrives it waits ``coalesce_s`` (the aggregation window), then drains every book
+waiting (``receive_nowait``) and builds one view: books that arrive together (both venues publish on
+a 100 ms grid) make one decision, under load it conflates instead of queueing stale views, and in
+virtual time the views do not depend on the order in which Trio happens to run the feeds. The
+``MarketState`` is held by the session, so a restarted aggregator keeps the latest books.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from actors.core.market import MarketState, MarketView
 
 
 async def run_aggregator(inbox: trio.MemoryReceiveChannel[BookView], out: trio.MemorySendChannel[MarketView],
-                         state: MarketState, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+                         state: MarketState, coalesce_s: float = 0.0, *,
+                         task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
     task_status.started()
     while True:
         try:
@@ -22,6 +25,8 @@ async def run_aggregator(inbox: trio.MemoryReceiveChannel[BookView], out: trio.M
         except trio.EndOfChannel:
             return
         state.update(book)
+        if coalesce_s > 0:
+            await trio.sleep(coalesce_s)
         while True:
             try:
                 state.update(inbox.receive_nowait())

@@ -7,6 +7,8 @@ TOML: the session builds runtime objects from these classes. Reference: docs/con
 
 from __future__ import annotations
 
+import json
+import math
 import tomllib
 import typing
 from pathlib import Path
@@ -17,6 +19,7 @@ import cattrs
 from cattrs.errors import (AttributeValidationNote, BaseValidationError, ForbiddenExtraKeysError,
                            IterableValidationNote)
 
+from actors.core import calibration as calibration_mod
 from supervision import RestartPolicy
 
 
@@ -50,6 +53,8 @@ http_url = _Rule(lambda v: v.startswith(("http://", "https://")), "an http:// or
 nonempty = _Rule(lambda v: len(v) > 0, "a non-empty string")
 upper = _Rule(lambda v: len(v) > 0 and v == v.upper(), "an upper-case market code such as KRW-BTC")
 snapshot_limit = _Rule(lambda v: 1 <= v <= 5000, "an integer from 1 to 5000")
+zone_pairs = _Rule(lambda v: all(len(z) == 2 and z[0] > 0 and z[1] > 0 for z in v),
+                   "a list of [entry_bps, tp_bps] pairs of numbers > 0")
 
 
 @attrs.frozen
@@ -101,11 +106,44 @@ class StrategyConfig:
     entry_bps: float = attrs.field(validator=positive)
     tp_bps: float = attrs.field(validator=positive)
     order_qty_btc: float = attrs.field(validator=positive)
+    zones: tuple[tuple[float, ...], ...] = attrs.field(default=(), validator=zone_pairs)
     baseline_halflife_s: float = attrs.field(default=30.0, validator=positive)
     warmup_s: float = attrs.field(default=5.0, validator=non_negative)
     max_hold_s: float = attrs.field(default=60.0, validator=positive)
     max_book_age_s: float = attrs.field(default=5.0, validator=positive)
     max_slippage_bps: float = attrs.field(default=20.0, validator=non_negative)
+    fill_model: Literal["simple", "calibrated"] = "simple"
+    calibration: str = ""
+    calibration_mode: Literal["deterministic", "stochastic"] = "deterministic"
+    latency_ms: float = attrs.field(default=0.0, validator=non_negative)
+    latency_jitter_ms: float = attrs.field(default=0.0, validator=non_negative)
+    leg_risk: Literal["hedge", "carry"] = "hedge"
+
+
+@attrs.frozen
+class FeesConfig:
+    upbit_bps: float = attrs.field(default=5.0, validator=non_negative)
+    binance_bps: float = attrs.field(default=10.0, validator=non_negative)
+
+
+@attrs.frozen
+class PortfolioConfig:
+    upbit_krw: float = attrs.field(default=500_000_000.0, validator=non_negative)
+    upbit_btc: float = attrs.field(default=5.0, validator=non_negative)
+    binance_usdt: float = attrs.field(default=350_000.0, validator=non_negative)
+    binance_btc: float = attrs.field(default=5.0, validator=non_negative)
+
+
+@attrs.frozen
+class RiskConfig:
+    max_position_btc: float = attrs.field(default=math.inf, validator=positive)
+    max_notional_usdt: float = attrs.field(default=math.inf, validator=positive)
+    max_loss_usdt: float = attrs.field(default=math.inf, validator=positive)
+
+
+@attrs.frozen
+class AggregatorConfig:
+    coalesce_ms: float = attrs.field(default=1.0, validator=non_negative)
 
 
 @attrs.frozen
@@ -151,6 +189,10 @@ class Config:
     strategy: StrategyConfig
     feeds: FeedsConfig = attrs.field(factory=FeedsConfig)
     fx: FxConfig = attrs.field(factory=FxConfig)
+    fees: FeesConfig = attrs.field(factory=FeesConfig)
+    portfolio: PortfolioConfig = attrs.field(factory=PortfolioConfig)
+    risk: RiskConfig = attrs.field(factory=RiskConfig)
+    aggregator: AggregatorConfig = attrs.field(factory=AggregatorConfig)
     supervision: SupervisionConfig = attrs.field(factory=SupervisionConfig)
     sim: SimConfig = attrs.field(factory=SimConfig)
 
@@ -243,7 +285,9 @@ def _check_values(obj: Any, path: list[str | int], raw: Any) -> list[str]:
             try:
                 field.validator(obj, field, value)
             except _Invalid as exc:
-                out.append(f"{_render(path + [field.name])}: expected {exc.expected}, got {value!r}")
+                given = _lookup(raw, path + [field.name])
+                shown = repr(value) if given is _MISSING else repr(given)
+                out.append(f"{_render(path + [field.name])}: expected {exc.expected}, got {shown}")
     return out
 
 
@@ -256,9 +300,28 @@ def parse(raw: dict[str, Any]) -> Config:
             problems = _problems(exc, [], Config, raw)
             raise ConfigError("\n".join(problems) or str(exc)) from None
     problems = _check_values(config, [], raw)
+    strategy = config.strategy
+    if strategy.fill_model == "calibrated" and not strategy.calibration:
+        problems.append("$.strategy.calibration: expected a calibration file path when fill_model = "
+                        "'calibrated', got nothing")
     if problems:
         raise ConfigError("\n".join(problems))
     return config
+
+
+def read_calibration(path: str) -> calibration_mod.Calibration:
+    """The calibration file named by $.strategy.calibration, or ConfigError saying what is wrong."""
+    where = f"$.strategy.calibration: {path!r}"
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: not a readable JSON file ({exc})") from None
+    try:
+        return calibration_mod.from_dict(document)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def load(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
@@ -279,7 +342,10 @@ def load(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -
         if isinstance(section, dict):
             section.update(values)
     try:
-        return parse(raw)
+        config = parse(raw)
+        if config.strategy.fill_model == "calibrated":
+            read_calibration(config.strategy.calibration)
+        return config
     except ConfigError as exc:
         raise ConfigError(f"{path}: " + str(exc).replace("\n", f"\n{path}: ")) from None
 

@@ -4,10 +4,15 @@ The ``Trader`` (strategy, fill model, positions, PnL) and the outbox of fill eve
 the collector live in ``ExecutorState``, held by the session outside the restart loop: a restarted
 executor keeps its positions and first re-sends any fill event it had produced but not delivered.
 Fill events are never dropped: the send to the collector waits (bounded channel, backpressure).
+
+Orders have latency: the executor wakes at the earliest arrival time of a leg in flight and fills
+it against the latest book. When its inbox closes (session end), legs still in flight arrive
+against the last book it saw.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from datetime import datetime, timezone
 
@@ -36,8 +41,21 @@ async def _flush(state: ExecutorState, out: trio.MemorySendChannel[FillEvent]) -
 
 async def run_executor(inbox: trio.MemoryReceiveChannel[MarketView], out: trio.MemorySendChannel[FillEvent],
                        state: ExecutorState, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    trader = state.trader
     task_status.started()
     await _flush(state, out)
-    async for view in inbox:
-        state.outbox.extend(state.trader.on_view(view, _utc_now()))
+    while True:
+        due = trader.due_at()
+        with trio.move_on_at(math.inf if due is None else due) as timer:
+            try:
+                view = await inbox.receive()
+            except trio.EndOfChannel:
+                break
+        if timer.cancelled_caught:
+            state.outbox.extend(trader.on_timer(trio.current_time(), _utc_now()))
+        else:
+            state.outbox.extend(trader.on_view(view, _utc_now()))
         await _flush(state, out)
+    while (due := trader.due_at()) is not None:
+        state.outbox.extend(trader.on_timer(due, _utc_now()))
+    await _flush(state, out)

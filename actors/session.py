@@ -8,6 +8,8 @@ by cancelling the producers; channel closure then drains the aggregator, the exe
 collector in that order, within ``shutdown_grace_s``; the final KPI file is written last.
 Ctrl-C or SIGTERM take the same path; a second one exits at once.
 
+``--virtual-time`` (sim only) runs the same session on a virtual clock over an in-memory network.
+
 Exit status: 0 completed (or stopped by Ctrl-C/SIGTERM), 1 failed (an actor was given up on, or an
 unexpected error), 2 bad config or command line, 130 second interrupt.
 """
@@ -26,6 +28,7 @@ from typing import Any
 
 import attrs
 import trio
+import trio.testing
 from loguru import logger
 
 from actors import config as config_mod
@@ -33,14 +36,16 @@ from actors.aggregator import run_aggregator
 from actors.collector import run_collector
 from actors.config import Config, ConfigError
 from actors.core.book import BookView
-from actors.core.fills import SimpleFillModel
+from actors.core.fills import CalibratedFillModel, Fees, SimpleFillModel
 from actors.core.kpi import FeedStats
 from actors.core.market import MarketState, MarketView
 from actors.core.strategy import StrategyParams
-from actors.core.trader import FillEvent, Trader
+from actors.core.portfolio import Portfolio
+from actors.core.trader import ExecutionParams, FillEvent, RiskLimits, Trader
 from actors.executor import ExecutorState, run_executor
 from actors.feed import run_binance_feed, run_upbit_feed
 from actors.sim.exchange import serve_sim
+from actors.ws import memory_network
 from actors.telemetry import FillWriter, SessionContext, SessionPaths, build_kpi, write_json_atomic
 from supervision import ChildStats, SupervisorGaveUp, supervise
 
@@ -68,6 +73,19 @@ def _feed_configs(cfg: Config, endpoints) -> tuple[Any, Any]:
         binance_cfg = attrs.evolve(binance_cfg, ws_url=endpoints.binance_ws_url,
                                    rest_url=endpoints.binance_rest_url)
     return upbit_cfg, binance_cfg
+
+
+def _portfolio(cfg: Config) -> Portfolio:
+    p = cfg.portfolio
+    return Portfolio.of("upbit", p.upbit_krw, p.upbit_btc, "binance", p.binance_usdt, p.binance_btc)
+
+
+def _fill_model(cfg: Config, seed: int):
+    strategy = cfg.strategy
+    if strategy.fill_model == "simple":
+        return SimpleFillModel()
+    return CalibratedFillModel(config_mod.read_calibration(strategy.calibration),
+                               strategy.calibration_mode == "stochastic", random.Random(seed + 1))
 
 
 async def _watch_signals(stop: trio.Event, interrupted: list[bool]) -> None:
@@ -99,8 +117,13 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                                fx_key, cfg.fx.fixed_krw_per_usdt, started_at=opened_at)
     params = StrategyParams(strategy.entry_bps, strategy.tp_bps, strategy.order_qty_btc,
                             strategy.baseline_halflife_s, strategy.warmup_s, strategy.max_hold_s,
-                            strategy.max_book_age_s)
-    trader = Trader(params, paths.session_id, opened_at, SimpleFillModel(strategy.max_slippage_bps))
+                            strategy.max_book_age_s, strategy.max_slippage_bps,
+                            tuple((z[0], z[1]) for z in strategy.zones))
+    trader = Trader(params, paths.session_id, opened_at, _portfolio(cfg), _fill_model(cfg, seed),
+                    ExecutionParams(strategy.latency_ms, strategy.latency_jitter_ms, strategy.leg_risk,
+                                    Fees(cfg.fees.upbit_bps, cfg.fees.binance_bps)),
+                    RiskLimits(cfg.risk.max_position_btc, cfg.risk.max_notional_usdt, cfg.risk.max_loss_usdt),
+                    seed=seed)
     ctx = SessionContext(paths.session_id, cfg.session.market, cfg.session.duration_s, trader, market_state,
                          {"upbit": FeedStats("upbit"), "binance": FeedStats("binance")},
                          {name: ChildStats(name) for name in ACTORS}, opened_at)
@@ -152,7 +175,8 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                 await consumers.start(supervised, "executor", partial(
                     run_executor, views_recv, fills_send, executor_state), (views_recv, fills_send))
                 await consumers.start(supervised, "aggregator", partial(
-                    run_aggregator, books_recv, views_send, market_state), (books_recv, views_send))
+                    run_aggregator, books_recv, views_send, market_state, cfg.aggregator.coalesce_ms / 1e3),
+                    (books_recv, views_send))
                 with books_send:
                     upbit_out, binance_out = books_send.clone(), books_send.clone()
                 async with trio.open_nursery() as producers:
@@ -202,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--market", choices=("live", "sim"), help="override session.market")
     p.add_argument("--seed", type=int, metavar="N", help="override session.seed")
     p.add_argument("--logs-dir", metavar="DIR", help="override session.logs_dir")
+    p.add_argument("--virtual-time", action="store_true",
+                   help="market = sim only: run on a virtual clock over an in-memory network, as fast as the "
+                        "CPU allows (same market and decisions; wall-clock fields and rates differ)")
     return p
 
 
@@ -236,7 +263,9 @@ def _summary(result: SessionResult) -> str:
         f"(BUY {k['fill_events_by_side']['BUY']}, SELL {k['fill_events_by_side']['SELL']}), "
         f"written {k['fill_events_written']}",
         f"  available_volume std/mean: BUY {fmt(cv['BUY'])}, SELL {fmt(cv['SELL'])}",
-        f"  PnL {k['pnl_usdt']:+.4f} USDT realized ({k['pnl_note']})",
+        f"  PnL {k['pnl_usdt']:+.4f} USDT / {k['pnl_krw']:+.0f} KRW realized after fees "
+        f"({k['closed_trades']} closed trades), open trades marked {k['unrealized_pnl_usdt']:+.4f} USDT",
+        f"  zones: " + (", ".join(f"{z} {n} fills" for z, n in k["fill_events_by_zone"].items()) or "none"),
         f"  feeds: " + ", ".join(f"{v} msgs {f['messages']} reconnects {f['reconnects']}"
                                  for v, f in k["feeds"].items()),
         f"  fatal exceptions {k['fatal_exceptions']}",
@@ -253,13 +282,22 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.virtual_time and cfg.session.market != "sim":
+        print(f"config error: --virtual-time needs market = 'sim', got {cfg.session.market!r}", file=sys.stderr)
+        return EXIT_USAGE
     paths = SessionPaths(Path(cfg.session.logs_dir), new_session_id())
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(paths.log)
     logger.bind(actor="session").info("session {}: market {}, {:g} s, seed {}, logs in {}", paths.session_id,
                                       cfg.session.market, cfg.session.duration_s, cfg.session.seed, paths.logs_dir)
     try:
-        result = trio.run(partial(run_session, cfg, paths))
+        if args.virtual_time:
+            async def virtual() -> SessionResult:
+                memory_network()
+                return await run_session(cfg, paths)
+            result = trio.run(virtual, clock=trio.testing.MockClock(autojump_threshold=0))
+        else:
+            result = trio.run(partial(run_session, cfg, paths))
     except KeyboardInterrupt:
         print("interrupted twice: exited at once; the fill-event file is complete up to the last line",
               file=sys.stderr)

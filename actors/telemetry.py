@@ -132,18 +132,30 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         "startup_s": None if ctx.trading_since is None else round(ctx.trading_since - ctx.opened_at, 6),
         "entry_trades": trader.entries,
         "closed_trades": trader.exits,
-        "open_trades": 0 if trader.open_trade is None else 1,
+        "open_trades": len(trader.trades),
         "fill_events": sum(trader.fills_by_side.values()),
         "fill_events_written": ctx.fill_events_written,
         "fill_events_by_side": {BUY: trader.fills_by_side[BUY], SELL: trader.fills_by_side[SELL]},
         "available_volume": {BUY: dispersion(trader.available_volume[BUY]),
                              SELL: dispersion(trader.available_volume[SELL])},
+        "fill_events_by_zone": dict(sorted(trader.fills_by_zone.items())),
+        "fill_ratio_by_zone": _zone_ratios(trader),
         "pnl_usdt": round(trader.realized_pnl_usdt, 8),
+        "pnl_krw": round(trader.realized_pnl_krw, 4),
         "unrealized_pnl_usdt": round(trader.unrealized_pnl_usdt(), 8),
-        "pnl_note": "before fees; realized over closed trades, open trade marked to mid separately",
+        "pnl_note": "realized over closed trades, after fees; open trades marked to mid, not closed",
+        "fees_paid": {f"{venue}:{ccy}": round(amount, 10) for (venue, ccy), amount in
+                      sorted(trader.portfolio.fees_paid.items())},
+        "balances": trader.portfolio.balances,
+        "initial_balances": trader.portfolio.initial,
+        "carried_imbalance_btc": trader.carried_imbalance_btc,
+        "legs_in_flight": len(trader.pending),
+        "risk_stopped": trader.risk_stopped,
         "refusals": dict(sorted(trader.refusals.items())),
         "l2_source": trader.l2_source,
         "fill_model": trader.fill_model.name,
+        "latency_ms": {"fixed": trader.execution.latency_ms, "jitter": trader.execution.latency_jitter_ms},
+        "leg_risk": trader.execution.leg_risk,
         "premium_bps": view.premium_bps,
         "fx": None if view.fx is None else {"krw_per_usdt": view.fx.krw_per_usdt, "source": view.fx.source},
         "feeds": feeds,
@@ -152,6 +164,23 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         "fatal_exceptions": len(ctx.fatal),
         "fatal_errors": list(ctx.fatal),
     }
+
+
+def _zone_ratios(trader: Trader) -> dict[str, Any]:
+    """Measured mean fill ratio per zone and side, with the calibration's prediction when there is one."""
+    calibration = getattr(trader.fill_model, "calibration", None)
+    out: dict[str, Any] = {}
+    for zone, sides in sorted(trader.zone_ratios.items()):
+        entry, tp = (float(x) for x in zone.split("/"))
+        out[zone] = {}
+        for side, ratios in sides.items():
+            row: dict[str, Any] = {"n": len(ratios), "mean": sum(ratios) / len(ratios) if ratios else None}
+            if calibration is not None:
+                predicted = calibration.lookup(entry, tp, side)
+                row["predicted"] = predicted.mean
+                row["predicted_ci95"] = list(predicted.ci95)
+            out[zone][side] = row
+    return out
 
 
 def status_line(ctx: SessionContext, now: float) -> str:

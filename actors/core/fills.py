@@ -1,17 +1,29 @@
 """Fill simulation against a live L2 book.
 
-``available_volume`` is always the visible depth at or better than the order's limit price in the
-book the order meets, never a fixed fallback (the earlier system's failure).
+- ``walk`` takes a quantity from the levels at or better than a limit price. ``available_volume``
+  is always the visible depth at or better than the limit in the book the order meets (after our
+  own earlier fills, see below), never a fixed fallback.
+- ``LiquidityMemory``: size our own fills took from a level is not available again until the book
+  shows that level refreshed (its displayed size changed, or it went away and came back).
+- ``Fees``: taker fees per venue in the currency the venue charges: Upbit KRW markets in KRW on
+  both sides; Binance spot in the asset received (BTC on a BUY, USDT on a SELL).
+- Fill models: ``SimpleFillModel`` fills what the depth allows; ``CalibratedFillModel`` asks for the
+  zone's calibrated fill ratio of the order (exactly, or sampled from a Beta distribution with the
+  zone's mean and variance) and is then capped by the depth.
 """
 
 from __future__ import annotations
 
+import random
+
 import attrs
 
-from actors.core.book import BookView, Level
+from actors.core.book import Level
+from actors.core.calibration import Calibration
 
 BUY, SELL = "BUY", "SELL"
 _PRICE_TOLERANCE = 1e-12
+_SIZE_EPSILON = 1e-12
 
 
 @attrs.frozen
@@ -25,6 +37,7 @@ class Fill:
     avg_price: float | None  # None when nothing filled
     slippage_bps: float      # average price vs best price, positive = worse for us; 0 when unfilled
     levels_used: int
+    takes: tuple[Level, ...] = ()  # (price, qty) taken per level
 
     @property
     def fill_ratio(self) -> float:
@@ -40,39 +53,109 @@ def walk(levels: tuple[Level, ...], side: str, qty: float, limit: float) -> Fill
     """Take ``qty`` from ``levels`` (best first) without crossing ``limit``."""
     if not levels:
         raise ValueError("cannot fill against an empty side of the book")
-    if qty <= 0:
-        raise ValueError(f"order quantity must be > 0, got {qty!r}")
+    if qty < 0:
+        raise ValueError(f"order quantity must be >= 0, got {qty!r}")
     best = levels[0][0]
     # a limit computed as best * (1 + x) can land a hair inside a level that is exactly at it
     bound = limit * (1 + _PRICE_TOLERANCE) if side == BUY else limit * (1 - _PRICE_TOLERANCE)
     available = filled = cost = 0.0
-    used = 0
+    takes = []
     for price, size in levels:
         if (side == BUY and price > bound) or (side == SELL and price < bound):
             break
         available += size
         take = min(size, qty - filled)
-        if take > 0:
+        if take > _SIZE_EPSILON:
             cost += take * price
             filled += take
-            used += 1
+            takes.append((price, take))
     if filled <= 0:
         return Fill(side, qty, 0.0, available, limit, best, None, 0.0, 0)
-    avg = min(max(cost / filled, levels[0][0] if side == BUY else levels[used - 1][0]),
-              levels[used - 1][0] if side == BUY else levels[0][0])  # clamp float noise into the range taken
+    prices = [p for p, _ in takes]
+    avg = min(max(cost / filled, min(prices)), max(prices))  # clamp float noise into the range taken
     slip = (avg - best) / best * 1e4 if side == BUY else (best - avg) / best * 1e4
-    return Fill(side, qty, filled, available, limit, best, avg, slip, used)
+    return Fill(side, qty, filled, available, limit, best, avg, slip, len(takes), tuple(takes))
+
+
+class LiquidityMemory:
+    """What our fills took from each displayed level, per (venue, side taken from)."""
+
+    def __init__(self) -> None:
+        self._taken: dict[tuple[str, str], dict[float, tuple[float, float]]] = {}
+
+    def effective(self, venue: str, side: str, levels: tuple[Level, ...]) -> tuple[Level, ...]:
+        """``levels`` minus what we took and the book has not refreshed yet."""
+        memory = self._taken.get((venue, side))
+        if not memory:
+            return levels
+        shown = dict(levels)
+        worst = levels[-1][0] if levels else None
+        for price in list(memory):
+            displayed, _ = memory[price]
+            visible_range = worst is not None and (price <= worst if side == BUY else price >= worst)
+            if shown.get(price) != displayed and (price in shown or visible_range):
+                del memory[price]  # refreshed: the level changed, or left the visible book
+        out = []
+        for price, size in levels:
+            entry = memory.get(price)
+            left = size - entry[1] if entry is not None else size
+            if left > _SIZE_EPSILON:
+                out.append((price, left))
+        return tuple(out)
+
+    def record(self, venue: str, side: str, levels: tuple[Level, ...], fill: Fill) -> None:
+        memory = self._taken.setdefault((venue, side), {})
+        shown = dict(levels)
+        for price, qty in fill.takes:
+            displayed = shown[price]
+            prev = memory.get(price)
+            memory[price] = (displayed, (prev[1] if prev is not None else 0.0) + qty)
+
+    def __len__(self) -> int:
+        return sum(len(m) for m in self._taken.values())
+
+
+@attrs.frozen
+class Fees:
+    upbit_bps: float = 5.0
+    binance_bps: float = 10.0
+
+    def charge(self, venue: str, side: str, qty: float, price: float, quote: str) -> tuple[float, str]:
+        """(fee amount, currency) of a fill of ``qty`` BTC at ``price``."""
+        rate = (self.upbit_bps if venue == "upbit" else self.binance_bps) / 1e4
+        if venue == "binance" and side == BUY:
+            return qty * rate, "BTC"
+        return qty * price * rate, quote
+
+    def rate_bps(self, venue: str) -> float:
+        return self.upbit_bps if venue == "upbit" else self.binance_bps
 
 
 @attrs.frozen
 class SimpleFillModel:
-    """Fills whatever the visible depth allows, up to the order quantity, within a slippage bound."""
+    """Fills whatever the visible depth allows, up to the order quantity, within the limit."""
 
-    max_slippage_bps: float = 20.0
     name: str = "simple"
 
-    def fill(self, book: BookView, side: str, qty: float) -> Fill:
-        levels = book.asks if side == BUY else book.bids
-        if not levels:
-            raise ValueError(f"{book.venue} {book.symbol} has no {'asks' if side == BUY else 'bids'}")
-        return walk(levels, side, qty, limit_price(levels[0][0], side, self.max_slippage_bps))
+    def fill(self, levels: tuple[Level, ...], side: str, qty: float, limit: float,
+             zone: tuple[float, float]) -> Fill:
+        return walk(levels, side, qty, limit)
+
+
+@attrs.define
+class CalibratedFillModel:
+    """Fills the zone's calibrated share of the order (capped by the depth)."""
+
+    calibration: Calibration
+    stochastic: bool = False
+    rng: random.Random = attrs.field(factory=lambda: random.Random(0))
+    name: str = "calibrated"
+
+    def ratio(self, side: str, zone: tuple[float, float]) -> float:
+        stats = self.calibration.lookup(zone[0], zone[1], side)
+        return stats.sample(self.rng) if self.stochastic else stats.mean
+
+    def fill(self, levels: tuple[Level, ...], side: str, qty: float, limit: float,
+             zone: tuple[float, float]) -> Fill:
+        fill = walk(levels, side, qty * self.ratio(side, zone), limit)
+        return attrs.evolve(fill, order_qty=qty)

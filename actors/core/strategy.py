@@ -1,11 +1,16 @@
-"""Premium-deviation strategy: trade the premium's deviation from its moving baseline.
+"""Premium-deviation strategy: trade the executable premium's deviation from the moving baseline.
 
-- The baseline is a time-aware exponential moving average of the premium (half-life in seconds).
-- Open when ``premium - baseline`` reaches ``entry_bps`` in absolute value: if the KRW venue is rich
-  (deviation >= entry) sell there and buy on the USDT venue ("sell_krw"); if it is cheap, the
-  reverse ("buy_krw").
-- Close when the premium has moved ``tp_bps`` in the trade's favour since entry ("take_profit"),
-  or after ``max_hold_s`` ("max_hold").
+- The baseline is a time-aware exponential moving average of the mid premium (half-life in s).
+- The executable premium of a direction is computed on the prices the order size would really get
+  (VWAP through each book) with both venues' taker fees included:
+  selling on the KRW venue and buying on the USDT venue ("sell_krw") gets
+  ``krw_bid_vwap * (1 - fee_krw) / fx / (usdt_ask_vwap * (1 + fee_usdt)) - 1``;
+  "buy_krw" pays ``krw_ask_vwap * (1 + fee_krw) / fx / (usdt_bid_vwap * (1 - fee_usdt)) - 1``.
+- Open "sell_krw" when its executable premium exceeds the baseline by ``entry_bps``; open "buy_krw"
+  when its executable premium is ``entry_bps`` below the baseline.
+- Close when the executable premium of the closing direction has moved ``tp_bps`` in the trade's
+  favour since entry ("take_profit"), or after ``max_hold_s`` ("max_hold"). Fees of both
+  round trips are inside these numbers, so a take-profit is a profit after fees.
 """
 
 from __future__ import annotations
@@ -26,6 +31,39 @@ class StrategyParams:
     warmup_s: float = 5.0
     max_hold_s: float = 60.0
     max_book_age_s: float = 5.0
+    max_slippage_bps: float = 20.0
+    zones: tuple[tuple[float, float], ...] = ()  # (entry_bps, tp_bps) cycled per trade; () = the one above
+
+    def zone(self, trade_index: int) -> tuple[float, float]:
+        zones = self.zones or ((self.entry_bps, self.tp_bps),)
+        return zones[trade_index % len(zones)]
+
+
+def vwap(levels, qty: float) -> float | None:
+    """Average price of taking ``qty`` through ``levels`` (best first), or of the whole visible depth
+    when it is shorter (the fill would be partial); None for an empty side."""
+    left, cost, taken = qty, 0.0, 0.0
+    for price, size in levels:
+        take = min(size, left)
+        cost += take * price
+        taken += take
+        left -= take
+        if left <= 1e-12:
+            break
+    return cost / taken if taken > 0 else None
+
+
+def executable_premiums(krw_bids, krw_asks, usdt_bids, usdt_asks, qty: float, krw_per_usdt: float,
+                        fee_krw_bps: float, fee_usdt_bps: float) -> tuple[float | None, float | None]:
+    """(sell_krw, buy_krw) executable premiums in bps for ``qty``; None where a side is empty."""
+    fk, fu = fee_krw_bps / 1e4, fee_usdt_bps / 1e4
+    krw_sell, usdt_buy = vwap(krw_bids, qty), vwap(usdt_asks, qty)
+    krw_buy, usdt_sell = vwap(krw_asks, qty), vwap(usdt_bids, qty)
+    sell = None if krw_sell is None or usdt_buy is None else \
+        (krw_sell * (1 - fk) / krw_per_usdt / (usdt_buy * (1 + fu)) - 1) * 1e4
+    buy = None if krw_buy is None or usdt_sell is None else \
+        (krw_buy * (1 + fk) / krw_per_usdt / (usdt_sell * (1 - fu)) - 1) * 1e4
+    return sell, buy
 
 
 @attrs.define
@@ -58,19 +96,24 @@ class Close:
     captured_bps: float
 
 
-def entry_signal(deviation_bps: float, entry_bps: float) -> Open | None:
-    if deviation_bps >= entry_bps:
-        return Open(SELL_KRW, deviation_bps)
-    if deviation_bps <= -entry_bps:
-        return Open(BUY_KRW, deviation_bps)
+def entry_signal(baseline_bps: float, sell_krw_bps: float | None, buy_krw_bps: float | None,
+                 entry_bps: float) -> Open | None:
+    if sell_krw_bps is not None and sell_krw_bps - baseline_bps >= entry_bps:
+        return Open(SELL_KRW, sell_krw_bps - baseline_bps)
+    if buy_krw_bps is not None and baseline_bps - buy_krw_bps >= entry_bps:
+        return Open(BUY_KRW, buy_krw_bps - baseline_bps)
     return None
 
 
-def exit_signal(direction: str, entry_premium_bps: float, premium_bps: float, held_s: float,
-                params: StrategyParams) -> Close | None:
-    captured = entry_premium_bps - premium_bps if direction == SELL_KRW else premium_bps - entry_premium_bps
-    if captured >= params.tp_bps:
-        return Close("take_profit", captured)
-    if held_s >= params.max_hold_s:
-        return Close("max_hold", captured)
+def exit_signal(direction: str, entry_exec_bps: float, sell_krw_bps: float | None, buy_krw_bps: float | None,
+                held_s: float, tp_bps: float, max_hold_s: float) -> Close | None:
+    """Close a "sell_krw" trade by buying back on KRW (buy_krw premium), and vice versa."""
+    closing = buy_krw_bps if direction == SELL_KRW else sell_krw_bps
+    captured = None
+    if closing is not None:
+        captured = entry_exec_bps - closing if direction == SELL_KRW else closing - entry_exec_bps
+        if captured >= tp_bps:
+            return Close("take_profit", captured)
+    if held_s >= max_hold_s:
+        return Close("max_hold", captured if captured is not None else float("nan"))
     return None

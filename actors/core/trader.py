@@ -1,75 +1,129 @@
-"""The executor's decisions: strategy signals -> two-leg orders -> fills -> fill events, positions, PnL.
+"""The executor's decisions: signals -> two-leg orders -> fills -> fill events, positions, PnL.
 
-Pure and deterministic: the same market views give the same fill events. All state lives in one
-``Trader`` object, which the executor shell keeps outside its restart loop so a restarted executor
-keeps its positions.
+Pure and deterministic: the same market views (and seed) give the same fill events. All state is in
+one ``Trader``, which the executor shell keeps outside its restart loop.
 
-PnL of a trade, in USDT: the USDT venue's cash flow, plus the KRW venue's cash flow converted at the
-FX rate at exit, plus any BTC left over from partial fills valued at each venue's mid at exit.
-Fees are not modelled yet (every PnL is before fees).
+Orders have latency: a leg decided at ``t`` arrives at ``t + latency`` (fixed, or sampled from a
+seeded generator) and meets the book as it is then: the executor calls ``on_timer`` at the arrival
+time and the leg fills against the latest view, minus the liquidity our own earlier fills took.
+
+Leg risk: when the two entry legs fill different quantities the trade is imbalanced; ``hedge``
+trades the difference back on the venue of the larger leg (a third fill event, leg "hedge"),
+``carry`` keeps it (reported, marked to market).
+
+PnL of a trade, in USDT: each venue's cash flow net of fees (KRW converted at the FX rate at exit,
+BTC fees at the venue's mid), plus BTC left over valued at each venue's mid at exit. In KRW: the
+same at the exit FX rate. Trades still open when the session ends are marked to market, not closed.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from collections import Counter
 from typing import Any
 
 import attrs
 
 from actors.core.book import BookView
-from actors.core.fills import BUY, SELL, Fill, SimpleFillModel
+from actors.core.fills import BUY, SELL, Fees, Fill, LiquidityMemory, SimpleFillModel, limit_price, walk
 from actors.core.market import MarketView
-from actors.core.strategy import SELL_KRW, Baseline, StrategyParams, entry_signal, exit_signal
+from actors.core.portfolio import Portfolio
+from actors.core.strategy import (SELL_KRW, Baseline, StrategyParams, entry_signal, executable_premiums,
+                                  exit_signal)
+
+OPENING, OPEN, CLOSING = "opening", "open", "closing"
+
+
+@attrs.frozen
+class ExecutionParams:
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0      # each leg's latency is uniform in latency_ms ± this
+    leg_risk: str = "hedge"             # "hedge" or "carry"
+    fees: Fees = attrs.field(factory=Fees)
+
+
+@attrs.frozen
+class RiskLimits:
+    max_position_btc: float = math.inf  # BTC bought or sold on one venue, counting the new leg
+    max_notional_usdt: float = math.inf  # per leg
+    max_loss_usdt: float = math.inf     # realized + marked loss at which new entries stop for good
 
 
 @attrs.frozen
 class FillEvent:
     """One simulated fill of one leg; one line of fill_events_<id>.jsonl (docs/file-formats.md)."""
 
-    t_s: float                # session clock, seconds since the session started
-    ts_utc: str               # wall clock, ISO 8601 UTC (the only wall-clock field)
+    t_s: float
+    ts_utc: str
     session_id: str
     trade_id: int
-    leg: str                  # "entry" or "exit"
+    leg: str
     venue: str
     symbol: str
-    side: str                 # BUY or SELL
-    order_qty: float          # BTC
-    filled_qty: float         # BTC
+    side: str
+    order_qty: float
+    filled_qty: float
     fill_ratio: float
-    available_volume: float   # BTC visible at or better than limit_price
-    limit_price: float        # quote currency
+    available_volume: float
+    limit_price: float
     avg_price: float | None
     best_price: float
     slippage_bps: float
-    quote_ccy: str            # KRW or USDT
+    fee: float
+    fee_ccy: str
+    quote_ccy: str
+    zone: str
     entry_bps: float
     tp_bps: float
     fill_model: str
     l2_source: str
+    decided_t_s: float
+    latency_ms: float
     book_age_ms: float
     fx_krw_per_usdt: float
     fx_source: str
     fx_age_ms: float
     premium_bps: float
+    exec_premium_bps: float | None
     deviation_bps: float
     exit_reason: str | None = None
-    trade_pnl_usdt: float | None = None  # on the last exit leg of a trade only
+    trade_pnl_usdt: float | None = None
+    trade_pnl_krw: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
 
 @attrs.define
-class _Position:
+class _Trade:
     trade_id: int
     direction: str
+    zone: tuple[float, float]
     opened_at: float
-    entry_premium_bps: float
-    krw_btc: float = 0.0    # BTC bought (+) or sold (-) on the KRW venue
+    entry_exec_bps: float
+    phase: str = OPENING
+    pending: int = 0
+    krw_btc: float = 0.0     # BTC bought (+) or sold (-) on the KRW venue, net of BTC fees
     usdt_btc: float = 0.0
-    krw_cash: float = 0.0   # KRW received (+) or paid (-)
+    krw_cash: float = 0.0    # KRW received (+) or paid (-), net of KRW fees
     usdt_cash: float = 0.0
+    imbalance_btc: float = 0.0
+
+
+@attrs.frozen
+class _Order:
+    trade_id: int
+    leg: str
+    on_krw: bool
+    side: str
+    qty: float
+    decided_at: float
+    arrive_at: float
+    premium_bps: float
+    exec_premium_bps: float | None
+    deviation_bps: float
+    reason: str | None = None
 
 
 @attrs.define
@@ -77,134 +131,279 @@ class Trader:
     params: StrategyParams
     session_id: str
     started_at: float
-    fill_model: SimpleFillModel = attrs.field(factory=SimpleFillModel)
+    portfolio: Portfolio
+    fill_model: Any = attrs.field(factory=SimpleFillModel)
+    execution: ExecutionParams = attrs.field(factory=ExecutionParams)
+    risk: RiskLimits = attrs.field(factory=RiskLimits)
+    seed: int = 0
     l2_source: str = "multi"
     baseline: Baseline = attrs.field(init=False)
-    open_trade: _Position | None = None
+    memory: LiquidityMemory = attrs.field(factory=LiquidityMemory)
+    trades: dict[int, _Trade] = attrs.field(factory=dict)
+    pending: list[_Order] = attrs.field(factory=list)
     next_trade_id: int = 1
     entries: int = 0
     exits: int = 0
     fills_by_side: Counter = attrs.field(factory=Counter)
+    fills_by_zone: Counter = attrs.field(factory=Counter)
     refusals: Counter = attrs.field(factory=Counter)
     realized_pnl_usdt: float = 0.0
+    realized_pnl_krw: float = 0.0
     trade_pnls: list[float] = attrs.field(factory=list)
+    carried_imbalance_btc: float = 0.0
     available_volume: dict[str, list[float]] = attrs.field(factory=lambda: {BUY: [], SELL: []})
-    balances: dict[str, dict[str, float]] = attrs.field(factory=dict)
+    zone_ratios: dict[str, dict[str, list[float]]] = attrs.field(factory=dict)
+    risk_stopped: str | None = None
     last_view: MarketView | None = None
+    _rng: random.Random = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.baseline = Baseline(self.params.baseline_halflife_s)
+        self._rng = random.Random(self.seed)
+
+    # -- clock and views ---------------------------------------------------------------------------
+
+    def due_at(self) -> float | None:
+        return min((o.arrive_at for o in self.pending), default=None)
+
+    def on_timer(self, now: float, wall_now: str) -> list[FillEvent]:
+        if self.last_view is None:
+            return []
+        return self._execute_due(now, self.last_view, wall_now)
+
+    def on_view(self, view: MarketView, wall_now: str) -> list[FillEvent]:
+        events = []
+        if self.last_view is not None:  # legs that arrived before this update met the previous book
+            events += self._execute_due(view.at, self.last_view, wall_now, strictly_before=True)
+        self.last_view = view
+        if view.premium_bps is not None:
+            events += self._decide(view)
+        events += self._execute_due(view.at, view, wall_now)
+        return events
 
     # -- decisions ---------------------------------------------------------------------------------
 
-    def on_view(self, view: MarketView, wall_now: str) -> list[FillEvent]:
-        if view.premium_bps is None:
-            return []
-        self.last_view = view
+    def _premiums(self, view: MarketView) -> tuple[float | None, float | None]:
+        krw, usdt = view.krw_leg, view.usdt_leg
+        assert krw is not None and usdt is not None and view.fx is not None
+        fees = self.execution.fees
+        return executable_premiums(krw.bids, krw.asks, usdt.bids, usdt.asks, self.params.order_qty_btc,
+                                   view.fx.krw_per_usdt, fees.rate_bps(krw.venue), fees.rate_bps(usdt.venue))
+
+    def _decide(self, view: MarketView) -> list[FillEvent]:
+        assert view.premium_bps is not None
         baseline = self.baseline.update(view.premium_bps, view.at)
         deviation = view.premium_bps - baseline
-        pos = self.open_trade
-        if pos is not None:
-            close = exit_signal(pos.direction, pos.entry_premium_bps, view.premium_bps, view.at - pos.opened_at,
-                                self.params)
-            if close is None or not self._tradeable(view):
-                return []
-            return self._close(pos, view, deviation, close.reason, wall_now)
+        sell_krw, buy_krw = self._premiums(view)
+        for trade in list(self.trades.values()):
+            if trade.phase != OPEN:
+                continue
+            close = exit_signal(trade.direction, trade.entry_exec_bps, sell_krw, buy_krw, view.at - trade.opened_at,
+                                trade.zone[1], self.params.max_hold_s)
+            if close is not None and self._tradeable(view):
+                exec_bps = buy_krw if trade.direction == SELL_KRW else sell_krw
+                self._send_exit(trade, view, deviation, exec_bps, close.reason)
+        if self.trades:
+            return []  # one trade at a time
         if self.baseline.first_at is None or view.at - self.baseline.first_at < self.params.warmup_s:
             return []
-        signal = entry_signal(deviation, self.params.entry_bps)
-        if signal is None or not self._tradeable(view):
+        zone = self.params.zone(self.next_trade_id - 1)
+        signal = entry_signal(baseline, sell_krw, buy_krw, zone[0])
+        if signal is None or not self._tradeable(view) or not self._within_limits(view, signal.direction):
             return []
-        return self._open(signal.direction, view, deviation, wall_now)
+        exec_bps = sell_krw if signal.direction == SELL_KRW else buy_krw
+        assert exec_bps is not None
+        trade = _Trade(self.next_trade_id, signal.direction, zone, view.at, exec_bps)
+        self.next_trade_id += 1
+        self.trades[trade.trade_id] = trade
+        self.entries += 1
+        krw_side, usdt_side = (SELL, BUY) if signal.direction == SELL_KRW else (BUY, SELL)
+        for on_krw, side in ((True, krw_side), (False, usdt_side)):
+            self._send(trade, "entry", on_krw, side, self.params.order_qty_btc, view, deviation, exec_bps)
+        return []
 
     def _tradeable(self, view: MarketView) -> bool:
         for book in (view.krw_leg, view.usdt_leg):
             assert book is not None
+            if not book.bids or not book.asks:
+                self.refusals["empty"] += 1
+                return False
             if book.crossed:
                 self.refusals["crossed"] += 1
                 return False
             if view.at - book.received_at > self.params.max_book_age_s:
                 self.refusals["stale"] += 1
                 return False
-            if not book.bids or not book.asks:
-                self.refusals["empty"] += 1
+        return True
+
+    def _within_limits(self, view: MarketView, direction: str) -> bool:
+        assert view.krw_leg is not None and view.usdt_leg is not None and view.fx is not None
+        qty, risk = self.params.order_qty_btc, self.risk
+        if self.risk_stopped is not None:
+            self.refusals["risk_stopped"] += 1
+            return False
+        if self.realized_pnl_usdt + self.unrealized_pnl_usdt() <= -risk.max_loss_usdt:
+            self.risk_stopped = (f"max_loss: PnL {self.realized_pnl_usdt + self.unrealized_pnl_usdt():.2f} USDT "
+                                 f"reached -{risk.max_loss_usdt:g}; no new entries")
+            self.refusals["risk_stopped"] += 1
+            return False
+        if qty * (view.usdt_leg.mid or 0.0) > risk.max_notional_usdt:
+            self.refusals["max_notional"] += 1
+            return False
+        krw_side, usdt_side = (SELL, BUY) if direction == SELL_KRW else (BUY, SELL)
+        fees = self.execution.fees
+        for book, side in ((view.krw_leg, krw_side), (view.usdt_leg, usdt_side)):
+            held = self.portfolio.balances[book.venue]["BTC"] - self.portfolio.initial[book.venue]["BTC"]
+            if abs(held + (qty if side == BUY else -qty)) > risk.max_position_btc:
+                self.refusals["max_position"] += 1
+                return False
+            price = book.asks[0][0] if side == BUY else book.bids[0][0]
+            quote = _quote(book)
+            fee, fee_ccy = fees.charge(book.venue, side, qty, price, quote)
+            short = self.portfolio.shortfall(book.venue, side, qty, price * (1 + self.params.max_slippage_bps / 1e4)
+                                             if side == BUY else price, quote, fee if fee_ccy == quote else 0.0)
+            if short is not None:
+                self.refusals["budget"] += 1
                 return False
         return True
 
-    # -- legs --------------------------------------------------------------------------------------
+    def _latency_s(self) -> float:
+        ex = self.execution
+        ms = ex.latency_ms + (self._rng.uniform(-ex.latency_jitter_ms, ex.latency_jitter_ms)
+                              if ex.latency_jitter_ms else 0.0)
+        return max(ms, 0.0) / 1e3
 
-    def _open(self, direction: str, view: MarketView, deviation: float, wall_now: str) -> list[FillEvent]:
-        assert view.krw_leg is not None and view.usdt_leg is not None and view.premium_bps is not None
-        pos = _Position(self.next_trade_id, direction, view.at, view.premium_bps)
-        self.next_trade_id += 1
-        qty = self.params.order_qty_btc
-        krw_side, usdt_side = (SELL, BUY) if direction == SELL_KRW else (BUY, SELL)
-        events = [
-            self._leg(pos, "entry", view.krw_leg, krw_side, qty, view, deviation, wall_now),
-            self._leg(pos, "entry", view.usdt_leg, usdt_side, qty, view, deviation, wall_now),
-        ]
-        if pos.krw_btc == 0 and pos.usdt_btc == 0:
-            return events  # nothing filled on either leg: no position to manage
-        self.open_trade = pos
-        self.entries += 1
-        return events
+    def _send(self, trade: _Trade, leg: str, on_krw: bool, side: str, qty: float, view: MarketView,
+              deviation: float, exec_bps: float | None, reason: str | None = None) -> None:
+        assert view.premium_bps is not None
+        trade.pending += 1
+        self.pending.append(_Order(trade.trade_id, leg, on_krw, side, qty, view.at, view.at + self._latency_s(),
+                                   view.premium_bps, exec_bps, deviation, reason))
 
-    def _close(self, pos: _Position, view: MarketView, deviation: float, reason: str,
-               wall_now: str) -> list[FillEvent]:
-        assert view.krw_leg is not None and view.usdt_leg is not None and view.fx is not None
-        events = []
-        for book, held in ((view.krw_leg, pos.krw_btc), (view.usdt_leg, pos.usdt_btc)):
-            if held != 0:
-                side = SELL if held > 0 else BUY
-                events.append(self._leg(pos, "exit", book, side, abs(held), view, deviation, wall_now, reason))
-        pnl = self._trade_pnl(pos, view)
-        self.realized_pnl_usdt += pnl
-        self.trade_pnls.append(pnl)
+    def _send_exit(self, trade: _Trade, view: MarketView, deviation: float, exec_bps: float | None,
+                   reason: str) -> None:
+        trade.phase = CLOSING
+        for on_krw, held in ((True, trade.krw_btc), (False, trade.usdt_btc)):
+            if abs(held) > 1e-12:
+                self._send(trade, "exit", on_krw, SELL if held > 0 else BUY, abs(held), view, deviation, exec_bps,
+                           reason)
+        if trade.pending == 0:
+            self._finish(trade, view, None)
+
+    # -- execution ---------------------------------------------------------------------------------
+
+    def _execute_due(self, now: float, view: MarketView, wall_now: str, strictly_before: bool = False
+                     ) -> list[FillEvent]:
+        events: list[FillEvent] = []
+        while True:  # a leg can send another one (a hedge) that is already due with zero latency
+            due = [o for o in self.pending if (o.arrive_at < now if strictly_before else o.arrive_at <= now)]
+            if not due:
+                return events
+            due.sort(key=lambda o: (o.arrive_at, o.trade_id, not o.on_krw))
+            self.pending = [o for o in self.pending if o not in due]
+            for order in due:
+                events.append(self._fill(order, view, wall_now))
+                trade = self.trades[order.trade_id]
+                trade.pending -= 1
+                if trade.pending == 0:
+                    self._advance(trade, view, order, events)
+
+    def _fill(self, order: _Order, view: MarketView, wall_now: str) -> FillEvent:
+        book = view.krw_leg if order.on_krw else view.usdt_leg
+        assert book is not None and view.fx is not None
+        trade = self.trades[order.trade_id]
+        shown = book.asks if order.side == BUY else book.bids
+        levels = self.memory.effective(book.venue, order.side, shown)
+        best = shown[0][0] if shown else float("nan")
+        limit = limit_price(best, order.side, self.params.max_slippage_bps)
+        if not levels:
+            fill = Fill(order.side, order.qty, 0.0, 0.0, limit, best, None, 0.0, 0)
+        elif order.leg == "hedge":
+            fill = walk(levels, order.side, order.qty, limit)  # a hedge takes what the depth allows
+        else:
+            fill = self.fill_model.fill(levels, order.side, order.qty, limit, trade.zone)
+        self.memory.record(book.venue, order.side, shown, fill)
+        quote = _quote(book)
+        fee, fee_ccy = (0.0, quote) if fill.filled_qty == 0 else \
+            self.execution.fees.charge(book.venue, order.side, fill.filled_qty, fill.avg_price or 0.0, quote)
+        if fill.filled_qty > 0:
+            self.portfolio.apply(book.venue, order.side, fill.filled_qty, fill.avg_price or 0.0, quote, fee, fee_ccy)
+        sign = 1 if order.side == BUY else -1
+        btc = sign * fill.filled_qty - (fee if fee_ccy == "BTC" else 0.0)
+        cash = -sign * fill.filled_qty * (fill.avg_price or 0.0) - (fee if fee_ccy == quote else 0.0)
+        if order.on_krw:
+            trade.krw_btc += btc
+            trade.krw_cash += cash
+        else:
+            trade.usdt_btc += btc
+            trade.usdt_cash += cash
+        zone = f"{trade.zone[0]:g}/{trade.zone[1]:g}"
+        self.fills_by_side[order.side] += 1
+        self.fills_by_zone[zone] += 1
+        self.available_volume[order.side].append(fill.available_volume)
+        if order.leg != "hedge":
+            self.zone_ratios.setdefault(zone, {BUY: [], SELL: []})[order.side].append(fill.fill_ratio)
+        assert view.premium_bps is not None
+        return FillEvent(
+            t_s=round(max(view.at, order.arrive_at) - self.started_at, 6),
+            ts_utc=wall_now, session_id=self.session_id, trade_id=order.trade_id, leg=order.leg, venue=book.venue,
+            symbol=book.symbol, side=order.side, order_qty=order.qty, filled_qty=fill.filled_qty,
+            fill_ratio=fill.fill_ratio, available_volume=fill.available_volume, limit_price=fill.limit_price,
+            avg_price=fill.avg_price, best_price=fill.best_price, slippage_bps=fill.slippage_bps, fee=fee,
+            fee_ccy=fee_ccy, quote_ccy=quote, zone=zone, entry_bps=trade.zone[0], tp_bps=trade.zone[1],
+            fill_model="simple" if order.leg == "hedge" else self.fill_model.name, l2_source=self.l2_source,
+            decided_t_s=round(order.decided_at - self.started_at, 6),
+            latency_ms=round((order.arrive_at - order.decided_at) * 1e3, 6),
+            book_age_ms=round((max(view.at, order.arrive_at) - book.received_at) * 1e3, 3),
+            fx_krw_per_usdt=view.fx.krw_per_usdt, fx_source=view.fx.source,
+            fx_age_ms=round((view.at - view.fx.observed_at) * 1e3, 3), premium_bps=order.premium_bps,
+            exec_premium_bps=order.exec_premium_bps, deviation_bps=order.deviation_bps, exit_reason=order.reason,
+        )
+
+    def _advance(self, trade: _Trade, view: MarketView, last: _Order, events: list[FillEvent]) -> None:
+        """All legs of a step are done: hedge or carry an imbalance, or finish a closing trade."""
+        if trade.phase == CLOSING:
+            self._finish(trade, view, events)
+            return
+        imbalance = trade.krw_btc + trade.usdt_btc
+        if abs(trade.krw_btc) < 1e-12 and abs(trade.usdt_btc) < 1e-12:
+            self._finish(trade, view, events)  # nothing filled: no position to manage
+            return
+        if abs(imbalance) > 1e-9:
+            if last.leg == "entry" and self.execution.leg_risk == "hedge":
+                on_krw = (trade.krw_btc > 0) == (imbalance > 0)  # unwind on the venue of the larger leg
+                self._send(trade, "hedge", on_krw, SELL if imbalance > 0 else BUY, abs(imbalance), view,
+                           last.deviation_bps, last.exec_premium_bps, "imbalance")
+                return
+            trade.imbalance_btc = imbalance  # carried (by choice, or what a partial hedge left)
+            self.carried_imbalance_btc += imbalance
+        trade.phase = OPEN
+
+    def _finish(self, trade: _Trade, view: MarketView, events: list[FillEvent] | None) -> None:
+        usdt, krw = self._trade_pnl(trade, view)
+        self.realized_pnl_usdt += usdt
+        self.realized_pnl_krw += krw
+        self.trade_pnls.append(usdt)
         if events:
-            events[-1] = attrs.evolve(events[-1], trade_pnl_usdt=pnl)
-        self.open_trade = None
-        self.exits += 1
-        return events
+            events[-1] = attrs.evolve(events[-1], trade_pnl_usdt=usdt, trade_pnl_krw=krw)
+        if trade.phase == CLOSING:
+            self.exits += 1
+        del self.trades[trade.trade_id]
 
-    def _trade_pnl(self, pos: _Position, view: MarketView) -> float:
+    def _trade_pnl(self, trade: _Trade, view: MarketView) -> tuple[float, float]:
         assert view.krw_leg is not None and view.usdt_leg is not None and view.fx is not None
         fx = view.fx.krw_per_usdt
-        residual = pos.krw_btc * (view.krw_leg.mid or 0.0) / fx + pos.usdt_btc * (view.usdt_leg.mid or 0.0)
-        return pos.usdt_cash + pos.krw_cash / fx + residual
+        usdt = (trade.usdt_cash + trade.krw_cash / fx + trade.krw_btc * (view.krw_leg.mid or 0.0) / fx
+                + trade.usdt_btc * (view.usdt_leg.mid or 0.0))
+        return usdt, usdt * fx
 
     def unrealized_pnl_usdt(self) -> float:
-        if self.open_trade is None or self.last_view is None or self.last_view.fx is None:
+        """Open trades marked to mid at the latest view."""
+        view = self.last_view
+        if view is None or view.fx is None or view.krw_leg is None or view.usdt_leg is None:
             return 0.0
-        return self._trade_pnl(self.open_trade, self.last_view)
+        return sum(self._trade_pnl(t, view)[0] for t in self.trades.values())
 
-    def _leg(self, pos: _Position, leg: str, book: BookView, side: str, qty: float, view: MarketView,
-             deviation: float, wall_now: str, reason: str | None = None) -> FillEvent:
-        assert view.fx is not None and view.premium_bps is not None
-        fill: Fill = self.fill_model.fill(book, side, qty)
-        signed = fill.filled_qty if side == BUY else -fill.filled_qty
-        cash = -signed * (fill.avg_price or 0.0)
-        krw_leg = book is view.krw_leg
-        if krw_leg:
-            pos.krw_btc += signed
-            pos.krw_cash += cash
-        else:
-            pos.usdt_btc += signed
-            pos.usdt_cash += cash
-        quote = "KRW" if krw_leg else "USDT"
-        venue_bal = self.balances.setdefault(book.venue, {"BTC": 0.0, quote: 0.0})
-        venue_bal["BTC"] += signed
-        venue_bal[quote] += cash
-        self.fills_by_side[side] += 1
-        self.available_volume[side].append(fill.available_volume)
-        return FillEvent(
-            t_s=round(view.at - self.started_at, 6), ts_utc=wall_now, session_id=self.session_id,
-            trade_id=pos.trade_id, leg=leg, venue=book.venue, symbol=book.symbol, side=side,
-            order_qty=fill.order_qty, filled_qty=fill.filled_qty, fill_ratio=fill.fill_ratio,
-            available_volume=fill.available_volume, limit_price=fill.limit_price, avg_price=fill.avg_price,
-            best_price=fill.best_price, slippage_bps=fill.slippage_bps, quote_ccy=quote,
-            entry_bps=self.params.entry_bps, tp_bps=self.params.tp_bps, fill_model=self.fill_model.name,
-            l2_source=self.l2_source, book_age_ms=round((view.at - book.received_at) * 1e3, 3),
-            fx_krw_per_usdt=view.fx.krw_per_usdt, fx_source=view.fx.source,
-            fx_age_ms=round((view.at - view.fx.observed_at) * 1e3, 3), premium_bps=view.premium_bps,
-            deviation_bps=deviation, exit_reason=reason,
-        )
+
+def _quote(book: BookView) -> str:
+    return "KRW" if book.symbol.startswith("KRW-") else "USDT"

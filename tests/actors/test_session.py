@@ -101,7 +101,7 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     ('[session]\nduration_s = "sixty"\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
      "$.session.duration_s: expected a number, got 'sixty'"),
     ('[session]\nduration_s = -5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
-     "$.session.duration_s: expected a number > 0, got -5.0"),
+     "$.session.duration_s: expected a number > 0, got -5"),
     ('[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
      '[feeds.upbit]\nurl = "http://x"\n', "$.feeds.upbit.url: expected a ws:// or wss:// URL, got 'http://x'"),
     ('[session]\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',

@@ -2,8 +2,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.core.book import BookView
-from actors.core.fills import BUY, SELL, SimpleFillModel, limit_price, walk
+import random
+import statistics
+
+from actors.core.calibration import Calibration, SideStats, Zone
+from actors.core.fills import (BUY, SELL, CalibratedFillModel, Fees, LiquidityMemory, SimpleFillModel,
+                               limit_price, walk)
 
 ASKS = ((100.0, 1.0), (100.5, 2.0), (101.0, 4.0), (103.0, 8.0))
 
@@ -29,12 +33,57 @@ def test_sell_side_and_unfillable_limit():
     assert none.filled_qty == 0 and none.avg_price is None and none.available_volume == 0
 
 
-def test_model_uses_the_live_book():
-    model = SimpleFillModel(max_slippage_bps=50)
-    book = BookView("v", "s", ((99.0, 1.0),), ASKS, 0.0)
-    fill = model.fill(book, BUY, 1.0)
-    assert fill.limit_price == limit_price(100.0, BUY, 50) == pytest.approx(100.5)
-    assert fill.available_volume == 3.0
+def test_simple_model_fills_what_the_depth_allows():
+    fill = SimpleFillModel().fill(ASKS, BUY, 1.0, limit_price(100.0, BUY, 50), (10, 12))
+    assert fill.limit_price == pytest.approx(100.5)
+    assert fill.available_volume == 3.0 and fill.filled_qty == 1.0
+
+
+def test_liquidity_memory_hides_what_we_took_until_the_level_changes():
+    memory = LiquidityMemory()
+    fill = walk(ASKS, BUY, 2.0, limit=101.0)
+    memory.record("binance", BUY, ASKS, fill)
+    after = memory.effective("binance", BUY, ASKS)
+    assert after == ((100.5, 1.0), (101.0, 4.0), (103.0, 8.0))  # 1.0 at 100 and 1.0 at 100.5 taken
+    assert memory.effective("binance", SELL, ASKS) == ASKS  # the other side is untouched
+    refreshed = ((100.0, 1.5),) + ASKS[1:]  # the book now shows a new size at 100
+    assert memory.effective("binance", BUY, refreshed)[0] == (100.0, 1.5)
+    gone = ASKS[1:]  # 100 left the book: forgotten, even if it comes back with the old size
+    memory.effective("binance", BUY, gone)
+    assert memory.effective("binance", BUY, ASKS)[0] == (100.0, 1.0)
+    assert len(memory) == 1  # only 100.5 (size unchanged) is still remembered
+
+
+def test_fees_are_in_the_currency_each_venue_charges():
+    fees = Fees(5.0, 10.0)
+    assert fees.charge("upbit", BUY, 0.5, 80_000_000.0, "KRW") == pytest.approx((20_000.0, "KRW"))
+    assert fees.charge("upbit", SELL, 0.5, 80_000_000.0, "KRW") == pytest.approx((20_000.0, "KRW"))
+    assert fees.charge("binance", BUY, 0.5, 60_000.0, "USDT") == pytest.approx((0.0005, "BTC"))
+    assert fees.charge("binance", SELL, 0.5, 60_000.0, "USDT") == pytest.approx((30.0, "USDT"))
+
+
+def _calibration(buy=0.25, sell=1.0, var=0.0):
+    stats = lambda m: SideStats(m, 100, var, (m - 0.01, m + 0.01), "test")  # noqa: E731
+    return Calibration("t", (Zone(10.0, 12.0, {BUY: stats(buy), SELL: stats(sell)}),),
+                       {BUY: stats(0.5), SELL: stats(0.5)})
+
+
+def test_calibrated_model_deterministic_and_capped_by_depth():
+    model = CalibratedFillModel(_calibration())
+    fill = model.fill(ASKS, BUY, 2.0, 103.0, (10.0, 12.0))
+    assert fill.order_qty == 2.0 and fill.filled_qty == pytest.approx(0.5) and fill.fill_ratio == pytest.approx(0.25)
+    assert model.fill(ASKS, BUY, 2.0, 103.0, (99.0, 1.0)).fill_ratio == pytest.approx(0.5)  # fallback zone
+    capped = CalibratedFillModel(_calibration(buy=1.0)).fill(ASKS, BUY, 5.0, 100.5, (10.0, 12.0))
+    assert capped.filled_qty == 3.0 and capped.available_volume == 3.0
+
+
+def test_calibrated_model_stochastic_samples_the_zone_beta():
+    model = CalibratedFillModel(_calibration(buy=0.3, var=0.01), stochastic=True, rng=random.Random(5))
+    ratios = [model.ratio(BUY, (10.0, 12.0)) for _ in range(4000)]
+    assert statistics.mean(ratios) == pytest.approx(0.3, abs=0.01)
+    assert statistics.pvariance(ratios) == pytest.approx(0.01, rel=0.1)
+    again = CalibratedFillModel(_calibration(buy=0.3, var=0.01), stochastic=True, rng=random.Random(5))
+    assert [again.ratio(BUY, (10.0, 12.0)) for _ in range(4000)] == ratios  # seeded
 
 
 @given(st.lists(st.tuples(st.integers(1, 50), st.floats(0.001, 10)), min_size=1, max_size=20),

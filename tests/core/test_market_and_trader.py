@@ -1,26 +1,53 @@
-"""Market view, strategy signals and trader accounting, driven by scripted views."""
+"""Market view, strategy signals and the trader, driven by scripted views (plain sync tests)."""
+
+import math
 
 import pytest
 
 from actors.core.book import BookView
-from actors.core.fills import BUY, SELL, SimpleFillModel
+from actors.core.fills import BUY, SELL, Fees, SimpleFillModel
 from actors.core.market import MarketState, premium_bps
-from actors.core.strategy import BUY_KRW, SELL_KRW, Baseline, StrategyParams, entry_signal, exit_signal
-from actors.core.trader import Trader
+from actors.core.portfolio import Portfolio
+from actors.core.strategy import (BUY_KRW, SELL_KRW, Baseline, StrategyParams, entry_signal,
+                                  executable_premiums, exit_signal, vwap)
+from actors.core.trader import ExecutionParams, RiskLimits, Trader
 
 FX = 1400.0
+NO_FEES = Fees(0.0, 0.0)
 
 
-def books(t: float, premium: float, usdt_mid: float = 50_000.0, depth: float = 1.0):
+def books(t: float, premium: float, usdt_mid: float = 50_000.0, krw_depth: float = 1.0, usdt_depth: float = 2.0):
     krw_mid = usdt_mid * FX * (1 + premium / 1e4)
-    krw = BookView("upbit", "KRW-BTC", ((krw_mid - 500, depth),), ((krw_mid + 500, depth),), t)
-    usdt = BookView("binance", "BTCUSDT", ((usdt_mid - 0.005, 2 * depth),), ((usdt_mid + 0.005, 2 * depth),), t)
+    krw = BookView("upbit", "KRW-BTC", ((krw_mid - 500, krw_depth),), ((krw_mid + 500, krw_depth),), t)
+    usdt = BookView("binance", "BTCUSDT", ((usdt_mid - 0.005, usdt_depth),), ((usdt_mid + 0.005, usdt_depth),), t)
     fx = BookView("upbit", "KRW-USDT", ((FX - 0.5, 1e6),), ((FX + 0.5, 1e6),), t)
     return krw, usdt, fx
 
 
 def market() -> MarketState:
     return MarketState(("upbit", "KRW-BTC"), ("binance", "BTCUSDT"), ("upbit", "KRW-USDT"))
+
+
+def portfolio() -> Portfolio:
+    return Portfolio.of("upbit", 1e10, 10.0, "binance", 1e7, 10.0)
+
+
+def trader(entry=10.0, tp=12.0, qty=0.5, fees=NO_FEES, **kw) -> Trader:
+    params = StrategyParams(entry, tp, qty, baseline_halflife_s=1000, warmup_s=1, max_hold_s=kw.pop("max_hold_s", 60),
+                            zones=kw.pop("zones", ()))
+    execution = ExecutionParams(kw.pop("latency_ms", 0.0), 0.0, kw.pop("leg_risk", "hedge"), fees)
+    return Trader(params, "sid", 0.0, kw.pop("portfolio", portfolio()), SimpleFillModel(), execution,
+                  kw.pop("risk", RiskLimits()), seed=1)
+
+
+def run(t: Trader, script):
+    state = market()
+    events = []
+    for at, premium, krw_depth in script:
+        for b in books(at, premium, krw_depth=krw_depth):
+            state.update(b)
+        events += t.on_view(state.view(at), "2026-01-01T00:00:00+00:00")
+    return events
 
 
 def test_premium_uses_the_fx_book_or_a_fixed_rate():
@@ -36,7 +63,18 @@ def test_premium_uses_the_fx_book_or_a_fixed_rate():
     assert fixed.view(1.0).premium_bps is None  # one leg missing
     fixed.update(usdt)
     assert fixed.view(1.0).premium_bps == pytest.approx(premium_bps(krw.mid, usdt.mid, 1386.0))
-    assert fixed.view(1.0).fx.source == "fixed"
+
+
+def test_executable_premium_walks_the_books_and_pays_both_fees():
+    assert vwap(((10.0, 1.0), (11.0, 1.0)), 1.5) == pytest.approx(31 / 3)
+    assert vwap(((10.0, 1.0),), 2.0) == 10.0  # capped by the visible depth
+    assert vwap((), 1.0) is None
+    krw, usdt, _ = books(0.0, 30.0)
+    sell, buy = executable_premiums(krw.bids, krw.asks, usdt.bids, usdt.asks, 0.5, FX, 5.0, 10.0)
+    expected_sell = ((krw.bids[0][0] * (1 - 5e-4)) / FX / (usdt.asks[0][0] * (1 + 1e-3)) - 1) * 1e4
+    assert sell == pytest.approx(expected_sell)
+    assert sell < 30 - 14.9 and buy > 30 + 14.9  # fees (15 bps) cost on both directions
+    assert executable_premiums((), krw.asks, usdt.bids, (), 0.5, FX, 5, 10)[0] is None
 
 
 def test_baseline_is_time_aware():
@@ -46,64 +84,149 @@ def test_baseline_is_time_aware():
 
 
 def test_signals():
-    assert entry_signal(12, 10).direction == SELL_KRW
-    assert entry_signal(-12, 10).direction == BUY_KRW
-    assert entry_signal(5, 10) is None
-    p = StrategyParams(10, 12, 0.1, max_hold_s=30)
-    assert exit_signal(SELL_KRW, 40, 27, 1, p).reason == "take_profit"
-    assert exit_signal(BUY_KRW, 40, 45, 31, p).reason == "max_hold"
-    assert exit_signal(BUY_KRW, 40, 45, 1, p) is None
+    assert entry_signal(30, 42, 50, 10).direction == SELL_KRW
+    assert entry_signal(30, 10, 18, 10).direction == BUY_KRW
+    assert entry_signal(30, 35, 36, 10) is None
+    assert exit_signal(SELL_KRW, 42, 20, 29, 1, 12, 30).reason == "take_profit"  # 42 - 29 >= 12
+    assert exit_signal(BUY_KRW, 18, 25, 40, 31, 12, 30).reason == "max_hold"
+    assert exit_signal(BUY_KRW, 18, 25, 40, 1, 12, 30) is None
 
 
-def run(trader: Trader, script):
-    state = market()
-    events = []
-    for t, premium, depth in script:
-        for b in books(t, premium, depth=depth):
-            state.update(b)
-        events += trader.on_view(state.view(t), "2026-01-01T00:00:00+00:00")
-    return events
-
-
-def test_round_trip_produces_two_legs_each_way_and_reconciles_pnl():
-    trader = Trader(StrategyParams(10, 12, 0.5, baseline_halflife_s=1000, warmup_s=1), "sid", 0.0)
-    script = [(t, 30.0, 1.0) for t in range(0, 5)] + [(5, 45.0, 1.0)] + [(6, 30.0, 0.4)]
-    events = run(trader, script)
+def test_round_trip_two_legs_each_way_with_depth_limited_exit_and_reconciled_pnl():
+    t = trader(leg_risk="carry")
+    script = [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0)] + [(6, 30.0, 0.4)]
+    events = run(t, script)
     assert [(e.leg, e.venue, e.side) for e in events] == [
         ("entry", "upbit", SELL), ("entry", "binance", BUY), ("exit", "upbit", BUY), ("exit", "binance", SELL)]
-    entry_krw = events[0]
-    assert entry_krw.available_volume == 1.0 and entry_krw.filled_qty == 0.5 and entry_krw.fill_ratio == 1.0
+    assert events[0].available_volume == 1.0 and events[0].filled_qty == 0.5
     exit_krw = events[2]
     assert exit_krw.available_volume == pytest.approx(0.4) and exit_krw.filled_qty == pytest.approx(0.4)
-    assert exit_krw.exit_reason == "take_profit"
+    assert exit_krw.exit_reason == "take_profit" and exit_krw.zone == "10/12"
     assert events[-1].trade_pnl_usdt is not None and events[2].trade_pnl_usdt is None
-    assert sum(trader.trade_pnls) == pytest.approx(trader.realized_pnl_usdt)
-    assert trader.realized_pnl_usdt == pytest.approx(events[-1].trade_pnl_usdt)
-    # 0.1 BTC could not be bought back on Upbit: it stays on the balances
-    assert trader.balances["upbit"]["BTC"] == pytest.approx(-0.1)
-    assert trader.balances["binance"]["BTC"] == pytest.approx(0.0)
-    assert trader.entries == trader.exits == 1
+    assert sum(t.trade_pnls) == pytest.approx(t.realized_pnl_usdt) == pytest.approx(events[-1].trade_pnl_usdt)
+    assert events[-1].trade_pnl_krw == pytest.approx(events[-1].trade_pnl_usdt * events[-1].fx_krw_per_usdt)
+    # 0.1 BTC could not be bought back on Upbit: it stays on the balances (valued at mid in the PnL)
+    assert t.portfolio.balances["upbit"]["BTC"] == pytest.approx(10.0 - 0.1)
+    assert t.portfolio.balances["binance"]["BTC"] == pytest.approx(10.0)
+    assert t.entries == t.exits == 1
 
 
-def test_refuses_stale_or_crossed_books():
-    trader = Trader(StrategyParams(10, 12, 0.5, baseline_halflife_s=1000, warmup_s=0, max_book_age_s=1), "s", 0.0)
+def test_fees_are_charged_in_the_right_currency_and_balances_are_conserved():
+    fees = Fees(5.0, 10.0)
+    t = trader(entry=2.0, tp=1.0, fees=fees, leg_risk="carry")
+    events = run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 60.0, 1.0)] + [(6, 20.0, 1.0)])
+    assert len(events) == 4
+    by = {(e.leg, e.venue): e for e in events}
+    assert by[("entry", "binance")].side == BUY and by[("entry", "binance")].fee_ccy == "BTC"
+    assert by[("entry", "binance")].fee == pytest.approx(0.5 * 10e-4)
+    assert by[("entry", "upbit")].fee_ccy == "KRW" and by[("exit", "binance")].fee_ccy == "USDT"
+    # conservation: final = initial + flows - fees, per venue and asset
+    expected = {v: dict(a) for v, a in t.portfolio.initial.items()}
+    for e in events:
+        quote = e.quote_ccy
+        sign = 1 if e.side == BUY else -1
+        expected[e.venue]["BTC"] += sign * e.filled_qty
+        expected[e.venue][quote] -= sign * e.filled_qty * e.avg_price
+        expected[e.venue][e.fee_ccy] -= e.fee
+    for venue, assets in expected.items():
+        for asset, amount in assets.items():
+            assert t.portfolio.balances[venue][asset] == pytest.approx(amount, rel=1e-12)
+    # the exit sold what the entry bought net of the BTC fee: no BTC left on Binance from this trade
+    assert t.portfolio.balances["binance"]["BTC"] == pytest.approx(10.0)
+
+
+def test_an_imbalance_is_hedged_on_the_venue_of_the_larger_leg():
+    t = trader(qty=0.5)
+    events = run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 0.3)])  # Upbit shows only 0.3
+    legs = [(e.leg, e.venue, e.side, round(e.filled_qty, 9)) for e in events]
+    assert legs == [("entry", "upbit", SELL, 0.3), ("entry", "binance", BUY, 0.5),
+                    ("hedge", "binance", SELL, 0.2)]
+    assert events[-1].exit_reason == "imbalance"
+    (trade,) = t.trades.values()
+    assert trade.phase == "open" and trade.krw_btc + trade.usdt_btc == pytest.approx(0.0)
+
+
+def test_carry_keeps_the_imbalance():
+    t = trader(qty=0.5, leg_risk="carry")
+    run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 0.3)])
+    assert t.carried_imbalance_btc == pytest.approx(0.2)
+
+
+def test_latency_meets_the_book_as_it_is_on_arrival():
+    t = trader(qty=0.5, latency_ms=50)
     state = market()
-    krw, usdt, fx = books(0.0, 30.0)
-    for b in (krw, usdt, fx):
+    for s in range(5):
+        for b in books(s, 30.0):
+            state.update(b)
+        t.on_view(state.view(float(s)), "")
+    for b in books(5.0, 45.0):
         state.update(b)
-    trader.on_view(state.view(0.0), "")
-    krw2, _, _ = books(5.0, 50.0)
-    state.update(krw2)
-    assert trader.on_view(state.view(5.0), "") == []  # the Binance book is 5 s old
-    assert trader.refusals["stale"] == 1
-    crossed = BookView("binance", "BTCUSDT", ((60_000.0, 1.0),), ((50_000.0, 1.0),), 5.0)
-    state.update(crossed)
-    assert trader.on_view(state.view(5.0), "") == []
-    assert trader.refusals["crossed"] == 1
+    assert t.on_view(state.view(5.0), "") == []  # decided; legs in flight
+    assert t.due_at() == pytest.approx(5.05)
+    for b in books(5.02, 45.0, krw_depth=0.2):  # the book thins before the legs arrive
+        state.update(b)
+    t.on_view(state.view(5.02), "")
+    events = t.on_timer(5.05, "")
+    krw = next(e for e in events if e.venue == "upbit")
+    assert krw.filled_qty == pytest.approx(0.2) and krw.latency_ms == pytest.approx(50)
+    assert krw.t_s == pytest.approx(5.05) and krw.decided_t_s == 5.0
+
+
+def test_liquidity_taken_is_not_available_again_until_refreshed():
+    t = trader(qty=0.4, entry=10, tp=1000, max_hold_s=1, leg_risk="carry")
+    state = market()
+    views = [(s, 30.0) for s in range(5)] + [(5, 45.0), (6, 45.0)]
+    events = []
+    for at, premium in views:
+        for b in books(at, premium, krw_depth=1.0):
+            state.update(b)
+        if at == 6:  # the same Upbit book object again: not refreshed
+            state.update(books(5, 45.0, krw_depth=1.0)[0])
+        events += t.on_view(state.view(float(at)), "")
+    exit_krw = next(e for e in events if e.leg == "exit" and e.venue == "upbit")
+    entry_krw = next(e for e in events if e.leg == "entry" and e.venue == "upbit")
+    assert entry_krw.available_volume == pytest.approx(1.0)
+    # the exit buys on the asks; the entry sold into the bids: different sides, nothing taken there
+    assert exit_krw.available_volume == pytest.approx(1.0)
+
+
+def test_refuses_stale_or_crossed_books_and_budget_shortfalls():
+    t = trader(entry=10, tp=12, qty=0.5)
+    t.params = StrategyParams(10, 12, 0.5, 1000, 0, 60, max_book_age_s=1)
+    state = market()
+    for b in books(0.0, 30.0):
+        state.update(b)
+    t.on_view(state.view(0.0), "")
+    state.update(books(5.0, 50.0)[0])
+    assert t.on_view(state.view(5.0), "") == [] and t.refusals["stale"] == 1
+    state.update(BookView("binance", "BTCUSDT", ((60_000.0, 1.0),), ((50_000.0, 1.0),), 5.0))
+    assert t.on_view(state.view(5.0), "") == [] and t.refusals["crossed"] == 1
+    poor = trader(qty=0.5, portfolio=Portfolio.of("upbit", 1e10, 0.1, "binance", 1e7, 10.0))
+    run(poor, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0)])  # must sell 0.5 BTC on Upbit
+    assert poor.refusals["budget"] == 1 and poor.entries == 0
+
+
+def test_risk_limits_stop_new_entries_and_say_so():
+    t = trader(qty=0.5, risk=RiskLimits(max_notional_usdt=1000.0))
+    run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0)])
+    assert t.entries == 0 and t.refusals["max_notional"] == 1
+    t = trader(qty=0.5, risk=RiskLimits(max_loss_usdt=1e-9), max_hold_s=1, leg_risk="carry")
+    run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0), (6.5, 60.0, 1.0), (7, 10.0, 1.0),
+                                                      (8, 60.0, 1.0)])
+    assert t.entries == 1 and t.risk_stopped is not None and "max_loss" in t.risk_stopped
+
+
+def test_zone_sweep_cycles_zones_per_trade():
+    t = trader(zones=((5.0, 1.0), (8.0, 1.0)), leg_risk="carry", max_hold_s=0.5)
+    script = [(s, 30.0, 1.0) for s in range(0, 5)]
+    for k in range(4):
+        script += [(5 + 2 * k, 50.0, 1.0), (6 + 2 * k, 30.0, 1.0)]
+    events = run(t, script)
+    assert [e.zone for e in events if e.leg == "entry"][::2] == ["5/1", "8/1", "5/1", "8/1"]
 
 
 def test_same_views_same_fill_events():
-    script = [(t * 0.5, 30 + 15 * ((t // 7) % 2) * (-1) ** (t // 14), 1.0 + (t % 5) / 10) for t in range(120)]
-    a = run(Trader(StrategyParams(10, 5, 0.3, 20, 1, 10), "s", 0.0), script)
-    b = run(Trader(StrategyParams(10, 5, 0.3, 20, 1, 10), "s", 0.0), script)
+    script = [(s * 0.5, 30 + 15 * ((s // 7) % 2) * (-1) ** (s // 14), 1.0 + (s % 5) / 10) for s in range(120)]
+    a = run(trader(5, 3, 0.3, max_hold_s=10), script)
+    b = run(trader(5, 3, 0.3, max_hold_s=10), script)
     assert len(a) >= 4 and a == b
