@@ -179,6 +179,8 @@ def _zone_ratios(trader: Trader) -> dict[str, Any]:
                 predicted = calibration.lookup(entry, tp, side)
                 row["predicted"] = predicted.mean
                 row["predicted_ci95"] = list(predicted.ci95)
+                lo, hi = predicted.ci95
+                row["within_ci95"] = None if row["mean"] is None else lo - 1e-9 <= row["mean"] <= hi + 1e-9
             out[zone][side] = row
     return out
 

@@ -84,7 +84,7 @@ def build(events: Iterable[dict[str, Any]], version: str, *, sources: tuple[str,
         pooled[e["side"]].append(ratio)
     if not all(pooled.values()):
         raise ValueError("the fill events hold no BUY or no SELL fills: nothing to calibrate")
-    label = f"measured from {len(sources) or 'the given'} session file(s)"
+    label = f"measured from {', '.join(sources) or 'the given fill events'}"
     fallback = {s: side_stats(pooled[s], f"pooled over all zones, {label}") for s in SIDES}
     zones = []
     for (entry, tp), sides in sorted(by_zone.items()):
@@ -97,6 +97,23 @@ def build(events: Iterable[dict[str, Any]], version: str, *, sources: tuple[str,
                 thin = True
         zones.append(Zone(entry, tp, stats, thin))
     return Calibration(version, tuple(zones), fallback, sources)
+
+
+def keep_zones(measured: Calibration, base: Calibration, keep: Iterable[tuple[float, float]],
+               notes: str = "") -> Calibration:
+    """``measured`` with the zones in ``keep`` taken from ``base`` (numbers and sources unchanged)."""
+    kept = {}
+    for entry, tp in keep:
+        match = [z for z in base.zones if math.isclose(z.entry_bps, entry) and math.isclose(z.tp_bps, tp)]
+        if not match:
+            raise ValueError(f"zone {entry:g}/{tp:g} is not in the calibration to keep it from")
+        kept[(entry, tp)] = match[0]
+    zones = [z for z in measured.zones if not any(math.isclose(z.entry_bps, e) and math.isclose(z.tp_bps, t)
+                                                  for e, t in kept)]
+    zones = tuple(sorted([*zones, *kept.values()], key=lambda z: (z.entry_bps, z.tp_bps)))
+    base_sources = [src for src in base.sources if src not in measured.sources and not src.endswith(".jsonl")]
+    return Calibration(measured.version, zones, measured.fallback, (*base_sources, *measured.sources),
+                       notes or measured.notes)
 
 
 def _stats_dict(s: SideStats) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class BookSpec:
     occupancy: float      # chance that a tick behind the touch holds a level
     size_scale: float     # mean level size in base units before the depth factor
     refresh_per_step: int
+    far_gap_ticks: float = 1.0  # mean extra ticks between levels added at the far end
 
 
 class SimBook:
@@ -83,7 +84,7 @@ class SimBook:
             # extend or trim the far end
             far = max(side, key=lambda t: (t - touch) * sign)
             while len(side) < spec.max_levels:
-                far += sign * (1 + int(rng.expovariate(spec.occupancy)))
+                far += sign * (1 + int(rng.expovariate(1.0 / spec.far_gap_ticks)))
                 side[far] = changes[far] = self._size(depth_factor)
             if len(side) > spec.max_levels:
                 for t in sorted(side, key=lambda t: (t - touch) * sign)[spec.max_levels:]:
@@ -128,9 +129,9 @@ class SimMarket:
         self.premium_bps = cfg.premium_mean_bps
         self._log_depth = {"upbit": 0.0, "binance": 0.0}
         self.books = {
-            UPBIT_BTC: SimBook(BookSpec(1000.0, 1e-8, 30, 0.8, cfg.level_size_btc, 4), self.rng),
-            UPBIT_USDT: SimBook(BookSpec(1.0, 1e-8, 30, 0.9, 20_000.0, 4), self.rng),
-            BINANCE_BTC: SimBook(BookSpec(0.01, 1e-5, 500, 0.3, cfg.level_size_btc, 6), self.rng),
+            UPBIT_BTC: SimBook(BookSpec(1000.0, 1e-8, 30, 0.8, cfg.level_size_btc, 4, far_gap_ticks=0.3), self.rng),
+            UPBIT_USDT: SimBook(BookSpec(1.0, 1e-8, 30, 0.9, 20_000.0, 4, far_gap_ticks=0.2), self.rng),
+            BINANCE_BTC: SimBook(BookSpec(0.01, 1e-5, 500, 0.3, cfg.level_size_btc, 6, far_gap_ticks=20.0), self.rng),
         }
         self.update_id = 10_000_000_000 + self.rng.randrange(10**9)
         self.step()  # books populated before anyone connects

@@ -106,6 +106,14 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
      '[feeds.upbit]\nurl = "http://x"\n', "$.feeds.upbit.url: expected a ws:// or wss:// URL, got 'http://x'"),
     ('[session]\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
      "$.session.duration_s: expected a number, got nothing (the key is missing)"),
+    ('[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
+     'fill_model = "calibrated"\n', "$.strategy.calibration: expected a calibration file path when fill_model = "
+                                     "'calibrated', got nothing"),
+    ('[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
+     'fill_model = "calibrated"\ncalibration = "nope.json"\n', "$.strategy.calibration: 'nope.json': file not found"),
+    ('[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
+     'zones = [[10, 12], [5]]\n', "$.strategy.zones: expected a list of [entry_bps, tp_bps] pairs of numbers > 0, "
+                                  "got [[10, 12], [5]]"),
 ])
 def test_bad_config_exits_2_with_one_clear_line(tmp_path, content, expected):
     path = tmp_path / "bad.toml"
@@ -177,3 +185,29 @@ def test_a_signal_ends_the_session_cleanly_with_a_final_kpi(tmp_path, signum):
 
 def _read_logs(folder: Path) -> str:
     return "".join(p.read_text() for p in folder.glob("session_*.log"))
+
+
+def test_calibrate_cli_builds_and_keeps_zones(tmp_path):
+    lines = []
+    for i in range(6):
+        for side, ratio in (("BUY", 0.5 + i / 100), ("SELL", 1.0)):
+            lines.append(json.dumps({"entry_bps": 5, "tp_bps": 5, "side": side, "fill_ratio": ratio, "leg": "entry"}))
+    events = tmp_path / "fill_events_x.jsonl"
+    events.write_text("\n".join(lines) + "\n{\"torn")
+    out = tmp_path / "cal.json"
+    proc = _cli("actors.calibrate", str(events), "--out", str(out), "--keep-from",
+                str(ROOT / "config" / "calibration" / "d84_1.json"), "--keep", "10/12")
+    assert proc.returncode == 0, proc.stderr
+    assert "torn last line skipped" in proc.stderr
+    doc = json.loads(out.read_text())
+    zones = {(z["entry_bps"], z["tp_bps"]): z for z in doc["zones"]}
+    assert zones[(5.0, 5.0)]["BUY"]["n"] == 6 and zones[(5.0, 5.0)]["BUY"]["mean"] == pytest.approx(0.525)
+    assert zones[(10.0, 12.0)]["BUY"]["mean"] == 0.2615  # kept, with its source
+    assert "earlier system" in zones[(10.0, 12.0)]["BUY"]["source"]
+    proc = _cli("actors.calibrate", str(tmp_path / "missing.jsonl"), "--out", str(out))
+    assert proc.returncode == 1 and "calibrate:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_virtual_time_needs_the_simulator(tmp_path):
+    proc = _cli("actors.session", "--config", "config/d84_2.toml", "--virtual-time", "--logs-dir", str(tmp_path))
+    assert proc.returncode == 2 and "--virtual-time needs market = 'sim'" in proc.stderr
