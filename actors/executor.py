@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 import attrs
 import trio
+from loguru import logger
 
 from actors.core.market import MarketView
 from actors.core.trader import FillEvent, Trader
@@ -51,10 +52,13 @@ async def run_executor(inbox: trio.MemoryReceiveChannel[MarketView], out: trio.M
                 view = await inbox.receive()
             except trio.EndOfChannel:
                 break
+        stopped = trader.risk_stopped
         if timer.cancelled_caught:
             state.outbox.extend(trader.on_timer(trio.current_time(), _utc_now()))
         else:
             state.outbox.extend(trader.on_view(view, _utc_now()))
+        if trader.risk_stopped is not None and stopped is None:
+            logger.bind(actor="executor").warning("risk limit reached, no new entries: {}", trader.risk_stopped)
         await _flush(state, out)
     while (due := trader.due_at()) is not None:
         state.outbox.extend(trader.on_timer(due, _utc_now()))

@@ -97,3 +97,24 @@ def test_a_fill_never_exceeds_the_order_or_the_visible_depth(raw, qty, slip_bps,
     assert fill.filled_qty <= fill.available_volume + 1e-9
     assert fill.available_volume <= sum(s for _, s in levels) + 1e-9
     assert fill.slippage_bps >= -1e-9
+
+
+@given(st.lists(st.tuples(st.integers(1, 30), st.floats(0.001, 5)), min_size=1, max_size=15),
+       st.lists(st.floats(0.01, 3), min_size=1, max_size=6), st.floats(0, 1), st.sampled_from([BUY, SELL]))
+def test_calibrated_fills_with_liquidity_memory_never_exceed_the_visible_depth(raw, orders, ratio, side):
+    ticks = sorted({t for t, _ in raw}, reverse=(side == SELL))
+    size = dict(raw)
+    shown = tuple((100 + t * 0.5, size[t]) for t in ticks)
+    memory = LiquidityMemory()
+    model = CalibratedFillModel(_calibration(buy=ratio, sell=ratio))
+    taken = 0.0
+    for qty in orders:
+        levels = memory.effective("v", side, shown)
+        if not levels:
+            break
+        fill = model.fill(levels, side, qty, limit_price(shown[0][0], side, 1000), (10.0, 12.0))
+        memory.record("v", side, shown, fill)
+        assert fill.filled_qty <= fill.available_volume + 1e-9
+        assert fill.filled_qty <= qty * ratio + 1e-9
+        taken += fill.filled_qty
+    assert taken <= sum(s for _, s in shown) + 1e-9  # the same book never gives more than it shows
