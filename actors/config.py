@@ -76,6 +76,7 @@ class UpbitFeedConfig:
     ping_interval_s: float = attrs.field(default=20.0, validator=positive)
     stale_after_s: float = attrs.field(default=30.0, validator=positive)
     connect_timeout_s: float = attrs.field(default=10.0, validator=positive)
+    max_bad_frames_per_min: int = attrs.field(default=20, validator=positive)
 
 
 @attrs.frozen
@@ -87,6 +88,8 @@ class BinanceFeedConfig:
     stale_after_s: float = attrs.field(default=30.0, validator=positive)
     connect_timeout_s: float = attrs.field(default=10.0, validator=positive)
     view_depth: int = attrs.field(default=20, validator=positive)
+    max_bad_frames_per_min: int = attrs.field(default=20, validator=positive)
+    scheduled_cut_s: float = attrs.field(default=86_400.0, validator=positive)
 
 
 @attrs.frozen
@@ -142,6 +145,11 @@ class RiskConfig:
 
 
 @attrs.frozen
+class ChaosConfig:
+    kill_every_s: float = attrs.field(default=0.0, validator=non_negative)  # 0 = no chaos
+
+
+@attrs.frozen
 class AggregatorConfig:
     coalesce_ms: float = attrs.field(default=1.0, validator=non_negative)
 
@@ -193,6 +201,7 @@ class Config:
     portfolio: PortfolioConfig = attrs.field(factory=PortfolioConfig)
     risk: RiskConfig = attrs.field(factory=RiskConfig)
     aggregator: AggregatorConfig = attrs.field(factory=AggregatorConfig)
+    chaos: ChaosConfig = attrs.field(factory=ChaosConfig)
     supervision: SupervisionConfig = attrs.field(factory=SupervisionConfig)
     sim: SimConfig = attrs.field(factory=SimConfig)
 

@@ -23,7 +23,7 @@ from actors.config import BinanceFeedConfig, UpbitFeedConfig
 from actors.core.book import BookView
 from actors.core.kpi import FeedStats
 from actors.core.venues import FrameError, binance, upbit
-from actors.ws import WsConn, http_client, open_ws
+from actors.ws import WsClosed, WsConn, http_client, open_ws
 
 
 class FeedStale(Exception):
@@ -62,9 +62,15 @@ async def _receive_data(conn: WsConn, stats: FeedStats, stale_after_s: float,
     return None
 
 
+BAD_FRAME_WINDOW_S = 60.0
+
+
 async def _next_events(conn: WsConn, stats: FeedStats, stale_after_s: float, decode: Callable[[Any], list],
-                       log, wake_at: float = math.inf) -> list | None:
-    """Decoded events of the next frame ([] for a bad frame: counted, logged, skipped); None at wake_at."""
+                       log, max_bad_per_min: int, wake_at: float = math.inf) -> list | None:
+    """Decoded events of the next frame ([] for a bad frame: counted, logged, skipped); None at wake_at.
+
+    A feed whose bad frames exceed ``max_bad_per_min`` within a minute is reconnected (cause error).
+    """
     frame = await _receive_data(conn, stats, stale_after_s, wake_at)
     if frame is None:
         return None
@@ -72,8 +78,11 @@ async def _next_events(conn: WsConn, stats: FeedStats, stale_after_s: float, dec
     try:
         return decode(frame)
     except FrameError as exc:
-        stats.bad_frames += 1
+        recent = stats.bad_frame(trio.current_time(), BAD_FRAME_WINDOW_S)
         log.warning("bad frame #{} skipped: {} (first bytes: {!r})", stats.bad_frames, exc, frame[:120])
+        if recent > max_bad_per_min:
+            raise FeedError(f"{recent} bad frames within {BAD_FRAME_WINDOW_S:g} s: the exchange keeps sending "
+                            f"garbage; reconnecting") from None
         return []
 
 
@@ -94,13 +103,15 @@ async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookV
                     await conn.send(upbit.PING)
                     stats.pings_sent += 1
                     next_ping_at += cfg.ping_interval_s
-                events = await _next_events(conn, stats, cfg.stale_after_s, upbit.decode, log, next_ping_at)
+                events = await _next_events(conn, stats, cfg.stale_after_s, upbit.decode, log,
+                                            cfg.max_bad_frames_per_min, next_ping_at)
                 if events is None:
                     continue  # time to ping
                 now = trio.current_time()
                 for event in events:
                     if isinstance(event, upbit.Orderbook):
                         stats.last_data_at = now
+                        stats.mark_trusted(now)
                         stats.padded_levels += event.padded_levels
                         publish(out, BookView(upbit.VENUE, event.code, event.bids, event.asks, now,
                                               event.timestamp_ms), stats)
@@ -113,6 +124,7 @@ async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookV
                         raise FeedError(f"Upbit error {event.name}: {event.message}")
         finally:
             stats.connected = False
+            stats.mark_untrusted(trio.current_time())
 
 
 async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig) -> binance.DepthSnapshot:
@@ -130,6 +142,7 @@ async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig) -> bi
 
 
 MAX_REFETCH = 10
+SCHEDULED_CUT_TOLERANCE_S = 60.0  # a close this close to scheduled_cut_s is the exchange's planned cut
 
 
 def _decode_binance(frame: bytes | str) -> list[binance.Event]:
@@ -160,10 +173,11 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
             open_ws(url, connect_timeout_s=cfg.connect_timeout_s) as conn:
         stats.connects += 1
         log.info("connected to {}", url)
-        stats.last_data_at = trio.current_time()
+        stats.last_data_at = connected_at = trio.current_time()
         try:
             while True:
-                events = await _next_events(conn, stats, cfg.stale_after_s, _decode_binance, log)
+                events = await _next_events(conn, stats, cfg.stale_after_s, _decode_binance, log,
+                                            cfg.max_bad_frames_per_min)
                 if not events:
                     continue
                 (event,) = events
@@ -173,21 +187,36 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
                     outcome = sync.on_diff(event)
                     if outcome is binance.Outcome.GAP:
                         stats.gaps += 1
+                        stats.mark_untrusted(now)
                         log.warning("sequence gap at U={} (local id was lower); resyncing", event.first_id)
                     if sync.state is binance.SyncState.NEEDS_SNAPSHOT:
                         outcome = await _sync_from_snapshot(http, cfg, sync, stats, log)
                         if outcome is binance.Outcome.GAP:
                             stats.gaps += 1
                             continue
+                    if sync.synced and sync.book.crossed:
+                        stats.crossed_books += 1
+                        stats.mark_untrusted(now)
+                        log.warning("book crossed after update {}: discarding it and resyncing", event.final_id)
+                        sync.restart()
+                        continue
                     if sync.synced and outcome is not binance.Outcome.IGNORED:
+                        stats.mark_trusted(now)
                         publish(out, sync.book.view(binance.VENUE, cfg.symbol, cfg.view_depth, now, event.event_ms),
                                 stats)
                         if not stats.connected:
                             stats.connected = True
                             task_status.started()
                 elif isinstance(event, binance.ServerShutdown):
-                    raise FeedError("server announced a shutdown (serverShutdown)", cause="shutdown")
+                    raise FeedError("server announced a shutdown (serverShutdown)", cause="scheduled")
                 elif isinstance(event, binance.ErrorReply):
                     log.warning("error reply {}: {}", event.code, event.msg)
+        except WsClosed as exc:
+            age = trio.current_time() - connected_at
+            if age >= cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
+                raise FeedError(f"connection closed after {age:.0f} s: the scheduled cut "
+                                f"({cfg.scheduled_cut_s:g} s)", cause="scheduled") from None
+            raise
         finally:
             stats.connected = False
+            stats.mark_untrusted(trio.current_time())

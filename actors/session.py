@@ -33,6 +33,7 @@ from loguru import logger
 
 from actors import config as config_mod
 from actors.aggregator import run_aggregator
+from actors.chaos import Killable, run_chaos
 from actors.collector import run_collector
 from actors.config import Config, ConfigError
 from actors.core.book import BookView
@@ -127,6 +128,7 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
     ctx = SessionContext(paths.session_id, cfg.session.market, cfg.session.duration_s, trader, market_state,
                          {"upbit": FeedStats("upbit"), "binance": FeedStats("binance")},
                          {name: ChildStats(name) for name in ACTORS}, opened_at)
+    ctx.chaos_every_s = cfg.chaos.kill_every_s
     executor_state = ExecutorState(trader)
     stop = trio.Event()
     interrupted: list[bool] = []
@@ -179,17 +181,22 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                     (books_recv, views_send))
                 with books_send:
                     upbit_out, binance_out = books_send.clone(), books_send.clone()
+                feeds = [Killable("feed:upbit", partial(run_upbit_feed, upbit_cfg, upbit_out, ctx.feeds["upbit"])),
+                         Killable("feed:binance", partial(run_binance_feed, binance_cfg, binance_out,
+                                                          ctx.feeds["binance"]))]
                 async with trio.open_nursery() as producers:
                     with trio.CancelScope() as startup:
                         producers.start_soon(_cancel_when, stop, startup)
-                        await producers.start(supervised, "feed:upbit", partial(
-                            run_upbit_feed, upbit_cfg, upbit_out, ctx.feeds["upbit"]), (upbit_out,))
-                        await producers.start(supervised, "feed:binance", partial(
-                            run_binance_feed, binance_cfg, binance_out, ctx.feeds["binance"]), (binance_out,))
+                        await producers.start(supervised, "feed:upbit", feeds[0], (upbit_out,))
+                        await producers.start(supervised, "feed:binance", feeds[1], (binance_out,))
                     if not stop.is_set():
                         ctx.trading_since = trio.current_time()
                         log.info("both feeds ready after {:.2f} s; trading for {:g} s",
                                  ctx.trading_since - opened_at, s.duration_s)
+                        if cfg.chaos.kill_every_s > 0:
+                            log.warning("chaos: killing a feed every {:g} s", cfg.chaos.kill_every_s)
+                            producers.start_soon(run_chaos, feeds, cfg.chaos.kill_every_s,
+                                                 random.Random(seed + 2), ctx.chaos_kills)
                         with trio.move_on_after(s.duration_s):
                             await stop.wait()
                     ctx.ended_at = trio.current_time()
@@ -226,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--market", choices=("live", "sim"), help="override session.market")
     p.add_argument("--seed", type=int, metavar="N", help="override session.seed")
     p.add_argument("--logs-dir", metavar="DIR", help="override session.logs_dir")
+    p.add_argument("--chaos-kill-every", type=float, metavar="S",
+                   help="kill a feed (seeded choice) every S seconds: override chaos.kill_every_s")
     p.add_argument("--virtual-time", action="store_true",
                    help="market = sim only: run on a virtual clock over an in-memory network, as fast as the "
                         "CPU allows (same market and decisions; wall-clock fields and rates differ)")
@@ -235,7 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
 def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     session = {key: value for key, value in (("duration_s", args.duration), ("market", args.market),
                                              ("seed", args.seed), ("logs_dir", args.logs_dir)) if value is not None}
-    return {"session": session} if session else {}
+    out: dict[str, dict[str, Any]] = {"session": session} if session else {}
+    if args.chaos_kill_every is not None:
+        out["chaos"] = {"kill_every_s": args.chaos_kill_every}
+    return out
 
 
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {extra[actor]: <12} | {message}"
@@ -266,8 +278,10 @@ def _summary(result: SessionResult) -> str:
         f"  PnL {k['pnl_usdt']:+.4f} USDT / {k['pnl_krw']:+.0f} KRW realized after fees "
         f"({k['closed_trades']} closed trades), open trades marked {k['unrealized_pnl_usdt']:+.4f} USDT",
         f"  zones: " + (", ".join(f"{z} {n} fills" for z, n in k["fill_events_by_zone"].items()) or "none"),
-        f"  feeds: " + ", ".join(f"{v} msgs {f['messages']} reconnects {f['reconnects']}"
-                                 for v, f in k["feeds"].items()),
+        f"  feeds: " + ", ".join(f"{v} msgs {f['messages']} reconnects {f['reconnects']} "
+                                 f"{dict(f['reconnect_causes']) or ''}".rstrip() for v, f in k["feeds"].items()),
+        "  chaos: off" if not k["chaos"]["kill_every_s"]
+        else f"  chaos kills: {k['chaos']['kills']} (one every {k['chaos']['kill_every_s']:g} s)",
         f"  fatal exceptions {k['fatal_exceptions']}",
         f"files in {result.paths.logs_dir}/:",
         f"  {result.paths.fill_events.name}  {result.paths.kpi.name}  {result.paths.log.name}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,8 @@ class SessionContext:
     ended_at: float | None = None
     fill_events_written: int = 0
     fatal: list[str] = attrs.field(factory=list)
+    chaos_kills: Counter = attrs.field(factory=Counter)
+    chaos_every_s: float = 0.0
     status: str = "running"          # running | completed | interrupted | failed
 
     def duration_s(self, now: float) -> float:
@@ -116,7 +119,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         child = ctx.children.get(FEED_ACTORS.get(venue, ""))
         book = view.krw_leg if venue == "upbit" else view.usdt_leg
         feeds[venue] = {
-            **stats.as_dict(),
+            **stats.as_dict(now),
             "reconnects": child.restarts if child else 0,
             "reconnect_causes": dict(sorted(child.causes.items())) if child else {},
             "downtime_s": round(child.current_downtime_s(now), 6) if child else 0.0,
@@ -161,6 +164,8 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         "feeds": feeds,
         "reconnects": {venue: f["reconnects"] for venue, f in feeds.items()},
         "actors": {name: child.as_dict(now) for name, child in ctx.children.items()},
+        "chaos": {"kill_every_s": ctx.chaos_every_s, "kills": sum(ctx.chaos_kills.values()),
+                  "kills_by_actor": dict(sorted(ctx.chaos_kills.items()))},
         "fatal_exceptions": len(ctx.fatal),
         "fatal_errors": list(ctx.fatal),
     }

@@ -50,12 +50,17 @@ class RestartTracker:
         self._consecutive = 0
         self._recent: deque[float] = deque()
 
-    def on_failure(self, started_at: float, failed_at: float) -> float | None:
-        """Record a failure; return the delay before the next attempt, or None to give up."""
+    def on_failure(self, started_at: float, failed_at: float, *, counted: bool = True) -> float | None:
+        """Record a failure; return the delay before the next attempt, or None to give up.
+
+        ``counted=False`` (a failure caused on purpose) still backs off but does not count toward
+        the restart-intensity limit.
+        """
         policy = self.policy
         if failed_at - started_at >= policy.healthy_after_s:
             self._consecutive = 0
-        self._recent.append(failed_at)
+        if counted:
+            self._recent.append(failed_at)
         while self._recent and self._recent[0] <= failed_at - policy.window_s:
             self._recent.popleft()
         if len(self._recent) > policy.max_restarts:

@@ -6,7 +6,9 @@ normally ends supervision; raising an ``Exception`` is a failure and leads to a 
 policy's backoff; cancellation (a ``BaseException``) always passes through untouched.
 
 A child may label its failure by giving the exception a ``restart_cause`` attribute (for example
-``"closed"`` or ``"stale"``); otherwise the cause is the exception's class name.
+``"closed"`` or ``"stale"``); otherwise the cause is the exception's class name. An exception with
+``intensity_exempt = True`` (a failure caused on purpose, such as a chaos kill) is restarted with
+the usual backoff but does not count toward the restart-intensity limit.
 """
 
 from __future__ import annotations
@@ -94,6 +96,13 @@ def failure_cause(exc: BaseException) -> tuple[str, str]:
     return str(cause), f"{type(leaf).__name__}: {leaf}"
 
 
+def _exempt(exc: BaseException) -> bool:
+    leaf = exc
+    while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+        leaf = leaf.exceptions[0]
+    return bool(getattr(leaf, "intensity_exempt", False))
+
+
 class _FirstStartOnly:
     """Task status handed to each attempt: marks readiness, forwards only the first started()."""
 
@@ -132,7 +141,7 @@ async def supervise(
             failed_at = trio.current_time()
             cause, error = failure_cause(exc)
             stats.mark_down(failed_at, cause, error)
-            delay = tracker.on_failure(started_at, failed_at)
+            delay = tracker.on_failure(started_at, failed_at, counted=not _exempt(exc))
             if delay is None:
                 stats.gave_up = True
                 log.error("{} gave up after {} failures in {:g} s: {}", name,

@@ -24,10 +24,36 @@ class FeedStats:
     resyncs: int = 0           # Binance snapshots applied
     snapshot_refetches: int = 0
     pings_sent: int = 0
+    crossed_books: int = 0     # books rejected (Upbit) or rebuilt (Binance) because bid >= ask
     last_data_at: float | None = None
+    untrusted_s: float = 0.0   # time the book was not trustworthy: disconnected, or out of sync
+    _untrusted_since: float | None = None
+    _recent_bad: list[float] = attrs.field(factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in attrs.asdict(self).items() if k not in ("venue", "last_data_at")}
+    def mark_untrusted(self, now: float) -> None:
+        if self._untrusted_since is None:
+            self._untrusted_since = now
+
+    def mark_trusted(self, now: float) -> None:
+        if self._untrusted_since is not None:
+            self.untrusted_s += now - self._untrusted_since
+            self._untrusted_since = None
+
+    def current_untrusted_s(self, now: float) -> float:
+        extra = 0.0 if self._untrusted_since is None else now - self._untrusted_since
+        return self.untrusted_s + extra
+
+    def bad_frame(self, now: float, window_s: float) -> int:
+        """Count a bad frame; return how many arrived within the last ``window_s``."""
+        self.bad_frames += 1
+        self._recent_bad = [t for t in self._recent_bad if t > now - window_s] + [now]
+        return len(self._recent_bad)
+
+    def as_dict(self, now: float) -> dict[str, Any]:
+        out = {k: v for k, v in attrs.asdict(self).items()
+               if k not in ("venue", "last_data_at", "_untrusted_since", "_recent_bad")}
+        out["untrusted_s"] = round(self.current_untrusted_s(now), 6)
+        return out
 
 
 def dispersion(values: Iterable[float]) -> dict[str, float | int | None]:

@@ -137,3 +137,21 @@ async def test_cause_of_a_single_exception_group_is_its_leaf(autojump_clock):
     await supervise(child, name="c", policy=policy(), stats=stats)
     assert stats.causes == {"boom": 1}
     assert stats.last_error == "Boom: inner"
+
+
+async def test_failures_caused_on_purpose_back_off_but_never_give_up(autojump_clock):
+    class Deliberate(Exception):
+        intensity_exempt = True
+
+    runs = []
+
+    async def child(task_status=trio.TASK_STATUS_IGNORED):
+        runs.append(trio.current_time())
+        task_status.started()
+        if len(runs) <= 10:
+            raise Deliberate("kill")
+
+    stats = ChildStats("c")
+    await supervise(child, name="c", policy=policy(max_restarts=2, window_s=1000), stats=stats)
+    assert stats.restarts == 10 and not stats.gave_up
+    assert runs[1] - runs[0] == 1.0 and runs[2] - runs[1] == 2.0  # the usual backoff

@@ -267,6 +267,12 @@ class BookSync:
                 return Outcome.GAP
         return Outcome.SYNCED
 
+    def restart(self) -> None:
+        """Discard the book (it cannot be trusted) and start the procedure from the beginning."""
+        self.book.clear()
+        self._buffer.clear()
+        self.state = SyncState.WAITING_FIRST_EVENT
+
     def _apply(self, diff: DepthDiff) -> Outcome:
         local = self.book.update_id
         assert local is not None

@@ -141,6 +141,8 @@ def _event(f: _Frame) -> Event:
             raise FrameError("orderbook frame without code or units")
         asks, pad_a = _side(units, ask=True)
         bids, pad_b = _side(units, ask=False)
+        if bids and asks and bids[0][0] >= asks[0][0]:
+            raise FrameError(f"crossed book: best bid {bids[0][0]} >= best ask {asks[0][0]}")
         return Orderbook(code, _millis(_first(f.timestamp, f.tms)), _first(f.stream_type, f.st) == "SNAPSHOT",
                          bids, asks, _first(f.level, f.lv), pad_a + pad_b)
     if kind == "trade":
