@@ -168,6 +168,20 @@ class SupervisionConfig:
         return RestartPolicy(**attrs.asdict(self))
 
 
+FAULT_KINDS = ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
+               "gap", "shutdown", "error_frame", "rest_slow", "rest_fail")
+
+
+@attrs.frozen
+class FaultConfig:
+    """One fault the simulator injects (docs/config.md lists the kinds and what each does)."""
+
+    at_s: float = attrs.field(validator=non_negative)   # seconds after the simulator started
+    venue: Literal["upbit", "binance"]
+    kind: Literal[FAULT_KINDS]  # type: ignore[valid-type]
+    duration_s: float = attrs.field(default=5.0, validator=non_negative)  # stall, rest_slow, rest_fail
+
+
 @attrs.frozen
 class SimConfig:
     """The embedded exchange's market model and server behaviour (market = "sim")."""
@@ -189,6 +203,9 @@ class SimConfig:
     binance_ping_interval_s: float = attrs.field(default=20.0, validator=positive)
     binance_pong_timeout_s: float = attrs.field(default=60.0, validator=positive)
     max_connection_s: float = attrs.field(default=86_400.0, validator=positive)
+    faults: tuple[FaultConfig, ...] = ()
+    fault_rate_per_min: float = attrs.field(default=0.0, validator=non_negative)  # seeded random faults
+    fault_kinds: tuple[Literal[FAULT_KINDS], ...] = ("close", "drop", "stall", "garbage", "gap")  # type: ignore
 
 
 @attrs.frozen

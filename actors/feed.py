@@ -191,6 +191,7 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
                         log.warning("sequence gap at U={} (local id was lower); resyncing", event.first_id)
                     if sync.state is binance.SyncState.NEEDS_SNAPSHOT:
                         outcome = await _sync_from_snapshot(http, cfg, sync, stats, log)
+                        now = trio.current_time()  # the book is as of now, after the snapshot wait
                         if outcome is binance.Outcome.GAP:
                             stats.gaps += 1
                             continue

@@ -168,7 +168,7 @@ async def serve_ws(handler: Handler, host: str, port: int, *,
 
 # -- HTTP ------------------------------------------------------------------------------------------
 
-Responder = Callable[[str], tuple[int, dict[str, str], bytes]]  # target -> (status, headers, body)
+Responder = Callable[[str], Awaitable[tuple[int, dict[str, str], bytes]]]  # target -> (status, headers, body)
 
 
 async def _serve_http_stream(stream: trio.abc.Stream, respond: Responder) -> None:
@@ -181,7 +181,7 @@ async def _serve_http_stream(stream: trio.abc.Stream, respond: Responder) -> Non
                 return
             conn.receive_data(data)
         elif isinstance(event, h11.Request):
-            status, headers, body = respond(event.target.decode())
+            status, headers, body = await respond(event.target.decode())
             headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), **headers}
             await stream.send_all(conn.send(h11.Response(status_code=status, headers=list(headers.items()))))
             await stream.send_all(conn.send(h11.Data(data=body)))
@@ -285,12 +285,12 @@ class MemoryNetwork:
             raise
 
     def http_transport(self) -> httpx.MockTransport:
-        def handle(request: httpx.Request) -> httpx.Response:
+        async def handle(request: httpx.Request) -> httpx.Response:
             respond = self._http.get(request.url.port or 0)
             if respond is None:
                 raise httpx.ConnectError("connection refused (memory network)", request=request)
             target = request.url.raw_path.decode()
-            status, headers, body = respond(target)
+            status, headers, body = await respond(target)
             return httpx.Response(status, headers=headers, content=body)
         return httpx.MockTransport(handle)
 

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 from loguru import logger
 
-from actors.sim.exchange import SimHub
+from actors.sim.exchange import FaultTarget, SimHub
 from actors.sim.model import BINANCE_BTC, BinanceDiff
 from actors.ws import WsConn, WsRequest, serve_http, serve_ws
 
@@ -44,10 +44,12 @@ def _levels(levels) -> str:
     return "[" + ",".join(f'["{_num(p)}","{_num(q)}"]' for p, q in levels) + "]"
 
 
-class _Session:
+class _Session(FaultTarget):
+    venue = "binance"
+
     def __init__(self, hub: SimHub, conn: WsConn, symbol: str, combined: bool, streams: list[str]) -> None:
-        self.hub = hub
-        self.conn = conn
+        super().__init__(hub, conn)
+        self.skip_next_diff = False
         self.symbol = symbol
         self.combined = combined
         self.streams: list[str] = []
@@ -118,8 +120,39 @@ class _Session:
                                                  tuple(sorted(asks.items())))
 
     async def publish(self) -> None:
-        await self.hub.follow(lambda step: self.on_step(step.binance_diff))
+        async def on_step(step) -> None:
+            diff = step.binance_diff
+            if diff is not None and self.skip_next_diff:
+                self.skip_next_diff, diff = False, None  # lost on the way: the client sees a gap
+            if not self.stalled:
+                await self.on_step(diff)
+            await self.apply_faults()  # after this step's data, so it follows a consistent stream
+
+        await self.hub.follow(on_step)
         await self.conn.abort()  # dropped as a slow consumer
+
+    def garbage(self) -> str:
+        return "\x00 not json {"
+
+    async def venue_fault(self, fault) -> None:
+        market = self.hub.market
+        stream = f"{self.symbol.lower()}@depth@100ms"
+        bad = {"nan_level": '[["NaN","1.0"]]', "negative_level": '[["-1.00","1.0"]]'}
+        if fault.kind in bad:  # a malformed diff that does not consume update ids
+            await self._emit(stream, f'{{"e":"depthUpdate","E":{market.time_ms},"s":"{self.symbol}",'
+                                     f'"U":{market.update_id},"u":{market.update_id},"b":{bad[fault.kind]},"a":[]}}')
+        elif fault.kind == "crossed_book":  # a well-formed diff that crosses the book
+            market.update_id += 1
+            _, asks = market.books[BINANCE_BTC].top(1)
+            crossing = [(asks[0][0] + 1.0, 1.0)]
+            await self._emit(stream, f'{{"e":"depthUpdate","E":{market.time_ms},"s":"{self.symbol}",'
+                                     f'"U":{market.update_id},"u":{market.update_id},"b":{_levels(crossing)},"a":[]}}')
+        elif fault.kind == "gap":
+            self.skip_next_diff = True
+        elif fault.kind == "shutdown":
+            await self._emit("!serverShutdown", f'{{"e":"serverShutdown","E":{market.time_ms}}}')
+            await trio.sleep(1.0)
+            await self.conn.close(1000)
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -207,7 +240,11 @@ async def serve_binance_ws(hub: SimHub, host: str, port: int, symbol: str,
             await request.reject(404)
             return
         conn = await request.accept()
-        session = _Session(hub, conn, symbol, *route)
+        with _Session(hub, conn, symbol, *route) as session:
+            await _run_session(session)
+
+    async def _run_session(session: _Session) -> None:
+        conn = session.conn
         async with trio.open_nursery() as nursery:
             async def until_done(fn, *args) -> None:
                 await fn(*args)
@@ -251,4 +288,12 @@ def rest_response(hub: SimHub, symbol: str, target: str) -> tuple[int, dict[str,
 
 async def serve_binance_rest(hub: SimHub, host: str, port: int, symbol: str,
                              task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-    await serve_http(lambda target: rest_response(hub, symbol, target), host, port, task_status=task_status)
+    async def respond(target: str) -> tuple[int, dict[str, str], bytes]:
+        now = trio.current_time()
+        if now < hub.rest_fail_until:
+            return 500, {}, b'{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}'
+        if now < hub.rest_slow_until:
+            await trio.sleep_until(hub.rest_slow_until)
+        return rest_response(hub, symbol, target)
+
+    await serve_http(respond, host, port, task_status=task_status)

@@ -1,21 +1,36 @@
-"""The embedded exchange: one market clock, Upbit and Binance servers on 127.0.0.1.
+"""The embedded exchange: one market clock, Upbit and Binance servers on 127.0.0.1, and faults.
 
 ``serve_sim`` steps the seeded ``SimMarket`` every ``step_ms`` and fans each step out to every
 connected client's queue (explicit sends, one bounded queue per connection). A client that falls
 behind by a whole queue is disconnected, as a real exchange drops slow consumers.
+
+Faults (``[[sim.faults]]`` at fixed times, or ``fault_rate_per_min`` at seeded random times) go to
+every connection of their venue, which applies it at its next market step (``FaultTarget``); REST
+faults change how the depth endpoint answers for ``duration_s``.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import time
+from collections import Counter
 from typing import Awaitable, Callable
 
 import attrs
 import trio
 from loguru import logger
 
-from actors.config import SimConfig
+from actors.config import FaultConfig, SimConfig
 from actors.sim.model import SimMarket, StepResult
+from actors.ws import MAX_MESSAGE_SIZE, WsConn
+
+VENUE_KINDS = {
+    "upbit": ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
+              "error_frame"),
+    "binance": ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
+                "gap", "shutdown", "rest_slow", "rest_fail"),
+}
 
 QUEUE_STEPS = 200  # 20 s of market at 100 ms steps
 
@@ -39,8 +54,50 @@ class SimHub:
         self.market = SimMarket(cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms)
         self._queues: dict[int, trio.MemorySendChannel[StepResult]] = {}
         self._next_id = 0
+        self._fault_rng = random.Random(seed + 3)
         self.steps = 0
         self.connections = 0
+        self.targets: dict[str, set[FaultTarget]] = {"upbit": set(), "binance": set()}
+        self.faults_injected: Counter = Counter()
+        self.rest_slow_until = -math.inf
+        self.rest_fail_until = -math.inf
+
+    def inject(self, fault: FaultConfig) -> None:
+        now = trio.current_time()
+        self.faults_injected[f"{fault.venue}:{fault.kind}"] += 1
+        logger.bind(actor="sim").warning("sim: injecting {} on {} ({} connection(s))", fault.kind, fault.venue,
+                                         len(self.targets[fault.venue]))
+        if fault.kind == "rest_slow":
+            self.rest_slow_until = now + fault.duration_s
+        elif fault.kind == "rest_fail":
+            self.rest_fail_until = now + fault.duration_s
+        else:
+            for target in list(self.targets[fault.venue]):
+                target.inject(fault)
+
+    def _random_fault(self, at_s: float) -> FaultConfig:
+        rng = self._fault_rng
+        kind = rng.choice(self.cfg.fault_kinds)
+        venue = rng.choice([v for v, kinds in VENUE_KINDS.items() if kind in kinds])
+        return FaultConfig(at_s, venue, kind)
+
+    async def run_faults(self) -> None:
+        """Inject the scheduled faults, and random ones at fault_rate_per_min (seeded)."""
+        t0 = trio.current_time()
+        schedule = sorted(self.cfg.faults, key=lambda f: f.at_s)
+        rate = self.cfg.fault_rate_per_min / 60
+        next_random = t0 + self._fault_rng.expovariate(rate) if rate else math.inf
+        while True:
+            next_scheduled = t0 + schedule[0].at_s if schedule else math.inf
+            when = min(next_scheduled, next_random)
+            if when == math.inf:
+                return
+            await trio.sleep_until(when)
+            if when == next_scheduled:
+                self.inject(schedule.pop(0))
+            else:
+                self.inject(self._random_fault(when - t0))
+                next_random = when + self._fault_rng.expovariate(rate)
 
     async def follow(self, on_step: Callable[[StepResult], Awaitable[None]]) -> None:
         """Call ``on_step`` for every market step until this client falls a whole queue behind."""
@@ -80,6 +137,57 @@ class SimHub:
             self.steps += 1
 
 
+class FaultTarget:
+    """A server connection that can be told to misbehave; venues add their own kinds."""
+
+    venue = ""
+
+    def __init__(self, hub: SimHub, conn: WsConn) -> None:
+        self.hub = hub
+        self.conn = conn
+        self._faults: list[FaultConfig] = []
+        self.stalled_until = -math.inf
+
+    def __enter__(self) -> "FaultTarget":
+        self.hub.targets[self.venue].add(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.hub.targets[self.venue].discard(self)
+
+    def inject(self, fault: FaultConfig) -> None:
+        self._faults.append(fault)
+
+    @property
+    def stalled(self) -> bool:
+        """Stalled: the socket stays open, no market data is sent."""
+        return trio.current_time() < self.stalled_until
+
+    def garbage(self) -> bytes | str:
+        raise NotImplementedError
+
+    async def venue_fault(self, fault: FaultConfig) -> None:
+        raise NotImplementedError
+
+    async def apply_faults(self) -> None:
+        while self._faults:
+            fault = self._faults.pop(0)
+            kind = fault.kind
+            if kind == "close":
+                await self.conn.close(1000)
+            elif kind == "drop":
+                await self.conn.abort()
+            elif kind == "stall":
+                self.stalled_until = trio.current_time() + fault.duration_s
+            elif kind == "garbage":
+                await self.conn.send(self.garbage())
+            elif kind == "oversized":
+                junk = self.garbage()
+                await self.conn.send(junk * (MAX_MESSAGE_SIZE // len(junk) + 1))
+            else:
+                await self.venue_fault(fault)
+
+
 async def serve_sim(cfg: SimConfig, seed: int, *, host: str = "127.0.0.1",
                     binance_symbol: str = "BTCUSDT",
                     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
@@ -93,6 +201,7 @@ async def serve_sim(cfg: SimConfig, seed: int, *, host: str = "127.0.0.1",
         ws_port = await nursery.start(serve_binance_ws, hub, host, 0, binance_symbol)
         rest_port = await nursery.start(serve_binance_rest, hub, host, 0, binance_symbol)
         nursery.start_soon(hub.run_clock)
+        nursery.start_soon(hub.run_faults)
         endpoints = SimEndpoints(f"ws://{host}:{upbit_port}/websocket/v1", f"ws://{host}:{ws_port}",
                                  f"http://{host}:{rest_port}")
         logger.bind(actor="sim").info("embedded exchange on {} (seed {})", endpoints, seed)

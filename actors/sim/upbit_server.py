@@ -20,7 +20,7 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.sim.exchange import SimHub
+from actors.sim.exchange import FaultTarget, SimHub
 from actors.sim.model import UPBIT_BTC, UPBIT_USDT
 from actors.ws import WsConn, WsRequest, serve_ws
 
@@ -128,12 +128,13 @@ def _error_frame(name: str, message: str) -> bytes:
     return json.dumps({"error": {"name": name, "message": message}}, ensure_ascii=False).encode()
 
 
-class _Session:
+class _Session(FaultTarget):
     """One client connection."""
 
+    venue = "upbit"
+
     def __init__(self, hub: SimHub, conn: WsConn) -> None:
-        self.hub = hub
-        self.conn = conn
+        super().__init__(hub, conn)
         self.sub = Subscription({})
         self.sent_snapshot: set[str] = set()
         self.last_activity = trio.current_time()
@@ -174,8 +175,30 @@ class _Session:
             await self.send_books(list(self.sub.units))
 
     async def publish(self) -> None:
-        await self.hub.follow(lambda step: self.send_books(step.upbit_changed))
+        async def on_step(step) -> None:
+            if not self.stalled:
+                await self.send_books(step.upbit_changed)
+            await self.apply_faults()
+
+        await self.hub.follow(on_step)
         await self.conn.abort()  # dropped as a slow consumer
+
+    def garbage(self) -> bytes:
+        return b"\x00\x01 not json {"
+
+    async def venue_fault(self, fault) -> None:
+        ts = self.hub.market.time_ms
+        units = {"nan_level": '{"ask_price":NaN,"bid_price":1.0E8,"ask_size":0.1,"bid_size":0.1}',
+                 "negative_level": '{"ask_price":1.01E8,"bid_price":1.0E8,"ask_size":-0.1,"bid_size":0.1}',
+                 "crossed_book": '{"ask_price":1.0E8,"bid_price":1.01E8,"ask_size":0.1,"bid_size":0.1}'}
+        if fault.kind in units:
+            await self.conn.send((f'{{"type":"orderbook","code":"{UPBIT_BTC}","timestamp":{ts},"total_ask_size":0.1,'
+                                  f'"total_bid_size":0.1,"orderbook_units":[{units[fault.kind]}],'
+                                  f'"stream_type":"REALTIME","level":0}}').encode())
+        elif fault.kind == "error_frame":
+            await self.conn.send(_error_frame("INVALID_PARAM", "simulated error"))
+            await trio.sleep(0.2)
+            await self.conn.close(1000)
 
     async def keep_up(self) -> None:
         await self.up_started.wait()
@@ -200,7 +223,10 @@ async def serve_upbit(hub: SimHub, host: str, port: int,
             await request.reject(404)
             return
         conn = await request.accept()
-        session = _Session(hub, conn)
+        with _Session(hub, conn) as session:
+            await _run_session(session)
+
+    async def _run_session(session: _Session) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(session.read, nursery.cancel_scope)
             nursery.start_soon(session.publish)

@@ -28,7 +28,7 @@ class ScriptedBinance:
         self.last_id = 1000
         self.snapshots = 0
 
-    def respond(self, target: str):
+    async def respond(self, target: str):
         self.snapshots += 1
         body = json.dumps({"lastUpdateId": self.last_id, "bids": [["99.00", "1.0"]], "asks": [["102.00", "1.0"]]})
         return 200, {}, body.encode()
