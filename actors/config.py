@@ -144,9 +144,13 @@ class RiskConfig:
     max_loss_usdt: float = attrs.field(default=math.inf, validator=positive)
 
 
+ACTOR_NAMES = ("feed:upbit", "feed:binance", "aggregator", "executor", "collector")
+
+
 @attrs.frozen
 class ChaosConfig:
     kill_every_s: float = attrs.field(default=0.0, validator=non_negative)  # 0 = no chaos
+    actors: tuple[Literal[ACTOR_NAMES], ...] = ("feed:upbit", "feed:binance")  # type: ignore[valid-type]
 
 
 @attrs.frozen

@@ -131,6 +131,7 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
     ctx.chaos_every_s = cfg.chaos.kill_every_s
     executor_state = ExecutorState(trader)
     stop = trio.Event()
+    draining = trio.Event()  # set once the feeds are stopped: consumers restart without backoff to drain
     interrupted: list[bool] = []
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     writer = FillWriter(paths.fill_events)
@@ -150,7 +151,7 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                 stack.enter_context(channel)
             try:
                 await supervise(child, name=name, policy=policy, stats=ctx.children[name],
-                                rng=random.Random(jitter_rng.random()), task_status=_Status())
+                                rng=random.Random(jitter_rng.random()), hurry=draining, task_status=_Status())
             except SupervisorGaveUp as exc:
                 ctx.fatal.append(str(exc))
                 stop.set()
@@ -170,37 +171,39 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
             views_send, views_recv = trio.open_memory_channel[MarketView](VIEWS_BUFFER)
             fills_send, fills_recv = trio.open_memory_channel[FillEvent](FILLS_BUFFER)
             s = cfg.session
+            with books_send:
+                upbit_out, binance_out = books_send.clone(), books_send.clone()
+            actors = {name: Killable(name, child) for name, child in (
+                ("collector", partial(run_collector, fills_recv, writer, ctx, paths.kpi, s.kpi_interval_s,
+                                      s.status_interval_s)),
+                ("executor", partial(run_executor, views_recv, fills_send, executor_state)),
+                ("aggregator", partial(run_aggregator, books_recv, views_send, market_state,
+                                       cfg.aggregator.coalesce_ms / 1e3)),
+                ("feed:upbit", partial(run_upbit_feed, upbit_cfg, upbit_out, ctx.feeds["upbit"])),
+                ("feed:binance", partial(run_binance_feed, binance_cfg, binance_out, ctx.feeds["binance"])))}
             async with trio.open_nursery() as consumers:
-                await consumers.start(supervised, "collector", partial(
-                    run_collector, fills_recv, writer, ctx, paths.kpi, s.kpi_interval_s, s.status_interval_s),
-                    (fills_recv,))
-                await consumers.start(supervised, "executor", partial(
-                    run_executor, views_recv, fills_send, executor_state), (views_recv, fills_send))
-                await consumers.start(supervised, "aggregator", partial(
-                    run_aggregator, books_recv, views_send, market_state, cfg.aggregator.coalesce_ms / 1e3),
-                    (books_recv, views_send))
-                with books_send:
-                    upbit_out, binance_out = books_send.clone(), books_send.clone()
-                feeds = [Killable("feed:upbit", partial(run_upbit_feed, upbit_cfg, upbit_out, ctx.feeds["upbit"])),
-                         Killable("feed:binance", partial(run_binance_feed, binance_cfg, binance_out,
-                                                          ctx.feeds["binance"]))]
+                await consumers.start(supervised, "collector", actors["collector"], (fills_recv,))
+                await consumers.start(supervised, "executor", actors["executor"], (views_recv, fills_send))
+                await consumers.start(supervised, "aggregator", actors["aggregator"], (books_recv, views_send))
                 async with trio.open_nursery() as producers:
                     with trio.CancelScope() as startup:
                         producers.start_soon(_cancel_when, stop, startup)
-                        await producers.start(supervised, "feed:upbit", feeds[0], (upbit_out,))
-                        await producers.start(supervised, "feed:binance", feeds[1], (binance_out,))
+                        await producers.start(supervised, "feed:upbit", actors["feed:upbit"], (upbit_out,))
+                        await producers.start(supervised, "feed:binance", actors["feed:binance"], (binance_out,))
                     if not stop.is_set():
                         ctx.trading_since = trio.current_time()
                         log.info("both feeds ready after {:.2f} s; trading for {:g} s",
                                  ctx.trading_since - opened_at, s.duration_s)
                         if cfg.chaos.kill_every_s > 0:
-                            log.warning("chaos: killing a feed every {:g} s", cfg.chaos.kill_every_s)
-                            producers.start_soon(run_chaos, feeds, cfg.chaos.kill_every_s,
-                                                 random.Random(seed + 2), ctx.chaos_kills)
+                            log.warning("chaos: killing one of {} every {:g} s", ", ".join(cfg.chaos.actors),
+                                        cfg.chaos.kill_every_s)
+                            producers.start_soon(run_chaos, [actors[name] for name in cfg.chaos.actors],
+                                                 cfg.chaos.kill_every_s, random.Random(seed + 2), ctx.chaos_kills)
                         with trio.move_on_after(s.duration_s):
                             await stop.wait()
                     ctx.ended_at = trio.current_time()
                     log.info("stopping: cancelling the feeds, draining the pipeline")
+                    draining.set()
                     producers.cancel_scope.cancel()
                 consumers.cancel_scope.deadline = trio.current_time() + s.shutdown_grace_s
             if consumers.cancel_scope.cancelled_caught:

@@ -125,9 +125,14 @@ async def supervise(
     policy: RestartPolicy,
     stats: ChildStats | None = None,
     rng: random.Random | None = None,
+    hurry: trio.Event | None = None,
     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run ``child`` until it returns, restarting it on failure; raise SupervisorGaveUp at the limit."""
+    """Run ``child`` until it returns, restarting it on failure; raise SupervisorGaveUp at the limit.
+
+    Once ``hurry`` is set (the application is shutting down and wants its children to finish their
+    work), a restart waits for no backoff.
+    """
     stats = stats if stats is not None else ChildStats(name)
     tracker = RestartTracker(policy, rng if rng is not None else random.Random())
     status = _FirstStartOnly(task_status, stats)
@@ -150,7 +155,11 @@ async def supervise(
             stats.restarts += 1
             log.warning("{} failed ({}): {}; restart #{} in {:.2f} s", name, cause, error,
                         stats.restarts, delay)
-            await trio.sleep(delay)
+            if hurry is None:
+                await trio.sleep(delay)
+            else:
+                with trio.move_on_after(delay):
+                    await hurry.wait()
         else:
             stats.ready = False
             return

@@ -155,3 +155,19 @@ async def test_failures_caused_on_purpose_back_off_but_never_give_up(autojump_cl
     await supervise(child, name="c", policy=policy(max_restarts=2, window_s=1000), stats=stats)
     assert stats.restarts == 10 and not stats.gave_up
     assert runs[1] - runs[0] == 1.0 and runs[2] - runs[1] == 2.0  # the usual backoff
+
+
+async def test_hurry_skips_the_backoff(autojump_clock):
+    hurry = trio.Event()
+    runs = []
+
+    async def child(task_status=trio.TASK_STATUS_IGNORED):
+        runs.append(trio.current_time())
+        if len(runs) == 1:
+            raise Boom("x")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: supervise(child, name="c", policy=policy(initial_backoff_s=30), hurry=hurry))
+        await trio.sleep(2)
+        hurry.set()
+    assert runs[1] - runs[0] == 2.0  # not 30
