@@ -154,6 +154,12 @@ class ChaosConfig:
 
 
 @attrs.frozen
+class CollectorConfig:
+    fsync: Literal["every_line", "interval", "close"] = "interval"
+    fsync_interval_s: float = attrs.field(default=1.0, validator=positive)
+
+
+@attrs.frozen
 class AggregatorConfig:
     coalesce_ms: float = attrs.field(default=1.0, validator=non_negative)
 
@@ -223,6 +229,7 @@ class Config:
     risk: RiskConfig = attrs.field(factory=RiskConfig)
     aggregator: AggregatorConfig = attrs.field(factory=AggregatorConfig)
     chaos: ChaosConfig = attrs.field(factory=ChaosConfig)
+    collector: CollectorConfig = attrs.field(factory=CollectorConfig)
     supervision: SupervisionConfig = attrs.field(factory=SupervisionConfig)
     sim: SimConfig = attrs.field(factory=SimConfig)
 

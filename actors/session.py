@@ -134,7 +134,9 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
     draining = trio.Event()  # set once the feeds are stopped: consumers restart without backoff to drain
     interrupted: list[bool] = []
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    writer = FillWriter(paths.fill_events)
+    writer = FillWriter(paths.fill_events, cfg.collector.fsync, cfg.collector.fsync_interval_s)
+    if writer.repaired_bytes:
+        log.warning("{}: cut a torn last line ({} bytes) left by a crash", paths.fill_events, writer.repaired_bytes)
 
     async def supervised(name: str, child, owned: tuple = (), *,
                          task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:

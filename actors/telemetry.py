@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import attrs
 import msgspec
 
 from actors.core.fills import BUY, SELL
-from actors.core.kpi import FeedStats, dispersion
+from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
 from actors.core.trader import FillEvent, Trader
 from supervision import ChildStats
@@ -46,21 +47,67 @@ class SessionPaths:
 
 
 class FillWriter:
-    def __init__(self, path: Path) -> None:
+    """Appends fill events, one JSON line each, flushed per line.
+
+    ``fsync``: "every_line" (each line on disk before the next), "interval" (at most
+    ``fsync_interval_s`` of lines at risk on a power loss), or "close". Opening an existing file
+    whose last line is torn (a crash mid-write) truncates that line and keeps every good one.
+    """
+
+    def __init__(self, path: Path, fsync: str = "interval", fsync_interval_s: float = 1.0,
+                 clock=time.monotonic) -> None:
         self.path = path
         self.count = 0
+        self.repaired_bytes = _repair_torn_tail(path)
+        self._fsync = fsync
+        self._interval = fsync_interval_s
+        self._clock = clock
+        self._last_sync = clock()
         self._file = open(path, "ab")
 
     def write(self, event: FillEvent) -> None:
         self._file.write(_encoder.encode(event.as_dict()) + b"\n")
         self._file.flush()
         self.count += 1
+        if self._fsync == "every_line" or (self._fsync == "interval" and
+                                           self._clock() - self._last_sync >= self._interval):
+            os.fsync(self._file.fileno())
+            self._last_sync = self._clock()
 
     def close(self) -> None:
         if not self._file.closed:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+
+
+def _repair_torn_tail(path: Path) -> int:
+    """Cut an unterminated last line off ``path``; return how many bytes were removed."""
+    if not path.exists():
+        return 0
+    with open(path, "rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        keep = 0
+        block = 65536
+        pos = size
+        while pos > 0:  # find the last newline from the end
+            start = max(0, pos - block)
+            f.seek(start)
+            chunk = f.read(pos - start)
+            i = chunk.rfind(b"\n")
+            if i >= 0:
+                keep = start + i + 1
+                break
+            pos = start
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+        return size - keep
 
 
 def write_json_atomic(path: Path, document: Any) -> None:
@@ -139,8 +186,8 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         "fill_events": sum(trader.fills_by_side.values()),
         "fill_events_written": ctx.fill_events_written,
         "fill_events_by_side": {BUY: trader.fills_by_side[BUY], SELL: trader.fills_by_side[SELL]},
-        "available_volume": {BUY: dispersion(trader.available_volume[BUY]),
-                             SELL: dispersion(trader.available_volume[SELL])},
+        "available_volume": {BUY: trader.available_volume[BUY].as_dict(),
+                             SELL: trader.available_volume[SELL].as_dict()},
         "fill_events_by_zone": dict(sorted(trader.fills_by_zone.items())),
         "fill_ratio_by_zone": _zone_ratios(trader),
         "pnl_usdt": round(trader.realized_pnl_usdt, 8),
@@ -179,7 +226,7 @@ def _zone_ratios(trader: Trader) -> dict[str, Any]:
         entry, tp = (float(x) for x in zone.split("/"))
         out[zone] = {}
         for side, ratios in sides.items():
-            row: dict[str, Any] = {"n": len(ratios), "mean": sum(ratios) / len(ratios) if ratios else None}
+            row: dict[str, Any] = {"n": ratios.count, "mean": ratios.mean if ratios.count else None}
             if calibration is not None:
                 predicted = calibration.lookup(entry, tp, side)
                 row["predicted"] = predicted.mean

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
+
+import math
 
 import attrs
-import numpy as np
 
 
 @attrs.define
@@ -56,18 +57,32 @@ class FeedStats:
         return out
 
 
-def dispersion(values: Iterable[float]) -> dict[str, float | int | None]:
-    """count, mean, std (population), min, max and std/mean of a sample."""
-    arr = np.asarray(list(values), dtype=float)
-    if arr.size == 0:
-        return {"count": 0, "mean": None, "std": None, "min": None, "max": None, "std_over_mean": None}
-    mean = float(arr.mean())
-    std = float(arr.std())
-    return {
-        "count": int(arr.size),
-        "mean": mean,
-        "std": std,
-        "min": float(arr.min()),
-        "max": float(arr.max()),
-        "std_over_mean": std / mean if mean else None,
-    }
+@attrs.define
+class RunningStats:
+    """count, mean, population std, min, max and total of a stream, in constant memory (Welford)."""
+
+    count: int = 0
+    mean: float = 0.0
+    total: float = 0.0
+    min: float = math.inf
+    max: float = -math.inf
+    _m2: float = 0.0
+
+    def add(self, x: float) -> None:
+        self.count += 1
+        self.total += x
+        delta = x - self.mean
+        self.mean += delta / self.count
+        self._m2 += delta * (x - self.mean)
+        self.min = min(self.min, x)
+        self.max = max(self.max, x)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self._m2 / self.count) if self.count else 0.0
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        if not self.count:
+            return {"count": 0, "mean": None, "std": None, "min": None, "max": None, "std_over_mean": None}
+        return {"count": self.count, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max,
+                "std_over_mean": self.std / self.mean if self.mean else None}

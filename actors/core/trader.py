@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from actors.core.book import BookView
+from actors.core.kpi import RunningStats
 from actors.core.fills import BUY, SELL, Fees, Fill, LiquidityMemory, SimpleFillModel, limit_price, walk
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
@@ -149,10 +150,11 @@ class Trader:
     refusals: Counter = attrs.field(factory=Counter)
     realized_pnl_usdt: float = 0.0
     realized_pnl_krw: float = 0.0
-    trade_pnls: list[float] = attrs.field(factory=list)
+    trade_pnls: RunningStats = attrs.field(factory=RunningStats)
     carried_imbalance_btc: float = 0.0
-    available_volume: dict[str, list[float]] = attrs.field(factory=lambda: {BUY: [], SELL: []})
-    zone_ratios: dict[str, dict[str, list[float]]] = attrs.field(factory=dict)
+    available_volume: dict[str, RunningStats] = attrs.field(factory=lambda: {BUY: RunningStats(),
+                                                                              SELL: RunningStats()})
+    zone_ratios: dict[str, dict[str, RunningStats]] = attrs.field(factory=dict)
     risk_stopped: str | None = None
     last_view: MarketView | None = None
     _rng: random.Random = attrs.field(init=False)
@@ -340,9 +342,10 @@ class Trader:
         zone = f"{trade.zone[0]:g}/{trade.zone[1]:g}"
         self.fills_by_side[order.side] += 1
         self.fills_by_zone[zone] += 1
-        self.available_volume[order.side].append(fill.available_volume)
+        self.available_volume[order.side].add(fill.available_volume)
         if order.leg != "hedge":
-            self.zone_ratios.setdefault(zone, {BUY: [], SELL: []})[order.side].append(fill.fill_ratio)
+            sides = self.zone_ratios.setdefault(zone, {BUY: RunningStats(), SELL: RunningStats()})
+            sides[order.side].add(fill.fill_ratio)
         assert view.premium_bps is not None
         return FillEvent(
             t_s=round(max(view.at, order.arrive_at) - self.started_at, 6),
@@ -383,7 +386,7 @@ class Trader:
         usdt, krw = self._trade_pnl(trade, view)
         self.realized_pnl_usdt += usdt
         self.realized_pnl_krw += krw
-        self.trade_pnls.append(usdt)
+        self.trade_pnls.add(usdt)
         if events:
             events[-1] = attrs.evolve(events[-1], trade_pnl_usdt=usdt, trade_pnl_krw=krw)
         if trade.phase == CLOSING:

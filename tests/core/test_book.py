@@ -60,3 +60,17 @@ def test_view_properties():
     view = BookView("v", "s", ((10.0, 1.0), (9.0, 2.0)), ((11.0, 3.0),), 0.0)
     assert view.mid == 10.5 and not view.crossed and view.depth("bids") == 3.0
     assert BookView("v", "s", ((12.0, 1.0),), ((11.0, 1.0),), 0.0).crossed
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=200))
+def test_running_stats_match_the_batch_formulas(xs):
+    import statistics
+
+    from actors.core.kpi import RunningStats
+
+    rs = RunningStats()
+    for x in xs:
+        rs.add(x)
+    assert rs.count == len(xs) and rs.min == min(xs) and rs.max == max(xs)
+    assert abs(rs.mean - statistics.fmean(xs)) <= 1e-9 * max(1.0, max(abs(x) for x in xs))
+    assert abs(rs.std - statistics.pstdev(xs)) <= 1e-6 * max(1.0, max(abs(x) for x in xs))

@@ -103,7 +103,7 @@ def test_round_trip_two_legs_each_way_with_depth_limited_exit_and_reconciled_pnl
     assert exit_krw.available_volume == pytest.approx(0.4) and exit_krw.filled_qty == pytest.approx(0.4)
     assert exit_krw.exit_reason == "take_profit" and exit_krw.zone == "10/12"
     assert events[-1].trade_pnl_usdt is not None and events[2].trade_pnl_usdt is None
-    assert sum(t.trade_pnls) == pytest.approx(t.realized_pnl_usdt) == pytest.approx(events[-1].trade_pnl_usdt)
+    assert t.trade_pnls.total == pytest.approx(t.realized_pnl_usdt) == pytest.approx(events[-1].trade_pnl_usdt)
     assert events[-1].trade_pnl_krw == pytest.approx(events[-1].trade_pnl_usdt * events[-1].fx_krw_per_usdt)
     # 0.1 BTC could not be bought back on Upbit: it stays on the balances (valued at mid in the PnL)
     assert t.portfolio.balances["upbit"]["BTC"] == pytest.approx(10.0 - 0.1)
