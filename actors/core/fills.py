@@ -4,7 +4,7 @@
   is always the visible depth at or better than the limit in the book the order meets (after our
   own earlier fills, see below), never a fixed fallback.
 - ``LiquidityMemory``: size our own fills took from a level is not available again until the book
-  shows that level refreshed (its displayed size changed, or it went away and came back).
+  shows that level refreshed (its displayed size changed, or it left the visible book).
 - ``Fees``: taker fees per venue in the currency the venue charges: Upbit KRW markets in KRW on
   both sides; Binance spot in the asset received (BTC on a BUY, USDT on a SELL).
 - Fill models: ``SimpleFillModel`` fills what the depth allows; ``CalibratedFillModel`` asks for the
@@ -89,12 +89,11 @@ class LiquidityMemory:
         if not memory:
             return levels
         shown = dict(levels)
-        worst = levels[-1][0] if levels else None
         for price in list(memory):
-            displayed, _ = memory[price]
-            visible_range = worst is not None and (price <= worst if side == BUY else price >= worst)
-            if shown.get(price) != displayed and (price in shown or visible_range):
-                del memory[price]  # refreshed: the level changed, or left the visible book
+            if shown.get(price) != memory[price][0]:
+                # refreshed: the level changed, or left the visible book (when it comes back into view
+                # it is taken as new; remembering levels out of view would grow without bound)
+                del memory[price]
         out = []
         for price, size in levels:
             entry = memory.get(price)

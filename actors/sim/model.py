@@ -29,6 +29,12 @@ from actors.config import SimConfig
 UPBIT_BTC, UPBIT_USDT, BINANCE_BTC = "KRW-BTC", "KRW-USDT", "BTCUSDT"
 
 
+def _ou_step(x: float, mean: float, std: float, reversion_s: float, dt: float, rng: random.Random) -> float:
+    """Exact Ornstein-Uhlenbeck transition over dt (stable for any step, unlike an Euler step)."""
+    decay = math.exp(-dt / reversion_s)
+    return mean + (x - mean) * decay + std * math.sqrt(1 - decay * decay) * rng.gauss(0, 1)
+
+
 @attrs.frozen
 class BookSpec:
     tick: float
@@ -153,15 +159,11 @@ class SimMarket:
             ret += rng.choice((-1, 1)) * cfg.jump_bps / 1e4 * rng.expovariate(1.0)
         self.btc_usdt *= math.exp(ret)
         self.usdt_krw *= math.exp(cfg.fx_vol_bps_per_sqrt_s / 1e4 * math.sqrt(dt) * rng.gauss(0, 1))
-        theta = 1.0 / cfg.premium_reversion_s
-        sigma = cfg.premium_std_bps * math.sqrt(2 * theta)
-        self.premium_bps += theta * (cfg.premium_mean_bps - self.premium_bps) * dt \
-            + sigma * math.sqrt(dt) * rng.gauss(0, 1)
-        d_theta = 1.0 / cfg.depth_reversion_s
-        d_sigma = cfg.depth_std * math.sqrt(2 * d_theta)
+        self.premium_bps = _ou_step(self.premium_bps, cfg.premium_mean_bps, cfg.premium_std_bps,
+                                    cfg.premium_reversion_s, dt, rng)
         for venue in self._log_depth:
-            x = self._log_depth[venue]
-            self._log_depth[venue] = x - d_theta * x * dt + d_sigma * math.sqrt(dt) * rng.gauss(0, 1)
+            self._log_depth[venue] = _ou_step(self._log_depth[venue], 0.0, cfg.depth_std, cfg.depth_reversion_s, dt,
+                                              rng)
 
     def step(self) -> StepResult:
         dt = self.cfg.step_ms / 1000

@@ -52,6 +52,8 @@ def test_liquidity_memory_hides_what_we_took_until_the_level_changes():
     memory.effective("binance", BUY, gone)
     assert memory.effective("binance", BUY, ASKS)[0] == (100.0, 1.0)
     assert len(memory) == 1  # only 100.5 (size unchanged) is still remembered
+    memory.effective("binance", BUY, ((120.0, 1.0),))  # the book moved away: nothing is kept out of view
+    assert len(memory) == 0
 
 
 def test_fees_are_in_the_currency_each_venue_charges():

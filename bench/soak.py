@@ -1,0 +1,131 @@
+"""Soak: a long simulated session in virtual time, memory sampled every simulated hour.
+
+``python -m bench.soak [--hours 24] [--step-ms 10000] [--tracemalloc]`` runs the embedded exchange,
+both feeds, chaos kills and random exchange faults on a virtual clock over the in-memory network and
+prints, per simulated hour, the Python heap (tracemalloc, if asked) and the process RSS, then the
+growth per simulated hour after the first two hours (warm-up). Figures also go to
+``bench/results.json`` under "soak".
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from actors import config
+from actors.session import configure_logging, run_session
+from actors.telemetry import SessionPaths
+from actors.ws import memory_network
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def soak_config(hours: float, step_ms: int, logs_dir: Path) -> config.Config:
+    raw = config.unparse(config.load(ROOT / "config" / "demo.toml"))
+    raw["session"].update(duration_s=hours * 3600, logs_dir=str(logs_dir), status_interval_s=3600,
+                          kpi_interval_s=300, seed=5)
+    raw["strategy"].update(baseline_halflife_s=600, warmup_s=60, max_hold_s=1800)
+    for venue in ("upbit", "binance"):
+        raw["feeds"][venue]["stale_after_s"] = max(30.0, 4 * step_ms / 1000)
+    raw["sim"].update(step_ms=step_ms, fault_rate_per_min=1 / 20, fault_kinds=["close", "drop", "garbage", "gap"])
+    raw["chaos"] = {"kill_every_s": 1800.0, "actors": ["feed:upbit", "feed:binance", "executor", "aggregator"]}
+    return config.parse(raw)
+
+
+def run_soak(hours: float, step_ms: int, logs_dir: Path, use_tracemalloc: bool) -> dict:
+    cfg = soak_config(hours, step_ms, logs_dir)
+    paths = SessionPaths(logs_dir, "soak")
+    samples: list[dict] = []
+
+    async def sampler() -> None:
+        start = trio.current_time()
+        hour = 0
+        while True:
+            gc.collect()
+            samples.append({"hour": hour, "rss_mb": round(_rss_mb(), 3), "blocks": sys.getallocatedblocks(),
+                            "heap_mb": round(tracemalloc.get_traced_memory()[0] / 2**20, 3)
+                            if use_tracemalloc else None})
+            hour += 1
+            await trio.sleep_until(start + hour * 3600)
+
+    async def main():
+        memory_network()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sampler)
+            result = await run_session(cfg, paths, handle_signals=False)
+            nursery.cancel_scope.cancel()
+        return result
+
+    if use_tracemalloc:
+        tracemalloc.start()
+    wall = time.perf_counter()
+    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    wall = time.perf_counter() - wall
+    if use_tracemalloc:
+        tracemalloc.stop()
+    warm = [s for s in samples if s["hour"] >= 2]
+    span = warm[-1]["hour"] - warm[0]["hour"] if len(warm) > 1 else 0
+
+    def per_hour(key: str) -> float | None:
+        if not span or warm[0][key] is None:
+            return None
+        return round((warm[-1][key] - warm[0][key]) / span, 4)
+
+    kpi = result.kpi
+    return {
+        "simulated_hours": hours, "step_ms": step_ms, "wall_s": round(wall, 1), "status": result.status,
+        "samples": samples, "rss_mb_per_hour": per_hour("rss_mb"), "heap_mb_per_hour": per_hour("heap_mb"),
+        "blocks_per_hour": per_hour("blocks"),
+        "fill_events": kpi["fill_events"], "fill_events_written": kpi["fill_events_written"],
+        "reconnects": kpi["reconnects"], "chaos_kills": kpi["chaos"]["kills"],
+        "faults": sum(f["reconnects"] + f["gaps"] + f["bad_frames"] for f in kpi["feeds"].values()),
+        "fatal_exceptions": kpi["fatal_exceptions"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--step-ms", type=int, default=10_000)
+    parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--logs-dir", default="logs/soak")
+    args = parser.parse_args(argv)
+    configure_logging(None, stderr_level="ERROR")
+    out = run_soak(args.hours, args.step_ms, Path(args.logs_dir), args.tracemalloc)
+    print(f"{'hour':>5} {'rss MB':>9} {'heap MB':>9} {'blocks':>9}")
+    for s in out["samples"]:
+        heap = s["heap_mb"] if s["heap_mb"] is not None else "-"
+        print(f"{s['hour']:>5} {s['rss_mb']:>9.2f} {heap:>9} {s['blocks']:>9}")
+    print(f"simulated {out['simulated_hours']:g} h (market step {out['step_ms']} ms) in {out['wall_s']} s wall; "
+          f"status {out['status']}, fatal {out['fatal_exceptions']}")
+    print(f"growth after warm-up: RSS {out['rss_mb_per_hour']} MB/h, heap {out['heap_mb_per_hour']} MB/h, "
+          f"{out['blocks_per_hour']} allocated blocks/h")
+    print(f"fill events {out['fill_events']} (written {out['fill_events_written']}), reconnects {out['reconnects']}, "
+          f"chaos kills {out['chaos_kills']}")
+    results = ROOT / "bench" / "results.json"
+    doc = json.loads(results.read_text()) if results.exists() else {}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    doc["soak"] = {**{k: v for k, v in out.items() if k != "samples"}, "machine": platform.platform(),
+                   "python": sys.version.split()[0], "commit": commit.strip()}
+    results.write_text(json.dumps(doc, indent=2) + "\n")
+    return 0 if out["status"] == "completed" and out["fatal_exceptions"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
