@@ -8,36 +8,28 @@ import subprocess
 import sys
 from pathlib import Path
 
-import trio
-import trio.testing
 
 from actors import config
-from actors.session import run_session
 from actors.telemetry import SessionPaths
-from actors.ws import memory_network
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def chaos_session(tmp_path: Path, every_s: float, actors: list[str], duration_s: float = 120) -> tuple[dict, list]:
+def chaos_session(run_virtual, tmp_path: Path, every_s: float, actors: list[str],
+                  duration_s: float = 120) -> tuple[dict, list]:
     raw = config.unparse(config.load(ROOT / "config" / "demo.toml"))
     raw["session"].update(duration_s=duration_s, logs_dir=str(tmp_path), seed=11)
     raw["chaos"] = {"kill_every_s": every_s, "actors": actors}
     cfg = config.parse(raw)
     paths = SessionPaths(tmp_path, "20260101_000010")
-
-    async def main():
-        memory_network()
-        return await run_session(cfg, paths, handle_signals=False)
-
-    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    result = run_virtual(cfg, paths)
     events = [json.loads(line) for line in paths.fill_events.read_text().splitlines()]
     assert result.status == "completed" and result.exit_code == 0
     return result.kpi, events
 
 
-def test_killing_the_feeds_again_and_again(tmp_path):
-    kpi, events = chaos_session(tmp_path, every_s=7, actors=["feed:upbit", "feed:binance"])
+def test_killing_the_feeds_again_and_again(tmp_path, run_virtual):
+    kpi, events = chaos_session(run_virtual, tmp_path, every_s=7, actors=["feed:upbit", "feed:binance"])
     kills = kpi["chaos"]["kills_by_actor"]
     assert kpi["chaos"]["kills"] >= 10 and set(kills) == {"feed:upbit", "feed:binance"}  # 13 with seed 11
     for venue in ("upbit", "binance"):
@@ -52,8 +44,9 @@ def test_killing_the_feeds_again_and_again(tmp_path):
     assert len(events) == kpi["fill_events"] == kpi["fill_events_written"] > 0
 
 
-def test_killing_the_executor_and_aggregator_loses_neither_positions_nor_fill_events(tmp_path):
-    kpi, events = chaos_session(tmp_path, every_s=3, actors=["executor", "aggregator", "collector"])
+def test_killing_the_executor_and_aggregator_loses_neither_positions_nor_fill_events(tmp_path, run_virtual,
+                                                                                     assert_balances_conserved):
+    kpi, events = chaos_session(run_virtual, tmp_path, every_s=3, actors=["executor", "aggregator", "collector"])
     assert kpi["chaos"]["kills"] >= 15 and kpi["fatal_exceptions"] == 0  # 24 with seed 11
     assert all(kpi["actors"][name]["restarts"] == kpi["chaos"]["kills_by_actor"].get(name, 0)
                for name in ("executor", "aggregator", "collector"))
@@ -63,15 +56,7 @@ def test_killing_the_executor_and_aggregator_loses_neither_positions_nor_fill_ev
     assert ids == sorted(ids) and len(ids) == 2 * kpi["entry_trades"]
     pnl = sum(e["trade_pnl_usdt"] for e in events if e["trade_pnl_usdt"] is not None)
     assert abs(pnl - kpi["pnl_usdt"]) < 1e-6
-    expected = {venue: dict(assets) for venue, assets in kpi["initial_balances"].items()}
-    for e in events:
-        sign = 1 if e["side"] == "BUY" else -1
-        expected[e["venue"]]["BTC"] += sign * e["filled_qty"]
-        expected[e["venue"]][e["quote_ccy"]] -= sign * e["filled_qty"] * (e["avg_price"] or 0.0)
-        expected[e["venue"]][e["fee_ccy"]] -= e["fee"]
-    for venue, assets in expected.items():
-        for asset, amount in assets.items():
-            assert abs(kpi["balances"][venue][asset] - amount) <= 1e-9 * max(1.0, abs(amount))
+    assert_balances_conserved(kpi, events)
 
 
 def test_real_time_chaos_run_from_the_command_line(tmp_path):

@@ -6,31 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-import trio
-import trio.testing
 
 from actors import config
 from actors.core.calibration import SIDES
-from actors.session import SessionResult, run_session
 from actors.telemetry import SessionPaths
-from actors.ws import memory_network
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_virtual(cfg: config.Config, paths: SessionPaths) -> SessionResult:
-    async def main() -> SessionResult:
-        memory_network()
-        return await run_session(cfg, paths, handle_signals=False)
-
-    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
 def events_of(paths: SessionPaths) -> list[dict]:
     return [json.loads(line) for line in paths.fill_events.read_text().splitlines()]
 
 
-def test_reference_config_on_the_simulator_sweeps_zones_and_matches_its_calibration(tmp_path, monkeypatch):
+def test_reference_config_on_the_simulator_sweeps_zones_and_matches_its_calibration(tmp_path, monkeypatch, run_virtual,
+                                                                                     assert_balances_conserved):
     monkeypatch.chdir(ROOT)  # the calibration path in the config is relative to the project
     cfg = config.load("config/d84_2.toml", {"session": {"market": "sim", "duration_s": 480,
                                                          "logs_dir": str(tmp_path)}})
@@ -58,22 +47,14 @@ def test_reference_config_on_the_simulator_sweeps_zones_and_matches_its_calibrat
     assert len(per_trade) == kpi["closed_trades"] >= 4
     assert sum(per_trade) == pytest.approx(kpi["pnl_usdt"], abs=1e-6)
     # balances conserved: initial + fill flows - fees == final, per venue and asset
-    expected = {venue: dict(assets) for venue, assets in kpi["initial_balances"].items()}
-    for e in events:
-        sign = 1 if e["side"] == "BUY" else -1
-        expected[e["venue"]]["BTC"] += sign * e["filled_qty"]
-        expected[e["venue"]][e["quote_ccy"]] -= sign * e["filled_qty"] * (e["avg_price"] or 0.0)
-        expected[e["venue"]][e["fee_ccy"]] -= e["fee"]
-    for venue, assets in expected.items():
-        for asset, amount in assets.items():
-            assert kpi["balances"][venue][asset] == pytest.approx(amount, rel=1e-9, abs=1e-9)
+    assert_balances_conserved(kpi, events)
     # fees in the right currencies, latency applied
     assert {(e["venue"], e["side"], e["fee_ccy"]) for e in events if e["filled_qty"] > 0} <= {
         ("upbit", "BUY", "KRW"), ("upbit", "SELL", "KRW"), ("binance", "BUY", "BTC"), ("binance", "SELL", "USDT")}
     assert all(10 - 1e-6 <= e["latency_ms"] <= 50 + 1e-6 for e in events)
 
 
-def test_same_seed_and_config_give_identical_fill_events(tmp_path):
+def test_same_seed_and_config_give_identical_fill_events(tmp_path, run_virtual):
     def one(sub: str) -> list[dict]:
         paths = SessionPaths(tmp_path / sub, "20260101_000000")
         cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"duration_s": 90, "seed": 3,
