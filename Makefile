@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/python -m actors.session --config $(CONFIG) $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
