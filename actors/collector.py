@@ -10,7 +10,10 @@ import trio
 from loguru import logger
 
 from actors.core.trader import FillEvent
-from actors.telemetry import FillWriter, SessionContext, build_kpi, status_line, write_json_atomic
+from actors.telemetry import (FillWriter, SessionContext, build_kpi, premium_sample, status_line,
+                              write_json_atomic)
+
+PREMIUM_SAMPLE_S = 1.0
 
 
 async def _every(interval_s: float, fn) -> None:
@@ -22,7 +25,7 @@ async def _every(interval_s: float, fn) -> None:
 
 
 async def run_collector(inbox: trio.MemoryReceiveChannel[FillEvent], writer: FillWriter, ctx: SessionContext,
-                        kpi_path, kpi_interval_s: float, status_interval_s: float, *,
+                        kpi_path, kpi_interval_s: float, status_interval_s: float, premium_path=None, *,
                         task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
     log = logger.bind(actor="collector")
 
@@ -32,8 +35,17 @@ async def run_collector(inbox: trio.MemoryReceiveChannel[FillEvent], writer: Fil
     def status() -> None:
         log.info(status_line(ctx, trio.current_time()))
 
+    def sample() -> None:
+        line = premium_sample(ctx, trio.current_time())
+        if line is not None and premium_path is not None:
+            with open(premium_path, "a", encoding="utf-8") as f:
+                if f.tell() == 0:
+                    f.write("t_s,premium_bps,baseline_bps\n")
+                f.write(line)
+
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_every, kpi_interval_s, snapshot)
+        nursery.start_soon(_every, PREMIUM_SAMPLE_S, sample)
         nursery.start_soon(_every, status_interval_s, status)
         task_status.started()
         async for event in inbox:

@@ -160,6 +160,13 @@ class CollectorConfig:
 
 
 @attrs.frozen
+class AcceptanceConfig:
+    min_fill_events: int = attrs.field(default=1, validator=non_negative)
+    min_volume_std_over_mean: float = attrs.field(default=0.1, validator=non_negative)
+    max_extra_reconnects: int = attrs.field(default=0, validator=non_negative)
+
+
+@attrs.frozen
 class AggregatorConfig:
     coalesce_ms: float = attrs.field(default=1.0, validator=non_negative)
 
@@ -230,6 +237,7 @@ class Config:
     aggregator: AggregatorConfig = attrs.field(factory=AggregatorConfig)
     chaos: ChaosConfig = attrs.field(factory=ChaosConfig)
     collector: CollectorConfig = attrs.field(factory=CollectorConfig)
+    acceptance: AcceptanceConfig = attrs.field(factory=AcceptanceConfig)
     supervision: SupervisionConfig = attrs.field(factory=SupervisionConfig)
     sim: SimConfig = attrs.field(factory=SimConfig)
 

@@ -36,6 +36,7 @@ from actors.aggregator import run_aggregator
 from actors.chaos import Killable, run_chaos
 from actors.collector import run_collector
 from actors.config import Config, ConfigError
+from actors.core.acceptance import Thresholds
 from actors.core.book import BookView
 from actors.core.fills import CalibratedFillModel, Fees, SimpleFillModel
 from actors.core.kpi import FeedStats
@@ -129,6 +130,8 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                          {"upbit": FeedStats("upbit"), "binance": FeedStats("binance")},
                          {name: ChildStats(name) for name in ACTORS}, opened_at)
     ctx.chaos_every_s = cfg.chaos.kill_every_s
+    a = cfg.acceptance
+    ctx.thresholds = Thresholds(a.min_fill_events, a.min_volume_std_over_mean, a.max_extra_reconnects)
     executor_state = ExecutorState(trader)
     stop = trio.Event()
     draining = trio.Event()  # set once the feeds are stopped: consumers restart without backoff to drain
@@ -177,7 +180,7 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                 upbit_out, binance_out = books_send.clone(), books_send.clone()
             actors = {name: Killable(name, child) for name, child in (
                 ("collector", partial(run_collector, fills_recv, writer, ctx, paths.kpi, s.kpi_interval_s,
-                                      s.status_interval_s)),
+                                      s.status_interval_s, paths.premium)),
                 ("executor", partial(run_executor, views_recv, fills_send, executor_state)),
                 ("aggregator", partial(run_aggregator, books_recv, views_send, market_state,
                                        cfg.aggregator.coalesce_ms / 1e3)),
@@ -327,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"session failed: {type(exc).__name__}: {exc} (details in {paths.log})", file=sys.stderr)
         return EXIT_FAILED
     print(_summary(result))
+    try:
+        from actors.report import write_report
+        print(f"  report: {write_report(paths.logs_dir, paths.session_id)}")
+    except Exception as exc:  # the session's data files are complete either way
+        logger.bind(actor="session").opt(exception=exc).debug("report failed: {}", exc)
+        print(f"  report not written: {type(exc).__name__}: {exc} (python -m actors.report retries)", file=sys.stderr)
     return result.exit_code
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import msgspec
 
+from actors.core.acceptance import Thresholds, criteria
 from actors.core.fills import BUY, SELL
 from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
@@ -44,6 +45,14 @@ class SessionPaths:
     @property
     def log(self) -> Path:
         return self.logs_dir / f"session_{self.session_id}.log"
+
+    @property
+    def premium(self) -> Path:
+        return self.logs_dir / f"premium_{self.session_id}.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.logs_dir / f"report_{self.session_id}.md"
 
 
 class FillWriter:
@@ -147,6 +156,7 @@ class SessionContext:
     fatal: list[str] = attrs.field(factory=list)
     chaos_kills: Counter = attrs.field(factory=Counter)
     chaos_every_s: float = 0.0
+    thresholds: Thresholds = attrs.field(factory=Thresholds)
     status: str = "running"          # running | completed | interrupted | failed
 
     def duration_s(self, now: float) -> float:
@@ -166,13 +176,13 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         child = ctx.children.get(FEED_ACTORS.get(venue, ""))
         book = view.krw_leg if venue == "upbit" else view.usdt_leg
         feeds[venue] = {
-            **stats.as_dict(now),
+            **stats.as_dict(ctx.ended_at if ctx.ended_at is not None else now),  # health while trading
             "reconnects": child.restarts if child else 0,
             "reconnect_causes": dict(sorted(child.causes.items())) if child else {},
             "downtime_s": round(child.current_downtime_s(now), 6) if child else 0.0,
             "book_age_s": None if book is None else round(now - book.received_at, 6),
         }
-    return {
+    kpi = {
         "session_id": ctx.session_id,
         "final": final,
         "status": ctx.status,
@@ -216,6 +226,9 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         "fatal_exceptions": len(ctx.fatal),
         "fatal_errors": list(ctx.fatal),
     }
+    kpi["acceptance_thresholds"] = attrs.asdict(ctx.thresholds)
+    kpi["acceptance"] = [attrs.asdict(c) for c in criteria(kpi, ctx.thresholds)]
+    return kpi
 
 
 def _zone_ratios(trader: Trader) -> dict[str, Any]:
@@ -235,6 +248,15 @@ def _zone_ratios(trader: Trader) -> dict[str, Any]:
                 row["within_ci95"] = None if row["mean"] is None else lo - 1e-9 <= row["mean"] <= hi + 1e-9
             out[zone][side] = row
     return out
+
+
+def premium_sample(ctx: SessionContext, now: float) -> str | None:
+    """One line of premium_<id>.csv: t_s, premium_bps, baseline_bps (None before both books)."""
+    view = ctx.market_state.view(now)
+    baseline = ctx.trader.baseline.value
+    if view.premium_bps is None or baseline is None:
+        return None
+    return f"{now - ctx.opened_at:.3f},{view.premium_bps:.4f},{baseline:.4f}\n"
 
 
 def status_line(ctx: SessionContext, now: float) -> str:

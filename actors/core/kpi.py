@@ -41,7 +41,8 @@ class FeedStats:
             self._untrusted_since = None
 
     def current_untrusted_s(self, now: float) -> float:
-        extra = 0.0 if self._untrusted_since is None else now - self._untrusted_since
+        """Untrusted time up to ``now``; a stretch that starts after ``now`` counts nothing."""
+        extra = 0.0 if self._untrusted_since is None else max(0.0, now - self._untrusted_since)
         return self.untrusted_s + extra
 
     def bad_frame(self, now: float, window_s: float) -> int:

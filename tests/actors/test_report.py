@@ -1,0 +1,64 @@
+"""The session report: acceptance criteria, distributions and plots from a session's files."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from actors import config
+from actors.core.acceptance import Thresholds, criteria, distribution
+from actors.report import write_report
+from actors.telemetry import SessionPaths
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_report_of_a_session(tmp_path, run_virtual):
+    cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(tmp_path), "duration_s": 60}})
+    paths = SessionPaths(tmp_path, "20260101_000020")
+    result = run_virtual(cfg, paths)
+    assert [c["passed"] for c in result.kpi["acceptance"]] == [True] * 7
+    rows = paths.premium.read_text().splitlines()
+    assert rows[0] == "t_s,premium_bps,baseline_bps" and len(rows) > 50
+    report = write_report(tmp_path)  # the latest session
+    text = report.read_text()
+    assert report == paths.report
+    assert text.count("| PASS |") == 7 and "FAIL" not in text
+    assert "| BUY | available_volume |" in text and "DISPERSED" in text
+    for name in ("premium", "fill_ratio", "available_volume", "pnl"):
+        png = tmp_path / f"report_20260101_000020_{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"({png.name})" in text
+
+
+def test_criteria_fail_when_they_should():
+    kpi = json.loads((ROOT / "tests" / "actors" / "kpi_sample.json").read_text())
+    t = Thresholds()
+    assert all(c.passed for c in criteria(kpi, t))
+    fixed = copy.deepcopy(kpi)
+    fixed["available_volume"]["BUY"]["std_over_mean"] = 0.0  # the earlier system's fixed fallback
+    assert [c.id for c in criteria(fixed, t) if not c.passed] == ["C3"]
+    storm = copy.deepcopy(kpi)
+    storm["reconnects"] = {"upbit": 2, "binance": 0}
+    assert [c.id for c in criteria(storm, t) if not c.passed] == ["C6"]
+    storm["chaos"]["kills_by_actor"] = {"feed:upbit": 2}
+    assert all(c.passed for c in criteria(storm, t))  # two reconnects, both from chaos kills
+    short = copy.deepcopy(kpi)
+    short["duration_s"], short["fatal_exceptions"] = 59.0, 1
+    assert [c.id for c in criteria(short, t) if not c.passed] == ["C1", "C7"]
+
+
+def test_distribution_labels():
+    assert distribution([0.002] * 10)["label"] == "FIXED"
+    assert distribution([1.0, 2.0, 3.0])["label"] == "DISPERSED"
+    assert distribution([])["label"] == "n/a"
+
+
+def test_report_cli_errors(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "actors.report", str(tmp_path)], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 1 and "no session files" in proc.stderr and "Traceback" not in proc.stderr
