@@ -48,7 +48,7 @@ from actors.executor import ExecutorState, run_executor
 from actors.feed import run_binance_feed, run_upbit_feed
 from actors.sim.exchange import serve_sim
 from actors.ws import memory_network
-from actors.telemetry import FillWriter, SessionContext, SessionPaths, build_kpi, write_json_atomic
+from actors.telemetry import FillWriter, SessionContext, SessionPaths, build_kpi, point_latest, write_json_atomic
 from supervision import ChildStats, SupervisorGaveUp, supervise
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -291,7 +291,7 @@ def _summary(result: SessionResult) -> str:
         "  chaos: off" if not k["chaos"]["kill_every_s"]
         else f"  chaos kills: {k['chaos']['kills']} (one every {k['chaos']['kill_every_s']:g} s)",
         f"  fatal exceptions {k['fatal_exceptions']}",
-        f"files in {result.paths.logs_dir}/:",
+        f"files in {result.paths.logs_dir}/ (and links in {result.paths.logs_dir}/latest/):",
         f"  {result.paths.fill_events.name}  {result.paths.kpi.name}  {result.paths.log.name}",
     ]
     return "\n".join(lines)
@@ -310,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = SessionPaths(Path(cfg.session.logs_dir), new_session_id())
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(paths.log)
+    point_latest(paths)
     logger.bind(actor="session").info("session {}: market {}, {:g} s, seed {}, logs in {}", paths.session_id,
                                       cfg.session.market, cfg.session.duration_s, cfg.session.seed, paths.logs_dir)
     try:

@@ -55,6 +55,34 @@ class SessionPaths:
         return self.logs_dir / f"report_{self.session_id}.md"
 
 
+LATEST = {"session.log": "log", "fill_events.jsonl": "fill_events", "kpi.json": "kpi", "premium.csv": "premium",
+          "report.md": "report"}
+
+
+def point_latest(paths: SessionPaths) -> Path:
+    """Make ``<logs_dir>/latest/`` hold links to this session's files (replaced atomically)."""
+    latest = paths.logs_dir / "latest"
+    fresh = paths.logs_dir / f".latest.{paths.session_id}"
+    fresh.mkdir(exist_ok=True)
+    for name, attr in LATEST.items():
+        link = fresh / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(Path("..") / getattr(paths, attr).name)
+    if latest.is_symlink() or latest.is_file():
+        latest.unlink()
+    elif latest.is_dir():
+        old = paths.logs_dir / f".latest.old.{paths.session_id}"
+        latest.rename(old)
+        fresh.rename(latest)
+        for link in old.iterdir():
+            link.unlink()
+        old.rmdir()
+        return latest
+    fresh.rename(latest)
+    return latest
+
+
 class FillWriter:
     """Appends fill events, one JSON line each, flushed per line.
 

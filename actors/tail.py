@@ -1,0 +1,65 @@
+"""Follow the current session's log: ``python -m actors.tail [LOGS_DIR]`` (default ``logs``).
+
+Follows ``<dir>/latest/session.log`` of the newest session under LOGS_DIR (searched recursively),
+printing the last lines first, then new lines as they are written; when a newer session starts it
+switches to it. Ctrl-C ends it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+POLL_S = 0.2
+
+
+def newest_log(root: Path) -> Path | None:
+    logs = [p for p in root.rglob("session_*.log") if p.is_file()]
+    return max(logs, key=lambda p: (p.stat().st_mtime, p.name)) if logs else None
+
+
+def follow(root: Path, *, lines: int = 20, out=sys.stdout, stop_after_s: float | None = None) -> int:
+    deadline = None if stop_after_s is None else time.monotonic() + stop_after_s
+    current = None
+    handle = None
+    while deadline is None or time.monotonic() < deadline:
+        latest = newest_log(root)
+        if latest is not None and latest != current:
+            if handle is not None:
+                handle.close()
+            current = latest
+            handle = open(current, encoding="utf-8", errors="replace")
+            out.write(f"==> {current} <==\n")
+            out.writelines(deque(handle, maxlen=lines))  # the last lines, then follow from the end
+            out.flush()
+        if handle is not None:
+            chunk = handle.read()
+            if chunk:
+                out.write(chunk)
+                out.flush()
+        time.sleep(POLL_S)
+    if handle is not None:
+        handle.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m actors.tail", description=__doc__.split("\n\n")[0])
+    parser.add_argument("logs_dir", nargs="?", default="logs", metavar="LOGS_DIR")
+    parser.add_argument("-n", "--lines", type=int, default=20, help="lines of history to show first")
+    args = parser.parse_args(argv)
+    root = Path(args.logs_dir)
+    if not root.is_dir():
+        print(f"tail: {root} is not a folder", file=sys.stderr)
+        return 2
+    try:
+        return follow(root, lines=args.lines)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
