@@ -106,7 +106,8 @@ async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
-async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool = True) -> SessionResult:
+async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool = True,
+                      live_console=None) -> SessionResult:
     """Run a whole session in the current Trio run; always writes the final KPI file."""
     log = logger.bind(actor="session")
     opened_at = trio.current_time()
@@ -167,6 +168,9 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
         async with trio.open_nursery() as root:
             if handle_signals:
                 root.start_soon(_watch_signals, stop, interrupted)
+            if live_console is not None:
+                from actors.liveview import run_live_view
+                root.start_soon(run_live_view, ctx, live_console)
             endpoints = None
             if cfg.session.market == "sim":
                 endpoints = await root.start(partial(serve_sim, cfg.sim, seed, binance_symbol=cfg.feeds.binance.symbol))
@@ -261,11 +265,16 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {extra[actor]: <12} | {message}"
 
 
-def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO") -> None:
+def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO", console=None) -> None:
+    """stderr for people (through ``console`` when a live view owns the terminal) and a file per session."""
     logger.remove()
     logger.configure(extra={"actor": "-"})
-    logger.add(sys.stderr, level=stderr_level, format=LOG_FORMAT, colorize=False, backtrace=False,
-               diagnose=False)
+    if console is None:
+        sink = sys.stderr
+    else:
+        def sink(message) -> None:
+            console.print(str(message).rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+    logger.add(sink, level=stderr_level, format=LOG_FORMAT, colorize=False, backtrace=False, diagnose=False)
     if log_path is not None:
         logger.add(log_path, level="DEBUG", format=LOG_FORMAT, buffering=1, encoding="utf-8", backtrace=False,
                    diagnose=False)
@@ -309,7 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     paths = SessionPaths(Path(cfg.session.logs_dir), new_session_id())
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    configure_logging(paths.log)
+    console = None
+    if sys.stdout.isatty() and not args.virtual_time:
+        from rich.console import Console
+        console = Console()
+    configure_logging(paths.log, console=console)
     point_latest(paths)
     logger.bind(actor="session").info("session {}: market {}, {:g} s, seed {}, logs in {}", paths.session_id,
                                       cfg.session.market, cfg.session.duration_s, cfg.session.seed, paths.logs_dir)
@@ -320,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                 return await run_session(cfg, paths)
             result = trio.run(virtual, clock=trio.testing.MockClock(autojump_threshold=0))
         else:
-            result = trio.run(partial(run_session, cfg, paths))
+            result = trio.run(partial(run_session, cfg, paths, live_console=console))
     except KeyboardInterrupt:
         print("interrupted twice: exited at once; the fill-event file is complete up to the last line",
               file=sys.stderr)
