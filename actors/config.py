@@ -121,6 +121,7 @@ class StrategyConfig:
     latency_ms: float = attrs.field(default=0.0, validator=non_negative)
     latency_jitter_ms: float = attrs.field(default=0.0, validator=non_negative)
     leg_risk: Literal["hedge", "carry"] = "hedge"
+    l2_source: Literal["multi", "upbit", "binance", "mock"] = "multi"
 
 
 @attrs.frozen

@@ -1,4 +1,5 @@
-"""Session report: ``python -m actors.report LOGS_DIR [--session ID]``.
+"""Session report: ``python -m actors.report LOGS_DIR [--session ID]``, or
+``python -m actors.report --compare LOGS_DIR... [--out FILE]``.
 
 Reads a session's files (kpi, fill events, premium series) and writes ``report_<id>.md`` with PNG
 plots beside it: acceptance criteria C1-C7 (PASS/FAIL), per-side distributions of available volume,
@@ -174,13 +175,72 @@ def write_report(logs_dir: Path, session_id: str | None = None) -> Path:
     return path
 
 
+MEASURES = ("available_volume", "fill_ratio", "slippage_bps")
+CALL_OUT = 0.10  # a mean or a std/mean this much (relative) away from the first session's is called out
+
+
+def compare(logs_dirs: list[Path]) -> str:
+    """Sessions side by side (the latest in each folder), differences in fill distributions called out."""
+    rows = []
+    for folder in logs_dirs:
+        sid = find_session(folder, None)
+        kpi = json.loads((folder / f"kpi_{sid}.json").read_text(encoding="utf-8"))
+        rows.append((folder, sid, kpi, side_distributions(_events(folder / f"fill_events_{sid}.jsonl"))))
+    lines = ["# Session comparison", "", "| session | folder | L2 source | fill model | trades | fill events | "
+             "PnL USDT | criteria passed |", "|---|---|---|---|---|---|---|---|"]
+    for folder, sid, kpi, _ in rows:
+        passed = sum(c["passed"] for c in kpi.get("acceptance", []))
+        lines.append(f"| {sid} | {folder} | {kpi['l2_source']} | {kpi['fill_model']} | {kpi['entry_trades']} | "
+                     f"{kpi['fill_events']} | {kpi['pnl_usdt']:+.4f} | {passed}/{len(kpi.get('acceptance', []))} |")
+    lines += ["", "## Fill distributions", "", "| session | side | measure | count | mean | median | std | std/mean | |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for _, sid, kpi, dists in rows:
+        for side in SIDES:
+            for measure in MEASURES:
+                d = dists[side][measure]
+                cv = None if not d["mean"] else d["std"] / d["mean"]
+                lines.append(f"| {sid} ({kpi['l2_source']}) | {side} | {measure} | {d['count']} | {_fmt(d['mean'])} | "
+                             f"{_fmt(d['median'])} | {_fmt(d['std'])} | {_fmt(cv, 3)} | {d['label']} |")
+    notes = []
+    base_folder, base_sid, base_kpi, base = rows[0]
+    for folder, sid, kpi, dists in rows[1:]:
+        for side in SIDES:
+            for measure in MEASURES:
+                a, b = base[side][measure], dists[side][measure]
+                if a["mean"] is None or b["mean"] is None:
+                    continue
+                if a["label"] != b["label"]:
+                    notes.append(f"{side} {measure}: {b['label']} with {kpi['l2_source']} ({sid}) but {a['label']} "
+                                 f"with {base_kpi['l2_source']} ({base_sid})")
+                if a["mean"] and abs(b["mean"] - a["mean"]) / abs(a["mean"]) > CALL_OUT:
+                    notes.append(f"{side} {measure}: mean {_fmt(b['mean'])} with {kpi['l2_source']} ({sid}) vs "
+                                 f"{_fmt(a['mean'])} with {base_kpi['l2_source']} ({base_sid}), "
+                                 f"{(b['mean'] - a['mean']) / a['mean']:+.0%}")
+    lines += ["", "## Differences against the first session", ""]
+    lines += [f"- {n}" for n in notes] or ["- none above 10 %"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actors.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("logs_dir", metavar="LOGS_DIR")
+    parser.add_argument("logs_dirs", nargs="+", metavar="LOGS_DIR")
     parser.add_argument("--session", metavar="ID", help="session id (default: the latest in LOGS_DIR)")
+    parser.add_argument("--compare", action="store_true",
+                        help="put the latest session of each LOGS_DIR side by side (Markdown on stdout or --out)")
+    parser.add_argument("--out", metavar="FILE", help="with --compare: write the comparison here")
     args = parser.parse_args(argv)
     try:
-        path = write_report(Path(args.logs_dir), args.session)
+        if args.compare:
+            text = compare([Path(d) for d in args.logs_dirs])
+            if args.out:
+                Path(args.out).write_text(text, encoding="utf-8")
+                print(f"wrote {args.out}")
+            else:
+                print(text, end="")
+            return 0
+        if len(args.logs_dirs) != 1:
+            parser.error("one LOGS_DIR, or several with --compare")
+        path = write_report(Path(args.logs_dirs[0]), args.session)
     except (ReportError, OSError, ValueError, KeyError) as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 1

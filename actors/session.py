@@ -126,7 +126,7 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                     ExecutionParams(strategy.latency_ms, strategy.latency_jitter_ms, strategy.leg_risk,
                                     Fees(cfg.fees.upbit_bps, cfg.fees.binance_bps)),
                     RiskLimits(cfg.risk.max_position_btc, cfg.risk.max_notional_usdt, cfg.risk.max_loss_usdt),
-                    seed=seed)
+                    seed=seed, l2_source=strategy.l2_source)
     ctx = SessionContext(paths.session_id, cfg.session.market, cfg.session.duration_s, trader, market_state,
                          {"upbit": FeedStats("upbit"), "binance": FeedStats("binance")},
                          {name: ChildStats(name) for name in ACTORS}, opened_at)

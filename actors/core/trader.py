@@ -27,6 +27,7 @@ import attrs
 
 from actors.core.book import BookView
 from actors.core.kpi import RunningStats
+from actors.core.l2source import MockBook, leg_levels
 from actors.core.fills import BUY, SELL, Fees, Fill, LiquidityMemory, SimpleFillModel, limit_price, walk
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
@@ -158,10 +159,12 @@ class Trader:
     risk_stopped: str | None = None
     last_view: MarketView | None = None
     _rng: random.Random = attrs.field(init=False)
+    _mock: MockBook | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         self.baseline = Baseline(self.params.baseline_halflife_s)
         self._rng = random.Random(self.seed)
+        self._mock = MockBook(self.seed + 7) if self.l2_source == "mock" else None
 
     # -- clock and views ---------------------------------------------------------------------------
 
@@ -312,9 +315,10 @@ class Trader:
 
     def _fill(self, order: _Order, view: MarketView, wall_now: str) -> FillEvent:
         book = view.krw_leg if order.on_krw else view.usdt_leg
-        assert book is not None and view.fx is not None
+        assert book is not None and view.fx is not None and view.krw_leg is not None and view.usdt_leg is not None
         trade = self.trades[order.trade_id]
-        shown = book.asks if order.side == BUY else book.bids
+        shown = leg_levels(self.l2_source, book, {view.krw_leg.venue: view.krw_leg, view.usdt_leg.venue: view.usdt_leg},
+                           order.side == BUY, max(view.at, order.arrive_at), self._mock)
         levels = self.memory.effective(book.venue, order.side, shown)
         best = shown[0][0] if shown else float("nan")
         limit = limit_price(best, order.side, self.params.max_slippage_bps)
