@@ -66,6 +66,7 @@ class SessionConfig:
     status_interval_s: float = attrs.field(default=10.0, validator=positive)
     kpi_interval_s: float = attrs.field(default=5.0, validator=positive)
     shutdown_grace_s: float = attrs.field(default=5.0, validator=positive)
+    record: bool = False  # save every raw frame to recording_<id>.jsonl.gz
 
 
 @attrs.frozen

@@ -66,7 +66,7 @@ BAD_FRAME_WINDOW_S = 60.0
 
 
 async def _next_events(conn: WsConn, stats: FeedStats, stale_after_s: float, decode: Callable[[Any], list],
-                       log, max_bad_per_min: int, wake_at: float = math.inf) -> list | None:
+                       log, max_bad_per_min: int, wake_at: float = math.inf, recorder=None) -> list | None:
     """Decoded events of the next frame ([] for a bad frame: counted, logged, skipped); None at wake_at.
 
     A feed whose bad frames exceed ``max_bad_per_min`` within a minute is reconnected (cause error).
@@ -75,6 +75,8 @@ async def _next_events(conn: WsConn, stats: FeedStats, stale_after_s: float, dec
     if frame is None:
         return None
     stats.messages += 1
+    if recorder is not None:
+        recorder.write(stats.venue, "ws", trio.current_time(), frame)
     try:
         return decode(frame)
     except FrameError as exc:
@@ -87,7 +89,7 @@ async def _next_events(conn: WsConn, stats: FeedStats, stale_after_s: float, dec
 
 
 async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookView], stats: FeedStats, *,
-                         task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+                         recorder=None, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
     log = logger.bind(actor="feed:upbit")
     codes = (cfg.market, cfg.fx_market)
     async with open_ws(cfg.url, connect_timeout_s=cfg.connect_timeout_s) as conn:
@@ -104,7 +106,7 @@ async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookV
                     stats.pings_sent += 1
                     next_ping_at += cfg.ping_interval_s
                 events = await _next_events(conn, stats, cfg.stale_after_s, upbit.decode, log,
-                                            cfg.max_bad_frames_per_min, next_ping_at)
+                                            cfg.max_bad_frames_per_min, next_ping_at, recorder)
                 if events is None:
                     continue  # time to ping
                 now = trio.current_time()
@@ -127,12 +129,14 @@ async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookV
             stats.mark_untrusted(trio.current_time())
 
 
-async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig) -> binance.DepthSnapshot:
+async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recorder=None) -> binance.DepthSnapshot:
     query = binance.depth_query(cfg.symbol, cfg.snapshot_limit)
     try:
         response = await http.get(query)
     except httpx.HTTPError as exc:
         raise SnapshotError(f"depth snapshot request failed: {type(exc).__name__}: {exc}") from None
+    if recorder is not None and response.status_code == 200:
+        recorder.write("binance", "rest", trio.current_time(), response.content)
     if response.status_code != 200:
         raise SnapshotError(f"depth snapshot HTTP {response.status_code}: {response.text[:200]}")
     try:
@@ -150,9 +154,9 @@ def _decode_binance(frame: bytes | str) -> list[binance.Event]:
 
 
 async def _sync_from_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, sync: binance.BookSync,
-                              stats: FeedStats, log) -> binance.Outcome:
+                              stats: FeedStats, log, recorder=None) -> binance.Outcome:
     for attempt in range(MAX_REFETCH):
-        snapshot = await _fetch_snapshot(http, cfg)
+        snapshot = await _fetch_snapshot(http, cfg, recorder)
         outcome = sync.on_snapshot(snapshot)
         if outcome is not binance.Outcome.REFETCH:
             stats.resyncs += 1
@@ -164,7 +168,7 @@ async def _sync_from_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, s
 
 
 async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[BookView], stats: FeedStats, *,
-                           task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+                           recorder=None, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
     log = logger.bind(actor="feed:binance")
     names = binance.stream_names(cfg.symbol, ("depth@100ms",))
     url = cfg.ws_url.rstrip("/") + binance.combined_path(names)
@@ -177,7 +181,7 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
         try:
             while True:
                 events = await _next_events(conn, stats, cfg.stale_after_s, _decode_binance, log,
-                                            cfg.max_bad_frames_per_min)
+                                            cfg.max_bad_frames_per_min, recorder=recorder)
                 if not events:
                     continue
                 (event,) = events
@@ -190,7 +194,7 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
                         stats.mark_untrusted(now)
                         log.warning("sequence gap at U={} (local id was lower); resyncing", event.first_id)
                     if sync.state is binance.SyncState.NEEDS_SNAPSHOT:
-                        outcome = await _sync_from_snapshot(http, cfg, sync, stats, log)
+                        outcome = await _sync_from_snapshot(http, cfg, sync, stats, log, recorder)
                         now = trio.current_time()  # the book is as of now, after the snapshot wait
                         if outcome is binance.Outcome.GAP:
                             stats.gaps += 1

@@ -48,7 +48,8 @@ from actors.executor import ExecutorState, run_executor
 from actors.feed import run_binance_feed, run_upbit_feed
 from actors.sim.exchange import serve_sim
 from actors.ws import memory_network
-from actors.telemetry import FillWriter, SessionContext, SessionPaths, build_kpi, point_latest, write_json_atomic
+from actors.telemetry import (FillWriter, Recorder, SessionContext, SessionPaths, build_kpi, point_latest,
+                              write_json_atomic)
 from supervision import ChildStats, SupervisorGaveUp, supervise
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -139,6 +140,7 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
     interrupted: list[bool] = []
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     writer = FillWriter(paths.fill_events, cfg.collector.fsync, cfg.collector.fsync_interval_s)
+    recorder = Recorder(paths.recording, opened_at) if cfg.session.record else None
     if writer.repaired_bytes:
         log.warning("{}: cut a torn last line ({} bytes) left by a crash", paths.fill_events, writer.repaired_bytes)
 
@@ -188,8 +190,9 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                 ("executor", partial(run_executor, views_recv, fills_send, executor_state)),
                 ("aggregator", partial(run_aggregator, books_recv, views_send, market_state,
                                        cfg.aggregator.coalesce_ms / 1e3)),
-                ("feed:upbit", partial(run_upbit_feed, upbit_cfg, upbit_out, ctx.feeds["upbit"])),
-                ("feed:binance", partial(run_binance_feed, binance_cfg, binance_out, ctx.feeds["binance"])))}
+                ("feed:upbit", partial(run_upbit_feed, upbit_cfg, upbit_out, ctx.feeds["upbit"], recorder=recorder)),
+                ("feed:binance", partial(run_binance_feed, binance_cfg, binance_out, ctx.feeds["binance"],
+                                         recorder=recorder)))}
             async with trio.open_nursery() as consumers:
                 await consumers.start(supervised, "collector", actors["collector"], (fills_recv,))
                 await consumers.start(supervised, "executor", actors["executor"], (views_recv, fills_send))
@@ -220,6 +223,8 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
             root.cancel_scope.cancel()
     finally:
         writer.close()
+        if recorder is not None:
+            recorder.close()
         now = trio.current_time()
         if ctx.ended_at is None:
             ctx.ended_at = now
@@ -245,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--market", choices=("live", "sim"), help="override session.market")
     p.add_argument("--seed", type=int, metavar="N", help="override session.seed")
     p.add_argument("--logs-dir", metavar="DIR", help="override session.logs_dir")
+    p.add_argument("--record", action="store_true", default=None,
+                   help="save every raw frame with its receive time (recording_<id>.jsonl.gz): session.record")
     p.add_argument("--chaos-kill-every", type=float, metavar="S",
                    help="kill a feed (seeded choice) every S seconds: override chaos.kill_every_s")
     p.add_argument("--virtual-time", action="store_true",
@@ -255,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     session = {key: value for key, value in (("duration_s", args.duration), ("market", args.market),
-                                             ("seed", args.seed), ("logs_dir", args.logs_dir)) if value is not None}
+                                             ("seed", args.seed), ("logs_dir", args.logs_dir),
+                                             ("record", args.record)) if value is not None}
     out: dict[str, dict[str, Any]] = {"session": session} if session else {}
     if args.chaos_kill_every is not None:
         out["chaos"] = {"kill_every_s": args.chaos_kill_every}

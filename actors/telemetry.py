@@ -9,6 +9,7 @@ Fill events and KPI files are data, written here with explicit flushing, never t
 
 from __future__ import annotations
 
+import gzip
 import os
 import tempfile
 import time
@@ -54,9 +55,13 @@ class SessionPaths:
     def report(self) -> Path:
         return self.logs_dir / f"report_{self.session_id}.md"
 
+    @property
+    def recording(self) -> Path:
+        return self.logs_dir / f"recording_{self.session_id}.jsonl.gz"
+
 
 LATEST = {"session.log": "log", "fill_events.jsonl": "fill_events", "kpi.json": "kpi", "premium.csv": "premium",
-          "report.md": "report"}
+          "report.md": "report", "recording.jsonl.gz": "recording"}
 
 
 def point_latest(paths: SessionPaths) -> Path:
@@ -81,6 +86,30 @@ def point_latest(paths: SessionPaths) -> Path:
         return latest
     fresh.rename(latest)
     return latest
+
+
+class Recorder:
+    """Every raw frame a feed received, with its receive time: recording_<id>.jsonl.gz.
+
+    One JSON object a line: ``t_s`` (session clock), ``wall_ns`` (wall clock), ``venue``, ``kind``
+    (``ws`` for a WebSocket frame, ``rest`` for a REST depth snapshot body) and ``frame`` (the text;
+    Upbit's binary frames are UTF-8 JSON and are stored as text).
+    """
+
+    def __init__(self, path: Path, started_at: float) -> None:
+        self.path = path
+        self.frames = 0
+        self._started_at = started_at
+        self._file = gzip.open(path, "ab")
+
+    def write(self, venue: str, kind: str, at: float, frame: bytes | str) -> None:
+        text = frame.decode("utf-8", errors="replace") if isinstance(frame, bytes) else frame
+        self._file.write(_encoder.encode({"t_s": round(at - self._started_at, 6), "wall_ns": time.time_ns(),
+                                          "venue": venue, "kind": kind, "frame": text}) + b"\n")
+        self.frames += 1
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class FillWriter:
