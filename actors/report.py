@@ -90,7 +90,8 @@ def _plots(logs_dir: Path, sid: str, kpi: dict, events: list[dict], premium: lis
     ax.set_xlabel("session time (s)")
     ax.set_ylabel("bps")
     ax.set_title("Premium, baseline and trades")
-    ax.legend(loc="best", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
     save(fig, "premium")
 
     zones = kpi.get("fill_ratio_by_zone", {})
@@ -107,7 +108,8 @@ def _plots(logs_dir: Path, sid: str, kpi: dict, events: list[dict], premium: lis
     ax.set_xlabel("zone (entry/tp bps)")
     ax.set_ylabel("mean fill ratio")
     ax.set_ylim(0, 1.1)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     ax.set_title("Fill ratio per zone")
     save(fig, "fill_ratio")
 

@@ -49,6 +49,16 @@ class WsClosed(ConnectionError):
         self.restart_cause = "dropped" if code in (None, 1006) else "closed"
 
 
+def _reason(exc: BaseException) -> str:
+    """The most informative text of an error chain (the library's own errors can be empty)."""
+    parts = []
+    while exc is not None and len(parts) < 3:
+        text = str(exc)
+        parts.append(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+        exc = exc.__cause__ or exc.__context__
+    return " <- ".join(parts)
+
+
 def _closed(exc: tw.ConnectionClosed) -> WsClosed:
     reason = exc.reason
     return WsClosed(getattr(reason, "code", None), getattr(reason, "reason", None))
@@ -113,7 +123,7 @@ async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator
     except (tw.HandshakeError, tw.ConnectionTimeout, OSError, trio.TooSlowError) as exc:
         if opened:
             raise
-        raise WsConnectError(f"cannot connect to {url}: {type(exc).__name__}: {exc}") from None
+        raise WsConnectError(f"cannot connect to {url}: {_reason(exc)}") from None
     except tw.ConnectionClosed as exc:
         raise _closed(exc) from None
     finally:

@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from actors import config
+from actors.report import write_report
 from actors.session import EXIT_FAILED, run_session
 from actors.telemetry import SessionPaths
 from actors.ws import memory_network
@@ -68,6 +69,7 @@ async def test_an_unreachable_exchange_ends_the_session_with_a_clear_error(autoj
     # backoff 0.5, 1, 2, 4, 8 s with ±20 % jitter before giving up
     assert 15.5 * 0.8 <= trio.current_time() - t0 <= 15.5 * 1.2
     assert paths.fill_events.read_text() == ""
+    assert "C7 | fatal exceptions | 0 | 1 | **FAIL**" in write_report(tmp_path).read_text()  # no data, no warning
 
 
 def test_session_over_real_loopback_sockets(tmp_path):
