@@ -216,7 +216,7 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
                     raise FeedError("server announced a shutdown (serverShutdown)", cause="scheduled")
                 elif isinstance(event, binance.ErrorReply):
                     log.warning("error reply {}: {}", event.code, event.msg)
-        except WsClosed as exc:
+        except WsClosed:
             age = trio.current_time() - connected_at
             if age >= cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
                 raise FeedError(f"connection closed after {age:.0f} s: the scheduled cut "

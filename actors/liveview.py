@@ -35,7 +35,7 @@ def render(ctx: SessionContext, now: float, rates: dict[str, float]) -> Panel:
         book = view.krw_leg if venue == "upbit" else view.usdt_leg
         child = ctx.children.get(FEED_ACTORS[venue])
         state = Text("up", style="green") if stats.connected else Text("DOWN", style="bold red")
-        age = "-" if book is None else f"{now - book.received_at:.2f} s"
+        age = "-" if book is None else f"{view.book_age_s(book):.2f} s"
         feeds.add_row(venue, state, f"{rates.get(venue, 0.0):.1f}", age, str(child.restarts if child else 0),
                       f"{stats.current_untrusted_s(now):.1f}")
     trader = ctx.trader

@@ -204,7 +204,7 @@ def compare(logs_dirs: list[Path]) -> str:
                 lines.append(f"| {sid} ({kpi['l2_source']}) | {side} | {measure} | {d['count']} | {_fmt(d['mean'])} | "
                              f"{_fmt(d['median'])} | {_fmt(d['std'])} | {_fmt(cv, 3)} | {d['label']} |")
     notes = []
-    base_folder, base_sid, base_kpi, base = rows[0]
+    _, base_sid, base_kpi, base = rows[0]
     for folder, sid, kpi, dists in rows[1:]:
         for side in SIDES:
             for measure in MEASURES:

@@ -302,8 +302,8 @@ def _summary(result: SessionResult) -> str:
         f"  available_volume std/mean: BUY {fmt(cv['BUY'])}, SELL {fmt(cv['SELL'])}",
         f"  PnL {k['pnl_usdt']:+.4f} USDT / {k['pnl_krw']:+.0f} KRW realized after fees "
         f"({k['closed_trades']} closed trades), open trades marked {k['unrealized_pnl_usdt']:+.4f} USDT",
-        f"  zones: " + (", ".join(f"{z} {n} fills" for z, n in k["fill_events_by_zone"].items()) or "none"),
-        f"  feeds: " + ", ".join(f"{v} msgs {f['messages']} reconnects {f['reconnects']} "
+        "  zones: " + (", ".join(f"{z} {n} fills" for z, n in k["fill_events_by_zone"].items()) or "none"),
+        "  feeds: " + ", ".join(f"{v} msgs {f['messages']} reconnects {f['reconnects']} "
                                  f"{dict(f['reconnect_causes']) or ''}".rstrip() for v, f in k["feeds"].items()),
         "  chaos: off" if not k["chaos"]["kill_every_s"]
         else f"  chaos kills: {k['chaos']['kills']} (one every {k['chaos']['kill_every_s']:g} s)",

@@ -237,7 +237,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
             "reconnects": child.restarts if child else 0,
             "reconnect_causes": dict(sorted(child.causes.items())) if child else {},
             "downtime_s": round(child.current_downtime_s(now), 6) if child else 0.0,
-            "book_age_s": None if book is None else round(now - book.received_at, 6),
+            "book_age_s": None if book is None else round(view.book_age_s(book), 6),
         }
     kpi = {
         "session_id": ctx.session_id,
@@ -321,7 +321,7 @@ def status_line(ctx: SessionContext, now: float) -> str:
     parts = [f"t={ctx.duration_s(now):7.1f}s"]
     for venue, stats in ctx.feeds.items():
         book = view.krw_leg if venue == "upbit" else view.usdt_leg
-        age = "-" if book is None else f"{now - book.received_at:.2f}s"
+        age = "-" if book is None else f"{view.book_age_s(book):.2f}s"
         child = ctx.children.get(FEED_ACTORS.get(venue, ""))
         state = "up" if stats.connected else "DOWN"
         parts.append(f"{venue}:{state} msgs={stats.messages} age={age} rc={child.restarts if child else 0}")

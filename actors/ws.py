@@ -96,14 +96,6 @@ class WsConn:
         """Drop the TCP connection without a close frame (the peer sees 1006)."""
         await self._ws._stream.aclose()
 
-    @property
-    def closed(self) -> bool:
-        return self._ws.closed is not None
-
-    @property
-    def path(self) -> str:
-        return self._ws.path
-
 
 @asynccontextmanager
 async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator[WsConn]:
@@ -240,7 +232,6 @@ class MemoryNetwork:
         self._ws: dict[int, tuple[Callable[[tw.WebSocketRequest], Awaitable[None]], trio.Nursery]] = {}
         self._http: dict[int, Responder] = {}
         self._next_port = 40000
-        self.connections = 0
 
     def _port(self) -> int:
         self._next_port += 1
@@ -271,7 +262,6 @@ class MemoryNetwork:
             await handle(request)
 
         server_nursery.start_soon(serve_one)
-        self.connections += 1
         resource = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
             async with trio.open_nursery() as nursery:

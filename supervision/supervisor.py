@@ -54,17 +54,14 @@ class ChildStats:
     last_error: str | None = None
     downtime_s: float = 0.0
     gave_up: bool = False
-    ready: bool = False
     _down_since: float | None = None
 
     def mark_ready(self, now: float) -> None:
-        self.ready = True
         if self._down_since is not None:
             self.downtime_s += now - self._down_since
             self._down_since = None
 
     def mark_down(self, now: float, cause: str, error: str) -> None:
-        self.ready = False
         self.causes[cause] += 1
         self.last_error = error
         if self._down_since is None:
@@ -161,5 +158,4 @@ async def supervise(
                 with trio.move_on_after(delay):
                     await hurry.wait()
         else:
-            stats.ready = False
             return

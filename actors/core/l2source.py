@@ -16,9 +16,6 @@ import random
 
 from actors.core.book import BookView, Level
 
-SOURCES = ("multi", "upbit", "binance", "mock")
-
-
 def remap(levels: tuple[Level, ...], to_best: float) -> tuple[Level, ...]:
     """``levels`` moved to start at ``to_best``, keeping each level's relative distance and size."""
     if not levels:

@@ -53,7 +53,6 @@ class MarketState:
     fixed_krw_per_usdt: float | None = None  # used when fx_key is None
     started_at: float = 0.0
     _books: dict[BookKey, BookView] = attrs.field(factory=dict)
-    updates: int = 0
 
     def __attrs_post_init__(self) -> None:
         if self.fx_key is None and self.fixed_krw_per_usdt is None:
@@ -69,7 +68,6 @@ class MarketState:
 
     def update(self, book: BookView) -> None:
         self._books[(book.venue, book.symbol)] = book
-        self.updates += 1
 
     def view(self, now: float) -> MarketView:
         krw, usdt, fx = self._books.get(self.krw_key), self._books.get(self.usdt_key), self.fx()

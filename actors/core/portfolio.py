@@ -47,15 +47,3 @@ class Portfolio:
         assets[quote] -= sign * qty * avg_price
         assets[fee_ccy] -= fee
         self.fees_paid[(venue, fee_ccy)] += fee
-
-    def value_usdt(self, prices_usdt: dict[str, float], krw_per_usdt: float) -> float:
-        """Total value: KRW at the FX rate, BTC at each venue's price in USDT (``prices_usdt[venue]``)."""
-        total = 0.0
-        for venue, assets in self.balances.items():
-            total += assets.get("USDT", 0.0) + assets.get("KRW", 0.0) / krw_per_usdt
-            total += assets.get("BTC", 0.0) * prices_usdt[venue]
-        return total
-
-    def net_btc(self) -> float:
-        return sum(assets.get("BTC", 0.0) for assets in self.balances.values()) - \
-            sum(assets.get("BTC", 0.0) for assets in self.initial.values())

@@ -42,10 +42,6 @@ class SimEndpoints:
     binance_rest_url: str
 
 
-class SlowConsumer(Exception):
-    pass
-
-
 class SimHub:
     """Owns the market and the per-connection step queues."""
 
@@ -55,8 +51,6 @@ class SimHub:
         self._queues: dict[int, trio.MemorySendChannel[StepResult]] = {}
         self._next_id = 0
         self._fault_rng = random.Random(seed + 3)
-        self.steps = 0
-        self.connections = 0
         self.targets: dict[str, set[FaultTarget]] = {"upbit": set(), "binance": set()}
         self.faults_injected: Counter = Counter()
         self.rest_slow_until = -math.inf
@@ -105,7 +99,6 @@ class SimHub:
         self._next_id += 1
         key = self._next_id
         self._queues[key] = send
-        self.connections += 1
         try:
             async for step in receive:
                 await on_step(step)
@@ -134,7 +127,6 @@ class SimHub:
             next_at += step_s
             await trio.sleep_until(next_at)
             self.publish(self.market.step())
-            self.steps += 1
 
 
 class FaultTarget:

@@ -3,7 +3,6 @@ recovery (books back, fill events intact, no fatal error)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

@@ -2,11 +2,9 @@
 
 from pathlib import Path
 
-import trio
 from rich.console import Console
 
 from actors import config
-from actors.liveview import render
 from actors.session import run_session
 from actors.telemetry import SessionPaths
 from actors.ws import memory_network

@@ -2,7 +2,6 @@ import math
 
 import pytest
 
-from actors.core import calibration
 from actors.core.calibration import beta_params, build, from_dict, to_dict
 
 

@@ -1,6 +1,5 @@
 """Market view, strategy signals and the trader, driven by scripted views (plain sync tests)."""
 
-import math
 
 import pytest
 

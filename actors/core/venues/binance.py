@@ -236,7 +236,6 @@ class BookSync:
     book: DiffBook = attrs.field(factory=DiffBook)
     state: SyncState = SyncState.WAITING_FIRST_EVENT
     gaps: int = 0
-    resyncs: int = 0
     _buffer: list[DepthDiff] = attrs.field(factory=list)
 
     @property
@@ -261,7 +260,6 @@ class BookSync:
         pending = [d for d in self._buffer if d.final_id > snap.last_update_id]
         self._buffer.clear()
         self.state = SyncState.SYNCED
-        self.resyncs += 1
         for diff in pending:
             if self._apply(diff) is Outcome.GAP:
                 return Outcome.GAP
