@@ -61,7 +61,7 @@ zone_pairs = _Rule(lambda v: all(len(z) == 2 and z[0] > 0 and z[1] > 0 for z in 
 class SessionConfig:
     duration_s: float = attrs.field(validator=positive)
     logs_dir: str = attrs.field(validator=nonempty)
-    market: Literal["live", "sim"] = "sim"
+    market: Literal["live", "sim", "replay"] = "sim"
     seed: int = 0
     status_interval_s: float = attrs.field(default=10.0, validator=positive)
     kpi_interval_s: float = attrs.field(default=5.0, validator=positive)
@@ -228,6 +228,15 @@ class SimConfig:
 
 
 @attrs.frozen
+class ReplayConfig:
+    """What market = "replay" serves, and how fast (docs/config.md)."""
+
+    files: tuple[str, ...] = ()          # recordings: ours, hftbacktest or cryptofeed (merged by time)
+    speed: float = attrs.field(default=1.0, validator=positive)  # x the recorded pace, real clock
+    as_fast_as_possible: bool = False    # virtual clock: as fast as the CPU allows, deterministic
+
+
+@attrs.frozen
 class Config:
     session: SessionConfig
     strategy: StrategyConfig
@@ -242,6 +251,7 @@ class Config:
     acceptance: AcceptanceConfig = attrs.field(factory=AcceptanceConfig)
     supervision: SupervisionConfig = attrs.field(factory=SupervisionConfig)
     sim: SimConfig = attrs.field(factory=SimConfig)
+    replay: ReplayConfig = attrs.field(factory=ReplayConfig)
 
 
 # -- structuring -----------------------------------------------------------------------------------
@@ -351,6 +361,9 @@ def parse(raw: dict[str, Any]) -> Config:
     if strategy.fill_model == "calibrated" and not strategy.calibration:
         problems.append("$.strategy.calibration: expected a calibration file path when fill_model = "
                         "'calibrated', got nothing")
+    if config.session.market == "replay" and not config.replay.files:
+        problems.append("$.replay.files: expected at least one recording file when session.market = 'replay', "
+                        "got []")
     if problems:
         raise ConfigError("\n".join(problems))
     return config

@@ -146,6 +146,11 @@ def write_report(logs_dir: Path, session_id: str | None = None) -> Path:
              f"{kpi['status']}, market {kpi['market']}, {kpi['duration_s']:.1f} s of {kpi['requested_duration_s']:g} s; "
              f"{kpi['entry_trades']} entry trades, {kpi['fill_events']} fill events, PnL {kpi['pnl_usdt']:+.4f} USDT "
              f"({kpi['pnl_note']}); fill model {kpi['fill_model']}, L2 source {kpi['l2_source']}.", ""]
+    if kpi.get("replay"):
+        r = kpi["replay"]
+        lines += [f"Replay of {' + '.join(r['sources'])} ({r['recording_s']:.1f} s, speed {r['speed']}): recorded "
+                  f"{', '.join(r['recorded'])}; synthesised {', '.join(r['synthesised']) or 'nothing'} "
+                  "(simulator model pinned to the recorded mid).", ""]
     lines += ["## Acceptance criteria", "", "| | criterion | threshold | measured | result |", "|---|---|---|---|---|"]
     for c in kpi.get("acceptance", []):
         lines.append(f"| {c['id']} | {c['name']} | {c['threshold']} | {c['measured']} | "

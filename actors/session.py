@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import signal
 import sys
 from contextlib import ExitStack
@@ -46,7 +47,10 @@ from actors.core.portfolio import Portfolio
 from actors.core.trader import ExecutionParams, FillEvent, RiskLimits, Trader
 from actors.executor import ExecutorState, run_executor
 from actors.feed import run_binance_feed, run_upbit_feed
-from actors.sim.exchange import serve_sim
+from actors import recordings
+from actors.recordings import RecordingError
+from actors.sim.exchange import serve_hub, serve_sim
+from actors.sim.replay import ReplayHub, ReplayMarket
 from actors.ws import memory_network
 from actors.telemetry import (FillWriter, Recorder, SessionContext, SessionPaths, build_kpi, point_latest,
                               write_json_atomic)
@@ -55,6 +59,7 @@ from supervision import ChildStats, SupervisorGaveUp, supervise
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 ACTORS = ("collector", "executor", "aggregator", "feed:upbit", "feed:binance")
 BOOKS_BUFFER, VIEWS_BUFFER, FILLS_BUFFER = 64, 16, 1024
+REPLAY_TAIL_S = 1.0  # after a recording's last event, before the session stops
 
 
 @attrs.frozen
@@ -63,6 +68,9 @@ class SessionResult:
     exit_code: int
     paths: SessionPaths
     kpi: dict[str, Any]
+
+
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def new_session_id() -> str:
@@ -107,9 +115,28 @@ async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
+def prepare_replay(cfg: Config) -> ReplayMarket:
+    """Read the recordings named by $.replay.files and pre-roll them; RecordingError says what is wrong."""
+    recording = recordings.load(cfg.replay.files)
+    return ReplayMarket(recording, cfg.sim, cfg.session.seed, upbit_market=cfg.feeds.upbit.market,
+                        fx_market=cfg.feeds.upbit.fx_market if cfg.fx.source == "upbit" else None,
+                        binance_symbol=cfg.feeds.binance.symbol)
+
+
+async def _stop_after_replay(hub: ReplayHub, stop: trio.Event) -> None:
+    await hub.finished.wait()
+    await trio.sleep(REPLAY_TAIL_S)  # legs in flight meet the last books, the collector writes them
+    logger.bind(actor="session").info("end of the recording: stopping")
+    stop.set()
+
+
 async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool = True,
-                      live_console=None) -> SessionResult:
-    """Run a whole session in the current Trio run; always writes the final KPI file."""
+                      live_console=None, replay: ReplayMarket | None = None) -> SessionResult:
+    """Run a whole session in the current Trio run; always writes the final KPI file.
+
+    ``replay`` (market = "replay"): the pre-rolled recording (``prepare_replay``); its clock starts
+    when both feeds are ready and the session stops at its end (or after duration_s, if sooner).
+    """
     log = logger.bind(actor="session")
     opened_at = trio.current_time()
     seed = cfg.session.seed
@@ -173,9 +200,18 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
             if live_console is not None:
                 from actors.liveview import run_live_view
                 root.start_soon(run_live_view, ctx, live_console)
-            endpoints = None
+            endpoints = replay_hub = None
             if cfg.session.market == "sim":
                 endpoints = await root.start(partial(serve_sim, cfg.sim, seed, binance_symbol=cfg.feeds.binance.symbol))
+            elif cfg.session.market == "replay":
+                if replay is None:
+                    replay = prepare_replay(cfg)
+                replay_hub = ReplayHub(replay, cfg.sim, seed, 1.0 if cfg.replay.as_fast_as_possible else cfg.replay.speed)
+                ctx.replay = {"files": list(cfg.replay.files), "sources": replay.recording.sources,
+                              "speed": "as fast as possible" if cfg.replay.as_fast_as_possible else cfg.replay.speed,
+                              "recording_s": round(replay.duration_s, 3), "recorded": sorted(replay.recorded),
+                              "synthesised": replay.synthesised, "start_epoch_ms": replay.recording.start_epoch_ms}
+                endpoints = await root.start(partial(serve_hub, replay_hub, binance_symbol=cfg.feeds.binance.symbol))
             upbit_cfg, binance_cfg = _feed_configs(cfg, endpoints)
 
             books_send, books_recv = trio.open_memory_channel[BookView](BOOKS_BUFFER)
@@ -211,6 +247,8 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                                         cfg.chaos.kill_every_s)
                             producers.start_soon(run_chaos, [actors[name] for name in cfg.chaos.actors],
                                                  cfg.chaos.kill_every_s, random.Random(seed + 2), ctx.chaos_kills)
+                        if replay_hub is not None:
+                            producers.start_soon(_stop_after_replay, replay_hub, stop)
                         with trio.move_on_after(s.duration_s):
                             await stop.wait()
                     ctx.ended_at = trio.current_time()
@@ -247,7 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m actors.session", description="Run one PAPER arbitrage session.")
     p.add_argument("--config", required=True, help="TOML config file (see docs/config.md)")
     p.add_argument("--duration", type=float, metavar="S", help="override session.duration_s")
-    p.add_argument("--market", choices=("live", "sim"), help="override session.market")
+    p.add_argument("--market", choices=("live", "sim", "replay"), help="override session.market")
+    p.add_argument("--replay", nargs="+", metavar="FILE",
+                   help="recording(s) to replay (ours, hftbacktest or cryptofeed; merged by time): replay.files, "
+                        "implies --market replay")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, metavar="X", help="replay at X times the recorded pace: replay.speed")
+    pace.add_argument("--as-fast-as-possible", action="store_true", default=None,
+                      help="replay on a virtual clock, as fast as the CPU allows; same recording and seed, "
+                           "same fill events: replay.as_fast_as_possible")
+    p.add_argument("--session-id", metavar="ID", help="name the session's files (default: the start time)")
     p.add_argument("--seed", type=int, metavar="N", help="override session.seed")
     p.add_argument("--logs-dir", metavar="DIR", help="override session.logs_dir")
     p.add_argument("--record", action="store_true", default=None,
@@ -267,6 +314,12 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {"session": session} if session else {}
     if args.chaos_kill_every is not None:
         out["chaos"] = {"kill_every_s": args.chaos_kill_every}
+    replay = {key: value for key, value in (("files", args.replay), ("speed", args.speed),
+                                            ("as_fast_as_possible", args.as_fast_as_possible)) if value is not None}
+    if replay:
+        out["replay"] = replay
+        if args.replay and args.market is None:
+            out.setdefault("session", {})["market"] = "replay"
     return out
 
 
@@ -322,26 +375,47 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.virtual_time and cfg.session.market != "sim":
-        print(f"config error: --virtual-time needs market = 'sim', got {cfg.session.market!r}", file=sys.stderr)
+        print(f"config error: --virtual-time needs market = 'sim', got {cfg.session.market!r}"
+              + (" (a replay uses --as-fast-as-possible)" if cfg.session.market == "replay" else ""), file=sys.stderr)
         return EXIT_USAGE
-    paths = SessionPaths(Path(cfg.session.logs_dir), new_session_id())
+    if args.session_id is not None and not _SESSION_ID.match(args.session_id):
+        print(f"command line error: --session-id expected letters, digits, '_' or '-', got {args.session_id!r}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    replay = None
+    if cfg.session.market == "replay":
+        try:
+            replay = prepare_replay(cfg)
+        except RecordingError as exc:
+            print(f"replay error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    virtual = args.virtual_time or (replay is not None and cfg.replay.as_fast_as_possible)
+    paths = SessionPaths(Path(cfg.session.logs_dir), args.session_id or new_session_id())
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     console = None
-    if sys.stdout.isatty() and not args.virtual_time:
+    if sys.stdout.isatty() and not virtual:
         from rich.console import Console
         console = Console()
     configure_logging(paths.log, console=console)
     point_latest(paths)
-    logger.bind(actor="session").info("session {}: market {}, {:g} s, seed {}, logs in {}", paths.session_id,
-                                      cfg.session.market, cfg.session.duration_s, cfg.session.seed, paths.logs_dir)
+    log = logger.bind(actor="session")
+    log.info("session {}: market {}, {:g} s, seed {}, logs in {}", paths.session_id,
+             cfg.session.market, cfg.session.duration_s, cfg.session.seed, paths.logs_dir)
+    if replay is not None:
+        log.info("recording {}", replay.recording.describe())
+        log.info("replay: recorded {}, synthesised {} (model FX and premium, seed {}); {:.1f} s to serve{}",
+                 ", ".join(sorted(replay.recorded)), ", ".join(replay.synthesised) or "nothing", cfg.session.seed,
+                 replay.duration_s, "" if replay.duration_s <= cfg.session.duration_s * (
+                     1 if cfg.replay.as_fast_as_possible else cfg.replay.speed)
+                 else f", cut at session.duration_s = {cfg.session.duration_s:g} (--duration changes it)")
     try:
-        if args.virtual_time:
-            async def virtual() -> SessionResult:
+        if virtual:
+            async def on_virtual_clock() -> SessionResult:
                 memory_network()
-                return await run_session(cfg, paths)
-            result = trio.run(virtual, clock=trio.testing.MockClock(autojump_threshold=0))
+                return await run_session(cfg, paths, replay=replay)
+            result = trio.run(on_virtual_clock, clock=trio.testing.MockClock(autojump_threshold=0))
         else:
-            result = trio.run(partial(run_session, cfg, paths, live_console=console))
+            result = trio.run(partial(run_session, cfg, paths, live_console=console, replay=replay))
     except KeyboardInterrupt:
         print("interrupted twice: exited at once; the fill-event file is complete up to the last line",
               file=sys.stderr)

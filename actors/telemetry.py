@@ -215,6 +215,7 @@ class SessionContext:
     chaos_every_s: float = 0.0
     thresholds: Thresholds = attrs.field(factory=Thresholds)
     status: str = "running"          # running | completed | interrupted | failed
+    replay: dict[str, Any] | None = None  # market = "replay": what was replayed (build_kpi copies it)
 
     def duration_s(self, now: float) -> float:
         if self.trading_since is None:
@@ -283,6 +284,8 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         "fatal_exceptions": len(ctx.fatal),
         "fatal_errors": list(ctx.fatal),
     }
+    if ctx.replay is not None:
+        kpi["replay"] = ctx.replay
     kpi["acceptance_thresholds"] = attrs.asdict(ctx.thresholds)
     kpi["acceptance"] = [attrs.asdict(c) for c in criteria(kpi, ctx.thresholds)]
     return kpi

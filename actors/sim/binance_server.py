@@ -27,7 +27,7 @@ import trio
 from loguru import logger
 
 from actors.sim.exchange import FaultTarget, SimHub
-from actors.sim.model import BINANCE_BTC, BinanceDiff
+from actors.sim.model import BinanceDiff
 from actors.ws import WsConn, WsRequest, serve_http, serve_ws
 
 _STREAM_RE = re.compile(r"^[a-z0-9]+@[a-zA-Z0-9_@]+$")
@@ -77,7 +77,7 @@ class _Session(FaultTarget):
 
     async def on_step(self, diff: BinanceDiff | None) -> None:
         sym = self.symbol.lower()
-        book = self.hub.market.books[BINANCE_BTC]
+        book = self.hub.market.books[self.symbol]
         slow_stream = f"{sym}@depth"
         if diff is not None and slow_stream in self.streams:
             self._merge_slow(diff)
@@ -143,7 +143,7 @@ class _Session(FaultTarget):
                                      f'"U":{market.update_id},"u":{market.update_id},"b":{bad[fault.kind]},"a":[]}}')
         elif fault.kind == "crossed_book":  # a well-formed diff that crosses the book
             market.update_id += 1
-            _, asks = market.books[BINANCE_BTC].top(1)
+            _, asks = market.books[self.symbol].top(1)
             crossing = [(asks[0][0] + 1.0, 1.0)]
             await self._emit(stream, f'{{"e":"depthUpdate","E":{market.time_ms},"s":"{self.symbol}",'
                                      f'"U":{market.update_id},"u":{market.update_id},"b":{_levels(crossing)},"a":[]}}')
@@ -281,7 +281,7 @@ def rest_response(hub: SimHub, symbol: str, target: str) -> tuple[int, dict[str,
         limit = min(int(query.get("limit", ["100"])[0]), 5000)
     except ValueError:
         return 400, {}, b'{"code":-1100,"msg":"Illegal characters found in parameter \'limit\'."}'
-    bids, asks = hub.market.books[BINANCE_BTC].top(max(limit, 1))
+    bids, asks = hub.market.books[symbol].top(max(limit, 1))
     body = (f'{{"lastUpdateId":{hub.market.update_id},"bids":{_levels(bids)},"asks":{_levels(asks)}}}').encode()
     return 200, {"X-MBX-USED-WEIGHT-1M": str(depth_weight(limit))}, body
 
@@ -294,6 +294,7 @@ async def serve_binance_rest(hub: SimHub, host: str, port: int, symbol: str,
             return 500, {}, b'{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}'
         if now < hub.rest_slow_until:
             await trio.sleep_until(hub.rest_slow_until)
+        await hub.wait_book()
         return rest_response(hub, symbol, target)
 
     await serve_http(respond, host, port, task_status=task_status)

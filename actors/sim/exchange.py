@@ -22,7 +22,7 @@ import trio
 from loguru import logger
 
 from actors.config import FaultConfig, SimConfig
-from actors.sim.model import SimMarket, StepResult
+from actors.sim.model import BINANCE_BTC, SimMarket, StepResult
 from actors.ws import MAX_MESSAGE_SIZE, WsConn
 
 VENUE_KINDS = {
@@ -45,9 +45,10 @@ class SimEndpoints:
 class SimHub:
     """Owns the market and the per-connection step queues."""
 
-    def __init__(self, cfg: SimConfig, seed: int, epoch_ms: int | None = None) -> None:
+    def __init__(self, cfg: SimConfig, seed: int, epoch_ms: int | None = None, market=None) -> None:
         self.cfg = cfg
-        self.market = SimMarket(cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms)
+        self.market = market if market is not None else SimMarket(
+            cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms)
         self._queues: dict[int, trio.MemorySendChannel[StepResult]] = {}
         self._next_id = 0
         self._fault_rng = random.Random(seed + 3)
@@ -119,6 +120,9 @@ class SimHub:
                                                  key, QUEUE_STEPS)
                 self.close_queue(key)
 
+    async def wait_book(self) -> None:
+        """Return once the Binance book can be served by REST (always, for the simulated market)."""
+
     async def run_clock(self) -> None:
         """Step the market on a fixed grid of step_ms (absolute deadlines: no drift)."""
         step_s = self.cfg.step_ms / 1000
@@ -184,10 +188,17 @@ async def serve_sim(cfg: SimConfig, seed: int, *, host: str = "127.0.0.1",
                     binance_symbol: str = "BTCUSDT",
                     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
     """Run the embedded exchange until cancelled; ``started()`` reports its SimEndpoints."""
+    hub = SimHub(cfg, seed)
+    hub.market.books[binance_symbol] = hub.market.books[BINANCE_BTC]  # served under the configured name
+    await serve_hub(hub, host=host, binance_symbol=binance_symbol, task_status=task_status)
+
+
+async def serve_hub(hub: SimHub, *, host: str = "127.0.0.1", binance_symbol: str = "BTCUSDT",
+                    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve ``hub``'s market (simulated or replayed) on the Upbit and Binance servers until cancelled."""
     from actors.sim.binance_server import serve_binance_rest, serve_binance_ws
     from actors.sim.upbit_server import serve_upbit
 
-    hub = SimHub(cfg, seed)
     async with trio.open_nursery() as nursery:
         upbit_port = await nursery.start(serve_upbit, hub, host, 0)
         ws_port = await nursery.start(serve_binance_ws, hub, host, 0, binance_symbol)
@@ -196,5 +207,5 @@ async def serve_sim(cfg: SimConfig, seed: int, *, host: str = "127.0.0.1",
         nursery.start_soon(hub.run_faults)
         endpoints = SimEndpoints(f"ws://{host}:{upbit_port}/websocket/v1", f"ws://{host}:{ws_port}",
                                  f"http://{host}:{rest_port}")
-        logger.bind(actor="sim").info("embedded exchange on {} (seed {})", endpoints, seed)
+        logger.bind(actor="sim").info("embedded exchange on {} ({})", endpoints, type(hub.market).__name__)
         task_status.started(endpoints)

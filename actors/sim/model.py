@@ -35,6 +35,12 @@ def _ou_step(x: float, mean: float, std: float, reversion_s: float, dt: float, r
     return mean + (x - mean) * decay + std * math.sqrt(1 - decay * decay) * rng.gauss(0, 1)
 
 
+def _tick(usual: float, price: float) -> float:
+    """The venue's usual tick, or a finer power of ten when the price is under 1000 of them (a replay
+    synthesising a book next to a cheap recorded market)."""
+    return usual if price >= 1000 * usual else 10.0 ** (math.floor(math.log10(price)) - 4)
+
+
 @attrs.frozen
 class BookSpec:
     tick: float
@@ -134,11 +140,17 @@ class SimMarket:
         self.usdt_krw = cfg.usdt_krw
         self.premium_bps = cfg.premium_mean_bps
         self._log_depth = {"upbit": 0.0, "binance": 0.0}
+        mids = self.mids()
         self.books = {
-            UPBIT_BTC: SimBook(BookSpec(1000.0, 1e-8, 30, 0.8, cfg.level_size_btc, 4, far_gap_ticks=0.3), self.rng),
-            UPBIT_USDT: SimBook(BookSpec(1.0, 1e-8, 30, 0.9, 20_000.0, 4, far_gap_ticks=0.2), self.rng),
-            BINANCE_BTC: SimBook(BookSpec(0.01, 1e-5, 500, 0.3, cfg.level_size_btc, 6, far_gap_ticks=20.0), self.rng),
+            UPBIT_BTC: SimBook(BookSpec(_tick(1000.0, mids[UPBIT_BTC]), 1e-8, 30, 0.8, cfg.level_size_btc, 4,
+                                        far_gap_ticks=0.3), self.rng),
+            UPBIT_USDT: SimBook(BookSpec(_tick(1.0, mids[UPBIT_USDT]), 1e-8, 30, 0.9, 20_000.0, 4,
+                                         far_gap_ticks=0.2), self.rng),
+            BINANCE_BTC: SimBook(BookSpec(_tick(0.01, mids[BINANCE_BTC]), 1e-5, 500, 0.3, cfg.level_size_btc, 6,
+                                          far_gap_ticks=20.0), self.rng),
         }
+        self.upbit_codes = (UPBIT_BTC, UPBIT_USDT)
+        self.still: set[str] = set()  # books not stepped (a replay serves recorded ones instead)
         self.update_id = 10_000_000_000 + self.rng.randrange(10**9)
         self.step()  # books populated before anyone connects
 
@@ -165,18 +177,27 @@ class SimMarket:
             self._log_depth[venue] = _ou_step(self._log_depth[venue], 0.0, cfg.depth_std, cfg.depth_reversion_s, dt,
                                               rng)
 
-    def step(self) -> StepResult:
+    def step(self, btc_usdt: float | None = None, usdt_krw: float | None = None) -> StepResult:
+        """One step of every process; ``btc_usdt`` / ``usdt_krw`` pin those prices (a replay anchors the
+        synthesised books to a recorded venue this way) while the premium and depth keep their model."""
         dt = self.cfg.step_ms / 1000
         self.time_ms += self.cfg.step_ms
         self._advance(dt)
+        if btc_usdt is not None:
+            self.btc_usdt = btc_usdt
+        if usdt_krw is not None:
+            self.usdt_krw = usdt_krw
         mids = self.mids()
         changed = []
         for code in (UPBIT_BTC, UPBIT_USDT):
+            if code in self.still:
+                continue
             bids, asks = self.books[code].step(mids[code], self.depth_factor("upbit"))
             if bids or asks:
                 changed.append(code)
         book = self.books[BINANCE_BTC]
-        bids, asks = book.step(mids[BINANCE_BTC], self.depth_factor("binance"))
+        bids, asks = ({}, {}) if BINANCE_BTC in self.still else book.step(mids[BINANCE_BTC],
+                                                                           self.depth_factor("binance"))
         diff = None
         if bids or asks:
             first = self.update_id + 1

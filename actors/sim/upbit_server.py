@@ -24,7 +24,6 @@ from actors.sim.exchange import FaultTarget, SimHub
 from actors.sim.model import UPBIT_BTC, UPBIT_USDT
 from actors.ws import WsConn, WsRequest, serve_ws
 
-CODES = (UPBIT_BTC, UPBIT_USDT)
 UNIT_CHOICES = (1, 5, 15, 30)
 FORMATS = ("DEFAULT", "SIMPLE", "JSON_LIST", "SIMPLE_LIST")
 TYPES = ("ticker", "trade", "orderbook")
@@ -59,7 +58,7 @@ class Subscription:
     only_realtime: bool = False
 
 
-def parse_subscription(text: str) -> Subscription:
+def parse_subscription(text: str, known: tuple[str, ...] = (UPBIT_BTC, UPBIT_USDT)) -> Subscription:
     """Validate a client request the way the server does; raise SubscribeError otherwise."""
     try:
         request = json.loads(text)
@@ -90,7 +89,7 @@ def parse_subscription(text: str) -> Subscription:
         only_realtime = bool(obj.get("is_only_realtime", obj.get("isOnlyRealtime", False)))
         for item in codes:
             code, _, n = str(item).partition(".")
-            if code in CODES:  # unknown and lower-case codes are silently ignored
+            if code in known:  # unknown and lower-case codes are silently ignored
                 units[code] = int(n) if n.isdigit() and int(n) in UNIT_CHOICES else 30
     return Subscription(units, fmt, only_snapshot, only_realtime)
 
@@ -164,7 +163,7 @@ class _Session(FaultTarget):
                 self.up_started.set()
                 continue
             try:
-                self.sub = parse_subscription(text)
+                self.sub = parse_subscription(text, self.hub.market.upbit_codes)
             except SubscribeError as exc:
                 await self.conn.send(_error_frame(exc.name, exc.message))
                 await trio.sleep(0.2)

@@ -252,9 +252,9 @@ class BookSync:
         return self._apply(diff)
 
     def on_snapshot(self, snap: DepthSnapshot) -> Outcome:
-        if not self._buffer:
-            raise FrameError("snapshot applied before any diff was buffered")
-        if snap.last_update_id < self._buffer[0].first_id:
+        """Set the book to ``snap``. With nothing buffered (a replay that meets the snapshot first) the
+        next diff must continue from it: the update rule then drops older diffs and spots a gap."""
+        if self._buffer and snap.last_update_id < self._buffer[0].first_id:
             return Outcome.REFETCH
         self.book.reset(snap.bids, snap.asks, snap.last_update_id)
         pending = [d for d in self._buffer if d.final_id > snap.last_update_id]
