@@ -384,8 +384,18 @@ def read_calibration(path: str) -> calibration_mod.Calibration:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def load(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
-    """Read and check a TOML config; ``overrides`` ({"session": {"duration_s": 5}}) win over the file."""
+def _merge(raw: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Tables merge key by key (at any depth); any other value replaces the file's."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            _merge(raw[key], value)
+        else:
+            raw[key] = value
+
+
+def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read and check a TOML config; ``overrides`` ({"session": {"duration_s": 5}}, nested tables
+    too: {"feeds": {"binance": {"symbol": "ETHUSDT"}}}) win over the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -397,10 +407,7 @@ def load(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    for table, values in (overrides or {}).items():
-        section = raw.setdefault(table, {})
-        if isinstance(section, dict):
-            section.update(values)
+    _merge(raw, overrides or {})
     try:
         config = parse(raw)
         if config.strategy.fill_model == "calibrated":
