@@ -51,6 +51,8 @@ async def run_collector(inbox: trio.MemoryReceiveChannel[FillEvent], writer: Fil
         async for event in inbox:
             writer.write(event)
             ctx.fill_events_written = writer.count
+            # from the receipt of the book this leg filled against to the line being written
+            ctx.wire_to_fill_written.add(trio.current_time() - (ctx.opened_at + event.t_s - event.book_age_ms / 1e3))
             log.debug("fill {} {} {} {:.8f}/{:.8f} @ {}", event.trade_id, event.venue, event.side,
                       event.filled_qty, event.order_qty, event.avg_price)
         nursery.cancel_scope.cancel()

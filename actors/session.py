@@ -161,7 +161,7 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
     ctx.chaos_every_s = cfg.chaos.kill_every_s
     a = cfg.acceptance
     ctx.thresholds = Thresholds(a.min_fill_events, a.min_volume_std_over_mean, a.max_extra_reconnects)
-    executor_state = ExecutorState(trader)
+    executor_state = ExecutorState(trader, wire_to_decision=ctx.wire_to_decision)
     stop = trio.Event()
     draining = trio.Event()  # set once the feeds are stopped: consumers restart without backoff to drain
     interrupted: list[bool] = []

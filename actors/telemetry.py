@@ -22,7 +22,7 @@ import msgspec
 
 from actors.core.acceptance import Thresholds, criteria
 from actors.core.fills import BUY, SELL
-from actors.core.kpi import FeedStats
+from actors.core.kpi import FeedStats, LatencyHistogram
 from actors.core.market import MarketState
 from actors.core.trader import FillEvent, Trader
 from supervision import ChildStats
@@ -216,6 +216,8 @@ class SessionContext:
     thresholds: Thresholds = attrs.field(factory=Thresholds)
     status: str = "running"          # running | completed | interrupted | failed
     replay: dict[str, Any] | None = None  # market = "replay": what was replayed (build_kpi copies it)
+    wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)
+    wire_to_fill_written: LatencyHistogram = attrs.field(factory=LatencyHistogram)
 
     def duration_s(self, now: float) -> float:
         if self.trading_since is None:
@@ -284,6 +286,8 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         "fatal_exceptions": len(ctx.fatal),
         "fatal_errors": list(ctx.fatal),
     }
+    kpi["pipeline_latency_ms"] = {"wire_to_decision": ctx.wire_to_decision.as_dict_ms(),
+                                  "wire_to_fill_written": ctx.wire_to_fill_written.as_dict_ms()}
     if ctx.replay is not None:
         kpi["replay"] = ctx.replay
     kpi["acceptance_thresholds"] = attrs.asdict(ctx.thresholds)

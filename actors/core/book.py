@@ -16,7 +16,7 @@ import math
 from typing import Iterable
 
 import attrs
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedList
 
 Level = tuple[float, float]  # (price, size)
 
@@ -65,39 +65,58 @@ def check_level(price: float, size: float, *, allow_zero_size: bool) -> None:
 
 
 class DiffBook:
-    """A full book kept up to date by absolute-quantity level updates (size 0 removes the level)."""
+    """A full book kept up to date by absolute-quantity level updates (size 0 removes the level).
+
+    Sizes live in plain dicts and only the prices are kept sorted (a SortedList per side), so a size
+    change, the most common update, is one dict store (bench/run.py, floor).
+    """
 
     def __init__(self) -> None:
-        self._bids: SortedDict = SortedDict()
-        self._asks: SortedDict = SortedDict()
+        self._bids: dict[float, float] = {}
+        self._asks: dict[float, float] = {}
+        self._bid_prices = SortedList()
+        self._ask_prices = SortedList()
         self.update_id: int | None = None
 
     def reset(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int) -> None:
-        self._bids = SortedDict((p, s) for p, s in bids if s > 0)
-        self._asks = SortedDict((p, s) for p, s in asks if s > 0)
+        self._bids = {p: s for p, s in bids if s > 0}
+        self._asks = {p: s for p, s in asks if s > 0}
+        self._bid_prices = SortedList(self._bids)
+        self._ask_prices = SortedList(self._asks)
         self.update_id = update_id
 
     def clear(self) -> None:
         self._bids.clear()
         self._asks.clear()
+        self._bid_prices.clear()
+        self._ask_prices.clear()
         self.update_id = None
 
     def apply(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int) -> None:
-        for side, levels in ((self._bids, bids), (self._asks, asks)):
+        for side, prices, levels in ((self._bids, self._bid_prices, bids), (self._asks, self._ask_prices, asks)):
             for price, size in levels:
                 if size == 0:
-                    side.pop(price, None)  # removing an unknown level is normal
+                    if side.pop(price, None) is not None:  # removing an unknown level is normal
+                        prices.remove(price)
                 else:
+                    if price not in side:
+                        prices.add(price)
                     side[price] = size
         self.update_id = update_id
 
     @property
     def best_bid(self) -> Level | None:
-        return self._bids.peekitem(-1) if self._bids else None
+        if not self._bid_prices:
+            return None
+        price = self._bid_prices[-1]
+        return price, self._bids[price]
 
     @property
     def best_ask(self) -> Level | None:
-        return self._asks.peekitem(0) if self._asks else None
+        if not self._ask_prices:
+            return None
+        price = self._ask_prices[0]
+        return price, self._asks[price]
 
     @property
     def crossed(self) -> bool:
@@ -108,9 +127,9 @@ class DiffBook:
         return len(self._bids) + len(self._asks)
 
     def top(self, n: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
-        bids = tuple((p, self._bids[p]) for p in self._bids.islice(max(len(self._bids) - n, 0), reverse=True))
-        asks = tuple((p, self._asks[p]) for p in self._asks.islice(0, n))
-        return bids, asks
+        bids, asks, bid_prices = self._bids, self._asks, self._bid_prices
+        return (tuple([(p, bids[p]) for p in bid_prices.islice(max(len(bid_prices) - n, 0), reverse=True)]),
+                tuple([(p, asks[p]) for p in self._ask_prices.islice(0, n)]))
 
     def view(self, venue: str, symbol: str, n: int, received_at: float, exchange_ts_ms: int | None) -> BookView:
         bids, asks = self.top(n)

@@ -87,3 +87,41 @@ class RunningStats:
             return {"count": 0, "mean": None, "std": None, "min": None, "max": None, "std_over_mean": None}
         return {"count": self.count, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max,
                 "std_over_mean": self.std / self.mean if self.mean else None}
+
+
+@attrs.define
+class LatencyHistogram:
+    """Latencies in log-spaced buckets (1 µs to 100 s, 2 % wide): percentiles in constant memory.
+
+    A percentile is reported as its bucket's upper edge, so it overstates by at most 2 %.
+    """
+
+    RATIO = 1.02
+    LOW_S = 1e-6
+    count: int = 0
+    max_s: float = 0.0
+    _buckets: dict[int, int] = attrs.field(factory=dict)
+
+    def add(self, seconds: float) -> None:
+        index = 0 if seconds <= self.LOW_S else math.ceil(math.log(seconds / self.LOW_S, self.RATIO))
+        self._buckets[index] = self._buckets.get(index, 0) + 1
+        self.count += 1
+        self.max_s = max(self.max_s, seconds)
+
+    def percentile(self, q: float) -> float | None:
+        """The q-quantile (0 < q <= 1) in seconds, or None when empty."""
+        if not self.count:
+            return None
+        rank = max(1, math.ceil(q * self.count))
+        seen = 0
+        for index in sorted(self._buckets):
+            seen += self._buckets[index]
+            if seen >= rank:
+                return min(self.LOW_S * self.RATIO ** index, self.max_s)
+        return self.max_s
+
+    def as_dict_ms(self) -> dict[str, float | int | None]:
+        def ms(x: float | None) -> float | None:
+            return None if x is None else round(x * 1e3, 4)
+        return {"count": self.count, "p50": ms(self.percentile(0.5)), "p99": ms(self.percentile(0.99)),
+                "p99_9": ms(self.percentile(0.999)), "max": ms(self.max_s if self.count else None)}

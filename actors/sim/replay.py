@@ -179,6 +179,15 @@ class ReplayHub(SimHub):
         self.finished = trio.Event()  # set after the last recorded event was served
         self._book_changed = trio.Event()
 
+    async def _deliver(self, result: StepResult) -> None:
+        """Like ``publish``, but a client whose queue is full is waited for, not dropped: a replay
+        above the clients' pace runs as fast as they read (the recording is not a live exchange)."""
+        for key, send in list(self._queues.items()):
+            try:
+                await send.send(result)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.close_queue(key)
+
     async def wait_book(self) -> None:
         while not self.market.binance_ready:
             await self._book_changed.wait()
@@ -196,7 +205,7 @@ class ReplayHub(SimHub):
         for at_s, result in market.steps():
             await trio.sleep_until(t0 + at_s / self.speed)
             if result is not None:
-                self.publish(result)
+                await self._deliver(result)
             ready = market.binance_ready
             if ready != was_ready:
                 if ready:

@@ -229,3 +229,21 @@ def test_same_views_same_fill_events():
     a = run(trader(5, 3, 0.3, max_hold_s=10), script)
     b = run(trader(5, 3, 0.3, max_hold_s=10), script)
     assert len(a) >= 4 and a == b
+
+
+def test_latency_histogram_percentiles_within_two_percent():
+    import random as _random
+
+    from actors.core.kpi import LatencyHistogram
+
+    rng = _random.Random(3)
+    samples = [rng.lognormvariate(-7, 1.0) for _ in range(20_000)]  # ~1 ms median
+    hist = LatencyHistogram()
+    for x in samples:
+        hist.add(x)
+    ordered = sorted(samples)
+    for q in (0.5, 0.99, 0.999):
+        exact = ordered[max(0, int(q * len(ordered)) - 1)]
+        assert exact <= hist.percentile(q) <= exact * 1.0201
+    assert hist.percentile(1.0) == max(samples) and LatencyHistogram().percentile(0.5) is None
+    assert hist.as_dict_ms()["count"] == 20_000 and len(hist._buckets) < 700

@@ -8,6 +8,7 @@ the documented "maintain a local order book" procedure and its real-data boundar
 from __future__ import annotations
 
 import enum
+import math
 from typing import Union
 
 import attrs
@@ -116,6 +117,20 @@ _decoder = msgspec.json.Decoder(_Frame)
 
 
 def _levels(pairs: list[tuple[str, str]], *, allow_zero_size: bool) -> tuple[Level, ...]:
+    """Decimal-string pairs to floats, each checked (the hot path: one pass, no call per level)."""
+    try:
+        levels = tuple([(float(p), float(q)) for p, q in pairs])
+    except ValueError:
+        return _levels_explained(pairs, allow_zero_size)
+    low = 0.0 if allow_zero_size else math.ulp(0.0)
+    for price, size in levels:
+        if not (0.0 < price < math.inf and low <= size < math.inf):  # NaN fails every comparison
+            return _levels_explained(pairs, allow_zero_size)
+    return levels
+
+
+def _levels_explained(pairs: list[tuple[str, str]], allow_zero_size: bool) -> tuple[Level, ...]:
+    """The slow path: the first bad level, named in a FrameError."""
     out = []
     for p, q in pairs:
         try:
