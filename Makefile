@@ -20,5 +20,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 $(ARGS)
 
+# Benchmarks (docs/performance.md): prints a table, writes bench/results.json. Needs ../shared;
+# installs cryptofeed into bench/.venv-peer for the peer figure (never into the project).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,270 @@
+"""Benchmarks: ``make bench`` (``python -m bench.run [--quick] [--soak-hours H]``).
+
+Prints a table and writes ``bench/results.json`` (name -> value, plus the machine and the commit).
+Each throughput figure is the median of several runs; each ratio is measured in the same run.
+docs/performance.md explains each figure and what bounds it.
+
+- floor: decode + book update only (no Trio, no sockets) over the recorded BTCUSDT diffs in
+  ../shared/fixtures/recorded/ and over synthetic Upbit order-book frames, frames/s;
+- pipeline: the recorded frames through the whole session (replay servers -> WebSocket -> feeds ->
+  aggregator -> executor -> collector, fill events written) on the real clock as fast as the clients
+  read, updates/s, and its ratio to the floor;
+- latency: wire-to-decision and wire-to-fill-event-written p50/p99/p99.9, replaying the recording over
+  real loopback WebSockets at the recorded pace (10 diffs/s) and at 100x;
+- soak: bench.soak (a simulated day of both feeds, kills and faults), RSS MB per simulated hour;
+- peer: cryptofeed's Binance order-book handler fed the same diffs, in its own virtualenv
+  (bench/peer_cryptofeed.py; never a project dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDING = ROOT.parent / "shared" / "fixtures" / "recorded" / "hftbacktest" / "btcusdt_20240808.gz"
+PEER_VENV = ROOT / "bench" / ".venv-peer"
+
+
+def _median_rate(fn: Callable[[], int], repeats: int) -> float:
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        n = fn()
+        rates.append(n / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+# -- floor -----------------------------------------------------------------------------------------
+
+def recorded_binance_frames() -> tuple[str, list[str]]:
+    """The REST snapshot body and the raw depth-diff frames of the recording, in order."""
+    import gzip
+    snapshot, diffs = None, []
+    with gzip.open(RECORDING, "rt") as f:
+        for line in f:
+            _, payload = line.rstrip("\n").split(" ", 1)
+            if '"depthUpdate"' in payload:
+                diffs.append(payload)
+            elif payload.startswith('{"lastUpdateId"') and snapshot is None:
+                snapshot = payload
+    assert snapshot is not None
+    return snapshot, diffs
+
+
+def synthetic_upbit_frames(n: int) -> list[bytes]:
+    """Upbit KRW-BTC order books (DEFAULT format, 15 units) as the simulator's server writes them."""
+    from actors.config import SimConfig
+    from actors.sim.model import UPBIT_BTC, SimMarket
+    from actors.sim.upbit_server import orderbook_frame
+
+    class _Hub:
+        market = SimMarket(SimConfig(), 1, 1_700_000_000_000)
+
+    frames = []
+    for _ in range(n):
+        _Hub.market.step()
+        frames.append(orderbook_frame(_Hub, UPBIT_BTC, 15, False, "DEFAULT"))
+    return frames
+
+
+def floor_binance(snapshot: str, diffs: list[str], repeats: int) -> float:
+    from actors.core.venues import binance
+
+    snap = binance.decode_snapshot(snapshot)
+
+    def once() -> int:
+        sync = binance.BookSync("BTCUSDT")
+        for frame in diffs:
+            event = binance.decode(frame)
+            sync.on_diff(event)
+            if not sync.synced and event.final_id >= snap.last_update_id:
+                sync.on_snapshot(snap)
+            if sync.synced:
+                sync.book.view("binance", "BTCUSDT", 20, 0.0, event.event_ms)
+        return len(diffs)
+
+    return _median_rate(once, repeats)
+
+
+def floor_upbit(frames: list[bytes], repeats: int) -> float:
+    from actors.core.book import BookView
+    from actors.core.venues import upbit
+
+    def once() -> int:
+        for frame in frames:
+            for e in upbit.decode(frame):
+                BookView("upbit", e.code, e.bids, e.asks, 0.0, e.timestamp_ms)
+        return len(frames)
+
+    return _median_rate(once, repeats)
+
+
+# -- sessions --------------------------------------------------------------------------------------
+
+def _replay_session(speed: float | None, duration_s: float, *, loopback: bool) -> dict[str, Any]:
+    """One replay session of the recording; speed None = as fast as the clients read (real clock)."""
+    import tempfile
+
+    import trio
+
+    from actors import config
+    from actors.session import configure_logging, prepare_replay, run_session
+    from actors.telemetry import SessionPaths
+    from actors.ws import memory_network
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config.load(ROOT / "config" / "demo.toml", {
+            "session": {"logs_dir": tmp, "duration_s": duration_s, "market": "replay", "kpi_interval_s": 3600,
+                        "status_interval_s": 3600},
+            "strategy": {"latency_ms": 0, "latency_jitter_ms": 0},
+            "aggregator": {"coalesce_ms": 0},
+            "replay": {"files": [str(RECORDING)], "speed": speed or 1e9}})
+        configure_logging(None, stderr_level="ERROR")
+        replay = prepare_replay(cfg)
+
+        async def main():
+            if not loopback:
+                memory_network()
+            return await run_session(cfg, SessionPaths(Path(tmp), "bench"), handle_signals=False, replay=replay)
+
+        kpi = trio.run(main).kpi
+    return kpi
+
+
+def pipeline(repeats: int) -> dict[str, Any]:
+    runs = []
+    for _ in range(repeats):
+        kpi = _replay_session(None, 3600, loopback=False)
+        updates = sum(f["messages"] for f in kpi["feeds"].values())
+        runs.append({"updates": updates, "seconds": kpi["duration_s"], "rate": updates / kpi["duration_s"],
+                     "fill_events_written": kpi["fill_events_written"]})
+    best = statistics.median(r["rate"] for r in runs)
+    return {"updates_per_s": round(best), "updates_per_run": runs[0]["updates"],
+            "fill_events_written": runs[0]["fill_events_written"]}
+
+
+def latency(speed: float, duration_s: float) -> dict[str, Any]:
+    kpi = _replay_session(speed, duration_s, loopback=True)
+    lat = kpi["pipeline_latency_ms"]
+    return {"speed": speed, "updates": sum(f["messages"] for f in kpi["feeds"].values()),
+            "seconds": round(kpi["duration_s"], 2), **{f"decision_{k}": v for k, v in lat["wire_to_decision"].items()},
+            **{f"fill_written_{k}": v for k, v in lat["wire_to_fill_written"].items()}}
+
+
+# -- soak and peer ---------------------------------------------------------------------------------
+
+def soak(hours: float) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "bench.soak", "--hours", str(hours), "--logs-dir",
+                           str(ROOT / "logs" / "bench-soak")], cwd=ROOT, capture_output=True, text=True)
+    doc = json.loads((ROOT / "bench" / "results.json").read_text())["soak"]
+    return {"simulated_hours": doc["simulated_hours"], "wall_s": doc["wall_s"],
+            "rss_mb_per_hour": doc["rss_mb_per_hour"], "status": doc["status"], "exit": proc.returncode}
+
+
+def peer(repeats: int) -> dict[str, Any]:
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        made = subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], capture_output=True, text=True)
+        install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "cryptofeed"],
+                                 capture_output=True, text=True) if made.returncode == 0 else made
+        if install.returncode != 0:
+            return {"error": "cryptofeed could not be installed in bench/.venv-peer: "
+                             + (install.stderr.strip().splitlines() or ["?"])[-1]}
+    proc = subprocess.run([str(python), str(ROOT / "bench" / "peer_cryptofeed.py"), str(RECORDING), str(repeats)],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        return {"error": "peer benchmark failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(proc.stdout)
+
+
+# -- main ------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description="Benchmarks (docs/performance.md).")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, a 2 h soak (a smoke run)")
+    parser.add_argument("--soak-hours", type=float, help="simulated hours of the soak (default 24)")
+    args = parser.parse_args(argv)
+    if not RECORDING.exists():
+        print(f"bench: needs the shared recording at {RECORDING}", file=sys.stderr)
+        return 2
+    repeats = 3 if args.quick else 7
+    results: dict[str, Any] = {}
+
+    print("floor ...", file=sys.stderr, flush=True)
+    snapshot, diffs = recorded_binance_frames()
+    upbit_frames = synthetic_upbit_frames(2000)
+    results["floor_binance_frames_per_s"] = round(floor_binance(snapshot, diffs, repeats))
+    results["floor_upbit_frames_per_s"] = round(floor_upbit(upbit_frames, repeats))
+
+    print("pipeline ...", file=sys.stderr, flush=True)
+    pipe = pipeline(1 if args.quick else 3)
+    results["pipeline_updates_per_s"] = pipe["updates_per_s"]
+    # the pipeline's mix is about 2 Upbit books per Binance diff: compare with the floor of the same mix
+    upbit_share = 2 / 3
+    floor_mix = 1 / (upbit_share / results["floor_upbit_frames_per_s"]
+                     + (1 - upbit_share) / results["floor_binance_frames_per_s"])
+    results["floor_mix_frames_per_s"] = round(floor_mix)
+    results["pipeline_over_floor"] = round(pipe["updates_per_s"] / floor_mix, 4)
+    results["pipeline_detail"] = pipe
+
+    print("latency ...", file=sys.stderr, flush=True)
+    live = latency(1.0, 20 if args.quick else 60)
+    fast = latency(100.0, 3.5)  # the whole recording at 100x
+    results["latency_live"] = live
+    results["latency_100x"] = fast
+
+    print("soak ...", file=sys.stderr, flush=True)
+    results["soak"] = soak(args.soak_hours or (2 if args.quick else 24))
+
+    print("peer ...", file=sys.stderr, flush=True)
+    peer_result = peer(repeats)
+    results["peer_cryptofeed"] = peer_result
+    if "frames_per_s" in peer_result:
+        results["floor_over_peer"] = round(results["floor_binance_frames_per_s"] / peer_result["frames_per_s"], 2)
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    results["machine"] = {"platform": platform.platform(), "python": sys.version.split()[0],
+                          "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+    results["commit"] = commit
+    path = ROOT / "bench" / "results.json"
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc.update(results)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+    def row(name: str, value: Any, target: str = "") -> None:
+        print(f"{name:<44} {value!s:>16}  {target}")
+
+    print(f"\nbench on {results['machine']['platform']}, {results['machine']['cpus']} CPUs, commit {commit}")
+    row("floor: Binance diffs, frames/s", results["floor_binance_frames_per_s"])
+    row("floor: Upbit books, frames/s", results["floor_upbit_frames_per_s"])
+    row("pipeline: updates/s (full speed)", results["pipeline_updates_per_s"], "target >= 50000")
+    row("pipeline / floor (same mix)", results["pipeline_over_floor"], "target >= 0.5")
+    for name, lat in (("live rate", live), ("100x", fast)):
+        row(f"wire->decision p50/p99/p99.9 ms, {name}",
+            f"{lat['decision_p50']}/{lat['decision_p99']}/{lat['decision_p99_9']}",
+            "target p99 <= " + ("0.5" if name == "live rate" else "2"))
+        row(f"wire->fill written p50/p99/p99.9 ms, {name}",
+            f"{lat['fill_written_p50']}/{lat['fill_written_p99']}/{lat['fill_written_p99_9']}")
+    row(f"soak: RSS MB per simulated hour ({results['soak']['simulated_hours']:g} h)",
+        results["soak"]["rss_mb_per_hour"], "target <= 1")
+    if "frames_per_s" in peer_result:
+        row("peer: cryptofeed Binance book, frames/s", peer_result["frames_per_s"])
+        row("floor / cryptofeed", results["floor_over_peer"], "target >= 2")
+    else:
+        row("peer: cryptofeed", peer_result.get("error", "?"))
+    print(f"results in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
