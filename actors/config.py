@@ -384,11 +384,11 @@ def read_calibration(path: str) -> calibration_mod.Calibration:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _merge(raw: dict[str, Any], overrides: dict[str, Any]) -> None:
+def merge_tables(raw: dict[str, Any], overrides: dict[str, Any]) -> None:
     """Tables merge key by key (at any depth); any other value replaces the file's."""
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(raw.get(key), dict):
-            _merge(raw[key], value)
+            merge_tables(raw[key], value)
         else:
             raw[key] = value
 
@@ -407,7 +407,7 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    _merge(raw, overrides or {})
+    merge_tables(raw, overrides or {})
     try:
         config = parse(raw)
         if config.strategy.fill_model == "calibrated":

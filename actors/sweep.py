@@ -24,6 +24,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from actors.config import merge_tables
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -84,14 +86,6 @@ def _nested(key: str, value: Any) -> dict[str, Any]:
     return out
 
 
-def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
-
-
 def _label(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
 
@@ -105,13 +99,13 @@ def plan(config_path: str, recordings: list[str], grid: dict[str, list[Any]], *,
             values = dict(zip(grid, point))
             overrides: dict[str, Any] = {}
             for key, value in values.items():
-                _merge(overrides, _nested(key, value))
+                merge_tables(overrides, _nested(key, value))
             session = {"market": "replay"}
             if seed is not None:
                 session["seed"] = seed
             if duration_s is not None:
                 session["duration_s"] = duration_s
-            _merge(overrides, {"session": session,
+            merge_tables(overrides, {"session": session,
                                "replay": {"files": recording.split("+"), "as_fast_as_possible": True}})
             ident = json.dumps([config_path, recording, [[k, v] for k, v in values.items()], seed, duration_s],
                                sort_keys=True)
