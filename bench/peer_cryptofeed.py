@@ -15,7 +15,6 @@ import json
 import statistics
 import sys
 import time
-from decimal import Decimal
 
 from cryptofeed.defines import L2_BOOK
 from cryptofeed.exchanges import Binance
