@@ -12,11 +12,12 @@ reported rounded; see docs/file-formats.md.
 
 from __future__ import annotations
 
+import heapq
 import math
-from typing import Iterable
+from bisect import bisect_left, insort
+from typing import Iterable, Sequence
 
 import attrs
-from sortedcontainers import SortedList
 
 Level = tuple[float, float]  # (price, size)
 
@@ -64,73 +65,128 @@ def check_level(price: float, size: float, *, allow_zero_size: bool) -> None:
         raise ValueError(f"size must be finite and {'>=' if allow_zero_size else '>'} 0, got {size!r}")
 
 
+class _Ladder:
+    """One side of a DiffBook: every level's size in a dict, and the best ``keep`` prices in a sorted list.
+
+    ``best`` is ascending on both sides (the best bid is ``best[-1]``, the best ask ``best[0]``). It
+    holds the best ``len(best)`` prices of ``sizes``, and after every update at least
+    ``min(len(sizes), keep // 2)`` of them, refilled from the dict when deletions thin it out. A level
+    deeper than ``best``, most of what a real diff stream touches, is one dict store or delete.
+    """
+
+    __slots__ = ("sizes", "best", "bids", "keep", "low")
+
+    def __init__(self, bids: bool, keep: int) -> None:
+        self.sizes: dict[float, float] = {}
+        self.best: list[float] = []
+        self.bids, self.keep, self.low = bids, keep, keep // 2
+
+    def reset(self, levels: Iterable[Level]) -> None:
+        self.sizes = {p: s for p, s in levels if s > 0}
+        self._refill()
+
+    def clear(self) -> None:
+        self.sizes.clear()
+        self.best.clear()
+
+    def _refill(self) -> None:
+        if self.bids:
+            self.best = heapq.nlargest(self.keep, self.sizes)[::-1]
+        else:
+            self.best = heapq.nsmallest(self.keep, self.sizes)
+
+    def apply(self, levels: Sequence[Level]) -> None:
+        sizes, best, bids = self.sizes, self.best, self.bids
+        # ``edge``: every price not in ``best`` is at or beyond it, every price in ``best`` at or inside it
+        if len(best) == len(sizes):
+            edge, near, deep = (-math.inf if bids else math.inf), levels, ()
+        else:
+            edge = best[0] if bids else best[-1]
+            near = [lv for lv in levels if lv[0] >= edge] if bids else [lv for lv in levels if lv[0] <= edge]
+            deep = () if len(near) == len(levels) else (
+                [lv for lv in levels if lv[0] < edge] if bids else [lv for lv in levels if lv[0] > edge])
+        for price, size in near:
+            if size == 0:
+                if sizes.pop(price, None) is not None:
+                    i = bisect_left(best, price)
+                    if i < len(best) and best[i] == price:  # it may have been pushed out of ``best`` above
+                        del best[i]
+                continue
+            if price not in sizes and (price > edge if bids else price < edge):
+                insort(best, price)
+                if len(best) > self.keep:
+                    edge = best.pop(0) if bids else best.pop()
+            sizes[price] = size
+        if deep:  # beyond ``best``: dict work only
+            sizes.update(deep)
+            for price, size in deep:
+                if size == 0 and sizes.get(price) == 0:
+                    del sizes[price]
+        if len(best) < self.low and len(sizes) > len(best):
+            self._refill()
+
+    def first(self, n: int) -> tuple[Level, ...]:
+        """The best ``n`` levels, best first."""
+        sizes, best = self.sizes, self.best
+        if n <= len(best) or len(best) == len(sizes):
+            prices = best[:-n - 1:-1] if self.bids else best[:n]
+        else:  # deeper than what is kept sorted (a REST answer): sort the dict
+            prices = heapq.nlargest(n, sizes) if self.bids else heapq.nsmallest(n, sizes)
+        return tuple(zip(prices, map(sizes.__getitem__, prices)))
+
+
 class DiffBook:
     """A full book kept up to date by absolute-quantity level updates (size 0 removes the level).
 
-    Sizes live in plain dicts and only the prices are kept sorted (a SortedList per side), so a size
-    change, the most common update, is one dict store (bench/run.py, floor).
+    Each side keeps every size in a dict and only its best ``keep_sorted`` prices sorted: a real diff
+    stream mostly touches levels far from the top (the recorded BTCUSDT diffs insert and delete about
+    28 deep levels each), and those cost one dict operation (docs/performance.md, floor). Views
+    deeper than ``keep_sorted // 2`` levels are still exact, sorted from the dict on demand.
     """
 
-    def __init__(self) -> None:
-        self._bids: dict[float, float] = {}
-        self._asks: dict[float, float] = {}
-        self._bid_prices = SortedList()
-        self._ask_prices = SortedList()
+    def __init__(self, keep_sorted: int = 64) -> None:
+        self._bids = _Ladder(True, keep_sorted)
+        self._asks = _Ladder(False, keep_sorted)
         self.update_id: int | None = None
 
     def reset(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int) -> None:
-        self._bids = {p: s for p, s in bids if s > 0}
-        self._asks = {p: s for p, s in asks if s > 0}
-        self._bid_prices = SortedList(self._bids)
-        self._ask_prices = SortedList(self._asks)
+        self._bids.reset(bids)
+        self._asks.reset(asks)
         self.update_id = update_id
 
     def clear(self) -> None:
         self._bids.clear()
         self._asks.clear()
-        self._bid_prices.clear()
-        self._ask_prices.clear()
         self.update_id = None
 
-    def apply(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int) -> None:
-        for side, prices, levels in ((self._bids, self._bid_prices, bids), (self._asks, self._ask_prices, asks)):
-            for price, size in levels:
-                if size == 0:
-                    if side.pop(price, None) is not None:  # removing an unknown level is normal
-                        prices.remove(price)
-                else:
-                    if price not in side:
-                        prices.add(price)
-                    side[price] = size
+    def apply(self, bids: Sequence[Level], asks: Sequence[Level], update_id: int) -> None:
+        if bids:
+            self._bids.apply(bids)
+        if asks:
+            self._asks.apply(asks)
         self.update_id = update_id
 
     @property
     def best_bid(self) -> Level | None:
-        if not self._bid_prices:
-            return None
-        price = self._bid_prices[-1]
-        return price, self._bids[price]
+        side = self._bids
+        return (side.best[-1], side.sizes[side.best[-1]]) if side.best else None
 
     @property
     def best_ask(self) -> Level | None:
-        if not self._ask_prices:
-            return None
-        price = self._ask_prices[0]
-        return price, self._asks[price]
+        side = self._asks
+        return (side.best[0], side.sizes[side.best[0]]) if side.best else None
 
     @property
     def crossed(self) -> bool:
-        bid, ask = self.best_bid, self.best_ask
-        return bid is not None and ask is not None and bid[0] >= ask[0]
+        bids, asks = self._bids.best, self._asks.best
+        return bool(bids and asks and bids[-1] >= asks[0])
 
     def __len__(self) -> int:
-        return len(self._bids) + len(self._asks)
+        return len(self._bids.sizes) + len(self._asks.sizes)
 
     def top(self, n: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
-        bids, asks, bid_prices = self._bids, self._asks, self._bid_prices
-        return (tuple([(p, bids[p]) for p in bid_prices.islice(max(len(bid_prices) - n, 0), reverse=True)]),
-                tuple([(p, asks[p]) for p in self._ask_prices.islice(0, n)]))
+        return self._bids.first(n), self._asks.first(n)
 
     def view(self, venue: str, symbol: str, n: int, received_at: float, exchange_ts_ms: int | None) -> BookView:
-        bids, asks = self.top(n)
-        return BookView(venue, symbol, bids, asks, received_at, exchange_ts_ms, self.update_id)
+        return BookView(venue, symbol, self._bids.first(n), self._asks.first(n), received_at, exchange_ts_ms,
+                        self.update_id)

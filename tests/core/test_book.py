@@ -24,6 +24,44 @@ def test_diff_book_keeps_positive_sizes_and_sorted_views(updates):
         assert book.update_id == i
 
 
+
+@given(st.sampled_from([2, 4, 8, 64]), st.lists(st.tuples(levels, levels), max_size=40),
+       st.lists(st.tuples(prices, sizes), max_size=30), st.integers(1, 40))
+@settings(max_examples=300)
+def test_diff_book_views_equal_a_fully_sorted_reference(keep, updates, start, depth):
+    """Only the best few prices are kept sorted (``keep_sorted``): every view must still be exact."""
+    book, ref_bids, ref_asks = DiffBook(keep_sorted=keep), {}, {}
+    for p, s in start:  # the same levels on both sides, so bids and asks overlap (not a crossed-book test)
+        if s > 0:
+            ref_bids[p] = ref_asks[p] = s
+    book.reset(start, start, 0)
+    for i, (bids, asks) in enumerate(updates, start=1):
+        book.apply(bids, asks, i)
+        for ref, side in ((ref_bids, bids), (ref_asks, asks)):
+            for p, s in side:
+                if s == 0:
+                    ref.pop(p, None)
+                else:
+                    ref[p] = s
+        expected = (tuple(sorted(ref_bids.items(), reverse=True)[:depth]), tuple(sorted(ref_asks.items())[:depth]))
+        assert book.top(depth) == expected
+        assert book.best_bid == (expected[0][0] if expected[0] else None)
+        assert book.best_ask == (expected[1][0] if expected[1] else None)
+        assert len(book) == len(ref_bids) + len(ref_asks)
+
+
+def test_levels_pushed_out_of_the_sorted_best_within_one_diff_stay_exact():
+    book = DiffBook(keep_sorted=2)
+    book.reset([(1.0, 1.0), (5.0, 1.0), (6.0, 1.0)], [], 0)
+    # 7 and 8 push 5 and 6 out of the sorted best; 8 leaves; 5.5 arrives, worse than 6 which is still there
+    book.apply([(7.0, 1.0), (8.0, 1.0), (8.0, 0.0), (5.5, 2.0)], [], 1)
+    expected = ((7.0, 1.0), (6.0, 1.0), (5.5, 2.0), (5.0, 1.0))
+    assert [book.top(n)[0] for n in range(1, 5)] == [expected[:n] for n in range(1, 5)]
+    # removing a level that was pushed out in the same diff must not remove another one
+    book.apply([(9.0, 1.0), (10.0, 1.0), (7.0, 0.0), (6.0, 0.0)], [], 2)
+    expected = ((10.0, 1.0), (9.0, 1.0), (5.5, 2.0), (5.0, 1.0))
+    assert [book.top(n)[0] for n in range(1, 5)] == [expected[:n] for n in range(1, 5)]
+
 def _chain(steps):
     """Chained diffs from a list of (count, levels) where a negative count skips ids (a gap)."""
     out, last = [], 100
