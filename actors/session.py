@@ -131,8 +131,12 @@ async def _stop_after_replay(hub: ReplayHub, stop: trio.Event) -> None:
 
 
 async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool = True,
-                      live_console=None, replay: ReplayMarket | None = None) -> SessionResult:
+                      live_console=None, replay: ReplayMarket | None = None,
+                      stop: trio.Event | None = None) -> SessionResult:
     """Run a whole session in the current Trio run; always writes the final KPI file.
+
+    ``stop``: setting it ends the session as a signal does (stop the feeds, drain, write); for callers
+    that embed a session, such as bench/pipeline.py.
 
     ``replay`` (market = "replay"): the pre-rolled recording (``prepare_replay``); its clock starts
     when both feeds are ready and the session stops at its end (or after duration_s, if sooner).
@@ -162,7 +166,8 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
     a = cfg.acceptance
     ctx.thresholds = Thresholds(a.min_fill_events, a.min_volume_std_over_mean, a.max_extra_reconnects)
     executor_state = ExecutorState(trader, wire_to_decision=ctx.wire_to_decision)
-    stop = trio.Event()
+    if stop is None:
+        stop = trio.Event()
     draining = trio.Event()  # set once the feeds are stopped: consumers restart without backoff to drain
     interrupted: list[bool] = []
     paths.logs_dir.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,19 @@ class WsConn:
         except tw.ConnectionClosed as exc:
             raise _closed(exc) from None
 
+    def receive_nowait(self) -> bytes | str | None:
+        """The next message if one is already queued, else None; never blocks and is not a checkpoint.
+
+        trio-websocket has no public non-blocking read: this reads the message queue that
+        ``get_message`` reads, with the same end-of-connection mapping (WsClosed)."""
+        try:
+            return self._ws._recv_channel.receive_nowait()
+        except trio.WouldBlock:
+            return None
+        except (trio.ClosedResourceError, trio.EndOfChannel):
+            reason = self._ws._close_reason
+            raise WsClosed(getattr(reason, "code", None), getattr(reason, "reason", None)) from None
+
     async def send(self, message: bytes | str) -> None:
         try:
             await self._ws.send_message(message)
@@ -298,8 +311,15 @@ class MemoryNetwork:
 _network: ContextVar[MemoryNetwork | None] = ContextVar("network", default=None)
 
 
+def use_network(network) -> None:
+    """Route this task's (and its children's) connections through ``network``: any object with an async
+    context manager ``connect_ws(url)`` yielding a ``WsConn``-like object and ``http_transport()``
+    returning an httpx transport (``MemoryNetwork``; bench/pipeline.py's pre-encoded frames)."""
+    _network.set(network)
+
+
 def memory_network() -> MemoryNetwork:
     """Route this task's (and its children's) connections over a fresh in-memory network."""
     network = MemoryNetwork()
-    _network.set(network)
+    use_network(network)
     return network

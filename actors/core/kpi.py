@@ -19,6 +19,8 @@ class FeedStats:
     messages: int = 0          # frames received (data, control and keep-alive)
     books: int = 0             # book views published to the aggregator
     books_dropped: int = 0     # views dropped because the aggregator's inbox was full (conflation)
+    books_superseded: int = 0  # books not published because a newer one came in the same read batch
+    batches: int = 0           # wake-ups that read frames (messages / batches = frames per wake-up)
     bad_frames: int = 0
     padded_levels: int = 0     # Upbit zero-padded slots dropped
     gaps: int = 0              # Binance sequence gaps detected (each forces a resync)

@@ -60,3 +60,32 @@ async def test_connect_errors_are_mapped():
         with pytest.raises(WsConnectError, match="cannot connect"):
             async with open_ws(f"ws://127.0.0.1:{port}/", connect_timeout_s=2):
                 pass
+
+
+async def test_receive_nowait_reads_what_is_queued_without_blocking_then_maps_the_close():
+    async def handler(request):
+        conn = await request.accept()
+        for i in range(3):
+            await conn.send(f"m{i}")
+        await conn.close(1000)
+
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_ws, handler, "127.0.0.1", 0)
+        with trio.fail_after(10):
+            async with open_ws(f"ws://127.0.0.1:{port}/") as conn:
+                got = [await conn.receive()]
+                while len(got) < 3:
+                    message = conn.receive_nowait()
+                    if message is None:
+                        await trio.sleep(0.01)  # not arrived yet
+                    else:
+                        got.append(message)
+                assert got == ["m0", "m1", "m2"]
+                while True:  # after the queued messages: the close, as receive() reports it
+                    try:
+                        if conn.receive_nowait() is None:
+                            await trio.sleep(0.01)
+                    except WsClosed as exc:
+                        assert exc.code == 1000
+                        break
+        nursery.cancel_scope.cancel()
