@@ -75,6 +75,32 @@ async def test_binance_gap_forces_a_counted_resync_and_garbage_is_skipped(autoju
     assert all(not v.crossed for v in views)
 
 
+
+async def test_binance_frames_queued_together_are_all_applied_and_published_as_one_view(autojump_clock):
+    """A burst (the server sent 30 diffs at once): every diff is applied in order, one view is published
+    for the burst, the others are counted as superseded."""
+    burst = [diff(i, i, bid=100.0 - (i - 1001) * 0.01) for i in range(1002, 1032)]
+    server = ScriptedBinance([diff(1001, 1001), 0.1, *burst])
+    send, receive = trio.open_memory_channel(100)
+    stats = FeedStats("binance")
+    async with trio.open_nursery() as nursery:
+        cfg = await server.start(nursery)
+        await nursery.start(run_binance_feed, cfg, send, stats)
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    views = []
+    while True:
+        try:
+            views.append(receive.receive_nowait())
+        except trio.WouldBlock:
+            break
+    assert stats.messages == 31 and stats.batches < stats.messages  # the burst took fewer wake-ups
+    assert stats.books == len(views) and stats.books + stats.books_superseded == 31
+    last = views[-1]
+    assert last.update_id == 1031
+    # each diff of the burst added a bid level 0.01 lower than the one before: the view holds the best 20
+    assert [p for p, _ in last.bids] == [round(100.0 - k * 0.01, 2) for k in range(1, 21)]
+
 async def test_binance_feed_gives_up_on_a_silent_stream_after_exactly_stale_after_s(autojump_clock):
     server = ScriptedBinance([diff(1001, 1001), 0.1, diff(1002, 1002)])
     send, _receive = trio.open_memory_channel(100)
