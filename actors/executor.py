@@ -29,7 +29,7 @@ from actors.core.trader import FillEvent, Trader
 class ExecutorState:
     trader: Trader
     outbox: deque[FillEvent] = attrs.field(factory=deque)
-    wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)  # newest book's receipt -> decided
+    wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)  # newest input's receipt -> decided
 
 
 def _utc_now() -> str:
@@ -59,8 +59,7 @@ async def run_executor(inbox: trio.MemoryReceiveChannel[MarketView], out: trio.M
             state.outbox.extend(trader.on_timer(trio.current_time(), _utc_now()))
         else:
             state.outbox.extend(trader.on_view(view, _utc_now()))
-            newest = max(b.received_at for b in (view.krw_leg, view.usdt_leg) if b is not None)
-            state.wire_to_decision.add(trio.current_time() - newest)
+            state.wire_to_decision.add(trio.current_time() - view.newest_received_at)
         if trader.risk_stopped is not None and stopped is None:
             logger.bind(actor="executor").warning("risk limit reached, no new entries: {}", trader.risk_stopped)
         await _flush(state, out)

@@ -200,7 +200,7 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
     names = binance.stream_names(cfg.symbol, ("depth@100ms",))
     url = cfg.ws_url.rstrip("/") + binance.combined_path(names)
     # the book keeps twice the view's depth sorted, so every view is a slice (actors/core/book.py)
-    sync = binance.BookSync(cfg.symbol, book=DiffBook(keep_sorted=max(64, 2 * cfg.view_depth)))
+    sync = binance.BookSync(cfg.symbol, book=DiffBook(keep_sorted=max(128, 2 * cfg.view_depth)))
     async with http_client(cfg.rest_url, cfg.connect_timeout_s) as http, \
             open_ws(url, connect_timeout_s=cfg.connect_timeout_s) as conn:
         stats.connects += 1

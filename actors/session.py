@@ -17,6 +17,7 @@ unexpected error), 2 bad config or command line, 130 second interrupt.
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import re
 import signal
@@ -123,6 +124,14 @@ def prepare_replay(cfg: Config) -> ReplayMarket:
                         binance_symbol=cfg.feeds.binance.symbol)
 
 
+def _freeze_startup_heap() -> None:
+    """Move every object that exists once the feeds are ready (modules, config, a pre-rolled recording,
+    the books) out of the cyclic collector's reach: later collections only walk what the session
+    allocates since, so none of them stalls a decision for long (docs/performance.md, latency).
+    ``run_session`` collects before it starts (so little garbage is frozen) and unfreezes at the end."""
+    gc.freeze()
+
+
 async def _stop_after_replay(hub: ReplayHub, stop: trio.Event) -> None:
     await hub.finished.wait()
     await trio.sleep(REPLAY_TAIL_S)  # legs in flight meet the last books, the collector writes them
@@ -142,6 +151,7 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
     when both feeds are ready and the session stops at its end (or after duration_s, if sooner).
     """
     log = logger.bind(actor="session")
+    gc.collect()  # now, not in the middle of trading (see _freeze_startup_heap)
     opened_at = trio.current_time()
     seed = cfg.session.seed
     jitter_rng = random.Random(seed)
@@ -235,16 +245,22 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                 ("feed:binance", partial(run_binance_feed, binance_cfg, binance_out, ctx.feeds["binance"],
                                          recorder=recorder)))}
             async with trio.open_nursery() as consumers:
-                await consumers.start(supervised, "collector", actors["collector"], (fills_recv,))
-                await consumers.start(supervised, "executor", actors["executor"], (views_recv, fills_send))
-                await consumers.start(supervised, "aggregator", actors["aggregator"], (books_recv, views_send))
+                # each supervised actor's task carries the actor's name (tracebacks, trio instruments)
+                await consumers.start(supervised, "collector", actors["collector"], (fills_recv,), name="collector")
+                await consumers.start(supervised, "executor", actors["executor"], (views_recv, fills_send),
+                                      name="executor")
+                await consumers.start(supervised, "aggregator", actors["aggregator"], (books_recv, views_send),
+                                      name="aggregator")
                 async with trio.open_nursery() as producers:
                     with trio.CancelScope() as startup:
                         producers.start_soon(_cancel_when, stop, startup)
-                        await producers.start(supervised, "feed:upbit", actors["feed:upbit"], (upbit_out,))
-                        await producers.start(supervised, "feed:binance", actors["feed:binance"], (binance_out,))
+                        await producers.start(supervised, "feed:upbit", actors["feed:upbit"], (upbit_out,),
+                                              name="feed:upbit")
+                        await producers.start(supervised, "feed:binance", actors["feed:binance"], (binance_out,),
+                                              name="feed:binance")
                     if not stop.is_set():
                         ctx.trading_since = trio.current_time()
+                        _freeze_startup_heap()
                         log.info("both feeds ready after {:.2f} s; trading for {:g} s",
                                  ctx.trading_since - opened_at, s.duration_s)
                         if cfg.chaos.kill_every_s > 0:
@@ -265,6 +281,7 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                 ctx.fatal.append(f"the pipeline did not drain within shutdown_grace_s={s.shutdown_grace_s:g}")
             root.cancel_scope.cancel()
     finally:
+        gc.unfreeze()
         writer.close()
         if recorder is not None:
             recorder.close()

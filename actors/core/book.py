@@ -144,7 +144,7 @@ class DiffBook:
     deeper than ``keep_sorted // 2`` levels are still exact, sorted from the dict on demand.
     """
 
-    def __init__(self, keep_sorted: int = 64) -> None:
+    def __init__(self, keep_sorted: int = 128) -> None:
         self._bids = _Ladder(True, keep_sorted)
         self._asks = _Ladder(False, keep_sorted)
         self.update_id: int | None = None

@@ -32,6 +32,15 @@ class MarketView:
     def complete(self) -> bool:
         return self.premium_bps is not None
 
+    @property
+    def newest_received_at(self) -> float | None:
+        """When the newest input of this view arrived: either leg's book, or the book the FX rate came
+        from (a view is often triggered by the FX book alone). Wire-to-decision counts from here."""
+        times = [b.received_at for b in (self.krw_leg, self.usdt_leg) if b is not None]
+        if self.fx is not None:
+            times.append(self.fx.observed_at)
+        return max(times) if times else None
+
     def book_age_s(self, book: BookView | None) -> float | None:
         return None if book is None else self.at - book.received_at
 

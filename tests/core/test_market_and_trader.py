@@ -1,6 +1,7 @@
 """Market view, strategy signals and the trader, driven by scripted views (plain sync tests)."""
 
 
+import attrs
 import pytest
 
 from actors.core.book import BookView
@@ -63,6 +64,19 @@ def test_premium_uses_the_fx_book_or_a_fixed_rate():
     fixed.update(usdt)
     assert fixed.view(1.0).premium_bps == pytest.approx(premium_bps(krw.mid, usdt.mid, 1386.0))
 
+
+
+def test_newest_input_of_a_view_includes_the_fx_book():
+    """A view built because the FX book arrived counts wire-to-decision from the FX book, not from the
+    older leg books (the latency KPI once measured from the legs only)."""
+    state = market()
+    krw, usdt, fx = books(1.0, 25.0)
+    state.update(krw)
+    state.update(usdt)
+    state.update(attrs.evolve(fx, received_at=1.2))
+    assert state.view(1.25).newest_received_at == 1.2
+    state.update(attrs.evolve(krw, received_at=1.3))
+    assert state.view(1.35).newest_received_at == 1.3
 
 def test_executable_premium_walks_the_books_and_pays_both_fees():
     assert vwap(((10.0, 1.0), (11.0, 1.0)), 1.5) == pytest.approx(31 / 3)
