@@ -58,6 +58,7 @@ class SimBook:
     def __init__(self, spec: BookSpec, rng: random.Random) -> None:
         self.spec = spec
         self._rng = rng
+        self._decimals = max(0, -math.floor(math.log10(spec.tick)))
         self.bids: dict[int, float] = {}
         self.asks: dict[int, float] = {}
 
@@ -105,8 +106,7 @@ class SimBook:
         return bid_changes, ask_changes
 
     def price(self, t: int) -> float:
-        decimals = max(0, -math.floor(math.log10(self.spec.tick)))
-        return round(t * self.spec.tick, decimals)
+        return round(t * self.spec.tick, self._decimals)
 
     def top(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         bids = [(self.price(t), self.bids[t]) for t in sorted(self.bids, reverse=True)[:n]]
