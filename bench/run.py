@@ -6,11 +6,16 @@ docs/performance.md explains each figure and what bounds it.
 
 - floor: decode + book update only (no Trio, no sockets) over the recorded BTCUSDT diffs in
   ../shared/fixtures/recorded/ and over synthetic Upbit order-book frames, frames/s;
-- pipeline: the recorded frames through the whole session (replay servers -> WebSocket -> feeds ->
-  aggregator -> executor -> collector, fill events written) on the real clock as fast as the clients
-  read, updates/s, and its ratio to the floor;
-- latency: wire-to-decision and wire-to-fill-event-written p50/p99/p99.9, replaying the recording over
-  real loopback WebSockets at the recorded pace (10 diffs/s) and at 100x;
+- pipeline: the same frames, pre-encoded, through the real session (feeds -> aggregator -> executor ->
+  collector, fill events written) at full speed, updates/s, and its ratio to the floor of the same
+  mix (bench/pipeline.py: a stand-in network hands out the frames; no simulator in the process);
+  once with 64 frames of socket buffer (what a sender ahead of its reader leaves queued) and once
+  with one frame at a time (every frame a full pass through the scheduler);
+- session end to end: the whole replay session with the embedded exchange in the same process
+  (replay servers -> WebSocket framing both ends -> the pipeline), updates/s;
+- latency: wire-to-decision and wire-to-fill-event-written p50/p99/p99.9, the recording served by
+  the exchange in its own process (bench/exchange_process.py) over real loopback WebSockets at the
+  recorded pace (10 diffs/s) and at 100x;
 - soak: bench.soak (a simulated day of both feeds, kills and faults), RSS MB per simulated hour;
 - peer: cryptofeed's Binance order-book handler fed the same diffs, in its own virtualenv
   (bench/peer_cryptofeed.py; never a project dependency).
@@ -27,6 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from functools import partial
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,7 +146,7 @@ def _replay_session(speed: float | None, duration_s: float, *, loopback: bool) -
     return kpi
 
 
-def pipeline(repeats: int) -> dict[str, Any]:
+def session_end_to_end(repeats: int) -> dict[str, Any]:
     runs = []
     for _ in range(repeats):
         kpi = _replay_session(None, 3600, loopback=False)
@@ -152,11 +158,52 @@ def pipeline(repeats: int) -> dict[str, Any]:
             "fill_events_written": runs[0]["fill_events_written"]}
 
 
+def pipeline(snapshot: str, diffs: list[str], repeats: int, window: int) -> dict[str, Any]:
+    from bench.pipeline import build_script, run_once
+
+    script = build_script(snapshot, diffs)
+    runs = [run_once(script, snapshot, window) for _ in range(repeats)]
+    median = sorted(runs, key=lambda r: r["updates_per_s"])[len(runs) // 2]
+    return {**{k: (round(v, 3) if isinstance(v, float) else v) for k, v in median.items()},
+            "updates_per_s": round(median["updates_per_s"]), "runs": len(runs),
+            "spread": [round(min(r["updates_per_s"] for r in runs)), round(max(r["updates_per_s"] for r in runs))]}
+
+
 def latency(speed: float, duration_s: float) -> dict[str, Any]:
-    kpi = _replay_session(speed, duration_s, loopback=True)
+    """The recording served by bench/exchange_process.py in its own process over real loopback
+    WebSockets; the session (market = "live" pointed at it) runs here."""
+    import tempfile
+
+    import trio
+
+    from actors import config
+    from actors.session import configure_logging, run_session
+    from actors.telemetry import SessionPaths
+
+    server = subprocess.Popen([sys.executable, "-m", "bench.exchange_process", str(RECORDING), str(speed)],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        endpoints = json.loads(server.stdout.readline())
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = config.load(ROOT / "config" / "demo.toml", {
+                "session": {"logs_dir": tmp, "duration_s": duration_s, "market": "live", "kpi_interval_s": 3600,
+                            "status_interval_s": 3600},
+                # the strategy's clocks are session seconds: at 100x they shrink with the market's
+                "strategy": {"latency_ms": 0, "latency_jitter_ms": 0, "warmup_s": 5 / speed,
+                             "baseline_halflife_s": 20 / speed, "max_hold_s": 20 / speed},
+                "aggregator": {"coalesce_ms": 0},
+                "feeds": {"upbit": {"url": endpoints["upbit_url"]},
+                          "binance": {"ws_url": endpoints["binance_ws_url"],
+                                      "rest_url": endpoints["binance_rest_url"]}}})
+            configure_logging(None, stderr_level="ERROR")
+            kpi = trio.run(partial(run_session, cfg, SessionPaths(Path(tmp), "bench"), handle_signals=False)).kpi
+    finally:
+        server.kill()
+        server.wait()
     lat = kpi["pipeline_latency_ms"]
     return {"speed": speed, "updates": sum(f["messages"] for f in kpi["feeds"].values()),
-            "seconds": round(kpi["duration_s"], 2), **{f"decision_{k}": v for k, v in lat["wire_to_decision"].items()},
+            "seconds": round(kpi["duration_s"], 2), "exchange": "own process",
+            **{f"decision_{k}": v for k, v in lat["wire_to_decision"].items()},
             **{f"fill_written_{k}": v for k, v in lat["wire_to_fill_written"].items()}}
 
 
@@ -206,15 +253,21 @@ def main(argv: list[str] | None = None) -> int:
     results["floor_upbit_frames_per_s"] = round(floor_upbit(upbit_frames, repeats))
 
     print("pipeline ...", file=sys.stderr, flush=True)
-    pipe = pipeline(1 if args.quick else 3)
+    pipe = pipeline(snapshot, diffs, repeats, window=64)
+    pipe_one = pipeline(snapshot, diffs, repeats, window=1)
     results["pipeline_updates_per_s"] = pipe["updates_per_s"]
-    # the pipeline's mix is about 2 Upbit books per Binance diff: compare with the floor of the same mix
+    results["pipeline_one_frame_per_wakeup_updates_per_s"] = pipe_one["updates_per_s"]
+    # the script's mix is 2 Upbit books per Binance diff: compare with the floor of the same mix
     upbit_share = 2 / 3
     floor_mix = 1 / (upbit_share / results["floor_upbit_frames_per_s"]
                      + (1 - upbit_share) / results["floor_binance_frames_per_s"])
     results["floor_mix_frames_per_s"] = round(floor_mix)
     results["pipeline_over_floor"] = round(pipe["updates_per_s"] / floor_mix, 4)
+    results["pipeline_one_frame_per_wakeup_over_floor"] = round(pipe_one["updates_per_s"] / floor_mix, 4)
     results["pipeline_detail"] = pipe
+    results["pipeline_one_frame_per_wakeup_detail"] = pipe_one
+    print("session end to end ...", file=sys.stderr, flush=True)
+    results["session_end_to_end"] = session_end_to_end(1)
 
     print("latency ...", file=sys.stderr, flush=True)
     live = latency(1.0, 20 if args.quick else 60)
@@ -247,8 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbench on {results['machine']['platform']}, {results['machine']['cpus']} CPUs, commit {commit}")
     row("floor: Binance diffs, frames/s", results["floor_binance_frames_per_s"])
     row("floor: Upbit books, frames/s", results["floor_upbit_frames_per_s"])
+    row("floor: same 2:1 Upbit:Binance mix, frames/s", results["floor_mix_frames_per_s"])
     row("pipeline: updates/s (full speed)", results["pipeline_updates_per_s"], "target >= 50000")
     row("pipeline / floor (same mix)", results["pipeline_over_floor"], "target >= 0.5")
+    row("pipeline, one frame per wake-up: updates/s", results["pipeline_one_frame_per_wakeup_updates_per_s"])
+    row("  ... / floor", results["pipeline_one_frame_per_wakeup_over_floor"])
+    row("session end to end (exchange in process)", results["session_end_to_end"]["updates_per_s"])
     for name, lat in (("live rate", live), ("100x", fast)):
         row(f"wire->decision p50/p99/p99.9 ms, {name}",
             f"{lat['decision_p50']}/{lat['decision_p99']}/{lat['decision_p99_9']}",
