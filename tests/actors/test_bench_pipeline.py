@@ -6,28 +6,17 @@ measures what it says, every frame through the feeds and decisions and fill even
 
 from __future__ import annotations
 
-import gzip
-
 import pytest
 
 from bench.pipeline import build_script, run_once
+from bench.run import RECORDING, recorded_binance_frames
 
 
 def _recording(fixtures, n_diffs: int) -> tuple[str, list[str]]:
-    path = fixtures / "recorded" / "hftbacktest" / "btcusdt_20240808.gz"
-    if not path.exists():
-        pytest.skip(f"needs the recorded stream at {path}")
-    snapshot, diffs = None, []
-    with gzip.open(path, "rt") as f:
-        for line in f:
-            payload = line.rstrip("\n").split(" ", 1)[1]
-            if '"depthUpdate"' in payload:
-                diffs.append(payload)
-            elif payload.startswith('{"lastUpdateId"') and snapshot is None:
-                snapshot = payload
-            if len(diffs) >= n_diffs and snapshot is not None:
-                break
-    return snapshot, diffs
+    if not RECORDING.exists():
+        pytest.skip(f"needs the recorded stream at {RECORDING}")
+    snapshot, diffs = recorded_binance_frames()
+    return snapshot, diffs[:n_diffs]
 
 
 @pytest.mark.parametrize("window", [1, 64])

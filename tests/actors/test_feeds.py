@@ -52,23 +52,28 @@ class ScriptedBinance:
                                  stale_after_s=5.0)
 
 
-async def test_binance_gap_forces_a_counted_resync_and_garbage_is_skipped(autojump_clock):
-    script = [diff(1001, 1001), 0.1, diff(1002, 1003), 0.1, "garbage{", 0.1, diff(1004, 1004, bid=100.5), 0.1,
-              diff(1010, 1012, bid=99.5), 0.1, diff(1013, 1013), 0.1, diff(1014, 1015)]
-    server = ScriptedBinance(script)
+
+async def _views_of_binance_feed(server: ScriptedBinance, stats: FeedStats, run_for_s: float) -> list:
+    """Run the Binance feed against ``server`` for ``run_for_s``; every view it published, in order."""
     send, receive = trio.open_memory_channel(100)
-    stats = FeedStats("binance")
     async with trio.open_nursery() as nursery:
         cfg = await server.start(nursery)
         await nursery.start(run_binance_feed, cfg, send, stats)
-        await trio.sleep(2)
+        await trio.sleep(run_for_s)
         nursery.cancel_scope.cancel()
     views = []
     while True:
         try:
             views.append(receive.receive_nowait())
         except trio.WouldBlock:
-            break
+            return views
+
+async def test_binance_gap_forces_a_counted_resync_and_garbage_is_skipped(autojump_clock):
+    script = [diff(1001, 1001), 0.1, diff(1002, 1003), 0.1, "garbage{", 0.1, diff(1004, 1004, bid=100.5), 0.1,
+              diff(1010, 1012, bid=99.5), 0.1, diff(1013, 1013), 0.1, diff(1014, 1015)]
+    server = ScriptedBinance(script)
+    stats = FeedStats("binance")
+    views = await _views_of_binance_feed(server, stats, run_for_s=2)
     assert stats.gaps == 1 and stats.resyncs == 2 and server.snapshots == 2
     assert stats.bad_frames == 1
     assert [v.update_id for v in views][-1] == 1015
@@ -81,19 +86,8 @@ async def test_binance_frames_queued_together_are_all_applied_and_published_as_o
     for the burst, the others are counted as superseded."""
     burst = [diff(i, i, bid=100.0 - (i - 1001) * 0.01) for i in range(1002, 1032)]
     server = ScriptedBinance([diff(1001, 1001), 0.1, *burst])
-    send, receive = trio.open_memory_channel(100)
     stats = FeedStats("binance")
-    async with trio.open_nursery() as nursery:
-        cfg = await server.start(nursery)
-        await nursery.start(run_binance_feed, cfg, send, stats)
-        await trio.sleep(1)
-        nursery.cancel_scope.cancel()
-    views = []
-    while True:
-        try:
-            views.append(receive.receive_nowait())
-        except trio.WouldBlock:
-            break
+    views = await _views_of_binance_feed(server, stats, run_for_s=1)
     assert stats.messages == 31 and stats.batches < stats.messages  # the burst took fewer wake-ups
     assert stats.books == len(views) and stats.books + stats.books_superseded == 31
     last = views[-1]
