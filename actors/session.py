@@ -124,14 +124,6 @@ def prepare_replay(cfg: Config) -> ReplayMarket:
                         binance_symbol=cfg.feeds.binance.symbol)
 
 
-def _freeze_startup_heap() -> None:
-    """Move every object that exists once the feeds are ready (modules, config, a pre-rolled recording,
-    the books) out of the cyclic collector's reach: later collections only walk what the session
-    allocates since, so none of them stalls a decision for long (docs/performance.md, latency).
-    ``run_session`` collects before it starts (so little garbage is frozen) and unfreezes at the end."""
-    gc.freeze()
-
-
 async def _stop_after_replay(hub: ReplayHub, stop: trio.Event) -> None:
     await hub.finished.wait()
     await trio.sleep(REPLAY_TAIL_S)  # legs in flight meet the last books, the collector writes them
@@ -151,7 +143,10 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
     when both feeds are ready and the session stops at its end (or after duration_s, if sooner).
     """
     log = logger.bind(actor="session")
-    gc.collect()  # now, not in the middle of trading (see _freeze_startup_heap)
+    # GC: collect now, then freeze everything that exists once the feeds are ready (modules, config, a
+    # pre-rolled recording, the books) out of the cyclic collector's reach, so later collections only
+    # walk what trading allocates (a full pass over the startup heap took ~30 ms; docs/performance.md)
+    gc.collect()
     opened_at = trio.current_time()
     seed = cfg.session.seed
     jitter_rng = random.Random(seed)
@@ -260,7 +255,7 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                                               name="feed:binance")
                     if not stop.is_set():
                         ctx.trading_since = trio.current_time()
-                        _freeze_startup_heap()
+                        gc.freeze()  # see gc.collect() above; undone when the session ends
                         log.info("both feeds ready after {:.2f} s; trading for {:g} s",
                                  ctx.trading_since - opened_at, s.duration_s)
                         if cfg.chaos.kill_every_s > 0:

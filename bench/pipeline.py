@@ -128,20 +128,15 @@ class FrameNetwork:
 def run_once(script: list[tuple[str, bytes]], snapshot: str, window: int = 64) -> dict[str, Any]:
     """One session over the script; updates/s from the first Binance frame to the last frame handed out,
     and the same including the drain (the session stopping and writing everything)."""
-    from actors import config
     from actors.session import configure_logging, run_session
     from actors.telemetry import SessionPaths
     from actors.ws import use_network
+    from bench.run import session_config
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config.load(ROOT / "config" / "demo.toml", {
-            "session": {"logs_dir": tmp, "duration_s": 3600, "market": "live", "kpi_interval_s": 3600,
-                        "status_interval_s": 3600},
-            # the recording's 346 s pass in about a second here: the strategy's clocks are shortened to
-            # match, so that it trades and the collector writes fill events during the run
-            "strategy": {"latency_ms": 0, "latency_jitter_ms": 0, "warmup_s": 0, "baseline_halflife_s": 0.05,
-                         "max_hold_s": 0.05},
-            "aggregator": {"coalesce_ms": 0}})
+        # the recording's 346 s pass in about a second here: the strategy's clocks are shortened to
+        # match, so that it trades and the collector writes fill events during the run
+        cfg = session_config(tmp, "live", 3600, {"warmup_s": 0, "baseline_halflife_s": 0.05, "max_hold_s": 0.05})
         configure_logging(None, stderr_level="ERROR")
         network = FrameNetwork(script, snapshot, window)
 

@@ -31,8 +31,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,40 +116,46 @@ def floor_upbit(frames: list[bytes], repeats: int) -> float:
 
 # -- sessions --------------------------------------------------------------------------------------
 
-def _replay_session(speed: float | None, duration_s: float, *, loopback: bool) -> dict[str, Any]:
-    """One replay session of the recording; speed None = as fast as the clients read (real clock)."""
+def session_config(tmp: str, market: str, duration_s: float, strategy: dict[str, Any] | None = None,
+                   **tables: dict[str, Any]):
+    """config/demo.toml as every benchmark session runs it: files in ``tmp``, no periodic KPI or status
+    writes, no simulated order latency, no coalescing window; plus the given tables."""
+    from actors import config
+
+    return config.load(ROOT / "config" / "demo.toml", {
+        "session": {"logs_dir": tmp, "duration_s": duration_s, "market": market, "kpi_interval_s": 3600,
+                    "status_interval_s": 3600},
+        "strategy": {"latency_ms": 0, "latency_jitter_ms": 0, **(strategy or {})},
+        "aggregator": {"coalesce_ms": 0}, **tables})
+
+
+def _replay_session() -> dict[str, Any]:
+    """One replay session of the whole recording over the in-memory network, on the real clock as fast
+    as the clients read; its KPI."""
     import tempfile
 
     import trio
 
-    from actors import config
     from actors.session import configure_logging, prepare_replay, run_session
     from actors.telemetry import SessionPaths
     from actors.ws import memory_network
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config.load(ROOT / "config" / "demo.toml", {
-            "session": {"logs_dir": tmp, "duration_s": duration_s, "market": "replay", "kpi_interval_s": 3600,
-                        "status_interval_s": 3600},
-            "strategy": {"latency_ms": 0, "latency_jitter_ms": 0},
-            "aggregator": {"coalesce_ms": 0},
-            "replay": {"files": [str(RECORDING)], "speed": speed or 1e9}})
+        cfg = session_config(tmp, "replay", 3600, replay={"files": [str(RECORDING)], "speed": 1e9})
         configure_logging(None, stderr_level="ERROR")
         replay = prepare_replay(cfg)
 
         async def main():
-            if not loopback:
-                memory_network()
+            memory_network()
             return await run_session(cfg, SessionPaths(Path(tmp), "bench"), handle_signals=False, replay=replay)
 
-        kpi = trio.run(main).kpi
-    return kpi
+        return trio.run(main).kpi
 
 
 def session_end_to_end(repeats: int) -> dict[str, Any]:
     runs = []
     for _ in range(repeats):
-        kpi = _replay_session(None, 3600, loopback=False)
+        kpi = _replay_session()
         updates = sum(f["messages"] for f in kpi["feeds"].values())
         runs.append({"updates": updates, "seconds": kpi["duration_s"], "rate": updates / kpi["duration_s"],
                      "fill_events_written": kpi["fill_events_written"]})
@@ -176,7 +182,6 @@ def latency(speed: float, duration_s: float) -> dict[str, Any]:
 
     import trio
 
-    from actors import config
     from actors.session import configure_logging, run_session
     from actors.telemetry import SessionPaths
 
@@ -185,16 +190,12 @@ def latency(speed: float, duration_s: float) -> dict[str, Any]:
     try:
         endpoints = json.loads(server.stdout.readline())
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = config.load(ROOT / "config" / "demo.toml", {
-                "session": {"logs_dir": tmp, "duration_s": duration_s, "market": "live", "kpi_interval_s": 3600,
-                            "status_interval_s": 3600},
-                # the strategy's clocks are session seconds: at 100x they shrink with the market's
-                "strategy": {"latency_ms": 0, "latency_jitter_ms": 0, "warmup_s": 5 / speed,
-                             "baseline_halflife_s": 20 / speed, "max_hold_s": 20 / speed},
-                "aggregator": {"coalesce_ms": 0},
-                "feeds": {"upbit": {"url": endpoints["upbit_url"]},
-                          "binance": {"ws_url": endpoints["binance_ws_url"],
-                                      "rest_url": endpoints["binance_rest_url"]}}})
+            # the strategy's clocks are session seconds: at 100x they shrink with the market's
+            cfg = session_config(tmp, "live", duration_s,
+                                 {"warmup_s": 5 / speed, "baseline_halflife_s": 20 / speed, "max_hold_s": 20 / speed},
+                                 feeds={"upbit": {"url": endpoints["upbit_url"]},
+                                        "binance": {"ws_url": endpoints["binance_ws_url"],
+                                                    "rest_url": endpoints["binance_rest_url"]}})
             configure_logging(None, stderr_level="ERROR")
             kpi = trio.run(partial(run_session, cfg, SessionPaths(Path(tmp), "bench"), handle_signals=False)).kpi
     finally:

@@ -142,6 +142,7 @@ class _CombinedDiff(msgspec.Struct):
 
 _diff_decoder = msgspec.json.Decoder(_CombinedDiff, strict=False)
 
+
 def _levels(pairs: list[tuple[str, str]], *, allow_zero_size: bool) -> tuple[Level, ...]:
     """Decimal-string pairs to floats, each checked (the hot path: one pass, no call per level)."""
     try:
