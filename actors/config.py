@@ -66,6 +66,7 @@ class SessionConfig:
     status_interval_s: float = attrs.field(default=10.0, validator=positive)
     kpi_interval_s: float = attrs.field(default=5.0, validator=positive)
     shutdown_grace_s: float = attrs.field(default=5.0, validator=positive)
+    startup_timeout_s: float = attrs.field(default=60.0, validator=positive)  # both feeds ready within this
     record: bool = False  # save every raw frame to recording_<id>.jsonl.gz
 
 
@@ -88,6 +89,7 @@ class BinanceFeedConfig:
     snapshot_limit: int = attrs.field(default=1000, validator=snapshot_limit)
     stale_after_s: float = attrs.field(default=30.0, validator=positive)
     connect_timeout_s: float = attrs.field(default=10.0, validator=positive)
+    snapshot_timeout_s: float = attrs.field(default=10.0, validator=positive)  # a whole REST call, body included
     view_depth: int = attrs.field(default=20, validator=positive)
     max_bad_frames_per_min: int = attrs.field(default=20, validator=positive)
     scheduled_cut_s: float = attrs.field(default=86_400.0, validator=positive)
@@ -144,6 +146,7 @@ class RiskConfig:
     max_position_btc: float = attrs.field(default=math.inf, validator=positive)
     max_notional_usdt: float = attrs.field(default=math.inf, validator=positive)
     max_loss_usdt: float = attrs.field(default=math.inf, validator=positive)
+    max_premium_bps: float = attrs.field(default=1500.0, validator=positive)  # |mid premium| beyond: bad data
 
 
 ACTOR_NAMES = ("feed:upbit", "feed:binance", "aggregator", "executor", "collector")
