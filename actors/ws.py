@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import ssl
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import AsyncIterator, Awaitable, Callable
@@ -112,29 +113,80 @@ class WsConn:
 
 @asynccontextmanager
 async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator[WsConn]:
-    """Connect to ``url``; on exit close the connection and its TCP stream."""
+    """Connect to ``url``, the TCP connect, TLS and the opening handshake included, within
+    ``connect_timeout_s``; on exit close the connection and its TCP stream."""
     network = _network.get()
     if network is not None:
-        async with network.connect_ws(url) as conn:
+        async with network.connect_ws(url, connect_timeout_s=connect_timeout_s) as conn:
             yield conn
         return
-    opened: list[tw.WebSocketConnection] = []
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+
+    async def open_stream() -> trio.abc.Stream:
+        if secure:
+            return await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl.create_default_context(),
+                                                       https_compatible=True)
+        return await trio.open_tcp_stream(host, port)
+
+    async with _client(url, open_stream, host if port in (80, 443) else f"{host}:{port}", connect_timeout_s) as conn:
+        yield conn
+
+
+@asynccontextmanager
+async def _client(url: str, open_stream: Callable[[], Awaitable[trio.abc.Stream]], host: str,
+                  timeout_s: float) -> AsyncIterator[WsConn]:
+    """A client connection on a stream we own, its reader task in a nursery we own.
+
+    trio-websocket's ``open_websocket_url(connect_timeout=...)`` raises its timeout and then waits for its
+    own reader task, which a server that accepted TCP and never answers the handshake keeps blocked
+    forever; and a failed connect can leave its socket open. Here the whole connect is one deadline that
+    cancels the reader with it, and the stream is closed on every way out."""
+    parts = urlsplit(url)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    stream: trio.abc.Stream | None = None
     try:
-        async with tw.open_websocket_url(url, message_queue_size=MESSAGE_QUEUE_SIZE,
-                                         max_message_size=MAX_MESSAGE_SIZE, connect_timeout=connect_timeout_s,
-                                         disconnect_timeout=CLOSE_TIMEOUT_S) as ws:
-            opened.append(ws)
-            yield WsConn(ws)
-    except (tw.HandshakeError, tw.ConnectionTimeout, OSError, trio.TooSlowError) as exc:
-        if opened:
-            raise
-        raise WsConnectError(f"cannot connect to {url}: {_reason(exc)}") from None
-    except tw.ConnectionClosed as exc:
-        raise _closed(exc) from None
+        async with trio.open_nursery() as nursery:
+            ws = None
+            with trio.move_on_after(timeout_s) as deadline:
+                try:
+                    stream = await open_stream()
+                    ws = await tw.wrap_client_stream(nursery, stream, host, resource,
+                                                     message_queue_size=MESSAGE_QUEUE_SIZE,
+                                                     max_message_size=MAX_MESSAGE_SIZE)
+                except (tw.HandshakeError, OSError) as exc:
+                    raise WsConnectError(f"cannot connect to {url}: {_reason(exc)}") from None
+            if ws is None or deadline.cancelled_caught:
+                raise WsConnectError(f"cannot connect to {url}: no WebSocket handshake within {timeout_s:g} s")
+            try:
+                yield WsConn(ws)
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
+                    await ws.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise _one_error(url, group) from None
     finally:
-        if opened:  # the library can leave the TCP stream open when the server closed first
+        if stream is not None:
             with trio.CancelScope(shield=True):
-                await opened[0]._stream.aclose()
+                await stream.aclose()
+
+
+def _one_error(url: str, group: BaseExceptionGroup) -> BaseException:
+    """The one exception a caller should see for a client nursery's group.
+
+    The reader task reports a rejected handshake (``ConnectionRejected``) and ends quietly otherwise, so a
+    lone ``Exception`` came from the caller's body and is raised as the socket would raise it; anything
+    else (two errors, a ``Cancelled`` of an outer scope) stays a group."""
+    rejected = group.subgroup(tw.HandshakeError)
+    if rejected is not None:
+        return WsConnectError(f"cannot connect to {url}: {_reason(rejected.exceptions[0])}")
+    if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+        leaf = group.exceptions[0]
+        return _closed(leaf) if isinstance(leaf, tw.ConnectionClosed) else leaf
+    return group
 
 
 Handler = Callable[["WsRequest"], Awaitable[None]]
@@ -261,41 +313,25 @@ class MemoryNetwork:
         return port
 
     @asynccontextmanager
-    async def connect_ws(self, url: str) -> AsyncIterator[WsConn]:
-        parts = urlsplit(url)
-        entry = self._ws.get(parts.port or 0)
+    async def connect_ws(self, url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator[WsConn]:
+        entry = self._ws.get(urlsplit(url).port or 0)
         if entry is None:
             raise WsConnectError(f"cannot connect to {url}: connection refused (memory network)")
         handle, server_nursery = entry
-        client_stream, server_stream = trio.testing.memory_stream_pair()
 
-        async def serve_one() -> None:
-            request = await tw.wrap_server_stream(server_nursery, server_stream, MESSAGE_QUEUE_SIZE,
-                                                  MAX_MESSAGE_SIZE)
-            await handle(request)
+        async def open_stream() -> trio.abc.Stream:
+            client_stream, server_stream = trio.testing.memory_stream_pair()
 
-        server_nursery.start_soon(serve_one)
-        resource = parts.path + (f"?{parts.query}" if parts.query else "")
-        try:
-            async with trio.open_nursery() as nursery:
-                try:
-                    ws = await tw.wrap_client_stream(nursery, client_stream, self.HOST, resource,
-                                                     message_queue_size=MESSAGE_QUEUE_SIZE,
-                                                     max_message_size=MAX_MESSAGE_SIZE)
-                except tw.HandshakeError as exc:
-                    raise WsConnectError(f"cannot connect to {url}: {exc}") from None
-                try:
-                    yield WsConn(ws)
-                finally:
-                    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
-                        await ws.aclose()
-                    await client_stream.aclose()
-        except BaseExceptionGroup as group:
-            # the reader task handles its own errors, so a lone leaf came from the caller's body:
-            # raise it as the socket mode does; anything else (two errors, a Cancelled) stays a group
-            if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-                raise group.exceptions[0] from None
-            raise
+            async def serve_one() -> None:
+                request = await tw.wrap_server_stream(server_nursery, server_stream, MESSAGE_QUEUE_SIZE,
+                                                      MAX_MESSAGE_SIZE)
+                await handle(request)
+
+            server_nursery.start_soon(serve_one)
+            return client_stream
+
+        async with _client(url, open_stream, self.HOST, connect_timeout_s) as conn:
+            yield conn
 
     def http_transport(self) -> httpx.MockTransport:
         async def handle(request: httpx.Request) -> httpx.Response:
@@ -313,7 +349,7 @@ _network: ContextVar[MemoryNetwork | None] = ContextVar("network", default=None)
 
 def use_network(network) -> None:
     """Route this task's (and its children's) connections through ``network``: any object with an async
-    context manager ``connect_ws(url)`` yielding a ``WsConn``-like object and ``http_transport()``
+    context manager ``connect_ws(url, connect_timeout_s=...)`` yielding a ``WsConn``-like object and ``http_transport()``
     returning an httpx transport (``MemoryNetwork``; bench/pipeline.py's pre-encoded frames)."""
     _network.set(network)
 

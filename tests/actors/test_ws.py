@@ -1,5 +1,7 @@
 """The WebSocket seam over real loopback: error mapping, and canaries for library behaviour we rely on."""
 
+from functools import partial
+
 import pytest
 import trio
 import trio_websocket as tw
@@ -88,4 +90,39 @@ async def test_receive_nowait_reads_what_is_queued_without_blocking_then_maps_th
                     except WsClosed as exc:
                         assert exc.code == 1000
                         break
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_server_that_never_answers_the_handshake_is_abandoned_at_the_connect_deadline():
+    """It accepts TCP and reads the upgrade request but never answers: trio-websocket's own connect_timeout
+    fires and then waits for its reader task forever; ours ends the whole connect at the deadline."""
+    accepted = []
+
+    async def silent(stream: trio.SocketStream) -> None:
+        accepted.append(stream)
+        while await stream.receive_some(4096):
+            pass
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        with trio.fail_after(5):
+            t0 = trio.current_time()
+            with pytest.raises(WsConnectError, match="no WebSocket handshake within 0.5 s"):
+                async with open_ws(f"ws://127.0.0.1:{port}/", connect_timeout_s=0.5):
+                    pass
+            assert 0.5 <= trio.current_time() - t0 < 2
+        assert len(accepted) == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_rejected_handshake_is_a_connect_error():
+    async def handler(request):
+        await request.reject(403, b"forbidden")
+
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_ws, handler, "127.0.0.1", 0)
+        with trio.fail_after(5), pytest.raises(WsConnectError, match="cannot connect"):
+            async with open_ws(f"ws://127.0.0.1:{port}/", connect_timeout_s=2):
+                pass
         nursery.cancel_scope.cancel()
