@@ -6,14 +6,24 @@ when the aggregator's inbox is full the view is dropped and counted (conflation)
 stops reading its socket (which would stop it answering pings). ``started()`` is called once the
 feed has delivered its first book(s): connected, subscribed and in sync.
 
-Stale means no market data for ``stale_after_s``; keep-alive traffic does not count.
+Nothing from the exchange is trusted blindly (docs/reliability.md):
+- every wait has a deadline: the connect (``connect_timeout_s``, handshake included), each REST
+  snapshot (``snapshot_timeout_s``, body included, at most ``MAX_SNAPSHOT_BYTES``), and market data
+  (``stale_after_s``: no data at all, or no book for one of the subscribed Upbit codes; keep-alive
+  traffic does not count);
+- any exception while decoding one frame makes it a bad frame: counted, logged, skipped; more than
+  ``max_bad_frames_per_min`` on one connection reconnects it;
+- a Binance book that cannot be trusted (a sequence gap, a crossed book, a book that stops advancing
+  while diffs arrive) is withdrawn downstream at once (an empty view: no decision can use it) and
+  resynced; it is published again only once the stream has advanced it past its new snapshot.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import httpx
 import trio
@@ -22,15 +32,28 @@ from loguru import logger
 from actors.config import BinanceFeedConfig, UpbitFeedConfig
 from actors.core.book import BookView, DiffBook
 from actors.core.kpi import FeedStats
-from actors.core.venues import FrameError, binance, upbit
+from actors.core.venues import binance, upbit
 from actors.ws import WsClosed, WsConn, http_client, open_ws
 
+BAD_FRAME_WINDOW_S = 60.0
+MAX_BATCH = 256  # frames read per wake-up when they have queued up behind the first
+MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024  # a 5000-level depth snapshot is well under 1 MiB
+MAX_REFETCH = 10  # snapshots in a row older than the buffered diffs
+MAX_STUCK_IN_A_ROW = 3  # snapshots in a row that the stream never continued: the endpoints disagree
+SCHEDULED_CUT_TOLERANCE_S = 60.0  # a close this close to scheduled_cut_s is the exchange's planned cut
 
-class FeedStale(Exception):
+
+class FeedFailure(Exception):
+    """A reason to end this connection and reconnect; ``restart_cause`` labels it in the KPI file."""
+
+    restart_cause = "error"
+
+
+class FeedStale(FeedFailure):
     restart_cause = "stale"
 
 
-class FeedError(Exception):
+class FeedError(FeedFailure):
     """The exchange said something that ends this connection (an error frame, a shutdown notice)."""
 
     def __init__(self, message: str, cause: str = "error") -> None:
@@ -38,84 +61,121 @@ class FeedError(Exception):
         self.restart_cause = cause
 
 
-class SnapshotError(Exception):
+class SnapshotError(FeedFailure):
     restart_cause = "snapshot"
 
 
-def publish(out: trio.MemorySendChannel[BookView], view: BookView, stats: FeedStats) -> None:
-    try:
-        out.send_nowait(view)
-        stats.books += 1
-    except trio.WouldBlock:
-        stats.books_dropped += 1
+class _Outbox:
+    """A feed's end of the books channel.
 
+    A view that finds the aggregator's inbox full is dropped and counted: the next one supersedes it.
+    A withdrawal (an empty view: the book cannot be trusted) is never dropped: it waits and is sent
+    before anything else, unless a newer view of the same market replaces it first."""
 
-async def _receive_data(conn: WsConn, stats: FeedStats, stale_after_s: float,
-                        wake_at: float = math.inf) -> bytes | str | None:
-    """The next frame; None if ``wake_at`` came first; FeedStale if no data came for stale_after_s."""
-    assert stats.last_data_at is not None
-    stale_at = stats.last_data_at + stale_after_s
-    with trio.move_on_at(min(stale_at, wake_at)):
-        return await conn.receive()
-    if trio.current_time() >= stale_at:
-        raise FeedStale(f"no market data for {stale_after_s:g} s")
-    return None
+    def __init__(self, out: trio.MemorySendChannel[BookView], stats: FeedStats, venue: str) -> None:
+        self._out, self._stats, self._venue = out, stats, venue
+        self._withdrawn: dict[str, float] = {}  # symbol -> when it was withdrawn, not yet delivered
 
-
-BAD_FRAME_WINDOW_S = 60.0
-MAX_BATCH = 256  # frames read per wake-up when they have queued up behind the first
-
-
-def _decode_counted(frame: bytes | str, stats: FeedStats, decode: Callable[[Any], list], log, max_bad_per_min: int,
-                    recorder) -> list:
-    """One frame's events ([] for a bad frame: counted, logged, skipped). A feed whose bad frames
-    exceed ``max_bad_per_min`` within a minute is reconnected (cause error)."""
-    stats.messages += 1
-    if recorder is not None:
-        recorder.write(stats.venue, "ws", trio.current_time(), frame)
-    try:
-        return decode(frame)
-    except FrameError as exc:
-        recent = stats.bad_frame(trio.current_time(), BAD_FRAME_WINDOW_S)
-        log.warning("bad frame #{} skipped: {} (first bytes: {!r})", stats.bad_frames, exc, frame[:120])
-        if recent > max_bad_per_min:
-            raise FeedError(f"{recent} bad frames within {BAD_FRAME_WINDOW_S:g} s: the exchange keeps sending "
-                            f"garbage; reconnecting") from None
-        return []
-
-
-async def _next_events(conn: WsConn, stats: FeedStats, stale_after_s: float, decode: Callable[[Any], list],
-                       log, max_bad_per_min: int, wake_at: float = math.inf, recorder=None) -> list | None:
-    """Decoded events of the next frame and of the frames already queued behind it (up to MAX_BATCH),
-    in order; None at ``wake_at``. At 10 frames/s a batch is one frame; when frames queue up (a replay
-    at full speed, a pause of the event loop) one wake-up reads them all and the feed publishes only the
-    resulting book (docs/performance.md)."""
-    frame = await _receive_data(conn, stats, stale_after_s, wake_at)
-    if frame is None:
-        return None
-    stats.batches += 1
-    events = _decode_counted(frame, stats, decode, log, max_bad_per_min, recorder)
-    for _ in range(MAX_BATCH - 1):
+    def publish(self, view: BookView) -> None:
+        self._withdrawn.pop(view.symbol, None)
+        if not self.flush():
+            self._stats.books_dropped += 1
+            return
         try:
-            frame = conn.receive_nowait()
-        except WsClosed:
-            break  # the next receive reports it, after these events are handled
+            self._out.send_nowait(view)
+            self._stats.books += 1
+        except trio.WouldBlock:
+            self._stats.books_dropped += 1
+
+    def withdraw(self, symbol: str, now: float) -> None:
+        self._withdrawn[symbol] = now
+        self.flush()
+
+    def flush(self) -> bool:
+        """Send pending withdrawals; False if some are still waiting for room."""
+        for symbol, at in list(self._withdrawn.items()):
+            try:
+                self._out.send_nowait(BookView(self._venue, symbol, (), (), at))
+            except trio.WouldBlock:
+                return False
+            del self._withdrawn[symbol]
+        return True
+
+
+class _Reader:
+    """Frames of one connection, decoded and counted."""
+
+    def __init__(self, conn: WsConn, stats: FeedStats, decode: Callable[[Any], list], log,
+                 max_bad_per_min: int, recorder) -> None:
+        self._conn, self._stats, self._decode, self._log = conn, stats, decode, log
+        self._max_bad, self._recorder = max_bad_per_min, recorder
+        stats.reset_bad_window()  # a burst on the previous connection is not held against this one
+
+    async def next_events(self, stale_at: float, stale: Callable[[], FeedFailure],
+                          wake_at: float = math.inf) -> list | None:
+        """Decoded events of the next frame and of the frames already queued behind it (up to MAX_BATCH),
+        in order; None at ``wake_at``; ``stale()`` raised at ``stale_at``. At 10 frames/s a batch is one
+        frame; when frames queue up (a replay at full speed, a pause of the event loop) one wake-up reads
+        them all and the feed publishes only the resulting book (docs/performance.md)."""
+        frame: bytes | str | None = None
+        with trio.move_on_at(min(stale_at, wake_at)):
+            frame = await self._conn.receive()
         if frame is None:
-            break
-        events += _decode_counted(frame, stats, decode, log, max_bad_per_min, recorder)
-    return events
+            if trio.current_time() >= stale_at:
+                raise stale()
+            return None
+        self._stats.batches += 1
+        events = self._decode_counted(frame)
+        for _ in range(MAX_BATCH - 1):
+            try:
+                frame = self._conn.receive_nowait()
+            except WsClosed:
+                break  # the next receive reports it, after these events are handled
+            if frame is None:
+                break
+            events += self._decode_counted(frame)
+        return events
+
+    def _decode_counted(self, frame: bytes | str) -> list:
+        """One frame's events ([] for a bad frame: counted, logged, skipped). Any exception of the decoder
+        is a bad frame (deeply nested JSON raises RecursionError, not a decode error)."""
+        stats = self._stats
+        stats.messages += 1
+        if self._recorder is not None:
+            self._recorder.write(stats.venue, "ws", trio.current_time(), frame)
+        try:
+            return self._decode(frame)
+        except Exception as exc:
+            recent = stats.bad_frame(trio.current_time(), BAD_FRAME_WINDOW_S)
+            self._log.warning("bad frame #{} skipped: {}: {} (first bytes: {!r})", stats.bad_frames,
+                              type(exc).__name__, str(exc)[:200], frame[:120])
+            if recent > self._max_bad:
+                raise FeedError(f"{recent} bad frames within {BAD_FRAME_WINDOW_S:g} s: the exchange keeps sending "
+                                f"garbage; reconnecting") from None
+            return []
 
 
 async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookView], stats: FeedStats, *,
                          recorder=None, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
     log = logger.bind(actor="feed:upbit")
     codes = (cfg.market, cfg.fx_market)
+    outbox = _Outbox(out, stats, upbit.VENUE)
     async with open_ws(cfg.url, connect_timeout_s=cfg.connect_timeout_s) as conn:
         stats.connects += 1
+        reader = _Reader(conn, stats, upbit.decode, log, cfg.max_bad_frames_per_min, recorder)
         await conn.send(upbit.subscribe_request(str(uuid.uuid4()), codes))
         log.info("connected to {}, subscribed to {}", cfg.url, ", ".join(codes))
-        stats.last_data_at = next_ping_at = trio.current_time()
+        stats.last_data_at = next_ping_at = subscribed_at = trio.current_time()
+        last_book = dict.fromkeys(codes, subscribed_at)  # per code; the subscription time until its first book
         seen: set[str] = set()
+
+        def stale() -> FeedStale:
+            code = min(codes, key=last_book.__getitem__)
+            if code not in seen:
+                return FeedStale(f"no order book for {code} within {cfg.stale_after_s:g} s of subscribing "
+                                 f"(is {code} a market listed on the exchange?)")
+            return FeedStale(f"no order book for {code} for {cfg.stale_after_s:g} s")
+
         try:
             while True:
                 if trio.current_time() >= next_ping_at:
@@ -123,8 +183,7 @@ async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookV
                     await conn.send(upbit.PING)
                     stats.pings_sent += 1
                     next_ping_at += cfg.ping_interval_s
-                events = await _next_events(conn, stats, cfg.stale_after_s, upbit.decode, log,
-                                            cfg.max_bad_frames_per_min, next_ping_at, recorder)
+                events = await reader.next_events(min(last_book.values()) + cfg.stale_after_s, stale, next_ping_at)
                 if events is None:
                     continue  # time to ping
                 now = trio.current_time()
@@ -142,8 +201,9 @@ async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookV
                     stats.last_data_at = now
                     stats.mark_trusted(now)
                 for event in newest.values():
-                    publish(out, BookView(upbit.VENUE, event.code, event.bids, event.asks, now, event.timestamp_ms),
-                            stats)
+                    if event.code in last_book:
+                        last_book[event.code] = now
+                    outbox.publish(BookView(upbit.VENUE, event.code, event.bids, event.asks, now, event.timestamp_ms))
                     if not stats.connected:
                         seen.add(event.code)
                         if seen.issuperset(codes):
@@ -157,41 +217,137 @@ async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookV
 
 
 async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recorder=None) -> binance.DepthSnapshot:
+    """One REST depth snapshot, within ``snapshot_timeout_s`` for the whole request (a body that trickles
+    one byte a second never times out per read) and at most MAX_SNAPSHOT_BYTES (announced or streamed)."""
     query = binance.depth_query(cfg.symbol, cfg.snapshot_limit)
+    with trio.move_on_after(cfg.snapshot_timeout_s) as deadline:
+        try:
+            async with http.stream("GET", query) as response:
+                status = response.status_code
+                body = await _read_body(response, MAX_SNAPSHOT_BYTES if status == 200 else 4096)
+        except httpx.HTTPError as exc:
+            raise SnapshotError(f"depth snapshot request failed: {type(exc).__name__}: {exc}") from None
+    if deadline.cancelled_caught:
+        raise SnapshotError(f"depth snapshot: no complete answer within {cfg.snapshot_timeout_s:g} s "
+                            "(snapshot_timeout_s)")
+    if status != 200:
+        raise SnapshotError(f"depth snapshot HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
+    if recorder is not None:
+        recorder.write("binance", "rest", trio.current_time(), body)
     try:
-        response = await http.get(query)
-    except httpx.HTTPError as exc:
-        raise SnapshotError(f"depth snapshot request failed: {type(exc).__name__}: {exc}") from None
-    if recorder is not None and response.status_code == 200:
-        recorder.write("binance", "rest", trio.current_time(), response.content)
-    if response.status_code != 200:
-        raise SnapshotError(f"depth snapshot HTTP {response.status_code}: {response.text[:200]}")
-    try:
-        return binance.decode_snapshot(response.content)
-    except FrameError as exc:
-        raise SnapshotError(f"depth snapshot unreadable: {exc}") from None
+        return binance.decode_snapshot(body)
+    except Exception as exc:  # any exception of the decoder: RecursionError on nested JSON, say
+        raise SnapshotError(f"depth snapshot unreadable: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-MAX_REFETCH = 10
-SCHEDULED_CUT_TOLERANCE_S = 60.0  # a close this close to scheduled_cut_s is the exchange's planned cut
+async def _read_body(response: httpx.Response, limit: int) -> bytes:
+    """The (decoded) body, or SnapshotError as soon as it is known to exceed ``limit`` bytes."""
+    announced = response.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > limit and response.status_code == 200:
+        raise SnapshotError(f"depth snapshot of {int(announced):,} bytes announced; at most {limit:,} accepted")
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            if response.status_code != 200:
+                break  # an error page: its start is enough to say what went wrong
+            raise SnapshotError(f"depth snapshot longer than {limit:,} bytes: abandoned")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _decode_binance(frame: bytes | str) -> list[binance.Event]:
     return [binance.decode(frame)]
 
 
-async def _sync_from_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, sync: binance.BookSync,
-                              stats: FeedStats, log, recorder=None) -> binance.Outcome:
-    for attempt in range(MAX_REFETCH):
-        snapshot = await _fetch_snapshot(http, cfg, recorder)
-        outcome = sync.on_snapshot(snapshot)
-        if outcome is not binance.Outcome.REFETCH:
-            stats.resyncs += 1
-            log.info("book synced from snapshot {} ({} levels)", snapshot.last_update_id, len(sync.book))
-            return outcome
-        stats.snapshot_refetches += 1
-        await trio.sleep(0.2 * (attempt + 1))
-    raise SnapshotError(f"snapshot stayed older than the buffered diffs after {MAX_REFETCH} fetches")
+class _BinanceBook:
+    """The shell around ``BookSync`` for one connection: counts what happens, publishes the book when it can
+    be trusted and withdraws it downstream as soon as it cannot, and fetches the snapshots the procedure
+    asks for in a task of its own, so the socket is read (and diffs buffered) while a snapshot is awaited."""
+
+    def __init__(self, cfg: BinanceFeedConfig, http: httpx.AsyncClient, stats: FeedStats, outbox: _Outbox, log,
+                 recorder, on_published: Callable[[], None]) -> None:
+        self.cfg, self._http, self._stats, self._outbox, self._log = cfg, http, stats, outbox, log
+        self._recorder, self._on_published = recorder, on_published
+        # the book keeps twice the view's depth sorted, so every view is a slice (actors/core/book.py)
+        self.sync = binance.BookSync(cfg.symbol, book=DiffBook(keep_sorted=max(128, 2 * cfg.view_depth)))
+        self.fetching = False
+        self._stuck_in_a_row = 0
+        self._event_ms: int | None = None  # exchange time of the last diff applied
+
+    @property
+    def needs_snapshot(self) -> bool:
+        return self.sync.state is binance.SyncState.NEEDS_SNAPSHOT and not self.fetching
+
+    def on_diff(self, diff: binance.DepthDiff) -> bool:
+        """Apply (or buffer) one diff; True if the book changed and can be trusted."""
+        outcome = self.sync.on_diff(diff)
+        self._count(outcome, diff)
+        if outcome is binance.Outcome.APPLIED or outcome is binance.Outcome.BUFFERED:
+            self._event_ms = diff.event_ms  # a buffered one is applied by the next snapshot, if newer
+        return self._checked(outcome)
+
+    def publish(self, received_at: float) -> None:
+        self._stuck_in_a_row = 0
+        self._stats.mark_trusted(received_at)
+        self._outbox.publish(self.sync.book.view(binance.VENUE, self.cfg.symbol, self.cfg.view_depth, received_at,
+                                                 self._event_ms))
+        self._on_published()
+
+    async def resync(self) -> None:
+        """Fetch snapshots until the procedure is in sync (a task of the connection's nursery)."""
+        self.fetching = True
+        try:
+            attempt = 0
+            while self.sync.state is binance.SyncState.NEEDS_SNAPSHOT:
+                snapshot = await _fetch_snapshot(self._http, self.cfg, self._recorder)
+                outcome = self.sync.on_snapshot(snapshot)
+                if outcome is binance.Outcome.REFETCH:
+                    attempt += 1
+                    self._stats.snapshot_refetches += 1
+                    if attempt >= MAX_REFETCH:
+                        raise SnapshotError(f"snapshot stayed older than the buffered diffs after {MAX_REFETCH} "
+                                            "fetches")
+                    await trio.sleep(0.2 * attempt)
+                    continue
+                self._stats.resyncs += 1
+                self._log.info("book synced from snapshot {} ({} levels)", snapshot.last_update_id,
+                               len(self.sync.book))
+                self._count(outcome, None)
+                if self._checked(outcome):  # buffered diffs already advanced it past the snapshot: one view
+                    self._stats.books_superseded += self.sync.replayed - 1
+                    self.publish(trio.current_time())
+        finally:
+            self.fetching = False
+
+    def _checked(self, outcome: binance.Outcome) -> bool:
+        sync = self.sync
+        if sync.synced and sync.book.crossed:
+            self._stats.crossed_books += 1
+            self._lose(f"book crossed at update {sync.book.update_id}: discarding it and resyncing")
+            sync.restart()
+            return False
+        return sync.trusted and outcome in (binance.Outcome.APPLIED, binance.Outcome.SYNCED)
+
+    def _count(self, outcome: binance.Outcome, diff: binance.DepthDiff | None) -> None:
+        if outcome is binance.Outcome.GAP:
+            self._stats.gaps += 1
+            self._lose("sequence gap" + (f" at U={diff.first_id}" if diff else " in the buffered diffs")
+                       + "; resyncing")
+        elif outcome is binance.Outcome.STUCK:
+            self._stats.stuck_books += 1
+            self._stuck_in_a_row += 1
+            self._lose(f"book stopped advancing: {self.sync.max_ignored} diffs in a row older than it"
+                       + (f" (last u={diff.final_id})" if diff else "") + "; resyncing")
+            if self._stuck_in_a_row >= MAX_STUCK_IN_A_ROW:
+                raise SnapshotError(f"{self._stuck_in_a_row} snapshots in a row were ahead of every diff the "
+                                    "stream sent: the REST endpoint and the stream disagree")
+
+    def _lose(self, why: str) -> None:
+        now = trio.current_time()
+        self._stats.mark_untrusted(now)
+        self._outbox.withdraw(self.cfg.symbol, now)
+        self._log.warning(why)
 
 
 async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[BookView], stats: FeedStats, *,
@@ -199,58 +355,45 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
     log = logger.bind(actor="feed:binance")
     names = binance.stream_names(cfg.symbol, ("depth@100ms",))
     url = cfg.ws_url.rstrip("/") + binance.combined_path(names)
-    # the book keeps twice the view's depth sorted, so every view is a slice (actors/core/book.py)
-    sync = binance.BookSync(cfg.symbol, book=DiffBook(keep_sorted=max(128, 2 * cfg.view_depth)))
+    outbox = _Outbox(out, stats, binance.VENUE)
+
+    def stale() -> FeedStale:
+        return FeedStale(f"no market data for {cfg.stale_after_s:g} s")
+
+    def published() -> None:
+        if not stats.connected:
+            stats.connected = True
+            task_status.started()
+
     async with http_client(cfg.rest_url, cfg.connect_timeout_s) as http, \
             open_ws(url, connect_timeout_s=cfg.connect_timeout_s) as conn:
         stats.connects += 1
         log.info("connected to {}", url)
+        reader = _Reader(conn, stats, _decode_binance, log, cfg.max_bad_frames_per_min, recorder)
+        book = _BinanceBook(cfg, http, stats, outbox, log, recorder, published)
         stats.last_data_at = connected_at = trio.current_time()
         try:
-            while True:
-                events = await _next_events(conn, stats, cfg.stale_after_s, _decode_binance, log,
-                                            cfg.max_bad_frames_per_min, recorder=recorder)
-                if not events:
-                    continue
-                now = trio.current_time()
-                newest = None  # the last diff that changed the book: one view per batch, as of it
-                for event in events:
-                    if isinstance(event, binance.DepthDiff):
-                        stats.last_data_at = now
-                        outcome = sync.on_diff(event)
-                        if outcome is binance.Outcome.GAP:
-                            stats.gaps += 1
-                            stats.mark_untrusted(now)
-                            newest = None
-                            log.warning("sequence gap at U={} (local id was lower); resyncing", event.first_id)
-                        if sync.state is binance.SyncState.NEEDS_SNAPSHOT:
-                            outcome = await _sync_from_snapshot(http, cfg, sync, stats, log, recorder)
-                            now = trio.current_time()  # the book is as of now, after the snapshot wait
-                            if outcome is binance.Outcome.GAP:
-                                stats.gaps += 1
-                                continue
-                        if sync.synced and sync.book.crossed:
-                            stats.crossed_books += 1
-                            stats.mark_untrusted(now)
-                            newest = None
-                            log.warning("book crossed after update {}: discarding it and resyncing", event.final_id)
-                            sync.restart()
-                            continue
-                        if sync.synced and outcome is not binance.Outcome.IGNORED:
-                            if newest is not None:
-                                stats.books_superseded += 1
-                            newest = event
-                    elif isinstance(event, binance.ServerShutdown):
-                        raise FeedError("server announced a shutdown (serverShutdown)", cause="scheduled")
-                    elif isinstance(event, binance.ErrorReply):
-                        log.warning("error reply {}: {}", event.code, event.msg)
-                if newest is not None and sync.synced:
-                    stats.mark_trusted(now)
-                    publish(out, sync.book.view(binance.VENUE, cfg.symbol, cfg.view_depth, now, newest.event_ms),
-                            stats)
-                    if not stats.connected:
-                        stats.connected = True
-                        task_status.started()
+            with _one_failure():
+                async with trio.open_nursery() as snapshots:
+                    while True:
+                        outbox.flush()
+                        events = await reader.next_events(stats.last_data_at + cfg.stale_after_s, stale)
+                        received_at = trio.current_time()
+                        changed = False  # one view per batch, as of its last diff
+                        for event in events or ():
+                            if isinstance(event, binance.DepthDiff):
+                                stats.last_data_at = received_at
+                                if book.on_diff(event):
+                                    stats.books_superseded += changed
+                                    changed = True
+                                if book.needs_snapshot:
+                                    snapshots.start_soon(book.resync)
+                            elif isinstance(event, binance.ServerShutdown):
+                                raise FeedError("server announced a shutdown (serverShutdown)", cause="scheduled")
+                            elif isinstance(event, binance.ErrorReply):
+                                log.warning("error reply {}: {}", event.code, event.msg)
+                        if changed and book.sync.trusted:
+                            book.publish(received_at)
         except WsClosed:
             age = trio.current_time() - connected_at
             if age >= cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
@@ -260,3 +403,15 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
         finally:
             stats.connected = False
             stats.mark_untrusted(trio.current_time())
+
+
+@contextmanager
+def _one_failure() -> Iterator[None]:
+    """A connection's nursery raises a group; its one real failure (the reader's or a snapshot task's)
+    is what the supervisor should see. Cancellation and anything else pass through as they are."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
+            raise group.exceptions[0] from None
+        raise

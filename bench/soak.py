@@ -39,7 +39,7 @@ def _rss_mb() -> float:
 def soak_config(hours: float, step_ms: int, logs_dir: Path) -> config.Config:
     raw = config.unparse(config.load(ROOT / "config" / "demo.toml"))
     raw["session"].update(duration_s=hours * 3600, logs_dir=str(logs_dir), status_interval_s=3600,
-                          kpi_interval_s=300, seed=5)
+                          kpi_interval_s=300, seed=5, startup_timeout_s=max(60.0, 10 * step_ms / 1000))
     raw["strategy"].update(baseline_halflife_s=600, warmup_s=60, max_hold_s=1800)
     for venue in ("upbit", "binance"):
         raw["feeds"][venue]["stale_after_s"] = max(30.0, 4 * step_ms / 1000)

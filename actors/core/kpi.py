@@ -28,6 +28,7 @@ class FeedStats:
     snapshot_refetches: int = 0
     pings_sent: int = 0
     crossed_books: int = 0     # books rejected (Upbit) or rebuilt (Binance) because bid >= ask
+    stuck_books: int = 0       # Binance books resynced because they stopped advancing while diffs arrived
     last_data_at: float | None = None
     untrusted_s: float = 0.0   # time the book was not trustworthy: disconnected, or out of sync
     _untrusted_since: float | None = None
@@ -52,6 +53,11 @@ class FeedStats:
         self.bad_frames += 1
         self._recent_bad = [t for t in self._recent_bad if t > now - window_s] + [now]
         return len(self._recent_bad)
+
+    def reset_bad_window(self) -> None:
+        """A new connection starts with a clean bad-frame window (a burst on the last one is not held
+        against it); the ``bad_frames`` total keeps counting."""
+        self._recent_bad.clear()
 
     def as_dict(self, now: float) -> dict[str, Any]:
         out = {k: v for k, v in attrs.asdict(self).items()

@@ -50,6 +50,7 @@ class RiskLimits:
     max_position_btc: float = math.inf  # BTC bought or sold on one venue, counting the new leg
     max_notional_usdt: float = math.inf  # per leg
     max_loss_usdt: float = math.inf     # realized + marked loss at which new entries stop for good
+    max_premium_bps: float = 1500.0     # |mid premium| beyond this is bad data, not an opportunity
 
 
 @attrs.frozen
@@ -166,6 +167,11 @@ class Trader:
         self._rng = random.Random(self.seed)
         self._mock = MockBook(self.seed + 7) if self.l2_source == "mock" else None
 
+    def stop_entries(self, reason: str) -> None:
+        """No new trades from now on (exits and legs in flight go on); ``risk_stopped`` says why."""
+        if self.risk_stopped is None:
+            self.risk_stopped = reason
+
     # -- clock and views ---------------------------------------------------------------------------
 
     def due_at(self) -> float | None:
@@ -228,6 +234,8 @@ class Trader:
         return []
 
     def _tradeable(self, view: MarketView) -> bool:
+        """Whether orders may be sent on this view at all (entries and exits alike): both books present,
+        fresh, uncrossed and in price order, and the premium within the sanity band."""
         for book in (view.krw_leg, view.usdt_leg):
             assert book is not None
             if not book.bids or not book.asks:
@@ -236,9 +244,15 @@ class Trader:
             if book.crossed:
                 self.refusals["crossed"] += 1
                 return False
+            if not _in_order(book):
+                self.refusals["unsorted"] += 1
+                return False
             if view.at - book.received_at > self.params.max_book_age_s:
                 self.refusals["stale"] += 1
                 return False
+        if view.premium_bps is None or not abs(view.premium_bps) <= self.risk.max_premium_bps:
+            self.refusals["premium_band"] += 1
+            return False
         return True
 
     def _within_limits(self, view: MarketView, direction: str) -> bool:
@@ -410,6 +424,14 @@ class Trader:
         if view is None or view.fx is None or view.krw_leg is None or view.usdt_leg is None:
             return 0.0
         return sum(self._trade_pnl(t, view)[0] for t in self.trades.values())
+
+
+def _in_order(book: BookView) -> bool:
+    """Bids strictly descending, asks strictly ascending: what every depth walk assumes. The feeds refuse
+    books out of order; this check keeps a decision from ever walking one that got through."""
+    bids, asks = book.bids, book.asks
+    return (all(bids[i][0] > bids[i + 1][0] for i in range(len(bids) - 1))
+            and all(asks[i][0] < asks[i + 1][0] for i in range(len(asks) - 1)))
 
 
 def _quote(book: BookView) -> str:

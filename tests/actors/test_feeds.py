@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 import trio
 
@@ -11,7 +13,7 @@ from actors.config import BinanceFeedConfig, SimConfig, UpbitFeedConfig
 from actors.core.kpi import FeedStats
 from actors.feed import FeedError, FeedStale, run_binance_feed, run_upbit_feed
 from actors.sim.exchange import serve_sim
-from actors.ws import memory_network, serve_http, serve_ws
+from actors.ws import memory_network, serve_http, serve_ws, use_network
 
 
 def diff(first: int, final: int, bid: float = 100.0) -> str:
@@ -81,19 +83,55 @@ async def test_binance_gap_forces_a_counted_resync_and_garbage_is_skipped(autoju
 
 
 
+class QueuedNetwork:
+    """A stand-in network (actors.ws.use_network) whose connection delivers frames in groups: every frame
+    of a group is queued at once, as on a socket whose reader fell behind."""
+
+    def __init__(self, groups: list[list[str]], snapshot_id: int, gap_s: float = 0.1) -> None:
+        self._groups, self._snapshot_id, self._gap_s = [list(g) for g in groups], snapshot_id, gap_s
+        self._queued: list[str] = []
+
+    @asynccontextmanager
+    async def connect_ws(self, url: str, connect_timeout_s: float = 10.0):
+        yield self
+
+    async def receive(self) -> str:
+        if not self._queued:
+            if not self._groups:
+                await trio.sleep_forever()
+            await trio.sleep(self._gap_s)
+            self._queued = self._groups.pop(0)
+        return self._queued.pop(0)
+
+    def receive_nowait(self) -> str | None:
+        return self._queued.pop(0) if self._queued else None
+
+    def http_transport(self):
+        body = json.dumps({"lastUpdateId": self._snapshot_id, "bids": [["99.00", "1.0"]], "asks": [["102.00", "1.0"]]})
+        return httpx.MockTransport(lambda request: httpx.Response(200, content=body.encode()))
+
+
 async def test_binance_frames_queued_together_are_all_applied_and_published_as_one_view(autojump_clock):
-    """A burst (the server sent 30 diffs at once): every diff is applied in order, one view is published
-    for the burst, the others are counted as superseded."""
+    """A burst (30 diffs queued at once): every diff is applied in order, one view is published for the
+    burst, the others are counted as superseded."""
     burst = [diff(i, i, bid=100.0 - (i - 1001) * 0.01) for i in range(1002, 1032)]
-    server = ScriptedBinance([diff(1001, 1001), 0.1, *burst])
+    use_network(QueuedNetwork([[diff(1001, 1001)], burst], snapshot_id=1001))
+    send, receive = trio.open_memory_channel(100)
     stats = FeedStats("binance")
-    views = await _views_of_binance_feed(server, stats, run_for_s=1)
-    assert stats.messages == 31 and stats.batches < stats.messages  # the burst took fewer wake-ups
-    assert stats.books == len(views) and stats.books + stats.books_superseded == 31
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run_binance_feed, BinanceFeedConfig(ws_url="ws://q", rest_url="http://q"), send, stats)
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    views = [receive.receive_nowait() for _ in range(stats.books)]
+    assert stats.messages == 31 and stats.batches == 2  # the burst took one wake-up
+    # diff 1001 only led to the snapshot (a snapshot alone is not published: the stream must continue it);
+    # every diff of the burst was published or superseded by a newer one
+    assert stats.books == len(views) == 1 and stats.books + stats.books_superseded == 30
     last = views[-1]
     assert last.update_id == 1031
     # each diff of the burst added a bid level 0.01 lower than the one before: the view holds the best 20
     assert [p for p, _ in last.bids] == [round(100.0 - k * 0.01, 2) for k in range(1, 21)]
+
 
 async def test_binance_feed_gives_up_on_a_silent_stream_after_exactly_stale_after_s(autojump_clock):
     server = ScriptedBinance([diff(1001, 1001), 0.1, diff(1002, 1002)])

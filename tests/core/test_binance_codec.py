@@ -8,7 +8,8 @@ import pytest
 
 from actors.core.venues import FrameError
 from actors.core.venues.binance import (BookSync, BookTicker, ControlReply, DepthDiff, DepthSnapshot,
-                                        ErrorReply, Outcome, ServerShutdown, Trade, decode, decode_snapshot)
+                                        ErrorReply, Outcome, ServerShutdown, SyncState, Trade, decode,
+                                        decode_snapshot)
 
 
 def read(fixtures, name: str) -> bytes:
@@ -144,3 +145,37 @@ def test_cryptofeed_recording_syncs_all_four_symbols(fixtures):
             assert syncs[kind].on_snapshot(decode_snapshot(payload)) is Outcome.SYNCED
     assert sorted(syncs) == ["BLZETH", "LRCBTC", "NKNUSDT", "RUNEEUR"]
     assert all(s.synced and s.gaps == 0 for s in syncs.values())
+
+
+def test_a_book_is_trusted_only_once_the_stream_advanced_it_past_its_snapshot():
+    sync = BookSync("T")
+    sync.on_diff(diff(90, 95))
+    assert sync.on_snapshot(DepthSnapshot(95, ((9.0, 1.0),), ((11.0, 1.0),))) is Outcome.SYNCED
+    assert sync.synced and not sync.trusted  # one REST answer; nothing has continued it yet
+    assert sync.on_diff(diff(96, 96)) is Outcome.APPLIED
+    assert sync.trusted
+
+
+def test_a_snapshot_ahead_of_every_diff_is_stuck_after_max_ignored_diffs_and_discarded():
+    """A server whose snapshot lastUpdateId is far ahead of the stream: every diff is 'old', the book would
+    stay frozen at the snapshot while the market moves."""
+    sync = BookSync("T", max_ignored=5)
+    sync.on_diff(diff(90, 95))
+    assert sync.on_snapshot(DepthSnapshot(10**9, ((9.0, 1.0),), ((11.0, 1.0),))) is Outcome.SYNCED
+    outcomes = [sync.on_diff(diff(96 + i, 96 + i)) for i in range(5)]
+    assert outcomes == [Outcome.IGNORED] * 4 + [Outcome.STUCK]
+    assert not sync.synced and not sync.trusted and len(sync.book) == 0
+    assert sync.state is SyncState.NEEDS_SNAPSHOT  # the stuck diff is buffered for the next snapshot
+    assert sync.on_snapshot(DepthSnapshot(100, ((9.0, 1.0),), ((11.0, 1.0),))) is Outcome.SYNCED
+    assert sync.on_diff(diff(101, 101)) is Outcome.APPLIED and sync.trusted
+
+
+def test_a_few_old_diffs_after_a_snapshot_are_normal_and_reset_by_an_applied_one():
+    sync = BookSync("T", max_ignored=3)
+    sync.on_diff(diff(90, 95))
+    sync.on_snapshot(DepthSnapshot(100, ((9.0, 1.0),), ((11.0, 1.0),)))
+    assert sync.on_diff(diff(96, 97)) is Outcome.IGNORED
+    assert sync.on_diff(diff(98, 99)) is Outcome.IGNORED  # two in a row: below max_ignored
+    assert sync.on_diff(diff(100, 101)) is Outcome.APPLIED
+    assert sync.on_diff(diff(90, 91)) is Outcome.IGNORED and sync.on_diff(diff(92, 93)) is Outcome.IGNORED
+    assert sync.on_diff(diff(102, 102)) is Outcome.APPLIED and sync.synced

@@ -261,3 +261,30 @@ def test_latency_histogram_percentiles_within_two_percent():
         assert exact <= hist.percentile(q) <= exact * 1.0201
     assert hist.percentile(1.0) == max(samples) and LatencyHistogram().percentile(0.5) is None
     assert hist.as_dict_ms()["count"] == 20_000 and len(hist._buckets) < 700
+
+
+def test_a_premium_beyond_the_sanity_band_is_bad_data_and_never_traded():
+    """Upbit 50 % off Binance is a broken feed, not a 5,000 bps opportunity: refused and counted, no fill."""
+    t = trader(risk=RiskLimits(max_premium_bps=1500.0))
+    events = run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5 + s, -5000.0, 1.0) for s in range(5)])
+    assert events == [] and t.entries == 0 and t.refusals["premium_band"] == 5
+    # the same move inside the band is an ordinary entry
+    t = trader(risk=RiskLimits(max_premium_bps=1500.0))
+    assert run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, -1000.0, 1.0)]) != [] and t.entries == 1
+
+
+def test_a_book_out_of_price_order_is_refused_and_never_walked():
+    t = trader(entry=10, tp=12, qty=0.5)
+    state = market()
+    for at in range(5):
+        for b in books(float(at), 30.0):
+            state.update(b)
+        t.on_view(state.view(float(at)), "")
+    krw, usdt, fx = books(5.0, 45.0)
+    # a second bid level 39,000 KRW above the best ask, placed last: the best bid/ask alone look fine
+    bad = BookView("upbit", "KRW-BTC", krw.bids + ((krw.asks[0][0] + 39_000, 1.0),), krw.asks, 5.0)
+    for b in (bad, usdt, fx):
+        state.update(b)
+    assert t.on_view(state.view(5.0), "") == [] and t.entries == 0 and t.refusals["unsorted"] == 1
+    state.update(krw)
+    assert t.on_view(state.view(5.0), "") != [] and t.entries == 1

@@ -96,3 +96,26 @@ def test_subscribe_request_shape():
     request = json.loads(subscribe_request("t-1", ("KRW-BTC", "KRW-USDT")))
     assert request == [{"ticket": "t-1"}, {"type": "orderbook", "codes": ["KRW-BTC", "KRW-USDT"]},
                        {"format": "DEFAULT"}]
+
+
+def _units(pairs):
+    return [{"ask_price": a, "bid_price": b, "ask_size": 1.0, "bid_size": 1.0} for a, b in pairs]
+
+
+@pytest.mark.parametrize("pairs, message", [
+    # a bid 39,000 KRW above the best ask, placed last: the first pair alone looks uncrossed
+    ([(100_000_000, 99_999_000), (100_001_000, 99_998_000), (100_002_000, 100_039_000)],
+     "bids out of order: level 3 at 1.00039e\\+08 after 9.9998e\\+07"),
+    ([(100_000_000, 99_999_000), (99_990_000, 99_998_000)], "asks out of order: level 2"),
+    ([(100_000_000, 99_999_000), (100_000_000, 99_998_000)], "asks out of order"),  # a repeated price
+])
+def test_units_out_of_order_are_refused(pairs, message):
+    for fmt in ("DEFAULT", "SIMPLE"):
+        units = _units(pairs) if fmt == "DEFAULT" else [
+            {"ap": u["ask_price"], "bp": u["bid_price"], "as": 1.0, "bs": 1.0} for u in _units(pairs)]
+        frame = json.dumps({"type" if fmt == "DEFAULT" else "ty": "orderbook",
+                            "code" if fmt == "DEFAULT" else "cd": "KRW-BTC",
+                            "timestamp" if fmt == "DEFAULT" else "tms": 1,
+                            "orderbook_units" if fmt == "DEFAULT" else "obu": units})
+        with pytest.raises(FrameError, match=message):
+            decode(frame.encode())

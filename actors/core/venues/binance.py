@@ -261,6 +261,7 @@ class Outcome(enum.Enum):
     APPLIED = "applied"
     IGNORED = "ignored"      # an old event (u <= local id)
     GAP = "gap"              # U > local id + 1: book discarded, resync needed
+    STUCK = "stuck"          # max_ignored diffs in a row older than the book: discarded, resync needed
     REFETCH = "refetch"      # snapshot older than the first buffered event: fetch again
     SYNCED = "synced"        # snapshot accepted and buffer replayed
 
@@ -278,18 +279,34 @@ class BookSync:
     6. apply the rest with the update rule: u <= id ignore, U > id + 1 gap (discard, start over),
     else apply and set id = u. The first event after the snapshot may start at lastUpdateId + 1
     (real captures do), which the update rule accepts.
+
+    Beyond the documented procedure, two rules for servers that do not keep it:
+    - a book is ``trusted`` only once a diff has been applied on top of its snapshot: a snapshot is
+      one REST answer, the stream is what proves it current;
+    - ``max_ignored`` diffs in a row that are all older than the book (a snapshot whose lastUpdateId
+      is ahead of everything the stream sends, or a stream that replays old events) mean the book
+      has stopped advancing while the market moves: STUCK, discarded like a gap.
     """
 
     symbol: str
     max_buffer: int = 10_000
+    max_ignored: int = 20  # 2 s of the 100 ms stream
     book: DiffBook = attrs.field(factory=DiffBook)
     state: SyncState = SyncState.WAITING_FIRST_EVENT
     gaps: int = 0
     _buffer: list[DepthDiff] = attrs.field(factory=list)
+    replayed: int = 0          # buffered diffs applied by the last snapshot
+    _ignored: int = 0          # diffs ignored in a row since the last applied one (or the snapshot)
+    _advanced: bool = False    # a diff was applied since the snapshot
 
     @property
     def synced(self) -> bool:
         return self.state is SyncState.SYNCED
+
+    @property
+    def trusted(self) -> bool:
+        """Synced, and advanced by the stream since its snapshot."""
+        return self.state is SyncState.SYNCED and self._advanced
 
     def on_diff(self, diff: DepthDiff) -> Outcome:
         if self.state is not SyncState.SYNCED:
@@ -309,9 +326,12 @@ class BookSync:
         pending = [d for d in self._buffer if d.final_id > snap.last_update_id]
         self._buffer.clear()
         self.state = SyncState.SYNCED
+        self._ignored, self._advanced = 0, False
+        self.replayed = len(pending)
         for diff in pending:
-            if self._apply(diff) is Outcome.GAP:
-                return Outcome.GAP
+            outcome = self._apply(diff)
+            if outcome is Outcome.GAP or outcome is Outcome.STUCK:
+                return outcome
         return Outcome.SYNCED
 
     def restart(self) -> None:
@@ -320,16 +340,25 @@ class BookSync:
         self._buffer.clear()
         self.state = SyncState.WAITING_FIRST_EVENT
 
+    def _discard(self, diff: DepthDiff) -> None:
+        """Drop the book and wait for a new snapshot, buffering from ``diff``."""
+        self.book.clear()
+        self._buffer = [diff]
+        self.state = SyncState.NEEDS_SNAPSHOT
+
     def _apply(self, diff: DepthDiff) -> Outcome:
         local = self.book.update_id
         assert local is not None
         if diff.final_id <= local:
+            self._ignored += 1
+            if self._ignored >= self.max_ignored:
+                self._discard(diff)
+                return Outcome.STUCK
             return Outcome.IGNORED
         if diff.first_id > local + 1:
             self.gaps += 1
-            self.book.clear()
-            self._buffer = [diff]
-            self.state = SyncState.NEEDS_SNAPSHOT
+            self._discard(diff)
             return Outcome.GAP
         self.book.apply(diff.bids, diff.asks, diff.final_id)
+        self._ignored, self._advanced = 0, True
         return Outcome.APPLIED

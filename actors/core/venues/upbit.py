@@ -134,10 +134,21 @@ def _fast_book(frame: bytes | str) -> Orderbook | None:
     units = f.orderbook_units
     asks = tuple([(u.ask_price, u.ask_size) for u in units if u.ask_price and u.ask_size])
     bids = tuple([(u.bid_price, u.bid_size) for u in units if u.bid_price and u.bid_size])
-    if bids and asks and bids[0][0] >= asks[0][0]:
-        return None  # crossed: the general path raises
+    if (bids and asks and bids[0][0] >= asks[0][0]) or _disorder(asks, ask=True) or _disorder(bids, ask=False):
+        return None  # crossed or out of order: the general path raises, naming it
     return Orderbook(f.code, _millis(f.timestamp), f.stream_type == "SNAPSHOT", bids, asks, f.level,
                      2 * len(units) - len(asks) - len(bids))
+
+
+def _disorder(levels: tuple[Level, ...], ask: bool) -> int | None:
+    """The index of the first level not strictly worse than the one before it (asks ascending, bids
+    descending), or None when the side is in order. A unit placed out of order (a bid above the best
+    ask at the end of the list, say) would be walked by a fill as if it were deeper."""
+    for i in range(1, len(levels)):
+        if (levels[i][0] <= levels[i - 1][0]) if ask else (levels[i][0] >= levels[i - 1][0]):
+            return i
+    return None
+
 
 def _first(a, b):
     return a if a is not None else b
@@ -182,6 +193,11 @@ def _event(f: _Frame) -> Event:
         bids, pad_b = _side(units, ask=False)
         if bids and asks and bids[0][0] >= asks[0][0]:
             raise FrameError(f"crossed book: best bid {bids[0][0]} >= best ask {asks[0][0]}")
+        for levels, ask in ((asks, True), (bids, False)):
+            i = _disorder(levels, ask)
+            if i is not None:
+                raise FrameError(f"{'asks' if ask else 'bids'} out of order: level {i + 1} at {levels[i][0]:g} "
+                                 f"after {levels[i - 1][0]:g} ({'ascending' if ask else 'descending'} expected)")
         return Orderbook(code, _millis(_first(f.timestamp, f.tms)), _first(f.stream_type, f.st) == "SNAPSHOT",
                          bids, asks, _first(f.level, f.lv), pad_a + pad_b)
     if kind == "trade":
