@@ -3,12 +3,17 @@
 Every problem is reported as one line naming the key path (``$.session.duration_s``), what was
 expected and what was given; ``actors.session`` prints it and exits with status 2. Actors never see
 TOML: the session builds runtime objects from these classes. Reference: docs/config.md.
+
+Rules that hold for every key, so a new key cannot forget them: a float is finite (only a ``Limit``,
+the risk limits, may be ``inf``); a key that paces a loop has a floor (``at_least``), so no loop can
+step by 1e-300 and keep a virtual clock from advancing. Files are read with ``actors.inputs`` limits.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 import typing
 from pathlib import Path
@@ -19,8 +24,15 @@ import cattrs
 from cattrs.errors import (AttributeValidationNote, BaseValidationError, ForbiddenExtraKeysError,
                            IterableValidationNote)
 
+from actors import inputs
 from actors.core import calibration as calibration_mod
 from supervision import RestartPolicy
+
+CONFIG_MAX_BYTES = 1 * inputs.MIB        # a config is a few KiB: anything larger is not one
+CALIBRATION_MAX_BYTES = 16 * inputs.MIB
+
+# A risk limit: a number > 0, or inf for no limit (TOML writes ``inf``). Every other float is finite.
+Limit = typing.NewType("Limit", float)
 
 
 class ConfigError(Exception):
@@ -45,26 +57,62 @@ class _Invalid(ValueError):
         self.expected = expected
 
 
-positive = _Rule(lambda v: v > 0, "a number > 0")
-non_negative = _Rule(lambda v: v >= 0, "a number >= 0")
+def _finite(v: float | int) -> bool:
+    return isinstance(v, int) or math.isfinite(v)  # an int is finite, however large (math.isfinite overflows)
+
+
+def at_least(floor: float) -> _Rule:
+    """A finite number >= ``floor``: for the periods and rates a loop steps by."""
+    return _Rule(lambda v: _finite(v) and v >= floor, f"a number >= {floor:g}")
+
+
+def off_or_at_least(floor: float) -> _Rule:
+    """0 (the feature is off) or a finite number >= ``floor``."""
+    return _Rule(lambda v: v == 0 or (_finite(v) and v >= floor), f"0 (off) or a number >= {floor:g}")
+
+
+def between(low: float, high: float, what: str = "a number") -> _Rule:
+    return _Rule(lambda v: _finite(v) and low <= v <= high, f"{what} from {low:g} to {high:g}")
+
+
+def _no_nul(v: str) -> bool:
+    return "\0" not in v
+
+
+_MARKET_CODE = re.compile(r"[A-Z0-9]+-[A-Z0-9]+", re.ASCII)
+_SYMBOL = re.compile(r"[A-Z0-9]+", re.ASCII)
+
+positive = _Rule(lambda v: _finite(v) and v > 0, "a number > 0")
+positive_or_inf = _Rule(lambda v: v > 0, "a number > 0 or inf")  # NaN and -inf fail: only +inf passes
+non_negative = _Rule(lambda v: _finite(v) and v >= 0, "a number >= 0")
 fraction = _Rule(lambda v: 0 <= v < 1, "a number in [0, 1)")
 ws_url = _Rule(lambda v: v.startswith(("ws://", "wss://")), "a ws:// or wss:// URL")
 http_url = _Rule(lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL")
 nonempty = _Rule(lambda v: len(v) > 0, "a non-empty string")
-upper = _Rule(lambda v: len(v) > 0 and v == v.upper(), "an upper-case market code such as KRW-BTC")
-snapshot_limit = _Rule(lambda v: 1 <= v <= 5000, "an integer from 1 to 5000")
+folder = _Rule(lambda v: len(v) > 0 and _no_nul(v), "a non-empty path without NUL characters")
+optional_path = _Rule(_no_nul, "a path without NUL characters")
+paths = _Rule(lambda v: all(len(p) > 0 and _no_nul(p) for p in v), "a list of non-empty paths without NUL characters")
+market_code = _Rule(lambda v: _MARKET_CODE.fullmatch(v) is not None, "an upper-case ASCII market code such as KRW-BTC")
+binance_symbol = _Rule(lambda v: _SYMBOL.fullmatch(v) is not None, "an upper-case ASCII symbol such as BTCUSDT")
+snapshot_limit = between(1, 5000, "an integer")
 zone_pairs = _Rule(lambda v: all(len(z) == 2 and z[0] > 0 and z[1] > 0 for z in v),
                    "a list of [entry_bps, tp_bps] pairs of numbers > 0")
+# Floors of the keys that pace a loop (the loop steps by them: a smaller value never lets time advance)
+report_period = at_least(0.1)     # session.status_interval_s, session.kpi_interval_s
+ping_period = at_least(1.0)       # feeds.upbit.ping_interval_s, sim.binance_ping_interval_s
+chaos_period = off_or_at_least(0.1)
+backoff = at_least(0.01)          # supervision: a restart waits at least this (times the jitter factor)
+MAX_FAULT_RATE_PER_MIN = 600.0    # 10 a second: one every market step at the default step_ms
 
 
 @attrs.frozen
 class SessionConfig:
     duration_s: float = attrs.field(validator=positive)
-    logs_dir: str = attrs.field(validator=nonempty)
+    logs_dir: str = attrs.field(validator=folder)
     market: Literal["live", "sim", "replay"] = "sim"
     seed: int = 0
-    status_interval_s: float = attrs.field(default=10.0, validator=positive)
-    kpi_interval_s: float = attrs.field(default=5.0, validator=positive)
+    status_interval_s: float = attrs.field(default=10.0, validator=report_period)
+    kpi_interval_s: float = attrs.field(default=5.0, validator=report_period)
     shutdown_grace_s: float = attrs.field(default=5.0, validator=positive)
     startup_timeout_s: float = attrs.field(default=60.0, validator=positive)  # both feeds ready within this
     record: bool = False  # save every raw frame to recording_<id>.jsonl.gz
@@ -73,9 +121,9 @@ class SessionConfig:
 @attrs.frozen
 class UpbitFeedConfig:
     url: str = attrs.field(default="wss://api.upbit.com/websocket/v1", validator=ws_url)
-    market: str = attrs.field(default="KRW-BTC", validator=upper)
-    fx_market: str = attrs.field(default="KRW-USDT", validator=upper)
-    ping_interval_s: float = attrs.field(default=20.0, validator=positive)
+    market: str = attrs.field(default="KRW-BTC", validator=market_code)
+    fx_market: str = attrs.field(default="KRW-USDT", validator=market_code)
+    ping_interval_s: float = attrs.field(default=20.0, validator=ping_period)
     stale_after_s: float = attrs.field(default=30.0, validator=positive)
     connect_timeout_s: float = attrs.field(default=10.0, validator=positive)
     max_bad_frames_per_min: int = attrs.field(default=20, validator=positive)
@@ -85,7 +133,7 @@ class UpbitFeedConfig:
 class BinanceFeedConfig:
     ws_url: str = attrs.field(default="wss://stream.binance.com:9443", validator=ws_url)
     rest_url: str = attrs.field(default="https://api.binance.com", validator=http_url)
-    symbol: str = attrs.field(default="BTCUSDT", validator=upper)
+    symbol: str = attrs.field(default="BTCUSDT", validator=binance_symbol)
     snapshot_limit: int = attrs.field(default=1000, validator=snapshot_limit)
     stale_after_s: float = attrs.field(default=30.0, validator=positive)
     connect_timeout_s: float = attrs.field(default=10.0, validator=positive)
@@ -119,7 +167,7 @@ class StrategyConfig:
     max_book_age_s: float = attrs.field(default=5.0, validator=positive)
     max_slippage_bps: float = attrs.field(default=20.0, validator=non_negative)
     fill_model: Literal["simple", "calibrated"] = "simple"
-    calibration: str = ""
+    calibration: str = attrs.field(default="", validator=optional_path)
     calibration_mode: Literal["deterministic", "stochastic"] = "deterministic"
     latency_ms: float = attrs.field(default=0.0, validator=non_negative)
     latency_jitter_ms: float = attrs.field(default=0.0, validator=non_negative)
@@ -143,10 +191,10 @@ class PortfolioConfig:
 
 @attrs.frozen
 class RiskConfig:
-    max_position_btc: float = attrs.field(default=math.inf, validator=positive)
-    max_notional_usdt: float = attrs.field(default=math.inf, validator=positive)
-    max_loss_usdt: float = attrs.field(default=math.inf, validator=positive)
-    max_premium_bps: float = attrs.field(default=1500.0, validator=positive)  # |mid premium| beyond: bad data
+    max_position_btc: Limit = attrs.field(default=math.inf, validator=positive_or_inf)
+    max_notional_usdt: Limit = attrs.field(default=math.inf, validator=positive_or_inf)
+    max_loss_usdt: Limit = attrs.field(default=math.inf, validator=positive_or_inf)
+    max_premium_bps: Limit = attrs.field(default=1500.0, validator=positive_or_inf)  # |mid premium| beyond: bad data
 
 
 ACTOR_NAMES = ("feed:upbit", "feed:binance", "aggregator", "executor", "collector")
@@ -154,7 +202,7 @@ ACTOR_NAMES = ("feed:upbit", "feed:binance", "aggregator", "executor", "collecto
 
 @attrs.frozen
 class ChaosConfig:
-    kill_every_s: float = attrs.field(default=0.0, validator=non_negative)  # 0 = no chaos
+    kill_every_s: float = attrs.field(default=0.0, validator=chaos_period)  # 0 = no chaos
     actors: tuple[Literal[ACTOR_NAMES], ...] = ("feed:upbit", "feed:binance")  # type: ignore[valid-type]
 
 
@@ -178,13 +226,13 @@ class AggregatorConfig:
 
 @attrs.frozen
 class SupervisionConfig:
-    initial_backoff_s: float = attrs.field(default=0.5, validator=positive)
-    max_backoff_s: float = attrs.field(default=30.0, validator=positive)
-    multiplier: float = attrs.field(default=2.0, validator=positive)
+    initial_backoff_s: float = attrs.field(default=0.5, validator=backoff)
+    max_backoff_s: float = attrs.field(default=30.0, validator=backoff)
+    multiplier: float = attrs.field(default=2.0, validator=at_least(1.0))  # < 1 would shrink the delays to 0
     jitter: float = attrs.field(default=0.2, validator=fraction)
     healthy_after_s: float = attrs.field(default=30.0, validator=positive)
     max_restarts: int = attrs.field(default=5, validator=positive)
-    window_s: float = attrs.field(default=60.0, validator=positive)
+    window_s: float = attrs.field(default=60.0, validator=at_least(1.0))
 
     def policy(self) -> RestartPolicy:
         return RestartPolicy(**attrs.asdict(self))
@@ -220,13 +268,13 @@ class SimConfig:
     depth_std: float = attrs.field(default=0.4, validator=non_negative)
     depth_reversion_s: float = attrs.field(default=10.0, validator=positive)
     level_size_btc: float = attrs.field(default=0.05, validator=positive)
-    step_ms: int = attrs.field(default=100, validator=positive)
+    step_ms: int = attrs.field(default=100, validator=between(10, 60_000, "an integer"))
     upbit_idle_timeout_s: float = attrs.field(default=60.0, validator=positive)
-    binance_ping_interval_s: float = attrs.field(default=20.0, validator=positive)
+    binance_ping_interval_s: float = attrs.field(default=20.0, validator=ping_period)
     binance_pong_timeout_s: float = attrs.field(default=60.0, validator=positive)
     max_connection_s: float = attrs.field(default=86_400.0, validator=positive)
     faults: tuple[FaultConfig, ...] = ()
-    fault_rate_per_min: float = attrs.field(default=0.0, validator=non_negative)  # seeded random faults
+    fault_rate_per_min: float = attrs.field(default=0.0, validator=between(0, MAX_FAULT_RATE_PER_MIN))  # seeded
     fault_kinds: tuple[Literal[FAULT_KINDS], ...] = ("close", "drop", "stall", "garbage", "gap")  # type: ignore
 
 
@@ -234,7 +282,7 @@ class SimConfig:
 class ReplayConfig:
     """What market = "replay" serves, and how fast (docs/config.md)."""
 
-    files: tuple[str, ...] = ()          # recordings: ours, hftbacktest or cryptofeed (merged by time)
+    files: tuple[str, ...] = attrs.field(default=(), validator=paths)  # ours, hftbacktest or cryptofeed
     speed: float = attrs.field(default=1.0, validator=positive)  # x the recorded pace, real clock
     as_fast_as_possible: bool = False    # virtual clock: as fast as the CPU allows, deterministic
 
@@ -273,11 +321,29 @@ def _strict(check: Callable[[Any], bool], expected: str, convert: Callable[[Any]
     return hook
 
 
+def _number(*, allow_inf: bool, expected: str, expected_finite: str):
+    """Structure hook of float (finite only: every float key, present and future) and of Limit (finite
+    or inf; its rule refuses -inf)."""
+    def hook(value: Any, _type: Any) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _Mismatch(expected)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            raise _Mismatch(expected_finite) from None
+        if math.isnan(number) or (math.isinf(number) and not allow_inf):
+            raise _Mismatch(expected_finite)
+        return number
+    return hook
+
+
 _converter = cattrs.Converter(forbid_extra_keys=True)
 _converter.register_structure_hook(
     int, _strict(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer", int))
-_converter.register_structure_hook(
-    float, _strict(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number", float))
+_converter.register_structure_hook(float, _number(allow_inf=False, expected="a number",
+                                                  expected_finite="a finite number"))
+_converter.register_structure_hook(Limit, _number(allow_inf=True, expected=positive_or_inf.expected,
+                                                  expected_finite=positive_or_inf.expected))
 _converter.register_structure_hook(str, _strict(lambda v: isinstance(v, str), "a string", str))
 _converter.register_structure_hook(bool, _strict(lambda v: isinstance(v, bool), "true or false", bool))
 
@@ -287,7 +353,8 @@ def _describe(tp: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if attrs.has(tp):
         return "a table"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+    return {int: "an integer", float: "a number", Limit: positive_or_inf.expected, str: "a string",
+            bool: "true or false"}.get(tp, str(tp))
 
 
 _MISSING = object()
@@ -351,15 +418,21 @@ def _check_values(obj: Any, path: list[str | int], raw: Any) -> list[str]:
     return out
 
 
-def parse(raw: dict[str, Any]) -> Config:
-    """Structure a TOML document into a Config, or raise ConfigError listing every problem."""
+def _structure(raw: dict[str, Any]) -> tuple[Config | None, list[str]]:
+    """The Config and the problems of its keys one by one (types, then each key's rule)."""
     with attrs.validators.disabled():
         try:
             config = _converter.structure(raw, Config)
         except Exception as exc:  # cattrs reports every problem in one exception group
-            problems = _problems(exc, [], Config, raw)
-            raise ConfigError("\n".join(problems) or str(exc)) from None
-    problems = _check_values(config, [], raw)
+            return None, _problems(exc, [], Config, raw) or [_one_line(exc)]
+    return config, _check_values(config, [], raw)
+
+
+def parse(raw: dict[str, Any]) -> Config:
+    """Structure a TOML document into a Config, or raise ConfigError listing every problem."""
+    config, problems = _structure(raw)
+    if config is None or problems:
+        raise ConfigError("\n".join(problems))
     strategy = config.strategy
     if strategy.fill_model == "calibrated" and not strategy.calibration:
         problems.append("$.strategy.calibration: expected a calibration file path when fill_model = "
@@ -372,19 +445,39 @@ def parse(raw: dict[str, Any]) -> Config:
     return config
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception as a reason on one line (a parser's message can span lines; RecursionError says little)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    text, name = " ".join(str(exc).split()), type(exc).__name__
+    if isinstance(exc, ValueError) and text:  # TOMLDecodeError, JSONDecodeError: the message says it all
+        return text
+    return f"{name}: {text}" if text else name
+
+
+def _input_problem(exc: inputs.InputError, path: str | Path) -> str:
+    """The InputError's problem without its leading file name (the caller names the file its own way)."""
+    text, prefix = str(exc), f"{path}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
 def read_calibration(path: str) -> calibration_mod.Calibration:
     """The calibration file named by $.strategy.calibration, or ConfigError saying what is wrong."""
     where = f"$.strategy.calibration: {path!r}"
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: file not found") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{where}: not a readable JSON file ({exc})") from None
+        text = inputs.read_text_bounded(path, CALIBRATION_MAX_BYTES)
+    except inputs.InputError as exc:
+        raise ConfigError(f"{where}: {_input_problem(exc, path)}") from None
+    try:
+        document = json.loads(text)
+    except Exception as exc:  # any exception of the parser: RecursionError on deep nesting, not only ValueError
+        raise ConfigError(f"{where}: not a readable JSON file ({_one_line(exc)})") from None
     try:
         return calibration_mod.from_dict(document)
     except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {_one_line(exc)}") from None
+    except Exception as exc:  # a document shaped so that from_dict trips over it
+        raise ConfigError(f"{where}: malformed calibration ({_one_line(exc)})") from None
 
 
 def merge_tables(raw: dict[str, Any], overrides: dict[str, Any]) -> None:
@@ -396,22 +489,43 @@ def merge_tables(raw: dict[str, Any], overrides: dict[str, Any]) -> None:
             raw[key] = value
 
 
+def _with_missing(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``raw`` with the keys it lacks taken from ``overrides``; the keys it has stay as they are."""
+    out = dict(raw)
+    for key, value in overrides.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = _with_missing(out[key], value)
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = inputs.read_text_bounded(path, CONFIG_MAX_BYTES)
+    except inputs.InputError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return tomllib.loads(text)
+    except Exception as exc:  # any exception of the parser: RecursionError on deep nesting, not only TOMLDecodeError
+        raise ConfigError(f"{path}: not valid TOML ({_one_line(exc)})") from None
+
+
 def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     """Read and check a TOML config; ``overrides`` ({"session": {"duration_s": 5}}, nested tables
-    too: {"feeds": {"binance": {"symbol": "ETHUSDT"}}}) win over the file."""
+    too: {"feeds": {"binance": {"symbol": "ETHUSDT"}}}) win over the file.
+
+    The file's own values are checked first (an override must not hide a bad value in the file; a key
+    the file lacks may come from the overrides), then the merged document."""
     path = Path(path)
+    raw = _read_toml(path)
+    overrides = overrides or {}
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    merge_tables(raw, overrides or {})
-    try:
+        if overrides:
+            _config, problems = _structure(_with_missing(raw, overrides))
+            if problems:
+                raise ConfigError("\n".join(problems))
+        merge_tables(raw, overrides)
         config = parse(raw)
         if config.strategy.fill_model == "calibrated":
             read_calibration(config.strategy.calibration)
