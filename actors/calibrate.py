@@ -9,32 +9,132 @@ fills on a side use the side's pooled fallback and say so. The source files are 
 output. ``--keep ENTRY/TP`` copies that zone, numbers and sources unchanged, from the calibration
 ``--keep-from`` instead of measuring it (for zones measured elsewhere, such as live runs). A torn
 last line (a session killed mid-write) is skipped with a warning.
+
+Bad input is one line on stderr naming the file (and line) and the problem, and exit status 1: a
+file that is not a regular file, a line that is not JSON or not a fill event (the fields used here
+are checked by a typed decoder: ``leg``; for entry and exit legs ``side`` BUY or SELL, ``fill_ratio``
+in [0, 1], ``entry_bps`` and ``tp_bps`` > 0), a line over 16 MiB, a ``--keep-from`` file that is not
+a calibration, an ``--out`` that cannot be written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import msgspec
 
 from actors.core import calibration
+from actors.inputs import MIB, read_text_bounded
+from actors.recordings import MAX_LINE_BYTES, LineReader
+
+CALIBRATION_MAX_BYTES = 16 * MIB
+
+_Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
+_Bps = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class _Measured(msgspec.Struct, tag_field="leg"):
+    """An entry or exit leg: the fields a calibration is built from (the other fields are not read)."""
+
+    side: Literal["BUY", "SELL"]
+    fill_ratio: _Ratio
+    entry_bps: _Bps
+    tp_bps: _Bps
+
+
+class _Entry(_Measured, tag="entry"):
+    pass
+
+
+class _Exit(_Measured, tag="exit"):
+    pass
+
+
+class _Hedge(msgspec.Struct, tag_field="leg", tag="hedge"):
+    """Sized by the leg imbalance, not by the zone's order: not calibrated, so nothing else is read."""
+
+
+_fill_line = msgspec.json.Decoder(Union[_Entry, _Exit, _Hedge])
+
+
+class CalibrateError(ValueError):
+    """Input calibrate cannot use; str() names the file (and line) and the problem."""
+
+
+def _fill_event(path: Path, number: int, line: bytes) -> dict[str, Any]:
+    """One fill-event line as the dict ``calibration.build`` reads; CalibrateError if it is not one."""
+    try:
+        e = _fill_line.decode(line)
+    except msgspec.ValidationError as exc:  # JSON, but not the shape of a fill event
+        raise CalibrateError(f"{path}:{number}: not a fill event: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise CalibrateError(f"{path}:{number}: not a JSON line ({exc})") from None
+    except Exception as exc:  # deeply nested JSON raises RecursionError, not a decode error
+        raise CalibrateError(f"{path}:{number}: not a fill event: {type(exc).__name__}: {exc}") from None
+    if isinstance(e, _Hedge):
+        return {"leg": "hedge"}
+    return {"leg": "entry" if isinstance(e, _Entry) else "exit", "side": e.side, "fill_ratio": e.fill_ratio,
+            "entry_bps": e.entry_bps, "tp_bps": e.tp_bps}
 
 
 def read_events(path: Path) -> list[dict]:
-    lines = path.read_text(encoding="utf-8").splitlines()
+    """The fill events of one file; CalibrateError (or InputError) for the first line that is not one."""
     events = []
-    for number, line in enumerate(lines, start=1):
+    for number, line, terminated in LineReader(path):
+        if line is None:
+            raise CalibrateError(f"{path}:{number}: not a fill event: line longer than {MAX_LINE_BYTES // MIB} MiB")
         if not line.strip():
             continue
         try:
-            events.append(json.loads(line))
-        except ValueError:
-            if number == len(lines):
-                print(f"{path}:{number}: torn last line skipped", file=sys.stderr)
-                continue
-            raise ValueError(f"{path}:{number}: not a JSON line") from None
+            events.append(_fill_event(path, number, line))
+        except CalibrateError as exc:
+            if terminated or "not a JSON line" not in str(exc):
+                raise
+            print(f"{path}:{number}: torn last line skipped", file=sys.stderr)
     return events
+
+
+def _zone(text: str) -> tuple[float, float]:
+    try:
+        entry, tp = (float(x) for x in text.split("/"))
+    except ValueError:
+        raise CalibrateError(f"--keep expects a zone ENTRY/TP such as 10/12, got {text!r}") from None
+    return entry, tp
+
+
+def _base(path: str) -> calibration.Calibration:
+    """The --keep-from calibration (a bounded read: calibration files are small)."""
+    text = read_text_bounded(path, CALIBRATION_MAX_BYTES)
+    try:
+        return calibration.from_dict(json.loads(text))
+    except ValueError as exc:  # from_dict names the key; json names the position
+        raise CalibrateError(f"{path}: not a calibration file ({exc})") from None
+    except Exception as exc:  # deeply nested JSON raises RecursionError
+        raise CalibrateError(f"{path}: not a calibration file ({type(exc).__name__}: {exc})") from None
+
+
+def _write(out: Path, text: str) -> None:
+    """Write ``out`` whole or not at all (a temporary file renamed over it)."""
+    if out.is_dir():
+        raise CalibrateError(f"{out}: cannot write (is a folder)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, out)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise CalibrateError(f"{out}: cannot write ({exc.strerror or exc})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,22 +151,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep and not args.keep_from:
         parser.error("--keep needs --keep-from")
     events = []
+    out = Path(args.out)
     try:
+        if args.min_samples < 1:
+            raise CalibrateError(f"--min-samples expects a whole number >= 1, got {args.min_samples}")
+        keep = [_zone(zone) for zone in args.keep]
+        base = _base(args.keep_from) if args.keep_from else None
         for name in args.files:
             events += read_events(Path(name))
-        result = calibration.build(events, args.version or Path(args.out).stem,
+        result = calibration.build(events, args.version or out.stem,
                                    sources=tuple(Path(n).name for n in args.files), min_samples=args.min_samples)
         result = calibration.Calibration(result.version, result.zones, result.fallback, result.sources, args.notes)
-        if args.keep_from:
-            base = calibration.from_dict(json.loads(Path(args.keep_from).read_text(encoding="utf-8")))
-            keep = [tuple(float(x) for x in zone.split("/")) for zone in args.keep]
+        if base is not None:
             result = calibration.keep_zones(result, base, keep, args.notes)
-    except (OSError, ValueError) as exc:
+        _write(out, json.dumps(calibration.to_dict(result), indent=2) + "\n")
+    except ValueError as exc:  # InputError, CalibrateError and calibration.build's errors alike
         print(f"calibrate: {exc}", file=sys.stderr)
         return 1
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(calibration.to_dict(result), indent=2) + "\n", encoding="utf-8")
     for zone in result.zones:
         sides = ", ".join(f"{s} {zone.sides[s].mean:.4f} (n={zone.sides[s].n}, ci95 "
                           f"{zone.sides[s].ci95[0]:.4f}-{zone.sides[s].ci95[1]:.4f})" for s in calibration.SIDES)

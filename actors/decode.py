@@ -2,8 +2,10 @@
 
 A file holds one frame, or one frame per line; a line may start with a receive timestamp in
 nanoseconds followed by a space (the hftbacktest recording format). Every decoded event is printed
-as one JSON line: ``{"venue":…,"event":<type>,…fields}``. A frame that cannot be decoded prints
-``FILE:LINE: cannot decode: reason`` on stderr and the exit status is 1 (after the other frames).
+as one JSON line: ``{"venue":…,"event":<type>,…fields}``. A frame that cannot be decoded (whatever
+the decoder raises: deeply nested JSON is a ``RecursionError``) prints ``FILE:LINE: cannot decode:
+reason`` on stderr and the exit status is 1 (after the other frames). A FILE that is not a regular
+file of at most 64 MiB is one line ``FILE: problem`` and counts as a failure too.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 from typing import Iterator
 
 import attrs
 import msgspec
 
 from actors.core.venues import FrameError, binance, upbit
+from actors.inputs import MIB, InputError, read_bounded
 
+MAX_FILE_BYTES = 64 * MIB
 _TIMESTAMP_PREFIX = re.compile(rb"^\d{10,20} ")
 _encoder = msgspec.json.Encoder()
 
@@ -32,7 +35,7 @@ def frames(data: bytes) -> Iterator[tuple[int, bytes]]:
         msgspec.json.decode(stripped)
         yield 1, stripped
         return
-    except msgspec.DecodeError:
+    except Exception:  # not one JSON value (deeply nested JSON raises RecursionError)
         pass
     for number, line in enumerate(data.splitlines(), start=1):
         line = line.strip()
@@ -54,18 +57,23 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout.buffer
     for name in args.files:
         try:
-            data = Path(name).read_bytes()
-        except OSError as exc:
-            print(f"{name}: cannot read: {exc.strerror}", file=sys.stderr)
+            data = read_bounded(name, MAX_FILE_BYTES)
+        except InputError as exc:
+            print(exc, file=sys.stderr)
             failures += 1
             continue
         for number, frame in frames(data):
             try:
-                for event in decode_frame(args.venue, frame):
-                    out.write(_encoder.encode(event) + b"\n")
+                decoded = [_encoder.encode(event) + b"\n" for event in decode_frame(args.venue, frame)]
             except FrameError as exc:
                 print(f"{name}:{number}: cannot decode: {exc}", file=sys.stderr)
                 failures += 1
+                continue
+            except Exception as exc:  # one frame's damage, whatever the decoder raised
+                print(f"{name}:{number}: cannot decode: {type(exc).__name__}: {exc}", file=sys.stderr)
+                failures += 1
+                continue
+            out.writelines(decoded)
     out.flush()
     return 1 if failures else 0
 

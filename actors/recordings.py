@@ -13,27 +13,44 @@ Three formats, told apart by their first line (gzip or plain text, whatever the 
 
 Only what a book needs is kept: Binance depth diffs and REST depth snapshots, Upbit order books.
 Everything else (trades, tickers, control replies, keep-alives) is counted in ``skipped`` by kind;
-a frame that does not decode is counted as ``malformed`` and skipped, never fatal. Several files
-(a cryptofeed WebSocket file and its HTTP file, or one file per venue) merge by time.
+a line or frame that does not decode (whatever the decoder raises: deeply nested JSON is a
+``RecursionError``) is counted as ``malformed`` and skipped, never fatal. Several files (a cryptofeed
+WebSocket file and its HTTP file, or one file per venue) merge by time.
+
+Files are read through ``LineReader``: regular files only, in bounded chunks, one line at most
+``MAX_LINE_BYTES`` (a longer one is counted and skipped; as the first line it means "not a recording").
+The file size is not capped: a day's recording can be gigabytes. A gzip stream cut short (a recorder
+killed) keeps every whole line before the cut and counts a ``truncated tail``, as does a torn last line
+of a plain file; corrupt gzip data is a ``RecordingError``.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import gzip
-import json
+import math
 import re
 import statistics
+import zlib
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, Union
+from typing import BinaryIO, Iterator, Literal, Sequence, Union
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
+import msgspec
 
 from actors.core.venues import FrameError, binance, upbit
+from actors.inputs import MIB, InputError, check_regular
 
 BookEvent = Union[binance.DepthDiff, binance.DepthSnapshot, upbit.Orderbook]
+
+MAX_LINE_BYTES = 16 * MIB  # a REST snapshot of 5000 levels is well under 1 MiB
+_CHUNK_BYTES = 1 * MIB
+_GZIP_MAGIC = b"\x1f\x8b"
+OVER_LONG = f"line over {MAX_LINE_BYTES // MIB} MiB"
+TRUNCATED = "truncated tail"  # a gzip stream cut short, or a torn last line: the recorder was killed
 
 _HFT_LINE = re.compile(r"^(\d{12,}) (.*)$")
 _CF_HEADER = re.compile(r"^(\S+://\S+) (<->|<-|->) (\d+(?:\.\d+)?)(?:: (.*))?$")
@@ -73,6 +90,77 @@ class Recording:
         return f"{' + '.join(self.sources)}: {self.duration_s:.1f} s; kept {kept}; skipped {skipped}"
 
 
+# -- lines -----------------------------------------------------------------------------------------
+
+class LineReader:
+    """The non-empty lines of a file, gzip or plain (told by its first bytes), read in bounded chunks.
+
+    Iterating yields ``(number, line, terminated)``: ``line`` is the bytes without the newline, or None
+    for a line longer than ``max_line_bytes`` (skipped unread: at most that much of it is ever held);
+    ``terminated`` is False for a last line without its newline (a writer killed mid-line, or simply
+    no final newline). A gzip stream that ends before its end-of-stream marker ends the iteration
+    early and sets ``truncated``; the incomplete line at the cut is dropped. Anything else that
+    makes the file unusable (not a regular file, corrupt gzip data, an I/O error) is an
+    ``InputError`` naming the file. Fill-event files are read with it too.
+    """
+
+    def __init__(self, path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        self.path = path
+        self.max_line_bytes = max_line_bytes
+        self.truncated = False
+
+    def __iter__(self) -> Iterator[tuple[int, bytes | None, bool]]:
+        check_regular(self.path)
+        self.truncated = False
+        with contextlib.ExitStack() as stack:
+            f = self._open(stack)
+            number, pending, pending_bytes, skipping = 0, [], 0, False
+            while chunk := self._read(f):
+                pieces = chunk.split(b"\n")
+                for piece in pieces[:-1]:  # each of these ends a line
+                    number += 1
+                    if skipping:  # the end of an over-long line, already reported
+                        skipping = False
+                        continue
+                    if pending:
+                        piece, pending, pending_bytes = b"".join(pending) + piece, [], 0
+                    if len(piece) > self.max_line_bytes:
+                        yield number, None, True
+                    elif piece := piece.removesuffix(b"\r"):
+                        yield number, piece, True
+                tail = pieces[-1]
+                if tail and not skipping:
+                    pending.append(tail)
+                    pending_bytes += len(tail)
+                    if pending_bytes > self.max_line_bytes:
+                        pending, pending_bytes, skipping = [], 0, True
+                        yield number + 1, None, True
+            if self.truncated:
+                return
+            if pending and (line := b"".join(pending).removesuffix(b"\r")):
+                yield number + 1, line, False
+
+    def _open(self, stack: contextlib.ExitStack) -> BinaryIO:
+        try:
+            raw = stack.enter_context(open(self.path, "rb"))
+            gzipped = raw.peek(2)[:2] == _GZIP_MAGIC
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        return stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb")) if gzipped else raw
+
+    def _read(self, f: BinaryIO) -> bytes:
+        """The next chunk; b"" at the end, or where a gzip stream was cut short (``truncated``)."""
+        try:
+            return f.read1(_CHUNK_BYTES)  # read1: a cut stream loses no byte decompressed before the cut
+        except EOFError:
+            self.truncated = True
+            return b""
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise InputError(f"{self.path}: corrupt gzip data ({exc})") from None
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+
+
 # -- one event per frame ---------------------------------------------------------------------------
 
 @attrs.frozen
@@ -84,26 +172,27 @@ class _Timed:
 
 
 def _decode(venue: str, frame: str | bytes, skipped: Counter) -> list[tuple[str | None, BookEvent]]:
-    """The book events in one frame, as (symbol, event); everything else is counted in ``skipped``."""
+    """The book events in one frame, as (symbol, event); other kinds are counted in ``skipped``.
+
+    A frame that does not decode raises (whatever its decoder raised): the caller counts it."""
     try:
-        if venue == "binance":
-            event = binance.decode(frame)
-            if isinstance(event, binance.DepthDiff):
-                return [(event.symbol.upper(), event)]
-            if isinstance(event, binance.DepthSnapshot) and event.stream is None:
-                return [(None, event)]
-            skipped[f"binance:{type(event).__name__}"] += 1
-            return []
-        out: list[tuple[str | None, BookEvent]] = []
-        for event in upbit.decode(frame):
-            if isinstance(event, upbit.Orderbook):
-                out.append((event.code, event))
-            else:
-                skipped[f"upbit:{type(event).__name__}"] += 1
-        return out
-    except FrameError as exc:  # a message type no book needs (kline, ...) is not damage
-        skipped[f"{venue}:unsupported" if str(exc).startswith("unsupported") else "malformed"] += 1
+        events = [binance.decode(frame)] if venue == "binance" else upbit.decode(frame)
+    except FrameError as exc:
+        if not str(exc).startswith("unsupported"):
+            raise
+        skipped[f"{venue}:unsupported"] += 1  # a message type no book needs (kline, ...) is not damage
         return []
+    out: list[tuple[str | None, BookEvent]] = []
+    for event in events:
+        if isinstance(event, binance.DepthDiff):
+            out.append((event.symbol.upper(), event))
+        elif isinstance(event, binance.DepthSnapshot) and event.stream is None:
+            out.append((None, event))
+        elif isinstance(event, upbit.Orderbook):
+            out.append((event.code, event))
+        else:
+            skipped[f"{venue}:{type(event).__name__}"] += 1
+    return out
 
 
 def _venue_of(url: str) -> str | None:
@@ -111,126 +200,168 @@ def _venue_of(url: str) -> str | None:
     return "binance" if "binance" in host else "upbit" if "upbit" in host else None
 
 
-def _read_ours(lines: Iterable[str], skipped: Counter) -> Iterator[_Timed]:
-    base: float | None = None
-    for line in lines:
-        try:
-            record = json.loads(line)
-            t_s, venue, kind, frame = record["t_s"], record["venue"], record["kind"], record["frame"]
-        except (ValueError, KeyError, TypeError):
-            skipped["malformed"] += 1
-            continue
-        if base is None:  # the session clock's origin on the wall clock (t_s is the pace: virtual runs too)
-            base = record.get("wall_ns", 0) / 1e9 - t_s
-        if venue not in ("upbit", "binance") or kind not in ("ws", "rest"):
-            skipped["malformed"] += 1
-            continue
-        for symbol, event in _decode(venue, frame, skipped):
-            yield _Timed(base + t_s, venue, symbol, event)
+def _finite(x: float) -> float:
+    if not math.isfinite(x):
+        raise ValueError(f"not a finite time: {x}")
+    return x
 
 
-def _read_hftbacktest(lines: Iterable[str], skipped: Counter) -> Iterator[_Timed]:
-    rows: list[tuple[float, str | None, BookEvent]] = []
-    offsets: list[float] = []
-    for line in lines:
-        m = _HFT_LINE.match(line)
+class _OurLine(msgspec.Struct):
+    t_s: float
+    venue: Literal["upbit", "binance"]
+    kind: Literal["ws", "rest"]
+    frame: str
+    wall_ns: float = 0.0
+
+
+_our_line = msgspec.json.Decoder(_OurLine)
+
+
+class _Ours:
+    """Our recording: paced by ``t_s``, placed on the wall clock by the first line's ``wall_ns``."""
+
+    def __init__(self, path: Path) -> None:
+        self.timed: list[_Timed] = []
+        self._base: float | None = None
+
+    def line(self, text: str, skipped: Counter) -> None:
+        record = _our_line.decode(text)
+        base = record.wall_ns / 1e9 - record.t_s if self._base is None else self._base
+        at = _finite(base + record.t_s)
+        events = _decode(record.venue, record.frame, skipped)
+        self._base = base  # the session clock's origin on the wall clock (t_s is the pace: virtual runs too)
+        self.timed += [_Timed(at, record.venue, symbol, event) for symbol, event in events]
+
+    def end(self) -> list[_Timed]:
+        return self.timed
+
+
+class _Hftbacktest:
+    """``<ns> <json>``: diffs paced by exchange time, snapshots by receive time plus the median offset."""
+
+    def __init__(self, path: Path) -> None:
+        self._rows: list[tuple[float, str | None, BookEvent]] = []
+        self._offsets: list[float] = []
+
+    def line(self, text: str, skipped: Counter) -> None:
+        m = _HFT_LINE.match(text)
         if m is None:
-            skipped["malformed"] += 1
-            continue
-        local_s = int(m.group(1)) / 1e9
-        for symbol, event in _decode("binance", m.group(2), skipped):
-            if isinstance(event, binance.DepthDiff):
-                offsets.append(event.event_ms / 1e3 - local_s)
-            rows.append((local_s, symbol, event))
-    offset = statistics.median(offsets) if offsets else 0.0
-    for local_s, symbol, event in rows:
-        at = event.event_ms / 1e3 if isinstance(event, binance.DepthDiff) else local_s + offset
-        yield _Timed(at, "binance", symbol, event)
+            raise ValueError("not '<ns> <json>'")
+        local_s = _finite(int(m.group(1)) / 1e9)
+        events = _decode("binance", m.group(2), skipped)
+        self._offsets += [e.event_ms / 1e3 - local_s for _, e in events if isinstance(e, binance.DepthDiff)]
+        self._rows += [(local_s, symbol, event) for symbol, event in events]
+
+    def end(self) -> list[_Timed]:
+        offset = statistics.median(self._offsets) if self._offsets else 0.0
+        return [_Timed(event.event_ms / 1e3 if isinstance(event, binance.DepthDiff) else local_s + offset,
+                       "binance", symbol, event) for local_s, symbol, event in self._rows]
 
 
-def _read_cryptofeed(lines: Iterable[str], skipped: Counter, path: Path) -> Iterator[_Timed]:
-    venue: str | None = None
-    for line in lines:
-        header = _CF_HEADER.match(line)
+class _Cryptofeed:
+    """Connection headers name the venue of the frames received after them; HTTP bodies name their URL."""
+
+    def __init__(self, path: Path) -> None:
+        self.timed: list[_Timed] = []
+        self._path = path
+        self._venue: str | None = None
+
+    def line(self, text: str, skipped: Counter) -> None:
+        header = _CF_HEADER.match(text)
         if header is not None:
-            url, arrow, ts, body = header.groups()
-            if arrow == "<->":
-                venue = _venue_of(url)
-                if venue is None:
-                    raise RecordingError(f"{path}: a connection to {url}, neither Upbit nor Binance")
-            elif arrow == "->":  # an HTTP response body
-                rest_venue = _venue_of(url)
-                query = parse_qs(urlsplit(url).query)
-                if rest_venue != "binance" or urlsplit(url).path != "/api/v3/depth" or body is None:
-                    skipped[f"{rest_venue or 'other'}:http"] += 1
-                    continue
-                symbol = query.get("symbol", [None])[0]
-                for _, event in _decode("binance", body, skipped):
-                    yield _Timed(float(ts), "binance", symbol.upper() if symbol else None, event)
-            else:
-                skipped["sent"] += 1
-            continue
-        received = _CF_RECEIVED.match(line)
-        if received is None or venue is None:
-            skipped["malformed" if received is None else "before header"] += 1
-            continue
+            self._header(*header.groups(), skipped)
+            return
+        received = _CF_RECEIVED.match(text)
+        if received is None:
+            raise ValueError("neither a header nor a received frame")
+        if self._venue is None:
+            skipped["before header"] += 1
+            return
         ts, payload = received.groups()
-        frame: str | bytes = payload
-        if payload.startswith(("b'", 'b"')):
-            try:
-                frame = ast.literal_eval(payload)
-            except (ValueError, SyntaxError):
-                skipped["malformed"] += 1
-                continue
-        for symbol, event in _decode(venue, frame, skipped):
-            yield _Timed(float(ts), venue, symbol, event)
+        frame: str | bytes = ast.literal_eval(payload) if payload.startswith(("b'", 'b"')) else payload
+        self._add(_finite(float(ts)), self._venue, _decode(self._venue, frame, skipped))
+
+    def _header(self, url: str, arrow: str, ts: str, body: str | None, skipped: Counter) -> None:
+        if arrow == "<->":
+            self._venue = _venue_of(url)
+            if self._venue is None:
+                raise RecordingError(f"{self._path}: a connection to {url}, neither Upbit nor Binance")
+        elif arrow == "->":  # an HTTP response body
+            rest_venue = _venue_of(url)
+            if rest_venue != "binance" or urlsplit(url).path != "/api/v3/depth" or body is None:
+                skipped[f"{rest_venue or 'other'}:http"] += 1
+                return
+            symbol = parse_qs(urlsplit(url).query).get("symbol", [None])[0]
+            events = [(symbol.upper() if symbol else None, event) for _, event in _decode("binance", body, skipped)]
+            self._add(_finite(float(ts)), "binance", events)
+        else:
+            skipped["sent"] += 1
+
+    def _add(self, at: float, venue: str, events: list[tuple[str | None, BookEvent]]) -> None:
+        self.timed += [_Timed(at, venue, symbol, event) for symbol, event in events]
+
+    def end(self) -> list[_Timed]:
+        return self.timed
+
+
+_READERS = {"ours": _Ours, "hftbacktest": _Hftbacktest, "cryptofeed": _Cryptofeed}
 
 
 # -- files -----------------------------------------------------------------------------------------
 
-def _lines(path: Path) -> Iterator[str]:
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gzipped else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.rstrip("\r\n")
-            if line:
-                yield line
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", errors="replace")
 
 
 def detect_format(path: Path) -> str:
+    """"ours", "hftbacktest" or "cryptofeed", from the first line; RecordingError otherwise."""
+    reader = LineReader(path)
+    lines = iter(reader)
     try:
-        first = next(_lines(path), "")
-    except FileNotFoundError:
-        raise RecordingError(f"{path}: file not found") from None
-    except (OSError, EOFError) as exc:
-        raise RecordingError(f"{path}: cannot read ({exc})") from None
-    if first.startswith("{") and '"t_s"' in first:
-        return "ours"
-    if _HFT_LINE.match(first):
-        return "hftbacktest"
-    if _CF_HEADER.match(first):
-        return "cryptofeed"
-    if not first:
+        first = next(lines, None)
+    except InputError as exc:
+        raise RecordingError(str(exc)) from None
+    finally:
+        lines.close()
+    if first is None:
+        if reader.truncated:
+            raise RecordingError(f"{path}: the gzip data ends before the first whole line (cut short)")
         raise RecordingError(f"{path}: empty file")
+    if first[1] is None:
+        raise RecordingError(f"{path}: not a recording this tool reads (its first line is longer than "
+                             f"{MAX_LINE_BYTES // MIB} MiB)")
+    text = _text(first[1])
+    if text.startswith("{") and '"t_s"' in text:
+        return "ours"
+    if _HFT_LINE.match(text):
+        return "hftbacktest"
+    if _CF_HEADER.match(text):
+        return "cryptofeed"
     raise RecordingError(f"{path}: not a recording this tool reads (expected our recording_<id>.jsonl.gz, "
                          f"hftbacktest '<ns> <json>' lines or a cryptofeed raw file); first line starts "
-                         f"{first[:60]!r}")
+                         f"{text[:60]!r}")
 
 
 def _read_file(path: Path, skipped: Counter) -> tuple[str, list[_Timed]]:
     fmt = detect_format(path)
-    lines = _lines(path)
+    reader = _READERS[fmt](path)
+    lines = LineReader(path)
     try:
-        if fmt == "ours":
-            timed = list(_read_ours(lines, skipped))
-        elif fmt == "hftbacktest":
-            timed = list(_read_hftbacktest(lines, skipped))
-        else:
-            timed = list(_read_cryptofeed(lines, skipped, path))
-    except (OSError, EOFError) as exc:
-        raise RecordingError(f"{path}: cannot read ({exc})") from None
+        for _, line, terminated in lines:
+            if line is None:
+                skipped[OVER_LONG] += 1
+                continue
+            try:
+                reader.line(_text(line), skipped)
+            except RecordingError:
+                raise
+            except Exception:  # one line's damage, whatever its decoder raised (RecursionError too)
+                skipped["malformed" if terminated else TRUNCATED] += 1
+    except InputError as exc:
+        raise RecordingError(str(exc)) from None
+    if lines.truncated:
+        skipped[TRUNCATED] += 1
+    timed = reader.end()
     # a REST snapshot that does not name its symbol belongs to the file's only diff symbol
     diff_symbols = {t.symbol for t in timed if t.venue == "binance" and t.symbol is not None}
     out = []
