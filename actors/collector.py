@@ -2,6 +2,11 @@
 
 It drains its inbox until every producer has closed it, so no fill event already produced is lost at
 shutdown. The session writes the final KPI once all actors have stopped.
+
+A data file that cannot be written (disk full, I/O error) is reported to the session context once
+(``write_failed``: no new trades, the session stops and fails) and never crashes the collector: it
+goes on draining its inbox, so the pipeline still ends, and the KPI counts the fill events produced
+against those on disk.
 """
 
 from __future__ import annotations
@@ -10,8 +15,8 @@ import trio
 from loguru import logger
 
 from actors.core.trader import FillEvent
-from actors.telemetry import (FillWriter, SessionContext, build_kpi, premium_sample, status_line,
-                              write_json_atomic)
+from actors.telemetry import (DataWriteError, FillWriter, SessionContext, append_text, build_kpi, premium_sample,
+                              status_line, write_json_atomic)
 
 PREMIUM_SAMPLE_S = 1.0
 
@@ -30,18 +35,22 @@ async def run_collector(inbox: trio.MemoryReceiveChannel[FillEvent], writer: Fil
     log = logger.bind(actor="collector")
 
     def snapshot() -> None:
-        write_json_atomic(kpi_path, build_kpi(ctx, trio.current_time(), final=False))
+        if ctx.disk_error is None:
+            try:
+                write_json_atomic(kpi_path, build_kpi(ctx, trio.current_time(), final=False))
+            except DataWriteError as exc:
+                ctx.write_failed(exc)
 
     def status() -> None:
         log.info(status_line(ctx, trio.current_time()))
 
     def sample() -> None:
         line = premium_sample(ctx, trio.current_time())
-        if line is not None and premium_path is not None:
-            with open(premium_path, "a", encoding="utf-8") as f:
-                if f.tell() == 0:
-                    f.write("t_s,premium_bps,baseline_bps\n")
-                f.write(line)
+        if line is not None and premium_path is not None and ctx.disk_error is None:
+            try:
+                append_text(premium_path, line if premium_path.exists() else "t_s,premium_bps,baseline_bps\n" + line)
+            except DataWriteError as exc:
+                ctx.write_failed(exc)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_every, kpi_interval_s, snapshot)
@@ -49,7 +58,13 @@ async def run_collector(inbox: trio.MemoryReceiveChannel[FillEvent], writer: Fil
         nursery.start_soon(_every, status_interval_s, status)
         task_status.started()
         async for event in inbox:
-            writer.write(event)
+            if writer.failed is not None:
+                continue  # produced, not on disk: the KPI's fill_events against fill_events_written says so
+            try:
+                writer.write(event)
+            except DataWriteError as exc:
+                ctx.write_failed(exc)
+                continue
             ctx.fill_events_written = writer.count
             # from the receipt of the book this leg filled against to the line being written
             ctx.wire_to_fill_written.add(trio.current_time() - (ctx.opened_at + event.t_s - event.book_age_ms / 1e3))

@@ -17,7 +17,9 @@ unexpected error), 2 bad config or command line, 130 second interrupt.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import os
 import random
 import re
 import signal
@@ -53,8 +55,8 @@ from actors.recordings import RecordingError
 from actors.sim.exchange import serve_hub, serve_sim
 from actors.sim.replay import ReplayHub, ReplayMarket
 from actors.ws import memory_network
-from actors.telemetry import (FillWriter, Recorder, SessionContext, SessionPaths, build_kpi, point_latest,
-                              write_json_atomic)
+from actors.telemetry import (FEED_ACTORS, DataWriteError, FillWriter, Recorder, SessionContext, SessionIdTaken,
+                              SessionPaths, build_kpi, claim_session, point_latest, write_json_atomic)
 from supervision import ChildStats, SupervisorGaveUp, supervise
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -100,15 +102,53 @@ def _fill_model(cfg: Config, seed: int):
                                strategy.calibration_mode == "stochastic", random.Random(seed + 1))
 
 
-async def _watch_signals(stop: trio.Event, interrupted: list[bool]) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            if stop.is_set() and interrupted:
-                raise KeyboardInterrupt  # second signal: leave at once
-            interrupted.append(True)
-            logger.bind(actor="session").warning("{} received: stopping (again to exit at once)",
-                                                 signal.Signals(signum).name)
-            stop.set()
+class Interrupts:
+    """Ctrl-C and SIGTERM, for the whole life of the process.
+
+    The first one, in any phase, stops the session as if its time were up: the feeds stop, the pipeline
+    drains, the final KPI file and the report are written, exit status 0 (``interrupted``). A second one,
+    in any phase, exits at once with status 130: no traceback, no waiting. Nothing is lost by it: fill
+    events are written line by line, the KPI file is replaced atomically, and a torn recording tail is
+    read back as far as it goes.
+
+    Inside the Trio run ``watch`` receives them (trio's signal receiver); before and after it, and while
+    the final files are written, the process-level handlers ``install`` sets do the same.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._stop: trio.Event | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        # a signal handler can interrupt a logging or printing call: only os.write is safe here
+        self._count_or_exit(signum)
+        os.write(2, f"{signal.Signals(signum).name} received: stopping (again to exit at once)\n".encode())
+        if self._stop is not None and self._token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(self._stop.set)
+
+    def _count_or_exit(self, signum: int) -> None:
+        self.count += 1
+        if self.count > 1:
+            os.write(2, f"{signal.Signals(signum).name} received again: exited at once; the fill-event file is "
+                        "complete up to its last line\n".encode())
+            os._exit(EXIT_INTERRUPTED)
+
+    async def watch(self, stop: trio.Event) -> None:
+        self._stop, self._token = stop, trio.lowlevel.current_trio_token()
+        if self.count:
+            stop.set()  # a signal came before the session started: it ends at once
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                self._count_or_exit(signum)
+                logger.bind(actor="session").warning("{} received: stopping (again to exit at once)",
+                                                     signal.Signals(signum).name)
+                stop.set()
 
 
 async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
@@ -132,12 +172,13 @@ async def _stop_after_replay(hub: ReplayHub, stop: trio.Event) -> None:
 
 
 async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool = True,
-                      live_console=None, replay: ReplayMarket | None = None,
+                      interrupts: Interrupts | None = None, live_console=None, replay: ReplayMarket | None = None,
                       stop: trio.Event | None = None) -> SessionResult:
-    """Run a whole session in the current Trio run; always writes the final KPI file.
+    """Run a whole session in the current Trio run; always attempts the final KPI file.
 
     ``stop``: setting it ends the session as a signal does (stop the feeds, drain, write); for callers
-    that embed a session, such as bench/pipeline.py.
+    that embed a session, such as bench/pipeline.py. ``handle_signals``: Ctrl-C and SIGTERM stop it
+    (``interrupts`` carries what the process already received; a new one otherwise).
 
     ``replay`` (market = "replay"): the pre-rolled recording (``prepare_replay``); its clock starts
     when both feeds are ready and the session stops at its end (or after duration_s, if sooner).
@@ -159,10 +200,11 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                             strategy.baseline_halflife_s, strategy.warmup_s, strategy.max_hold_s,
                             strategy.max_book_age_s, strategy.max_slippage_bps,
                             tuple((z[0], z[1]) for z in strategy.zones))
+    risk = cfg.risk
     trader = Trader(params, paths.session_id, opened_at, _portfolio(cfg), _fill_model(cfg, seed),
                     ExecutionParams(strategy.latency_ms, strategy.latency_jitter_ms, strategy.leg_risk,
                                     Fees(cfg.fees.upbit_bps, cfg.fees.binance_bps)),
-                    RiskLimits(cfg.risk.max_position_btc, cfg.risk.max_notional_usdt, cfg.risk.max_loss_usdt),
+                    RiskLimits(risk.max_position_btc, risk.max_notional_usdt, risk.max_loss_usdt, risk.max_premium_bps),
                     seed=seed, l2_source=strategy.l2_source)
     ctx = SessionContext(paths.session_id, cfg.session.market, cfg.session.duration_s, trader, market_state,
                          {"upbit": FeedStats("upbit"), "binance": FeedStats("binance")},
@@ -173,11 +215,19 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
     executor_state = ExecutorState(trader, wire_to_decision=ctx.wire_to_decision)
     if stop is None:
         stop = trio.Event()
+    if handle_signals and interrupts is None:
+        interrupts = Interrupts()
+
+    def disk_failed(error: str) -> None:
+        log.error("{}: no new trades; stopping the session", error)
+        stop.set()
+
+    ctx.on_disk_error = disk_failed
     draining = trio.Event()  # set once the feeds are stopped: consumers restart without backoff to drain
-    interrupted: list[bool] = []
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    writer = FillWriter(paths.fill_events, cfg.collector.fsync, cfg.collector.fsync_interval_s)
-    recorder = Recorder(paths.recording, opened_at) if cfg.session.record else None
+    writer = FillWriter(paths.fill_events, cfg.collector.fsync, cfg.collector.fsync_interval_s,
+                        on_error=ctx.write_failed)
+    recorder = Recorder(paths.recording, opened_at, ctx.write_failed) if cfg.session.record else None
     if writer.repaired_bytes:
         log.warning("{}: cut a torn last line ({} bytes) left by a crash", paths.fill_events, writer.repaired_bytes)
 
@@ -205,8 +255,8 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
 
     try:
         async with trio.open_nursery() as root:
-            if handle_signals:
-                root.start_soon(_watch_signals, stop, interrupted)
+            if interrupts is not None:
+                root.start_soon(interrupts.watch, stop)
             if live_console is not None:
                 from actors.liveview import run_live_view
                 root.start_soon(run_live_view, ctx, live_console)
@@ -246,49 +296,78 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                                       name="executor")
                 await consumers.start(supervised, "aggregator", actors["aggregator"], (books_recv, views_send),
                                       name="aggregator")
-                async with trio.open_nursery() as producers:
-                    with trio.CancelScope() as startup:
-                        producers.start_soon(_cancel_when, stop, startup)
-                        await producers.start(supervised, "feed:upbit", actors["feed:upbit"], (upbit_out,),
-                                              name="feed:upbit")
-                        await producers.start(supervised, "feed:binance", actors["feed:binance"], (binance_out,),
-                                              name="feed:binance")
-                    if not stop.is_set():
-                        ctx.trading_since = trio.current_time()
-                        gc.freeze()  # see gc.collect() above; undone when the session ends
-                        log.info("both feeds ready after {:.2f} s; trading for {:g} s",
-                                 ctx.trading_since - opened_at, s.duration_s)
-                        if cfg.chaos.kill_every_s > 0:
-                            log.warning("chaos: killing one of {} every {:g} s", ", ".join(cfg.chaos.actors),
-                                        cfg.chaos.kill_every_s)
-                            producers.start_soon(run_chaos, [actors[name] for name in cfg.chaos.actors],
-                                                 cfg.chaos.kill_every_s, random.Random(seed + 2), ctx.chaos_kills)
-                        if replay_hub is not None:
-                            producers.start_soon(_stop_after_replay, replay_hub, stop)
-                        with trio.move_on_after(s.duration_s):
-                            await stop.wait()
-                    ctx.ended_at = trio.current_time()
-                    log.info("stopping: cancelling the feeds, draining the pipeline")
-                    draining.set()
-                    producers.cancel_scope.cancel()
+                # the feeds' channel ends close when the producers are done, also those of a feed never started
+                # (a stop during startup): the aggregator then sees the end of its inbox and the pipeline drains
+                with upbit_out, binance_out:
+                    async with trio.open_nursery() as producers:
+                        with trio.CancelScope(deadline=opened_at + s.startup_timeout_s) as startup:
+                            producers.start_soon(_cancel_when, stop, startup)
+                            await producers.start(supervised, "feed:upbit", actors["feed:upbit"], (upbit_out,),
+                                                  name="feed:upbit")
+                            await producers.start(supervised, "feed:binance", actors["feed:binance"], (binance_out,),
+                                                  name="feed:binance")
+                        if startup.cancelled_caught and not stop.is_set():
+                            ctx.fatal.append(_startup_failure(ctx, s.startup_timeout_s))
+                            stop.set()
+                        if not stop.is_set():
+                            await _trade(ctx, cfg, stop, producers, actors, replay_hub, log)
+                        ctx.ended_at = trio.current_time()
+                        log.info("stopping: cancelling the feeds, draining the pipeline")
+                        draining.set()
+                        producers.cancel_scope.cancel()
                 consumers.cancel_scope.deadline = trio.current_time() + s.shutdown_grace_s
             if consumers.cancel_scope.cancelled_caught:
                 ctx.fatal.append(f"the pipeline did not drain within shutdown_grace_s={s.shutdown_grace_s:g}")
             root.cancel_scope.cancel()
     finally:
         gc.unfreeze()
-        writer.close()
+        writer.close()  # never raises: a failure is reported through ctx.write_failed
         if recorder is not None:
             recorder.close()
         now = trio.current_time()
         if ctx.ended_at is None:
             ctx.ended_at = now
+        interrupted = interrupts is not None and interrupts.count > 0
         ctx.status = "failed" if ctx.fatal else ("interrupted" if interrupted else "completed")
         kpi = build_kpi(ctx, now, final=True)
-        write_json_atomic(paths.kpi, kpi)
+        try:
+            write_json_atomic(paths.kpi, kpi)
+        except DataWriteError as exc:
+            ctx.write_failed(exc)
+            ctx.status = "failed"
+            log.error("the final KPI file was not written: {}", exc)
     for error in ctx.fatal:
         log.error("fatal: {}", error)
     return SessionResult(ctx.status, EXIT_FAILED if ctx.fatal else EXIT_OK, paths, kpi)
+
+
+async def _trade(ctx: SessionContext, cfg: Config, stop: trio.Event, producers: trio.Nursery,
+                 actors: dict[str, Killable], replay_hub: ReplayHub | None, log) -> None:
+    """Both feeds are ready: trade for the session's duration, or until ``stop``."""
+    ctx.trading_since = trio.current_time()
+    gc.freeze()  # see gc.collect() in run_session; undone when the session ends
+    log.info("both feeds ready after {:.2f} s; trading for {:g} s", ctx.trading_since - ctx.opened_at,
+             cfg.session.duration_s)
+    if cfg.chaos.kill_every_s > 0:
+        log.warning("chaos: killing one of {} every {:g} s", ", ".join(cfg.chaos.actors), cfg.chaos.kill_every_s)
+        producers.start_soon(run_chaos, [actors[name] for name in cfg.chaos.actors], cfg.chaos.kill_every_s,
+                             random.Random(cfg.session.seed + 2), ctx.chaos_kills)
+    if replay_hub is not None:
+        producers.start_soon(_stop_after_replay, replay_hub, stop)
+    with trio.move_on_after(cfg.session.duration_s):
+        await stop.wait()
+
+
+def _startup_failure(ctx: SessionContext, timeout_s: float) -> str:
+    """Why the session could not start: which feed was not ready, and its last error."""
+    waiting = []
+    for venue, name in FEED_ACTORS.items():
+        if not ctx.feeds[venue].connected:
+            child = ctx.children[name]
+            last = child.last_error or ("never started" if not child.starts else "no error: still connecting")
+            waiting.append(f"{name} not ready ({child.restarts} restarts; last: {last})")
+    return (f"startup: the feeds were not ready within startup_timeout_s={timeout_s:g}: " + "; ".join(waiting)
+            + ". Check the endpoints and market codes in [feeds]")
 
 
 # -- command line ----------------------------------------------------------------------------------
@@ -343,6 +422,32 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {extra[actor]: <12} | {message}"
 
 
+class _LogFile:
+    """The session log as a loguru sink: line-buffered, and on a write error (disk full) it reports once on
+    stderr and stops, where loguru's own file sink would print a traceback for every line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = open(path, "a", buffering=1, encoding="utf-8")
+
+    def write(self, message: str) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.write(message)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+            sys.stderr.write(f"log file {self.path}: cannot write ({exc.strerror or exc}); logging to the "
+                             "terminal only\n")
+
+    def stop(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+
+
 def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO", console=None) -> None:
     """stderr for people (through ``console`` when a live view owns the terminal) and a file per session."""
     logger.remove()
@@ -354,7 +459,7 @@ def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO", cons
             console.print(str(message).rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
     logger.add(sink, level=stderr_level, format=LOG_FORMAT, colorize=False, backtrace=False, diagnose=False)
     if log_path is not None:
-        logger.add(log_path, level="DEBUG", format=LOG_FORMAT, buffering=1, encoding="utf-8", backtrace=False,
+        logger.add(_LogFile(log_path), level="DEBUG", format=LOG_FORMAT, colorize=False, backtrace=False,
                    diagnose=False)
 
 
@@ -385,6 +490,8 @@ def _summary(result: SessionResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    interrupts = Interrupts()
+    interrupts.install()  # from here on, a first Ctrl-C or SIGTERM stops the session, a second one exits
     args = build_parser().parse_args(argv)
     try:
         cfg = config_mod.load(args.config, overrides_from(args))
@@ -407,15 +514,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"replay error: {exc}", file=sys.stderr)
             return EXIT_USAGE
     virtual = args.virtual_time or (replay is not None and cfg.replay.as_fast_as_possible)
-    paths = SessionPaths(Path(cfg.session.logs_dir), args.session_id or new_session_id())
-    paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    console = None
-    if sys.stdout.isatty() and not virtual:
-        from rich.console import Console
-        console = Console()
-    configure_logging(paths.log, console=console)
-    point_latest(paths)
+    logs_dir = Path(cfg.session.logs_dir)
+    try:
+        paths = claim_session(logs_dir, args.session_id, new_session_id())
+        console = None
+        if sys.stdout.isatty() and not virtual:
+            from rich.console import Console
+            console = Console()
+        configure_logging(paths.log, console=console)
+    except SessionIdTaken as exc:
+        print(f"command line error: --session-id: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"config error: {args.config}: $.session.logs_dir: cannot write session files in {str(logs_dir)!r}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     log = logger.bind(actor="session")
+    try:
+        point_latest(paths)
+    except OSError as exc:
+        log.warning("{}/latest/ not updated ({}): follow {} instead", logs_dir, exc.strerror or exc, paths.log)
     log.info("session {}: market {}, {:g} s, seed {}, logs in {}", paths.session_id,
              cfg.session.market, cfg.session.duration_s, cfg.session.seed, paths.logs_dir)
     if replay is not None:
@@ -425,18 +543,15 @@ def main(argv: list[str] | None = None) -> int:
                  replay.duration_s, "" if replay.duration_s <= cfg.session.duration_s * (
                      1 if cfg.replay.as_fast_as_possible else cfg.replay.speed)
                  else f", cut at session.duration_s = {cfg.session.duration_s:g} (--duration changes it)")
+    session = partial(run_session, cfg, paths, interrupts=interrupts, replay=replay)
     try:
         if virtual:
             async def on_virtual_clock() -> SessionResult:
                 memory_network()
-                return await run_session(cfg, paths, replay=replay)
+                return await session()
             result = trio.run(on_virtual_clock, clock=trio.testing.MockClock(autojump_threshold=0))
         else:
-            result = trio.run(partial(run_session, cfg, paths, live_console=console, replay=replay))
-    except KeyboardInterrupt:
-        print("interrupted twice: exited at once; the fill-event file is complete up to the last line",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+            result = trio.run(partial(session, live_console=console))
     except Exception as exc:  # one boundary for what no supervisor handled
         # the traceback goes to the session log only (DEBUG is below the terminal's level)
         logger.bind(actor="session").opt(exception=exc).debug("session failed: {}", exc)

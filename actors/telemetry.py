@@ -1,21 +1,25 @@
-"""What a session records: its context, the KPI document, the status line, and the two data files.
+"""What a session records: its context, the KPI document, the status line, and the data files.
 
 Fill events and KPI files are data, written here with explicit flushing, never through the logger:
-- ``FillWriter``: one JSON object per line, flushed per line, fsynced at close. A crash can at
-  worst leave the last line torn, never an earlier one.
+- ``FillWriter``: one JSON object per line, written whole and flushed per line, fsynced at close. A
+  crash can at worst leave the last line torn, never an earlier one; a failed write (disk full, I/O
+  error) is cut back to the last whole line and reported as ``DataWriteError``.
 - ``write_json_atomic``: temp file, fsync, rename over the target, fsync the directory; a reader
   sees the old or the new KPI file, never a mix.
+- Every data file is opened through ``open_data`` (the seam tests use to fill the disk).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import os
-import tempfile
+import secrets
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 import msgspec
@@ -28,6 +32,32 @@ from actors.core.trader import FillEvent, Trader
 from supervision import ChildStats
 
 _encoder = msgspec.json.Encoder()
+
+
+class DataWriteError(OSError):
+    """A session data file could not be written (disk full, I/O error, read-only); says which and why."""
+
+    def __init__(self, path: Path, cause: OSError) -> None:
+        super().__init__(cause.errno, f"cannot write {path}: {cause.strerror or cause}")
+        self.path, self.cause = path, cause
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def open_data(path: Path, mode: str, buffering: int = -1):
+    """Open a session data file; the one place data files are opened (tests replace it to fill the disk)."""
+    return open(path, mode, buffering=buffering)
+
+
+def _write_all(f, data: bytes) -> None:
+    """Write every byte to a raw (unbuffered) file, which may take several writes."""
+    view = memoryview(data)
+    while view:
+        written = f.write(view)
+        if not written:
+            raise OSError(errno.EIO, "the file accepted no bytes")
+        view = view[written:]
 
 
 @attrs.frozen
@@ -60,12 +90,54 @@ class SessionPaths:
         return self.logs_dir / f"recording_{self.session_id}.jsonl.gz"
 
 
+SESSION_FILES = ("fill_events", "kpi", "log", "premium", "report", "recording")
+
+
+class SessionIdTaken(Exception):
+    """A session id whose files already exist in the logs folder."""
+
+
+def claim_session(logs_dir: Path, wanted: str | None, default: str) -> SessionPaths:
+    """The session's paths, with an id no other session in ``logs_dir`` has or can get.
+
+    The claim is the exclusive creation of the fill-event file. ``wanted`` (``--session-id``) is refused
+    with SessionIdTaken when any file of that id exists; ``default`` (the start time, one-second
+    resolution) gets a ``_2``, ``_3``, ... suffix when another session took it. OSError when the folder
+    cannot be created or written."""
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    candidates = [wanted] if wanted is not None else [default] + [f"{default}_{n}" for n in range(2, 1000)]
+    for session_id in candidates:
+        paths = SessionPaths(logs_dir, session_id)
+        existing = [getattr(paths, name).name for name in SESSION_FILES if getattr(paths, name).exists()]
+        if not existing:
+            try:
+                with open(paths.fill_events, "xb"):
+                    return paths
+            except FileExistsError:
+                existing = [paths.fill_events.name]  # another session claimed it just now
+        if wanted is not None:
+            raise SessionIdTaken(f"session id {wanted!r} already has files in {logs_dir}: {', '.join(existing)}; "
+                                 "choose another --session-id or remove them")
+    raise SessionIdTaken(f"{logs_dir}: ids {default} to {candidates[-1]} are all taken")
+
+
 LATEST = {"session.log": "log", "fill_events.jsonl": "fill_events", "kpi.json": "kpi", "premium.csv": "premium",
           "report.md": "report", "recording.jsonl.gz": "recording"}
 
 
 def point_latest(paths: SessionPaths) -> Path:
-    """Make ``<logs_dir>/latest/`` hold links to this session's files (replaced atomically)."""
+    """Make ``<logs_dir>/latest/`` hold links to this session's files (replaced atomically). Two sessions
+    starting together race for it: the loser tries again, then leaves it to the winner."""
+    for attempt in range(3):
+        try:
+            return _point_latest(paths)
+        except (FileNotFoundError, FileExistsError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _point_latest(paths: SessionPaths) -> Path:
     latest = paths.logs_dir / "latest"
     fresh = paths.logs_dir / f".latest.{paths.session_id}"
     fresh.mkdir(exist_ok=True)
@@ -88,63 +160,120 @@ def point_latest(paths: SessionPaths) -> Path:
     return latest
 
 
+RECORDING_FLUSH_S = 1.0
+
+
 class Recorder:
     """Every raw frame a feed received, with its receive time: recording_<id>.jsonl.gz.
 
     One JSON object a line: ``t_s`` (session clock), ``wall_ns`` (wall clock), ``venue``, ``kind``
     (``ws`` for a WebSocket frame, ``rest`` for a REST depth snapshot body) and ``frame`` (the text;
-    Upbit's binary frames are UTF-8 JSON and are stored as text).
+    Upbit's binary frames are UTF-8 JSON and are stored as text). The gzip stream is flushed every
+    ``RECORDING_FLUSH_S`` of session time, so a killed session leaves a recording readable up to then.
     """
 
-    def __init__(self, path: Path, started_at: float) -> None:
+    def __init__(self, path: Path, started_at: float, on_error: Callable[[DataWriteError], None]) -> None:
         self.path = path
         self.frames = 0
         self._started_at = started_at
-        self._file = gzip.open(path, "ab")
+        self._on_error = on_error
+        self._flushed_at = started_at
+        self._raw = open_data(path, "ab")
+        self._file: gzip.GzipFile | None = gzip.GzipFile(fileobj=self._raw, mode="ab")
 
     def write(self, venue: str, kind: str, at: float, frame: bytes | str) -> None:
+        """Record one frame; a write error stops the recording (reported once), never the feed."""
+        if self._file is None:
+            return
         text = frame.decode("utf-8", errors="replace") if isinstance(frame, bytes) else frame
-        self._file.write(_encoder.encode({"t_s": round(at - self._started_at, 6), "wall_ns": time.time_ns(),
-                                          "venue": venue, "kind": kind, "frame": text}) + b"\n")
+        try:
+            self._file.write(_encoder.encode({"t_s": round(at - self._started_at, 6), "wall_ns": time.time_ns(),
+                                              "venue": venue, "kind": kind, "frame": text}) + b"\n")
+            if at - self._flushed_at >= RECORDING_FLUSH_S:  # a killed session loses at most this much
+                self._file.flush()
+                self._flushed_at = at
+        except OSError as exc:
+            self._fail(exc)
+            return
         self.frames += 1
 
+    def _fail(self, exc: OSError) -> None:
+        self._file = None
+        with contextlib.suppress(OSError):
+            self._raw.close()
+        self._on_error(DataWriteError(self.path, exc))
+
     def close(self) -> None:
-        self._file.close()
+        if self._file is None:
+            return
+        try:
+            self._file.close()
+            self._raw.close()
+        except OSError as exc:
+            self._fail(exc)
 
 
 class FillWriter:
-    """Appends fill events, one JSON line each, flushed per line.
+    """Appends fill events, one JSON line each, written whole and flushed per line.
 
     ``fsync``: "every_line" (each line on disk before the next), "interval" (at most
     ``fsync_interval_s`` of lines at risk on a power loss), or "close". Opening an existing file
     whose last line is torn (a crash mid-write) truncates that line and keeps every good one.
+
+    A write that fails (ENOSPC, EIO, ...) is cut back to the last whole line, so every line on disk
+    stays valid, and raises ``DataWriteError``; the writer is then ``failed`` and writes nothing more.
+    ``close`` never raises: a failure there is reported the same way, through ``on_error``.
     """
 
     def __init__(self, path: Path, fsync: str = "interval", fsync_interval_s: float = 1.0,
-                 clock=time.monotonic) -> None:
+                 clock=time.monotonic, on_error: Callable[[DataWriteError], None] | None = None) -> None:
         self.path = path
         self.count = 0
+        self.failed: DataWriteError | None = None
         self.repaired_bytes = _repair_torn_tail(path)
         self._fsync = fsync
         self._interval = fsync_interval_s
         self._clock = clock
         self._last_sync = clock()
-        self._file = open(path, "ab")
+        self._on_error = on_error
+        self._file = open_data(path, "ab", buffering=0)
+        self._size = os.fstat(self._file.fileno()).st_size  # bytes of whole lines
 
     def write(self, event: FillEvent) -> None:
-        self._file.write(_encoder.encode(event.as_dict()) + b"\n")
-        self._file.flush()
+        if self.failed is not None:
+            raise self.failed
+        line = _encoder.encode(event.as_dict()) + b"\n"
+        try:
+            _write_all(self._file, line)
+            if self._fsync == "every_line" or (self._fsync == "interval" and
+                                               self._clock() - self._last_sync >= self._interval):
+                os.fsync(self._file.fileno())
+                self._last_sync = self._clock()
+        except OSError as exc:
+            self._fail(exc)
+            raise self.failed from None
+        self._size += len(line)
         self.count += 1
-        if self._fsync == "every_line" or (self._fsync == "interval" and
-                                           self._clock() - self._last_sync >= self._interval):
-            os.fsync(self._file.fileno())
-            self._last_sync = self._clock()
+
+    def _fail(self, exc: OSError) -> None:
+        if self.failed is None:
+            self.failed = exc if isinstance(exc, DataWriteError) else DataWriteError(self.path, exc)
+        with contextlib.suppress(OSError):  # cut a partly written line; truncating frees space, so it can work
+            os.ftruncate(self._file.fileno(), self._size)
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+        if self._file.closed:
+            return
+        try:
+            if self.failed is None:
+                os.fsync(self._file.fileno())
+        except OSError as exc:
+            self._fail(exc)
+            if self._on_error is not None:
+                self._on_error(self.failed)
+        finally:
+            with contextlib.suppress(OSError):
+                self._file.close()
 
 
 def _repair_torn_tail(path: Path) -> int:
@@ -177,22 +306,37 @@ def _repair_torn_tail(path: Path) -> int:
 
 
 def write_json_atomic(path: Path, document: Any) -> None:
+    """Replace ``path`` with ``document`` as indented JSON, atomically: a reader sees the old file or the new
+    one. On an error the old file stays, the temporary file is removed and DataWriteError is raised."""
     data = msgspec.json.format(_encoder.encode(document), indent=2) + b"\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        with open_data(tmp, "xb", buffering=0) as f:
+            _write_all(f, data)
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise DataWriteError(path, exc) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append a few lines to a small data file (the premium series); DataWriteError on failure."""
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        with open_data(path, "ab") as f:
+            f.write(text.encode("utf-8"))
+    except OSError as exc:
+        raise DataWriteError(path, exc) from None
 
 
 @attrs.define
@@ -218,6 +362,19 @@ class SessionContext:
     replay: dict[str, Any] | None = None  # market = "replay": what was replayed (build_kpi copies it)
     wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)
     wire_to_fill_written: LatencyHistogram = attrs.field(factory=LatencyHistogram)
+    disk_error: str | None = None    # the first data write that failed; the session stops on it
+    on_disk_error: Callable[[str], None] | None = None  # set by the session: log it, stop the session
+
+    def write_failed(self, error: DataWriteError) -> None:
+        """A data file could not be written: no new trades from now on (no fill we could not record), the
+        session stops and fails. Reported once; later failures (the disk is still full) add nothing."""
+        if self.disk_error is not None:
+            return
+        self.disk_error = str(error)
+        self.trader.stop_entries(f"disk: {error}")
+        self.fatal.append(f"disk: {error}; no new trades were opened after it")
+        if self.on_disk_error is not None:
+            self.on_disk_error(self.disk_error)
 
     def duration_s(self, now: float) -> float:
         if self.trading_since is None:
@@ -255,6 +412,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         "open_trades": len(trader.trades),
         "fill_events": sum(trader.fills_by_side.values()),
         "fill_events_written": ctx.fill_events_written,
+        "disk_error": ctx.disk_error,
         "fill_events_by_side": {BUY: trader.fills_by_side[BUY], SELL: trader.fills_by_side[SELL]},
         "available_volume": {BUY: trader.available_volume[BUY].as_dict(),
                              SELL: trader.available_volume[SELL].as_dict()},
