@@ -203,6 +203,10 @@ class Trader:
 
     def _decide(self, view: MarketView) -> list[FillEvent]:
         assert view.premium_bps is not None
+        if not abs(view.premium_bps) <= self.risk.max_premium_bps:
+            # bad data, not an opportunity: no order on it, and the baseline does not learn from it
+            self.refusals["premium_band"] += 1
+            return []
         baseline = self.baseline.update(view.premium_bps, view.at)
         deviation = view.premium_bps - baseline
         sell_krw, buy_krw = self._premiums(view)
@@ -235,7 +239,7 @@ class Trader:
 
     def _tradeable(self, view: MarketView) -> bool:
         """Whether orders may be sent on this view at all (entries and exits alike): both books present,
-        fresh, uncrossed and in price order, and the premium within the sanity band."""
+        fresh, uncrossed and in price order (the premium's sanity band is checked before any decision)."""
         for book in (view.krw_leg, view.usdt_leg):
             assert book is not None
             if not book.bids or not book.asks:
@@ -250,9 +254,6 @@ class Trader:
             if view.at - book.received_at > self.params.max_book_age_s:
                 self.refusals["stale"] += 1
                 return False
-        if view.premium_bps is None or not abs(view.premium_bps) <= self.risk.max_premium_bps:
-            self.refusals["premium_band"] += 1
-            return False
         return True
 
     def _within_limits(self, view: MarketView, direction: str) -> bool:

@@ -1,0 +1,126 @@
+"""Whole live-mode sessions against a hostile exchange (tests/hostile.py) on 127.0.0.1.
+
+For every behaviour the session must end by itself within duration + startup deadline + grace, with
+peak memory under 400 MB, no traceback, exit status 0 or 1, and the cause named in the log and in the
+KPI file; bad books (unsorted, frozen, far off the other venue) are refused and counted, never filled.
+Each session is a real subprocess (`python -m actors.session`), so its exit status, stderr and peak RSS
+are what a user would see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hostile import HostileExchange, live_config
+
+ROOT = Path(__file__).resolve().parents[2]
+DURATION_S, STARTUP_S, GRACE_S = 3.0, 6.0, 5.0
+MAX_RSS_MB = 400
+
+
+def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict | None = None, **modes) -> dict:
+    """One session against a hostile exchange with ``modes``; its exit status, output, KPI, log and peak RSS."""
+    overrides = {"session": {"duration_s": duration_s, "startup_timeout_s": STARTUP_S, "shutdown_grace_s": GRACE_S},
+                 "feeds": {"binance": {"snapshot_timeout_s": 2}}}
+    for table, values in (extra or {}).items():
+        overrides.setdefault(table, {}).update(values)
+    with HostileExchange(**modes) as endpoints:
+        path = live_config(tmp_path, endpoints, **overrides)
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "actors.session", "--config", str(path)], cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = proc.communicate(timeout=duration_s + STARTUP_S + GRACE_S + 30)
+        finally:
+            proc.kill()
+        elapsed = time.monotonic() - started
+    logs = tmp_path / "logs"
+    (kpi_file,) = logs.glob("kpi_*.json")
+    return {"rc": proc.returncode, "out": out, "err": err, "elapsed": elapsed, "kpi": json.loads(kpi_file.read_text()),
+            "log": "".join(p.read_text() for p in logs.glob("session_*.log")),
+            # the peak over every child this test process has waited for: an upper bound for this one
+            "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def assert_ended_well(run: dict, *, duration_s: float = DURATION_S) -> None:
+    assert run["rc"] in (0, 1), run["err"]
+    assert "Traceback" not in run["err"] and "Traceback" not in run["log"]
+    assert run["elapsed"] < duration_s + STARTUP_S + GRACE_S + 10  # + the interpreter's start and the report
+    assert run["kpi"]["final"] is True
+    assert run["rss_mb"] < MAX_RSS_MB
+
+
+def fatal_error(run: dict) -> str:
+    """The one fatal error of a session that could not trade: the startup deadline, or a feed given up on
+    (whichever came first), named in the KPI file and in the log."""
+    assert run["rc"] == 1 and run["kpi"]["status"] == "failed" and run["kpi"]["fill_events"] == 0
+    (fatal,) = run["kpi"]["fatal_errors"]
+    assert fatal.startswith(f"startup: the feeds were not ready within startup_timeout_s={STARTUP_S:g}") or \
+        " times within 60 s and was not restarted again" in fatal
+    assert fatal in run["log"]
+    return fatal
+
+
+@pytest.mark.parametrize("modes, cause", [
+    ({"upbit": "silent_handshake"}, "feed:upbit .*no WebSocket handshake within 2 s"),
+    ({"binance_ws": "silent_handshake"}, "feed:binance .*no WebSocket handshake within 2 s"),
+    ({"upbit": "stall"}, "feed:upbit .*no order book for KRW-BTC within 3 s of subscribing"),
+    ({"binance_ws": "stall"}, "feed:binance .*no market data for 3 s"),
+    ({"binance_rest": "trickle"}, "feed:binance .*no complete answer within 2 s"),
+    ({"binance_rest": "silent"}, "feed:binance .*no complete answer within 2 s"),
+    ({"binance_rest": "huge"}, "feed:binance .*depth snapshot of 2,147,483,648 bytes announced"),
+], ids=lambda v: "-".join(v.values()) if isinstance(v, dict) else "")
+def test_an_exchange_that_never_gets_ready_ends_the_session_with_the_cause_named(tmp_path, modes, cause):
+    run = run_against(tmp_path, **modes)
+    assert_ended_well(run)
+    assert re.search(cause, fatal_error(run)), run["kpi"]["fatal_errors"]
+
+
+def test_a_snapshot_ahead_of_every_diff_is_never_traded(tmp_path):
+    """Every diff looks older than the snapshot: the book would be frozen at the snapshot. It is never
+    published; each stuck book (20 diffs in a row older than it, 2 s) is counted and resynced."""
+    run = run_against(tmp_path, binance_rest="ahead")
+    assert_ended_well(run)
+    feed = run["kpi"]["feeds"]["binance"]
+    assert feed["stuck_books"] >= 2 and feed["books"] == 0
+    assert "feed:binance" in fatal_error(run)
+    assert "book stopped advancing" in run["log"]
+
+
+def test_units_out_of_order_are_refused_frame_by_frame_and_never_traded(tmp_path):
+    run = run_against(tmp_path, upbit="unsorted_upbit")
+    assert_ended_well(run)
+    upbit = run["kpi"]["feeds"]["upbit"]
+    assert upbit["bad_frames"] > 0 and upbit["books"] == 0
+    assert "bids out of order" in run["log"]
+    assert "feed:upbit" in fatal_error(run)
+
+
+@pytest.mark.parametrize("venue", ["upbit", "binance_ws"])
+def test_nested_json_frames_are_counted_and_skipped(tmp_path, venue):
+    run = run_against(tmp_path, **{venue: "nested_json"})
+    assert_ended_well(run)
+    assert run["rc"] == 0 and run["kpi"]["status"] == "completed"
+    feed = run["kpi"]["feeds"]["upbit" if venue == "upbit" else "binance"]
+    assert feed["bad_frames"] >= 2 and feed["books"] > 0
+    assert "bad frame #1 skipped" in run["log"]
+
+
+def test_a_venue_half_off_the_other_is_bad_data_refused_and_never_traded(tmp_path):
+    """Upbit 50 % below Binance (about -5,000 bps): beyond [risk] max_premium_bps every view is refused as bad
+    data (no order, and the baseline does not learn from it)."""
+    run = run_against(tmp_path, upbit="upbit_half_price")
+    assert_ended_well(run)
+    kpi = run["kpi"]
+    assert run["rc"] == 0 and kpi["premium_bps"] < -4000
+    assert kpi["fill_events"] == 0 and kpi["entry_trades"] == 0
+    assert kpi["refusals"].get("premium_band", 0) > 0
