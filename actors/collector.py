@@ -15,8 +15,8 @@ import trio
 from loguru import logger
 
 from actors.core.trader import FillEvent
-from actors.telemetry import (DataWriteError, FillWriter, SessionContext, append_text, build_kpi, premium_sample,
-                              status_line, write_json_atomic)
+from actors.records.files import DataWriteError, FillWriter, append_text, write_json_atomic
+from actors.records.kpi import SessionContext, build_kpi, premium_sample, status_line
 
 PREMIUM_SAMPLE_S = 1.0
 

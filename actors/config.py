@@ -21,58 +21,23 @@ from typing import Any, Callable, Literal
 
 import attrs
 import cattrs
-from cattrs.errors import (AttributeValidationNote, BaseValidationError, ForbiddenExtraKeysError,
-                           IterableValidationNote)
+from cattrs.errors import AttributeValidationNote, BaseValidationError, ForbiddenExtraKeysError, IterableValidationNote
 
 from actors import inputs
+from actors.conventions import ACTORS
 from actors.core import calibration as calibration_mod
+from actors.core.acceptance import Thresholds
+from actors.core.fills import Fees
+from actors.core.rules import Limit, Rule, at_least, between, non_negative, off_or_at_least, positive, positive_or_inf
+from actors.core.strategy import StrategyParams
+from actors.core.trader import RiskLimits
 from supervision import RestartPolicy
 
 CONFIG_MAX_BYTES = 1 * inputs.MIB        # a config is a few KiB: anything larger is not one
 CALIBRATION_MAX_BYTES = 16 * inputs.MIB
 
-# A risk limit: a number > 0, or inf for no limit (TOML writes ``inf``). Every other float is finite.
-Limit = typing.NewType("Limit", float)
-
-
 class ConfigError(Exception):
     """A config problem a person can fix; str() is the whole message."""
-
-
-@attrs.frozen
-class _Rule:
-    """A validator that says what it expects, so the error can name it."""
-
-    check: Callable[[Any], bool]
-    expected: str
-
-    def __call__(self, _inst: object, _attribute: attrs.Attribute, value: Any) -> None:
-        if not self.check(value):
-            raise _Invalid(self.expected)
-
-
-class _Invalid(ValueError):
-    def __init__(self, expected: str) -> None:
-        super().__init__(expected)
-        self.expected = expected
-
-
-def _finite(v: float | int) -> bool:
-    return isinstance(v, int) or math.isfinite(v)  # an int is finite, however large (math.isfinite overflows)
-
-
-def at_least(floor: float) -> _Rule:
-    """A finite number >= ``floor``: for the periods and rates a loop steps by."""
-    return _Rule(lambda v: _finite(v) and v >= floor, f"a number >= {floor:g}")
-
-
-def off_or_at_least(floor: float) -> _Rule:
-    """0 (the feature is off) or a finite number >= ``floor``."""
-    return _Rule(lambda v: v == 0 or (_finite(v) and v >= floor), f"0 (off) or a number >= {floor:g}")
-
-
-def between(low: float, high: float, what: str = "a number") -> _Rule:
-    return _Rule(lambda v: _finite(v) and low <= v <= high, f"{what} from {low:g} to {high:g}")
 
 
 def _no_nul(v: str) -> bool:
@@ -82,26 +47,19 @@ def _no_nul(v: str) -> bool:
 _MARKET_CODE = re.compile(r"[A-Z0-9]+-[A-Z0-9]+", re.ASCII)
 _SYMBOL = re.compile(r"[A-Z0-9]+", re.ASCII)
 
-positive = _Rule(lambda v: _finite(v) and v > 0, "a number > 0")
-positive_or_inf = _Rule(lambda v: v > 0, "a number > 0 or inf")  # NaN and -inf fail: only +inf passes
-non_negative = _Rule(lambda v: _finite(v) and v >= 0, "a number >= 0")
-fraction = _Rule(lambda v: 0 <= v < 1, "a number in [0, 1)")
-ws_url = _Rule(lambda v: v.startswith(("ws://", "wss://")), "a ws:// or wss:// URL")
-http_url = _Rule(lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL")
-nonempty = _Rule(lambda v: len(v) > 0, "a non-empty string")
-folder = _Rule(lambda v: len(v) > 0 and _no_nul(v), "a non-empty path without NUL characters")
-optional_path = _Rule(_no_nul, "a path without NUL characters")
-paths = _Rule(lambda v: all(len(p) > 0 and _no_nul(p) for p in v), "a list of non-empty paths without NUL characters")
-market_code = _Rule(lambda v: _MARKET_CODE.fullmatch(v) is not None, "an upper-case ASCII market code such as KRW-BTC")
-binance_symbol = _Rule(lambda v: _SYMBOL.fullmatch(v) is not None, "an upper-case ASCII symbol such as BTCUSDT")
+ws_url = Rule(lambda v: v.startswith(("ws://", "wss://")), "a ws:// or wss:// URL")
+http_url = Rule(lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL")
+nonempty = Rule(lambda v: len(v) > 0, "a non-empty string")
+folder = Rule(lambda v: len(v) > 0 and _no_nul(v), "a non-empty path without NUL characters")
+optional_path = Rule(_no_nul, "a path without NUL characters")
+paths = Rule(lambda v: all(len(p) > 0 and _no_nul(p) for p in v), "a list of non-empty paths without NUL characters")
+market_code = Rule(lambda v: _MARKET_CODE.fullmatch(v) is not None, "an upper-case ASCII market code such as KRW-BTC")
+binance_symbol = Rule(lambda v: _SYMBOL.fullmatch(v) is not None, "an upper-case ASCII symbol such as BTCUSDT")
 snapshot_limit = between(1, 5000, "an integer")
-zone_pairs = _Rule(lambda v: all(len(z) == 2 and z[0] > 0 and z[1] > 0 for z in v),
-                   "a list of [entry_bps, tp_bps] pairs of numbers > 0")
 # Floors of the keys that pace a loop (the loop steps by them: a smaller value never lets time advance)
 report_period = at_least(0.1)     # session.status_interval_s, session.kpi_interval_s
 ping_period = at_least(1.0)       # feeds.upbit.ping_interval_s, sim.binance_ping_interval_s
 chaos_period = off_or_at_least(0.1)
-backoff = at_least(0.01)          # supervision: a restart waits at least this (times the jitter factor)
 MAX_FAULT_RATE_PER_MIN = 600.0    # 10 a second: one every market step at the default step_ms
 
 
@@ -156,16 +114,10 @@ class FxConfig:
 
 
 @attrs.frozen
-class StrategyConfig:
-    entry_bps: float = attrs.field(validator=positive)
-    tp_bps: float = attrs.field(validator=positive)
-    order_qty_btc: float = attrs.field(validator=positive)
-    zones: tuple[tuple[float, ...], ...] = attrs.field(default=(), validator=zone_pairs)
-    baseline_halflife_s: float = attrs.field(default=30.0, validator=positive)
-    warmup_s: float = attrs.field(default=5.0, validator=non_negative)
-    max_hold_s: float = attrs.field(default=60.0, validator=positive)
-    max_book_age_s: float = attrs.field(default=5.0, validator=positive)
-    max_slippage_bps: float = attrs.field(default=20.0, validator=non_negative)
+class StrategyConfig(StrategyParams):
+    """``[strategy]``: the strategy's parameters (the core's ``StrategyParams``, its defaults and rules)
+    and the execution settings."""
+
     fill_model: Literal["simple", "calibrated"] = "simple"
     calibration: str = attrs.field(default="", validator=optional_path)
     calibration_mode: Literal["deterministic", "stochastic"] = "deterministic"
@@ -174,11 +126,14 @@ class StrategyConfig:
     leg_risk: Literal["hedge", "carry"] = "hedge"
     l2_source: Literal["multi", "upbit", "binance", "mock"] = "multi"
 
+    def params(self) -> StrategyParams:
+        """The core's view of this section: the StrategyParams fields, nothing else."""
+        return StrategyParams(**{f.name: getattr(self, f.name) for f in attrs.fields(StrategyParams)})
 
-@attrs.frozen
-class FeesConfig:
-    upbit_bps: float = attrs.field(default=5.0, validator=non_negative)
-    binance_bps: float = attrs.field(default=10.0, validator=non_negative)
+
+
+FeesConfig = Fees  # [fees] is the core's type: one set of defaults and rules
+
 
 
 @attrs.frozen
@@ -189,15 +144,10 @@ class PortfolioConfig:
     binance_btc: float = attrs.field(default=5.0, validator=non_negative)
 
 
-@attrs.frozen
-class RiskConfig:
-    max_position_btc: Limit = attrs.field(default=math.inf, validator=positive_or_inf)
-    max_notional_usdt: Limit = attrs.field(default=math.inf, validator=positive_or_inf)
-    max_loss_usdt: Limit = attrs.field(default=math.inf, validator=positive_or_inf)
-    max_premium_bps: Limit = attrs.field(default=1500.0, validator=positive_or_inf)  # |mid premium| beyond: bad data
+RiskConfig = RiskLimits  # [risk]
 
+ACTOR_NAMES = ACTORS  # [chaos] actors: any supervised actor
 
-ACTOR_NAMES = ("feed:upbit", "feed:binance", "aggregator", "executor", "collector")
 
 
 @attrs.frozen
@@ -212,11 +162,8 @@ class CollectorConfig:
     fsync_interval_s: float = attrs.field(default=1.0, validator=positive)
 
 
-@attrs.frozen
-class AcceptanceConfig:
-    min_fill_events: int = attrs.field(default=1, validator=non_negative)
-    min_volume_std_over_mean: float = attrs.field(default=0.1, validator=non_negative)
-    max_extra_reconnects: int = attrs.field(default=0, validator=non_negative)
+AcceptanceConfig = Thresholds  # [acceptance]
+
 
 
 @attrs.frozen
@@ -224,22 +171,11 @@ class AggregatorConfig:
     coalesce_ms: float = attrs.field(default=1.0, validator=non_negative)
 
 
-@attrs.frozen
-class SupervisionConfig:
-    initial_backoff_s: float = attrs.field(default=0.5, validator=backoff)
-    max_backoff_s: float = attrs.field(default=30.0, validator=backoff)
-    multiplier: float = attrs.field(default=2.0, validator=at_least(1.0))  # < 1 would shrink the delays to 0
-    jitter: float = attrs.field(default=0.2, validator=fraction)
-    healthy_after_s: float = attrs.field(default=30.0, validator=positive)
-    max_restarts: int = attrs.field(default=5, validator=positive)
-    window_s: float = attrs.field(default=60.0, validator=at_least(1.0))
-
-    def policy(self) -> RestartPolicy:
-        return RestartPolicy(**attrs.asdict(self))
-
+SupervisionConfig = RestartPolicy  # [supervision]: supervise() takes it as it is
 
 FAULT_KINDS = ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
                "gap", "shutdown", "error_frame", "rest_slow", "rest_fail")
+
 
 
 @attrs.frozen
@@ -411,10 +347,11 @@ def _check_values(obj: Any, path: list[str | int], raw: Any) -> list[str]:
         elif field.validator is not None:
             try:
                 field.validator(obj, field, value)
-            except _Invalid as exc:
+            except ValueError as exc:  # a Rule's Invalid, or a validator of supervision's RestartPolicy
                 given = _lookup(raw, path + [field.name])
                 shown = repr(value) if given is _MISSING else repr(given)
-                out.append(f"{_render(path + [field.name])}: expected {exc.expected}, got {shown}")
+                expected = getattr(exc, "expected", None) or str(exc)
+                out.append(f"{_render(path + [field.name])}: expected {expected}, got {shown}")
     return out
 
 

@@ -33,7 +33,8 @@ from actors.config import BinanceFeedConfig, UpbitFeedConfig
 from actors.core.book import BookView, DiffBook
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
-from actors.ws import WsClosed, WsConn, http_client, open_ws
+from actors.net.http import http_client
+from actors.net.ws import WsClosed, WsConn, open_ws
 
 BAD_FRAME_WINDOW_S = 60.0
 MAX_BATCH = 256  # frames read per wake-up when they have queued up behind the first

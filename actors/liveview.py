@@ -16,7 +16,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from actors.telemetry import FEED_ACTORS, SessionContext
+from actors.records.kpi import FEED_ACTORS, SessionContext
 
 REFRESH_S = 0.5
 

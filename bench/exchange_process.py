@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str]) -> int:
     from actors import config
-    from actors.session import configure_logging, prepare_replay
-    from actors.sim.exchange import serve_hub
+    from actors.cli import configure_logging
     from actors.sim.replay import ReplayHub
+    from actors.sim.serve import serve_hub
+    from actors.wiring import prepare_replay
 
     recording, speed = argv[0], float(argv[1])
     cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"market": "replay"},

@@ -136,9 +136,11 @@ def _replay_session() -> dict[str, Any]:
 
     import trio
 
-    from actors.session import configure_logging, prepare_replay, run_session
-    from actors.telemetry import SessionPaths
-    from actors.ws import memory_network
+    from actors.cli import configure_logging
+    from actors.net.memory import memory_network
+    from actors.records.paths import SessionPaths
+    from actors.session import run_session
+    from actors.wiring import prepare_replay
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = session_config(tmp, "replay", 3600, replay={"files": [str(RECORDING)], "speed": 1e9})
@@ -182,8 +184,9 @@ def latency(speed: float, duration_s: float) -> dict[str, Any]:
 
     import trio
 
-    from actors.session import configure_logging, run_session
-    from actors.telemetry import SessionPaths
+    from actors.cli import configure_logging
+    from actors.records.paths import SessionPaths
+    from actors.session import run_session
 
     server = subprocess.Popen([sys.executable, "-m", "bench.exchange_process", str(RECORDING), str(speed)],
                               cwd=ROOT, stdout=subprocess.PIPE, text=True)

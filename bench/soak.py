@@ -24,9 +24,10 @@ import trio
 import trio.testing
 
 from actors import config
-from actors.session import configure_logging, run_session
-from actors.telemetry import SessionPaths
-from actors.ws import memory_network
+from actors.cli import configure_logging
+from actors.net.memory import memory_network
+from actors.records.paths import SessionPaths
+from actors.session import run_session
 
 ROOT = Path(__file__).resolve().parents[1]
 

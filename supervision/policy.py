@@ -6,20 +6,36 @@ here is testable with plain function calls.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
+from typing import Any, Callable
 
 import attrs
 
 
-def _positive(_inst: object, attribute: attrs.Attribute, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+class PolicyValueError(ValueError):
+    """A bad policy value; ``expected`` says what was wanted (a config reader shows it)."""
+
+    def __init__(self, name: str, expected: str, value: object) -> None:
+        super().__init__(f"{name} must be {expected}, got {value!r}")
+        self.expected = expected
 
 
-def _unit_interval(_inst: object, attribute: attrs.Attribute, value: float) -> None:
-    if not 0 <= value < 1:
-        raise ValueError(f"{attribute.name} must be in [0, 1), got {value!r}")
+def _rule(check: Callable[[Any], bool], expected: str) -> Callable[[object, attrs.Attribute, Any], None]:
+    def validate(_inst: object, attribute: attrs.Attribute, value: Any) -> None:
+        if not check(value):
+            raise PolicyValueError(attribute.name, expected, value)
+    return validate
+
+
+def _at_least(floor: float) -> Callable[[object, attrs.Attribute, Any], None]:
+    return _rule(lambda v: math.isfinite(v) and v >= floor, f"a number >= {floor:g}")
+
+
+_positive = _rule(lambda v: math.isfinite(v) and v > 0, "a number > 0")
+_unit_interval = _rule(lambda v: 0 <= v < 1, "a number in [0, 1)")
+_backoff = _at_least(0.01)  # a restart waits at least this (times the jitter factor): no busy restart loop
 
 
 @attrs.frozen
@@ -32,13 +48,13 @@ class RestartPolicy:
     ``window_s`` seconds means the child cannot be kept alive: the supervisor gives up.
     """
 
-    initial_backoff_s: float = attrs.field(default=0.5, validator=_positive)
-    max_backoff_s: float = attrs.field(default=30.0, validator=_positive)
-    multiplier: float = attrs.field(default=2.0, validator=_positive)
+    initial_backoff_s: float = attrs.field(default=0.5, validator=_backoff)
+    max_backoff_s: float = attrs.field(default=30.0, validator=_backoff)
+    multiplier: float = attrs.field(default=2.0, validator=_at_least(1.0))  # < 1 would shrink delays to 0
     jitter: float = attrs.field(default=0.2, validator=_unit_interval)
     healthy_after_s: float = attrs.field(default=30.0, validator=_positive)
     max_restarts: int = attrs.field(default=5, validator=_positive)
-    window_s: float = attrs.field(default=60.0, validator=_positive)
+    window_s: float = attrs.field(default=60.0, validator=_at_least(1.0))
 
 
 class RestartTracker:

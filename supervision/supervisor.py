@@ -110,6 +110,11 @@ class _FirstStartOnly:
 
     def started(self, value: Any = None) -> None:
         self._stats.mark_ready(trio.current_time())
+        self.release(value)
+
+    def release(self, value: Any = None) -> None:
+        """Let the parent's ``nursery.start()`` return, if no attempt has (a give-up must not leave it
+        waiting forever: the parent then learns of the failure from the exception)."""
         if not self._forwarded:
             self._forwarded = True
             self._outer.started(value)
@@ -127,6 +132,8 @@ async def supervise(
 ) -> None:
     """Run ``child`` until it returns, restarting it on failure; raise SupervisorGaveUp at the limit.
 
+    ``task_status.started()`` is forwarded on the child's first ``started()``, or just before giving up
+    when no attempt ever started, so a parent waiting in ``nursery.start()`` always resumes.
     Once ``hurry`` is set (the application is shutting down and wants its children to finish their
     work), a restart waits for no backoff.
     """
@@ -146,6 +153,7 @@ async def supervise(
             delay = tracker.on_failure(started_at, failed_at, counted=not _exempt(exc))
             if delay is None:
                 stats.gave_up = True
+                status.release()
                 log.error("{} gave up after {} failures in {:g} s: {}", name,
                           tracker.restarts_in_window, policy.window_s, error)
                 raise SupervisorGaveUp(name, tracker.restarts_in_window, policy.window_s, error) from exc

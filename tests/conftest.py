@@ -37,8 +37,8 @@ def run_virtual():
     import trio
     import trio.testing
 
+    from actors.net.memory import memory_network
     from actors.session import run_session
-    from actors.ws import memory_network
 
     def run(cfg, paths):
         async def main():

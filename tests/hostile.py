@@ -1,6 +1,6 @@
 """A hostile exchange for tests: the embedded simulator behind endpoints that misbehave like real servers.
 
-``HostileExchange`` runs ``actors.sim.exchange.serve_sim`` in a thread of its own (its own ``trio.run``) and puts
+``HostileExchange`` runs ``actors.sim.serve.serve_sim`` in a thread of its own (its own ``trio.run``) and puts
 a hostile endpoint in front of, or in place of, any of its three endpoints, all on 127.0.0.1. It is a plain
 context manager, so a plain pytest test can point a whole session subprocess at it::
 
@@ -56,8 +56,8 @@ import trio
 from trio_websocket import ConnectionClosed  # WsRequest.accept and reject raise the library's own
 
 from actors.config import SimConfig
-from actors.sim.exchange import serve_sim
-from actors.ws import WsClosed, WsConn, WsConnectError, WsRequest, open_ws, serve_ws
+from actors.net.ws import WsClosed, WsConn, WsConnectError, WsRequest, open_ws, serve_ws
+from actors.sim.serve import serve_sim
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # never any other address

@@ -13,15 +13,19 @@ from typing import Any
 
 import attrs
 
+from actors.core.rules import non_negative
+
 SIDES = ("BUY", "SELL")
 FIXED_BELOW = 0.1  # std/mean under this: the values are a constant, not a live measurement
 
 
 @attrs.frozen
 class Thresholds:
-    min_fill_events: int = 1
-    min_volume_std_over_mean: float = 0.1
-    max_extra_reconnects: int = 0  # reconnects allowed beyond the feeds chaos killed
+    """The criteria's thresholds (``[acceptance]`` in the config is this type)."""
+
+    min_fill_events: int = attrs.field(default=1, validator=non_negative)
+    min_volume_std_over_mean: float = attrs.field(default=0.1, validator=non_negative)
+    max_extra_reconnects: int = attrs.field(default=0, validator=non_negative)  # beyond the feeds chaos killed
 
 
 @attrs.frozen

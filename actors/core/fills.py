@@ -20,6 +20,7 @@ import attrs
 
 from actors.core.book import Level
 from actors.core.calibration import Calibration
+from actors.core.rules import non_negative
 
 BUY, SELL = "BUY", "SELL"
 _PRICE_TOLERANCE = 1e-12
@@ -116,8 +117,10 @@ class LiquidityMemory:
 
 @attrs.frozen
 class Fees:
-    upbit_bps: float = 5.0
-    binance_bps: float = 10.0
+    """Taker fees per venue (``[fees]`` in the config is this type)."""
+
+    upbit_bps: float = attrs.field(default=5.0, validator=non_negative)
+    binance_bps: float = attrs.field(default=10.0, validator=non_negative)
 
     def charge(self, venue: str, side: str, qty: float, price: float, quote: str) -> tuple[float, str]:
         """(fee amount, currency) of a fill of ``qty`` BTC at ``price``."""

@@ -16,6 +16,7 @@ import random
 
 from actors.core.book import BookView, Level
 
+
 def remap(levels: tuple[Level, ...], to_best: float) -> tuple[Level, ...]:
     """``levels`` moved to start at ``to_best``, keeping each level's relative distance and size."""
     if not levels:

@@ -19,20 +19,29 @@ import math
 
 import attrs
 
+from actors.core.rules import Rule, non_negative, positive
+
+ZONE_PAIRS = Rule(lambda v: all(len(z) == 2 and z[0] > 0 and z[1] > 0 for z in v),
+                  "a list of [entry_bps, tp_bps] pairs of numbers > 0")
+
 SELL_KRW, BUY_KRW = "sell_krw", "buy_krw"
 
 
 @attrs.frozen
 class StrategyParams:
-    entry_bps: float
-    tp_bps: float
-    order_qty_btc: float
-    baseline_halflife_s: float = 30.0
-    warmup_s: float = 5.0
-    max_hold_s: float = 60.0
-    max_book_age_s: float = 5.0
-    max_slippage_bps: float = 20.0
-    zones: tuple[tuple[float, float], ...] = ()  # (entry_bps, tp_bps) cycled per trade; () = the one above
+    """What the strategy decides with. ``[strategy]`` in the config is this type plus the execution
+    settings (``actors.config.StrategyConfig``): one set of defaults and rules."""
+
+    entry_bps: float = attrs.field(validator=positive)
+    tp_bps: float = attrs.field(validator=positive)
+    order_qty_btc: float = attrs.field(validator=positive)
+    baseline_halflife_s: float = attrs.field(default=30.0, validator=positive)
+    warmup_s: float = attrs.field(default=5.0, validator=non_negative)
+    max_hold_s: float = attrs.field(default=60.0, validator=positive)
+    max_book_age_s: float = attrs.field(default=5.0, validator=positive)
+    max_slippage_bps: float = attrs.field(default=20.0, validator=non_negative)
+    # (entry_bps, tp_bps) cycled per trade; () = the one above
+    zones: tuple[tuple[float, ...], ...] = attrs.field(default=(), validator=ZONE_PAIRS)
 
     def zone(self, trade_index: int) -> tuple[float, float]:
         zones = self.zones or ((self.entry_bps, self.tp_bps),)

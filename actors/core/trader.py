@@ -26,13 +26,13 @@ from typing import Any
 import attrs
 
 from actors.core.book import BookView
+from actors.core.fills import BUY, SELL, Fees, Fill, LiquidityMemory, SimpleFillModel, limit_price, walk
 from actors.core.kpi import RunningStats
 from actors.core.l2source import MockBook, leg_levels
-from actors.core.fills import BUY, SELL, Fees, Fill, LiquidityMemory, SimpleFillModel, limit_price, walk
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
-from actors.core.strategy import (SELL_KRW, Baseline, StrategyParams, entry_signal, executable_premiums,
-                                  exit_signal)
+from actors.core.rules import Limit, positive_or_inf
+from actors.core.strategy import SELL_KRW, Baseline, StrategyParams, entry_signal, executable_premiums, exit_signal
 
 OPENING, OPEN, CLOSING = "opening", "open", "closing"
 
@@ -47,10 +47,15 @@ class ExecutionParams:
 
 @attrs.frozen
 class RiskLimits:
-    max_position_btc: float = math.inf  # BTC bought or sold on one venue, counting the new leg
-    max_notional_usdt: float = math.inf  # per leg
-    max_loss_usdt: float = math.inf     # realized + marked loss at which new entries stop for good
-    max_premium_bps: float = 1500.0     # |mid premium| beyond this is bad data, not an opportunity
+    """Risk limits (``[risk]`` in the config is this type); inf is no limit."""
+
+    # BTC bought or sold on one venue, counting the new leg
+    max_position_btc: Limit = attrs.field(default=math.inf, validator=positive_or_inf)
+    max_notional_usdt: Limit = attrs.field(default=math.inf, validator=positive_or_inf)  # per leg
+    # realized + marked loss at which new entries stop for good
+    max_loss_usdt: Limit = attrs.field(default=math.inf, validator=positive_or_inf)
+    # |mid premium| beyond this is bad data, not an opportunity
+    max_premium_bps: Limit = attrs.field(default=1500.0, validator=positive_or_inf)
 
 
 @attrs.frozen

@@ -26,9 +26,10 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 from loguru import logger
 
+from actors.net.http import serve_http
+from actors.net.ws import WsConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, SimHub
 from actors.sim.model import BinanceDiff
-from actors.ws import WsConn, WsRequest, serve_http, serve_ws
 
 _STREAM_RE = re.compile(r"^[a-z0-9]+@[a-zA-Z0-9_@]+$")
 _PARTIAL_RE = re.compile(r"^depth(5|10|20)(@100ms)?$")

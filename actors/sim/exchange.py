@@ -22,8 +22,8 @@ import trio
 from loguru import logger
 
 from actors.config import FaultConfig, SimConfig
-from actors.sim.model import BINANCE_BTC, SimMarket, StepResult
-from actors.ws import MAX_MESSAGE_SIZE, WsConn
+from actors.net.ws import MAX_MESSAGE_SIZE, WsConn
+from actors.sim.model import SimMarket, StepResult
 
 VENUE_KINDS = {
     "upbit": ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
@@ -182,30 +182,3 @@ class FaultTarget:
                 await self.conn.send(junk * (MAX_MESSAGE_SIZE // len(junk) + 1))
             else:
                 await self.venue_fault(fault)
-
-
-async def serve_sim(cfg: SimConfig, seed: int, *, host: str = "127.0.0.1",
-                    binance_symbol: str = "BTCUSDT",
-                    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-    """Run the embedded exchange until cancelled; ``started()`` reports its SimEndpoints."""
-    hub = SimHub(cfg, seed)
-    hub.market.books[binance_symbol] = hub.market.books[BINANCE_BTC]  # served under the configured name
-    await serve_hub(hub, host=host, binance_symbol=binance_symbol, task_status=task_status)
-
-
-async def serve_hub(hub: SimHub, *, host: str = "127.0.0.1", binance_symbol: str = "BTCUSDT",
-                    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve ``hub``'s market (simulated or replayed) on the Upbit and Binance servers until cancelled."""
-    from actors.sim.binance_server import serve_binance_rest, serve_binance_ws
-    from actors.sim.upbit_server import serve_upbit
-
-    async with trio.open_nursery() as nursery:
-        upbit_port = await nursery.start(serve_upbit, hub, host, 0)
-        ws_port = await nursery.start(serve_binance_ws, hub, host, 0, binance_symbol)
-        rest_port = await nursery.start(serve_binance_rest, hub, host, 0, binance_symbol)
-        nursery.start_soon(hub.run_clock)
-        nursery.start_soon(hub.run_faults)
-        endpoints = SimEndpoints(f"ws://{host}:{upbit_port}/websocket/v1", f"ws://{host}:{ws_port}",
-                                 f"http://{host}:{rest_port}")
-        logger.bind(actor="sim").info("embedded exchange on {} ({})", endpoints, type(hub.market).__name__)
-        task_status.started(endpoints)

@@ -32,10 +32,9 @@ from loguru import logger
 from actors.config import SimConfig
 from actors.core.book import DiffBook
 from actors.core.venues import binance, upbit
-from actors.recordings import Recorded, Recording, RecordingError
 from actors.sim.exchange import SimHub
 from actors.sim.model import BINANCE_BTC, UPBIT_BTC, UPBIT_USDT, BinanceDiff, SimMarket, StepResult
-
+from actors.sim.recordings import Recorded, Recording, RecordingError
 
 CONNECT_POLL_S = 0.01
 LEAD_IN_S = 0.1  # between the clients' connections and the first served event: subscriptions settle

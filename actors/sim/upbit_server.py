@@ -21,9 +21,9 @@ import attrs
 import trio
 from loguru import logger
 
+from actors.net.ws import WsConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, SimHub
 from actors.sim.model import UPBIT_BTC, UPBIT_USDT
-from actors.ws import WsConn, WsRequest, serve_ws
 
 UNIT_CHOICES = (1, 5, 15, 30)
 FORMATS = ("DEFAULT", "SIMPLE", "JSON_LIST", "SIMPLE_LIST")

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from actors import config
-from actors.telemetry import SessionPaths
+from actors.records.paths import SessionPaths
 
 ROOT = Path(__file__).resolve().parents[2]
 

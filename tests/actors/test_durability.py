@@ -6,7 +6,7 @@ import os
 import pytest
 
 from actors.core.trader import FillEvent
-from actors.telemetry import FillWriter, write_json_atomic
+from actors.records.files import FillWriter, write_json_atomic
 
 
 def event(trade_id: int) -> FillEvent:

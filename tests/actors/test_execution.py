@@ -9,7 +9,7 @@ import pytest
 
 from actors import config
 from actors.core.calibration import SIDES
-from actors.telemetry import SessionPaths
+from actors.records.paths import SessionPaths
 
 ROOT = Path(__file__).resolve().parents[2]
 

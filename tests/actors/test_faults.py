@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from actors import config
-from actors.telemetry import SessionPaths
+from actors.records.paths import SessionPaths
 
 ROOT = Path(__file__).resolve().parents[2]
 

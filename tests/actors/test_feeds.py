@@ -12,8 +12,11 @@ import trio
 from actors.config import BinanceFeedConfig, SimConfig, UpbitFeedConfig
 from actors.core.kpi import FeedStats
 from actors.feed import FeedError, FeedStale, run_binance_feed, run_upbit_feed
-from actors.sim.exchange import serve_sim
-from actors.ws import memory_network, serve_http, serve_ws, use_network
+from actors.net.http import serve_http
+from actors.net.memory import memory_network
+from actors.net.seam import use_network
+from actors.net.ws import serve_ws
+from actors.sim.serve import serve_sim
 
 
 def diff(first: int, final: int, bid: float = 100.0) -> str:

@@ -20,13 +20,22 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import trio
+from hostile import (
+    AHEAD_BY,
+    HUGE_LENGTH,
+    NESTED_DEPTH,
+    UNSORTED_ABOVE_ASK_KRW,
+    Endpoints,
+    HostileExchange,
+    live_config,
+    merged,
+    to_toml,
+)
 
 from actors import config
 from actors.config import FaultConfig, SimConfig
 from actors.core.venues import upbit
-from actors.ws import WsClosed, open_ws
-from hostile import (AHEAD_BY, HUGE_LENGTH, NESTED_DEPTH, UNSORTED_ABOVE_ASK_KRW, Endpoints, HostileExchange,
-                     live_config, merged, to_toml)
+from actors.net.ws import WsClosed, open_ws
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPTH = "/api/v3/depth?symbol=BTCUSDT&limit=5"

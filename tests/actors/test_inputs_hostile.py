@@ -1,7 +1,7 @@
 """Hostile input files: one line naming the file and the problem, the documented exit status, no traceback.
 
-Replays (``actors.session --replay``, ``actors.recordings.load``), ``actors.calibrate``, ``actors.report``
-and ``actors.decode`` are each given damaged, wrongly shaped, endless, huge and deeply nested files.
+Replays (``actors.session --replay``, ``actors.sim.recordings.load``), ``actors.tools.calibrate``, ``actors.tools.report``
+and ``actors.tools.decode`` are each given damaged, wrongly shaped, endless, huge and deeply nested files.
 The endless and huge ones run under an address-space limit, so a reader that slurps fails fast.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from actors import recordings
-from actors.recordings import RecordingError
+from actors.sim import recordings
+from actors.sim.recordings import RecordingError
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
@@ -311,7 +311,7 @@ WRONG_SHAPE = {
 def test_calibrate_names_the_line_that_is_not_a_fill_event(tmp_path, name):
     line, problem = WRONG_SHAPE[name]
     events = _fills_file(tmp_path / "fill_events_x.jsonl", line)
-    proc = _cli("actors.calibrate", str(events), "--out", str(tmp_path / "cal.json"))
+    proc = _cli("actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"))
     assert proc.returncode == 1
     _one_line(proc, f"{events}:4: not a fill event", problem)
     assert not (tmp_path / "cal.json").exists()
@@ -319,7 +319,7 @@ def test_calibrate_names_the_line_that_is_not_a_fill_event(tmp_path, name):
 
 def test_calibrate_of_good_fill_events_still_works(tmp_path):
     events = _fills_file(tmp_path / "fill_events_x.jsonl", json.dumps({"leg": "hedge", "side": "BUY"}))
-    proc = _cli("actors.calibrate", str(events), "--out", str(tmp_path / "cal.json"))
+    proc = _cli("actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"))
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout and json.loads((tmp_path / "cal.json").read_text())["zones"]
 
@@ -331,7 +331,7 @@ def test_calibrate_input_that_is_no_fill_event_file(tmp_path, fifo, kind):
         path.write_text(json.dumps(_fill()) + "\n" + '{"leg": "' + "x" * (17 * MIB) + '"}\n')
     else:
         path, problem = _not_regular(kind, tmp_path, fifo)
-    proc = _cli("actors.calibrate", str(path), "--out", str(tmp_path / "cal.json"), bounded=True)
+    proc = _cli("actors.tools.calibrate", str(path), "--out", str(tmp_path / "cal.json"), bounded=True)
     assert proc.returncode == 1
     _one_line(proc, str(path), problem)
 
@@ -341,7 +341,7 @@ def test_calibrate_to_an_unwritable_out(tmp_path, kind):
     events = _fills_file(tmp_path / "fill_events_x.jsonl")
     (tmp_path / "plain").write_text("x")
     out = tmp_path / "plain" / "cal.json" if kind == "under a file" else tmp_path
-    proc = _cli("actors.calibrate", str(events), "--out", str(out))
+    proc = _cli("actors.tools.calibrate", str(events), "--out", str(out))
     assert proc.returncode == 1
     _one_line(proc, str(out), "cannot write")
 
@@ -356,7 +356,7 @@ def test_calibrate_keep_from_a_bad_calibration(tmp_path, sparse_gib, content):
     else:
         base, problem = tmp_path / "base.json", "calibration"
         base.write_text(NESTED if content == "nested" else content)
-    proc = _cli("actors.calibrate", str(events), "--out", str(tmp_path / "cal.json"), "--keep-from", str(base),
+    proc = _cli("actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"), "--keep-from", str(base),
                 "--keep", "10/12", bounded=True)
     assert proc.returncode == 1
     _one_line(proc, str(base), problem)
@@ -365,7 +365,7 @@ def test_calibrate_keep_from_a_bad_calibration(tmp_path, sparse_gib, content):
 @pytest.mark.parametrize("keep", ["10", "10/x", "a/b/c"])
 def test_calibrate_keep_that_is_no_zone(tmp_path, keep):
     events = _fills_file(tmp_path / "fill_events_x.jsonl")
-    proc = _cli("actors.calibrate", str(events), "--out", str(tmp_path / "cal.json"), "--keep-from",
+    proc = _cli("actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"), "--keep-from",
                 str(ROOT / "config" / "calibration" / "d84_1.json"), "--keep", keep)
     assert proc.returncode == 1
     _one_line(proc, "--keep", repr(keep))
@@ -414,7 +414,7 @@ def test_report_of_a_file_that_is_not_a_kpi_file(tmp_path, name, compare):
     good = _logs(tmp_path / "good")
     folder = _logs(tmp_path / "bad", content)
     args = ("--compare", str(good), str(folder)) if compare else (str(folder),)
-    proc = _cli("actors.report", *args)
+    proc = _cli("actors.tools.report", *args)
     assert proc.returncode == 1
     line = _one_line(proc, f"{folder / f'kpi_{SID}.json'}: not a KPI file (", problem)
     assert line.startswith("report: ")
@@ -430,7 +430,7 @@ def test_report_of_a_kpi_file_that_is_not_a_regular_small_file(tmp_path, sparse_
         kpi.mkdir()
     else:
         kpi.symlink_to("/dev/zero" if kind == "device" else sparse_gib)
-    proc = _cli("actors.report", str(folder), bounded=True)
+    proc = _cli("actors.tools.report", str(folder), bounded=True)
     assert proc.returncode == 1
     _one_line(proc, str(kpi), problem)
 
@@ -439,13 +439,13 @@ def test_report_skips_and_counts_fill_lines_of_the_wrong_shape(tmp_path):
     bad = ["42", "{}", json.dumps({"side": "HOLD"}), '{"side": "BUY", "x": ' + NESTED, "not json"]
     good = _good_fill_lines()
     folder = _logs(tmp_path / "logs", fill_lines=good[:3] + bad + good[3:])
-    proc = _cli("actors.report", str(folder))
+    proc = _cli("actors.tools.report", str(folder))
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     text = (folder / f"report_{SID}.md").read_text()
     assert "5 lines of fill_events_20260101_000000.jsonl skipped" in text
     assert "| BUY | available_volume | 4 |" in text  # the good lines all count
-    proc = _cli("actors.report", "--compare", str(_logs(tmp_path / "other")), str(folder))
+    proc = _cli("actors.tools.report", "--compare", str(_logs(tmp_path / "other")), str(folder))
     assert proc.returncode == 0, proc.stderr
     assert "5 lines of fill_events_20260101_000000.jsonl skipped" in proc.stdout
 
@@ -459,13 +459,13 @@ TICKER = '{"u":1,"s":"X","b":"1.0","B":"2","a":"1.5","A":"3"}'
 def test_decode_a_deeply_nested_frame(tmp_path, frame):
     lines = tmp_path / "frames.txt"
     lines.write_text(f"{TICKER}\n{frame}\n{TICKER}\n")
-    proc = _cli("actors.decode", "--venue", "binance", str(lines))
+    proc = _cli("actors.tools.decode", "--venue", "binance", str(lines))
     assert proc.returncode == 1
     _one_line(proc, f"{lines}:2: cannot decode: ")
     assert [json.loads(x)["event"] for x in proc.stdout.splitlines()] == ["BookTicker", "BookTicker"]
     whole = tmp_path / "frame.json"
     whole.write_text(frame)
-    proc = _cli("actors.decode", "--venue", "upbit", str(whole))
+    proc = _cli("actors.tools.decode", "--venue", "upbit", str(whole))
     assert proc.returncode == 1
     _one_line(proc, f"{whole}:1: cannot decode: ")
 
@@ -476,6 +476,6 @@ def test_decode_a_file_that_is_not_a_frame_file(tmp_path, fifo, sparse_gib, kind
         path, problem = sparse_gib, "too large"
     else:
         path, problem = _not_regular(kind, tmp_path, fifo)
-    proc = _cli("actors.decode", "--venue", "binance", str(path), bounded=True)
+    proc = _cli("actors.tools.decode", "--venue", "binance", str(path), bounded=True)
     assert proc.returncode == 1
     _one_line(proc, str(path), problem)

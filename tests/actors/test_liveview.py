@@ -5,9 +5,9 @@ from pathlib import Path
 from rich.console import Console
 
 from actors import config
+from actors.net.memory import memory_network
+from actors.records.paths import SessionPaths
 from actors.session import run_session
-from actors.telemetry import SessionPaths
-from actors.ws import memory_network
 
 ROOT = Path(__file__).resolve().parents[2]
 

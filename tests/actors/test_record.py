@@ -6,7 +6,7 @@ from pathlib import Path
 
 from actors import config
 from actors.core.venues import binance, upbit
-from actors.telemetry import SessionPaths
+from actors.records.paths import SessionPaths
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors import config, telemetry
+from actors import config
+from actors.net.memory import memory_network
+from actors.records import files
+from actors.records.paths import SessionIdTaken, SessionPaths, claim_session
 from actors.session import EXIT_FAILED, run_session
-from actors.telemetry import SessionIdTaken, SessionPaths, claim_session
-from actors.ws import memory_network
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -34,13 +35,13 @@ def demo(tmp_path: Path, **tables) -> config.Config:
 # -- disk full -------------------------------------------------------------------------------------
 
 class FullDisk:
-    """``telemetry.open_data`` on a disk that has ``free`` bytes left for the files whose names contain one of
+    """``files.open_data`` on a disk that has ``free`` bytes left for the files whose names contain one of
     ``names``: the write that crosses it is cut short, then every write fails with ENOSPC (truncation frees
     space, as on a real file system)."""
 
     def __init__(self, free: int, names: tuple[str, ...]) -> None:
         self.free, self.names, self.refused = free, names, 0
-        self._open = telemetry.open_data
+        self._open = files.open_data
 
     def open(self, path: Path, mode: str, buffering: int = -1):
         f = self._open(path, mode, buffering)
@@ -82,7 +83,7 @@ def _run_virtual(cfg, paths):
 
 def test_a_full_disk_stops_new_trades_at_once_and_every_line_on_disk_stays_valid(tmp_path, monkeypatch):
     disk = FullDisk(free=6_000, names=("fill_events",))  # room for a few fill events, then full
-    monkeypatch.setattr(telemetry, "open_data", disk.open)
+    monkeypatch.setattr(files, "open_data", disk.open)
     cfg = demo(tmp_path, session={"duration_s": 300})
     paths = SessionPaths(tmp_path, "full1")
     result = _run_virtual(cfg, paths)
@@ -102,7 +103,7 @@ def test_a_full_disk_stops_new_trades_at_once_and_every_line_on_disk_stays_valid
 
 def test_a_disk_full_for_every_file_still_ends_with_exit_1_and_no_exception(tmp_path, monkeypatch):
     disk = FullDisk(free=3_000, names=("fill_events", "kpi", "premium"))
-    monkeypatch.setattr(telemetry, "open_data", disk.open)
+    monkeypatch.setattr(files, "open_data", disk.open)
     cfg = demo(tmp_path, session={"duration_s": 300, "kpi_interval_s": 1})
     paths = SessionPaths(tmp_path, "full2")
     result = _run_virtual(cfg, paths)  # closing and the final KPI attempt never raise
@@ -249,7 +250,7 @@ def test_a_second_signal_exits_at_once_with_130_and_the_files_stay_valid(tmp_pat
 def test_a_second_signal_outside_the_session_run_exits_with_130():
     """After the Trio run (the report is being written) the process-level handlers answer."""
     script = ("import os, signal, time\n"
-              "from actors.session import Interrupts\n"
+              "from actors.interrupts import Interrupts\n"
               "Interrupts().install()\n"
               "os.kill(os.getpid(), signal.SIGINT)\n"
               "time.sleep(0.2)\n"

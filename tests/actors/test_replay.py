@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from actors import config, recordings
+from actors import config
 from actors.config import SimConfig
 from actors.core.venues import binance
-from actors.recordings import RecordingError
+from actors.records.paths import SessionPaths
+from actors.sim import recordings
+from actors.sim.recordings import RecordingError
 from actors.sim.replay import ReplayMarket
-from actors.telemetry import SessionPaths
 
 ROOT = Path(__file__).resolve().parents[2]
 HFT = "recorded/hftbacktest/btcusdt_20240808.gz"
@@ -165,7 +166,7 @@ def test_two_replays_give_identical_fill_events_and_compare_by_l2_source(tmp_pat
     raw_a, raw_b = a.read_bytes(), b.read_bytes()
     assert raw_a != raw_b or runs["a"].kpi["fill_events"] == 0  # only ts_utc differs, and it does
     # the comparison report over three sessions of one recording with different L2 sources
-    proc = _cli("actors.report", "--compare", *(str(tmp_path / k) for k in ("a", "upbit", "binance")))
+    proc = _cli("actors.tools.report", "--compare", *(str(tmp_path / k) for k in ("a", "upbit", "binance")))
     assert proc.returncode == 0, proc.stderr
     for source in ("multi", "upbit", "binance"):
         assert f"| {source} |" in proc.stdout

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from actors import config
 from actors.core.acceptance import Thresholds, criteria, distribution
-from actors.report import write_report
-from actors.telemetry import SessionPaths
+from actors.records.paths import SessionPaths
+from actors.tools.report import write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ def test_distribution_labels():
 
 def test_report_cli_errors(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "actors.report", str(tmp_path)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "actors.tools.report", str(tmp_path)], capture_output=True, text=True,
                           env=env, timeout=60)
     assert proc.returncode == 1 and "no session files" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -74,7 +74,7 @@ def test_compare_sessions_with_different_l2_sources(tmp_path, run_virtual):
         assert result.kpi["l2_source"] == source
         folders.append(str(folder))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "actors.report", "--compare", *folders], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "actors.tools.report", "--compare", *folders], capture_output=True,
                           text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout

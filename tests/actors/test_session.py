@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import trio
 
 from actors import config
-from actors.report import write_report
+from actors.net.memory import memory_network
+from actors.records.paths import SessionPaths
 from actors.session import EXIT_FAILED, run_session
-from actors.telemetry import SessionPaths
-from actors.ws import memory_network
+from actors.tools.report import write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,14 +145,14 @@ def test_shipped_configs_load():
 
 
 def test_decode_cli(fixtures, tmp_path):
-    proc = _cli("actors.decode", "--venue", "binance",
+    proc = _cli("actors.tools.decode", "--venue", "binance",
                 str(fixtures / "binance" / "depth_diff_100ms_combined_BTCUSDT_hftbacktest_2024_1.json"))
     assert proc.returncode == 0
     event = json.loads(proc.stdout)
     assert event["event"] == "DepthDiff" and event["first_id"] == 50093239189
     lines = tmp_path / "frames.txt"
     lines.write_text('1723161253937085768 {"u":1,"s":"X","b":"1.0","B":"2","a":"1.5","A":"3"}\nnot a frame\n')
-    proc = _cli("actors.decode", "--venue", "binance", str(lines))
+    proc = _cli("actors.tools.decode", "--venue", "binance", str(lines))
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["event"] == "BookTicker"
     assert f"{lines}:2: cannot decode: not a Binance frame" in proc.stderr
@@ -197,7 +197,7 @@ def test_calibrate_cli_builds_and_keeps_zones(tmp_path):
     events = tmp_path / "fill_events_x.jsonl"
     events.write_text("\n".join(lines) + "\n{\"torn")
     out = tmp_path / "cal.json"
-    proc = _cli("actors.calibrate", str(events), "--out", str(out), "--keep-from",
+    proc = _cli("actors.tools.calibrate", str(events), "--out", str(out), "--keep-from",
                 str(ROOT / "config" / "calibration" / "d84_1.json"), "--keep", "10/12")
     assert proc.returncode == 0, proc.stderr
     assert "torn last line skipped" in proc.stderr
@@ -206,7 +206,7 @@ def test_calibrate_cli_builds_and_keeps_zones(tmp_path):
     assert zones[(5.0, 5.0)]["BUY"]["n"] == 6 and zones[(5.0, 5.0)]["BUY"]["mean"] == pytest.approx(0.525)
     assert zones[(10.0, 12.0)]["BUY"]["mean"] == 0.2615  # kept, with its source
     assert "earlier system" in zones[(10.0, 12.0)]["BUY"]["source"]
-    proc = _cli("actors.calibrate", str(tmp_path / "missing.jsonl"), "--out", str(out))
+    proc = _cli("actors.tools.calibrate", str(tmp_path / "missing.jsonl"), "--out", str(out))
     assert proc.returncode == 1 and "calibrate:" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -9,10 +9,12 @@ import trio
 
 from actors.config import SimConfig
 from actors.core.venues import binance, upbit
-from actors.sim.exchange import serve_sim
+from actors.net.http import http_client
+from actors.net.memory import memory_network
+from actors.net.ws import WsClosed, open_ws
 from actors.sim.model import BINANCE_BTC, UPBIT_BTC, SimMarket
-from actors.sim.upbit_server import java_double, parse_subscription, SubscribeError
-from actors.ws import WsClosed, http_client, memory_network, open_ws
+from actors.sim.serve import serve_sim
+from actors.sim.upbit_server import SubscribeError, java_double, parse_subscription
 
 
 def test_same_seed_same_market_and_books_behave():

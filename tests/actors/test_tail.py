@@ -1,12 +1,12 @@
-"""Following a running session: latest/ links and python -m actors.tail."""
+"""Following a running session: latest/ links and python -m actors.tools.tail."""
 
 import io
 import os
 import threading
 import time
 
-from actors.tail import follow
-from actors.telemetry import SessionPaths, point_latest
+from actors.records.paths import SessionPaths, point_latest
+from actors.tools.tail import follow
 
 
 def test_latest_links_point_at_the_current_session(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio_websocket as tw
 
-from actors.ws import WsClosed, WsConnectError, open_ws, serve_ws
+from actors.net.ws import WsClosed, WsConnectError, open_ws, serve_ws
 
 
 async def _closing_server(nursery) -> int:

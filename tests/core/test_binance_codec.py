@@ -7,9 +7,20 @@ import gzip
 import pytest
 
 from actors.core.venues import FrameError
-from actors.core.venues.binance import (BookSync, BookTicker, ControlReply, DepthDiff, DepthSnapshot,
-                                        ErrorReply, Outcome, ServerShutdown, SyncState, Trade, decode,
-                                        decode_snapshot)
+from actors.core.venues.binance import (
+    BookSync,
+    BookTicker,
+    ControlReply,
+    DepthDiff,
+    DepthSnapshot,
+    ErrorReply,
+    Outcome,
+    ServerShutdown,
+    SyncState,
+    Trade,
+    decode,
+    decode_snapshot,
+)
 
 
 def read(fixtures, name: str) -> bytes:

@@ -1,13 +1,12 @@
+import random
+import statistics
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import random
-import statistics
-
 from actors.core.calibration import Calibration, SideStats, Zone
-from actors.core.fills import (BUY, SELL, CalibratedFillModel, Fees, LiquidityMemory, SimpleFillModel,
-                               limit_price, walk)
+from actors.core.fills import BUY, SELL, CalibratedFillModel, Fees, LiquidityMemory, SimpleFillModel, limit_price, walk
 
 ASKS = ((100.0, 1.0), (100.5, 2.0), (101.0, 4.0), (103.0, 8.0))
 

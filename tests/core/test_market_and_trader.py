@@ -8,8 +8,16 @@ from actors.core.book import BookView
 from actors.core.fills import BUY, SELL, Fees, SimpleFillModel
 from actors.core.market import MarketState, premium_bps
 from actors.core.portfolio import Portfolio
-from actors.core.strategy import (BUY_KRW, SELL_KRW, Baseline, StrategyParams, entry_signal,
-                                  executable_premiums, exit_signal, vwap)
+from actors.core.strategy import (
+    BUY_KRW,
+    SELL_KRW,
+    Baseline,
+    StrategyParams,
+    entry_signal,
+    executable_premiums,
+    exit_signal,
+    vwap,
+)
 from actors.core.trader import ExecutionParams, RiskLimits, Trader
 
 FX = 1400.0

@@ -1,5 +1,5 @@
-"""Session report: ``python -m actors.report LOGS_DIR [--session ID]``, or
-``python -m actors.report --compare LOGS_DIR... [--out FILE]``.
+"""Session report: ``python -m actors.tools.report LOGS_DIR [--session ID]``, or
+``python -m actors.tools.report --compare LOGS_DIR... [--out FILE]``.
 
 Reads a session's files (kpi, fill events, premium series) and writes ``report_<id>.md`` with PNG
 plots beside it: acceptance criteria C1-C7 (PASS/FAIL), per-side distributions of available volume,
@@ -29,8 +29,11 @@ matplotlib.use("Agg")  # headless: files only
 import matplotlib.pyplot as plt  # noqa: E402
 
 from actors.core.acceptance import SIDES, side_distributions  # noqa: E402
-from actors.inputs import MIB, read_bounded  # noqa: E402
-from actors.recordings import LineReader  # noqa: E402
+from actors.inputs import (  # noqa: E402
+    MIB,
+    LineReader,  # noqa: E402
+    read_bounded,
+)
 
 KPI_MAX_BYTES = 16 * MIB
 
@@ -360,7 +363,7 @@ def compare(logs_dirs: list[Path]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m actors.tools.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("logs_dirs", nargs="+", metavar="LOGS_DIR")
     parser.add_argument("--session", metavar="ID", help="session id (default: the latest in LOGS_DIR)")
     parser.add_argument("--compare", action="store_true",

@@ -1,31 +1,27 @@
-"""The WebSocket seam: the only module that imports trio_websocket.
+"""WebSockets: the only module that imports trio_websocket.
 
 - Maps the library's errors to ours (``WsConnectError``, ``WsClosed``) with a restart cause each,
   so feeds and supervisors never see library types.
 - Works around known library traps in one place: the client's default message queue of 1 (a slow
-  reader stops answering pings) and 1 MiB message limit are raised, and the client's TCP stream is
-  closed explicitly when the context exits, whoever closed first (trio-websocket 0.12.2 can leave it
-  open when the server closes first; tests/actors/test_ws.py pins that).
+  reader stops answering pings) and 1 MiB message limit are raised; the whole connect, handshake
+  included, is one deadline (the library's own timeout can wait forever for its reader task); and the
+  client's TCP stream is closed on every way out (trio-websocket 0.12.2 can leave it open when the
+  server closes first; tests/actors/test_ws.py pins that).
 - Server helpers for the embedded exchange: serve WebSockets, accept/reject, abrupt drop without a
-  close frame, and a minimal HTTP/1.1 server (h11) for the REST depth endpoint.
-- An in-memory network (``memory_network()``) that carries the same WebSocket and HTTP traffic
-  without sockets, so whole sessions run in virtual time (pytest-trio's autojump clock). Only the
-  byte transport changes; the WebSocket protocol code is the library's own in both modes.
+  close frame.
 """
 
 from __future__ import annotations
 
 import ssl
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from typing import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
-import h11
-import httpx
 import trio
-import trio.testing
 import trio_websocket as tw
+
+from actors.net.seam import current_network
 
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 MESSAGE_QUEUE_SIZE = 256
@@ -115,7 +111,7 @@ class WsConn:
 async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator[WsConn]:
     """Connect to ``url``, the TCP connect, TLS and the opening handshake included, within
     ``connect_timeout_s``; on exit close the connection and its TCP stream."""
-    network = _network.get()
+    network = current_network()
     if network is not None:
         async with network.connect_ws(url, connect_timeout_s=connect_timeout_s) as conn:
             yield conn
@@ -131,12 +127,12 @@ async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator
                                                        https_compatible=True)
         return await trio.open_tcp_stream(host, port)
 
-    async with _client(url, open_stream, host if port in (80, 443) else f"{host}:{port}", connect_timeout_s) as conn:
+    async with open_ws_on_stream(url, open_stream, host if port in (80, 443) else f"{host}:{port}", connect_timeout_s) as conn:
         yield conn
 
 
 @asynccontextmanager
-async def _client(url: str, open_stream: Callable[[], Awaitable[trio.abc.Stream]], host: str,
+async def open_ws_on_stream(url: str, open_stream: Callable[[], Awaitable[trio.abc.Stream]], host: str,
                   timeout_s: float) -> AsyncIterator[WsConn]:
     """A client connection on a stream we own, its reader task in a nursery we own.
 
@@ -223,7 +219,7 @@ async def serve_ws(handler: Handler, host: str, port: int, *,
         await tw.serve_websocket(_handle, host, port, ssl_context=None, max_message_size=MAX_MESSAGE_SIZE,
                                  message_queue_size=MESSAGE_QUEUE_SIZE, task_status=task_status)
 
-    network = _network.get()
+    network = current_network()
     if network is not None:
         async with trio.open_nursery() as nursery:
             task_status.started(network.listen_ws(_handle, nursery))
@@ -231,131 +227,3 @@ async def serve_ws(handler: Handler, host: str, port: int, *,
     async with trio.open_nursery() as nursery:
         server = await nursery.start(_serve)
         task_status.started(server.port)
-
-
-# -- HTTP ------------------------------------------------------------------------------------------
-
-Responder = Callable[[str], Awaitable[tuple[int, dict[str, str], bytes]]]  # target -> (status, headers, body)
-
-
-async def _serve_http_stream(stream: trio.abc.Stream, respond: Responder) -> None:
-    conn = h11.Connection(h11.SERVER)
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            data = await stream.receive_some(65536)
-            if not data:
-                return
-            conn.receive_data(data)
-        elif isinstance(event, h11.Request):
-            status, headers, body = await respond(event.target.decode())
-            headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), **headers}
-            await stream.send_all(conn.send(h11.Response(status_code=status, headers=list(headers.items()))))
-            await stream.send_all(conn.send(h11.Data(data=body)))
-            await stream.send_all(conn.send(h11.EndOfMessage()))
-        elif event is h11.PAUSED and conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()  # keep-alive
-        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-            return
-
-
-async def serve_http(respond: Responder, host: str, port: int, *,
-                     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve GET requests with ``respond``; ``started()`` reports the bound port."""
-    network = _network.get()
-    if network is not None:
-        task_status.started(network.listen_http(respond))
-        await trio.sleep_forever()
-    listeners = await trio.open_tcp_listeners(port, host=host)
-
-    async def handle(stream: trio.SocketStream) -> None:
-        async with stream:
-            try:
-                await _serve_http_stream(stream, respond)
-            except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-
-    task_status.started(listeners[0].socket.getsockname()[1])
-    await trio.serve_listeners(handle, listeners)
-
-
-def http_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
-    """An HTTP client for ``base_url`` (over the in-memory network when one is active)."""
-    network = _network.get()
-    transport = None if network is None else network.http_transport()
-    return httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
-
-
-# -- in-memory network -----------------------------------------------------------------------------
-
-class MemoryNetwork:
-    """Servers and clients in one process without sockets. Hosts are ignored; ports are ours."""
-
-    HOST = "memory"
-
-    def __init__(self) -> None:
-        self._ws: dict[int, tuple[Callable[[tw.WebSocketRequest], Awaitable[None]], trio.Nursery]] = {}
-        self._http: dict[int, Responder] = {}
-        self._next_port = 40000
-
-    def _port(self) -> int:
-        self._next_port += 1
-        return self._next_port
-
-    def listen_ws(self, handle, nursery: trio.Nursery) -> int:
-        port = self._port()
-        self._ws[port] = (handle, nursery)
-        return port
-
-    def listen_http(self, respond: Responder) -> int:
-        port = self._port()
-        self._http[port] = respond
-        return port
-
-    @asynccontextmanager
-    async def connect_ws(self, url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator[WsConn]:
-        entry = self._ws.get(urlsplit(url).port or 0)
-        if entry is None:
-            raise WsConnectError(f"cannot connect to {url}: connection refused (memory network)")
-        handle, server_nursery = entry
-
-        async def open_stream() -> trio.abc.Stream:
-            client_stream, server_stream = trio.testing.memory_stream_pair()
-
-            async def serve_one() -> None:
-                request = await tw.wrap_server_stream(server_nursery, server_stream, MESSAGE_QUEUE_SIZE,
-                                                      MAX_MESSAGE_SIZE)
-                await handle(request)
-
-            server_nursery.start_soon(serve_one)
-            return client_stream
-
-        async with _client(url, open_stream, self.HOST, connect_timeout_s) as conn:
-            yield conn
-
-    def http_transport(self) -> httpx.MockTransport:
-        async def handle(request: httpx.Request) -> httpx.Response:
-            respond = self._http.get(request.url.port or 0)
-            if respond is None:
-                raise httpx.ConnectError("connection refused (memory network)", request=request)
-            target = request.url.raw_path.decode()
-            status, headers, body = await respond(target)
-            return httpx.Response(status, headers=headers, content=body)
-        return httpx.MockTransport(handle)
-
-
-_network: ContextVar[MemoryNetwork | None] = ContextVar("network", default=None)
-
-
-def use_network(network) -> None:
-    """Route this task's (and its children's) connections through ``network``: any object with an async
-    context manager ``connect_ws(url, connect_timeout_s=...)`` yielding a ``WsConn``-like object and ``http_transport()``
-    returning an httpx transport (``MemoryNetwork``; bench/pipeline.py's pre-encoded frames)."""
-    _network.set(network)
-
-
-def memory_network() -> MemoryNetwork:
-    """Route this task's (and its children's) connections over a fresh in-memory network."""
-    network = MemoryNetwork()
-    use_network(network)
-    return network

@@ -1,4 +1,4 @@
-"""Decode raw exchange frames: ``python -m actors.decode --venue upbit|binance FILE...``.
+"""Decode raw exchange frames: ``python -m actors.tools.decode --venue upbit|binance FILE...``.
 
 A file holds one frame, or one frame per line; a line may start with a receive timestamp in
 nanoseconds followed by a space (the hftbacktest recording format). Every decoded event is printed
@@ -49,7 +49,7 @@ def decode_frame(venue: str, frame: bytes) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.decode", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m actors.tools.decode", description=__doc__.split("\n\n")[0])
     parser.add_argument("--venue", required=True, choices=("upbit", "binance"))
     parser.add_argument("files", nargs="+", metavar="FILE")
     args = parser.parse_args(argv)

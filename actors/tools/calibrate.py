@@ -1,6 +1,6 @@
 """Build a fill-ratio calibration from measured fill events.
 
-``python -m actors.calibrate FILL_EVENTS... --out config/calibration/NAME.json [--version NAME]
+``python -m actors.tools.calibrate FILL_EVENTS... --out config/calibration/NAME.json [--version NAME]
 [--min-samples N] [--notes TEXT] [--keep-from CALIBRATION --keep ENTRY/TP ...]``
 
 Per zone (entry_bps, tp_bps) and side: mean fill ratio, sample count, variance and a 95 % interval
@@ -30,8 +30,7 @@ from typing import Annotated, Any, Literal, Union
 import msgspec
 
 from actors.core import calibration
-from actors.inputs import MIB, read_text_bounded
-from actors.recordings import MAX_LINE_BYTES, LineReader
+from actors.inputs import MAX_LINE_BYTES, MIB, LineReader, read_text_bounded
 
 CALIBRATION_MAX_BYTES = 16 * MIB
 
@@ -138,7 +137,7 @@ def _write(out: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.calibrate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m actors.tools.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", metavar="FILL_EVENTS")
     parser.add_argument("--out", required=True, help="calibration JSON to write")
     parser.add_argument("--version", help="calibration version (default: the output file's stem)")

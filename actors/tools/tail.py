@@ -1,4 +1,4 @@
-"""Follow the current session's log: ``python -m actors.tail [LOGS_DIR]`` (default ``logs``).
+"""Follow the current session's log: ``python -m actors.tools.tail [LOGS_DIR]`` (default ``logs``).
 
 Follows ``<dir>/latest/session.log`` of the newest session under LOGS_DIR (searched recursively),
 printing the last lines first, then new lines as they are written; when a newer session starts it
@@ -47,7 +47,7 @@ def follow(root: Path, *, lines: int = 20, out=sys.stdout, stop_after_s: float |
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.tail", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m actors.tools.tail", description=__doc__.split("\n\n")[0])
     parser.add_argument("logs_dir", nargs="?", default="logs", metavar="LOGS_DIR")
     parser.add_argument("-n", "--lines", type=int, default=20, help="lines of history to show first")
     args = parser.parse_args(argv)

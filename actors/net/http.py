@@ -1,0 +1,62 @@
+"""HTTP: the client the Binance feed fetches REST snapshots with, and a minimal HTTP/1.1 server (h11)
+for the simulator's REST endpoint; both over the in-memory network when one is in use."""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+import h11
+import httpx
+import trio
+
+from actors.net.seam import current_network
+
+Responder = Callable[[str], Awaitable[tuple[int, dict[str, str], bytes]]]  # target -> (status, headers, body)
+
+
+async def _serve_http_stream(stream: trio.abc.Stream, respond: Responder) -> None:
+    conn = h11.Connection(h11.SERVER)
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            conn.receive_data(data)
+        elif isinstance(event, h11.Request):
+            status, headers, body = await respond(event.target.decode())
+            headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), **headers}
+            await stream.send_all(conn.send(h11.Response(status_code=status, headers=list(headers.items()))))
+            await stream.send_all(conn.send(h11.Data(data=body)))
+            await stream.send_all(conn.send(h11.EndOfMessage()))
+        elif event is h11.PAUSED and conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()  # keep-alive
+        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            return
+
+
+async def serve_http(respond: Responder, host: str, port: int, *,
+                     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve GET requests with ``respond``; ``started()`` reports the bound port."""
+    network = current_network()
+    if network is not None:
+        task_status.started(network.listen_http(respond))
+        await trio.sleep_forever()
+    listeners = await trio.open_tcp_listeners(port, host=host)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        async with stream:
+            try:
+                await _serve_http_stream(stream, respond)
+            except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+    task_status.started(listeners[0].socket.getsockname()[1])
+    await trio.serve_listeners(handle, listeners)
+
+
+def http_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
+    """An HTTP client for ``base_url`` (over the in-memory network when one is active)."""
+    network = current_network()
+    transport = None if network is None else network.http_transport()
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)

@@ -1,0 +1,24 @@
+"""Which network the current task (and its children) uses: the real one, or a stand-in.
+
+A stand-in is any object with an async context manager ``connect_ws(url, connect_timeout_s=...)``
+yielding a ``WsConn``-like object, ``listen_ws``/``listen_http`` for servers, and ``http_transport()``
+returning an httpx transport: ``actors.net.memory.MemoryNetwork``, or bench/pipeline.py's pre-encoded
+frames.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+_network: ContextVar[Any] = ContextVar("network", default=None)
+
+
+def current_network() -> Any:
+    """The stand-in network of this task, or None for real sockets."""
+    return _network.get()
+
+
+def use_network(network: Any) -> None:
+    """Route this task's (and its children's) connections through ``network``."""
+    _network.set(network)

@@ -1,0 +1,16 @@
+"""Parameter sweeps over recordings: ``python -m actors.sweep --config PATH --replay FILE... --grid
+KEY=V1,V2 ... [--engine local|ray] [--address ADDR] [--workers N] [--out DIR] [--resume]``.
+
+Every grid point x recording is one replay session on the virtual clock (``--as-fast-as-possible``),
+run by ``run_task`` in a worker process with its own ``trio.run``: a local process pool by default,
+or Ray tasks (``pip install .[ray]``; a local Ray instance unless ``--address`` names a cluster).
+Each run's files go to ``<out>/runs/<run_id>/``; each finished row is appended to
+``<out>/rows.jsonl`` at once, so an interrupted sweep keeps what finished and ``--resume`` skips
+rows already done. ``results.csv``, ``results.md`` (sorted by PnL) and ``heatmap.png`` (mean PnL over
+two grid keys) are written at the end, or at Ctrl-C from the rows so far. docs/scaling.md.
+"""
+
+from actors.sweep.grid import SweepError, parse_grid, plan
+from actors.sweep.results import read_rows, write_heatmap, write_tables
+
+__all__ = ["SweepError", "parse_grid", "plan", "read_rows", "write_heatmap", "write_tables"]

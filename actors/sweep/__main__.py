@@ -1,0 +1,5 @@
+import sys
+
+from actors.sweep.cli import main
+
+sys.exit(main())

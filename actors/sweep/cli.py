@@ -1,0 +1,184 @@
+"""``python -m actors.sweep``: progress on the terminal and the command line."""
+
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from actors.sweep.engines import _run_local, _run_ray
+from actors.sweep.grid import SweepError, _label, parse_grid, plan
+from actors.sweep.results import read_rows, write_heatmap, write_tables
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+# -- progress --------------------------------------------------------------------------------------
+
+class _Progress:
+    """A rich progress bar on a terminal, otherwise one line per finished run; both with an ETA."""
+
+    def __init__(self, total: int, already: int) -> None:
+        self.total, self.done, self.failed = total, already, 0
+        self._fresh = 0
+        self._t0 = time.monotonic()
+        self._bar = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            self._bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
+                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                 console=Console(stderr=True))
+            self._task = self._bar.add_task("sweep", total=total, completed=already)
+            self._bar.start()
+
+    def row(self, row: dict) -> None:
+        self.done += 1
+        self._fresh += 1
+        self.failed += bool(row.get("error"))
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
+            if row.get("error"):
+                self._bar.console.print(f"run {row['run_id']} failed: {row['error']}")
+            return
+        elapsed = time.monotonic() - self._t0
+        eta = elapsed / self._fresh * (self.total - self.done)
+        pnl = row.get("pnl_usdt")
+        outcome = f"error: {row['error']}" if row.get("error") else f"PnL {pnl:+.4f} USDT" if pnl is not None else ""
+        print(f"[{self.done}/{self.total}] {row['run_id']} {outcome} ({row.get('wall_s', 0):.1f} s); "
+              f"ETA {eta:.0f} s", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m actors.sweep", description="Replay recordings over a grid of config values.")
+    p.add_argument("--config", required=True, help="base TOML config (docs/config.md)")
+    p.add_argument("--replay", required=True, nargs="+", metavar="FILE",
+                   help="recordings, one run set each (join files of one recording with '+')")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="a dotted config key and its values (repeat for more keys)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument("--address", help="--engine ray: an existing Ray cluster (default: start a local one)")
+    p.add_argument("--workers", type=int, metavar="N", help="parallel runs (default: the CPU count)")
+    p.add_argument("--out", metavar="DIR", help="sweep folder (default: logs/sweeps/<time>)")
+    p.add_argument("--resume", action="store_true", help="skip rows already done in --out")
+    p.add_argument("--seed", type=int, help="override session.seed for every run")
+    p.add_argument("--duration", type=float, metavar="S", help="cap each replay at S session seconds")
+    p.add_argument("--heatmap", metavar="KEY1,KEY2", help="grid keys of the heatmap (default: the first two)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+
+    args = build_parser().parse_args(argv)
+    try:
+        from actors import config as config_mod
+        grid = parse_grid(args.grid)
+        base = config_mod.load(args.config, {"session": {"market": "replay"},
+                                             "replay": {"files": args.replay[0].split("+")}})
+        for recording in args.replay:
+            for f in recording.split("+"):
+                if not Path(f).is_file():
+                    raise SweepError(f"--replay {f}: file not found")
+        tasks = plan(args.config, args.replay, grid, seed=args.seed, duration_s=args.duration)
+        # every grid point must make a valid config: check them all before starting anything
+        for task in tasks[:len(tasks) // len(args.replay)]:
+            config_mod.load(args.config, json.loads(json.dumps(task["overrides"])))
+        if args.workers is not None and args.workers < 1:
+            raise SweepError(f"--workers expected an integer >= 1, got {args.workers}")
+        heat_keys = [k.strip() for k in args.heatmap.split(",")] if args.heatmap else list(grid)
+        unknown = [k for k in heat_keys if k not in grid]
+        if unknown:
+            raise SweepError(f"--heatmap {args.heatmap}: {', '.join(unknown)} not among the grid keys {list(grid)}")
+    except (SweepError, config_mod.ConfigError) as exc:
+        print(f"sweep error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out or Path(base.session.logs_dir).parent / "sweeps" / time.strftime("%Y%m%d_%H%M%S"))
+    rows_path = out / "rows.jsonl"
+    manifest = {"config": args.config, "recordings": args.replay, "grid": {k: [_label(v) for v in vs]
+                                                                           for k, vs in grid.items()},
+                "seed": args.seed, "duration_s": args.duration, "runs": [t["run_id"] for t in tasks]}
+    if out.exists() and (out / "sweep.json").exists():
+        if not args.resume:
+            print(f"sweep error: {out} holds a sweep already: --resume continues it, or choose another --out",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        previous = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
+        if previous != manifest:
+            print(f"sweep error: --resume with different arguments than the sweep in {out} "
+                  f"(it has grid {previous['grid']} over {previous['recordings']})", file=sys.stderr)
+            return EXIT_USAGE
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    done = {r["run_id"]: r for r in read_rows(rows_path) if not r.get("error")}
+    todo = [t for t in tasks if t["run_id"] not in done]
+    rows = [done[t["run_id"]] for t in tasks if t["run_id"] in done]
+    workers = args.workers or os.cpu_count() or 1
+    print(f"sweep: {len(tasks)} runs ({len(grid) and ' x '.join(str(len(v)) for v in grid.values()) or 1} grid "
+          f"points x {len(args.replay)} recording(s)), {len(done)} already done, engine {args.engine}, "
+          f"{workers if args.engine == 'local' or not args.address else 'cluster'} workers; folder {out}",
+          file=sys.stderr)
+    progress = _Progress(len(tasks), len(done))
+    started = time.monotonic()
+
+    def on_row(row: dict) -> None:
+        rows.append(row)
+        with open(rows_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row, separators=(",", ":")) + "\n")
+        progress.row(row)
+
+    status = EXIT_OK
+    try:
+        if todo:
+            if args.engine == "local":
+                _run_local(todo, str(out), workers, on_row)
+            else:
+                _run_ray(todo, str(out), args.workers, args.address, on_row)
+    except KeyboardInterrupt:
+        status = EXIT_INTERRUPTED
+    except SweepError as exc:
+        progress.close()
+        print(f"sweep error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        progress.close()
+    wall = time.monotonic() - started
+    latest = {r["run_id"]: r for r in rows}  # a resumed failure replaces its earlier row
+    final = [latest[t["run_id"]] for t in tasks if t["run_id"] in latest]
+    write_tables(out, final, list(grid))
+    heatmap = write_heatmap(out, final, heat_keys)
+    failed = sum(1 for r in final if r.get("error"))
+    now_done = len(final) - len(done)
+    print(f"sweep: {len(final)}/{len(tasks)} runs done ({failed} failed); {now_done} in {wall:.1f} s "
+          f"({now_done / max(wall, 1e-9):.3f} runs/s); {out / 'results.md'}, {out / 'results.csv'}"
+          + (f", {heatmap}" if heatmap else ""), file=sys.stderr)
+    if status == EXIT_INTERRUPTED:
+        print(f"interrupted: the finished rows are kept; run the same command with --resume to do the "
+              f"{len(tasks) - len(final)} others", file=sys.stderr)
+        return status
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

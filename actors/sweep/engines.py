@@ -1,0 +1,118 @@
+"""Running tasks: one replay session per task in a worker process, on a local process pool or on Ray."""
+
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from actors.sweep.grid import SweepError
+
+# -- one run (in a worker process) -----------------------------------------------------------------
+
+def run_task(task: dict[str, Any], out_dir: str) -> dict[str, Any]:
+    """Run one replay session; always returns a row (``error`` says what went wrong, if anything)."""
+    import trio
+    import trio.testing
+
+    from actors import config as config_mod
+    from actors.cli import configure_logging
+    from actors.net.memory import memory_network
+    from actors.records.paths import SessionPaths
+    from actors.session import run_session
+    from actors.wiring import prepare_replay
+
+    started = time.perf_counter()
+    row: dict[str, Any] = {"run_id": task["run_id"], "recording": Path(task["recording"].split("+")[0]).name,
+                           **task["values"], "status": "failed", "error": ""}
+    try:
+        run_dir = Path(out_dir) / "runs" / task["run_id"]
+        overrides = json.loads(json.dumps(task["overrides"]))
+        overrides["session"]["logs_dir"] = str(run_dir)
+        cfg = config_mod.load(task["config"], overrides)
+        paths = SessionPaths(run_dir, task["run_id"])
+        if run_dir.exists():  # a run cut short by an interrupt starts over (its files would be appended to)
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        configure_logging(paths.log, stderr_level="CRITICAL")
+        replay = prepare_replay(cfg)
+
+        async def main():
+            memory_network()
+            return await run_session(cfg, paths, handle_signals=False, replay=replay)
+
+        result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        kpi = result.kpi
+        row.update({
+            "status": kpi["status"], "seed": cfg.session.seed, "replayed_s": round(kpi["duration_s"], 3),
+            "trades": kpi["entry_trades"], "fill_events": kpi["fill_events"],
+            "pnl_usdt": round(kpi["pnl_usdt"], 6), "unrealized_pnl_usdt": round(kpi["unrealized_pnl_usdt"], 6),
+            "fill_ratio_by_zone": {f"{zone} {side}": round(r["mean"], 4)
+                                   for zone, sides in kpi["fill_ratio_by_zone"].items()
+                                   for side, r in sides.items() if r.get("mean") is not None},
+            "reconnects": sum(kpi["reconnects"].values()),
+            "error": "; ".join(kpi["fatal_errors"]),
+        })
+    except Exception as exc:  # reported in the row; the other runs go on
+        row["error"] = f"{type(exc).__name__}: {exc}".replace("\n", " | ")
+    row["wall_s"] = round(time.perf_counter() - started, 3)
+    return row
+
+
+# -- engines ---------------------------------------------------------------------------------------
+
+def _run_local(tasks: list[dict], out_dir: str, workers: int, on_row: Callable[[dict], None]) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_sigint)
+    pending = {pool.submit(run_task, task, out_dir) for task in tasks}
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                on_row(future.result())
+    except BaseException:  # Ctrl-C: the runs in progress are abandoned, the finished rows are kept
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the sweep, which stops them (no traceback from every worker)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_ray(tasks: list[dict], out_dir: str, workers: int | None, address: str | None,
+             on_row: Callable[[dict], None]) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("--engine ray needs Ray: pip install '.[ray]' (or pip install ray)") from None
+    if address:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+    else:
+        ray.init(num_cpus=workers, logging_level="WARNING", log_to_driver=False, include_dashboard=False)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
+        pending = [remote.remote(task, out_dir) for task in tasks]
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    on_row(ray.get(ref))
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+    finally:
+        ray.shutdown()
+
+
