@@ -15,9 +15,11 @@ from typing import Any, Awaitable, Callable
 import trio
 from loguru import logger
 
+from actors.core.vocabulary import RestartCause
+
 
 class ChaosKill(Exception):
-    restart_cause = "crash"
+    restart_cause = RestartCause.CRASH
     intensity_exempt = True  # deliberate: restarted with backoff, never a reason to give up
 
 

@@ -33,6 +33,7 @@ from actors.config import BinanceFeedConfig, UpbitFeedConfig
 from actors.core.book import BookView, DiffBook
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
+from actors.core.vocabulary import FeedFailure, RestartCause
 from actors.net.http import http_client
 from actors.net.ws import WsClosed, WsConn, open_ws
 
@@ -44,26 +45,21 @@ MAX_STUCK_IN_A_ROW = 3  # snapshots in a row that the stream never continued: th
 SCHEDULED_CUT_TOLERANCE_S = 60.0  # a close this close to scheduled_cut_s is the exchange's planned cut
 
 
-class FeedFailure(Exception):
-    """A reason to end this connection and reconnect; ``restart_cause`` labels it in the KPI file."""
-
-    restart_cause = "error"
-
-
 class FeedStale(FeedFailure):
-    restart_cause = "stale"
+    """No market data (or no book for a subscribed code) for stale_after_s."""
+
+    cause = RestartCause.STALE
 
 
 class FeedError(FeedFailure):
-    """The exchange said something that ends this connection (an error frame, a shutdown notice)."""
-
-    def __init__(self, message: str, cause: str = "error") -> None:
-        super().__init__(message)
-        self.restart_cause = cause
+    """The exchange said something that ends this connection (an error frame, a shutdown notice, a stream of
+    bad frames); ``cause`` ERROR unless given."""
 
 
 class SnapshotError(FeedFailure):
-    restart_cause = "snapshot"
+    """The REST depth snapshot failed, was too slow or too large, or never agreed with the stream."""
+
+    cause = RestartCause.SNAPSHOT
 
 
 class _Outbox:
@@ -390,7 +386,7 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
                                 if book.needs_snapshot:
                                     snapshots.start_soon(book.resync)
                             elif isinstance(event, binance.ServerShutdown):
-                                raise FeedError("server announced a shutdown (serverShutdown)", cause="scheduled")
+                                raise FeedError("server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED)
                             elif isinstance(event, binance.ErrorReply):
                                 log.warning("error reply {}: {}", event.code, event.msg)
                         if changed and book.sync.trusted:
@@ -399,7 +395,7 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
             age = trio.current_time() - connected_at
             if age >= cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
                 raise FeedError(f"connection closed after {age:.0f} s: the scheduled cut "
-                                f"({cfg.scheduled_cut_s:g} s)", cause="scheduled") from None
+                                f"({cfg.scheduled_cut_s:g} s)", cause=RestartCause.SCHEDULED) from None
             raise
         finally:
             stats.connected = False

@@ -15,7 +15,9 @@ from typing import Any, Iterable
 
 import attrs
 
-SIDES = ("BUY", "SELL")
+from actors.core.vocabulary import Side, Zone
+
+SIDES = (Side.BUY, Side.SELL)
 
 
 @attrs.frozen
@@ -49,25 +51,33 @@ def side_stats(ratios: list[float], source: str) -> SideStats:
 
 
 @attrs.frozen
-class Zone:
+class ZoneStats:
+    """One zone's calibrated fill ratios, per side."""
+
     entry_bps: float
     tp_bps: float
-    sides: dict[str, SideStats]
+    sides: dict[Side, SideStats]
     fallback: bool = False  # True when a side's numbers are the pooled fallback (too few samples)
+
+    @property
+    def zone(self) -> Zone:
+        return Zone(self.entry_bps, self.tp_bps)
 
 
 @attrs.frozen
 class Calibration:
     version: str
-    zones: tuple[Zone, ...]
-    fallback: dict[str, SideStats]
+    zones: tuple[ZoneStats, ...]
+    fallback: dict[Side, SideStats]
     sources: tuple[str, ...] = ()
     notes: str = ""
 
-    def lookup(self, entry_bps: float, tp_bps: float, side: str) -> SideStats:
-        for zone in self.zones:
-            if math.isclose(zone.entry_bps, entry_bps) and math.isclose(zone.tp_bps, tp_bps):
-                return zone.sides[side]
+    def lookup(self, zone: Zone, side: Side) -> SideStats:
+        """The zone's statistics for ``side``; the pooled fallback for a zone not in the calibration.
+        Zones are values parsed from the same decimal text (config, calibration file): compared exactly."""
+        for stats in self.zones:
+            if stats.zone == zone:
+                return stats.sides[side]
         return self.fallback[side]
 
 
@@ -95,22 +105,19 @@ def build(events: Iterable[dict[str, Any]], version: str, *, sources: tuple[str,
             else:
                 stats[s] = attrs.evolve(fallback[s], source=f"fallback: only {len(sides[s])} samples in this zone")
                 thin = True
-        zones.append(Zone(entry, tp, stats, thin))
+        zones.append(ZoneStats(entry, tp, stats, thin))
     return Calibration(version, tuple(zones), fallback, sources)
 
 
-def keep_zones(measured: Calibration, base: Calibration, keep: Iterable[tuple[float, float]],
-               notes: str = "") -> Calibration:
+def keep_zones(measured: Calibration, base: Calibration, keep: Iterable[Zone], notes: str = "") -> Calibration:
     """``measured`` with the zones in ``keep`` taken from ``base`` (numbers and sources unchanged)."""
     kept = {}
-    for entry, tp in keep:
-        match = [z for z in base.zones if math.isclose(z.entry_bps, entry) and math.isclose(z.tp_bps, tp)]
+    for zone in keep:
+        match = [z for z in base.zones if z.zone == zone]
         if not match:
-            raise ValueError(f"zone {entry:g}/{tp:g} is not in the calibration to keep it from")
-        kept[(entry, tp)] = match[0]
-    zones = [z for z in measured.zones if not any(math.isclose(z.entry_bps, e) and math.isclose(z.tp_bps, t)
-                                                  for e, t in kept)]
-    zones = tuple(sorted([*zones, *kept.values()], key=lambda z: (z.entry_bps, z.tp_bps)))
+            raise ValueError(f"zone {zone.label} is not in the calibration to keep it from")
+        kept[zone] = match[0]
+    zones = tuple(sorted([*(z for z in measured.zones if z.zone not in kept), *kept.values()], key=lambda z: z.zone))
     base_sources = [src for src in base.sources if src not in measured.sources and not src.endswith(".jsonl")]
     return Calibration(measured.version, zones, measured.fallback, (*base_sources, *measured.sources),
                        notes or measured.notes)
@@ -139,7 +146,7 @@ def to_dict(c: Calibration) -> dict[str, Any]:
 def from_dict(d: dict[str, Any]) -> Calibration:
     """Raise ValueError (with the offending key) on a malformed calibration document."""
     try:
-        zones = tuple(Zone(float(z["entry_bps"]), float(z["tp_bps"]), {s: _stats(z[s]) for s in SIDES},
+        zones = tuple(ZoneStats(float(z["entry_bps"]), float(z["tp_bps"]), {s: _stats(z[s]) for s in SIDES},
                            bool(z.get("fallback", False))) for z in d["zones"])
         calibration = Calibration(str(d["version"]), zones, {s: _stats(d["fallback"][s]) for s in SIDES},
                                   tuple(d.get("sources", ())), str(d.get("notes", "")))

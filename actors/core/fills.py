@@ -15,21 +15,23 @@
 from __future__ import annotations
 
 import random
+from typing import Protocol
 
 import attrs
 
 from actors.core.book import Level
 from actors.core.calibration import Calibration
 from actors.core.rules import non_negative
+from actors.core.vocabulary import Side, Venue, Zone
 
-BUY, SELL = "BUY", "SELL"
+BUY, SELL = Side.BUY, Side.SELL
 _PRICE_TOLERANCE = 1e-12
 _SIZE_EPSILON = 1e-12
 
 
 @attrs.frozen
 class Fill:
-    side: str
+    side: Side
     order_qty: float
     filled_qty: float
     available_volume: float
@@ -45,12 +47,12 @@ class Fill:
         return self.filled_qty / self.order_qty if self.order_qty > 0 else 0.0
 
 
-def limit_price(best: float, side: str, max_slippage_bps: float) -> float:
+def limit_price(best: float, side: Side, max_slippage_bps: float) -> float:
     factor = max_slippage_bps / 1e4
     return best * (1 + factor) if side == BUY else best * (1 - factor)
 
 
-def walk(levels: tuple[Level, ...], side: str, qty: float, limit: float) -> Fill:
+def walk(levels: tuple[Level, ...], side: Side, qty: float, limit: float) -> Fill:
     """Take ``qty`` from ``levels`` (best first) without crossing ``limit``."""
     if not levels:
         raise ValueError("cannot fill against an empty side of the book")
@@ -84,7 +86,7 @@ class LiquidityMemory:
     def __init__(self) -> None:
         self._taken: dict[tuple[str, str], dict[float, tuple[float, float]]] = {}
 
-    def effective(self, venue: str, side: str, levels: tuple[Level, ...]) -> tuple[Level, ...]:
+    def effective(self, venue: Venue, side: Side, levels: tuple[Level, ...]) -> tuple[Level, ...]:
         """``levels`` minus what we took and the book has not refreshed yet."""
         memory = self._taken.get((venue, side))
         if not memory:
@@ -103,7 +105,7 @@ class LiquidityMemory:
                 out.append((price, left))
         return tuple(out)
 
-    def record(self, venue: str, side: str, levels: tuple[Level, ...], fill: Fill) -> None:
+    def record(self, venue: Venue, side: Side, levels: tuple[Level, ...], fill: Fill) -> None:
         memory = self._taken.setdefault((venue, side), {})
         shown = dict(levels)
         for price, qty in fill.takes:
@@ -122,15 +124,23 @@ class Fees:
     upbit_bps: float = attrs.field(default=5.0, validator=non_negative)
     binance_bps: float = attrs.field(default=10.0, validator=non_negative)
 
-    def charge(self, venue: str, side: str, qty: float, price: float, quote: str) -> tuple[float, str]:
+    def charge(self, venue: Venue, side: Side, qty: float, price: float, quote: str) -> tuple[float, str]:
         """(fee amount, currency) of a fill of ``qty`` BTC at ``price``."""
         rate = (self.upbit_bps if venue == "upbit" else self.binance_bps) / 1e4
         if venue == "binance" and side == BUY:
             return qty * rate, "BTC"
         return qty * price * rate, quote
 
-    def rate_bps(self, venue: str) -> float:
+    def rate_bps(self, venue: Venue) -> float:
         return self.upbit_bps if venue == "upbit" else self.binance_bps
+
+
+class FillModel(Protocol):
+    """How much of an order fills against the levels it meets (``SimpleFillModel``, ``CalibratedFillModel``)."""
+
+    name: str
+
+    def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float, zone: Zone) -> Fill: ...
 
 
 @attrs.frozen
@@ -139,8 +149,8 @@ class SimpleFillModel:
 
     name: str = "simple"
 
-    def fill(self, levels: tuple[Level, ...], side: str, qty: float, limit: float,
-             zone: tuple[float, float]) -> Fill:
+    def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float,
+             zone: Zone) -> Fill:
         return walk(levels, side, qty, limit)
 
 
@@ -153,11 +163,11 @@ class CalibratedFillModel:
     rng: random.Random = attrs.field(factory=lambda: random.Random(0))
     name: str = "calibrated"
 
-    def ratio(self, side: str, zone: tuple[float, float]) -> float:
-        stats = self.calibration.lookup(zone[0], zone[1], side)
+    def ratio(self, side: Side, zone: Zone) -> float:
+        stats = self.calibration.lookup(zone, side)
         return stats.sample(self.rng) if self.stochastic else stats.mean
 
-    def fill(self, levels: tuple[Level, ...], side: str, qty: float, limit: float,
-             zone: tuple[float, float]) -> Fill:
+    def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float,
+             zone: Zone) -> Fill:
         fill = walk(levels, side, qty * self.ratio(side, zone), limit)
         return attrs.evolve(fill, order_qty=qty)

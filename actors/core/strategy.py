@@ -20,11 +20,12 @@ import math
 import attrs
 
 from actors.core.rules import Rule, non_negative, positive
+from actors.core.vocabulary import Direction, Zone
 
 ZONE_PAIRS = Rule(lambda v: all(len(z) == 2 and z[0] > 0 and z[1] > 0 for z in v),
                   "a list of [entry_bps, tp_bps] pairs of numbers > 0")
 
-SELL_KRW, BUY_KRW = "sell_krw", "buy_krw"
+SELL_KRW, BUY_KRW = Direction.SELL_KRW, Direction.BUY_KRW
 
 
 @attrs.frozen
@@ -43,9 +44,12 @@ class StrategyParams:
     # (entry_bps, tp_bps) cycled per trade; () = the one above
     zones: tuple[tuple[float, ...], ...] = attrs.field(default=(), validator=ZONE_PAIRS)
 
-    def zone(self, trade_index: int) -> tuple[float, float]:
-        zones = self.zones or ((self.entry_bps, self.tp_bps),)
-        return zones[trade_index % len(zones)]
+    def zone(self, trade_index: int) -> Zone:
+        """The zone of the ``trade_index``-th trade: ``zones`` cycled, or the one of entry_bps/tp_bps."""
+        if not self.zones:
+            return Zone(self.entry_bps, self.tp_bps)
+        entry_bps, tp_bps = self.zones[trade_index % len(self.zones)]
+        return Zone(entry_bps, tp_bps)
 
 
 def vwap(levels, qty: float) -> float | None:
@@ -95,7 +99,7 @@ class Baseline:
 
 @attrs.frozen
 class Open:
-    direction: str
+    direction: Direction
     deviation_bps: float
 
 
@@ -114,7 +118,7 @@ def entry_signal(baseline_bps: float, sell_krw_bps: float | None, buy_krw_bps: f
     return None
 
 
-def exit_signal(direction: str, entry_exec_bps: float, sell_krw_bps: float | None, buy_krw_bps: float | None,
+def exit_signal(direction: Direction, entry_exec_bps: float, sell_krw_bps: float | None, buy_krw_bps: float | None,
                 held_s: float, tp_bps: float, max_hold_s: float) -> Close | None:
     """Close a "sell_krw" trade by buying back on KRW (buy_krw premium), and vice versa."""
     closing = buy_krw_bps if direction == SELL_KRW else sell_krw_bps

@@ -18,6 +18,7 @@ same at the exit FX rate. Trades still open when the session ends are marked to 
 
 from __future__ import annotations
 
+import enum
 import math
 import random
 from collections import Counter
@@ -26,22 +27,41 @@ from typing import Any
 import attrs
 
 from actors.core.book import BookView
-from actors.core.fills import BUY, SELL, Fees, Fill, LiquidityMemory, SimpleFillModel, limit_price, walk
+from actors.core.fills import BUY, SELL, Fees, Fill, FillModel, LiquidityMemory, SimpleFillModel, limit_price, walk
 from actors.core.kpi import RunningStats
 from actors.core.l2source import MockBook, leg_levels
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
 from actors.core.rules import Limit, positive_or_inf
-from actors.core.strategy import SELL_KRW, Baseline, StrategyParams, entry_signal, executable_premiums, exit_signal
+from actors.core.strategy import Baseline, StrategyParams, entry_signal, executable_premiums, exit_signal
+from actors.core.vocabulary import Direction, Leg, LegRisk, Side, TradePhase, Venue, Zone
 
-OPENING, OPEN, CLOSING = "opening", "open", "closing"
+
+class _Step(enum.Enum):
+    """What happened to a trade; ``_TRANSITIONS`` says which phase it leads to."""
+
+    HEDGE_SENT = enum.auto()      # entry legs filled unevenly: the difference is traded back
+    OPENED = enum.auto()          # entry legs (and hedge) done: holding a position
+    NOTHING_FILLED = enum.auto()  # entry legs filled nothing: no position, the trade ends
+    EXIT_SENT = enum.auto()       # take-profit or max hold: exit legs in flight
+    CLOSED = enum.auto()          # exit legs done: the trade's PnL is booked
+
+
+# Every legal move of a trade, in one place (as h11 keeps its connection states); anything else is a bug.
+_TRANSITIONS: dict[tuple[TradePhase, _Step], TradePhase] = {
+    (TradePhase.OPENING, _Step.HEDGE_SENT): TradePhase.OPENING,
+    (TradePhase.OPENING, _Step.OPENED): TradePhase.OPEN,
+    (TradePhase.OPENING, _Step.NOTHING_FILLED): TradePhase.DONE,
+    (TradePhase.OPEN, _Step.EXIT_SENT): TradePhase.CLOSING,
+    (TradePhase.CLOSING, _Step.CLOSED): TradePhase.DONE,
+}
 
 
 @attrs.frozen
 class ExecutionParams:
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0      # each leg's latency is uniform in latency_ms ± this
-    leg_risk: str = "hedge"             # "hedge" or "carry"
+    leg_risk: LegRisk = attrs.field(default=LegRisk.HEDGE, converter=LegRisk)
     fees: Fees = attrs.field(factory=Fees)
 
 
@@ -66,10 +86,10 @@ class FillEvent:
     ts_utc: str
     session_id: str
     trade_id: int
-    leg: str
-    venue: str
+    leg: Leg
+    venue: Venue
     symbol: str
-    side: str
+    side: Side
     order_qty: float
     filled_qty: float
     fill_ratio: float
@@ -106,11 +126,11 @@ class FillEvent:
 @attrs.define
 class _Trade:
     trade_id: int
-    direction: str
-    zone: tuple[float, float]
+    direction: Direction
+    zone: Zone
     opened_at: float
     entry_exec_bps: float
-    phase: str = OPENING
+    phase: TradePhase = TradePhase.OPENING
     pending: int = 0
     krw_btc: float = 0.0     # BTC bought (+) or sold (-) on the KRW venue, net of BTC fees
     usdt_btc: float = 0.0
@@ -118,13 +138,18 @@ class _Trade:
     usdt_cash: float = 0.0
     imbalance_btc: float = 0.0
 
+    def move(self, step: _Step) -> TradePhase:
+        """Take ``step``; the new phase. A step the table does not allow from this phase is a bug."""
+        self.phase = _TRANSITIONS[(self.phase, step)]
+        return self.phase
+
 
 @attrs.frozen
 class _Order:
     trade_id: int
-    leg: str
+    leg: Leg
     on_krw: bool
-    side: str
+    side: Side
     qty: float
     decided_at: float
     arrive_at: float
@@ -140,7 +165,7 @@ class Trader:
     session_id: str
     started_at: float
     portfolio: Portfolio
-    fill_model: Any = attrs.field(factory=SimpleFillModel)
+    fill_model: FillModel = attrs.field(factory=SimpleFillModel)
     execution: ExecutionParams = attrs.field(factory=ExecutionParams)
     risk: RiskLimits = attrs.field(factory=RiskLimits)
     seed: int = 0
@@ -161,7 +186,7 @@ class Trader:
     carried_imbalance_btc: float = 0.0
     available_volume: dict[str, RunningStats] = attrs.field(factory=lambda: {BUY: RunningStats(),
                                                                               SELL: RunningStats()})
-    zone_ratios: dict[str, dict[str, RunningStats]] = attrs.field(factory=dict)
+    zone_ratios: dict[Zone, dict[Side, RunningStats]] = attrs.field(factory=dict)
     risk_stopped: str | None = None
     last_view: MarketView | None = None
     _rng: random.Random = attrs.field(init=False)
@@ -216,30 +241,29 @@ class Trader:
         deviation = view.premium_bps - baseline
         sell_krw, buy_krw = self._premiums(view)
         for trade in list(self.trades.values()):
-            if trade.phase != OPEN:
+            if trade.phase is not TradePhase.OPEN:
                 continue
             close = exit_signal(trade.direction, trade.entry_exec_bps, sell_krw, buy_krw, view.at - trade.opened_at,
-                                trade.zone[1], self.params.max_hold_s)
+                                trade.zone.tp_bps, self.params.max_hold_s)
             if close is not None and self._tradeable(view):
-                exec_bps = buy_krw if trade.direction == SELL_KRW else sell_krw
+                exec_bps = buy_krw if trade.direction is Direction.SELL_KRW else sell_krw
                 self._send_exit(trade, view, deviation, exec_bps, close.reason)
         if self.trades:
             return []  # one trade at a time
         if self.baseline.first_at is None or view.at - self.baseline.first_at < self.params.warmup_s:
             return []
         zone = self.params.zone(self.next_trade_id - 1)
-        signal = entry_signal(baseline, sell_krw, buy_krw, zone[0])
+        signal = entry_signal(baseline, sell_krw, buy_krw, zone.entry_bps)
         if signal is None or not self._tradeable(view) or not self._within_limits(view, signal.direction):
             return []
-        exec_bps = sell_krw if signal.direction == SELL_KRW else buy_krw
+        exec_bps = sell_krw if signal.direction is Direction.SELL_KRW else buy_krw
         assert exec_bps is not None
         trade = _Trade(self.next_trade_id, signal.direction, zone, view.at, exec_bps)
         self.next_trade_id += 1
         self.trades[trade.trade_id] = trade
         self.entries += 1
-        krw_side, usdt_side = (SELL, BUY) if signal.direction == SELL_KRW else (BUY, SELL)
-        for on_krw, side in ((True, krw_side), (False, usdt_side)):
-            self._send(trade, "entry", on_krw, side, self.params.order_qty_btc, view, deviation, exec_bps)
+        for on_krw, side in ((True, signal.direction.krw_side), (False, signal.direction.usdt_side)):
+            self._send(trade, Leg.ENTRY, on_krw, side, self.params.order_qty_btc, view, deviation, exec_bps)
         return []
 
     def _tradeable(self, view: MarketView) -> bool:
@@ -261,7 +285,7 @@ class Trader:
                 return False
         return True
 
-    def _within_limits(self, view: MarketView, direction: str) -> bool:
+    def _within_limits(self, view: MarketView, direction: Direction) -> bool:
         assert view.krw_leg is not None and view.usdt_leg is not None and view.fx is not None
         qty, risk = self.params.order_qty_btc, self.risk
         if self.risk_stopped is not None:
@@ -275,9 +299,8 @@ class Trader:
         if qty * (view.usdt_leg.mid or 0.0) > risk.max_notional_usdt:
             self.refusals["max_notional"] += 1
             return False
-        krw_side, usdt_side = (SELL, BUY) if direction == SELL_KRW else (BUY, SELL)
         fees = self.execution.fees
-        for book, side in ((view.krw_leg, krw_side), (view.usdt_leg, usdt_side)):
+        for book, side in ((view.krw_leg, direction.krw_side), (view.usdt_leg, direction.usdt_side)):
             held = self.portfolio.balances[book.venue]["BTC"] - self.portfolio.initial[book.venue]["BTC"]
             if abs(held + (qty if side == BUY else -qty)) > risk.max_position_btc:
                 self.refusals["max_position"] += 1
@@ -298,7 +321,7 @@ class Trader:
                               if ex.latency_jitter_ms else 0.0)
         return max(ms, 0.0) / 1e3
 
-    def _send(self, trade: _Trade, leg: str, on_krw: bool, side: str, qty: float, view: MarketView,
+    def _send(self, trade: _Trade, leg: Leg, on_krw: bool, side: Side, qty: float, view: MarketView,
               deviation: float, exec_bps: float | None, reason: str | None = None) -> None:
         assert view.premium_bps is not None
         trade.pending += 1
@@ -307,13 +330,13 @@ class Trader:
 
     def _send_exit(self, trade: _Trade, view: MarketView, deviation: float, exec_bps: float | None,
                    reason: str) -> None:
-        trade.phase = CLOSING
+        trade.move(_Step.EXIT_SENT)
         for on_krw, held in ((True, trade.krw_btc), (False, trade.usdt_btc)):
             if abs(held) > 1e-12:
-                self._send(trade, "exit", on_krw, SELL if held > 0 else BUY, abs(held), view, deviation, exec_bps,
+                self._send(trade, Leg.EXIT, on_krw, SELL if held > 0 else BUY, abs(held), view, deviation, exec_bps,
                            reason)
         if trade.pending == 0:
-            self._finish(trade, view, None)
+            self._finish(trade, view, None, _Step.CLOSED)
 
     # -- execution ---------------------------------------------------------------------------------
 
@@ -344,7 +367,7 @@ class Trader:
         limit = limit_price(best, order.side, self.params.max_slippage_bps)
         if not levels:
             fill = Fill(order.side, order.qty, 0.0, 0.0, limit, best, None, 0.0, 0)
-        elif order.leg == "hedge":
+        elif order.leg is Leg.HEDGE:
             fill = walk(levels, order.side, order.qty, limit)  # a hedge takes what the depth allows
         else:
             fill = self.fill_model.fill(levels, order.side, order.qty, limit, trade.zone)
@@ -363,11 +386,11 @@ class Trader:
         else:
             trade.usdt_btc += btc
             trade.usdt_cash += cash
-        zone = f"{trade.zone[0]:g}/{trade.zone[1]:g}"
+        zone = trade.zone
         self.fills_by_side[order.side] += 1
         self.fills_by_zone[zone] += 1
         self.available_volume[order.side].add(fill.available_volume)
-        if order.leg != "hedge":
+        if order.leg is not Leg.HEDGE:
             sides = self.zone_ratios.setdefault(zone, {BUY: RunningStats(), SELL: RunningStats()})
             sides[order.side].add(fill.fill_ratio)
         assert view.premium_bps is not None
@@ -377,8 +400,8 @@ class Trader:
             symbol=book.symbol, side=order.side, order_qty=order.qty, filled_qty=fill.filled_qty,
             fill_ratio=fill.fill_ratio, available_volume=fill.available_volume, limit_price=fill.limit_price,
             avg_price=fill.avg_price, best_price=fill.best_price, slippage_bps=fill.slippage_bps, fee=fee,
-            fee_ccy=fee_ccy, quote_ccy=quote, zone=zone, entry_bps=trade.zone[0], tp_bps=trade.zone[1],
-            fill_model="simple" if order.leg == "hedge" else self.fill_model.name, l2_source=self.l2_source,
+            fee_ccy=fee_ccy, quote_ccy=quote, zone=zone.label, entry_bps=zone.entry_bps, tp_bps=zone.tp_bps,
+            fill_model="simple" if order.leg is Leg.HEDGE else self.fill_model.name, l2_source=self.l2_source,
             decided_t_s=round(order.decided_at - self.started_at, 6),
             latency_ms=round((order.arrive_at - order.decided_at) * 1e3, 6),
             book_age_ms=round((max(view.at, order.arrive_at) - book.received_at) * 1e3, 3),
@@ -389,32 +412,34 @@ class Trader:
 
     def _advance(self, trade: _Trade, view: MarketView, last: _Order, events: list[FillEvent]) -> None:
         """All legs of a step are done: hedge or carry an imbalance, or finish a closing trade."""
-        if trade.phase == CLOSING:
-            self._finish(trade, view, events)
+        if trade.phase is TradePhase.CLOSING:
+            self._finish(trade, view, events, _Step.CLOSED)
             return
         imbalance = trade.krw_btc + trade.usdt_btc
         if abs(trade.krw_btc) < 1e-12 and abs(trade.usdt_btc) < 1e-12:
-            self._finish(trade, view, events)  # nothing filled: no position to manage
+            self._finish(trade, view, events, _Step.NOTHING_FILLED)  # no position to manage
             return
         if abs(imbalance) > 1e-9:
-            if last.leg == "entry" and self.execution.leg_risk == "hedge":
+            if last.leg is Leg.ENTRY and self.execution.leg_risk is LegRisk.HEDGE:
                 on_krw = (trade.krw_btc > 0) == (imbalance > 0)  # unwind on the venue of the larger leg
-                self._send(trade, "hedge", on_krw, SELL if imbalance > 0 else BUY, abs(imbalance), view,
+                trade.move(_Step.HEDGE_SENT)
+                self._send(trade, Leg.HEDGE, on_krw, SELL if imbalance > 0 else BUY, abs(imbalance), view,
                            last.deviation_bps, last.exec_premium_bps, "imbalance")
                 return
             trade.imbalance_btc = imbalance  # carried (by choice, or what a partial hedge left)
             self.carried_imbalance_btc += imbalance
-        trade.phase = OPEN
+        trade.move(_Step.OPENED)
 
-    def _finish(self, trade: _Trade, view: MarketView, events: list[FillEvent] | None) -> None:
+    def _finish(self, trade: _Trade, view: MarketView, events: list[FillEvent] | None, step: _Step) -> None:
+        if step is _Step.CLOSED:
+            self.exits += 1
+        trade.move(step)
         usdt, krw = self._trade_pnl(trade, view)
         self.realized_pnl_usdt += usdt
         self.realized_pnl_krw += krw
         self.trade_pnls.add(usdt)
         if events:
             events[-1] = attrs.evolve(events[-1], trade_pnl_usdt=usdt, trade_pnl_krw=krw)
-        if trade.phase == CLOSING:
-            self.exits += 1
         del self.trades[trade.trade_id]
 
     def _trade_pnl(self, trade: _Trade, view: MarketView) -> tuple[float, float]:

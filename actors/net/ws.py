@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import trio
 import trio_websocket as tw
 
+from actors.core.vocabulary import FeedFailure, RestartCause
 from actors.net.seam import current_network
 
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
@@ -30,20 +31,20 @@ MESSAGE_QUEUE_SIZE = 256
 CLOSE_TIMEOUT_S = 0.5
 
 
-class WsConnectError(ConnectionError):
+class WsConnectError(FeedFailure, ConnectionError):
     """Could not open the WebSocket (refused, DNS, TLS, handshake rejected, timeout)."""
 
-    restart_cause = "connect"
+    cause = RestartCause.CONNECT
 
 
-class WsClosed(ConnectionError):
+class WsClosed(FeedFailure, ConnectionError):
     """The connection ended: a close frame ("closed") or an abrupt loss ("dropped", code 1006)."""
 
     def __init__(self, code: int | None, reason: str | None) -> None:
-        super().__init__(f"connection closed: code {code}, reason {reason!r}")
+        super().__init__(f"connection closed: code {code}, reason {reason!r}",
+                         RestartCause.DROPPED if code in (None, 1006) else RestartCause.CLOSED)
         self.code = code
         self.reason = reason
-        self.restart_cause = "dropped" if code in (None, 1006) else "closed"
 
 
 def _reason(exc: BaseException) -> str:

@@ -94,7 +94,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]
         "fill_events_by_side": {BUY: trader.fills_by_side[BUY], SELL: trader.fills_by_side[SELL]},
         "available_volume": {BUY: trader.available_volume[BUY].as_dict(),
                              SELL: trader.available_volume[SELL].as_dict()},
-        "fill_events_by_zone": dict(sorted(trader.fills_by_zone.items())),
+        "fill_events_by_zone": {zone.label: n for zone, n in sorted(trader.fills_by_zone.items())},
         "fill_ratio_by_zone": _zone_ratios(trader),
         "pnl_usdt": round(trader.realized_pnl_usdt, 8),
         "pnl_krw": round(trader.realized_pnl_krw, 4),
@@ -136,17 +136,16 @@ def _zone_ratios(trader: Trader) -> dict[str, Any]:
     calibration = getattr(trader.fill_model, "calibration", None)
     out: dict[str, Any] = {}
     for zone, sides in sorted(trader.zone_ratios.items()):
-        entry, tp = (float(x) for x in zone.split("/"))
-        out[zone] = {}
+        out[zone.label] = {}
         for side, ratios in sides.items():
             row: dict[str, Any] = {"n": ratios.count, "mean": ratios.mean if ratios.count else None}
             if calibration is not None:
-                predicted = calibration.lookup(entry, tp, side)
+                predicted = calibration.lookup(zone, side)
                 row["predicted"] = predicted.mean
                 row["predicted_ci95"] = list(predicted.ci95)
                 lo, hi = predicted.ci95
                 row["within_ci95"] = None if row["mean"] is None else lo - 1e-9 <= row["mean"] <= hi + 1e-9
-            out[zone][side] = row
+            out[zone.label][side] = row
     return out
 
 

@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal, Union
 import msgspec
 
 from actors.core import calibration
+from actors.core.vocabulary import Zone
 from actors.inputs import MAX_LINE_BYTES, MIB, LineReader, read_text_bounded
 
 CALIBRATION_MAX_BYTES = 16 * MIB
@@ -99,12 +100,13 @@ def read_events(path: Path) -> list[dict]:
     return events
 
 
-def _zone(text: str) -> tuple[float, float]:
+def _zone(text: str) -> Zone:
+    """A zone given on the command line (``--keep 10/12``)."""
     try:
         entry, tp = (float(x) for x in text.split("/"))
     except ValueError:
         raise CalibrateError(f"--keep expects a zone ENTRY/TP such as 10/12, got {text!r}") from None
-    return entry, tp
+    return Zone(entry, tp)
 
 
 def _base(path: str) -> calibration.Calibration:

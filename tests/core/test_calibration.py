@@ -3,6 +3,7 @@ import math
 import pytest
 
 from actors.core.calibration import beta_params, build, from_dict, to_dict
+from actors.core.vocabulary import Zone
 
 
 def events(zone, side, ratios, leg="entry"):
@@ -14,15 +15,15 @@ def test_build_per_zone_and_side_with_intervals_and_fallback():
         + events((5, 5), "BUY", [0.9, 1.0]) + events((5, 5), "SELL", [0.8] * 5) \
         + events((5, 5), "SELL", [0.1], leg="hedge")
     cal = build(evs, "v1", sources=("a.jsonl",), min_samples=5)
-    buy = cal.lookup(10, 12, "BUY")
+    buy = cal.lookup(Zone(10, 12), "BUY")
     assert buy.n == 6 and buy.mean == pytest.approx(0.25)
     half = 1.96 * math.sqrt(buy.var / 6)
     assert buy.ci95 == pytest.approx((0.25 - half, 0.25 + half))
-    assert cal.lookup(10, 12, "SELL").ci95 == (1.0, 1.0)
-    thin = cal.lookup(5, 5, "BUY")  # only 2 samples: the pooled fallback, labelled
+    assert cal.lookup(Zone(10, 12), "SELL").ci95 == (1.0, 1.0)
+    thin = cal.lookup(Zone(5, 5), "BUY")  # only 2 samples: the pooled fallback, labelled
     assert thin.n == 8 and "fallback: only 2 samples" in thin.source
-    assert cal.lookup(5, 5, "SELL").mean == pytest.approx(0.8)  # hedge legs are not zone orders
-    assert cal.lookup(99, 99, "SELL") == cal.fallback["SELL"]
+    assert cal.lookup(Zone(5, 5), "SELL").mean == pytest.approx(0.8)  # hedge legs are not zone orders
+    assert cal.lookup(Zone(99, 99), "SELL") == cal.fallback["SELL"]
     assert from_dict(to_dict(cal)) == cal
 
 

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.core.calibration import Calibration, SideStats, Zone
+from actors.core.calibration import Calibration, SideStats, ZoneStats
 from actors.core.fills import BUY, SELL, CalibratedFillModel, Fees, LiquidityMemory, SimpleFillModel, limit_price, walk
+from actors.core.vocabulary import Zone
 
 ASKS = ((100.0, 1.0), (100.5, 2.0), (101.0, 4.0), (103.0, 8.0))
 
@@ -33,7 +34,7 @@ def test_sell_side_and_unfillable_limit():
 
 
 def test_simple_model_fills_what_the_depth_allows():
-    fill = SimpleFillModel().fill(ASKS, BUY, 1.0, limit_price(100.0, BUY, 50), (10, 12))
+    fill = SimpleFillModel().fill(ASKS, BUY, 1.0, limit_price(100.0, BUY, 50), Zone(10, 12))
     assert fill.limit_price == pytest.approx(100.5)
     assert fill.available_volume == 3.0 and fill.filled_qty == 1.0
 
@@ -65,26 +66,26 @@ def test_fees_are_in_the_currency_each_venue_charges():
 
 def _calibration(buy=0.25, sell=1.0, var=0.0):
     stats = lambda m: SideStats(m, 100, var, (m - 0.01, m + 0.01), "test")  # noqa: E731
-    return Calibration("t", (Zone(10.0, 12.0, {BUY: stats(buy), SELL: stats(sell)}),),
+    return Calibration("t", (ZoneStats(10.0, 12.0, {BUY: stats(buy), SELL: stats(sell)}),),
                        {BUY: stats(0.5), SELL: stats(0.5)})
 
 
 def test_calibrated_model_deterministic_and_capped_by_depth():
     model = CalibratedFillModel(_calibration())
-    fill = model.fill(ASKS, BUY, 2.0, 103.0, (10.0, 12.0))
+    fill = model.fill(ASKS, BUY, 2.0, 103.0, Zone(10.0, 12.0))
     assert fill.order_qty == 2.0 and fill.filled_qty == pytest.approx(0.5) and fill.fill_ratio == pytest.approx(0.25)
-    assert model.fill(ASKS, BUY, 2.0, 103.0, (99.0, 1.0)).fill_ratio == pytest.approx(0.5)  # fallback zone
-    capped = CalibratedFillModel(_calibration(buy=1.0)).fill(ASKS, BUY, 5.0, 100.5, (10.0, 12.0))
+    assert model.fill(ASKS, BUY, 2.0, 103.0, Zone(99.0, 1.0)).fill_ratio == pytest.approx(0.5)  # fallback zone
+    capped = CalibratedFillModel(_calibration(buy=1.0)).fill(ASKS, BUY, 5.0, 100.5, Zone(10.0, 12.0))
     assert capped.filled_qty == 3.0 and capped.available_volume == 3.0
 
 
 def test_calibrated_model_stochastic_samples_the_zone_beta():
     model = CalibratedFillModel(_calibration(buy=0.3, var=0.01), stochastic=True, rng=random.Random(5))
-    ratios = [model.ratio(BUY, (10.0, 12.0)) for _ in range(4000)]
+    ratios = [model.ratio(BUY, Zone(10.0, 12.0)) for _ in range(4000)]
     assert statistics.mean(ratios) == pytest.approx(0.3, abs=0.01)
     assert statistics.pvariance(ratios) == pytest.approx(0.01, rel=0.1)
     again = CalibratedFillModel(_calibration(buy=0.3, var=0.01), stochastic=True, rng=random.Random(5))
-    assert [again.ratio(BUY, (10.0, 12.0)) for _ in range(4000)] == ratios  # seeded
+    assert [again.ratio(BUY, Zone(10.0, 12.0)) for _ in range(4000)] == ratios  # seeded
 
 
 @given(st.lists(st.tuples(st.integers(1, 50), st.floats(0.001, 10)), min_size=1, max_size=20),
@@ -113,7 +114,7 @@ def test_calibrated_fills_with_liquidity_memory_never_exceed_the_visible_depth(r
         levels = memory.effective("v", side, shown)
         if not levels:
             break
-        fill = model.fill(levels, side, qty, limit_price(shown[0][0], side, 1000), (10.0, 12.0))
+        fill = model.fill(levels, side, qty, limit_price(shown[0][0], side, 1000), Zone(10.0, 12.0))
         memory.record("v", side, shown, fill)
         assert fill.filled_qty <= fill.available_volume + 1e-9
         assert fill.filled_qty <= qty * ratio + 1e-9

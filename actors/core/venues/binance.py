@@ -17,8 +17,9 @@ import msgspec
 
 from actors.core.book import DiffBook, Level, check_level
 from actors.core.venues import FrameError
+from actors.core.vocabulary import RestartCause, Venue
 
-VENUE = "binance"
+VENUE = Venue.BINANCE
 
 
 # -- decoded events -------------------------------------------------------------------------------
@@ -267,7 +268,7 @@ class Outcome(enum.Enum):
 
 
 class SyncOverflow(FrameError):
-    restart_cause = "gap"
+    restart_cause = RestartCause.GAP
 
 
 @attrs.define

@@ -16,8 +16,9 @@ import msgspec
 
 from actors.core.book import Level, check_level
 from actors.core.venues import FrameError
+from actors.core.vocabulary import Venue
 
-VENUE = "upbit"
+VENUE = Venue.UPBIT
 _MICROSECONDS_AFTER = 10**14  # ms epoch stamps are ~1.8e12; µs ones (seen in 2023) are ~1.7e15
 
 

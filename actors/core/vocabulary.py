@@ -1,0 +1,104 @@
+"""The domain's words as types: sides, venues, legs, directions, trade phases, zones, restart causes.
+
+Each is a ``StrEnum``: it compares equal to its wire spelling ("BUY", "upbit", "entry") and encodes as
+that string in JSON, so files and KPIs read as before, while the code names members and a typo is an
+``AttributeError`` instead of a silent mismatch. A ``Zone`` is a value with a ``label`` ("10/12"),
+formatted once and never parsed back.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+
+class Side(enum.StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class Venue(enum.StrEnum):
+    UPBIT = "upbit"      # the KRW venue
+    BINANCE = "binance"  # the USDT venue
+
+
+class Leg(enum.StrEnum):
+    ENTRY = "entry"
+    HEDGE = "hedge"  # trades a leg imbalance back
+    EXIT = "exit"
+
+
+class Direction(enum.StrEnum):
+    """Which way a trade goes: sell on the KRW venue (it is rich) and buy on the USDT venue, or the reverse."""
+
+    SELL_KRW = "sell_krw"
+    BUY_KRW = "buy_krw"
+
+    @property
+    def krw_side(self) -> Side:
+        return Side.SELL if self is Direction.SELL_KRW else Side.BUY
+
+    @property
+    def usdt_side(self) -> Side:
+        return self.krw_side.opposite
+
+
+class TradePhase(enum.StrEnum):
+    OPENING = "opening"  # entry legs (and a hedge) in flight
+    OPEN = "open"        # holding; waiting for take-profit or max hold
+    CLOSING = "closing"  # exit legs in flight
+    DONE = "done"        # booked (or nothing filled): no longer held by the trader
+
+
+class LegRisk(enum.StrEnum):
+    HEDGE = "hedge"  # trade an imbalance of the entry legs back
+    CARRY = "carry"  # keep it, marked to market
+
+
+@attrs.frozen(order=True)
+class Zone:
+    """An entry threshold and a take-profit, in bps of premium deviation."""
+
+    entry_bps: float
+    tp_bps: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.entry_bps:g}/{self.tp_bps:g}"
+
+
+class RestartCause(enum.StrEnum):
+    """Why a feed's connection ended (docs/kpis.md, reconnect causes)."""
+
+    CLOSED = "closed"        # a close frame
+    DROPPED = "dropped"      # the connection lost without a close frame (1006)
+    STALE = "stale"          # no market data for stale_after_s
+    SCHEDULED = "scheduled"  # serverShutdown, or the exchange's planned 24 h cut
+    CRASH = "crash"          # our code failed, or chaos killed it
+    ERROR = "error"          # an error frame, or too many bad frames
+    CONNECT = "connect"      # could not connect (or no handshake in time)
+    SNAPSHOT = "snapshot"    # the REST snapshot failed
+    GAP = "gap"              # diff buffer overflow while waiting for a snapshot
+
+
+class FeedFailure(Exception):
+    """The one base of every failure that ends a feed's connection and makes its supervisor reconnect.
+
+    ``cause`` (a ``RestartCause``) labels it in the KPI file; supervision reads it as ``restart_cause``.
+    A subclass sets ``cause`` as a class attribute, or an instance passes one."""
+
+    cause: RestartCause = RestartCause.ERROR
+
+    def __init__(self, message: str = "", cause: RestartCause | None = None) -> None:
+        super().__init__(message)
+        if cause is not None:
+            self.cause = cause
+
+    @property
+    def restart_cause(self) -> RestartCause:
+        return self.cause
