@@ -30,9 +30,10 @@ import trio
 from loguru import logger
 
 from actors.config import BinanceFeedConfig, UpbitFeedConfig
-from actors.core.book import BookView, DiffBook
+from actors.core.book import BookView
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
+from actors.core.venues.binance_book import BookKeeper, SnapshotError, Verdict
 from actors.core.vocabulary import FeedFailure, RestartCause
 from actors.net.http import http_client
 from actors.net.ws import WsClosed, WsConn, open_ws
@@ -56,10 +57,6 @@ class FeedError(FeedFailure):
     bad frames); ``cause`` ERROR unless given."""
 
 
-class SnapshotError(FeedFailure):
-    """The REST depth snapshot failed, was too slow or too large, or never agreed with the stream."""
-
-    cause = RestartCause.SNAPSHOT
 
 
 class _Outbox:
@@ -258,93 +255,59 @@ def _decode_binance(frame: bytes | str) -> list[binance.Event]:
 
 
 class _BinanceBook:
-    """The shell around ``BookSync`` for one connection: counts what happens, publishes the book when it can
-    be trusted and withdraws it downstream as soon as it cannot, and fetches the snapshots the procedure
-    asks for in a task of its own, so the socket is read (and diffs buffered) while a snapshot is awaited."""
+    """The I/O around a ``BookKeeper`` (its decisions are in the core) for one connection: fetches the
+    snapshots it asks for in a task of its own, so the socket is read (and diffs buffered) while a
+    snapshot is awaited; publishes and withdraws views as its verdicts say."""
 
     def __init__(self, cfg: BinanceFeedConfig, http: httpx.AsyncClient, stats: FeedStats, outbox: _Outbox, log,
                  recorder, on_published: Callable[[], None]) -> None:
         self.cfg, self._http, self._stats, self._outbox, self._log = cfg, http, stats, outbox, log
         self._recorder, self._on_published = recorder, on_published
         # the book keeps twice the view's depth sorted, so every view is a slice (actors/core/book.py)
-        self.sync = binance.BookSync(cfg.symbol, book=DiffBook(keep_sorted=max(128, 2 * cfg.view_depth)))
+        self.keeper = BookKeeper(cfg.symbol, stats, keep_sorted=max(128, 2 * cfg.view_depth),
+                                 max_stuck_in_a_row=MAX_STUCK_IN_A_ROW, max_refetch=MAX_REFETCH)
         self.fetching = False
-        self._stuck_in_a_row = 0
-        self._event_ms: int | None = None  # exchange time of the last diff applied
 
     @property
     def needs_snapshot(self) -> bool:
-        return self.sync.state is binance.SyncState.NEEDS_SNAPSHOT and not self.fetching
+        return self.keeper.needs_snapshot and not self.fetching
 
     def on_diff(self, diff: binance.DepthDiff) -> bool:
         """Apply (or buffer) one diff; True if the book changed and can be trusted."""
-        outcome = self.sync.on_diff(diff)
-        self._count(outcome, diff)
-        if outcome is binance.Outcome.APPLIED or outcome is binance.Outcome.BUFFERED:
-            self._event_ms = diff.event_ms  # a buffered one is applied by the next snapshot, if newer
-        return self._checked(outcome)
+        return self._follow(self.keeper.on_diff(diff))
 
     def publish(self, received_at: float) -> None:
-        self._stuck_in_a_row = 0
+        self.keeper.published()
         self._stats.mark_trusted(received_at)
-        self._outbox.publish(self.sync.book.view(binance.VENUE, self.cfg.symbol, self.cfg.view_depth, received_at,
-                                                 self._event_ms))
+        self._outbox.publish(self.keeper.view(self.cfg.view_depth, received_at))
         self._on_published()
 
     async def resync(self) -> None:
-        """Fetch snapshots until the procedure is in sync (a task of the connection's nursery)."""
+        """Fetch snapshots until the book is in sync again (a task of the connection's nursery)."""
         self.fetching = True
         try:
             attempt = 0
-            while self.sync.state is binance.SyncState.NEEDS_SNAPSHOT:
+            while self.keeper.needs_snapshot:
                 snapshot = await _fetch_snapshot(self._http, self.cfg, self._recorder)
-                outcome = self.sync.on_snapshot(snapshot)
-                if outcome is binance.Outcome.REFETCH:
+                verdict = self.keeper.on_snapshot(snapshot)
+                if verdict.refetch:
                     attempt += 1
-                    self._stats.snapshot_refetches += 1
-                    if attempt >= MAX_REFETCH:
-                        raise SnapshotError(f"snapshot stayed older than the buffered diffs after {MAX_REFETCH} "
-                                            "fetches")
                     await trio.sleep(0.2 * attempt)
                     continue
-                self._stats.resyncs += 1
                 self._log.info("book synced from snapshot {} ({} levels)", snapshot.last_update_id,
-                               len(self.sync.book))
-                self._count(outcome, None)
-                if self._checked(outcome):  # buffered diffs already advanced it past the snapshot: one view
-                    self._stats.books_superseded += self.sync.replayed - 1
+                               len(self.keeper.sync.book))
+                if self._follow(verdict):
                     self.publish(trio.current_time())
         finally:
             self.fetching = False
 
-    def _checked(self, outcome: binance.Outcome) -> bool:
-        sync = self.sync
-        if sync.synced and sync.book.crossed:
-            self._stats.crossed_books += 1
-            self._lose(f"book crossed at update {sync.book.update_id}: discarding it and resyncing")
-            sync.restart()
-            return False
-        return sync.trusted and outcome in (binance.Outcome.APPLIED, binance.Outcome.SYNCED)
-
-    def _count(self, outcome: binance.Outcome, diff: binance.DepthDiff | None) -> None:
-        if outcome is binance.Outcome.GAP:
-            self._stats.gaps += 1
-            self._lose("sequence gap" + (f" at U={diff.first_id}" if diff else " in the buffered diffs")
-                       + "; resyncing")
-        elif outcome is binance.Outcome.STUCK:
-            self._stats.stuck_books += 1
-            self._stuck_in_a_row += 1
-            self._lose(f"book stopped advancing: {self.sync.max_ignored} diffs in a row older than it"
-                       + (f" (last u={diff.final_id})" if diff else "") + "; resyncing")
-            if self._stuck_in_a_row >= MAX_STUCK_IN_A_ROW:
-                raise SnapshotError(f"{self._stuck_in_a_row} snapshots in a row were ahead of every diff the "
-                                    "stream sent: the REST endpoint and the stream disagree")
-
-    def _lose(self, why: str) -> None:
-        now = trio.current_time()
-        self._stats.mark_untrusted(now)
-        self._outbox.withdraw(self.cfg.symbol, now)
-        self._log.warning(why)
+    def _follow(self, verdict: Verdict) -> bool:
+        if verdict.lost is not None:
+            now = trio.current_time()
+            self._stats.mark_untrusted(now)
+            self._outbox.withdraw(self.cfg.symbol, now)
+            self._log.warning(verdict.lost)
+        return verdict.publish
 
 
 async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[BookView], stats: FeedStats, *,
@@ -389,7 +352,7 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
                                 raise FeedError("server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED)
                             elif isinstance(event, binance.ErrorReply):
                                 log.warning("error reply {}: {}", event.code, event.msg)
-                        if changed and book.sync.trusted:
+                        if changed and book.keeper.sync.trusted:
                             book.publish(received_at)
         except WsClosed:
             age = trio.current_time() - connected_at
