@@ -14,7 +14,7 @@ import sys
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import trio
 import trio.testing
@@ -40,7 +40,7 @@ def new_session_id() -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # exit 2 with one line, like a config error
+    def error(self, message: str) -> NoReturn:  # exit 2 with one line, like a config error
         self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
 
 

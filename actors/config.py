@@ -21,7 +21,13 @@ from typing import Any, Callable, Literal
 
 import attrs
 import cattrs
-from cattrs.errors import AttributeValidationNote, BaseValidationError, ForbiddenExtraKeysError, IterableValidationNote
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 
 from actors import inputs
 from actors.conventions import ACTORS
@@ -315,7 +321,7 @@ def _given(raw: Any, path: list[str | int]) -> str:
 
 
 def _problems(exc: BaseException, path: list[str | int], tp: Any, raw: Any) -> list[str]:
-    if isinstance(exc, BaseValidationError):
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
         with_notes, without = exc.group_exceptions()
         out: list[str] = []
         for sub, note in with_notes:

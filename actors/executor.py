@@ -59,7 +59,8 @@ async def run_executor(inbox: trio.MemoryReceiveChannel[MarketView], out: trio.M
             state.outbox.extend(trader.on_timer(trio.current_time(), _utc_now()))
         else:
             state.outbox.extend(trader.on_view(view, _utc_now()))
-            state.wire_to_decision.add(trio.current_time() - view.newest_received_at)
+            if view.newest_received_at is not None:
+                state.wire_to_decision.add(trio.current_time() - view.newest_received_at)
         if trader.risk_stopped is not None and stopped is None:
             logger.bind(actor="executor").warning("risk limit reached, no new entries: {}", trader.risk_stopped)
         await _flush(state, out)

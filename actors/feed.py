@@ -34,7 +34,7 @@ from actors.core.book import BookView
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
 from actors.core.venues.binance_book import BookKeeper, SnapshotError, Verdict
-from actors.core.vocabulary import FeedFailure, RestartCause
+from actors.core.vocabulary import FeedFailure, RestartCause, Venue
 from actors.net.http import http_client
 from actors.net.ws import WsClosed, WsConn, open_ws
 
@@ -66,7 +66,7 @@ class _Outbox:
     A withdrawal (an empty view: the book cannot be trusted) is never dropped: it waits and is sent
     before anything else, unless a newer view of the same market replaces it first."""
 
-    def __init__(self, out: trio.MemorySendChannel[BookView], stats: FeedStats, venue: str) -> None:
+    def __init__(self, out: trio.MemorySendChannel[BookView], stats: FeedStats, venue: Venue) -> None:
         self._out, self._stats, self._venue = out, stats, venue
         self._withdrawn: dict[str, float] = {}  # symbol -> when it was withdrawn, not yet delivered
 

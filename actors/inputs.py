@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import stat
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Iterator
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -98,7 +99,8 @@ class LineReader:
         self.truncated = False
         with contextlib.ExitStack() as stack:
             f = self._open(stack)
-            number, pending, pending_bytes, skipping = 0, [], 0, False
+            pending: list[bytes] = []
+            number, pending_bytes, skipping = 0, 0, False
             while chunk := self._read(f):
                 pieces = chunk.split(b"\n")
                 for piece in pieces[:-1]:  # each of these ends a line
@@ -124,7 +126,7 @@ class LineReader:
             if pending and (line := b"".join(pending).removesuffix(b"\r")):
                 yield number + 1, line, False
 
-    def _open(self, stack: contextlib.ExitStack) -> BinaryIO:
+    def _open(self, stack: contextlib.ExitStack[bool | None]) -> io.BufferedReader | gzip.GzipFile:
         try:
             raw = stack.enter_context(open(self.path, "rb"))
             gzipped = raw.peek(2)[:2] == _GZIP_MAGIC
@@ -132,7 +134,7 @@ class LineReader:
             raise InputError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
         return stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb")) if gzipped else raw
 
-    def _read(self, f: BinaryIO) -> bytes:
+    def _read(self, f: io.BufferedReader | gzip.GzipFile) -> bytes:
         """The next chunk; b"" at the end, or where a gzip stream was cut short (``truncated``)."""
         try:
             return f.read1(_CHUNK_BYTES)  # read1: a cut stream loses no byte decompressed before the cut

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import attrs
 
+_Validator = Callable[[object, "attrs.Attribute[Any]", Any], None]
+
 
 class PolicyValueError(ValueError):
     """A bad policy value; ``expected`` says what was wanted (a config reader shows it)."""
@@ -22,14 +24,14 @@ class PolicyValueError(ValueError):
         self.expected = expected
 
 
-def _rule(check: Callable[[Any], bool], expected: str) -> Callable[[object, attrs.Attribute, Any], None]:
-    def validate(_inst: object, attribute: attrs.Attribute, value: Any) -> None:
+def _rule(check: Callable[[Any], bool], expected: str) -> _Validator:
+    def validate(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not check(value):
             raise PolicyValueError(attribute.name, expected, value)
     return validate
 
 
-def _at_least(floor: float) -> Callable[[object, attrs.Attribute, Any], None]:
+def _at_least(floor: float) -> _Validator:
     return _rule(lambda v: math.isfinite(v) and v >= floor, f"a number >= {floor:g}")
 
 

@@ -50,7 +50,7 @@ class ChildStats:
     name: str
     starts: int = 0
     restarts: int = 0
-    causes: Counter = attrs.field(factory=Counter)
+    causes: Counter[str] = attrs.field(factory=Counter)
     last_error: str | None = None
     downtime_s: float = 0.0
     gave_up: bool = False

@@ -19,6 +19,8 @@ from typing import Iterable, Sequence
 
 import attrs
 
+from actors.core.vocabulary import Venue
+
 Level = tuple[float, float]  # (price, size)
 
 
@@ -26,7 +28,7 @@ Level = tuple[float, float]  # (price, size)
 class BookView:
     """Top-of-book levels of one market at one moment. Bids descending, asks ascending."""
 
-    venue: str
+    venue: Venue
     symbol: str
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
@@ -98,6 +100,8 @@ class _Ladder:
     def apply(self, levels: Sequence[Level]) -> None:
         sizes, best, bids = self.sizes, self.best, self.bids
         # ``edge``: every price not in ``best`` is at or beyond it, every price in ``best`` at or inside it
+        near: Sequence[Level]
+        deep: Sequence[Level]
         if len(best) == len(sizes):
             edge, near, deep = (-math.inf if bids else math.inf), levels, ()
         else:
@@ -187,6 +191,6 @@ class DiffBook:
     def top(self, n: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         return self._bids.first(n), self._asks.first(n)
 
-    def view(self, venue: str, symbol: str, n: int, received_at: float, exchange_ts_ms: int | None) -> BookView:
+    def view(self, venue: Venue, symbol: str, n: int, received_at: float, exchange_ts_ms: int | None) -> BookView:
         return BookView(venue, symbol, self._bids.first(n), self._asks.first(n), received_at, exchange_ts_ms,
                         self.update_id)

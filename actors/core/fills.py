@@ -138,7 +138,8 @@ class Fees:
 class FillModel(Protocol):
     """How much of an order fills against the levels it meets (``SimpleFillModel``, ``CalibratedFillModel``)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float, zone: Zone) -> Fill: ...
 

@@ -69,7 +69,8 @@ class MarketState:
 
     def fx(self) -> FxQuote | None:
         if self.fx_key is None:
-            return FxQuote(float(self.fixed_krw_per_usdt), "fixed", self.started_at)
+            assert self.fixed_krw_per_usdt is not None  # checked at construction
+            return FxQuote(self.fixed_krw_per_usdt, "fixed", self.started_at)
         book = self._books.get(self.fx_key)
         if book is None or book.mid is None:
             return None

@@ -7,8 +7,6 @@ final = initial + the fills' flows - fees (tests/core/test_portfolio.py).
 
 from __future__ import annotations
 
-from collections import Counter
-
 import attrs
 
 from actors.core.fills import BUY
@@ -18,7 +16,7 @@ from actors.core.fills import BUY
 class Portfolio:
     balances: dict[str, dict[str, float]]  # venue -> asset -> amount
     initial: dict[str, dict[str, float]] = attrs.field(init=False)
-    fees_paid: Counter = attrs.field(factory=Counter)  # (venue, currency) -> amount
+    fees_paid: dict[tuple[str, str], float] = attrs.field(factory=dict)  # (venue, currency) -> amount
 
     def __attrs_post_init__(self) -> None:
         self.initial = {venue: dict(assets) for venue, assets in self.balances.items()}
@@ -46,4 +44,4 @@ class Portfolio:
         assets["BTC"] += sign * qty
         assets[quote] -= sign * qty * avg_price
         assets[fee_ccy] -= fee
-        self.fees_paid[(venue, fee_ccy)] += fee
+        self.fees_paid[(venue, fee_ccy)] = self.fees_paid.get((venue, fee_ccy), 0.0) + fee

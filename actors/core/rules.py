@@ -32,7 +32,7 @@ class Rule:
     check: Callable[[Any], bool]
     expected: str
 
-    def __call__(self, _inst: object, attribute: attrs.Attribute, value: Any) -> None:
+    def __call__(self, _inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not self.check(value):
             raise Invalid(self.expected)
 

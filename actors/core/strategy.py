@@ -16,9 +16,11 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import attrs
 
+from actors.core.book import Level
 from actors.core.rules import Rule, non_negative, positive
 from actors.core.vocabulary import Direction, Zone
 
@@ -52,7 +54,7 @@ class StrategyParams:
         return Zone(entry_bps, tp_bps)
 
 
-def vwap(levels, qty: float) -> float | None:
+def vwap(levels: Sequence[Level], qty: float) -> float | None:
     """Average price of taking ``qty`` through ``levels`` (best first), or of the whole visible depth
     when it is shorter (the fill would be partial); None for an empty side."""
     left, cost, taken = qty, 0.0, 0.0
@@ -66,7 +68,8 @@ def vwap(levels, qty: float) -> float | None:
     return cost / taken if taken > 0 else None
 
 
-def executable_premiums(krw_bids, krw_asks, usdt_bids, usdt_asks, qty: float, krw_per_usdt: float,
+def executable_premiums(krw_bids: Sequence[Level], krw_asks: Sequence[Level], usdt_bids: Sequence[Level],
+                        usdt_asks: Sequence[Level], qty: float, krw_per_usdt: float,
                         fee_krw_bps: float, fee_usdt_bps: float) -> tuple[float | None, float | None]:
     """(sell_krw, buy_krw) executable premiums in bps for ``qty``; None where a side is empty."""
     fk, fu = fee_krw_bps / 1e4, fee_usdt_bps / 1e4

@@ -143,16 +143,16 @@ class FillWriter:
                 os.fsync(self._file.fileno())
                 self._last_sync = self._clock()
         except OSError as exc:
-            self._fail(exc)
-            raise self.failed from None
+            raise self._fail(exc) from None
         self._size += len(line)
         self.count += 1
 
-    def _fail(self, exc: OSError) -> None:
+    def _fail(self, exc: OSError) -> DataWriteError:
         if self.failed is None:
             self.failed = exc if isinstance(exc, DataWriteError) else DataWriteError(self.path, exc)
         with contextlib.suppress(OSError):  # cut a partly written line; truncating frees space, so it can work
             os.ftruncate(self._file.fileno(), self._size)
+        return self.failed
 
     def close(self) -> None:
         if self._file.closed:
@@ -161,9 +161,9 @@ class FillWriter:
             if self.failed is None:
                 os.fsync(self._file.fileno())
         except OSError as exc:
-            self._fail(exc)
+            failed = self._fail(exc)
             if self._on_error is not None:
-                self._on_error(self.failed)
+                self._on_error(failed)
         finally:
             with contextlib.suppress(OSError):
                 self._file.close()

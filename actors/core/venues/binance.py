@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import sys
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, TypeVar, Union
 
 import attrs
 import msgspec
@@ -173,7 +173,10 @@ def _levels_explained(pairs: list[tuple[str, str]], allow_zero_size: bool) -> tu
     return tuple(out)
 
 
-def _require(value: object, what: str) -> object:
+_T = TypeVar("_T")
+
+
+def _require(value: _T | None, what: str) -> _T:
     if value is None:
         raise FrameError(f"missing field {what}")
     return value

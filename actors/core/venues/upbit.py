@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, TypeVar, Union
 
 import attrs
 import msgspec
@@ -151,7 +151,10 @@ def _disorder(levels: tuple[Level, ...], ask: bool) -> int | None:
     return None
 
 
-def _first(a, b):
+_T = TypeVar("_T")
+
+
+def _first(a: _T | None, b: _T | None) -> _T | None:
     return a if a is not None else b
 
 
