@@ -37,6 +37,7 @@ from actors.core.fills import Fees
 from actors.core.rules import Limit, Rule, at_least, between, non_negative, off_or_at_least, positive, positive_or_inf
 from actors.core.strategy import StrategyParams
 from actors.core.trader import RiskLimits
+from actors.sim.settings import SimConfig, ping_period
 from supervision import RestartPolicy
 
 CONFIG_MAX_BYTES = 1 * inputs.MIB        # a config is a few KiB: anything larger is not one
@@ -64,9 +65,7 @@ binance_symbol = Rule(lambda v: _SYMBOL.fullmatch(v) is not None, "an upper-case
 snapshot_limit = between(1, 5000, "an integer")
 # Floors of the keys that pace a loop (the loop steps by them: a smaller value never lets time advance)
 report_period = at_least(0.1)     # session.status_interval_s, session.kpi_interval_s
-ping_period = at_least(1.0)       # feeds.upbit.ping_interval_s, sim.binance_ping_interval_s
 chaos_period = off_or_at_least(0.1)
-MAX_FAULT_RATE_PER_MIN = 600.0    # 10 a second: one every market step at the default step_ms
 
 
 @attrs.frozen
@@ -178,47 +177,6 @@ class AggregatorConfig:
 
 
 SupervisionConfig = RestartPolicy  # [supervision]: supervise() takes it as it is
-
-FAULT_KINDS = ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
-               "gap", "shutdown", "error_frame", "rest_slow", "rest_fail")
-
-
-
-@attrs.frozen
-class FaultConfig:
-    """One fault the simulator injects (docs/config.md lists the kinds and what each does)."""
-
-    at_s: float = attrs.field(validator=non_negative)   # seconds after the simulator started
-    venue: Literal["upbit", "binance"]
-    kind: Literal[FAULT_KINDS]  # type: ignore[valid-type]
-    duration_s: float = attrs.field(default=5.0, validator=non_negative)  # stall, rest_slow, rest_fail
-
-
-@attrs.frozen
-class SimConfig:
-    """The embedded exchange's market model and server behaviour (market = "sim")."""
-
-    btc_usdt: float = attrs.field(default=60_000.0, validator=positive)
-    usdt_krw: float = attrs.field(default=1_380.0, validator=positive)
-    btc_vol_bps_per_sqrt_s: float = attrs.field(default=1.5, validator=non_negative)
-    jumps_per_hour: float = attrs.field(default=6.0, validator=non_negative)
-    jump_bps: float = attrs.field(default=15.0, validator=non_negative)
-    fx_vol_bps_per_sqrt_s: float = attrs.field(default=0.2, validator=non_negative)
-    premium_mean_bps: float = 30.0
-    premium_std_bps: float = attrs.field(default=20.0, validator=non_negative)
-    premium_reversion_s: float = attrs.field(default=20.0, validator=positive)
-    depth_std: float = attrs.field(default=0.4, validator=non_negative)
-    depth_reversion_s: float = attrs.field(default=10.0, validator=positive)
-    level_size_btc: float = attrs.field(default=0.05, validator=positive)
-    step_ms: int = attrs.field(default=100, validator=between(10, 60_000, "an integer"))
-    upbit_idle_timeout_s: float = attrs.field(default=60.0, validator=positive)
-    binance_ping_interval_s: float = attrs.field(default=20.0, validator=ping_period)
-    binance_pong_timeout_s: float = attrs.field(default=60.0, validator=positive)
-    max_connection_s: float = attrs.field(default=86_400.0, validator=positive)
-    faults: tuple[FaultConfig, ...] = ()
-    fault_rate_per_min: float = attrs.field(default=0.0, validator=between(0, MAX_FAULT_RATE_PER_MIN))  # seeded
-    fault_kinds: tuple[Literal[FAULT_KINDS], ...] = ("close", "drop", "stall", "garbage", "gap")  # type: ignore
-
 
 @attrs.frozen
 class ReplayConfig:

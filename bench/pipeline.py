@@ -32,10 +32,10 @@ def build_script(snapshot: str, diffs: list[str]) -> list[tuple[str, bytes]]:
     ready once it has both, and only then does the session start the Binance feed)."""
     import attrs
 
-    from actors.config import SimConfig
     from actors.core.book import DiffBook
     from actors.core.venues import binance
     from actors.sim.model import UPBIT_BTC, UPBIT_USDT, SimMarket
+    from actors.sim.settings import SimConfig
     from actors.sim.upbit_server import orderbook_frame
 
     snap = binance.decode_snapshot(snapshot)

@@ -68,8 +68,8 @@ def recorded_binance_frames() -> tuple[str, list[str]]:
 
 def synthetic_upbit_frames(n: int) -> list[bytes]:
     """Upbit KRW-BTC order books (DEFAULT format, 15 units) as the simulator's server writes them."""
-    from actors.config import SimConfig
     from actors.sim.model import UPBIT_BTC, SimMarket
+    from actors.sim.settings import SimConfig
     from actors.sim.upbit_server import orderbook_frame
 
     class _Hub:

@@ -55,9 +55,9 @@ import httpx
 import trio
 from trio_websocket import ConnectionClosed  # WsRequest.accept and reject raise the library's own
 
-from actors.config import SimConfig
 from actors.net.ws import WsClosed, WsConn, WsConnectError, WsRequest, open_ws, serve_ws
 from actors.sim.serve import serve_sim
+from actors.sim.settings import SimConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # never any other address

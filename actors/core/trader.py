@@ -22,13 +22,25 @@ import enum
 import math
 import random
 from collections import Counter
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import attrs
 
 from actors.core.book import BookView
-from actors.core.fills import BUY, SELL, Fees, Fill, FillModel, LiquidityMemory, SimpleFillModel, limit_price, walk
-from actors.core.kpi import RunningStats
+from actors.core.fills import (
+    BUY,
+    SELL,
+    CalibratedFillModel,
+    Fees,
+    Fill,
+    FillModel,
+    LiquidityMemory,
+    SimpleFillModel,
+    limit_price,
+    walk,
+)
+from actors.core.kpi import Dispersion, RunningStats
 from actors.core.l2source import MockBook, leg_levels
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
@@ -70,12 +82,12 @@ class RiskLimits:
     """Risk limits (``[risk]`` in the config is this type); inf is no limit."""
 
     # BTC bought or sold on one venue, counting the new leg
-    max_position_btc: Limit = attrs.field(default=math.inf, validator=positive_or_inf)
-    max_notional_usdt: Limit = attrs.field(default=math.inf, validator=positive_or_inf)  # per leg
+    max_position_btc: Limit = attrs.field(default=Limit(math.inf), validator=positive_or_inf)
+    max_notional_usdt: Limit = attrs.field(default=Limit(math.inf), validator=positive_or_inf)  # per leg
     # realized + marked loss at which new entries stop for good
-    max_loss_usdt: Limit = attrs.field(default=math.inf, validator=positive_or_inf)
+    max_loss_usdt: Limit = attrs.field(default=Limit(math.inf), validator=positive_or_inf)
     # |mid premium| beyond this is bad data, not an opportunity
-    max_premium_bps: Limit = attrs.field(default=1500.0, validator=positive_or_inf)
+    max_premium_bps: Limit = attrs.field(default=Limit(1500.0), validator=positive_or_inf)
 
 
 @attrs.frozen
@@ -159,6 +171,63 @@ class _Order:
     reason: str | None = None
 
 
+@attrs.frozen
+class ZoneFillRatio:
+    """The fill ratio of entry and exit legs of one zone on one side: measured, and with the calibrated fill
+    model its prediction (the calibration's mean and 95 % interval)."""
+
+    n: int
+    mean: float | None                   # None before the first leg
+    predicted_mean: float | None = None
+    predicted_ci95: tuple[float, float] | None = None
+
+    @property
+    def within_ci95(self) -> bool | None:
+        """Whether the measured mean lies in the predicted interval; None without both."""
+        if self.mean is None or self.predicted_ci95 is None:
+            return None
+        lo, hi = self.predicted_ci95
+        return lo - 1e-9 <= self.mean <= hi + 1e-9
+
+
+@attrs.frozen
+class TraderStatistics:
+    """What a ``Trader`` has done, as of ``Trader.statistics()``: copies in read-only mappings, so a reader
+    never sees the trader change under it and cannot change it. Zones are in numeric order."""
+
+    entries: int                         # trades opened
+    exits: int                           # trades closed
+    open_trades: int                     # held, or with legs in flight
+    legs_in_flight: int
+    fills_by_side: Mapping[Side, int]    # both sides, BUY first
+    fills_by_zone: Mapping[Zone, int]
+    refusals: Mapping[str, int]          # decisions not taken, by reason (sorted)
+    available_volume: Mapping[Side, Dispersion]
+    fill_ratios: Mapping[Zone, Mapping[Side, ZoneFillRatio]]
+    realized_pnl_usdt: float
+    realized_pnl_krw: float
+    unrealized_pnl_usdt: float           # open trades marked to mid
+    fees_paid: Mapping[tuple[str, str], float]  # (venue, currency), sorted
+    balances: Mapping[str, Mapping[str, float]]  # venue -> asset -> amount
+    initial_balances: Mapping[str, Mapping[str, float]]
+    carried_imbalance_btc: float
+    risk_stopped: str | None             # why new entries stopped, or None
+    baseline_bps: float | None           # the strategy's baseline of the mid premium
+    l2_source: str
+    fill_model: str
+    latency_ms: float
+    latency_jitter_ms: float
+    leg_risk: LegRisk
+
+    @property
+    def fill_events(self) -> int:
+        return sum(self.fills_by_side.values())
+
+
+def _balances(balances: dict[str, dict[str, float]]) -> Mapping[str, Mapping[str, float]]:
+    return MappingProxyType({venue: MappingProxyType(dict(assets)) for venue, assets in balances.items()})
+
+
 @attrs.define
 class Trader:
     params: StrategyParams
@@ -177,9 +246,9 @@ class Trader:
     next_trade_id: int = 1
     entries: int = 0
     exits: int = 0
-    fills_by_side: Counter = attrs.field(factory=Counter)
-    fills_by_zone: Counter = attrs.field(factory=Counter)
-    refusals: Counter = attrs.field(factory=Counter)
+    fills_by_side: Counter[Side] = attrs.field(factory=Counter)
+    fills_by_zone: Counter[Zone] = attrs.field(factory=Counter)
+    refusals: Counter[str] = attrs.field(factory=Counter)
     realized_pnl_usdt: float = 0.0
     realized_pnl_krw: float = 0.0
     trade_pnls: RunningStats = attrs.field(factory=RunningStats)
@@ -455,6 +524,39 @@ class Trader:
         if view is None or view.fx is None or view.krw_leg is None or view.usdt_leg is None:
             return 0.0
         return sum(self._trade_pnl(t, view)[0] for t in self.trades.values())
+
+    # -- statistics --------------------------------------------------------------------------------
+
+    def statistics(self) -> TraderStatistics:
+        """A frozen snapshot of everything the KPI file, the status line and the live view report."""
+        calibration = self.fill_model.calibration if isinstance(self.fill_model, CalibratedFillModel) else None
+
+        def ratio(zone: Zone, side: Side, stats: RunningStats) -> ZoneFillRatio:
+            mean = stats.mean if stats.count else None
+            if calibration is None:
+                return ZoneFillRatio(stats.count, mean)
+            predicted = calibration.lookup(zone, side)
+            return ZoneFillRatio(stats.count, mean, predicted.mean, predicted.ci95)
+
+        portfolio, execution = self.portfolio, self.execution
+        return TraderStatistics(
+            entries=self.entries, exits=self.exits, open_trades=len(self.trades), legs_in_flight=len(self.pending),
+            fills_by_side=MappingProxyType({side: self.fills_by_side[side] for side in (BUY, SELL)}),
+            fills_by_zone=MappingProxyType(dict(sorted(self.fills_by_zone.items()))),
+            refusals=MappingProxyType(dict(sorted(self.refusals.items()))),
+            available_volume=MappingProxyType({side: self.available_volume[side].statistics() for side in (BUY, SELL)}),
+            fill_ratios=MappingProxyType({zone: MappingProxyType({side: ratio(zone, side, stats)
+                                                                 for side, stats in sides.items()})
+                                          for zone, sides in sorted(self.zone_ratios.items())}),
+            realized_pnl_usdt=self.realized_pnl_usdt, realized_pnl_krw=self.realized_pnl_krw,
+            unrealized_pnl_usdt=self.unrealized_pnl_usdt(),
+            fees_paid=MappingProxyType(dict(sorted(portfolio.fees_paid.items()))),
+            balances=_balances(portfolio.balances), initial_balances=_balances(portfolio.initial),
+            carried_imbalance_btc=self.carried_imbalance_btc, risk_stopped=self.risk_stopped,
+            baseline_bps=self.baseline.value, l2_source=self.l2_source, fill_model=self.fill_model.name,
+            latency_ms=execution.latency_ms, latency_jitter_ms=execution.latency_jitter_ms,
+            leg_risk=execution.leg_risk,
+        )
 
 
 def _in_order(book: BookView) -> bool:

@@ -22,7 +22,7 @@ async def _serve_http_stream(stream: trio.abc.Stream, respond: Responder) -> Non
             data = await stream.receive_some(65536)
             if not data:
                 return
-            conn.receive_data(data)
+            conn.receive_data(bytes(data))  # trio may hand us a bytearray; h11 is typed for bytes
         elif isinstance(event, h11.Request):
             status, headers, body = await respond(event.target.decode())
             headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), **headers}
@@ -36,7 +36,7 @@ async def _serve_http_stream(stream: trio.abc.Stream, respond: Responder) -> Non
 
 
 async def serve_http(respond: Responder, host: str, port: int, *,
-                     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve GET requests with ``respond``; ``started()`` reports the bound port."""
     network = current_network()
     if network is not None:

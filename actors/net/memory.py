@@ -33,7 +33,7 @@ class MemoryNetwork:
         self._next_port += 1
         return self._next_port
 
-    def listen_ws(self, handle, nursery: trio.Nursery) -> int:
+    def listen_ws(self, handle: Callable[[tw.WebSocketRequest], Awaitable[None]], nursery: trio.Nursery) -> int:
         port = self._port()
         self._ws[port] = (handle, nursery)
         return port

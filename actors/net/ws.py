@@ -49,11 +49,12 @@ class WsClosed(FeedFailure, ConnectionError):
 
 def _reason(exc: BaseException) -> str:
     """The most informative text of an error chain (the library's own errors can be empty)."""
-    parts = []
-    while exc is not None and len(parts) < 3:
-        text = str(exc)
-        parts.append(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-        exc = exc.__cause__ or exc.__context__
+    parts: list[str] = []
+    link: BaseException | None = exc
+    while link is not None and len(parts) < 3:
+        text = str(link)
+        parts.append(f"{type(link).__name__}: {text}" if text else type(link).__name__)
+        link = link.__cause__ or link.__context__
     return " <- ".join(parts)
 
 
@@ -128,7 +129,8 @@ async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator
                                                        https_compatible=True)
         return await trio.open_tcp_stream(host, port)
 
-    async with open_ws_on_stream(url, open_stream, host if port in (80, 443) else f"{host}:{port}", connect_timeout_s) as conn:
+    host_header = host if port in (80, 443) else f"{host}:{port}"
+    async with open_ws_on_stream(url, open_stream, host_header, connect_timeout_s) as conn:
         yield conn
 
 
@@ -150,7 +152,9 @@ async def open_ws_on_stream(url: str, open_stream: Callable[[], Awaitable[trio.a
             with trio.move_on_after(timeout_s) as deadline:
                 try:
                     stream = await open_stream()
-                    ws = await tw.wrap_client_stream(nursery, stream, host, resource,
+                    # The ignore: trio-websocket annotates `stream` as SocketStream | SSLStream, but it wraps any
+                    # trio Stream (as wrap_server_stream's annotation says); the memory network relies on that.
+                    ws = await tw.wrap_client_stream(nursery, stream, host, resource,  # type: ignore[arg-type]
                                                      message_queue_size=MESSAGE_QUEUE_SIZE,
                                                      max_message_size=MAX_MESSAGE_SIZE)
                 except (tw.HandshakeError, OSError) as exc:
@@ -207,7 +211,7 @@ class WsRequest:
 
 
 async def serve_ws(handler: Handler, host: str, port: int, *,
-                   task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+                   task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve WebSockets on host:port (0 = ephemeral); ``started()`` reports the bound port."""
 
     async def _handle(request: tw.WebSocketRequest) -> None:
@@ -216,7 +220,7 @@ async def serve_ws(handler: Handler, host: str, port: int, *,
         except* (tw.ConnectionClosed, WsClosed, trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # a client going away is not a server error
 
-    async def _serve(task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    async def _serve(task_status: trio.TaskStatus[tw.WebSocketServer] = trio.TASK_STATUS_IGNORED) -> None:
         await tw.serve_websocket(_handle, host, port, ssl_context=None, max_message_size=MAX_MESSAGE_SIZE,
                                  message_queue_size=MESSAGE_QUEUE_SIZE, task_status=task_status)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
+from typing import Awaitable, Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 import trio
@@ -29,7 +30,8 @@ from loguru import logger
 from actors.net.http import serve_http
 from actors.net.ws import WsConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, SimHub
-from actors.sim.model import BinanceDiff
+from actors.sim.model import BinanceDiff, SimMarket, StepResult
+from actors.sim.settings import FaultConfig
 
 _STREAM_RE = re.compile(r"^[a-z0-9]+@[a-zA-Z0-9_@]+$")
 _PARTIAL_RE = re.compile(r"^depth(5|10|20)(@100ms)?$")
@@ -41,7 +43,7 @@ def _num(x: float) -> str:
     return f"{x:.8f}"
 
 
-def _levels(levels) -> str:
+def _levels(levels: Iterable[tuple[float, float]]) -> str:
     return "[" + ",".join(f'["{_num(p)}","{_num(q)}"]' for p, q in levels) + "]"
 
 
@@ -56,7 +58,7 @@ class _Session(FaultTarget):
         self.streams: list[str] = []
         self._pending_slow: dict[str, BinanceDiff] = {}
         self._slow_count = 0
-        self._last_touch = None
+        self._last_touch: tuple[tuple[float, float], tuple[float, float]] | None = None
         self._recent: deque[float] = deque()
         for s in streams:
             self._add(s)
@@ -121,7 +123,7 @@ class _Session(FaultTarget):
                                                  tuple(sorted(asks.items())))
 
     async def publish(self) -> None:
-        async def on_step(step) -> None:
+        async def on_step(step: StepResult) -> None:
             diff = step.binance_diff
             if diff is not None and self.skip_next_diff:
                 self.skip_next_diff, diff = False, None  # lost on the way: the client sees a gap
@@ -135,7 +137,7 @@ class _Session(FaultTarget):
     def garbage(self) -> str:
         return "\x00 not json {"
 
-    async def venue_fault(self, fault) -> None:
+    async def venue_fault(self, fault: FaultConfig) -> None:
         market = self.hub.market
         stream = f"{self.symbol.lower()}@depth@100ms"
         bad = {"nan_level": '[["NaN","1.0"]]', "negative_level": '[["-1.00","1.0"]]'}
@@ -143,6 +145,8 @@ class _Session(FaultTarget):
             await self._emit(stream, f'{{"e":"depthUpdate","E":{market.time_ms},"s":"{self.symbol}",'
                                      f'"U":{market.update_id},"u":{market.update_id},"b":{bad[fault.kind]},"a":[]}}')
         elif fault.kind == "crossed_book":  # a well-formed diff that crosses the book
+            if not isinstance(market, SimMarket):  # a replay's update ids are the recording's, not ours to consume
+                raise NotImplementedError("the crossed_book fault needs the simulated market, not a replay")
             market.update_id += 1
             _, asks = market.books[self.symbol].top(1)
             crossing = [(asks[0][0] + 1.0, 1.0)]
@@ -232,7 +236,7 @@ def _route(path: str) -> tuple[bool, list[str]] | None:
 
 
 async def serve_binance_ws(hub: SimHub, host: str, port: int, symbol: str,
-                           task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+                           task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     cfg = hub.cfg
 
     async def handler(request: WsRequest) -> None:
@@ -247,7 +251,7 @@ async def serve_binance_ws(hub: SimHub, host: str, port: int, symbol: str,
     async def _run_session(session: _Session) -> None:
         conn = session.conn
         async with trio.open_nursery() as nursery:
-            async def until_done(fn, *args) -> None:
+            async def until_done(fn: Callable[..., Awaitable[None]], *args: float) -> None:
                 await fn(*args)
                 nursery.cancel_scope.cancel()
             nursery.start_soon(until_done, session.read)
@@ -275,7 +279,8 @@ def rest_response(hub: SimHub, symbol: str, target: str) -> tuple[int, dict[str,
     query = parse_qs(parts.query)
     requested = query.get("symbol", [""])[0]
     if not requested:
-        return 400, {}, b'{"code":-1102,"msg":"Mandatory parameter \'symbol\' was not sent, was empty/null, or malformed."}'
+        return 400, {}, (b'{"code":-1102,"msg":"Mandatory parameter \'symbol\' was not sent, was empty/null, '
+                         b'or malformed."}')
     if requested != symbol:
         return 400, {}, b'{"code":-1121,"msg":"Invalid symbol."}'
     try:
@@ -288,7 +293,7 @@ def rest_response(hub: SimHub, symbol: str, target: str) -> tuple[int, dict[str,
 
 
 async def serve_binance_rest(hub: SimHub, host: str, port: int, symbol: str,
-                             task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+                             task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     async def respond(target: str) -> tuple[int, dict[str, str], bytes]:
         now = trio.current_time()
         if now < hub.rest_fail_until:

@@ -15,17 +15,17 @@ import math
 import random
 import time
 from collections import Counter
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Literal, Mapping, Protocol, Self, Sequence
 
 import attrs
 import trio
 from loguru import logger
 
-from actors.config import FaultConfig, SimConfig
 from actors.net.ws import MAX_MESSAGE_SIZE, WsConn
 from actors.sim.model import SimMarket, StepResult
+from actors.sim.settings import FaultConfig, SimConfig
 
-VENUE_KINDS = {
+VENUE_KINDS: dict[Literal["upbit", "binance"], tuple[str, ...]] = {
     "upbit": ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
               "error_frame"),
     "binance": ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
@@ -42,18 +42,41 @@ class SimEndpoints:
     binance_rest_url: str
 
 
+class ServedBook(Protocol):
+    """A book as the servers read it: ``SimBook``, or a replay's ``DiffBook``."""
+
+    def top(self, n: int) -> tuple[Sequence[tuple[float, float]], Sequence[tuple[float, float]]]: ...
+
+
+class ServedMarket(Protocol):
+    """What the servers read from a market: ``SimMarket``, or a replay's ``ReplayMarket``."""
+
+    @property
+    def books(self) -> Mapping[str, ServedBook]: ...
+
+    @property
+    def upbit_codes(self) -> tuple[str, ...]: ...
+
+    @property
+    def time_ms(self) -> int: ...
+
+    @property
+    def update_id(self) -> int: ...
+
+
 class SimHub:
     """Owns the market and the per-connection step queues."""
 
-    def __init__(self, cfg: SimConfig, seed: int, epoch_ms: int | None = None, market=None) -> None:
+    def __init__(self, cfg: SimConfig, seed: int, epoch_ms: int | None = None,
+                 market: ServedMarket | None = None) -> None:
         self.cfg = cfg
-        self.market = market if market is not None else SimMarket(
+        self.market: ServedMarket = market if market is not None else SimMarket(
             cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms)
         self._queues: dict[int, trio.MemorySendChannel[StepResult]] = {}
         self._next_id = 0
         self._fault_rng = random.Random(seed + 3)
         self.targets: dict[str, set[FaultTarget]] = {"upbit": set(), "binance": set()}
-        self.faults_injected: Counter = Counter()
+        self.faults_injected: Counter[str] = Counter()
         self.rest_slow_until = -math.inf
         self.rest_fail_until = -math.inf
 
@@ -130,6 +153,7 @@ class SimHub:
         while True:
             next_at += step_s
             await trio.sleep_until(next_at)
+            assert isinstance(self.market, SimMarket)  # a hub on another market (ReplayHub) runs its own clock
             self.publish(self.market.step())
 
 
@@ -144,11 +168,11 @@ class FaultTarget:
         self._faults: list[FaultConfig] = []
         self.stalled_until = -math.inf
 
-    def __enter__(self) -> "FaultTarget":
+    def __enter__(self) -> Self:
         self.hub.targets[self.venue].add(self)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.hub.targets[self.venue].discard(self)
 
     def inject(self, fault: FaultConfig) -> None:

@@ -24,7 +24,7 @@ import random
 
 import attrs
 
-from actors.config import SimConfig
+from actors.sim.settings import SimConfig
 
 UPBIT_BTC, UPBIT_USDT, BINANCE_BTC = "KRW-BTC", "KRW-USDT", "BTCUSDT"
 

@@ -31,8 +31,9 @@ import math
 import re
 import statistics
 from collections import Counter
+from collections.abc import Generator
 from pathlib import Path
-from typing import Literal, Sequence, Union
+from typing import Callable, Literal, Protocol, Sequence, Union
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
@@ -68,7 +69,7 @@ class Recording:
     events: list[Recorded]
     start_epoch_ms: int
     sources: list[str]               # "path (format)"
-    skipped: Counter = attrs.field(factory=Counter)
+    skipped: Counter[str] = attrs.field(factory=Counter)
 
     @property
     def duration_s(self) -> float:
@@ -94,7 +95,7 @@ class _Timed:
     event: BookEvent
 
 
-def _decode(venue: str, frame: str | bytes, skipped: Counter) -> list[tuple[str | None, BookEvent]]:
+def _decode(venue: str, frame: str | bytes, skipped: Counter[str]) -> list[tuple[str | None, BookEvent]]:
     """The book events in one frame, as (symbol, event); other kinds are counted in ``skipped``.
 
     A frame that does not decode raises (whatever its decoder raised): the caller counts it."""
@@ -147,7 +148,7 @@ class _Ours:
         self.timed: list[_Timed] = []
         self._base: float | None = None
 
-    def line(self, text: str, skipped: Counter) -> None:
+    def line(self, text: str, skipped: Counter[str]) -> None:
         record = _our_line.decode(text)
         base = record.wall_ns / 1e9 - record.t_s if self._base is None else self._base
         at = _finite(base + record.t_s)
@@ -166,7 +167,7 @@ class _Hftbacktest:
         self._rows: list[tuple[float, str | None, BookEvent]] = []
         self._offsets: list[float] = []
 
-    def line(self, text: str, skipped: Counter) -> None:
+    def line(self, text: str, skipped: Counter[str]) -> None:
         m = _HFT_LINE.match(text)
         if m is None:
             raise ValueError("not '<ns> <json>'")
@@ -189,10 +190,11 @@ class _Cryptofeed:
         self._path = path
         self._venue: str | None = None
 
-    def line(self, text: str, skipped: Counter) -> None:
+    def line(self, text: str, skipped: Counter[str]) -> None:
         header = _CF_HEADER.match(text)
         if header is not None:
-            self._header(*header.groups(), skipped)
+            url, arrow, ts, body = header.groups()
+            self._header(url, arrow, ts, body, skipped)
             return
         received = _CF_RECEIVED.match(text)
         if received is None:
@@ -204,7 +206,7 @@ class _Cryptofeed:
         frame: str | bytes = ast.literal_eval(payload) if payload.startswith(("b'", 'b"')) else payload
         self._add(_finite(float(ts)), self._venue, _decode(self._venue, frame, skipped))
 
-    def _header(self, url: str, arrow: str, ts: str, body: str | None, skipped: Counter) -> None:
+    def _header(self, url: str, arrow: str, ts: str, body: str | None, skipped: Counter[str]) -> None:
         if arrow == "<->":
             self._venue = _venue_of(url)
             if self._venue is None:
@@ -227,7 +229,14 @@ class _Cryptofeed:
         return self.timed
 
 
-_READERS = {"ours": _Ours, "hftbacktest": _Hftbacktest, "cryptofeed": _Cryptofeed}
+class _Reader(Protocol):
+    def line(self, text: str, skipped: Counter[str]) -> None: ...
+
+    def end(self) -> list[_Timed]: ...
+
+
+_READERS: dict[str, Callable[[Path], _Reader]] = {"ours": _Ours, "hftbacktest": _Hftbacktest,
+                                                  "cryptofeed": _Cryptofeed}
 
 
 # -- files -----------------------------------------------------------------------------------------
@@ -245,7 +254,8 @@ def detect_format(path: Path) -> str:
     except InputError as exc:
         raise RecordingError(str(exc)) from None
     finally:
-        lines.close()
+        if isinstance(lines, Generator):  # LineReader's iterator is a generator: close its file now
+            lines.close()
     if first is None:
         if reader.truncated:
             raise RecordingError(f"{path}: the gzip data ends before the first whole line (cut short)")
@@ -265,7 +275,7 @@ def detect_format(path: Path) -> str:
                          f"{text[:60]!r}")
 
 
-def _read_file(path: Path, skipped: Counter) -> tuple[str, list[_Timed]]:
+def _read_file(path: Path, skipped: Counter[str]) -> tuple[str, list[_Timed]]:
     fmt = detect_format(path)
     reader = _READERS[fmt](path)
     lines = LineReader(path)
@@ -302,7 +312,7 @@ def load(paths: Sequence[str | Path]) -> Recording:
     """Read and merge recordings (stable in time: same-time events keep their file order)."""
     if not paths:
         raise RecordingError("no recording given")
-    skipped: Counter = Counter()
+    skipped: Counter[str] = Counter()
     merged: list[_Timed] = []
     sources = []
     for p in paths:

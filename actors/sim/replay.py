@@ -29,12 +29,12 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.config import SimConfig
 from actors.core.book import DiffBook
 from actors.core.venues import binance, upbit
 from actors.sim.exchange import SimHub
-from actors.sim.model import BINANCE_BTC, UPBIT_BTC, UPBIT_USDT, BinanceDiff, SimMarket, StepResult
+from actors.sim.model import BINANCE_BTC, UPBIT_BTC, UPBIT_USDT, BinanceDiff, SimBook, SimMarket, StepResult
 from actors.sim.recordings import Recorded, Recording, RecordingError
+from actors.sim.settings import SimConfig
 
 CONNECT_POLL_S = 0.01
 LEAD_IN_S = 0.1  # between the clients' connections and the first served event: subscriptions settle
@@ -57,13 +57,14 @@ class ReplayMarket:
         if upbit_market not in self.recorded and binance_symbol not in self.recorded:
             raise RecordingError(
                 f"{' + '.join(recording.sources)}: has neither {upbit_market} (Upbit) nor {binance_symbol} (Binance) "
-                f"to replay; it has Upbit {sorted(has_upbit) or 'nothing'} and Binance {sorted(has_binance) or 'nothing'} "
-                f"(set feeds.upbit.market or feeds.binance.symbol to one of them)")
+                f"to replay; it has Upbit {sorted(has_upbit) or 'nothing'} and Binance "
+                f"{sorted(has_binance) or 'nothing'} (set feeds.upbit.market or feeds.binance.symbol to one of them)")
         self.synthesised = [c for c in (*self.upbit_codes, binance_symbol) if c not in self.recorded]
         self._events = [r for r in recording.events if r.symbol in self.recorded
                         and (r.venue == "binance") == (r.symbol == binance_symbol)]
         self._sync = binance.BookSync(binance_symbol)
-        self.books: dict[str, object] = {c: DiffBook() for c in self.upbit_codes if c in self.recorded}
+        # recorded codes are DiffBooks (_recorded_book), synthesised ones the model's SimBooks
+        self.books: dict[str, DiffBook | SimBook] = {c: DiffBook() for c in self.upbit_codes if c in self.recorded}
         if binance_symbol in self.recorded:
             self.books[binance_symbol] = self._sync.book
         self.time_ms = recording.start_epoch_ms
@@ -74,6 +75,9 @@ class ReplayMarket:
         self._synth: SimMarket | None = None
         if self.synthesised:
             btc, fx = self._anchor(sim_cfg.usdt_krw, sim_cfg.premium_mean_bps)
+            if btc is None:  # a recorded book with an empty side: no price to pin the synthesised books to
+                raise RecordingError(f"{' + '.join(recording.sources)}: the recorded book is one-sided where the "
+                                     f"replay starts; no BTC price to anchor the synthesised books to")
             cfg = attrs.evolve(sim_cfg, btc_usdt=btc, usdt_krw=fx or sim_cfg.usdt_krw)
             self._synth = SimMarket(cfg, seed, self.time_ms)
             model_code = {upbit_market: UPBIT_BTC, fx_market: UPBIT_USDT, binance_symbol: BINANCE_BTC}
@@ -103,15 +107,20 @@ class ReplayMarket:
 
     # -- stepping --------------------------------------------------------------------------------
 
+    def _recorded_book(self, code: str) -> DiffBook:
+        book = self.books[code]
+        assert isinstance(book, DiffBook)  # every recorded code's book is a DiffBook (see __init__)
+        return book
+
     def _ready(self) -> bool:
-        return self.binance_ready and all(len(self.books[c]) for c in self.upbit_codes if c in self.recorded)
+        return self.binance_ready and all(len(self._recorded_book(c)) for c in self.upbit_codes if c in self.recorded)
 
     def _preroll(self) -> int:
         for i, r in enumerate(self._events):
             self._apply(r)
             if self._ready():
                 return i + 1
-        missing = [c for c in self.recorded if c != self.binance_symbol and not len(self.books[c])]
+        missing = [c for c in self.recorded if c != self.binance_symbol and not len(self._recorded_book(c))]
         if not self.binance_ready:
             missing.append(f"{self.binance_symbol} (no REST depth snapshot that the diffs continue from; "
                            "a cryptofeed WebSocket file needs its BINANCE.http file beside it)")
@@ -131,11 +140,11 @@ class ReplayMarket:
             return None
         assert isinstance(event, upbit.Orderbook)
         self.time_ms = event.timestamp_ms
-        self.books[r.symbol].reset(event.bids, event.asks, 0)
+        self._recorded_book(r.symbol).reset(event.bids, event.asks, 0)
         return StepResult(self.time_ms, (r.symbol,), None)
 
     @staticmethod
-    def _mid(book) -> float | None:
+    def _mid(book: DiffBook | SimBook) -> float | None:
         bids, asks = book.top(1)
         return (bids[0][0] + asks[0][0]) / 2 if bids and asks else None
 
@@ -171,6 +180,8 @@ class ReplayMarket:
 
 class ReplayHub(SimHub):
     """The simulator's hub, fed by a ReplayMarket instead of the model's clock."""
+
+    market: ReplayMarket
 
     def __init__(self, market: ReplayMarket, cfg: SimConfig, seed: int, speed: float = 1.0) -> None:
         super().__init__(cfg, seed, market=market)
@@ -208,7 +219,8 @@ class ReplayHub(SimHub):
             ready = market.binance_ready
             if ready != was_ready:
                 if ready:
-                    log.info("replay: {} book in sync again at {:.1f} s (recorded snapshot)", market.binance_symbol, at_s)
+                    log.info("replay: {} book in sync again at {:.1f} s (recorded snapshot)",
+                             market.binance_symbol, at_s)
                     self._book_changed.set()
                     self._book_changed = trio.Event()
                 else:

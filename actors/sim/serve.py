@@ -7,24 +7,25 @@ from __future__ import annotations
 import trio
 from loguru import logger
 
-from actors.config import SimConfig
 from actors.sim.binance_server import serve_binance_rest, serve_binance_ws
 from actors.sim.exchange import SimEndpoints, SimHub
-from actors.sim.model import BINANCE_BTC
+from actors.sim.model import BINANCE_BTC, SimMarket
+from actors.sim.settings import SimConfig
 from actors.sim.upbit_server import serve_upbit
 
 
 async def serve_sim(cfg: SimConfig, seed: int, *, host: str = "127.0.0.1",
                     binance_symbol: str = "BTCUSDT",
-                    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+                    task_status: trio.TaskStatus[SimEndpoints] = trio.TASK_STATUS_IGNORED) -> None:
     """Run the embedded exchange until cancelled; ``started()`` reports its SimEndpoints."""
     hub = SimHub(cfg, seed)
+    assert isinstance(hub.market, SimMarket)  # a hub built without a market simulates one
     hub.market.books[binance_symbol] = hub.market.books[BINANCE_BTC]  # served under the configured name
     await serve_hub(hub, host=host, binance_symbol=binance_symbol, task_status=task_status)
 
 
 async def serve_hub(hub: SimHub, *, host: str = "127.0.0.1", binance_symbol: str = "BTCUSDT",
-                    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+                    task_status: trio.TaskStatus[SimEndpoints] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve ``hub``'s market (simulated or replayed) on the Upbit and Binance servers until cancelled."""
     async with trio.open_nursery() as nursery:
         upbit_port = await nursery.start(serve_upbit, hub, host, 0)

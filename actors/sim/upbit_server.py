@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 from decimal import Decimal
+from typing import Iterable
 
 import attrs
 import trio
@@ -23,7 +24,8 @@ from loguru import logger
 
 from actors.net.ws import WsConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, SimHub
-from actors.sim.model import UPBIT_BTC, UPBIT_USDT
+from actors.sim.model import UPBIT_BTC, UPBIT_USDT, StepResult
+from actors.sim.settings import FaultConfig
 
 UNIT_CHOICES = (1, 5, 15, 30)
 FORMATS = ("DEFAULT", "SIMPLE", "JSON_LIST", "SIMPLE_LIST")
@@ -42,6 +44,7 @@ def java_double(x: float) -> str:
         text = repr(float(x))
         return text if ("." in text or "e" in text) else text + ".0"
     sign, digits, exponent = Decimal(repr(float(x))).normalize().as_tuple()
+    assert isinstance(exponent, int)  # only NaN and infinity have a letter here, and prices are finite
     head = str(digits[0])
     tail = "".join(str(d) for d in digits[1:]) or "0"
     return f"{'-' if sign else ''}{head}.{tail}E{len(digits) - 1 + exponent}"
@@ -143,7 +146,7 @@ class _Session(FaultTarget):
         self.last_activity = trio.current_time()
         self.up_started = trio.Event()
 
-    async def send_books(self, codes) -> None:
+    async def send_books(self, codes: Iterable[str]) -> None:
         sub = self.sub
         for code in codes:
             n = sub.units.get(code)
@@ -178,7 +181,7 @@ class _Session(FaultTarget):
             await self.send_books(list(self.sub.units))
 
     async def publish(self) -> None:
-        async def on_step(step) -> None:
+        async def on_step(step: StepResult) -> None:
             if not self.stalled:
                 await self.send_books(step.upbit_changed)
             await self.apply_faults()
@@ -189,7 +192,7 @@ class _Session(FaultTarget):
     def garbage(self) -> bytes:
         return b"\x00\x01 not json {"
 
-    async def venue_fault(self, fault) -> None:
+    async def venue_fault(self, fault: FaultConfig) -> None:
         ts = self.hub.market.time_ms
         units = {"nan_level": '{"ask_price":NaN,"bid_price":1.0E8,"ask_size":0.1,"bid_size":0.1}',
                  "negative_level": '{"ask_price":1.01E8,"bid_price":1.0E8,"ask_size":-0.1,"bid_size":0.1}',
@@ -220,7 +223,7 @@ class _Session(FaultTarget):
 
 
 async def serve_upbit(hub: SimHub, host: str, port: int,
-                      task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+                      task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     async def handler(request: WsRequest) -> None:
         if request.path.split("?")[0] != "/websocket/v1":
             await request.reject(404)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from actors import config
 from actors.records.paths import SessionPaths
 
@@ -58,6 +60,7 @@ def test_killing_the_executor_and_aggregator_loses_neither_positions_nor_fill_ev
     assert_balances_conserved(kpi, events)
 
 
+@pytest.mark.realtime
 def test_real_time_chaos_run_from_the_command_line(tmp_path):
     """The acceptance command: 60 s of real time over real loopback sockets, a feed killed every 7 s."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

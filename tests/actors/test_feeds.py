@@ -9,7 +9,7 @@ import httpx
 import pytest
 import trio
 
-from actors.config import BinanceFeedConfig, SimConfig, UpbitFeedConfig
+from actors.config import BinanceFeedConfig, UpbitFeedConfig
 from actors.core.kpi import FeedStats
 from actors.feed import FeedError, FeedStale, run_binance_feed, run_upbit_feed
 from actors.net.http import serve_http
@@ -17,6 +17,7 @@ from actors.net.memory import memory_network
 from actors.net.seam import use_network
 from actors.net.ws import serve_ws
 from actors.sim.serve import serve_sim
+from actors.sim.settings import SimConfig
 
 
 def diff(first: int, final: int, bid: float = 100.0) -> str:

@@ -33,9 +33,11 @@ from hostile import (
 )
 
 from actors import config
-from actors.config import FaultConfig, SimConfig
 from actors.core.venues import upbit
 from actors.net.ws import WsClosed, open_ws
+from actors.sim.settings import FaultConfig, SimConfig
+
+pytestmark = pytest.mark.realtime  # a real exchange thread and clients on 127.0.0.1, on the real clock
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPTH = "/api/v3/depth?symbol=BTCUSDT&limit=5"

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from hostile import HostileExchange, live_config
 
+pytestmark = pytest.mark.realtime  # every test runs whole sessions in a subprocess, on the real clock
+
 ROOT = Path(__file__).resolve().parents[2]
 DURATION_S, STARTUP_S, GRACE_S = 3.0, 6.0, 5.0
 MAX_RSS_MB = 400

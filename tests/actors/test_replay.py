@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from actors import config
-from actors.config import SimConfig
 from actors.core.venues import binance
 from actors.records.paths import SessionPaths
 from actors.sim import recordings
 from actors.sim.recordings import RecordingError
 from actors.sim.replay import ReplayMarket
+from actors.sim.settings import SimConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 HFT = "recorded/hftbacktest/btcusdt_20240808.gz"
@@ -206,6 +206,7 @@ def test_replay_cli_errors(tmp_path, fixtures):
     assert proc.returncode == 2 and "--session-id expected" in proc.stderr
 
 
+@pytest.mark.realtime
 def test_replay_in_real_time_at_speed(tmp_path, fixtures):
     """The real clock and real loopback sockets: 30 s of recording at 15x."""
     proc = _cli("actors.session", "--config", "config/demo.toml", "--replay", str(fixtures / HFT), "--speed", "15",

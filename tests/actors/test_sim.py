@@ -7,13 +7,13 @@ import statistics
 import pytest
 import trio
 
-from actors.config import SimConfig
 from actors.core.venues import binance, upbit
 from actors.net.http import http_client
 from actors.net.memory import memory_network
 from actors.net.ws import WsClosed, open_ws
 from actors.sim.model import BINANCE_BTC, UPBIT_BTC, SimMarket
 from actors.sim.serve import serve_sim
+from actors.sim.settings import SimConfig
 from actors.sim.upbit_server import SubscribeError, java_double, parse_subscription
 
 

@@ -1,0 +1,56 @@
+"""The embedded exchange's settings (``[sim]`` in the config is ``SimConfig``): its market model and
+server behaviour, and the faults it injects. Pure (attrs and the core's rules), so the market model
+that reads them stays pure; ``actors.config`` reads them from TOML."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+from actors.core.rules import at_least, between, non_negative, positive
+
+ping_period = at_least(1.0)     # a ping loop's period (feeds.upbit.ping_interval_s, sim.binance_ping_interval_s)
+MAX_FAULT_RATE_PER_MIN = 600.0  # 10 a second: one every market step at the default step_ms
+
+FAULT_KINDS = ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
+               "gap", "shutdown", "error_frame", "rest_slow", "rest_fail")
+
+
+
+@attrs.frozen
+class FaultConfig:
+    """One fault the simulator injects (docs/config.md lists the kinds and what each does)."""
+
+    at_s: float = attrs.field(validator=non_negative)   # seconds after the simulator started
+    venue: Literal["upbit", "binance"]
+    kind: Literal[FAULT_KINDS]  # type: ignore[valid-type]
+    duration_s: float = attrs.field(default=5.0, validator=non_negative)  # stall, rest_slow, rest_fail
+
+
+@attrs.frozen
+class SimConfig:
+    """The embedded exchange's market model and server behaviour (market = "sim")."""
+
+    btc_usdt: float = attrs.field(default=60_000.0, validator=positive)
+    usdt_krw: float = attrs.field(default=1_380.0, validator=positive)
+    btc_vol_bps_per_sqrt_s: float = attrs.field(default=1.5, validator=non_negative)
+    jumps_per_hour: float = attrs.field(default=6.0, validator=non_negative)
+    jump_bps: float = attrs.field(default=15.0, validator=non_negative)
+    fx_vol_bps_per_sqrt_s: float = attrs.field(default=0.2, validator=non_negative)
+    premium_mean_bps: float = 30.0
+    premium_std_bps: float = attrs.field(default=20.0, validator=non_negative)
+    premium_reversion_s: float = attrs.field(default=20.0, validator=positive)
+    depth_std: float = attrs.field(default=0.4, validator=non_negative)
+    depth_reversion_s: float = attrs.field(default=10.0, validator=positive)
+    level_size_btc: float = attrs.field(default=0.05, validator=positive)
+    step_ms: int = attrs.field(default=100, validator=between(10, 60_000, "an integer"))
+    upbit_idle_timeout_s: float = attrs.field(default=60.0, validator=positive)
+    binance_ping_interval_s: float = attrs.field(default=20.0, validator=ping_period)
+    binance_pong_timeout_s: float = attrs.field(default=60.0, validator=positive)
+    max_connection_s: float = attrs.field(default=86_400.0, validator=positive)
+    faults: tuple[FaultConfig, ...] = ()
+    fault_rate_per_min: float = attrs.field(default=0.0, validator=between(0, MAX_FAULT_RATE_PER_MIN))  # seeded
+    fault_kinds: tuple[Literal[FAULT_KINDS], ...] = ("close", "drop", "stall", "garbage", "gap")  # type: ignore
+
+
