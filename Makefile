@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config/demo.toml
 ARGS ?=
 
-.PHONY: run test bench clean
+.PHONY: run test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 $(ARGS)
+
+# The suite without the tests marked realtime (real sockets, subprocess sessions, the 60 s chaos run)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "not realtime" $(ARGS)
 
 # Benchmarks (docs/performance.md): prints a table, writes bench/results.json. Needs ../shared;
 # installs cryptofeed into bench/.venv-peer for the peer figure (never into the project).

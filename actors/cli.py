@@ -25,6 +25,7 @@ from actors.config import ConfigError
 from actors.conventions import ExitCode
 from actors.interrupts import Interrupts
 from actors.net.memory import memory_network
+from actors.records.kpi import as_kpi
 from actors.records.paths import SessionIdTaken, claim_session, point_latest
 from actors.session import SessionResult, run_session
 from actors.sim.recordings import RecordingError
@@ -131,25 +132,22 @@ def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO", cons
 
 
 def _summary(result: SessionResult) -> str:
-    k = result.kpi
-    vol = k["available_volume"]
-    cv = {side: vol[side]["std_over_mean"] for side in ("BUY", "SELL")}
+    k = as_kpi(result.kpi)
     fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
     lines = [
-        f"session {k['session_id']} {k['status']} ({k['market']}), {k['duration_s']:.1f} s of "
-        f"{k['requested_duration_s']:g} s",
-        f"  entry trades {k['entry_trades']}, fill events {k['fill_events']} "
-        f"(BUY {k['fill_events_by_side']['BUY']}, SELL {k['fill_events_by_side']['SELL']}), "
-        f"written {k['fill_events_written']}",
-        f"  available_volume std/mean: BUY {fmt(cv['BUY'])}, SELL {fmt(cv['SELL'])}",
-        f"  PnL {k['pnl_usdt']:+.4f} USDT / {k['pnl_krw']:+.0f} KRW realized after fees "
-        f"({k['closed_trades']} closed trades), open trades marked {k['unrealized_pnl_usdt']:+.4f} USDT",
-        "  zones: " + (", ".join(f"{z} {n} fills" for z, n in k["fill_events_by_zone"].items()) or "none"),
-        "  feeds: " + ", ".join(f"{v} msgs {f['messages']} reconnects {f['reconnects']} "
-                                 f"{dict(f['reconnect_causes']) or ''}".rstrip() for v, f in k["feeds"].items()),
-        "  chaos: off" if not k["chaos"]["kill_every_s"]
-        else f"  chaos kills: {k['chaos']['kills']} (one every {k['chaos']['kill_every_s']:g} s)",
-        f"  fatal exceptions {k['fatal_exceptions']}",
+        f"session {k.session_id} {k.status} ({k.market}), {k.duration_s:.1f} s of {k.requested_duration_s:g} s",
+        f"  entry trades {k.entry_trades}, fill events {k.fill_events} "
+        f"(BUY {k.fill_events_by_side.BUY}, SELL {k.fill_events_by_side.SELL}), written {k.fill_events_written}",
+        f"  available_volume std/mean: BUY {fmt(k.available_volume.BUY.std_over_mean)}, "
+        f"SELL {fmt(k.available_volume.SELL.std_over_mean)}",
+        f"  PnL {k.pnl_usdt:+.4f} USDT / {k.pnl_krw:+.0f} KRW realized after fees "
+        f"({k.closed_trades} closed trades), open trades marked {k.unrealized_pnl_usdt:+.4f} USDT",
+        "  zones: " + (", ".join(f"{z} {n} fills" for z, n in k.fill_events_by_zone.items()) or "none"),
+        "  feeds: " + ", ".join(f"{v} msgs {f.messages} reconnects {f.reconnects} "
+                                 f"{f.reconnect_causes or ''}".rstrip() for v, f in k.feeds.items()),
+        "  chaos: off" if not k.chaos.kill_every_s
+        else f"  chaos kills: {k.chaos.kills} (one every {k.chaos.kill_every_s:g} s)",
+        f"  fatal exceptions {k.fatal_exceptions}",
         f"files in {result.paths.logs_dir}/ (and links in {result.paths.logs_dir}/latest/):",
         f"  {result.paths.fill_events.name}  {result.paths.kpi.name}  {result.paths.log.name}",
     ]

@@ -3,6 +3,7 @@
 A path can name anything: a character device that never ends (``/dev/zero``), a FIFO that never
 answers, a directory, a 1 GB sparse file. Every reader of user input goes through here, so each of
 those is one clear ``InputError`` naming the file and the problem, found before any large read.
+JSON-lines files (fill events, sweep rows) are read with ``read_jsonl``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 import stat
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
+
+import msgspec
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -145,3 +148,43 @@ class LineReader:
             raise InputError(f"{self.path}: corrupt gzip data ({exc})") from None
         except OSError as exc:
             raise InputError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+
+
+class BadLine(InputError):
+    """A line of a JSON-lines file that is not a value of the type asked for; str() names the file and the line.
+
+    ``cause`` is the decoder's exception (None for a line over the length limit); ``torn`` is True for a last
+    line without its newline that is not complete JSON: a writer killed mid-line, not bad data."""
+
+    def __init__(self, path: str | Path, number: int, problem: str, cause: Exception | None, torn: bool) -> None:
+        super().__init__(f"{path}:{number}: {problem}")
+        self.path, self.number, self.problem, self.cause, self.torn = path, number, problem, cause, torn
+
+
+def read_jsonl(path: str | Path, into: Any = Any, *, max_line_bytes: int = MAX_LINE_BYTES,
+               on_bad: Callable[[BadLine], None] | None = None) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of a JSON-lines file (gzip or plain, read with
+    ``LineReader``), decoded strictly as ``into`` (a msgspec type; ``Any``: plain JSON values).
+
+    A line that does not decode, or is longer than ``max_line_bytes``, is a ``BadLine``: handed to ``on_bad``
+    (which may raise it, or anything else, to stop) and skipped. Without ``on_bad`` a bad line is raised,
+    except a torn last line, which is skipped: a file written line by line can end in one after a crash.
+    Files that cannot be read at all raise ``InputError`` as ``LineReader`` does."""
+    decoder = msgspec.json.Decoder(into)
+    for number, line, terminated in LineReader(path, max_line_bytes):
+        if line is None:
+            bad = BadLine(path, number, f"line longer than {_size(max_line_bytes)}", None, False)
+        elif not line.strip():
+            continue
+        else:
+            try:
+                yield number, decoder.decode(line)
+                continue
+            except Exception as exc:  # a decode or validation error, or RecursionError on deeply nested JSON
+                torn = not terminated and isinstance(exc, msgspec.DecodeError) \
+                    and not isinstance(exc, msgspec.ValidationError)
+                bad = BadLine(path, number, f"{type(exc).__name__}: {exc}", exc, torn)
+        if on_bad is not None:
+            on_bad(bad)
+        elif not bad.torn:
+            raise bad

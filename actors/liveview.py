@@ -16,7 +16,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from actors.records.kpi import FEED_ACTORS, SessionContext
+from actors.conventions import FEED_ACTORS
+from actors.records.kpi import SessionContext, book_age_s
 
 REFRESH_S = 0.5
 
@@ -32,34 +33,37 @@ def render(ctx: SessionContext, now: float, rates: dict[str, float]) -> Panel:
         feeds.add_column(column, justify="left" if column in ("feed", "state") else "right")
     view = ctx.market_state.view(now)
     for venue, stats in ctx.feeds.items():
-        book = view.krw_leg if venue == "upbit" else view.usdt_leg
+        feed = stats.statistics(now)
+        age = book_age_s(view, venue)
         child = ctx.children.get(FEED_ACTORS[venue])
-        state = Text("up", style="green") if stats.connected else Text("DOWN", style="bold red")
-        age = "-" if book is None else f"{view.book_age_s(book):.2f} s"
-        feeds.add_row(venue, state, f"{rates.get(venue, 0.0):.1f}", age, str(child.restarts if child else 0),
-                      f"{stats.current_untrusted_s(now):.1f}")
-    trader = ctx.trader
-    baseline = trader.baseline.value
+        state = Text("up", style="green") if feed.connected else Text("DOWN", style="bold red")
+        feeds.add_row(venue, state, f"{rates.get(venue, 0.0):.1f}", "-" if age is None else f"{age:.2f} s",
+                      str(child.restarts if child else 0), f"{feed.untrusted_s:.1f}")
+    trader = ctx.trader.statistics()
+    baseline = trader.baseline_bps
     market = Table.grid(padding=(0, 3))
     market.add_row(
         "premium " + ("-" if view.premium_bps is None else f"{view.premium_bps:+.1f} bps"),
         "baseline " + ("-" if baseline is None else f"{baseline:+.1f} bps"),
         "FX " + ("-" if view.fx is None else f"{view.fx.krw_per_usdt:,.1f} KRW/USDT"),
     )
-    market.add_row(f"trades {trader.entries} (open {len(trader.trades)})",
-                   f"fill events {sum(trader.fills_by_side.values())}",
-                   f"PnL {trader.realized_pnl_usdt:+.4f} USDT (marked {trader.unrealized_pnl_usdt():+.4f})")
+    market.add_row(f"trades {trader.entries} (open {trader.open_trades})", f"fill events {trader.fill_events}",
+                   f"PnL {trader.realized_pnl_usdt:+.4f} USDT (marked {trader.unrealized_pnl_usdt:+.4f})")
     return Panel(Group(head, feeds, market), title=f"session {ctx.session_id} ({ctx.market})", expand=False)
 
 
 async def run_live_view(ctx: SessionContext, console: Console) -> None:
-    last = {venue: stats.messages for venue, stats in ctx.feeds.items()}
+    def messages() -> dict[str, int]:
+        now = trio.current_time()
+        return {venue: stats.statistics(now).messages for venue, stats in ctx.feeds.items()}
+
+    last = messages()
     rates: dict[str, float] = {}
     with Live(render(ctx, trio.current_time(), rates), console=console, refresh_per_second=4,
               transient=False) as live:
         while True:
             await trio.sleep(REFRESH_S)
-            for venue, stats in ctx.feeds.items():
-                rates[venue] = (stats.messages - last[venue]) / REFRESH_S
-                last[venue] = stats.messages
+            counts = messages()
+            rates = {venue: (n - last[venue]) / REFRESH_S for venue, n in counts.items()}
+            last = counts
             live.update(render(ctx, trio.current_time(), rates))

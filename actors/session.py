@@ -209,7 +209,7 @@ def _final_kpi(ctx: SessionContext, paths: SessionPaths, *, interrupted: bool, l
     if ctx.ended_at is None:
         ctx.ended_at = now
     ctx.status = "failed" if ctx.fatal else ("interrupted" if interrupted else "completed")
-    kpi = build_kpi(ctx, now, final=True)
+    kpi = build_kpi(ctx, now, final=True).document()
     try:
         write_json_atomic(paths.kpi, kpi)
     except DataWriteError as exc:

@@ -4,18 +4,25 @@ C1 duration >= requested; C2 fill events >= min; C3/C4 BUY/SELL available_volume
 C5 both L2 feeds connected; C6 reconnects as expected (the feed kills chaos made, plus an allowance);
 C7 fatal exceptions = 0. Thresholds come from the config's ``[acceptance]`` section and are stored in
 the KPI file, so a report can be rebuilt from the files alone.
+
+The KPI document is a file format and lives with the session's files (``actors.records.kpi.Kpi``);
+the criteria read it through ``Measured``, the few attributes they need, so the core does not depend
+on the file's shape (a test can pass any object that has them). A ``Criterion`` is written into the
+KPI file as it is, so it is a msgspec Struct (its field order is the file's).
 """
 
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import Mapping, Protocol, Sequence
 
 import attrs
+import msgspec
 
 from actors.core.rules import non_negative
+from actors.core.vocabulary import Side
 
-SIDES = ("BUY", "SELL")
+SIDES = (Side.BUY, Side.SELL)
 FIXED_BELOW = 0.1  # std/mean under this: the values are a constant, not a live measurement
 
 
@@ -28,8 +35,7 @@ class Thresholds:
     max_extra_reconnects: int = attrs.field(default=0, validator=non_negative)  # beyond the feeds chaos killed
 
 
-@attrs.frozen
-class Criterion:
+class Criterion(msgspec.Struct, frozen=True):
     id: str
     name: str
     threshold: str
@@ -37,18 +43,74 @@ class Criterion:
     passed: bool
 
 
-def criteria(kpi: dict[str, Any], t: Thresholds) -> list[Criterion]:
-    cv = {s: kpi["available_volume"][s]["std_over_mean"] for s in SIDES}
-    feed_kills = sum(n for name, n in kpi["chaos"]["kills_by_actor"].items() if name.startswith("feed:"))
-    reconnects = sum(kpi["reconnects"].values())
-    connected = all(f["connects"] >= 1 for f in kpi["feeds"].values()) and kpi["startup_s"] is not None
+# -- what the criteria read from a KPI document -----------------------------------------------------
+
+class _Spread(Protocol):
+    @property
+    def std_over_mean(self) -> float | None: ...
+
+
+class _PerSide(Protocol):
+    @property
+    def BUY(self) -> _Spread: ...
+
+    @property
+    def SELL(self) -> _Spread: ...
+
+
+class _Feed(Protocol):
+    @property
+    def connects(self) -> int: ...
+
+
+class _Chaos(Protocol):
+    @property
+    def kills_by_actor(self) -> Mapping[str, int]: ...
+
+
+class Measured(Protocol):
+    """The attributes of a KPI document (docs/kpis.md) the criteria read."""
+
+    @property
+    def requested_duration_s(self) -> float: ...
+
+    @property
+    def duration_s(self) -> float: ...
+
+    @property
+    def startup_s(self) -> float | None: ...
+
+    @property
+    def fill_events(self) -> int: ...
+
+    @property
+    def available_volume(self) -> _PerSide: ...
+
+    @property
+    def feeds(self) -> Mapping[str, _Feed]: ...
+
+    @property
+    def reconnects(self) -> Mapping[str, int]: ...
+
+    @property
+    def chaos(self) -> _Chaos: ...
+
+    @property
+    def fatal_exceptions(self) -> int: ...
+
+
+def criteria(kpi: Measured, t: Thresholds) -> list[Criterion]:
+    cv = {Side.BUY: kpi.available_volume.BUY.std_over_mean, Side.SELL: kpi.available_volume.SELL.std_over_mean}
+    feed_kills = sum(n for name, n in kpi.chaos.kills_by_actor.items() if name.startswith("feed:"))
+    reconnects = sum(kpi.reconnects.values())
+    connected = all(f.connects >= 1 for f in kpi.feeds.values()) and kpi.startup_s is not None
     out = [
-        Criterion("C1", "duration", f">= {kpi['requested_duration_s']:g} s", f"{kpi['duration_s']:.1f} s",
-                  kpi["duration_s"] >= kpi["requested_duration_s"] - 1e-6),
-        Criterion("C2", "fill events", f">= {t.min_fill_events}", str(kpi["fill_events"]),
-                  kpi["fill_events"] >= t.min_fill_events),
+        Criterion("C1", "duration", f">= {kpi.requested_duration_s:g} s", f"{kpi.duration_s:.1f} s",
+                  kpi.duration_s >= kpi.requested_duration_s - 1e-6),
+        Criterion("C2", "fill events", f">= {t.min_fill_events}", str(kpi.fill_events),
+                  kpi.fill_events >= t.min_fill_events),
     ]
-    for cid, side in (("C3", "BUY"), ("C4", "SELL")):
+    for cid, side in (("C3", Side.BUY), ("C4", Side.SELL)):
         value = cv[side]
         out.append(Criterion(cid, f"{side} available_volume std/mean", f">= {t.min_volume_std_over_mean:g}",
                              "n/a" if value is None else f"{value:.3f}",
@@ -57,29 +119,78 @@ def criteria(kpi: dict[str, Any], t: Thresholds) -> list[Criterion]:
     expected = f"{feed_kills} (chaos kills)" + (f" + up to {t.max_extra_reconnects}" if t.max_extra_reconnects else "")
     out.append(Criterion("C6", "reconnects", expected, str(reconnects),
                          feed_kills <= reconnects <= feed_kills + t.max_extra_reconnects))
-    out.append(Criterion("C7", "fatal exceptions", "0", str(kpi["fatal_exceptions"]), kpi["fatal_exceptions"] == 0))
+    out.append(Criterion("C7", "fatal exceptions", "0", str(kpi.fatal_exceptions), kpi.fatal_exceptions == 0))
     return out
 
 
-def distribution(values: list[float]) -> dict[str, Any]:
+# -- distributions of fill events -------------------------------------------------------------------
+
+@attrs.frozen
+class Distribution:
+    """count/min/max/mean/median/std of some values and ``label``: FIXED (a constant), DISPERSED or n/a."""
+
+    count: int
+    min: float | None
+    max: float | None
+    mean: float | None
+    median: float | None
+    std: float | None
+    label: str
+
+    @property
+    def std_over_mean(self) -> float | None:
+        return None if not self.mean or self.std is None else self.std / self.mean
+
+
+def distribution(values: Sequence[float]) -> Distribution:
     """count/min/max/mean/median/std and FIXED (a constant) or DISPERSED."""
     if not values:
-        return {"count": 0, "min": None, "max": None, "mean": None, "median": None, "std": None, "label": "n/a"}
+        return Distribution(0, None, None, None, None, None, "n/a")
     mean = statistics.fmean(values)
     std = statistics.pstdev(values)
     fixed = std == 0 or (mean != 0 and abs(std / mean) < FIXED_BELOW)
-    return {"count": len(values), "min": min(values), "max": max(values), "mean": mean,
-            "median": statistics.median(values), "std": std, "label": "FIXED" if fixed else "DISPERSED"}
+    return Distribution(len(values), min(values), max(values), mean, statistics.median(values), std,
+                        "FIXED" if fixed else "DISPERSED")
 
 
-def side_distributions(events: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    out: dict[str, dict[str, dict[str, Any]]] = {}
+class FillLike(Protocol):
+    """The fields of a fill event (docs/file-formats.md) the distributions read."""
+
+    @property
+    def side(self) -> str: ...
+
+    @property
+    def filled_qty(self) -> float: ...
+
+    @property
+    def available_volume(self) -> float: ...
+
+    @property
+    def fill_ratio(self) -> float: ...
+
+    @property
+    def slippage_bps(self) -> float: ...
+
+
+@attrs.frozen
+class SideDistributions:
+    """One side's fill events: available volume and fill ratio over every leg, slippage over legs that filled."""
+
+    available_volume: Distribution
+    fill_ratio: Distribution
+    slippage_bps: Distribution
+
+    def measures(self) -> tuple[tuple[str, Distribution], ...]:
+        """(name, distribution) in report order."""
+        return (("available_volume", self.available_volume), ("fill_ratio", self.fill_ratio),
+                ("slippage_bps", self.slippage_bps))
+
+
+def side_distributions(events: Sequence[FillLike]) -> dict[Side, SideDistributions]:
+    out: dict[Side, SideDistributions] = {}
     for side in SIDES:
-        legs = [e for e in events if e["side"] == side]
-        filled = [e for e in legs if e["filled_qty"] > 0]
-        out[side] = {
-            "available_volume": distribution([e["available_volume"] for e in legs]),
-            "fill_ratio": distribution([e["fill_ratio"] for e in legs]),
-            "slippage_bps": distribution([e["slippage_bps"] for e in filled]),
-        }
+        legs = [e for e in events if e.side == side]
+        out[side] = SideDistributions(distribution([e.available_volume for e in legs]),
+                                      distribution([e.fill_ratio for e in legs]),
+                                      distribution([e.slippage_bps for e in legs if e.filled_qty > 0]))
     return out

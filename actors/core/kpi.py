@@ -1,11 +1,17 @@
-"""KPI arithmetic and the counters actors keep; the collector turns them into kpi_<id>.json."""
+"""KPI arithmetic and the counters actors keep; the collector turns them into kpi_<id>.json.
+
+Outsiders read a counter through its ``statistics()``, a frozen snapshot as of the call (the idea of
+trio's ``MemoryChannelStatistics``), never its live fields. ``Dispersion`` and ``LatencyPercentiles``
+are written into the KPI file as they are, so they are msgspec Structs (their field order is the
+file's, and a reader decodes them strictly); ``FeedStatistics`` is only read in the process.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import attrs
+import msgspec
 
 
 @attrs.define
@@ -58,11 +64,51 @@ class FeedStats:
         against it); the ``bad_frames`` total keeps counting."""
         self._recent_bad.clear()
 
-    def as_dict(self, now: float) -> dict[str, Any]:
-        out = {k: v for k, v in attrs.asdict(self).items()
-               if k not in ("venue", "last_data_at", "_untrusted_since", "_recent_bad")}
-        out["untrusted_s"] = round(self.current_untrusted_s(now), 6)
-        return out
+    def statistics(self, now: float) -> FeedStatistics:
+        """The counters as of ``now`` (``untrusted_s`` includes a stretch still going on)."""
+        return FeedStatistics(
+            venue=self.venue, connects=self.connects, connected=self.connected, messages=self.messages,
+            books=self.books, books_dropped=self.books_dropped, books_superseded=self.books_superseded,
+            batches=self.batches, bad_frames=self.bad_frames, padded_levels=self.padded_levels, gaps=self.gaps,
+            resyncs=self.resyncs, snapshot_refetches=self.snapshot_refetches, pings_sent=self.pings_sent,
+            crossed_books=self.crossed_books, stuck_books=self.stuck_books,
+            untrusted_s=round(self.current_untrusted_s(now), 6), last_data_at=self.last_data_at)
+
+
+@attrs.frozen
+class FeedStatistics:
+    """A snapshot of one feed's ``FeedStats`` (docs/kpis.md, ``feeds.<venue>``, says what each counts)."""
+
+    venue: str
+    connects: int
+    connected: bool
+    messages: int
+    books: int
+    books_dropped: int
+    books_superseded: int
+    batches: int
+    bad_frames: int
+    padded_levels: int
+    gaps: int
+    resyncs: int
+    snapshot_refetches: int
+    pings_sent: int
+    crossed_books: int
+    stuck_books: int
+    untrusted_s: float
+    last_data_at: float | None
+
+
+class Dispersion(msgspec.Struct, frozen=True):
+    """count, mean, population std, min and max of a stream, and std/mean (None without values, or when the
+    mean is 0); in the KPI file, ``available_volume.BUY`` and ``.SELL``."""
+
+    count: int = 0
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    std_over_mean: float | None = None
 
 
 @attrs.define
@@ -89,11 +135,11 @@ class RunningStats:
     def std(self) -> float:
         return math.sqrt(self._m2 / self.count) if self.count else 0.0
 
-    def as_dict(self) -> dict[str, float | int | None]:
+    def statistics(self) -> Dispersion:
         if not self.count:
-            return {"count": 0, "mean": None, "std": None, "min": None, "max": None, "std_over_mean": None}
-        return {"count": self.count, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max,
-                "std_over_mean": self.std / self.mean if self.mean else None}
+            return Dispersion()
+        return Dispersion(self.count, self.mean, self.std, self.min, self.max,
+                          self.std / self.mean if self.mean else None)
 
 
 @attrs.define
@@ -127,8 +173,21 @@ class LatencyHistogram:
                 return min(self.LOW_S * self.RATIO ** index, self.max_s)
         return self.max_s
 
-    def as_dict_ms(self) -> dict[str, float | int | None]:
+    def statistics_ms(self) -> LatencyPercentiles:
         def ms(x: float | None) -> float | None:
             return None if x is None else round(x * 1e3, 4)
-        return {"count": self.count, "p50": ms(self.percentile(0.5)), "p99": ms(self.percentile(0.99)),
-                "p99_9": ms(self.percentile(0.999)), "max": ms(self.max_s if self.count else None)}
+        return LatencyPercentiles(self.count, ms(self.percentile(0.5)), ms(self.percentile(0.99)),
+                                  ms(self.percentile(0.999)), ms(self.max_s if self.count else None))
+
+    def as_dict_ms(self) -> dict[str, float | int | None]:
+        return msgspec.structs.asdict(self.statistics_ms())
+
+
+class LatencyPercentiles(msgspec.Struct, frozen=True):
+    """A latency histogram's count and percentiles in ms (None when empty); a ``pipeline_latency_ms`` entry."""
+
+    count: int = 0
+    p50: float | None = None
+    p99: float | None = None
+    p99_9: float | None = None
+    max: float | None = None

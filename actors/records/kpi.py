@@ -1,18 +1,28 @@
 """The session's context (everything its actors count, held by the session frame), the KPI document
-built from it, the status line and the premium series."""
+built from it (``Kpi``, the type of kpi_<id>.json: docs/kpis.md), the status line and the premium series.
+
+The context holds live objects that the actors change; everything here reads them through their
+snapshots (``Trader.statistics()``, ``FeedStats.statistics(now)``, ``MarketState.view(now)``).
+
+``Kpi`` and its parts are frozen msgspec Structs: the field order is the file's, encoding is one call,
+and a reader (the report, the sweep) decodes a file strictly into the same type (``decode_kpi``).
+Fields that older files may lack have defaults, so those files still decode.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
 import attrs
+import msgspec
 
-from actors.core.acceptance import Thresholds, criteria
-from actors.core.fills import BUY, SELL
-from actors.core.kpi import FeedStats, LatencyHistogram
-from actors.core.market import MarketState
-from actors.core.trader import Trader
+from actors.conventions import FEED_ACTORS
+from actors.core.acceptance import Criterion, Thresholds, criteria
+from actors.core.kpi import Dispersion, FeedStats, LatencyHistogram, LatencyPercentiles
+from actors.core.market import MarketState, MarketView
+from actors.core.trader import Trader, ZoneFillRatio
+from actors.core.vocabulary import LegRisk, Side
 from actors.records.files import DataWriteError
 from supervision import ChildStats
 
@@ -60,99 +70,263 @@ class SessionContext:
         return (self.ended_at if self.ended_at is not None else now) - self.trading_since
 
 
-FEED_ACTORS = {"upbit": "feed:upbit", "binance": "feed:binance"}
+# -- the KPI document (docs/kpis.md) ---------------------------------------------------------------
+
+T = TypeVar("T")
+PNL_NOTE = "realized over closed trades, after fees; open trades marked to mid, not closed"
 
 
-def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> dict[str, Any]:
-    trader = ctx.trader
+class BySide(msgspec.Struct, Generic[T], frozen=True):
+    """One value per side, spelled as in the file: ``{"BUY": ..., "SELL": ...}``."""
+
+    BUY: T
+    SELL: T
+
+    def of(self, side: Side) -> T:
+        return self.BUY if side == Side.BUY else self.SELL
+
+
+class ZoneRatio(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``fill_ratio_by_zone.<zone>.<side>``: the prediction's fields only with the calibrated fill model."""
+
+    n: int
+    mean: float | None
+    predicted: float | None = None
+    predicted_ci95: tuple[float, float] | None = None
+    within_ci95: bool | None = None
+
+
+class FeedKpi(msgspec.Struct, frozen=True, kw_only=True):
+    """``feeds.<venue>``: the feed's counters (``FeedStatistics``) and its supervisor's reconnects."""
+
+    connects: int
+    connected: bool = False
+    messages: int
+    books: int = 0
+    books_dropped: int = 0
+    books_superseded: int = 0
+    batches: int = 0
+    bad_frames: int
+    padded_levels: int = 0
+    gaps: int
+    resyncs: int
+    snapshot_refetches: int = 0
+    pings_sent: int = 0
+    crossed_books: int = 0
+    stuck_books: int = 0
+    untrusted_s: float = 0.0
+    reconnects: int
+    reconnect_causes: dict[str, int]
+    downtime_s: float
+    book_age_s: float | None = None
+
+
+class ActorKpi(msgspec.Struct, frozen=True):
+    """``actors.<name>``: what its supervisor saw."""
+
+    starts: int = 0
+    restarts: int = 0
+    causes: dict[str, int] = {}
+    last_error: str | None = None
+    downtime_s: float = 0.0
+    gave_up: bool = False
+
+
+class ChaosKpi(msgspec.Struct, frozen=True):
+    kill_every_s: float = 0.0
+    kills: int = 0
+    kills_by_actor: dict[str, int] = {}
+
+
+class OrderLatency(msgspec.Struct, frozen=True):
+    """``latency_ms``: each leg's latency is uniform in ``fixed`` ± ``jitter``."""
+
+    fixed: float = 0.0
+    jitter: float = 0.0
+
+
+class Fx(msgspec.Struct, frozen=True):
+    krw_per_usdt: float
+    source: str
+
+
+class PipelineLatency(msgspec.Struct, frozen=True):
+    wire_to_decision: LatencyPercentiles = LatencyPercentiles()
+    wire_to_fill_written: LatencyPercentiles = LatencyPercentiles()
+
+
+class ReplayInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """``replay`` (market = "replay" only): what was served (docs/replay.md)."""
+
+    files: tuple[str, ...] = ()
+    sources: tuple[str, ...]          # "path (format)"
+    speed: float | str                # or "as fast as possible"
+    recording_s: float
+    recorded: tuple[str, ...]
+    synthesised: tuple[str, ...]
+    start_epoch_ms: int | None = None
+
+
+class Kpi(msgspec.Struct, frozen=True, kw_only=True):
+    """The KPI document, kpi_<id>.json (docs/kpis.md says what each field means)."""
+
+    session_id: str = ""
+    final: bool = False
+    status: str
+    market: str
+    requested_duration_s: float
+    duration_s: float
+    startup_s: float | None = None
+    entry_trades: int
+    closed_trades: int = 0
+    open_trades: int = 0
+    fill_events: int
+    fill_events_written: int = 0
+    disk_error: str | None = None
+    fill_events_by_side: BySide[int] = msgspec.field(default_factory=lambda: BySide(0, 0))
+    available_volume: BySide[Dispersion] = msgspec.field(default_factory=lambda: BySide(Dispersion(), Dispersion()))
+    fill_events_by_zone: dict[str, int] = {}
+    fill_ratio_by_zone: dict[str, BySide[ZoneRatio]] = {}
+    pnl_usdt: float
+    pnl_krw: float = 0.0
+    unrealized_pnl_usdt: float = 0.0
+    pnl_note: str = PNL_NOTE
+    fees_paid: dict[str, float] = {}
+    balances: dict[str, dict[str, float]] = {}
+    initial_balances: dict[str, dict[str, float]] = {}
+    carried_imbalance_btc: float = 0.0
+    legs_in_flight: int = 0
+    risk_stopped: str | None = None
+    refusals: dict[str, int] = {}
+    l2_source: str
+    fill_model: str
+    latency_ms: OrderLatency = OrderLatency()
+    leg_risk: LegRisk = LegRisk.HEDGE
+    premium_bps: float | None = None
+    fx: Fx | None = None
+    feeds: dict[str, FeedKpi]
+    reconnects: dict[str, int] = {}
+    actors: dict[str, ActorKpi] = {}
+    chaos: ChaosKpi = ChaosKpi()
+    fatal_exceptions: int = 0
+    fatal_errors: tuple[str, ...] = ()
+    pipeline_latency_ms: PipelineLatency = PipelineLatency()
+    replay: ReplayInfo | msgspec.UnsetType = msgspec.UNSET  # absent unless market = "replay"
+    acceptance_thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
+    acceptance: tuple[Criterion, ...] = ()
+
+    def document(self) -> dict[str, Any]:
+        """The document as kpi_<id>.json holds it: plain dicts, lists, strings and numbers."""
+        return msgspec.json.decode(_encoder.encode(self))
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Kpi)
+
+
+def decode_kpi(data: bytes) -> Kpi:
+    """A KPI file's content, checked against ``Kpi``: msgspec.ValidationError names the first field that is
+    missing or of the wrong type, msgspec.DecodeError a text that is not JSON (and, as for every msgspec
+    decoder, deeply nested input can raise RecursionError)."""
+    return _decoder.decode(data)
+
+
+def as_kpi(kpi: Kpi | Mapping[str, Any]) -> Kpi:
+    """The typed document, from itself or from its JSON form (``Kpi.document()``)."""
+    return kpi if isinstance(kpi, Kpi) else msgspec.convert(kpi, Kpi)
+
+
+def book_age_s(view: MarketView, venue: str) -> float | None:
+    """Age of the latest book of a feed's venue (Upbit is the KRW leg), or None before its first book."""
+    return view.book_age_s(view.krw_leg if venue == "upbit" else view.usdt_leg)
+
+
+def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
+    trader = ctx.trader.statistics()
     view = ctx.market_state.view(now)
-    feeds = {}
-    for venue, stats in ctx.feeds.items():
-        child = ctx.children.get(FEED_ACTORS.get(venue, ""))
-        book = view.krw_leg if venue == "upbit" else view.usdt_leg
-        feeds[venue] = {
-            **stats.as_dict(ctx.ended_at if ctx.ended_at is not None else now),  # health while trading
-            "reconnects": child.restarts if child else 0,
-            "reconnect_causes": dict(sorted(child.causes.items())) if child else {},
-            "downtime_s": round(child.current_downtime_s(now), 6) if child else 0.0,
-            "book_age_s": None if book is None else round(view.book_age_s(book), 6),
-        }
-    kpi = {
-        "session_id": ctx.session_id,
-        "final": final,
-        "status": ctx.status,
-        "market": ctx.market,
-        "requested_duration_s": ctx.requested_duration_s,
-        "duration_s": round(ctx.duration_s(now), 6),
-        "startup_s": None if ctx.trading_since is None else round(ctx.trading_since - ctx.opened_at, 6),
-        "entry_trades": trader.entries,
-        "closed_trades": trader.exits,
-        "open_trades": len(trader.trades),
-        "fill_events": sum(trader.fills_by_side.values()),
-        "fill_events_written": ctx.fill_events_written,
-        "disk_error": ctx.disk_error,
-        "fill_events_by_side": {BUY: trader.fills_by_side[BUY], SELL: trader.fills_by_side[SELL]},
-        "available_volume": {BUY: trader.available_volume[BUY].as_dict(),
-                             SELL: trader.available_volume[SELL].as_dict()},
-        "fill_events_by_zone": {zone.label: n for zone, n in sorted(trader.fills_by_zone.items())},
-        "fill_ratio_by_zone": _zone_ratios(trader),
-        "pnl_usdt": round(trader.realized_pnl_usdt, 8),
-        "pnl_krw": round(trader.realized_pnl_krw, 4),
-        "unrealized_pnl_usdt": round(trader.unrealized_pnl_usdt(), 8),
-        "pnl_note": "realized over closed trades, after fees; open trades marked to mid, not closed",
-        "fees_paid": {f"{venue}:{ccy}": round(amount, 10) for (venue, ccy), amount in
-                      sorted(trader.portfolio.fees_paid.items())},
-        "balances": trader.portfolio.balances,
-        "initial_balances": trader.portfolio.initial,
-        "carried_imbalance_btc": trader.carried_imbalance_btc,
-        "legs_in_flight": len(trader.pending),
-        "risk_stopped": trader.risk_stopped,
-        "refusals": dict(sorted(trader.refusals.items())),
-        "l2_source": trader.l2_source,
-        "fill_model": trader.fill_model.name,
-        "latency_ms": {"fixed": trader.execution.latency_ms, "jitter": trader.execution.latency_jitter_ms},
-        "leg_risk": trader.execution.leg_risk,
-        "premium_bps": view.premium_bps,
-        "fx": None if view.fx is None else {"krw_per_usdt": view.fx.krw_per_usdt, "source": view.fx.source},
-        "feeds": feeds,
-        "reconnects": {venue: f["reconnects"] for venue, f in feeds.items()},
-        "actors": {name: child.as_dict(now) for name, child in ctx.children.items()},
-        "chaos": {"kill_every_s": ctx.chaos_every_s, "kills": sum(ctx.chaos_kills.values()),
-                  "kills_by_actor": dict(sorted(ctx.chaos_kills.items()))},
-        "fatal_exceptions": len(ctx.fatal),
-        "fatal_errors": list(ctx.fatal),
-    }
-    kpi["pipeline_latency_ms"] = {"wire_to_decision": ctx.wire_to_decision.as_dict_ms(),
-                                  "wire_to_fill_written": ctx.wire_to_fill_written.as_dict_ms()}
-    if ctx.replay is not None:
-        kpi["replay"] = ctx.replay
-    kpi["acceptance_thresholds"] = attrs.asdict(ctx.thresholds)
-    kpi["acceptance"] = [attrs.asdict(c) for c in criteria(kpi, ctx.thresholds)]
-    return kpi
+    feeds = {venue: _feed(venue, stats, ctx, view, now) for venue, stats in ctx.feeds.items()}
+    kpi = Kpi(
+        session_id=ctx.session_id,
+        final=final,
+        status=ctx.status,
+        market=ctx.market,
+        requested_duration_s=ctx.requested_duration_s,
+        duration_s=round(ctx.duration_s(now), 6),
+        startup_s=None if ctx.trading_since is None else round(ctx.trading_since - ctx.opened_at, 6),
+        entry_trades=trader.entries,
+        closed_trades=trader.exits,
+        open_trades=trader.open_trades,
+        fill_events=trader.fill_events,
+        fill_events_written=ctx.fill_events_written,
+        disk_error=ctx.disk_error,
+        fill_events_by_side=BySide(trader.fills_by_side[Side.BUY], trader.fills_by_side[Side.SELL]),
+        available_volume=BySide(trader.available_volume[Side.BUY], trader.available_volume[Side.SELL]),
+        fill_events_by_zone={zone.label: n for zone, n in trader.fills_by_zone.items()},
+        fill_ratio_by_zone={zone.label: BySide(_zone_ratio(sides[Side.BUY]), _zone_ratio(sides[Side.SELL]))
+                            for zone, sides in trader.fill_ratios.items()},
+        pnl_usdt=round(trader.realized_pnl_usdt, 8),
+        pnl_krw=round(trader.realized_pnl_krw, 4),
+        unrealized_pnl_usdt=round(trader.unrealized_pnl_usdt, 8),
+        fees_paid={f"{venue}:{ccy}": round(amount, 10) for (venue, ccy), amount in trader.fees_paid.items()},
+        balances=_balances(trader.balances),
+        initial_balances=_balances(trader.initial_balances),
+        carried_imbalance_btc=trader.carried_imbalance_btc,
+        legs_in_flight=trader.legs_in_flight,
+        risk_stopped=trader.risk_stopped,
+        refusals=dict(trader.refusals),
+        l2_source=trader.l2_source,
+        fill_model=trader.fill_model,
+        latency_ms=OrderLatency(trader.latency_ms, trader.latency_jitter_ms),
+        leg_risk=trader.leg_risk,
+        premium_bps=view.premium_bps,
+        fx=None if view.fx is None else Fx(view.fx.krw_per_usdt, view.fx.source),
+        feeds=feeds,
+        reconnects={venue: feed.reconnects for venue, feed in feeds.items()},
+        actors={name: msgspec.convert(child.as_dict(now), ActorKpi) for name, child in ctx.children.items()},
+        chaos=ChaosKpi(ctx.chaos_every_s, sum(ctx.chaos_kills.values()), dict(sorted(ctx.chaos_kills.items()))),
+        fatal_exceptions=len(ctx.fatal),
+        fatal_errors=tuple(ctx.fatal),
+        pipeline_latency_ms=PipelineLatency(ctx.wire_to_decision.statistics_ms(),
+                                            ctx.wire_to_fill_written.statistics_ms()),
+        replay=msgspec.UNSET if ctx.replay is None else msgspec.convert(ctx.replay, ReplayInfo),
+        acceptance_thresholds=ctx.thresholds,
+    )
+    return msgspec.structs.replace(kpi, acceptance=tuple(criteria(kpi, ctx.thresholds)))
 
 
-def _zone_ratios(trader: Trader) -> dict[str, Any]:
-    """Measured mean fill ratio per zone and side, with the calibration's prediction when there is one."""
-    calibration = getattr(trader.fill_model, "calibration", None)
-    out: dict[str, Any] = {}
-    for zone, sides in sorted(trader.zone_ratios.items()):
-        out[zone.label] = {}
-        for side, ratios in sides.items():
-            row: dict[str, Any] = {"n": ratios.count, "mean": ratios.mean if ratios.count else None}
-            if calibration is not None:
-                predicted = calibration.lookup(zone, side)
-                row["predicted"] = predicted.mean
-                row["predicted_ci95"] = list(predicted.ci95)
-                lo, hi = predicted.ci95
-                row["within_ci95"] = None if row["mean"] is None else lo - 1e-9 <= row["mean"] <= hi + 1e-9
-            out[zone.label][side] = row
-    return out
+def _feed(venue: str, stats: FeedStats, ctx: SessionContext, view: MarketView, now: float) -> FeedKpi:
+    """A feed's KPI entry: its health while trading (to the stop, not through the shutdown) and its restarts."""
+    s = stats.statistics(ctx.ended_at if ctx.ended_at is not None else now)
+    child = ctx.children.get(FEED_ACTORS.get(venue, ""))
+    age = book_age_s(view, venue)
+    return FeedKpi(
+        connects=s.connects, connected=s.connected, messages=s.messages, books=s.books, books_dropped=s.books_dropped,
+        books_superseded=s.books_superseded, batches=s.batches, bad_frames=s.bad_frames, padded_levels=s.padded_levels,
+        gaps=s.gaps, resyncs=s.resyncs, snapshot_refetches=s.snapshot_refetches, pings_sent=s.pings_sent,
+        crossed_books=s.crossed_books, stuck_books=s.stuck_books, untrusted_s=s.untrusted_s,
+        reconnects=child.restarts if child else 0,
+        reconnect_causes=dict(sorted(child.causes.items())) if child else {},
+        downtime_s=round(child.current_downtime_s(now), 6) if child else 0.0,
+        book_age_s=None if age is None else round(age, 6),
+    )
 
+
+def _zone_ratio(r: ZoneFillRatio) -> ZoneRatio:
+    if r.predicted_ci95 is None:
+        return ZoneRatio(r.n, r.mean)
+    return ZoneRatio(r.n, r.mean, r.predicted_mean, r.predicted_ci95, r.within_ci95)
+
+
+def _balances(balances: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    return {venue: dict(assets) for venue, assets in balances.items()}
+
+
+# -- the status line and the premium series --------------------------------------------------------
 
 def premium_sample(ctx: SessionContext, now: float) -> str | None:
     """One line of premium_<id>.csv: t_s, premium_bps, baseline_bps (None before both books)."""
     view = ctx.market_state.view(now)
-    baseline = ctx.trader.baseline.value
+    baseline = ctx.trader.statistics().baseline_bps
     if view.premium_bps is None or baseline is None:
         return None
     return f"{now - ctx.opened_at:.3f},{view.premium_bps:.4f},{baseline:.4f}\n"
@@ -162,13 +336,14 @@ def status_line(ctx: SessionContext, now: float) -> str:
     view = ctx.market_state.view(now)
     parts = [f"t={ctx.duration_s(now):7.1f}s"]
     for venue, stats in ctx.feeds.items():
-        book = view.krw_leg if venue == "upbit" else view.usdt_leg
-        age = "-" if book is None else f"{view.book_age_s(book):.2f}s"
+        feed = stats.statistics(now)
+        age = book_age_s(view, venue)
         child = ctx.children.get(FEED_ACTORS.get(venue, ""))
-        state = "up" if stats.connected else "DOWN"
-        parts.append(f"{venue}:{state} msgs={stats.messages} age={age} rc={child.restarts if child else 0}")
+        state = "up" if feed.connected else "DOWN"
+        parts.append(f"{venue}:{state} msgs={feed.messages} age={'-' if age is None else f'{age:.2f}s'} "
+                     f"rc={child.restarts if child else 0}")
     premium = "-" if view.premium_bps is None else f"{view.premium_bps:.1f}bps"
-    trader = ctx.trader
-    parts.append(f"premium={premium} trades={trader.entries} fills={sum(trader.fills_by_side.values())} "
+    trader = ctx.trader.statistics()
+    parts.append(f"premium={premium} trades={trader.entries} fills={trader.fill_events} "
                  f"pnl={trader.realized_pnl_usdt:+.4f}USDT")
     return " | ".join(parts)

@@ -1,5 +1,6 @@
 """The session's files: their names (this module is the one place they are spelled), the claim of a
-session id, and the ``latest/`` links."""
+session id, and the ``latest/`` links. Readers find sessions and their files here too
+(``SessionPaths.find_ids``, ``file_pattern``)."""
 
 from __future__ import annotations
 
@@ -7,38 +8,69 @@ from pathlib import Path
 
 import attrs
 
+# what each session file is called: <prefix><session id><suffix>
+_NAMES = {
+    "fill_events": ("fill_events_", ".jsonl"),
+    "kpi": ("kpi_", ".json"),
+    "log": ("session_", ".log"),
+    "premium": ("premium_", ".csv"),
+    "report": ("report_", ".md"),
+    "recording": ("recording_", ".jsonl.gz"),
+}
+SESSION_FILES = tuple(_NAMES)
+_PLOT = ("report_", ".png")  # report_<id>_<name>.png beside the report
+
+
+def file_pattern(kind: str) -> str:
+    """A glob pattern matching that kind of file of every session: ``file_pattern("log") == "session_*.log"``."""
+    prefix, suffix = _NAMES[kind]
+    return f"{prefix}*{suffix}"
+
 
 @attrs.frozen
 class SessionPaths:
     logs_dir: Path
     session_id: str
 
+    def _file(self, kind: str) -> Path:
+        prefix, suffix = _NAMES[kind]
+        return self.logs_dir / f"{prefix}{self.session_id}{suffix}"
+
     @property
     def fill_events(self) -> Path:
-        return self.logs_dir / f"fill_events_{self.session_id}.jsonl"
+        return self._file("fill_events")
 
     @property
     def kpi(self) -> Path:
-        return self.logs_dir / f"kpi_{self.session_id}.json"
+        return self._file("kpi")
 
     @property
     def log(self) -> Path:
-        return self.logs_dir / f"session_{self.session_id}.log"
+        return self._file("log")
 
     @property
     def premium(self) -> Path:
-        return self.logs_dir / f"premium_{self.session_id}.csv"
+        return self._file("premium")
 
     @property
     def report(self) -> Path:
-        return self.logs_dir / f"report_{self.session_id}.md"
+        return self._file("report")
 
     @property
     def recording(self) -> Path:
-        return self.logs_dir / f"recording_{self.session_id}.jsonl.gz"
+        return self._file("recording")
 
+    def plot(self, name: str) -> Path:
+        """One of the report's plots: ``report_<id>_<name>.png``."""
+        prefix, suffix = _PLOT
+        return self.logs_dir / f"{prefix}{self.session_id}_{name}{suffix}"
 
-SESSION_FILES = ("fill_events", "kpi", "log", "premium", "report", "recording")
+    @staticmethod
+    def find_ids(logs_dir: Path, kind: str = "kpi") -> list[str]:
+        """The ids of the sessions in ``logs_dir`` that have that kind of file, sorted (ids are start times:
+        the latest is last)."""
+        prefix, suffix = _NAMES[kind]
+        return sorted(p.name[len(prefix):-len(suffix)] for p in logs_dir.glob(file_pattern(kind)))
 
 
 class SessionIdTaken(Exception):

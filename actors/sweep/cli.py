@@ -8,10 +8,11 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from actors.sweep.engines import _run_local, _run_ray
 from actors.sweep.grid import SweepError, _label, parse_grid, plan
-from actors.sweep.results import read_rows, write_heatmap, write_tables
+from actors.sweep.results import SweepRow, read_rows, row_document, write_heatmap, write_tables
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -42,20 +43,20 @@ class _Progress:
             self._task = self._bar.add_task("sweep", total=total, completed=already)
             self._bar.start()
 
-    def row(self, row: dict) -> None:
+    def row(self, row: SweepRow) -> None:
         self.done += 1
         self._fresh += 1
-        self.failed += bool(row.get("error"))
+        self.failed += bool(row.error)
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done)
-            if row.get("error"):
-                self._bar.console.print(f"run {row['run_id']} failed: {row['error']}")
+            if row.error:
+                self._bar.console.print(f"run {row.run_id} failed: {row.error}")
             return
         elapsed = time.monotonic() - self._t0
         eta = elapsed / self._fresh * (self.total - self.done)
-        pnl = row.get("pnl_usdt")
-        outcome = f"error: {row['error']}" if row.get("error") else f"PnL {pnl:+.4f} USDT" if pnl is not None else ""
-        print(f"[{self.done}/{self.total}] {row['run_id']} {outcome} ({row.get('wall_s', 0):.1f} s); "
+        pnl = row.pnl_usdt
+        outcome = f"error: {row.error}" if row.error else f"PnL {pnl:+.4f} USDT" if pnl is not None else ""
+        print(f"[{self.done}/{self.total}] {row.run_id} {outcome} ({row.wall_s:.1f} s); "
               f"ETA {eta:.0f} s", file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -66,7 +67,7 @@ class _Progress:
 # -- command line ----------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
 
 
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    done = {r["run_id"]: r for r in read_rows(rows_path) if not r.get("error")}
+    done = {r.run_id: r for r in read_rows(rows_path) if not r.error}
     todo = [t for t in tasks if t["run_id"] not in done]
     rows = [done[t["run_id"]] for t in tasks if t["run_id"] in done]
     workers = args.workers or os.cpu_count() or 1
@@ -142,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     progress = _Progress(len(tasks), len(done))
     started = time.monotonic()
 
-    def on_row(row: dict) -> None:
+    def on_row(row: SweepRow) -> None:
         rows.append(row)
         with open(rows_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, separators=(",", ":")) + "\n")
+            f.write(json.dumps(row_document(row), separators=(",", ":")) + "\n")
         progress.row(row)
 
     status = EXIT_OK
@@ -164,11 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         progress.close()
     wall = time.monotonic() - started
-    latest = {r["run_id"]: r for r in rows}  # a resumed failure replaces its earlier row
+    latest = {r.run_id: r for r in rows}  # a resumed failure replaces its earlier row
     final = [latest[t["run_id"]] for t in tasks if t["run_id"] in latest]
     write_tables(out, final, list(grid))
     heatmap = write_heatmap(out, final, heat_keys)
-    failed = sum(1 for r in final if r.get("error"))
+    failed = sum(1 for r in final if r.error)
     now_done = len(final) - len(done)
     print(f"sweep: {len(final)}/{len(tasks)} runs done ({failed} failed); {now_done} in {wall:.1f} s "
           f"({now_done / max(wall, 1e-9):.3f} runs/s); {out / 'results.md'}, {out / 'results.csv'}"

@@ -9,11 +9,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from actors.core.acceptance import SIDES
 from actors.sweep.grid import SweepError
+from actors.sweep.results import SweepRow
 
 # -- one run (in a worker process) -----------------------------------------------------------------
 
-def run_task(task: dict[str, Any], out_dir: str) -> dict[str, Any]:
+def run_task(task: dict[str, Any], out_dir: str) -> SweepRow:
     """Run one replay session; always returns a row (``error`` says what went wrong, if anything)."""
     import trio
     import trio.testing
@@ -21,13 +23,13 @@ def run_task(task: dict[str, Any], out_dir: str) -> dict[str, Any]:
     from actors import config as config_mod
     from actors.cli import configure_logging
     from actors.net.memory import memory_network
+    from actors.records.kpi import as_kpi
     from actors.records.paths import SessionPaths
     from actors.session import run_session
     from actors.wiring import prepare_replay
 
     started = time.perf_counter()
-    row: dict[str, Any] = {"run_id": task["run_id"], "recording": Path(task["recording"].split("+")[0]).name,
-                           **task["values"], "status": "failed", "error": ""}
+    recording = Path(task["recording"].split("+")[0]).name
     try:
         run_dir = Path(out_dir) / "runs" / task["run_id"]
         overrides = json.loads(json.dumps(task["overrides"]))
@@ -44,27 +46,24 @@ def run_task(task: dict[str, Any], out_dir: str) -> dict[str, Any]:
             memory_network()
             return await run_session(cfg, paths, handle_signals=False, replay=replay)
 
-        result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-        kpi = result.kpi
-        row.update({
-            "status": kpi["status"], "seed": cfg.session.seed, "replayed_s": round(kpi["duration_s"], 3),
-            "trades": kpi["entry_trades"], "fill_events": kpi["fill_events"],
-            "pnl_usdt": round(kpi["pnl_usdt"], 6), "unrealized_pnl_usdt": round(kpi["unrealized_pnl_usdt"], 6),
-            "fill_ratio_by_zone": {f"{zone} {side}": round(r["mean"], 4)
-                                   for zone, sides in kpi["fill_ratio_by_zone"].items()
-                                   for side, r in sides.items() if r.get("mean") is not None},
-            "reconnects": sum(kpi["reconnects"].values()),
-            "error": "; ".join(kpi["fatal_errors"]),
-        })
+        kpi = as_kpi(trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)).kpi)
+        return SweepRow(
+            run_id=task["run_id"], recording=recording, values=task["values"], status=kpi.status,
+            error="; ".join(kpi.fatal_errors), seed=cfg.session.seed, replayed_s=round(kpi.duration_s, 3),
+            trades=kpi.entry_trades, fill_events=kpi.fill_events, pnl_usdt=round(kpi.pnl_usdt, 6),
+            unrealized_pnl_usdt=round(kpi.unrealized_pnl_usdt, 6),
+            fill_ratio_by_zone={f"{zone} {side}": round(ratio.mean, 4) for zone, sides in kpi.fill_ratio_by_zone.items()
+                                for side in SIDES if (ratio := sides.of(side)).mean is not None},
+            reconnects=sum(kpi.reconnects.values()), wall_s=round(time.perf_counter() - started, 3))
     except Exception as exc:  # reported in the row; the other runs go on
-        row["error"] = f"{type(exc).__name__}: {exc}".replace("\n", " | ")
-    row["wall_s"] = round(time.perf_counter() - started, 3)
-    return row
+        return SweepRow(run_id=task["run_id"], recording=recording, values=task["values"], status="failed",
+                        error=f"{type(exc).__name__}: {exc}".replace("\n", " | "),
+                        wall_s=round(time.perf_counter() - started, 3))
 
 
 # -- engines ---------------------------------------------------------------------------------------
 
-def _run_local(tasks: list[dict], out_dir: str, workers: int, on_row: Callable[[dict], None]) -> None:
+def _run_local(tasks: list[dict], out_dir: str, workers: int, on_row: Callable[[SweepRow], None]) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -91,7 +90,7 @@ def _ignore_sigint() -> None:
 
 
 def _run_ray(tasks: list[dict], out_dir: str, workers: int | None, address: str | None,
-             on_row: Callable[[dict], None]) -> None:
+             on_row: Callable[[SweepRow], None]) -> None:
     try:
         import ray
     except ImportError:

@@ -20,7 +20,9 @@ class SweepError(Exception):
 
 def _split_top_level(text: str) -> list[str]:
     """Split on commas outside brackets and quotes: ``[[5,5]],[[10,12]]`` is two values."""
-    parts, depth, quote, current = [], 0, "", []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for ch in text:
         if quote:
             quote = "" if ch == quote else quote
@@ -83,7 +85,7 @@ def plan(config_path: str, recordings: list[str], grid: dict[str, list[Any]], *,
             overrides: dict[str, Any] = {}
             for key, value in values.items():
                 merge_tables(overrides, _nested(key, value))
-            session = {"market": "replay"}
+            session: dict[str, Any] = {"market": "replay"}
             if seed is not None:
                 session["seed"] = seed
             if duration_s is not None:

@@ -31,7 +31,7 @@ import msgspec
 
 from actors.core import calibration
 from actors.core.vocabulary import Zone
-from actors.inputs import MAX_LINE_BYTES, MIB, LineReader, read_text_bounded
+from actors.inputs import MAX_LINE_BYTES, MIB, BadLine, read_jsonl, read_text_bounded
 
 CALIBRATION_MAX_BYTES = 16 * MIB
 
@@ -60,44 +60,40 @@ class _Hedge(msgspec.Struct, tag_field="leg", tag="hedge"):
     """Sized by the leg imbalance, not by the zone's order: not calibrated, so nothing else is read."""
 
 
-_fill_line = msgspec.json.Decoder(Union[_Entry, _Exit, _Hedge])
+_FillLine = Union[_Entry, _Exit, _Hedge]
 
 
 class CalibrateError(ValueError):
     """Input calibrate cannot use; str() names the file (and line) and the problem."""
 
 
-def _fill_event(path: Path, number: int, line: bytes) -> dict[str, Any]:
-    """One fill-event line as the dict ``calibration.build`` reads; CalibrateError if it is not one."""
-    try:
-        e = _fill_line.decode(line)
-    except msgspec.ValidationError as exc:  # JSON, but not the shape of a fill event
-        raise CalibrateError(f"{path}:{number}: not a fill event: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise CalibrateError(f"{path}:{number}: not a JSON line ({exc})") from None
-    except Exception as exc:  # deeply nested JSON raises RecursionError, not a decode error
-        raise CalibrateError(f"{path}:{number}: not a fill event: {type(exc).__name__}: {exc}") from None
+def _record(e: _Entry | _Exit | _Hedge) -> dict[str, Any]:
+    """A fill-event line as the dict ``calibration.build`` reads."""
     if isinstance(e, _Hedge):
         return {"leg": "hedge"}
     return {"leg": "entry" if isinstance(e, _Entry) else "exit", "side": e.side, "fill_ratio": e.fill_ratio,
             "entry_bps": e.entry_bps, "tp_bps": e.tp_bps}
 
 
+def _refuse(line: BadLine) -> None:
+    """A line that is not a fill event ends the run with CalibrateError; a torn last line is skipped."""
+    where, cause = f"{line.path}:{line.number}", line.cause
+    if line.torn:
+        print(f"{where}: torn last line skipped", file=sys.stderr)
+        return
+    if cause is None:
+        raise CalibrateError(f"{where}: not a fill event: line longer than {MAX_LINE_BYTES // MIB} MiB")
+    if isinstance(cause, msgspec.ValidationError):  # JSON, but not the shape of a fill event
+        raise CalibrateError(f"{where}: not a fill event: {cause}")
+    if isinstance(cause, msgspec.DecodeError):
+        raise CalibrateError(f"{where}: not a JSON line ({cause})")
+    # deeply nested JSON raises RecursionError, not a decode error
+    raise CalibrateError(f"{where}: not a fill event: {type(cause).__name__}: {cause}")
+
+
 def read_events(path: Path) -> list[dict]:
     """The fill events of one file; CalibrateError (or InputError) for the first line that is not one."""
-    events = []
-    for number, line, terminated in LineReader(path):
-        if line is None:
-            raise CalibrateError(f"{path}:{number}: not a fill event: line longer than {MAX_LINE_BYTES // MIB} MiB")
-        if not line.strip():
-            continue
-        try:
-            events.append(_fill_event(path, number, line))
-        except CalibrateError as exc:
-            if terminated or "not a JSON line" not in str(exc):
-                raise
-            print(f"{path}:{number}: torn last line skipped", file=sys.stderr)
-    return events
+    return [_record(e) for _, e in read_jsonl(path, _FillLine, on_bad=_refuse)]
 
 
 def _zone(text: str) -> Zone:

@@ -8,10 +8,10 @@ by cause and downtime per feed, and plots of the premium with its baseline and t
 per zone against the prediction, available-volume histograms and the PnL curve. Also written at the
 end of every session run from the command line.
 
-A KPI file is read with a bounded read (16 MiB) and checked by a typed decoder for the fields a
-report needs: anything else (``[]``, ``42``, ``{}``, a missing field) is one line
-``report: FILE: not a KPI file (...)`` and exit status 1. Fill-event lines of the wrong shape are
-skipped and counted, and the report says how many.
+A KPI file is read with a bounded read (16 MiB) and decoded strictly into the KPI document's type
+(``actors.records.kpi.Kpi``, fields added since older files were written have defaults): anything
+else (``[]``, ``42``, ``{}``, a missing field) is one line ``report: FILE: not a KPI file (...)`` and
+exit status 1. Fill-event lines of the wrong shape are skipped and counted, and the report says how many.
 """
 
 from __future__ import annotations
@@ -28,80 +28,17 @@ import msgspec
 matplotlib.use("Agg")  # headless: files only
 import matplotlib.pyplot as plt  # noqa: E402
 
-from actors.core.acceptance import SIDES, side_distributions  # noqa: E402
-from actors.inputs import (  # noqa: E402
-    MIB,
-    LineReader,  # noqa: E402
-    read_bounded,
-)
+from actors.core.acceptance import SIDES, SideDistributions, side_distributions  # noqa: E402
+from actors.core.vocabulary import Side  # noqa: E402
+from actors.inputs import MIB, BadLine, LineReader, read_bounded, read_jsonl  # noqa: E402
+from actors.records.kpi import Kpi, ReplayInfo, decode_kpi  # noqa: E402
+from actors.records.paths import SessionPaths  # noqa: E402
 
 KPI_MAX_BYTES = 16 * MIB
 
 
 class ReportError(Exception):
     pass
-
-
-# -- what a report reads ---------------------------------------------------------------------------
-
-class _Criterion(msgspec.Struct):
-    id: str
-    name: str
-    threshold: str
-    measured: str
-    passed: bool
-
-
-class _ZoneSide(msgspec.Struct):
-    n: int
-    mean: float | None
-    predicted: float | None = None
-    predicted_ci95: tuple[float, float] | None = None
-    within_ci95: bool | None = None
-
-
-class _ZoneRatios(msgspec.Struct):
-    BUY: _ZoneSide
-    SELL: _ZoneSide
-
-
-class _Feed(msgspec.Struct):
-    connects: int
-    reconnects: int
-    reconnect_causes: dict[str, int]
-    downtime_s: float
-    messages: int
-    bad_frames: int
-    gaps: int
-    resyncs: int
-    untrusted_s: float = 0.0
-
-
-class _Replay(msgspec.Struct):
-    sources: list[str]
-    recording_s: float
-    speed: float | str
-    recorded: list[str]
-    synthesised: list[str]
-
-
-class Kpi(msgspec.Struct):
-    """The fields of a KPI file (docs/kpis.md) a report reads; the others are not checked."""
-
-    status: str
-    market: str
-    duration_s: float
-    requested_duration_s: float
-    entry_trades: int
-    fill_events: int
-    pnl_usdt: float
-    pnl_note: str
-    fill_model: str
-    l2_source: str
-    feeds: dict[str, _Feed]
-    acceptance: list[_Criterion] = []
-    fill_ratio_by_zone: dict[str, _ZoneRatios] = {}
-    replay: _Replay | None = None
 
 
 class _Fill(msgspec.Struct):
@@ -119,13 +56,9 @@ class _Fill(msgspec.Struct):
     trade_pnl_usdt: float | None = None
 
 
-_kpi_decoder = msgspec.json.Decoder(Kpi)
-_fill_decoder = msgspec.json.Decoder(_Fill)
-
-
 @attrs.frozen
 class FillEvents:
-    events: list[dict[str, Any]]
+    events: tuple[_Fill, ...] = ()
     skipped: int = 0             # lines that are not fill events (a torn last line too)
     first_skipped: str = ""      # "line N: why", for the report
 
@@ -134,36 +67,43 @@ def read_kpi(path: Path) -> Kpi:
     """A KPI file, checked; InputError (not a small regular file) or ReportError (not a KPI file)."""
     data = read_bounded(path, KPI_MAX_BYTES)
     try:
-        return _kpi_decoder.decode(data)
+        return decode_kpi(data)
     except Exception as exc:  # a decode or validation error, or RecursionError on nested JSON
         raise ReportError(f"{path}: not a KPI file ({type(exc).__name__}: {exc})") from None
 
 
-def find_session(logs_dir: Path, session_id: str | None) -> str:
+def find_session(logs_dir: Path, session_id: str | None) -> SessionPaths:
+    """The files of that session, or of the latest one in ``logs_dir`` (the one with the greatest id)."""
     if session_id:
-        if not (logs_dir / f"kpi_{session_id}.json").exists():
-            raise ReportError(f"{logs_dir}: no kpi_{session_id}.json")
-        return session_id
-    ids = sorted(p.name[4:-5] for p in logs_dir.glob("kpi_*.json"))
+        paths = SessionPaths(logs_dir, session_id)
+        if not paths.kpi.exists():
+            raise ReportError(f"{logs_dir}: no {paths.kpi.name}")
+        return paths
+    ids = SessionPaths.find_ids(logs_dir, "kpi")
     if not ids:
-        raise ReportError(f"{logs_dir}: no session files (kpi_<id>.json) here")
-    return ids[-1]
+        raise ReportError(f"{logs_dir}: no session files ({SessionPaths(logs_dir, '<id>').kpi.name}) here")
+    return SessionPaths(logs_dir, ids[-1])
+
+
+@attrs.define
+class _Skipped:
+    """Counts the lines of a fill-event file that are not fill events and remembers the first."""
+
+    count: int = 0
+    first: str = ""
+
+    def __call__(self, line: BadLine) -> None:
+        self.count += 1
+        self.first = self.first or f"line {line.number}: {line.problem[:80]}"
 
 
 def _events(path: Path) -> FillEvents:
     """The fill events of a file; other lines (a torn last line after a crash too) are counted, not fatal."""
     if not path.exists():
-        return FillEvents([])
-    out, skipped, first = [], 0, ""
-    for number, line, _ in LineReader(path):
-        try:
-            if line is None:
-                raise ValueError("longer than 16 MiB")
-            out.append(msgspec.structs.asdict(_fill_decoder.decode(line)))
-        except Exception as exc:  # one bad line, whatever the decoder raised
-            skipped += 1
-            first = first or f"line {number}: {type(exc).__name__}: {str(exc)[:80]}"
-    return FillEvents(out, skipped, first)
+        return FillEvents()
+    skipped = _Skipped()
+    events = tuple(event for _, event in read_jsonl(path, _Fill, on_bad=skipped))
+    return FillEvents(events, skipped.count, skipped.first)
 
 
 def _skip_note(path: Path, fills: FillEvents) -> str:
@@ -193,15 +133,15 @@ def _fmt(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
-def _plots(logs_dir: Path, sid: str, kpi: Kpi, events: list[dict], premium: list) -> list[str]:
+def _plots(paths: SessionPaths, kpi: Kpi, events: tuple[_Fill, ...], premium: list) -> list[str]:
     names = []
 
     def save(fig, suffix: str) -> None:
-        name = f"report_{sid}_{suffix}.png"
+        path = paths.plot(suffix)
         fig.tight_layout()
-        fig.savefig(logs_dir / name, dpi=90)
+        fig.savefig(path, dpi=90)
         plt.close(fig)
-        names.append(name)
+        names.append(path.name)
 
     fig, ax = plt.subplots(figsize=(9, 3.5))
     if premium:
@@ -209,9 +149,10 @@ def _plots(logs_dir: Path, sid: str, kpi: Kpi, events: list[dict], premium: list
         ax.plot(t, p, lw=0.8, label="premium (mid)")
         ax.plot(t, b, lw=1.2, label="baseline")
     for leg, marker, color in (("entry", "^", "green"), ("exit", "v", "red")):
-        pts = [(e["decided_t_s"], e["premium_bps"]) for e in events if e["leg"] == leg]
-        if pts:
-            ax.scatter(*zip(*pts), marker=marker, color=color, s=25, label=f"{leg} legs", zorder=3)
+        legs = [e for e in events if e.leg == leg]
+        if legs:
+            ax.scatter([e.decided_t_s for e in legs], [e.premium_bps for e in legs], marker=marker, color=color, s=25,
+                       label=f"{leg} legs", zorder=3)
     ax.set_xlabel("session time (s)")
     ax.set_ylabel("bps")
     ax.set_title("Premium, baseline and trades")
@@ -224,8 +165,8 @@ def _plots(logs_dir: Path, sid: str, kpi: Kpi, events: list[dict], premium: list
     labels, width = list(zones), 0.2
     for i, side in enumerate(SIDES):
         xs = [j + (i - 0.5) * 2 * width for j in range(len(labels))]
-        ax.bar(xs, [getattr(zones[z], side).mean or 0 for z in labels], width, label=f"{side} measured")
-        predicted = [getattr(zones[z], side).predicted for z in labels]
+        ax.bar(xs, [zones[z].of(side).mean or 0 for z in labels], width, label=f"{side} measured")
+        predicted = [zones[z].of(side).predicted for z in labels]
         if any(p is not None for p in predicted):
             ax.scatter(xs, [p if p is not None else float("nan") for p in predicted], marker="_", s=400,
                        color="black", zorder=3, label=f"{side} predicted" if i == 0 else None)
@@ -240,18 +181,18 @@ def _plots(logs_dir: Path, sid: str, kpi: Kpi, events: list[dict], premium: list
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, side in zip(axes, SIDES):
-        values = [e["available_volume"] for e in events if e["side"] == side]
+        values = [e.available_volume for e in events if e.side == side]
         if values:
             ax.hist(values, bins=min(30, max(5, len(values) // 2)))
         ax.set_title(f"{side} available_volume (BTC)")
     save(fig, "available_volume")
 
     fig, ax = plt.subplots(figsize=(9, 3))
-    closes = sorted((e["t_s"], e["trade_pnl_usdt"]) for e in events if e.get("trade_pnl_usdt") is not None)
+    closes = sorted((e.t_s, e.trade_pnl_usdt) for e in events if e.trade_pnl_usdt is not None)
     total, xs, ys = 0.0, [0.0], [0.0]
-    for t, pnl in closes:
+    for at, pnl in closes:
         total += pnl
-        xs.append(t)
+        xs.append(at)
         ys.append(total)
     ax.step(xs, ys, where="post")
     ax.set_xlabel("session time (s)")
@@ -262,37 +203,35 @@ def _plots(logs_dir: Path, sid: str, kpi: Kpi, events: list[dict], premium: list
 
 
 def write_report(logs_dir: Path, session_id: str | None = None) -> Path:
-    sid = find_session(logs_dir, session_id)
-    kpi = read_kpi(logs_dir / f"kpi_{sid}.json")
-    fills_path = logs_dir / f"fill_events_{sid}.jsonl"
-    fills = _events(fills_path)
-    premium = _premium(logs_dir / f"premium_{sid}.csv")
-    plots = _plots(logs_dir, sid, kpi, fills.events, premium)
-    lines = [f"# Session {sid}", "",
+    paths = find_session(logs_dir, session_id)
+    kpi = read_kpi(paths.kpi)
+    fills = _events(paths.fill_events)
+    plots = _plots(paths, kpi, fills.events, _premium(paths.premium))
+    lines = [f"# Session {paths.session_id}", "",
              f"{kpi.status}, market {kpi.market}, {kpi.duration_s:.1f} s of {kpi.requested_duration_s:g} s; "
              f"{kpi.entry_trades} entry trades, {kpi.fill_events} fill events, PnL {kpi.pnl_usdt:+.4f} USDT "
              f"({kpi.pnl_note}); fill model {kpi.fill_model}, L2 source {kpi.l2_source}.", ""]
-    if kpi.replay is not None:
+    if isinstance(kpi.replay, ReplayInfo):
         r = kpi.replay
         lines += [f"Replay of {' + '.join(r.sources)} ({r.recording_s:.1f} s, speed {r.speed}): recorded "
                   f"{', '.join(r.recorded)}; synthesised {', '.join(r.synthesised) or 'nothing'} "
                   "(simulator model pinned to the recorded mid).", ""]
     if fills.skipped:
-        lines += [_skip_note(fills_path, fills) + ".", ""]
+        lines += [_skip_note(paths.fill_events, fills) + ".", ""]
     lines += ["## Acceptance criteria", "", "| | criterion | threshold | measured | result |", "|---|---|---|---|---|"]
     for c in kpi.acceptance:
         lines.append(f"| {c.id} | {c.name} | {c.threshold} | {c.measured} | {'PASS' if c.passed else '**FAIL**'} |")
     lines += ["", "## Fills per side", "",
               "| side | measure | count | min | max | mean | median | std | |", "|---|---|---|---|---|---|---|---|---|"]
     for side, measures in side_distributions(fills.events).items():
-        for measure, d in measures.items():
-            lines.append(f"| {side} | {measure} | {d['count']} | {_fmt(d['min'])} | {_fmt(d['max'])} | "
-                         f"{_fmt(d['mean'])} | {_fmt(d['median'])} | {_fmt(d['std'])} | {d['label']} |")
+        for measure, d in measures.measures():
+            lines.append(f"| {side} | {measure} | {d.count} | {_fmt(d.min)} | {_fmt(d.max)} | "
+                         f"{_fmt(d.mean)} | {_fmt(d.median)} | {_fmt(d.std)} | {d.label} |")
     lines += ["", "## Fill ratio per zone", "", "| zone | side | n | measured | predicted | 95 % interval | inside |",
               "|---|---|---|---|---|---|---|"]
     for zone, sides in kpi.fill_ratio_by_zone.items():
         for side in SIDES:
-            row = getattr(sides, side)
+            row = sides.of(side)
             ci = row.predicted_ci95
             lines.append(f"| {zone} | {side} | {row.n} | {_fmt(row.mean)} | {_fmt(row.predicted)} | "
                          f"{'-' if ci is None else f'{ci[0]:.4f}-{ci[1]:.4f}'} | "
@@ -304,59 +243,63 @@ def write_report(logs_dir: Path, session_id: str | None = None) -> Path:
         lines.append(f"| {venue} | {f.connects} | {f.reconnects} | {causes} | {f.downtime_s:.2f} | "
                      f"{f.untrusted_s:.2f} | {f.messages} | {f.bad_frames} | {f.gaps} | {f.resyncs} |")
     lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots] + [""]
-    path = logs_dir / f"report_{sid}.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    paths.report.write_text("\n".join(lines), encoding="utf-8")
+    return paths.report
 
 
-MEASURES = ("available_volume", "fill_ratio", "slippage_bps")
 CALL_OUT = 0.10  # a mean or a std/mean this much (relative) away from the first session's is called out
+
+
+@attrs.frozen
+class _Compared:
+    folder: Path
+    session_id: str
+    kpi: Kpi
+    sides: dict[Side, SideDistributions]
 
 
 def compare(logs_dirs: list[Path]) -> str:
     """Sessions side by side (the latest in each folder), differences in fill distributions called out."""
     rows, skips = [], []
     for folder in logs_dirs:
-        sid = find_session(folder, None)
-        kpi = read_kpi(folder / f"kpi_{sid}.json")
-        fills_path = folder / f"fill_events_{sid}.jsonl"
-        fills = _events(fills_path)
+        paths = find_session(folder, None)
+        kpi = read_kpi(paths.kpi)
+        fills = _events(paths.fill_events)
         if fills.skipped:
-            skips.append(f"- {folder}: {_skip_note(fills_path, fills)}")
-        rows.append((folder, sid, kpi, side_distributions(fills.events)))
+            skips.append(f"- {folder}: {_skip_note(paths.fill_events, fills)}")
+        rows.append(_Compared(folder, paths.session_id, kpi, side_distributions(fills.events)))
     lines = ["# Session comparison", "", "| session | folder | L2 source | fill model | trades | fill events | "
              "PnL USDT | criteria passed |", "|---|---|---|---|---|---|---|---|"]
-    for folder, sid, kpi, _ in rows:
+    for row in rows:
+        kpi = row.kpi
         passed = sum(c.passed for c in kpi.acceptance)
-        lines.append(f"| {sid} | {folder} | {kpi.l2_source} | {kpi.fill_model} | {kpi.entry_trades} | "
+        lines.append(f"| {row.session_id} | {row.folder} | {kpi.l2_source} | {kpi.fill_model} | {kpi.entry_trades} | "
                      f"{kpi.fill_events} | {kpi.pnl_usdt:+.4f} | {passed}/{len(kpi.acceptance)} |")
     if skips:
         lines += [""] + skips
     lines += ["", "## Fill distributions", "",
               "| session | side | measure | count | mean | median | std | std/mean | |",
               "|---|---|---|---|---|---|---|---|---|"]
-    for _, sid, kpi, dists in rows:
+    for row in rows:
         for side in SIDES:
-            for measure in MEASURES:
-                d = dists[side][measure]
-                cv = None if not d["mean"] else d["std"] / d["mean"]
-                lines.append(f"| {sid} ({kpi.l2_source}) | {side} | {measure} | {d['count']} | {_fmt(d['mean'])} | "
-                             f"{_fmt(d['median'])} | {_fmt(d['std'])} | {_fmt(cv, 3)} | {d['label']} |")
+            for measure, d in row.sides[side].measures():
+                lines.append(f"| {row.session_id} ({row.kpi.l2_source}) | {side} | {measure} | {d.count} | "
+                             f"{_fmt(d.mean)} | {_fmt(d.median)} | {_fmt(d.std)} | {_fmt(d.std_over_mean, 3)} | "
+                             f"{d.label} |")
     notes = []
-    _, base_sid, base_kpi, base = rows[0]
-    for _, sid, kpi, dists in rows[1:]:
+    base = rows[0]
+    here = f"with {base.kpi.l2_source} ({base.session_id})"
+    for row in rows[1:]:
+        there = f"with {row.kpi.l2_source} ({row.session_id})"
         for side in SIDES:
-            for measure in MEASURES:
-                a, b = base[side][measure], dists[side][measure]
-                if a["mean"] is None or b["mean"] is None:
+            for (measure, a), (_, b) in zip(base.sides[side].measures(), row.sides[side].measures()):
+                if a.mean is None or b.mean is None:
                     continue
-                if a["label"] != b["label"]:
-                    notes.append(f"{side} {measure}: {b['label']} with {kpi.l2_source} ({sid}) but {a['label']} "
-                                 f"with {base_kpi.l2_source} ({base_sid})")
-                if a["mean"] and abs(b["mean"] - a["mean"]) / abs(a["mean"]) > CALL_OUT:
-                    notes.append(f"{side} {measure}: mean {_fmt(b['mean'])} with {kpi.l2_source} ({sid}) vs "
-                                 f"{_fmt(a['mean'])} with {base_kpi.l2_source} ({base_sid}), "
-                                 f"{(b['mean'] - a['mean']) / a['mean']:+.0%}")
+                if a.label != b.label:
+                    notes.append(f"{side} {measure}: {b.label} {there} but {a.label} {here}")
+                if a.mean and abs(b.mean - a.mean) / abs(a.mean) > CALL_OUT:
+                    notes.append(f"{side} {measure}: mean {_fmt(b.mean)} {there} vs {_fmt(a.mean)} {here}, "
+                                 f"{(b.mean - a.mean) / a.mean:+.0%}")
     lines += ["", "## Differences against the first session", ""]
     lines += [f"- {n}" for n in notes] or ["- none above 10 %"]
     return "\n".join(lines) + "\n"

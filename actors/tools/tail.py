@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+import threading
 from collections import deque
 from pathlib import Path
+
+from actors.records.paths import file_pattern
 
 POLL_S = 0.2
 
 
 def newest_log(root: Path) -> Path | None:
-    logs = [p for p in root.rglob("session_*.log") if p.is_file()]
+    logs = [p for p in root.rglob(file_pattern("log")) if p.is_file()]
     return max(logs, key=lambda p: (p.stat().st_mtime, p.name)) if logs else None
 
 
-def follow(root: Path, *, lines: int = 20, out=sys.stdout, stop_after_s: float | None = None) -> int:
-    deadline = None if stop_after_s is None else time.monotonic() + stop_after_s
+def follow(root: Path, *, lines: int = 20, out=sys.stdout, stop: threading.Event | None = None) -> int:
+    """Print the newest log's last ``lines``, then what is written to it, every POLL_S, until ``stop`` is set
+    (from another thread: a test, a program embedding this) or Ctrl-C."""
+    stop = threading.Event() if stop is None else stop
     current = None
     handle = None
-    while deadline is None or time.monotonic() < deadline:
+    while not stop.is_set():
         latest = newest_log(root)
         if latest is not None and latest != current:
             if handle is not None:
@@ -40,7 +44,7 @@ def follow(root: Path, *, lines: int = 20, out=sys.stdout, stop_after_s: float |
             if chunk:
                 out.write(chunk)
                 out.flush()
-        time.sleep(POLL_S)
+        stop.wait(POLL_S)
     if handle is not None:
         handle.close()
     return 0

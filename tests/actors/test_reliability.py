@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import trio
+from session_process import SessionProcess
 
 from actors import config
 from actors.net.memory import memory_network
@@ -200,24 +200,14 @@ def _unreachable_config(tmp_path: Path) -> Path:
     return path
 
 
-def _wait_for(predicate, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
+@pytest.mark.realtime
 def test_a_signal_during_startup_ends_the_session_as_interrupted(tmp_path):
     logs = tmp_path / "logs"
-    proc = subprocess.Popen([sys.executable, "-m", "actors.session", "--config", str(_unreachable_config(tmp_path)),
-                             "--market", "live", "--logs-dir", str(logs)], cwd=ROOT, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for(lambda: "cannot connect" in "".join(p.read_text() for p in logs.glob("session_*.log")), 30)
+    with SessionProcess("--config", str(_unreachable_config(tmp_path)), "--market", "live",
+                        "--logs-dir", str(logs)) as proc:
+        proc.wait_for_stderr("cannot connect", timeout_s=30)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+        out, err = proc.communicate(timeout_s=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "SIGTERM received" in err
     (kpi_file,) = logs.glob("kpi_*.json")
@@ -227,18 +217,15 @@ def test_a_signal_during_startup_ends_the_session_as_interrupted(tmp_path):
     assert "interrupted" in out and list(logs.glob("report_*.md"))
 
 
+@pytest.mark.realtime
 def test_a_second_signal_exits_at_once_with_130_and_the_files_stay_valid(tmp_path):
     logs = tmp_path / "logs"
-    proc = subprocess.Popen([sys.executable, "-m", "actors.session", "--config", "config/demo.toml",
-                             "--logs-dir", str(logs), "--duration", "120", "--session-id", "twice"], cwd=ROOT,
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for(lambda: "both feeds ready" in "".join(p.read_text() for p in logs.glob("session_*.log")), 30)
+    with SessionProcess("--config", "config/demo.toml", "--logs-dir", str(logs), "--duration", "120",
+                        "--session-id", "twice") as proc:
+        proc.wait_for_stderr("both feeds ready", timeout_s=30)
         proc.send_signal(signal.SIGINT)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+        out, err = proc.communicate(timeout_s=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "received again: exited at once" in err
     for line in (logs / "fill_events_twice.jsonl").read_text().splitlines():

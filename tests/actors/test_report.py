@@ -1,16 +1,14 @@
-"""The session report: acceptance criteria, distributions and plots from a session's files."""
+"""The session report: acceptance criteria, distributions and plots from a session's files (the criteria's own
+rules: tests/core/test_acceptance.py)."""
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from actors import config
-from actors.core.acceptance import Thresholds, criteria, distribution
 from actors.records.paths import SessionPaths
 from actors.tools.report import write_report
 
@@ -32,29 +30,6 @@ def test_report_of_a_session(tmp_path, run_virtual):
     for name in ("premium", "fill_ratio", "available_volume", "pnl"):
         png = tmp_path / f"report_20260101_000020_{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"({png.name})" in text
-
-
-def test_criteria_fail_when_they_should():
-    kpi = json.loads((ROOT / "tests" / "actors" / "kpi_sample.json").read_text())
-    t = Thresholds()
-    assert all(c.passed for c in criteria(kpi, t))
-    fixed = copy.deepcopy(kpi)
-    fixed["available_volume"]["BUY"]["std_over_mean"] = 0.0  # the earlier system's fixed fallback
-    assert [c.id for c in criteria(fixed, t) if not c.passed] == ["C3"]
-    storm = copy.deepcopy(kpi)
-    storm["reconnects"] = {"upbit": 2, "binance": 0}
-    assert [c.id for c in criteria(storm, t) if not c.passed] == ["C6"]
-    storm["chaos"]["kills_by_actor"] = {"feed:upbit": 2}
-    assert all(c.passed for c in criteria(storm, t))  # two reconnects, both from chaos kills
-    short = copy.deepcopy(kpi)
-    short["duration_s"], short["fatal_exceptions"] = 59.0, 1
-    assert [c.id for c in criteria(short, t) if not c.passed] == ["C1", "C7"]
-
-
-def test_distribution_labels():
-    assert distribution([0.002] * 10)["label"] == "FIXED"
-    assert distribution([1.0, 2.0, 3.0])["label"] == "DISPERSED"
-    assert distribution([])["label"] == "n/a"
 
 
 def test_report_cli_errors(tmp_path):

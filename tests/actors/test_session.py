@@ -7,11 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import trio
+from session_process import SessionProcess
 
 from actors import config
 from actors.net.memory import memory_network
@@ -72,6 +72,7 @@ async def test_an_unreachable_exchange_ends_the_session_with_a_clear_error(autoj
     assert "C7 | fatal exceptions | 0 | 1 | **FAIL**" in write_report(tmp_path).read_text()  # no data, no warning
 
 
+@pytest.mark.realtime
 def test_session_over_real_loopback_sockets(tmp_path):
     """The one real-time run: both feeds over real WebSockets and HTTP on 127.0.0.1."""
     cfg = demo(tmp_path, duration_s=3)
@@ -163,30 +164,19 @@ def test_core_logic_never_needs_the_package_on_pypi_named_supervision():
     assert Path(supervision.__file__).resolve().is_relative_to(ROOT)
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_session_cleanly_with_a_final_kpi(tmp_path, signum):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "actors.session", "--config", "config/demo.toml",
-                             "--logs-dir", str(tmp_path), "--duration", "120"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while "both feeds ready" not in _read_logs(tmp_path) and time.monotonic() < deadline:
-            time.sleep(0.2)
+    with SessionProcess("--config", "config/demo.toml", "--logs-dir", str(tmp_path), "--duration", "120") as proc:
+        proc.wait_for_stderr("both feeds ready", timeout_s=30)
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+        out, err = proc.communicate(timeout_s=30)
     assert proc.returncode == 0, err
     (kpi_file,) = tmp_path.glob("kpi_*.json")
     kpi = json.loads(kpi_file.read_text())
     assert kpi["final"] and kpi["status"] == "interrupted" and kpi["fatal_exceptions"] == 0
     assert f"{signal.Signals(signum).name} received" in err
     assert "interrupted" in out and "Traceback" not in err
-
-
-def _read_logs(folder: Path) -> str:
-    return "".join(p.read_text() for p in folder.glob("session_*.log"))
 
 
 def test_calibrate_cli_builds_and_keeps_zones(tmp_path):

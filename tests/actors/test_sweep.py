@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.sweep import SweepError, parse_grid, plan, write_tables
+from actors.sweep import SweepError, parse_grid, plan, row_from_document, write_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 HFT = "recorded/hftbacktest/btcusdt_20240808.gz"
@@ -54,7 +54,7 @@ def test_tables_sort_by_pnl_and_report_errors(tmp_path):
             {"run_id": "b", "recording": "r", "k.x": "2", "status": "failed", "error": "RecordingError: no book"},
             {"run_id": "c", "recording": "r", "k.x": "3", "status": "completed", "pnl_usdt": 2.0, "trades": 1,
              "fill_events": 2, "fill_ratio_by_zone": {}, "reconnects": 1, "error": ""}]
-    write_tables(tmp_path, rows, ["k.x"])
+    write_tables(tmp_path, [row_from_document(r) for r in rows], ["k.x"])
     ids = [r["run_id"] for r in csv.DictReader((tmp_path / "results.csv").read_text().splitlines())]
     assert ids == ["c", "a", "b"]
     md = (tmp_path / "results.md").read_text()

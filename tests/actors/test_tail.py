@@ -1,9 +1,7 @@
 """Following a running session: latest/ links and python -m actors.tools.tail."""
 
-import io
 import os
 import threading
-import time
 
 from actors.records.paths import SessionPaths, point_latest
 from actors.tools.tail import follow
@@ -23,21 +21,56 @@ def test_latest_links_point_at_the_current_session(tmp_path):
                                                           "session_20260101_000002.log"]
 
 
+class _Screen:
+    """Where follow() prints, read from the test's thread: ``wait_for`` returns once a text has been printed."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._changed = threading.Condition()
+
+    def write(self, text: str) -> int:
+        with self._changed:
+            self._text += text
+            self._changed.notify_all()
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+    def text(self) -> str:
+        with self._changed:
+            return self._text
+
+    def wait_for(self, text: str, timeout_s: float = 10.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: text in self._text, timeout=timeout_s):
+                raise AssertionError(f"tail did not print {text!r} within {timeout_s:g} s; it printed {self._text!r}")
+
+
 def test_tail_shows_history_follows_and_switches_to_a_newer_session(tmp_path):
     old = tmp_path / "demo" / "session_20260101_000001.log"
     old.parent.mkdir()
     old.write_text("".join(f"line {i}\n" for i in range(30)))
-    out = io.StringIO()
-    worker = threading.Thread(target=follow, args=(tmp_path,), kwargs={"lines": 5, "out": out, "stop_after_s": 2.0})
+    screen, stop = _Screen(), threading.Event()
+    worker = threading.Thread(target=follow, args=(tmp_path,), kwargs={"lines": 5, "out": screen, "stop": stop})
     worker.start()
-    time.sleep(0.5)
-    with open(old, "a") as f:
-        f.write("appended\n")
-    time.sleep(0.5)
-    new = tmp_path / "demo" / "session_20260101_000002.log"
-    new.write_text("new session\n")
-    worker.join()
-    text = out.getvalue()
+    try:
+        screen.wait_for("line 29\n")  # the history is shown: from here on it follows the end of the file
+        with open(old, "a") as f:
+            f.write("appended\n")
+        screen.wait_for("appended\n")
+        new = tmp_path / "demo" / "session_20260101_000002.log"
+        new.write_text("new session\n")
+        screen.wait_for("new session\n")
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    text = screen.text()
     assert "line 24\n" not in text and "line 25\n" in text and "line 29\n" in text
     assert "appended\n" in text
     assert f"==> {new} <==\nnew session\n" in text
