@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config/demo.toml
 ARGS ?=
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m actors.session --config $(CONFIG) $(ARGS)
 
-test: $(STAMP)
+# lint, format and types first (seconds), then the suite
+test: lint
 	$(BIN)/python -m pytest -q -n 2 $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check actors supervision tests bench
+	$(BIN)/ruff format --check actors supervision tests bench
+	$(BIN)/mypy
 
 # The suite without the tests marked realtime (real sockets, subprocess sessions, the 60 s chaos run)
 test-fast: $(STAMP)

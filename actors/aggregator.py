@@ -15,9 +15,14 @@ from actors.core.book import BookView
 from actors.core.market import MarketState, MarketView
 
 
-async def run_aggregator(inbox: trio.MemoryReceiveChannel[BookView], out: trio.MemorySendChannel[MarketView],
-                         state: MarketState, coalesce_s: float = 0.0, *,
-                         task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+async def run_aggregator(
+    inbox: trio.MemoryReceiveChannel[BookView],
+    out: trio.MemorySendChannel[MarketView],
+    state: MarketState,
+    coalesce_s: float = 0.0,
+    *,
+    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+) -> None:
     task_status.started()
     while True:
         try:

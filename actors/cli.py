@@ -31,8 +31,12 @@ from actors.session import SessionResult, run_session
 from actors.sim.recordings import RecordingError
 from actors.wiring import prepare_replay
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = (ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE,
-                                                      ExitCode.INTERRUPTED)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = (
+    ExitCode.OK,
+    ExitCode.FAILED,
+    ExitCode.USAGE,
+    ExitCode.INTERRUPTED,
+)
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -50,36 +54,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="TOML config file (see docs/config.md)")
     p.add_argument("--duration", type=float, metavar="S", help="override session.duration_s")
     p.add_argument("--market", choices=("live", "sim", "replay"), help="override session.market")
-    p.add_argument("--replay", nargs="+", metavar="FILE",
-                   help="recording(s) to replay (ours, hftbacktest or cryptofeed; merged by time): replay.files, "
-                        "implies --market replay")
+    p.add_argument(
+        "--replay",
+        nargs="+",
+        metavar="FILE",
+        help="recording(s) to replay (ours, hftbacktest or cryptofeed; merged by time): replay.files, "
+        "implies --market replay",
+    )
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, metavar="X", help="replay at X times the recorded pace: replay.speed")
-    pace.add_argument("--as-fast-as-possible", action="store_true", default=None,
-                      help="replay on a virtual clock, as fast as the CPU allows; same recording and seed, "
-                           "same fill events: replay.as_fast_as_possible")
+    pace.add_argument(
+        "--as-fast-as-possible",
+        action="store_true",
+        default=None,
+        help="replay on a virtual clock, as fast as the CPU allows; same recording and seed, "
+        "same fill events: replay.as_fast_as_possible",
+    )
     p.add_argument("--session-id", metavar="ID", help="name the session's files (default: the start time)")
     p.add_argument("--seed", type=int, metavar="N", help="override session.seed")
     p.add_argument("--logs-dir", metavar="DIR", help="override session.logs_dir")
-    p.add_argument("--record", action="store_true", default=None,
-                   help="save every raw frame with its receive time (recording_<id>.jsonl.gz): session.record")
-    p.add_argument("--chaos-kill-every", type=float, metavar="S",
-                   help="kill a feed (seeded choice) every S seconds: override chaos.kill_every_s")
-    p.add_argument("--virtual-time", action="store_true",
-                   help="market = sim only: run on a virtual clock over an in-memory network, as fast as the "
-                        "CPU allows (same market and decisions; wall-clock fields and rates differ)")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        default=None,
+        help="save every raw frame with its receive time (recording_<id>.jsonl.gz): session.record",
+    )
+    p.add_argument(
+        "--chaos-kill-every",
+        type=float,
+        metavar="S",
+        help="kill a feed (seeded choice) every S seconds: override chaos.kill_every_s",
+    )
+    p.add_argument(
+        "--virtual-time",
+        action="store_true",
+        help="market = sim only: run on a virtual clock over an in-memory network, as fast as the "
+        "CPU allows (same market and decisions; wall-clock fields and rates differ)",
+    )
     return p
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    session = {key: value for key, value in (("duration_s", args.duration), ("market", args.market),
-                                             ("seed", args.seed), ("logs_dir", args.logs_dir),
-                                             ("record", args.record)) if value is not None}
+    session = {
+        key: value
+        for key, value in (
+            ("duration_s", args.duration),
+            ("market", args.market),
+            ("seed", args.seed),
+            ("logs_dir", args.logs_dir),
+            ("record", args.record),
+        )
+        if value is not None
+    }
     out: dict[str, dict[str, Any]] = {"session": session} if session else {}
     if args.chaos_kill_every is not None:
         out["chaos"] = {"kill_every_s": args.chaos_kill_every}
-    replay = {key: value for key, value in (("files", args.replay), ("speed", args.speed),
-                                            ("as_fast_as_possible", args.as_fast_as_possible)) if value is not None}
+    replay = {
+        key: value
+        for key, value in (
+            ("files", args.replay),
+            ("speed", args.speed),
+            ("as_fast_as_possible", args.as_fast_as_possible),
+        )
+        if value is not None
+    }
     if replay:
         out["replay"] = replay
         if args.replay and args.market is None:
@@ -107,8 +145,9 @@ class _LogFile:
             with contextlib.suppress(OSError):
                 self._file.close()
             self._file = None
-            sys.stderr.write(f"log file {self.path}: cannot write ({exc.strerror or exc}); logging to the "
-                             "terminal only\n")
+            sys.stderr.write(
+                f"log file {self.path}: cannot write ({exc.strerror or exc}); logging to the terminal only\n"
+            )
 
     def stop(self) -> None:
         if self._file is not None:
@@ -123,12 +162,15 @@ def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO", cons
     if console is None:
         sink = sys.stderr
     else:
+
         def sink(message) -> None:
             console.print(str(message).rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+
     logger.add(sink, level=stderr_level, format=LOG_FORMAT, colorize=False, backtrace=False, diagnose=False)
     if log_path is not None:
-        logger.add(_LogFile(log_path), level="DEBUG", format=LOG_FORMAT, colorize=False, backtrace=False,
-                   diagnose=False)
+        logger.add(
+            _LogFile(log_path), level="DEBUG", format=LOG_FORMAT, colorize=False, backtrace=False, diagnose=False
+        )
 
 
 def _summary(result: SessionResult) -> str:
@@ -143,9 +185,13 @@ def _summary(result: SessionResult) -> str:
         f"  PnL {k.pnl_usdt:+.4f} USDT / {k.pnl_krw:+.0f} KRW realized after fees "
         f"({k.closed_trades} closed trades), open trades marked {k.unrealized_pnl_usdt:+.4f} USDT",
         "  zones: " + (", ".join(f"{z} {n} fills" for z, n in k.fill_events_by_zone.items()) or "none"),
-        "  feeds: " + ", ".join(f"{v} msgs {f.messages} reconnects {f.reconnects} "
-                                 f"{f.reconnect_causes or ''}".rstrip() for v, f in k.feeds.items()),
-        "  chaos: off" if not k.chaos.kill_every_s
+        "  feeds: "
+        + ", ".join(
+            f"{v} msgs {f.messages} reconnects {f.reconnects} {f.reconnect_causes or ''}".rstrip()
+            for v, f in k.feeds.items()
+        ),
+        "  chaos: off"
+        if not k.chaos.kill_every_s
         else f"  chaos kills: {k.chaos.kills} (one every {k.chaos.kill_every_s:g} s)",
         f"  fatal exceptions {k.fatal_exceptions}",
         f"files in {result.paths.logs_dir}/ (and links in {result.paths.logs_dir}/latest/):",
@@ -164,12 +210,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.virtual_time and cfg.session.market != "sim":
-        print(f"config error: --virtual-time needs market = 'sim', got {cfg.session.market!r}"
-              + (" (a replay uses --as-fast-as-possible)" if cfg.session.market == "replay" else ""), file=sys.stderr)
+        print(
+            f"config error: --virtual-time needs market = 'sim', got {cfg.session.market!r}"
+            + (" (a replay uses --as-fast-as-possible)" if cfg.session.market == "replay" else ""),
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     if args.session_id is not None and not _SESSION_ID.match(args.session_id):
-        print(f"command line error: --session-id expected letters, digits, '_' or '-', got {args.session_id!r}",
-              file=sys.stderr)
+        print(
+            f"command line error: --session-id expected letters, digits, '_' or '-', got {args.session_id!r}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     replay = None
     if cfg.session.market == "replay":
@@ -185,35 +236,52 @@ def main(argv: list[str] | None = None) -> int:
         console = None
         if sys.stdout.isatty() and not virtual:
             from rich.console import Console
+
             console = Console()
         configure_logging(paths.log, console=console)
     except SessionIdTaken as exc:
         print(f"command line error: --session-id: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"config error: {args.config}: $.session.logs_dir: cannot write session files in {str(logs_dir)!r}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"config error: {args.config}: $.session.logs_dir: cannot write session files in {str(logs_dir)!r}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     log = logger.bind(actor="session")
     try:
         point_latest(paths)
     except OSError as exc:
         log.warning("{}/latest/ not updated ({}): follow {} instead", logs_dir, exc.strerror or exc, paths.log)
-    log.info("session {}: market {}, {:g} s, seed {}, logs in {}", paths.session_id,
-             cfg.session.market, cfg.session.duration_s, cfg.session.seed, paths.logs_dir)
+    log.info(
+        "session {}: market {}, {:g} s, seed {}, logs in {}",
+        paths.session_id,
+        cfg.session.market,
+        cfg.session.duration_s,
+        cfg.session.seed,
+        paths.logs_dir,
+    )
     if replay is not None:
         log.info("recording {}", replay.recording.describe())
-        log.info("replay: recorded {}, synthesised {} (model FX and premium, seed {}); {:.1f} s to serve{}",
-                 ", ".join(sorted(replay.recorded)), ", ".join(replay.synthesised) or "nothing", cfg.session.seed,
-                 replay.duration_s, "" if replay.duration_s <= cfg.session.duration_s * (
-                     1 if cfg.replay.as_fast_as_possible else cfg.replay.speed)
-                 else f", cut at session.duration_s = {cfg.session.duration_s:g} (--duration changes it)")
+        log.info(
+            "replay: recorded {}, synthesised {} (model FX and premium, seed {}); {:.1f} s to serve{}",
+            ", ".join(sorted(replay.recorded)),
+            ", ".join(replay.synthesised) or "nothing",
+            cfg.session.seed,
+            replay.duration_s,
+            ""
+            if replay.duration_s <= cfg.session.duration_s * (1 if cfg.replay.as_fast_as_possible else cfg.replay.speed)
+            else f", cut at session.duration_s = {cfg.session.duration_s:g} (--duration changes it)",
+        )
     session = partial(run_session, cfg, paths, interrupts=interrupts, replay=replay)
     try:
         if virtual:
+
             async def on_virtual_clock() -> SessionResult:
                 memory_network()
                 return await session()
+
             result = trio.run(on_virtual_clock, clock=trio.testing.MockClock(autojump_threshold=0))
         else:
             result = trio.run(partial(session, live_console=console))
@@ -225,8 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     print(_summary(result))
     try:
         from actors.tools.report import write_report
+
         print(f"  report: {write_report(paths.logs_dir, paths.session_id)}")
     except Exception as exc:  # the session's data files are complete either way
         logger.bind(actor="session").opt(exception=exc).debug("report failed: {}", exc)
-        print(f"  report not written: {type(exc).__name__}: {exc} (python -m actors.tools.report retries)", file=sys.stderr)
+        print(
+            f"  report not written: {type(exc).__name__}: {exc} (python -m actors.tools.report retries)",
+            file=sys.stderr,
+        )
     return result.exit_code

@@ -29,9 +29,17 @@ async def _every(interval_s: float, fn) -> None:
         fn()
 
 
-async def run_collector(inbox: trio.MemoryReceiveChannel[FillEvent], writer: FillWriter, ctx: SessionContext,
-                        kpi_path, kpi_interval_s: float, status_interval_s: float, premium_path=None, *,
-                        task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+async def run_collector(
+    inbox: trio.MemoryReceiveChannel[FillEvent],
+    writer: FillWriter,
+    ctx: SessionContext,
+    kpi_path,
+    kpi_interval_s: float,
+    status_interval_s: float,
+    premium_path=None,
+    *,
+    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+) -> None:
     log = logger.bind(actor="collector")
 
     def snapshot() -> None:
@@ -68,6 +76,13 @@ async def run_collector(inbox: trio.MemoryReceiveChannel[FillEvent], writer: Fil
             ctx.fill_events_written = writer.count
             # from the receipt of the book this leg filled against to the line being written
             ctx.wire_to_fill_written.add(trio.current_time() - (ctx.opened_at + event.t_s - event.book_age_ms / 1e3))
-            log.debug("fill {} {} {} {:.8f}/{:.8f} @ {}", event.trade_id, event.venue, event.side,
-                      event.filled_qty, event.order_qty, event.avg_price)
+            log.debug(
+                "fill {} {} {} {:.8f}/{:.8f} @ {}",
+                event.trade_id,
+                event.venue,
+                event.side,
+                event.filled_qty,
+                event.order_qty,
+                event.avg_price,
+            )
         nursery.cancel_scope.cancel()

@@ -40,8 +40,9 @@ from actors.core.trader import RiskLimits
 from actors.sim.settings import SimConfig, ping_period
 from supervision import RestartPolicy
 
-CONFIG_MAX_BYTES = 1 * inputs.MIB        # a config is a few KiB: anything larger is not one
+CONFIG_MAX_BYTES = 1 * inputs.MIB  # a config is a few KiB: anything larger is not one
 CALIBRATION_MAX_BYTES = 16 * inputs.MIB
+
 
 class ConfigError(Exception):
     """A config problem a person can fix; str() is the whole message."""
@@ -64,7 +65,7 @@ market_code = Rule(lambda v: _MARKET_CODE.fullmatch(v) is not None, "an upper-ca
 binance_symbol = Rule(lambda v: _SYMBOL.fullmatch(v) is not None, "an upper-case ASCII symbol such as BTCUSDT")
 snapshot_limit = between(1, 5000, "an integer")
 # Floors of the keys that pace a loop (the loop steps by them: a smaller value never lets time advance)
-report_period = at_least(0.1)     # session.status_interval_s, session.kpi_interval_s
+report_period = at_least(0.1)  # session.status_interval_s, session.kpi_interval_s
 chaos_period = off_or_at_least(0.1)
 
 
@@ -136,9 +137,7 @@ class StrategyConfig(StrategyParams):
         return StrategyParams(**{f.name: getattr(self, f.name) for f in attrs.fields(StrategyParams)})
 
 
-
 FeesConfig = Fees  # [fees] is the core's type: one set of defaults and rules
-
 
 
 @attrs.frozen
@@ -152,7 +151,6 @@ class PortfolioConfig:
 RiskConfig = RiskLimits  # [risk]
 
 ACTOR_NAMES = ACTORS  # [chaos] actors: any supervised actor
-
 
 
 @attrs.frozen
@@ -170,7 +168,6 @@ class CollectorConfig:
 AcceptanceConfig = Thresholds  # [acceptance]
 
 
-
 @attrs.frozen
 class AggregatorConfig:
     coalesce_ms: float = attrs.field(default=1.0, validator=non_negative)
@@ -178,13 +175,14 @@ class AggregatorConfig:
 
 SupervisionConfig = RestartPolicy  # [supervision]: supervise() takes it as it is
 
+
 @attrs.frozen
 class ReplayConfig:
     """What market = "replay" serves, and how fast (docs/config.md)."""
 
     files: tuple[str, ...] = attrs.field(default=(), validator=paths)  # ours, hftbacktest or cryptofeed
     speed: float = attrs.field(default=1.0, validator=positive)  # x the recorded pace, real clock
-    as_fast_as_possible: bool = False    # virtual clock: as fast as the CPU allows, deterministic
+    as_fast_as_possible: bool = False  # virtual clock: as fast as the CPU allows, deterministic
 
 
 @attrs.frozen
@@ -207,6 +205,7 @@ class Config:
 
 # -- structuring -----------------------------------------------------------------------------------
 
+
 class _Mismatch(TypeError):
     def __init__(self, expected: str) -> None:
         super().__init__(expected)
@@ -218,12 +217,14 @@ def _strict(check: Callable[[Any], bool], expected: str, convert: Callable[[Any]
         if not check(value):
             raise _Mismatch(expected)
         return convert(value)
+
     return hook
 
 
 def _number(*, allow_inf: bool, expected: str, expected_finite: str):
     """Structure hook of float (finite only: every float key, present and future) and of Limit (finite
     or inf; its rule refuses -inf)."""
+
     def hook(value: Any, _type: Any) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise _Mismatch(expected)
@@ -234,16 +235,20 @@ def _number(*, allow_inf: bool, expected: str, expected_finite: str):
         if math.isnan(number) or (math.isinf(number) and not allow_inf):
             raise _Mismatch(expected_finite)
         return number
+
     return hook
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 _converter.register_structure_hook(
-    int, _strict(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer", int))
-_converter.register_structure_hook(float, _number(allow_inf=False, expected="a number",
-                                                  expected_finite="a finite number"))
-_converter.register_structure_hook(Limit, _number(allow_inf=True, expected=positive_or_inf.expected,
-                                                  expected_finite=positive_or_inf.expected))
+    int, _strict(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer", int)
+)
+_converter.register_structure_hook(
+    float, _number(allow_inf=False, expected="a number", expected_finite="a finite number")
+)
+_converter.register_structure_hook(
+    Limit, _number(allow_inf=True, expected=positive_or_inf.expected, expected_finite=positive_or_inf.expected)
+)
 _converter.register_structure_hook(str, _strict(lambda v: isinstance(v, str), "a string", str))
 _converter.register_structure_hook(bool, _strict(lambda v: isinstance(v, bool), "true or false", bool))
 
@@ -253,8 +258,13 @@ def _describe(tp: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if attrs.has(tp):
         return "a table"
-    return {int: "an integer", float: "a number", Limit: positive_or_inf.expected, str: "a string",
-            bool: "true or false"}.get(tp, str(tp))
+    return {
+        int: "an integer",
+        float: "a number",
+        Limit: positive_or_inf.expected,
+        str: "a string",
+        bool: "true or false",
+    }.get(tp, str(tp))
 
 
 _MISSING = object()
@@ -294,8 +304,10 @@ def _problems(exc: BaseException, path: list[str | int], tp: Any, raw: Any) -> l
         return out
     if isinstance(exc, ForbiddenExtraKeysError):
         allowed = ", ".join(a.name for a in attrs.fields(exc.cl))
-        return [f"{_render(path + [k])}: unknown key (expected one of: {allowed}), got {_given(raw, path + [k])}"
-                for k in sorted(exc.extra_fields)]
+        return [
+            f"{_render(path + [k])}: unknown key (expected one of: {allowed}), got {_given(raw, path + [k])}"
+            for k in sorted(exc.extra_fields)
+        ]
     if isinstance(exc, KeyError):
         return [f"{_render(path)}: expected {_describe(tp)}, got nothing (the key is missing)"]
     expected = getattr(exc, "expected", None) or _describe(tp)
@@ -336,11 +348,11 @@ def parse(raw: dict[str, Any]) -> Config:
         raise ConfigError("\n".join(problems))
     strategy = config.strategy
     if strategy.fill_model == "calibrated" and not strategy.calibration:
-        problems.append("$.strategy.calibration: expected a calibration file path when fill_model = "
-                        "'calibrated', got nothing")
+        problems.append(
+            "$.strategy.calibration: expected a calibration file path when fill_model = 'calibrated', got nothing"
+        )
     if config.session.market == "replay" and not config.replay.files:
-        problems.append("$.replay.files: expected at least one recording file when session.market = 'replay', "
-                        "got []")
+        problems.append("$.replay.files: expected at least one recording file when session.market = 'replay', got []")
     if problems:
         raise ConfigError("\n".join(problems))
     return config
@@ -359,7 +371,7 @@ def _one_line(exc: BaseException) -> str:
 def _input_problem(exc: inputs.InputError, path: str | Path) -> str:
     """The InputError's problem without its leading file name (the caller names the file its own way)."""
     text, prefix = str(exc), f"{path}: "
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def read_calibration(path: str) -> calibration_mod.Calibration:

@@ -8,15 +8,20 @@ import enum
 class ExitCode(enum.IntEnum):
     """Exit status of ``python -m actors.session`` (docs/reliability.md)."""
 
-    OK = 0            # completed, or interrupted by a first Ctrl-C / SIGTERM
-    FAILED = 1        # startup deadline, an actor given up on, no drain, a disk error, an unexpected error
-    USAGE = 2         # bad config, command line or input file; nothing started
+    OK = 0  # completed, or interrupted by a first Ctrl-C / SIGTERM
+    FAILED = 1  # startup deadline, an actor given up on, no drain, a disk error, an unexpected error
+    USAGE = 2  # bad config, command line or input file; nothing started
     INTERRUPTED = 130  # a second Ctrl-C / SIGTERM
 
 
 # supervised actors, in start order; feeds are producers, the rest consumers
 COLLECTOR, EXECUTOR, AGGREGATOR, FEED_UPBIT, FEED_BINANCE = (
-    "collector", "executor", "aggregator", "feed:upbit", "feed:binance")
+    "collector",
+    "executor",
+    "aggregator",
+    "feed:upbit",
+    "feed:binance",
+)
 ACTORS = (COLLECTOR, EXECUTOR, AGGREGATOR, FEED_UPBIT, FEED_BINANCE)
 FEED_ACTORS = {"upbit": FEED_UPBIT, "binance": FEED_BINANCE}
 
@@ -25,8 +30,8 @@ class SeedStream(enum.IntEnum):
     """Offsets from ``session.seed``: each random stream of a session has its own, so adding one never
     shifts another (same seed, same market and decisions)."""
 
-    MARKET = 0         # the simulated market; the supervisors' jitter
-    FILL_MODEL = 1     # calibrated fill model, stochastic mode
-    CHAOS = 2          # which actor chaos kills
-    FAULTS = 3         # the simulator's random faults
-    MOCK_BOOK = 7      # l2_source = "mock"
+    MARKET = 0  # the simulated market; the supervisors' jitter
+    FILL_MODEL = 1  # calibrated fill model, stochastic mode
+    CHAOS = 2  # which actor chaos kills
+    FAULTS = 3  # the simulator's random faults
+    MOCK_BOOK = 7  # l2_source = "mock"

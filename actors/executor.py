@@ -42,8 +42,13 @@ async def _flush(state: ExecutorState, out: trio.MemorySendChannel[FillEvent]) -
         state.outbox.popleft()
 
 
-async def run_executor(inbox: trio.MemoryReceiveChannel[MarketView], out: trio.MemorySendChannel[FillEvent],
-                       state: ExecutorState, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+async def run_executor(
+    inbox: trio.MemoryReceiveChannel[MarketView],
+    out: trio.MemorySendChannel[FillEvent],
+    state: ExecutorState,
+    *,
+    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+) -> None:
     trader = state.trader
     task_status.started()
     await _flush(state, out)

@@ -57,8 +57,6 @@ class FeedError(FeedFailure):
     bad frames); ``cause`` ERROR unless given."""
 
 
-
-
 class _Outbox:
     """A feed's end of the books channel.
 
@@ -99,14 +97,16 @@ class _Outbox:
 class _Reader:
     """Frames of one connection, decoded and counted."""
 
-    def __init__(self, conn: WsConn, stats: FeedStats, decode: Callable[[Any], list], log,
-                 max_bad_per_min: int, recorder) -> None:
+    def __init__(
+        self, conn: WsConn, stats: FeedStats, decode: Callable[[Any], list], log, max_bad_per_min: int, recorder
+    ) -> None:
         self._conn, self._stats, self._decode, self._log = conn, stats, decode, log
         self._max_bad, self._recorder = max_bad_per_min, recorder
         stats.reset_bad_window()  # a burst on the previous connection is not held against this one
 
-    async def next_events(self, stale_at: float, stale: Callable[[], FeedFailure],
-                          wake_at: float = math.inf) -> list | None:
+    async def next_events(
+        self, stale_at: float, stale: Callable[[], FeedFailure], wake_at: float = math.inf
+    ) -> list | None:
         """Decoded events of the next frame and of the frames already queued behind it (up to MAX_BATCH),
         in order; None at ``wake_at``; ``stale()`` raised at ``stale_at``. At 10 frames/s a batch is one
         frame; when frames queue up (a replay at full speed, a pause of the event loop) one wake-up reads
@@ -141,16 +141,29 @@ class _Reader:
             return self._decode(frame)
         except Exception as exc:
             recent = stats.bad_frame(trio.current_time(), BAD_FRAME_WINDOW_S)
-            self._log.warning("bad frame #{} skipped: {}: {} (first bytes: {!r})", stats.bad_frames,
-                              type(exc).__name__, str(exc)[:200], frame[:120])
+            self._log.warning(
+                "bad frame #{} skipped: {}: {} (first bytes: {!r})",
+                stats.bad_frames,
+                type(exc).__name__,
+                str(exc)[:200],
+                frame[:120],
+            )
             if recent > self._max_bad:
-                raise FeedError(f"{recent} bad frames within {BAD_FRAME_WINDOW_S:g} s: the exchange keeps sending "
-                                f"garbage; reconnecting") from None
+                raise FeedError(
+                    f"{recent} bad frames within {BAD_FRAME_WINDOW_S:g} s: the exchange keeps sending "
+                    f"garbage; reconnecting"
+                ) from None
             return []
 
 
-async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookView], stats: FeedStats, *,
-                         recorder=None, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+async def run_upbit_feed(
+    cfg: UpbitFeedConfig,
+    out: trio.MemorySendChannel[BookView],
+    stats: FeedStats,
+    *,
+    recorder=None,
+    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+) -> None:
     log = logger.bind(actor="feed:upbit")
     codes = (cfg.market, cfg.fx_market)
     outbox = _Outbox(out, stats, upbit.VENUE)
@@ -166,8 +179,10 @@ async def run_upbit_feed(cfg: UpbitFeedConfig, out: trio.MemorySendChannel[BookV
         def stale() -> FeedStale:
             code = min(codes, key=last_book.__getitem__)
             if code not in seen:
-                return FeedStale(f"no order book for {code} within {cfg.stale_after_s:g} s of subscribing "
-                                 f"(is {code} a market listed on the exchange?)")
+                return FeedStale(
+                    f"no order book for {code} within {cfg.stale_after_s:g} s of subscribing "
+                    f"(is {code} a market listed on the exchange?)"
+                )
             return FeedStale(f"no order book for {code} for {cfg.stale_after_s:g} s")
 
         try:
@@ -222,8 +237,9 @@ async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recor
         except httpx.HTTPError as exc:
             raise SnapshotError(f"depth snapshot request failed: {type(exc).__name__}: {exc}") from None
     if deadline.cancelled_caught:
-        raise SnapshotError(f"depth snapshot: no complete answer within {cfg.snapshot_timeout_s:g} s "
-                            "(snapshot_timeout_s)")
+        raise SnapshotError(
+            f"depth snapshot: no complete answer within {cfg.snapshot_timeout_s:g} s (snapshot_timeout_s)"
+        )
     if status != 200:
         raise SnapshotError(f"depth snapshot HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
     if recorder is not None:
@@ -259,13 +275,26 @@ class _BinanceBook:
     snapshots it asks for in a task of its own, so the socket is read (and diffs buffered) while a
     snapshot is awaited; publishes and withdraws views as its verdicts say."""
 
-    def __init__(self, cfg: BinanceFeedConfig, http: httpx.AsyncClient, stats: FeedStats, outbox: _Outbox, log,
-                 recorder, on_published: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        cfg: BinanceFeedConfig,
+        http: httpx.AsyncClient,
+        stats: FeedStats,
+        outbox: _Outbox,
+        log,
+        recorder,
+        on_published: Callable[[], None],
+    ) -> None:
         self.cfg, self._http, self._stats, self._outbox, self._log = cfg, http, stats, outbox, log
         self._recorder, self._on_published = recorder, on_published
         # the book keeps twice the view's depth sorted, so every view is a slice (actors/core/book.py)
-        self.keeper = BookKeeper(cfg.symbol, stats, keep_sorted=max(128, 2 * cfg.view_depth),
-                                 max_stuck_in_a_row=MAX_STUCK_IN_A_ROW, max_refetch=MAX_REFETCH)
+        self.keeper = BookKeeper(
+            cfg.symbol,
+            stats,
+            keep_sorted=max(128, 2 * cfg.view_depth),
+            max_stuck_in_a_row=MAX_STUCK_IN_A_ROW,
+            max_refetch=MAX_REFETCH,
+        )
         self.fetching = False
 
     @property
@@ -294,8 +323,9 @@ class _BinanceBook:
                     attempt += 1
                     await trio.sleep(0.2 * attempt)
                     continue
-                self._log.info("book synced from snapshot {} ({} levels)", snapshot.last_update_id,
-                               len(self.keeper.sync.book))
+                self._log.info(
+                    "book synced from snapshot {} ({} levels)", snapshot.last_update_id, len(self.keeper.sync.book)
+                )
                 if self._follow(verdict):
                     self.publish(trio.current_time())
         finally:
@@ -310,8 +340,14 @@ class _BinanceBook:
         return verdict.publish
 
 
-async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[BookView], stats: FeedStats, *,
-                           recorder=None, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+async def run_binance_feed(
+    cfg: BinanceFeedConfig,
+    out: trio.MemorySendChannel[BookView],
+    stats: FeedStats,
+    *,
+    recorder=None,
+    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+) -> None:
     log = logger.bind(actor="feed:binance")
     names = binance.stream_names(cfg.symbol, ("depth@100ms",))
     url = cfg.ws_url.rstrip("/") + binance.combined_path(names)
@@ -325,8 +361,10 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
             stats.connected = True
             task_status.started()
 
-    async with http_client(cfg.rest_url, cfg.connect_timeout_s) as http, \
-            open_ws(url, connect_timeout_s=cfg.connect_timeout_s) as conn:
+    async with (
+        http_client(cfg.rest_url, cfg.connect_timeout_s) as http,
+        open_ws(url, connect_timeout_s=cfg.connect_timeout_s) as conn,
+    ):
         stats.connects += 1
         log.info("connected to {}", url)
         reader = _Reader(conn, stats, _decode_binance, log, cfg.max_bad_frames_per_min, recorder)
@@ -349,7 +387,9 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
                                 if book.needs_snapshot:
                                     snapshots.start_soon(book.resync)
                             elif isinstance(event, binance.ServerShutdown):
-                                raise FeedError("server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED)
+                                raise FeedError(
+                                    "server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED
+                                )
                             elif isinstance(event, binance.ErrorReply):
                                 log.warning("error reply {}: {}", event.code, event.msg)
                         if changed and book.keeper.sync.trusted:
@@ -357,8 +397,10 @@ async def run_binance_feed(cfg: BinanceFeedConfig, out: trio.MemorySendChannel[B
         except WsClosed:
             age = trio.current_time() - connected_at
             if age >= cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
-                raise FeedError(f"connection closed after {age:.0f} s: the scheduled cut "
-                                f"({cfg.scheduled_cut_s:g} s)", cause=RestartCause.SCHEDULED) from None
+                raise FeedError(
+                    f"connection closed after {age:.0f} s: the scheduled cut ({cfg.scheduled_cut_s:g} s)",
+                    cause=RestartCause.SCHEDULED,
+                ) from None
             raise
         finally:
             stats.connected = False

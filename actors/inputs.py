@@ -77,7 +77,7 @@ def read_text_bounded(path: str | Path, limit: int) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})") from None
 
 
 class LineReader:
@@ -161,8 +161,13 @@ class BadLine(InputError):
         self.path, self.number, self.problem, self.cause, self.torn = path, number, problem, cause, torn
 
 
-def read_jsonl(path: str | Path, into: Any = Any, *, max_line_bytes: int = MAX_LINE_BYTES,
-               on_bad: Callable[[BadLine], None] | None = None) -> Iterator[tuple[int, Any]]:
+def read_jsonl(
+    path: str | Path,
+    into: Any = Any,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    on_bad: Callable[[BadLine], None] | None = None,
+) -> Iterator[tuple[int, Any]]:
     """``(line number, value)`` for each non-blank line of a JSON-lines file (gzip or plain, read with
     ``LineReader``), decoded strictly as ``into`` (a msgspec type; ``Any``: plain JSON values).
 
@@ -181,8 +186,11 @@ def read_jsonl(path: str | Path, into: Any = Any, *, max_line_bytes: int = MAX_L
                 yield number, decoder.decode(line)
                 continue
             except Exception as exc:  # a decode or validation error, or RecursionError on deeply nested JSON
-                torn = not terminated and isinstance(exc, msgspec.DecodeError) \
+                torn = (
+                    not terminated
+                    and isinstance(exc, msgspec.DecodeError)
                     and not isinstance(exc, msgspec.ValidationError)
+                )
                 bad = BadLine(path, number, f"{type(exc).__name__}: {exc}", exc, torn)
         if on_bad is not None:
             on_bad(bad)

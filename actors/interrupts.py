@@ -48,8 +48,11 @@ class Interrupts:
     def _count_or_exit(self, signum: int) -> None:
         self.count += 1
         if self.count > 1:
-            os.write(2, f"{signal.Signals(signum).name} received again: exited at once; the fill-event file is "
-                        "complete up to its last line\n".encode())
+            os.write(
+                2,
+                f"{signal.Signals(signum).name} received again: exited at once; the fill-event file is "
+                "complete up to its last line\n".encode(),
+            )
             os._exit(EXIT_INTERRUPTED)
 
     async def watch(self, stop: trio.Event) -> None:
@@ -59,6 +62,7 @@ class Interrupts:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 self._count_or_exit(signum)
-                logger.bind(actor="session").warning("{} received: stopping (again to exit at once)",
-                                                     signal.Signals(signum).name)
+                logger.bind(actor="session").warning(
+                    "{} received: stopping (again to exit at once)", signal.Signals(signum).name
+                )
                 stop.set()

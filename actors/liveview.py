@@ -26,8 +26,9 @@ def render(ctx: SessionContext, now: float, rates: dict[str, float]) -> Panel:
     elapsed = ctx.duration_s(now)
     total = ctx.requested_duration_s
     head = Table.grid(padding=(0, 2))
-    head.add_row(ProgressBar(total=total, completed=min(elapsed, total), width=50),
-                 f"{elapsed:7.1f} / {total:g} s", ctx.status)
+    head.add_row(
+        ProgressBar(total=total, completed=min(elapsed, total), width=50), f"{elapsed:7.1f} / {total:g} s", ctx.status
+    )
     feeds = Table(box=None, padding=(0, 2))
     for column in ("feed", "state", "msgs/s", "book age", "reconnects", "untrusted s"):
         feeds.add_column(column, justify="left" if column in ("feed", "state") else "right")
@@ -37,8 +38,14 @@ def render(ctx: SessionContext, now: float, rates: dict[str, float]) -> Panel:
         age = book_age_s(view, venue)
         child = ctx.children.get(FEED_ACTORS[venue])
         state = Text("up", style="green") if feed.connected else Text("DOWN", style="bold red")
-        feeds.add_row(venue, state, f"{rates.get(venue, 0.0):.1f}", "-" if age is None else f"{age:.2f} s",
-                      str(child.restarts if child else 0), f"{feed.untrusted_s:.1f}")
+        feeds.add_row(
+            venue,
+            state,
+            f"{rates.get(venue, 0.0):.1f}",
+            "-" if age is None else f"{age:.2f} s",
+            str(child.restarts if child else 0),
+            f"{feed.untrusted_s:.1f}",
+        )
     trader = ctx.trader.statistics()
     baseline = trader.baseline_bps
     market = Table.grid(padding=(0, 3))
@@ -47,8 +54,11 @@ def render(ctx: SessionContext, now: float, rates: dict[str, float]) -> Panel:
         "baseline " + ("-" if baseline is None else f"{baseline:+.1f} bps"),
         "FX " + ("-" if view.fx is None else f"{view.fx.krw_per_usdt:,.1f} KRW/USDT"),
     )
-    market.add_row(f"trades {trader.entries} (open {trader.open_trades})", f"fill events {trader.fill_events}",
-                   f"PnL {trader.realized_pnl_usdt:+.4f} USDT (marked {trader.unrealized_pnl_usdt:+.4f})")
+    market.add_row(
+        f"trades {trader.entries} (open {trader.open_trades})",
+        f"fill events {trader.fill_events}",
+        f"PnL {trader.realized_pnl_usdt:+.4f} USDT (marked {trader.unrealized_pnl_usdt:+.4f})",
+    )
     return Panel(Group(head, feeds, market), title=f"session {ctx.session_id} ({ctx.market})", expand=False)
 
 
@@ -59,8 +69,7 @@ async def run_live_view(ctx: SessionContext, console: Console) -> None:
 
     last = messages()
     rates: dict[str, float] = {}
-    with Live(render(ctx, trio.current_time(), rates), console=console, refresh_per_second=4,
-              transient=False) as live:
+    with Live(render(ctx, trio.current_time(), rates), console=console, refresh_per_second=4, transient=False) as live:
         while True:
             await trio.sleep(REFRESH_S)
             counts = messages()

@@ -77,9 +77,16 @@ async def _stop_after_replay(hub: ReplayHub, stop: trio.Event) -> None:
     stop.set()
 
 
-async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool = True,
-                      interrupts: Interrupts | None = None, live_console=None, replay: ReplayMarket | None = None,
-                      stop: trio.Event | None = None) -> SessionResult:
+async def run_session(
+    cfg: Config,
+    paths: SessionPaths,
+    *,
+    handle_signals: bool = True,
+    interrupts: Interrupts | None = None,
+    live_console=None,
+    replay: ReplayMarket | None = None,
+    stop: trio.Event | None = None,
+) -> SessionResult:
     """Run a whole session in the current Trio run; always attempts the final KPI file.
 
     ``stop``: setting it ends the session as a signal does (stop the feeds, drain, write); for callers
@@ -105,8 +112,9 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
 
     ctx.on_disk_error = disk_failed
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    writer = FillWriter(paths.fill_events, cfg.collector.fsync, cfg.collector.fsync_interval_s,
-                        on_error=ctx.write_failed)
+    writer = FillWriter(
+        paths.fill_events, cfg.collector.fsync, cfg.collector.fsync_interval_s, on_error=ctx.write_failed
+    )
     recorder = Recorder(paths.recording, ctx.opened_at, ctx.write_failed) if cfg.session.record else None
     if writer.repaired_bytes:
         log.warning("{}: cut a torn last line ({} bytes) left by a crash", paths.fill_events, writer.repaired_bytes)
@@ -116,15 +124,18 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
                 root.start_soon(interrupts.watch, stop)
             if live_console is not None:
                 from actors.liveview import run_live_view
+
                 root.start_soon(run_live_view, ctx, live_console)
             replay_hub = None
             if cfg.session.market == "sim":
-                endpoints = await root.start(partial(serve_sim, cfg.sim, cfg.session.seed,
-                                                     binance_symbol=cfg.feeds.binance.symbol))
+                endpoints = await root.start(
+                    partial(serve_sim, cfg.sim, cfg.session.seed, binance_symbol=cfg.feeds.binance.symbol)
+                )
             elif cfg.session.market == "replay":
                 replay = replay if replay is not None else prepare_replay(cfg)
-                replay_hub = ReplayHub(replay, cfg.sim, cfg.session.seed,
-                                       1.0 if cfg.replay.as_fast_as_possible else cfg.replay.speed)
+                replay_hub = ReplayHub(
+                    replay, cfg.sim, cfg.session.seed, 1.0 if cfg.replay.as_fast_as_possible else cfg.replay.speed
+                )
                 ctx.replay = replay_info(cfg, replay)
                 endpoints = await root.start(partial(serve_hub, replay_hub, binance_symbol=cfg.feeds.binance.symbol))
             else:
@@ -142,9 +153,17 @@ async def run_session(cfg: Config, paths: SessionPaths, *, handle_signals: bool 
     return SessionResult(ctx.status, EXIT_FAILED if ctx.fatal else EXIT_OK, paths, kpi)
 
 
-async def _run_actors(cfg: Config, paths: SessionPaths, ctx: SessionContext, writer: FillWriter,
-                      recorder: Recorder | None, feeds: tuple[Any, Any], stop: trio.Event,
-                      replay_hub: ReplayHub | None, log) -> None:
+async def _run_actors(
+    cfg: Config,
+    paths: SessionPaths,
+    ctx: SessionContext,
+    writer: FillWriter,
+    recorder: Recorder | None,
+    feeds: tuple[Any, Any],
+    stop: trio.Event,
+    replay_hub: ReplayHub | None,
+    log,
+) -> None:
     """The actor tree: consumers started first and stopped last, feeds ready within startup_timeout_s,
     trading, then the feeds cancelled and the pipeline drained within shutdown_grace_s."""
     s = cfg.session
@@ -156,15 +175,38 @@ async def _run_actors(cfg: Config, paths: SessionPaths, ctx: SessionContext, wri
     with books_send:
         upbit_out, binance_out = books_send.clone(), books_send.clone()
     executor_state = ExecutorState(ctx.trader, wire_to_decision=ctx.wire_to_decision)
-    actors = {name: Killable(name, child) for name, child in (
-        (COLLECTOR, partial(run_collector, fills_recv, writer, ctx, paths.kpi, s.kpi_interval_s, s.status_interval_s,
-                            paths.premium)),
-        (EXECUTOR, partial(run_executor, views_recv, fills_send, executor_state)),
-        (AGGREGATOR, partial(run_aggregator, books_recv, views_send, ctx.market_state, cfg.aggregator.coalesce_ms / 1e3)),
-        (FEED_UPBIT, partial(run_upbit_feed, feeds[0], upbit_out, ctx.feeds["upbit"], recorder=recorder)),
-        (FEED_BINANCE, partial(run_binance_feed, feeds[1], binance_out, ctx.feeds["binance"], recorder=recorder)))}
-    owned = {COLLECTOR: (fills_recv,), EXECUTOR: (views_recv, fills_send), AGGREGATOR: (books_recv, views_send),
-             FEED_UPBIT: (upbit_out,), FEED_BINANCE: (binance_out,)}
+    actors = {
+        name: Killable(name, child)
+        for name, child in (
+            (
+                COLLECTOR,
+                partial(
+                    run_collector,
+                    fills_recv,
+                    writer,
+                    ctx,
+                    paths.kpi,
+                    s.kpi_interval_s,
+                    s.status_interval_s,
+                    paths.premium,
+                ),
+            ),
+            (EXECUTOR, partial(run_executor, views_recv, fills_send, executor_state)),
+            (
+                AGGREGATOR,
+                partial(run_aggregator, books_recv, views_send, ctx.market_state, cfg.aggregator.coalesce_ms / 1e3),
+            ),
+            (FEED_UPBIT, partial(run_upbit_feed, feeds[0], upbit_out, ctx.feeds["upbit"], recorder=recorder)),
+            (FEED_BINANCE, partial(run_binance_feed, feeds[1], binance_out, ctx.feeds["binance"], recorder=recorder)),
+        )
+    }
+    owned = {
+        COLLECTOR: (fills_recv,),
+        EXECUTOR: (views_recv, fills_send),
+        AGGREGATOR: (books_recv, views_send),
+        FEED_UPBIT: (upbit_out,),
+        FEED_BINANCE: (binance_out,),
+    }
 
     async def supervised(name: str, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Supervise one actor; close the channels it owns when supervision ends; a give-up stops the session."""
@@ -172,8 +214,15 @@ async def _run_actors(cfg: Config, paths: SessionPaths, ctx: SessionContext, wri
             for channel in owned[name]:
                 stack.enter_context(channel)
             try:
-                await supervise(actors[name], name=name, policy=cfg.supervision, stats=ctx.children[name],
-                                rng=random.Random(jitter_rng.random()), hurry=draining, task_status=task_status)
+                await supervise(
+                    actors[name],
+                    name=name,
+                    policy=cfg.supervision,
+                    stats=ctx.children[name],
+                    rng=random.Random(jitter_rng.random()),
+                    hurry=draining,
+                    task_status=task_status,
+                )
             except SupervisorGaveUp as exc:
                 ctx.fatal.append(str(exc))
                 stop.set()
@@ -219,17 +268,30 @@ def _final_kpi(ctx: SessionContext, paths: SessionPaths, *, interrupted: bool, l
     return kpi
 
 
-async def _trade(ctx: SessionContext, cfg: Config, stop: trio.Event, producers: trio.Nursery,
-                 actors: dict[str, Killable], replay_hub: ReplayHub | None, log) -> None:
+async def _trade(
+    ctx: SessionContext,
+    cfg: Config,
+    stop: trio.Event,
+    producers: trio.Nursery,
+    actors: dict[str, Killable],
+    replay_hub: ReplayHub | None,
+    log,
+) -> None:
     """Both feeds are ready: trade for the session's duration, or until ``stop``."""
     ctx.trading_since = trio.current_time()
     gc.freeze()  # see gc.collect() in run_session; undone when the session ends
-    log.info("both feeds ready after {:.2f} s; trading for {:g} s", ctx.trading_since - ctx.opened_at,
-             cfg.session.duration_s)
+    log.info(
+        "both feeds ready after {:.2f} s; trading for {:g} s", ctx.trading_since - ctx.opened_at, cfg.session.duration_s
+    )
     if cfg.chaos.kill_every_s > 0:
         log.warning("chaos: killing one of {} every {:g} s", ", ".join(cfg.chaos.actors), cfg.chaos.kill_every_s)
-        producers.start_soon(run_chaos, [actors[name] for name in cfg.chaos.actors], cfg.chaos.kill_every_s,
-                             random.Random(cfg.session.seed + SeedStream.CHAOS), ctx.chaos_kills)
+        producers.start_soon(
+            run_chaos,
+            [actors[name] for name in cfg.chaos.actors],
+            cfg.chaos.kill_every_s,
+            random.Random(cfg.session.seed + SeedStream.CHAOS),
+            ctx.chaos_kills,
+        )
     if replay_hub is not None:
         producers.start_soon(_stop_after_replay, replay_hub, stop)
     with trio.move_on_after(cfg.session.duration_s):
@@ -244,8 +306,11 @@ def _startup_failure(ctx: SessionContext, timeout_s: float) -> str:
             child = ctx.children[name]
             last = child.last_error or ("never started" if not child.starts else "no error: still connecting")
             waiting.append(f"{name} not ready ({child.restarts} restarts; last: {last})")
-    return (f"startup: the feeds were not ready within startup_timeout_s={timeout_s:g}: " + "; ".join(waiting)
-            + ". Check the endpoints and market codes in [feeds]")
+    return (
+        f"startup: the feeds were not ready within startup_timeout_s={timeout_s:g}: "
+        + "; ".join(waiting)
+        + ". Check the endpoints and market codes in [feeds]"
+    )
 
 
 if __name__ == "__main__":

@@ -25,23 +25,42 @@ from supervision import ChildStats
 
 def market_state(cfg: Config, opened_at: float) -> MarketState:
     fx_key = ("upbit", cfg.feeds.upbit.fx_market) if cfg.fx.source == "upbit" else None
-    return MarketState(("upbit", cfg.feeds.upbit.market), ("binance", cfg.feeds.binance.symbol),
-                       fx_key, cfg.fx.fixed_krw_per_usdt, started_at=opened_at)
+    return MarketState(
+        ("upbit", cfg.feeds.upbit.market),
+        ("binance", cfg.feeds.binance.symbol),
+        fx_key,
+        cfg.fx.fixed_krw_per_usdt,
+        started_at=opened_at,
+    )
 
 
 def trader(cfg: Config, session_id: str, opened_at: float) -> Trader:
     strategy, seed = cfg.strategy, cfg.session.seed
-    return Trader(strategy.params(), session_id, opened_at, _portfolio(cfg), _fill_model(cfg, seed),
-                  ExecutionParams(strategy.latency_ms, strategy.latency_jitter_ms, strategy.leg_risk, cfg.fees),
-                  cfg.risk, seed=seed, l2_source=strategy.l2_source)
+    return Trader(
+        strategy.params(),
+        session_id,
+        opened_at,
+        _portfolio(cfg),
+        _fill_model(cfg, seed),
+        ExecutionParams(strategy.latency_ms, strategy.latency_jitter_ms, strategy.leg_risk, cfg.fees),
+        cfg.risk,
+        seed=seed,
+        l2_source=strategy.l2_source,
+    )
 
 
 def context(cfg: Config, session_id: str, opened_at: float) -> SessionContext:
     """The session's context: its trader, market state, feed and actor statistics."""
-    ctx = SessionContext(session_id, cfg.session.market, cfg.session.duration_s,
-                         trader(cfg, session_id, opened_at), market_state(cfg, opened_at),
-                         {"upbit": FeedStats("upbit"), "binance": FeedStats("binance")},
-                         {name: ChildStats(name) for name in ACTORS}, opened_at)
+    ctx = SessionContext(
+        session_id,
+        cfg.session.market,
+        cfg.session.duration_s,
+        trader(cfg, session_id, opened_at),
+        market_state(cfg, opened_at),
+        {"upbit": FeedStats("upbit"), "binance": FeedStats("binance")},
+        {name: ChildStats(name) for name in ACTORS},
+        opened_at,
+    )
     ctx.chaos_every_s = cfg.chaos.kill_every_s
     ctx.thresholds = cfg.acceptance
     return ctx
@@ -49,18 +68,22 @@ def context(cfg: Config, session_id: str, opened_at: float) -> SessionContext:
 
 def replay_info(cfg: Config, replay: ReplayMarket) -> dict[str, Any]:
     """What a replay served, for the KPI file."""
-    return {"files": list(cfg.replay.files), "sources": replay.recording.sources,
-            "speed": "as fast as possible" if cfg.replay.as_fast_as_possible else cfg.replay.speed,
-            "recording_s": round(replay.duration_s, 3), "recorded": sorted(replay.recorded),
-            "synthesised": replay.synthesised, "start_epoch_ms": replay.recording.start_epoch_ms}
+    return {
+        "files": list(cfg.replay.files),
+        "sources": replay.recording.sources,
+        "speed": "as fast as possible" if cfg.replay.as_fast_as_possible else cfg.replay.speed,
+        "recording_s": round(replay.duration_s, 3),
+        "recorded": sorted(replay.recorded),
+        "synthesised": replay.synthesised,
+        "start_epoch_ms": replay.recording.start_epoch_ms,
+    }
 
 
 def feed_configs(cfg: Config, endpoints) -> tuple[Any, Any]:
     upbit_cfg, binance_cfg = cfg.feeds.upbit, cfg.feeds.binance
     if endpoints is not None:
         upbit_cfg = attrs.evolve(upbit_cfg, url=endpoints.upbit_url)
-        binance_cfg = attrs.evolve(binance_cfg, ws_url=endpoints.binance_ws_url,
-                                   rest_url=endpoints.binance_rest_url)
+        binance_cfg = attrs.evolve(binance_cfg, ws_url=endpoints.binance_ws_url, rest_url=endpoints.binance_rest_url)
     return upbit_cfg, binance_cfg
 
 
@@ -73,13 +96,21 @@ def _fill_model(cfg: Config, seed: int):
     strategy = cfg.strategy
     if strategy.fill_model == "simple":
         return SimpleFillModel()
-    return CalibratedFillModel(config_mod.read_calibration(strategy.calibration),
-                               strategy.calibration_mode == "stochastic", random.Random(seed + SeedStream.FILL_MODEL))
+    return CalibratedFillModel(
+        config_mod.read_calibration(strategy.calibration),
+        strategy.calibration_mode == "stochastic",
+        random.Random(seed + SeedStream.FILL_MODEL),
+    )
 
 
 def prepare_replay(cfg: Config) -> ReplayMarket:
     """Read the recordings named by $.replay.files and pre-roll them; RecordingError says what is wrong."""
     recording = recordings.load(cfg.replay.files)
-    return ReplayMarket(recording, cfg.sim, cfg.session.seed, upbit_market=cfg.feeds.upbit.market,
-                        fx_market=cfg.feeds.upbit.fx_market if cfg.fx.source == "upbit" else None,
-                        binance_symbol=cfg.feeds.binance.symbol)
+    return ReplayMarket(
+        recording,
+        cfg.sim,
+        cfg.session.seed,
+        upbit_market=cfg.feeds.upbit.market,
+        fx_market=cfg.feeds.upbit.fx_market if cfg.fx.source == "upbit" else None,
+        binance_symbol=cfg.feeds.binance.symbol,
+    )

@@ -28,16 +28,26 @@ def main(argv: list[str]) -> int:
     from actors.wiring import prepare_replay
 
     recording, speed = argv[0], float(argv[1])
-    cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"market": "replay"},
-                                                        "replay": {"files": [recording], "speed": speed}})
+    cfg = config.load(
+        ROOT / "config" / "demo.toml",
+        {"session": {"market": "replay"}, "replay": {"files": [recording], "speed": speed}},
+    )
     configure_logging(None, stderr_level="ERROR")
     hub = ReplayHub(prepare_replay(cfg), cfg.sim, cfg.session.seed, speed)
 
     async def serve() -> None:
         async with trio.open_nursery() as nursery:
             endpoints = await nursery.start(partial(serve_hub, hub, binance_symbol=cfg.feeds.binance.symbol))
-            print(json.dumps({"upbit_url": endpoints.upbit_url, "binance_ws_url": endpoints.binance_ws_url,
-                              "binance_rest_url": endpoints.binance_rest_url}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "upbit_url": endpoints.upbit_url,
+                        "binance_ws_url": endpoints.binance_ws_url,
+                        "binance_rest_url": endpoints.binance_rest_url,
+                    }
+                ),
+                flush=True,
+            )
             await hub.finished.wait()
             nursery.cancel_scope.cancel()
 

@@ -58,12 +58,24 @@ async def run_once(snapshot: str, diffs: list) -> float:
 def main() -> None:
     path, repeats = sys.argv[1], int(sys.argv[2])
     symbol = Symbol("BTC", "USDT")
-    Symbols.set(Binance.id, {symbol.normalized: "BTCUSDT"}, {"tick_size": {}, "instrument_type": {symbol.normalized: symbol.type}})
+    Symbols.set(
+        Binance.id,
+        {symbol.normalized: "BTCUSDT"},
+        {"tick_size": {}, "instrument_type": {symbol.normalized: symbol.type}},
+    )
     snapshot, diffs = frames(path)
     rates = [asyncio.run(run_once(snapshot, diffs)) for _ in range(repeats)]
     import cryptofeed
-    print(json.dumps({"frames_per_s": round(statistics.median(rates)), "frames": len(diffs),
-                      "cryptofeed": getattr(cryptofeed, "__version__", "2.x")}))
+
+    print(
+        json.dumps(
+            {
+                "frames_per_s": round(statistics.median(rates)),
+                "frames": len(diffs),
+                "cryptofeed": getattr(cryptofeed, "__version__", "2.x"),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ class FrameNetwork:
     def http_transport(self) -> httpx.MockTransport:
         async def handle(request: httpx.Request) -> httpx.Response:
             return httpx.Response(200, content=self._snapshot, headers={"content-type": "application/json"})
+
         return httpx.MockTransport(handle)
 
 
@@ -161,18 +162,23 @@ def run_once(script: list[tuple[str, bytes]], snapshot: str, window: int = 64) -
     assert network.started_at is not None and network.finished_at is not None, "the script was not consumed"
     updates = sum(1 for venue, _ in script[2:])
     feeds = kpi["feeds"]
-    return {"updates": updates, "seconds": network.finished_at - network.started_at,
-            "seconds_with_drain": drained_at - network.started_at,
-            "updates_per_s": updates / (network.finished_at - network.started_at),
-            "updates_per_s_with_drain": updates / (drained_at - network.started_at),
-            "books_published": sum(f["books"] for f in feeds.values()),
-            "books_superseded_in_batches": sum(f["books_superseded"] for f in feeds.values()),
-            "books_dropped_aggregator_full": sum(f["books_dropped"] for f in feeds.values()),
-            "frames_per_batch": round(sum(f["messages"] for f in feeds.values())
-                                      / max(1, sum(f["batches"] for f in feeds.values())), 2),
-            "window": window,
-            "decisions": kpi["pipeline_latency_ms"]["wire_to_decision"].get("count"),
-            "fill_events_written": kpi["fill_events_written"], "status": kpi["status"]}
+    return {
+        "updates": updates,
+        "seconds": network.finished_at - network.started_at,
+        "seconds_with_drain": drained_at - network.started_at,
+        "updates_per_s": updates / (network.finished_at - network.started_at),
+        "updates_per_s_with_drain": updates / (drained_at - network.started_at),
+        "books_published": sum(f["books"] for f in feeds.values()),
+        "books_superseded_in_batches": sum(f["books_superseded"] for f in feeds.values()),
+        "books_dropped_aggregator_full": sum(f["books_dropped"] for f in feeds.values()),
+        "frames_per_batch": round(
+            sum(f["messages"] for f in feeds.values()) / max(1, sum(f["batches"] for f in feeds.values())), 2
+        ),
+        "window": window,
+        "decisions": kpi["pipeline_latency_ms"]["wire_to_decision"].get("count"),
+        "fill_events_written": kpi["fill_events_written"],
+        "status": kpi["status"],
+    }
 
 
 if __name__ == "__main__":

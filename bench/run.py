@@ -51,9 +51,11 @@ def _median_rate(fn: Callable[[], int], repeats: int) -> float:
 
 # -- floor -----------------------------------------------------------------------------------------
 
+
 def recorded_binance_frames() -> tuple[str, list[str]]:
     """The REST snapshot body and the raw depth-diff frames of the recording, in order."""
     import gzip
+
     snapshot, diffs = None, []
     with gzip.open(RECORDING, "rt") as f:
         for line in f:
@@ -116,17 +118,29 @@ def floor_upbit(frames: list[bytes], repeats: int) -> float:
 
 # -- sessions --------------------------------------------------------------------------------------
 
-def session_config(tmp: str, market: str, duration_s: float, strategy: dict[str, Any] | None = None,
-                   **tables: dict[str, Any]):
+
+def session_config(
+    tmp: str, market: str, duration_s: float, strategy: dict[str, Any] | None = None, **tables: dict[str, Any]
+):
     """config/demo.toml as every benchmark session runs it: files in ``tmp``, no periodic KPI or status
     writes, no simulated order latency, no coalescing window; plus the given tables."""
     from actors import config
 
-    return config.load(ROOT / "config" / "demo.toml", {
-        "session": {"logs_dir": tmp, "duration_s": duration_s, "market": market, "kpi_interval_s": 3600,
-                    "status_interval_s": 3600},
-        "strategy": {"latency_ms": 0, "latency_jitter_ms": 0, **(strategy or {})},
-        "aggregator": {"coalesce_ms": 0}, **tables})
+    return config.load(
+        ROOT / "config" / "demo.toml",
+        {
+            "session": {
+                "logs_dir": tmp,
+                "duration_s": duration_s,
+                "market": market,
+                "kpi_interval_s": 3600,
+                "status_interval_s": 3600,
+            },
+            "strategy": {"latency_ms": 0, "latency_jitter_ms": 0, **(strategy or {})},
+            "aggregator": {"coalesce_ms": 0},
+            **tables,
+        },
+    )
 
 
 def _replay_session() -> dict[str, Any]:
@@ -159,11 +173,20 @@ def session_end_to_end(repeats: int) -> dict[str, Any]:
     for _ in range(repeats):
         kpi = _replay_session()
         updates = sum(f["messages"] for f in kpi["feeds"].values())
-        runs.append({"updates": updates, "seconds": kpi["duration_s"], "rate": updates / kpi["duration_s"],
-                     "fill_events_written": kpi["fill_events_written"]})
+        runs.append(
+            {
+                "updates": updates,
+                "seconds": kpi["duration_s"],
+                "rate": updates / kpi["duration_s"],
+                "fill_events_written": kpi["fill_events_written"],
+            }
+        )
     best = statistics.median(r["rate"] for r in runs)
-    return {"updates_per_s": round(best), "updates_per_run": runs[0]["updates"],
-            "fill_events_written": runs[0]["fill_events_written"]}
+    return {
+        "updates_per_s": round(best),
+        "updates_per_run": runs[0]["updates"],
+        "fill_events_written": runs[0]["fill_events_written"],
+    }
 
 
 def pipeline(snapshot: str, diffs: list[str], repeats: int, window: int) -> dict[str, Any]:
@@ -172,9 +195,12 @@ def pipeline(snapshot: str, diffs: list[str], repeats: int, window: int) -> dict
     script = build_script(snapshot, diffs)
     runs = [run_once(script, snapshot, window) for _ in range(repeats)]
     median = sorted(runs, key=lambda r: r["updates_per_s"])[len(runs) // 2]
-    return {**{k: (round(v, 3) if isinstance(v, float) else v) for k, v in median.items()},
-            "updates_per_s": round(median["updates_per_s"]), "runs": len(runs),
-            "spread": [round(min(r["updates_per_s"] for r in runs)), round(max(r["updates_per_s"] for r in runs))]}
+    return {
+        **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in median.items()},
+        "updates_per_s": round(median["updates_per_s"]),
+        "runs": len(runs),
+        "spread": [round(min(r["updates_per_s"] for r in runs)), round(max(r["updates_per_s"] for r in runs))],
+    }
 
 
 def latency(speed: float, duration_s: float) -> dict[str, Any]:
@@ -188,56 +214,91 @@ def latency(speed: float, duration_s: float) -> dict[str, Any]:
     from actors.records.paths import SessionPaths
     from actors.session import run_session
 
-    server = subprocess.Popen([sys.executable, "-m", "bench.exchange_process", str(RECORDING), str(speed)],
-                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.exchange_process", str(RECORDING), str(speed)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         endpoints = json.loads(server.stdout.readline())
         with tempfile.TemporaryDirectory() as tmp:
             # the strategy's clocks are session seconds: at 100x they shrink with the market's
-            cfg = session_config(tmp, "live", duration_s,
-                                 {"warmup_s": 5 / speed, "baseline_halflife_s": 20 / speed, "max_hold_s": 20 / speed},
-                                 feeds={"upbit": {"url": endpoints["upbit_url"]},
-                                        "binance": {"ws_url": endpoints["binance_ws_url"],
-                                                    "rest_url": endpoints["binance_rest_url"]}})
+            cfg = session_config(
+                tmp,
+                "live",
+                duration_s,
+                {"warmup_s": 5 / speed, "baseline_halflife_s": 20 / speed, "max_hold_s": 20 / speed},
+                feeds={
+                    "upbit": {"url": endpoints["upbit_url"]},
+                    "binance": {"ws_url": endpoints["binance_ws_url"], "rest_url": endpoints["binance_rest_url"]},
+                },
+            )
             configure_logging(None, stderr_level="ERROR")
             kpi = trio.run(partial(run_session, cfg, SessionPaths(Path(tmp), "bench"), handle_signals=False)).kpi
     finally:
         server.kill()
         server.wait()
     lat = kpi["pipeline_latency_ms"]
-    return {"speed": speed, "updates": sum(f["messages"] for f in kpi["feeds"].values()),
-            "seconds": round(kpi["duration_s"], 2), "exchange": "own process",
-            **{f"decision_{k}": v for k, v in lat["wire_to_decision"].items()},
-            **{f"fill_written_{k}": v for k, v in lat["wire_to_fill_written"].items()}}
+    return {
+        "speed": speed,
+        "updates": sum(f["messages"] for f in kpi["feeds"].values()),
+        "seconds": round(kpi["duration_s"], 2),
+        "exchange": "own process",
+        **{f"decision_{k}": v for k, v in lat["wire_to_decision"].items()},
+        **{f"fill_written_{k}": v for k, v in lat["wire_to_fill_written"].items()},
+    }
 
 
 # -- soak and peer ---------------------------------------------------------------------------------
 
+
 def soak(hours: float) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-m", "bench.soak", "--hours", str(hours), "--logs-dir",
-                           str(ROOT / "logs" / "bench-soak")], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.soak", "--hours", str(hours), "--logs-dir", str(ROOT / "logs" / "bench-soak")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     doc = json.loads((ROOT / "bench" / "results.json").read_text())["soak"]
-    return {"simulated_hours": doc["simulated_hours"], "wall_s": doc["wall_s"],
-            "rss_mb_per_hour": doc["rss_mb_per_hour"], "status": doc["status"], "exit": proc.returncode}
+    return {
+        "simulated_hours": doc["simulated_hours"],
+        "wall_s": doc["wall_s"],
+        "rss_mb_per_hour": doc["rss_mb_per_hour"],
+        "status": doc["status"],
+        "exit": proc.returncode,
+    }
 
 
 def peer(repeats: int) -> dict[str, Any]:
     python = PEER_VENV / "bin" / "python"
     if not python.exists():
         made = subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], capture_output=True, text=True)
-        install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "cryptofeed"],
-                                 capture_output=True, text=True) if made.returncode == 0 else made
+        install = (
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "cryptofeed"], capture_output=True, text=True
+            )
+            if made.returncode == 0
+            else made
+        )
         if install.returncode != 0:
-            return {"error": "cryptofeed could not be installed in bench/.venv-peer: "
-                             + (install.stderr.strip().splitlines() or ["?"])[-1]}
-    proc = subprocess.run([str(python), str(ROOT / "bench" / "peer_cryptofeed.py"), str(RECORDING), str(repeats)],
-                          capture_output=True, text=True, timeout=600)
+            return {
+                "error": "cryptofeed could not be installed in bench/.venv-peer: "
+                + (install.stderr.strip().splitlines() or ["?"])[-1]
+            }
+    proc = subprocess.run(
+        [str(python), str(ROOT / "bench" / "peer_cryptofeed.py"), str(RECORDING), str(repeats)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         return {"error": "peer benchmark failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(proc.stdout)
 
 
 # -- main ------------------------------------------------------------------------------------------
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description="Benchmarks (docs/performance.md).")
@@ -263,8 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     results["pipeline_one_frame_per_wakeup_updates_per_s"] = pipe_one["updates_per_s"]
     # the script's mix is 2 Upbit books per Binance diff: compare with the floor of the same mix
     upbit_share = 2 / 3
-    floor_mix = 1 / (upbit_share / results["floor_upbit_frames_per_s"]
-                     + (1 - upbit_share) / results["floor_binance_frames_per_s"])
+    floor_mix = 1 / (
+        upbit_share / results["floor_upbit_frames_per_s"] + (1 - upbit_share) / results["floor_binance_frames_per_s"]
+    )
     results["floor_mix_frames_per_s"] = round(floor_mix)
     results["pipeline_over_floor"] = round(pipe["updates_per_s"] / floor_mix, 4)
     results["pipeline_one_frame_per_wakeup_over_floor"] = round(pipe_one["updates_per_s"] / floor_mix, 4)
@@ -288,10 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     if "frames_per_s" in peer_result:
         results["floor_over_peer"] = round(results["floor_binance_frames_per_s"] / peer_result["frames_per_s"], 2)
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    results["machine"] = {"platform": platform.platform(), "python": sys.version.split()[0],
-                          "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    results["machine"] = {
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
     results["commit"] = commit
     path = ROOT / "bench" / "results.json"
     doc = json.loads(path.read_text()) if path.exists() else {}
@@ -311,13 +378,20 @@ def main(argv: list[str] | None = None) -> int:
     row("  ... / floor", results["pipeline_one_frame_per_wakeup_over_floor"])
     row("session end to end (exchange in process)", results["session_end_to_end"]["updates_per_s"])
     for name, lat in (("live rate", live), ("100x", fast)):
-        row(f"wire->decision p50/p99/p99.9 ms, {name}",
+        row(
+            f"wire->decision p50/p99/p99.9 ms, {name}",
             f"{lat['decision_p50']}/{lat['decision_p99']}/{lat['decision_p99_9']}",
-            "target p99 <= " + ("0.5" if name == "live rate" else "2"))
-        row(f"wire->fill written p50/p99/p99.9 ms, {name}",
-            f"{lat['fill_written_p50']}/{lat['fill_written_p99']}/{lat['fill_written_p99_9']}")
-    row(f"soak: RSS MB per simulated hour ({results['soak']['simulated_hours']:g} h)",
-        results["soak"]["rss_mb_per_hour"], "target <= 1")
+            "target p99 <= " + ("0.5" if name == "live rate" else "2"),
+        )
+        row(
+            f"wire->fill written p50/p99/p99.9 ms, {name}",
+            f"{lat['fill_written_p50']}/{lat['fill_written_p99']}/{lat['fill_written_p99_9']}",
+        )
+    row(
+        f"soak: RSS MB per simulated hour ({results['soak']['simulated_hours']:g} h)",
+        results["soak"]["rss_mb_per_hour"],
+        "target <= 1",
+    )
     if "frames_per_s" in peer_result:
         row("peer: cryptofeed Binance book, frames/s", peer_result["frames_per_s"])
         row("floor / cryptofeed", results["floor_over_peer"], "target >= 2")

@@ -39,8 +39,14 @@ def _rss_mb() -> float:
 
 def soak_config(hours: float, step_ms: int, logs_dir: Path) -> config.Config:
     raw = config.unparse(config.load(ROOT / "config" / "demo.toml"))
-    raw["session"].update(duration_s=hours * 3600, logs_dir=str(logs_dir), status_interval_s=3600,
-                          kpi_interval_s=300, seed=5, startup_timeout_s=max(60.0, 10 * step_ms / 1000))
+    raw["session"].update(
+        duration_s=hours * 3600,
+        logs_dir=str(logs_dir),
+        status_interval_s=3600,
+        kpi_interval_s=300,
+        seed=5,
+        startup_timeout_s=max(60.0, 10 * step_ms / 1000),
+    )
     raw["strategy"].update(baseline_halflife_s=600, warmup_s=60, max_hold_s=1800)
     for venue in ("upbit", "binance"):
         raw["feeds"][venue]["stale_after_s"] = max(30.0, 4 * step_ms / 1000)
@@ -59,9 +65,14 @@ def run_soak(hours: float, step_ms: int, logs_dir: Path, use_tracemalloc: bool) 
         hour = 0
         while True:
             gc.collect()
-            samples.append({"hour": hour, "rss_mb": round(_rss_mb(), 3), "blocks": sys.getallocatedblocks(),
-                            "heap_mb": round(tracemalloc.get_traced_memory()[0] / 2**20, 3)
-                            if use_tracemalloc else None})
+            samples.append(
+                {
+                    "hour": hour,
+                    "rss_mb": round(_rss_mb(), 3),
+                    "blocks": sys.getallocatedblocks(),
+                    "heap_mb": round(tracemalloc.get_traced_memory()[0] / 2**20, 3) if use_tracemalloc else None,
+                }
+            )
             hour += 1
             await trio.sleep_until(start + hour * 3600)
 
@@ -90,11 +101,18 @@ def run_soak(hours: float, step_ms: int, logs_dir: Path, use_tracemalloc: bool) 
 
     kpi = result.kpi
     return {
-        "simulated_hours": hours, "step_ms": step_ms, "wall_s": round(wall, 1), "status": result.status,
-        "samples": samples, "rss_mb_per_hour": per_hour("rss_mb"), "heap_mb_per_hour": per_hour("heap_mb"),
+        "simulated_hours": hours,
+        "step_ms": step_ms,
+        "wall_s": round(wall, 1),
+        "status": result.status,
+        "samples": samples,
+        "rss_mb_per_hour": per_hour("rss_mb"),
+        "heap_mb_per_hour": per_hour("heap_mb"),
         "blocks_per_hour": per_hour("blocks"),
-        "fill_events": kpi["fill_events"], "fill_events_written": kpi["fill_events_written"],
-        "reconnects": kpi["reconnects"], "chaos_kills": kpi["chaos"]["kills"],
+        "fill_events": kpi["fill_events"],
+        "fill_events_written": kpi["fill_events_written"],
+        "reconnects": kpi["reconnects"],
+        "chaos_kills": kpi["chaos"]["kills"],
         "faults": sum(f["reconnects"] + f["gaps"] + f["bad_frames"] for f in kpi["feeds"].values()),
         "fatal_exceptions": kpi["fatal_exceptions"],
     }
@@ -113,17 +131,27 @@ def main(argv: list[str] | None = None) -> int:
     for s in out["samples"]:
         heap = s["heap_mb"] if s["heap_mb"] is not None else "-"
         print(f"{s['hour']:>5} {s['rss_mb']:>9.2f} {heap:>9} {s['blocks']:>9}")
-    print(f"simulated {out['simulated_hours']:g} h (market step {out['step_ms']} ms) in {out['wall_s']} s wall; "
-          f"status {out['status']}, fatal {out['fatal_exceptions']}")
-    print(f"growth after warm-up: RSS {out['rss_mb_per_hour']} MB/h, heap {out['heap_mb_per_hour']} MB/h, "
-          f"{out['blocks_per_hour']} allocated blocks/h")
-    print(f"fill events {out['fill_events']} (written {out['fill_events_written']}), reconnects {out['reconnects']}, "
-          f"chaos kills {out['chaos_kills']}")
+    print(
+        f"simulated {out['simulated_hours']:g} h (market step {out['step_ms']} ms) in {out['wall_s']} s wall; "
+        f"status {out['status']}, fatal {out['fatal_exceptions']}"
+    )
+    print(
+        f"growth after warm-up: RSS {out['rss_mb_per_hour']} MB/h, heap {out['heap_mb_per_hour']} MB/h, "
+        f"{out['blocks_per_hour']} allocated blocks/h"
+    )
+    print(
+        f"fill events {out['fill_events']} (written {out['fill_events_written']}), reconnects {out['reconnects']}, "
+        f"chaos kills {out['chaos_kills']}"
+    )
     results = ROOT / "bench" / "results.json"
     doc = json.loads(results.read_text()) if results.exists() else {}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    doc["soak"] = {**{k: v for k, v in out.items() if k != "samples"}, "machine": platform.platform(),
-                   "python": sys.version.split()[0], "commit": commit.strip()}
+    doc["soak"] = {
+        **{k: v for k, v in out.items() if k != "samples"},
+        "machine": platform.platform(),
+        "python": sys.version.split()[0],
+        "commit": commit.strip(),
+    }
     results.write_text(json.dumps(doc, indent=2) + "\n")
     return 0 if out["status"] == "completed" and out["fatal_exceptions"] == 0 else 1
 

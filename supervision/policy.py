@@ -28,6 +28,7 @@ def _rule(check: Callable[[Any], bool], expected: str) -> _Validator:
     def validate(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not check(value):
             raise PolicyValueError(attribute.name, expected, value)
+
     return validate
 
 

@@ -154,12 +154,16 @@ async def supervise(
             if delay is None:
                 stats.gave_up = True
                 status.release()
-                log.error("{} gave up after {} failures in {:g} s: {}", name,
-                          tracker.restarts_in_window, policy.window_s, error)
+                log.error(
+                    "{} gave up after {} failures in {:g} s: {}",
+                    name,
+                    tracker.restarts_in_window,
+                    policy.window_s,
+                    error,
+                )
                 raise SupervisorGaveUp(name, tracker.restarts_in_window, policy.window_s, error) from exc
             stats.restarts += 1
-            log.warning("{} failed ({}): {}; restart #{} in {:.2f} s", name, cause, error,
-                        stats.restarts, delay)
+            log.warning("{} failed ({}): {}; restart #{} in {:.2f} s", name, cause, error, stats.restarts, delay)
             if hurry is None:
                 await trio.sleep(delay)
             else:

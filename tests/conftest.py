@@ -53,6 +53,7 @@ def run_virtual():
 @pytest.fixture
 def assert_balances_conserved():
     """Initial balances + every fill event's flows - its fee == the KPI's final balances."""
+
     def check(kpi: dict, events: list[dict]) -> None:
         expected = {venue: dict(assets) for venue, assets in kpi["initial_balances"].items()}
         for e in events:

@@ -68,14 +68,14 @@ WS_MODES: tuple[str, ...] = typing.get_args(WsMode)
 REST_MODES: tuple[str, ...] = typing.get_args(RestMode)
 UPBIT_ONLY_MODES = ("unsorted_upbit", "upbit_half_price")
 
-NESTED_EVERY = 5                 # nested_json: one injected frame after every 5th real frame
-NESTED_DEPTH = 100_000           # ... of this many "["
+NESTED_EVERY = 5  # nested_json: one injected frame after every 5th real frame
+NESTED_DEPTH = 100_000  # ... of this many "["
 UNSORTED_ABOVE_ASK_KRW = 39_000  # unsorted_upbit: the last unit's bid, above the best ask
-TRICKLE_INTERVAL_S = 1.0         # trickle: one body byte this often
-HUGE_LENGTH = 2 ** 31            # huge: the declared Content-Length (2147483648)
-CHUNK = 64 * 1024                # huge: bytes per write; every read of a discarding handler
-AHEAD_BY = 10 ** 9               # ahead: added to the snapshot's lastUpdateId
-UPSTREAM_TIMEOUT_S = 5.0         # a proxy's connect to, or request of, the simulator
+TRICKLE_INTERVAL_S = 1.0  # trickle: one body byte this often
+HUGE_LENGTH = 2**31  # huge: the declared Content-Length (2147483648)
+CHUNK = 64 * 1024  # huge: bytes per write; every read of a discarding handler
+AHEAD_BY = 10**9  # ahead: added to the snapshot's lastUpdateId
+UPSTREAM_TIMEOUT_S = 5.0  # a proxy's connect to, or request of, the simulator
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 
@@ -92,8 +92,8 @@ Transform = Callable[[Message], list[Message]]
 
 @attrs.frozen
 class Endpoints:
-    upbit_url: str         # ws://127.0.0.1:<port>/websocket/v1
-    binance_ws_url: str    # ws://127.0.0.1:<port> (the feed adds /stream?streams=...)
+    upbit_url: str  # ws://127.0.0.1:<port>/websocket/v1
+    binance_ws_url: str  # ws://127.0.0.1:<port> (the feed adds /stream?streams=...)
     binance_rest_url: str  # http://127.0.0.1:<port>
 
 
@@ -105,16 +105,27 @@ class HostileExchange:
     """Context manager: a thread runs the simulator and the hostile endpoints; ``__enter__`` returns the
     Endpoints to connect to, ``__exit__`` cancels the thread's run and joins it (raising if it does not stop)."""
 
-    def __init__(self, *, upbit: WsMode = "sim", binance_ws: WsMode = "sim", binance_rest: RestMode = "sim",
-                 sim: SimConfig | None = None, seed: int = 1, binance_symbol: str = "BTCUSDT") -> None:
-        for name, mode, allowed in (("upbit", upbit, WS_MODES), ("binance_ws", binance_ws, WS_MODES),
-                                    ("binance_rest", binance_rest, REST_MODES)):
+    def __init__(
+        self,
+        *,
+        upbit: WsMode = "sim",
+        binance_ws: WsMode = "sim",
+        binance_rest: RestMode = "sim",
+        sim: SimConfig | None = None,
+        seed: int = 1,
+        binance_symbol: str = "BTCUSDT",
+    ) -> None:
+        for name, mode, allowed in (
+            ("upbit", upbit, WS_MODES),
+            ("binance_ws", binance_ws, WS_MODES),
+            ("binance_rest", binance_rest, REST_MODES),
+        ):
             if mode not in allowed:
                 raise ValueError(f"{name}: expected one of {', '.join(allowed)}, got {mode!r}")
         if binance_ws in UPBIT_ONLY_MODES:
             raise ValueError(f"binance_ws: {binance_ws!r} rewrites Upbit order books; use it for upbit")
         self.modes = {"upbit": upbit, "binance_ws": binance_ws, "binance_rest": binance_rest}
-        self.errors: list[str] = []           # unexpected handler failures (bugs here), raised by __exit__
+        self.errors: list[str] = []  # unexpected handler failures (bugs here), raised by __exit__
         self.upstream: Endpoints | None = None  # the simulator's own endpoints, once started
         self._sim_cfg = sim if sim is not None else SimConfig()
         self._seed = seed
@@ -180,12 +191,15 @@ class HostileExchange:
         async with httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT_S) as http, trio.open_nursery() as nursery:
             self._scope = nursery.cancel_scope
             self._token = trio.lowlevel.current_trio_token()
-            sim = await nursery.start(partial(serve_sim, self._sim_cfg, self._seed, host=HOST,
-                                              binance_symbol=self._symbol))
+            sim = await nursery.start(
+                partial(serve_sim, self._sim_cfg, self._seed, host=HOST, binance_symbol=self._symbol)
+            )
             self.upstream = Endpoints(sim.upbit_url, sim.binance_ws_url, sim.binance_rest_url)
-            endpoints = Endpoints(await self._start_ws(nursery, "upbit", sim.upbit_url),
-                                  await self._start_ws(nursery, "binance_ws", sim.binance_ws_url),
-                                  await self._start_rest(nursery, http, sim.binance_rest_url))
+            endpoints = Endpoints(
+                await self._start_ws(nursery, "upbit", sim.upbit_url),
+                await self._start_ws(nursery, "binance_ws", sim.binance_ws_url),
+                await self._start_rest(nursery, http, sim.binance_rest_url),
+            )
             self._started.put_nowait(endpoints)
 
     def _count(self, name: str, what: str, n: int = 1) -> None:
@@ -236,8 +250,10 @@ class HostileExchange:
             await stream.send_all(conn.send(h11.EndOfMessage()))
             return
         accept = base64.b64encode(hashlib.sha1(key + _WS_GUID).digest())
-        await stream.send_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                              b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        await stream.send_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
         self._count(name, "handshakes")
         await self._discard(name, stream)
 
@@ -258,8 +274,9 @@ class HostileExchange:
 
         async with contextlib.AsyncExitStack() as stack:
             try:
-                upstream = await stack.enter_async_context(open_ws(base + request.path,
-                                                                   connect_timeout_s=UPSTREAM_TIMEOUT_S))
+                upstream = await stack.enter_async_context(
+                    open_ws(base + request.path, connect_timeout_s=UPSTREAM_TIMEOUT_S)
+                )
             except WsConnectError:
                 self._count(name, "upstream_errors")
                 await request.reject(502)
@@ -267,11 +284,18 @@ class HostileExchange:
             client = await request.accept()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._pump, name, client, upstream, _unchanged, "client", end, nursery.cancel_scope)
-                nursery.start_soon(self._pump, name, upstream, client, transform, "upstream", end,
-                                   nursery.cancel_scope)
+                nursery.start_soon(self._pump, name, upstream, client, transform, "upstream", end, nursery.cancel_scope)
 
-    async def _pump(self, name: str, source: WsConn, sink: WsConn, transform: Transform, side: str,
-                    end: Callable[[str], None], done: trio.CancelScope) -> None:
+    async def _pump(
+        self,
+        name: str,
+        source: WsConn,
+        sink: WsConn,
+        transform: Transform,
+        side: str,
+        end: Callable[[str], None],
+        done: trio.CancelScope,
+    ) -> None:
         """Forward ``source`` -> ``sink`` until either ends, then end the other direction too (the upstream's
         close code is passed on to the client; the upstream is closed by ``open_ws`` on the way out)."""
         try:
@@ -302,8 +326,9 @@ class HostileExchange:
         listeners = await nursery.start(partial(trio.serve_tcp, handler, 0, host=HOST))
         return f"http://{HOST}:{listeners[0].socket.getsockname()[1]}"
 
-    async def _serve_rest(self, name: str, http: httpx.AsyncClient, upstream_url: str,
-                          stream: trio.SocketStream) -> None:
+    async def _serve_rest(
+        self, name: str, http: httpx.AsyncClient, upstream_url: str, stream: trio.SocketStream
+    ) -> None:
         self._count(name, "connections")
         conn = h11.Connection(h11.SERVER)
         while True:
@@ -319,8 +344,9 @@ class HostileExchange:
             elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
                 return
 
-    async def _answer(self, name: str, http: httpx.AsyncClient, url: str, conn: h11.Connection,
-                      stream: trio.SocketStream) -> None:
+    async def _answer(
+        self, name: str, http: httpx.AsyncClient, url: str, conn: h11.Connection, stream: trio.SocketStream
+    ) -> None:
         mode = self.modes[name]
         if mode == "huge":
             await self._send_huge(name, conn, stream)
@@ -331,7 +357,7 @@ class HostileExchange:
             self._count(name, "snapshots_rewritten")
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers]
         await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers)))
-        pieces = [body[i:i + 1] for i in range(len(body))] if mode == "trickle" else [body]
+        pieces = [body[i : i + 1] for i in range(len(body))] if mode == "trickle" else [body]
         for piece in pieces:
             if mode == "trickle":
                 await trio.sleep(TRICKLE_INTERVAL_S)
@@ -381,6 +407,7 @@ async def _pass_close(client: WsConn, closed: WsClosed) -> None:
 
 # -- server -> client transforms (one per proxied connection) ----------------------------------------
 
+
 def _unchanged(message: Message) -> list[Message]:
     return [message]
 
@@ -399,6 +426,7 @@ def _transform(mode: str, count: Callable[[str], None]) -> Transform:
             count("frames_injected")
             junk = "[" * NESTED_DEPTH
             return [message, junk.encode() if isinstance(message, bytes) else junk]
+
         return nested
     edit = {"unsorted_upbit": _unsort, "upbit_half_price": _halve}[mode]
 
@@ -408,6 +436,7 @@ def _transform(mode: str, count: Callable[[str], None]) -> Transform:
             return [message]
         count("frames_rewritten")
         return [changed]
+
     return rewrite
 
 
@@ -471,6 +500,7 @@ def _ahead(body: bytes) -> bytes:
 
 # -- session configs -------------------------------------------------------------------------------
 
+
 def live_config(tmp_path: Path, endpoints: Endpoints, **overrides: dict[str, Any]) -> Path:
     """Write ``tmp_path/live.toml``: config/demo.toml's tables (without ``[sim]``) with ``market = "live"``, the
     feeds pointed at ``endpoints``, logs in ``tmp_path/logs`` and short timeouts for fast tests; then
@@ -478,12 +508,24 @@ def live_config(tmp_path: Path, endpoints: Endpoints, **overrides: dict[str, Any
     raw = tomllib.loads((ROOT / "config" / "demo.toml").read_text(encoding="utf-8"))
     raw.pop("sim", None)
     ours = {
-        "session": {"market": "live", "duration_s": 3, "logs_dir": str(tmp_path / "logs"),
-                    "status_interval_s": 1, "kpi_interval_s": 1},
+        "session": {
+            "market": "live",
+            "duration_s": 3,
+            "logs_dir": str(tmp_path / "logs"),
+            "status_interval_s": 1,
+            "kpi_interval_s": 1,
+        },
         "strategy": {"warmup_s": 1},
-        "feeds": {"upbit": {"url": endpoints.upbit_url, "connect_timeout_s": 2, "stale_after_s": 3},
-                  "binance": {"ws_url": endpoints.binance_ws_url, "rest_url": endpoints.binance_rest_url,
-                              "connect_timeout_s": 2, "stale_after_s": 3, "snapshot_limit": 100}},
+        "feeds": {
+            "upbit": {"url": endpoints.upbit_url, "connect_timeout_s": 2, "stale_after_s": 3},
+            "binance": {
+                "ws_url": endpoints.binance_ws_url,
+                "rest_url": endpoints.binance_rest_url,
+                "connect_timeout_s": 2,
+                "stale_after_s": 3,
+                "snapshot_limit": 100,
+            },
+        },
         "supervision": {"initial_backoff_s": 0.1, "max_backoff_s": 1},
     }
     path = tmp_path / "live.toml"

@@ -25,14 +25,22 @@ class SessionProcess:
     text. As a context manager it kills the process if a test leaves early."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "actors.session", *args], cwd=ROOT, env=ENV,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "actors.session", *args],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self._changed = threading.Condition()
         self._out: list[str] = []
         self._err: list[str] = []
         self._err_ended = False
-        self._readers = [threading.Thread(target=self._read, args=(self.proc.stdout, self._out), daemon=True),
-                         threading.Thread(target=self._read, args=(self.proc.stderr, self._err), daemon=True)]
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self._out), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self._err), daemon=True),
+        ]
         for reader in self._readers:
             reader.start()
 

@@ -45,6 +45,7 @@ class Criterion(msgspec.Struct, frozen=True):
 
 # -- what the criteria read from a KPI document -----------------------------------------------------
 
+
 class _Spread(Protocol):
     @property
     def std_over_mean(self) -> float | None: ...
@@ -105,25 +106,45 @@ def criteria(kpi: Measured, t: Thresholds) -> list[Criterion]:
     reconnects = sum(kpi.reconnects.values())
     connected = all(f.connects >= 1 for f in kpi.feeds.values()) and kpi.startup_s is not None
     out = [
-        Criterion("C1", "duration", f">= {kpi.requested_duration_s:g} s", f"{kpi.duration_s:.1f} s",
-                  kpi.duration_s >= kpi.requested_duration_s - 1e-6),
-        Criterion("C2", "fill events", f">= {t.min_fill_events}", str(kpi.fill_events),
-                  kpi.fill_events >= t.min_fill_events),
+        Criterion(
+            "C1",
+            "duration",
+            f">= {kpi.requested_duration_s:g} s",
+            f"{kpi.duration_s:.1f} s",
+            kpi.duration_s >= kpi.requested_duration_s - 1e-6,
+        ),
+        Criterion(
+            "C2", "fill events", f">= {t.min_fill_events}", str(kpi.fill_events), kpi.fill_events >= t.min_fill_events
+        ),
     ]
     for cid, side in (("C3", Side.BUY), ("C4", Side.SELL)):
         value = cv[side]
-        out.append(Criterion(cid, f"{side} available_volume std/mean", f">= {t.min_volume_std_over_mean:g}",
-                             "n/a" if value is None else f"{value:.3f}",
-                             value is not None and value >= t.min_volume_std_over_mean))
+        out.append(
+            Criterion(
+                cid,
+                f"{side} available_volume std/mean",
+                f">= {t.min_volume_std_over_mean:g}",
+                "n/a" if value is None else f"{value:.3f}",
+                value is not None and value >= t.min_volume_std_over_mean,
+            )
+        )
     out.append(Criterion("C5", "both L2 feeds connected", "yes", "yes" if connected else "no", connected))
     expected = f"{feed_kills} (chaos kills)" + (f" + up to {t.max_extra_reconnects}" if t.max_extra_reconnects else "")
-    out.append(Criterion("C6", "reconnects", expected, str(reconnects),
-                         feed_kills <= reconnects <= feed_kills + t.max_extra_reconnects))
+    out.append(
+        Criterion(
+            "C6",
+            "reconnects",
+            expected,
+            str(reconnects),
+            feed_kills <= reconnects <= feed_kills + t.max_extra_reconnects,
+        )
+    )
     out.append(Criterion("C7", "fatal exceptions", "0", str(kpi.fatal_exceptions), kpi.fatal_exceptions == 0))
     return out
 
 
 # -- distributions of fill events -------------------------------------------------------------------
+
 
 @attrs.frozen
 class Distribution:
@@ -149,8 +170,9 @@ def distribution(values: Sequence[float]) -> Distribution:
     mean = statistics.fmean(values)
     std = statistics.pstdev(values)
     fixed = std == 0 or (mean != 0 and abs(std / mean) < FIXED_BELOW)
-    return Distribution(len(values), min(values), max(values), mean, statistics.median(values), std,
-                        "FIXED" if fixed else "DISPERSED")
+    return Distribution(
+        len(values), min(values), max(values), mean, statistics.median(values), std, "FIXED" if fixed else "DISPERSED"
+    )
 
 
 class FillLike(Protocol):
@@ -182,15 +204,20 @@ class SideDistributions:
 
     def measures(self) -> tuple[tuple[str, Distribution], ...]:
         """(name, distribution) in report order."""
-        return (("available_volume", self.available_volume), ("fill_ratio", self.fill_ratio),
-                ("slippage_bps", self.slippage_bps))
+        return (
+            ("available_volume", self.available_volume),
+            ("fill_ratio", self.fill_ratio),
+            ("slippage_bps", self.slippage_bps),
+        )
 
 
 def side_distributions(events: Sequence[FillLike]) -> dict[Side, SideDistributions]:
     out: dict[Side, SideDistributions] = {}
     for side in SIDES:
         legs = [e for e in events if e.side == side]
-        out[side] = SideDistributions(distribution([e.available_volume for e in legs]),
-                                      distribution([e.fill_ratio for e in legs]),
-                                      distribution([e.slippage_bps for e in legs if e.filled_qty > 0]))
+        out[side] = SideDistributions(
+            distribution([e.available_volume for e in legs]),
+            distribution([e.fill_ratio for e in legs]),
+            distribution([e.slippage_bps for e in legs if e.filled_qty > 0]),
+        )
     return out

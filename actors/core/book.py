@@ -107,8 +107,11 @@ class _Ladder:
         else:
             edge = best[0] if bids else best[-1]
             near = [lv for lv in levels if lv[0] >= edge] if bids else [lv for lv in levels if lv[0] <= edge]
-            deep = () if len(near) == len(levels) else (
-                [lv for lv in levels if lv[0] < edge] if bids else [lv for lv in levels if lv[0] > edge])
+            deep = (
+                ()
+                if len(near) == len(levels)
+                else ([lv for lv in levels if lv[0] < edge] if bids else [lv for lv in levels if lv[0] > edge])
+            )
         for price, size in near:
             if size == 0:
                 if sizes.pop(price, None) is not None:
@@ -133,7 +136,7 @@ class _Ladder:
         """The best ``n`` levels, best first."""
         sizes, best = self.sizes, self.best
         if n <= len(best) or len(best) == len(sizes):
-            prices = best[:-n - 1:-1] if self.bids else best[:n]
+            prices = best[: -n - 1 : -1] if self.bids else best[:n]
         else:  # deeper than what is kept sorted (a REST answer): sort the dict
             prices = heapq.nlargest(n, sizes) if self.bids else heapq.nsmallest(n, sizes)
         return tuple(zip(prices, map(sizes.__getitem__, prices)))
@@ -192,5 +195,6 @@ class DiffBook:
         return self._bids.first(n), self._asks.first(n)
 
     def view(self, venue: Venue, symbol: str, n: int, received_at: float, exchange_ts_ms: int | None) -> BookView:
-        return BookView(venue, symbol, self._bids.first(n), self._asks.first(n), received_at, exchange_ts_ms,
-                        self.update_id)
+        return BookView(
+            venue, symbol, self._bids.first(n), self._asks.first(n), received_at, exchange_ts_ms, self.update_id
+        )

@@ -81,8 +81,9 @@ class Calibration:
         return self.fallback[side]
 
 
-def build(events: Iterable[dict[str, Any]], version: str, *, sources: tuple[str, ...] = (),
-          min_samples: int = 5) -> Calibration:
+def build(
+    events: Iterable[dict[str, Any]], version: str, *, sources: tuple[str, ...] = (), min_samples: int = 5
+) -> Calibration:
     """A calibration from fill-event records (the lines of fill_events_*.jsonl)."""
     by_zone: dict[tuple[float, float], dict[str, list[float]]] = defaultdict(lambda: {s: [] for s in SIDES})
     pooled: dict[str, list[float]] = {s: [] for s in SIDES}
@@ -119,8 +120,9 @@ def keep_zones(measured: Calibration, base: Calibration, keep: Iterable[Zone], n
         kept[zone] = match[0]
     zones = tuple(sorted([*(z for z in measured.zones if z.zone not in kept), *kept.values()], key=lambda z: z.zone))
     base_sources = [src for src in base.sources if src not in measured.sources and not src.endswith(".jsonl")]
-    return Calibration(measured.version, zones, measured.fallback, (*base_sources, *measured.sources),
-                       notes or measured.notes)
+    return Calibration(
+        measured.version, zones, measured.fallback, (*base_sources, *measured.sources), notes or measured.notes
+    )
 
 
 def _stats_dict(s: SideStats) -> dict[str, Any]:
@@ -138,18 +140,37 @@ def to_dict(c: Calibration) -> dict[str, Any]:
         "notes": c.notes,
         "sources": list(c.sources),
         "fallback": {s: _stats_dict(c.fallback[s]) for s in SIDES},
-        "zones": [{"entry_bps": z.entry_bps, "tp_bps": z.tp_bps, "fallback": z.fallback,
-                   **{s: _stats_dict(z.sides[s]) for s in SIDES}} for z in c.zones],
+        "zones": [
+            {
+                "entry_bps": z.entry_bps,
+                "tp_bps": z.tp_bps,
+                "fallback": z.fallback,
+                **{s: _stats_dict(z.sides[s]) for s in SIDES},
+            }
+            for z in c.zones
+        ],
     }
 
 
 def from_dict(d: dict[str, Any]) -> Calibration:
     """Raise ValueError (with the offending key) on a malformed calibration document."""
     try:
-        zones = tuple(ZoneStats(float(z["entry_bps"]), float(z["tp_bps"]), {s: _stats(z[s]) for s in SIDES},
-                           bool(z.get("fallback", False))) for z in d["zones"])
-        calibration = Calibration(str(d["version"]), zones, {s: _stats(d["fallback"][s]) for s in SIDES},
-                                  tuple(d.get("sources", ())), str(d.get("notes", "")))
+        zones = tuple(
+            ZoneStats(
+                float(z["entry_bps"]),
+                float(z["tp_bps"]),
+                {s: _stats(z[s]) for s in SIDES},
+                bool(z.get("fallback", False)),
+            )
+            for z in d["zones"]
+        )
+        calibration = Calibration(
+            str(d["version"]),
+            zones,
+            {s: _stats(d["fallback"][s]) for s in SIDES},
+            tuple(d.get("sources", ())),
+            str(d.get("notes", "")),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed calibration: {type(exc).__name__}: {exc}") from None
     for stats in [*calibration.fallback.values(), *(s for z in zones for s in z.sides.values())]:

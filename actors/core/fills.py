@@ -38,7 +38,7 @@ class Fill:
     limit_price: float
     best_price: float
     avg_price: float | None  # None when nothing filled
-    slippage_bps: float      # average price vs best price, positive = worse for us; 0 when unfilled
+    slippage_bps: float  # average price vs best price, positive = worse for us; 0 when unfilled
     levels_used: int
     takes: tuple[Level, ...] = ()  # (price, qty) taken per level
 
@@ -150,8 +150,7 @@ class SimpleFillModel:
 
     name: str = "simple"
 
-    def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float,
-             zone: Zone) -> Fill:
+    def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float, zone: Zone) -> Fill:
         return walk(levels, side, qty, limit)
 
 
@@ -168,7 +167,6 @@ class CalibratedFillModel:
         stats = self.calibration.lookup(zone, side)
         return stats.sample(self.rng) if self.stochastic else stats.mean
 
-    def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float,
-             zone: Zone) -> Fill:
+    def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float, zone: Zone) -> Fill:
         fill = walk(levels, side, qty * self.ratio(side, zone), limit)
         return attrs.evolve(fill, order_qty=qty)

@@ -21,21 +21,21 @@ class FeedStats:
     venue: str
     connects: int = 0
     connected: bool = False
-    messages: int = 0          # frames received (data, control and keep-alive)
-    books: int = 0             # book views published to the aggregator
-    books_dropped: int = 0     # views dropped because the aggregator's inbox was full (conflation)
+    messages: int = 0  # frames received (data, control and keep-alive)
+    books: int = 0  # book views published to the aggregator
+    books_dropped: int = 0  # views dropped because the aggregator's inbox was full (conflation)
     books_superseded: int = 0  # books not published because a newer one came in the same read batch
-    batches: int = 0           # wake-ups that read frames (messages / batches = frames per wake-up)
+    batches: int = 0  # wake-ups that read frames (messages / batches = frames per wake-up)
     bad_frames: int = 0
-    padded_levels: int = 0     # Upbit zero-padded slots dropped
-    gaps: int = 0              # Binance sequence gaps detected (each forces a resync)
-    resyncs: int = 0           # Binance snapshots applied
+    padded_levels: int = 0  # Upbit zero-padded slots dropped
+    gaps: int = 0  # Binance sequence gaps detected (each forces a resync)
+    resyncs: int = 0  # Binance snapshots applied
     snapshot_refetches: int = 0
     pings_sent: int = 0
-    crossed_books: int = 0     # books rejected (Upbit) or rebuilt (Binance) because bid >= ask
-    stuck_books: int = 0       # Binance books resynced because they stopped advancing while diffs arrived
+    crossed_books: int = 0  # books rejected (Upbit) or rebuilt (Binance) because bid >= ask
+    stuck_books: int = 0  # Binance books resynced because they stopped advancing while diffs arrived
     last_data_at: float | None = None
-    untrusted_s: float = 0.0   # time the book was not trustworthy: disconnected, or out of sync
+    untrusted_s: float = 0.0  # time the book was not trustworthy: disconnected, or out of sync
     _untrusted_since: float | None = None
     _recent_bad: list[float] = attrs.field(factory=list)
 
@@ -67,12 +67,25 @@ class FeedStats:
     def statistics(self, now: float) -> FeedStatistics:
         """The counters as of ``now`` (``untrusted_s`` includes a stretch still going on)."""
         return FeedStatistics(
-            venue=self.venue, connects=self.connects, connected=self.connected, messages=self.messages,
-            books=self.books, books_dropped=self.books_dropped, books_superseded=self.books_superseded,
-            batches=self.batches, bad_frames=self.bad_frames, padded_levels=self.padded_levels, gaps=self.gaps,
-            resyncs=self.resyncs, snapshot_refetches=self.snapshot_refetches, pings_sent=self.pings_sent,
-            crossed_books=self.crossed_books, stuck_books=self.stuck_books,
-            untrusted_s=round(self.current_untrusted_s(now), 6), last_data_at=self.last_data_at)
+            venue=self.venue,
+            connects=self.connects,
+            connected=self.connected,
+            messages=self.messages,
+            books=self.books,
+            books_dropped=self.books_dropped,
+            books_superseded=self.books_superseded,
+            batches=self.batches,
+            bad_frames=self.bad_frames,
+            padded_levels=self.padded_levels,
+            gaps=self.gaps,
+            resyncs=self.resyncs,
+            snapshot_refetches=self.snapshot_refetches,
+            pings_sent=self.pings_sent,
+            crossed_books=self.crossed_books,
+            stuck_books=self.stuck_books,
+            untrusted_s=round(self.current_untrusted_s(now), 6),
+            last_data_at=self.last_data_at,
+        )
 
 
 @attrs.frozen
@@ -138,8 +151,9 @@ class RunningStats:
     def statistics(self) -> Dispersion:
         if not self.count:
             return Dispersion()
-        return Dispersion(self.count, self.mean, self.std, self.min, self.max,
-                          self.std / self.mean if self.mean else None)
+        return Dispersion(
+            self.count, self.mean, self.std, self.min, self.max, self.std / self.mean if self.mean else None
+        )
 
 
 @attrs.define
@@ -170,14 +184,20 @@ class LatencyHistogram:
         for index in sorted(self._buckets):
             seen += self._buckets[index]
             if seen >= rank:
-                return min(self.LOW_S * self.RATIO ** index, self.max_s)
+                return min(self.LOW_S * self.RATIO**index, self.max_s)
         return self.max_s
 
     def statistics_ms(self) -> LatencyPercentiles:
         def ms(x: float | None) -> float | None:
             return None if x is None else round(x * 1e3, 4)
-        return LatencyPercentiles(self.count, ms(self.percentile(0.5)), ms(self.percentile(0.99)),
-                                  ms(self.percentile(0.999)), ms(self.max_s if self.count else None))
+
+        return LatencyPercentiles(
+            self.count,
+            ms(self.percentile(0.5)),
+            ms(self.percentile(0.99)),
+            ms(self.percentile(0.999)),
+            ms(self.max_s if self.count else None),
+        )
 
     def as_dict_ms(self) -> dict[str, float | int | None]:
         return msgspec.structs.asdict(self.statistics_ms())

@@ -35,12 +35,15 @@ class MockBook:
         factor = math.exp(0.5 * math.sin(at / 7.0) + 0.3 * math.sin(at / 3.1))
         step = best * 1e-4
         sign = 1 if buy else -1
-        return tuple((best + sign * i * step, self._size * factor * self._rng.lognormvariate(0.0, 0.5))
-                     for i in range(self._levels))
+        return tuple(
+            (best + sign * i * step, self._size * factor * self._rng.lognormvariate(0.0, 0.5))
+            for i in range(self._levels)
+        )
 
 
-def leg_levels(source: str, leg: BookView, others: dict[str, BookView], buy: bool, at: float,
-               mock: MockBook | None) -> tuple[Level, ...]:
+def leg_levels(
+    source: str, leg: BookView, others: dict[str, BookView], buy: bool, at: float, mock: MockBook | None
+) -> tuple[Level, ...]:
     """The levels a BUY (asks) or SELL (bids) leg on ``leg`` is filled against."""
     own = leg.asks if buy else leg.bids
     if source == "multi" or not own:

@@ -16,14 +16,14 @@ BookKey = tuple[str, str]  # (venue, symbol)
 @attrs.frozen
 class FxQuote:
     krw_per_usdt: float
-    source: str        # "upbit:KRW-USDT" or "fixed"
+    source: str  # "upbit:KRW-USDT" or "fixed"
     observed_at: float  # local time of the book it came from (the session start for "fixed")
 
 
 @attrs.frozen
 class MarketView:
     at: float
-    krw_leg: BookView | None   # e.g. Upbit KRW-BTC
+    krw_leg: BookView | None  # e.g. Upbit KRW-BTC
     usdt_leg: BookView | None  # e.g. Binance BTCUSDT
     fx: FxQuote | None
     premium_bps: float | None
@@ -58,7 +58,7 @@ class MarketState:
 
     krw_key: BookKey
     usdt_key: BookKey
-    fx_key: BookKey | None = None          # book whose mid is the USDT/KRW rate
+    fx_key: BookKey | None = None  # book whose mid is the USDT/KRW rate
     fixed_krw_per_usdt: float | None = None  # used when fx_key is None
     started_at: float = 0.0
     _books: dict[BookKey, BookView] = attrs.field(factory=dict)

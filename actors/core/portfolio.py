@@ -22,8 +22,9 @@ class Portfolio:
         self.initial = {venue: dict(assets) for venue, assets in self.balances.items()}
 
     @classmethod
-    def of(cls, krw_venue: str, krw: float, krw_btc: float, usdt_venue: str, usdt: float,
-           usdt_btc: float) -> "Portfolio":
+    def of(
+        cls, krw_venue: str, krw: float, krw_btc: float, usdt_venue: str, usdt: float, usdt_btc: float
+    ) -> "Portfolio":
         return cls({krw_venue: {"KRW": krw, "BTC": krw_btc}, usdt_venue: {"USDT": usdt, "BTC": usdt_btc}})
 
     def shortfall(self, venue: str, side: str, qty: float, price: float, quote: str, quote_fee: float) -> str | None:
@@ -37,8 +38,7 @@ class Portfolio:
             return f"{venue} BTC {assets['BTC']:.8g} < {qty:.8g} needed"
         return None
 
-    def apply(self, venue: str, side: str, qty: float, avg_price: float, quote: str, fee: float,
-              fee_ccy: str) -> None:
+    def apply(self, venue: str, side: str, qty: float, avg_price: float, quote: str, fee: float, fee_ccy: str) -> None:
         assets = self.balances[venue]
         sign = 1 if side == BUY else -1
         assets["BTC"] += sign * qty

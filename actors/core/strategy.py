@@ -24,8 +24,10 @@ from actors.core.book import Level
 from actors.core.rules import Rule, non_negative, positive
 from actors.core.vocabulary import Direction, Zone
 
-ZONE_PAIRS = Rule(lambda v: all(len(z) == 2 and z[0] > 0 and z[1] > 0 for z in v),
-                  "a list of [entry_bps, tp_bps] pairs of numbers > 0")
+ZONE_PAIRS = Rule(
+    lambda v: all(len(z) == 2 and z[0] > 0 and z[1] > 0 for z in v),
+    "a list of [entry_bps, tp_bps] pairs of numbers > 0",
+)
 
 SELL_KRW, BUY_KRW = Direction.SELL_KRW, Direction.BUY_KRW
 
@@ -68,17 +70,30 @@ def vwap(levels: Sequence[Level], qty: float) -> float | None:
     return cost / taken if taken > 0 else None
 
 
-def executable_premiums(krw_bids: Sequence[Level], krw_asks: Sequence[Level], usdt_bids: Sequence[Level],
-                        usdt_asks: Sequence[Level], qty: float, krw_per_usdt: float,
-                        fee_krw_bps: float, fee_usdt_bps: float) -> tuple[float | None, float | None]:
+def executable_premiums(
+    krw_bids: Sequence[Level],
+    krw_asks: Sequence[Level],
+    usdt_bids: Sequence[Level],
+    usdt_asks: Sequence[Level],
+    qty: float,
+    krw_per_usdt: float,
+    fee_krw_bps: float,
+    fee_usdt_bps: float,
+) -> tuple[float | None, float | None]:
     """(sell_krw, buy_krw) executable premiums in bps for ``qty``; None where a side is empty."""
     fk, fu = fee_krw_bps / 1e4, fee_usdt_bps / 1e4
     krw_sell, usdt_buy = vwap(krw_bids, qty), vwap(usdt_asks, qty)
     krw_buy, usdt_sell = vwap(krw_asks, qty), vwap(usdt_bids, qty)
-    sell = None if krw_sell is None or usdt_buy is None else \
-        (krw_sell * (1 - fk) / krw_per_usdt / (usdt_buy * (1 + fu)) - 1) * 1e4
-    buy = None if krw_buy is None or usdt_sell is None else \
-        (krw_buy * (1 + fk) / krw_per_usdt / (usdt_sell * (1 - fu)) - 1) * 1e4
+    sell = (
+        None
+        if krw_sell is None or usdt_buy is None
+        else (krw_sell * (1 - fk) / krw_per_usdt / (usdt_buy * (1 + fu)) - 1) * 1e4
+    )
+    buy = (
+        None
+        if krw_buy is None or usdt_sell is None
+        else (krw_buy * (1 + fk) / krw_per_usdt / (usdt_sell * (1 - fu)) - 1) * 1e4
+    )
     return sell, buy
 
 
@@ -112,8 +127,9 @@ class Close:
     captured_bps: float
 
 
-def entry_signal(baseline_bps: float, sell_krw_bps: float | None, buy_krw_bps: float | None,
-                 entry_bps: float) -> Open | None:
+def entry_signal(
+    baseline_bps: float, sell_krw_bps: float | None, buy_krw_bps: float | None, entry_bps: float
+) -> Open | None:
     if sell_krw_bps is not None and sell_krw_bps - baseline_bps >= entry_bps:
         return Open(SELL_KRW, sell_krw_bps - baseline_bps)
     if buy_krw_bps is not None and baseline_bps - buy_krw_bps >= entry_bps:
@@ -121,8 +137,15 @@ def entry_signal(baseline_bps: float, sell_krw_bps: float | None, buy_krw_bps: f
     return None
 
 
-def exit_signal(direction: Direction, entry_exec_bps: float, sell_krw_bps: float | None, buy_krw_bps: float | None,
-                held_s: float, tp_bps: float, max_hold_s: float) -> Close | None:
+def exit_signal(
+    direction: Direction,
+    entry_exec_bps: float,
+    sell_krw_bps: float | None,
+    buy_krw_bps: float | None,
+    held_s: float,
+    tp_bps: float,
+    max_hold_s: float,
+) -> Close | None:
     """Close a "sell_krw" trade by buying back on KRW (buy_krw premium), and vice versa."""
     closing = buy_krw_bps if direction == SELL_KRW else sell_krw_bps
     captured = None

@@ -52,11 +52,11 @@ from actors.core.vocabulary import Direction, Leg, LegRisk, Side, TradePhase, Ve
 class _Step(enum.Enum):
     """What happened to a trade; ``_TRANSITIONS`` says which phase it leads to."""
 
-    HEDGE_SENT = enum.auto()      # entry legs filled unevenly: the difference is traded back
-    OPENED = enum.auto()          # entry legs (and hedge) done: holding a position
+    HEDGE_SENT = enum.auto()  # entry legs filled unevenly: the difference is traded back
+    OPENED = enum.auto()  # entry legs (and hedge) done: holding a position
     NOTHING_FILLED = enum.auto()  # entry legs filled nothing: no position, the trade ends
-    EXIT_SENT = enum.auto()       # take-profit or max hold: exit legs in flight
-    CLOSED = enum.auto()          # exit legs done: the trade's PnL is booked
+    EXIT_SENT = enum.auto()  # take-profit or max hold: exit legs in flight
+    CLOSED = enum.auto()  # exit legs done: the trade's PnL is booked
 
 
 # Every legal move of a trade, in one place (as h11 keeps its connection states); anything else is a bug.
@@ -72,7 +72,7 @@ _TRANSITIONS: dict[tuple[TradePhase, _Step], TradePhase] = {
 @attrs.frozen
 class ExecutionParams:
     latency_ms: float = 0.0
-    latency_jitter_ms: float = 0.0      # each leg's latency is uniform in latency_ms ± this
+    latency_jitter_ms: float = 0.0  # each leg's latency is uniform in latency_ms ± this
     leg_risk: LegRisk = attrs.field(default=LegRisk.HEDGE, converter=LegRisk)
     fees: Fees = attrs.field(factory=Fees)
 
@@ -144,9 +144,9 @@ class _Trade:
     entry_exec_bps: float
     phase: TradePhase = TradePhase.OPENING
     pending: int = 0
-    krw_btc: float = 0.0     # BTC bought (+) or sold (-) on the KRW venue, net of BTC fees
+    krw_btc: float = 0.0  # BTC bought (+) or sold (-) on the KRW venue, net of BTC fees
     usdt_btc: float = 0.0
-    krw_cash: float = 0.0    # KRW received (+) or paid (-), net of KRW fees
+    krw_cash: float = 0.0  # KRW received (+) or paid (-), net of KRW fees
     usdt_cash: float = 0.0
     imbalance_btc: float = 0.0
 
@@ -177,7 +177,7 @@ class ZoneFillRatio:
     model its prediction (the calibration's mean and 95 % interval)."""
 
     n: int
-    mean: float | None                   # None before the first leg
+    mean: float | None  # None before the first leg
     predicted_mean: float | None = None
     predicted_ci95: tuple[float, float] | None = None
 
@@ -195,24 +195,24 @@ class TraderStatistics:
     """What a ``Trader`` has done, as of ``Trader.statistics()``: copies in read-only mappings, so a reader
     never sees the trader change under it and cannot change it. Zones are in numeric order."""
 
-    entries: int                         # trades opened
-    exits: int                           # trades closed
-    open_trades: int                     # held, or with legs in flight
+    entries: int  # trades opened
+    exits: int  # trades closed
+    open_trades: int  # held, or with legs in flight
     legs_in_flight: int
-    fills_by_side: Mapping[Side, int]    # both sides, BUY first
+    fills_by_side: Mapping[Side, int]  # both sides, BUY first
     fills_by_zone: Mapping[Zone, int]
-    refusals: Mapping[str, int]          # decisions not taken, by reason (sorted)
+    refusals: Mapping[str, int]  # decisions not taken, by reason (sorted)
     available_volume: Mapping[Side, Dispersion]
     fill_ratios: Mapping[Zone, Mapping[Side, ZoneFillRatio]]
     realized_pnl_usdt: float
     realized_pnl_krw: float
-    unrealized_pnl_usdt: float           # open trades marked to mid
+    unrealized_pnl_usdt: float  # open trades marked to mid
     fees_paid: Mapping[tuple[str, str], float]  # (venue, currency), sorted
     balances: Mapping[str, Mapping[str, float]]  # venue -> asset -> amount
     initial_balances: Mapping[str, Mapping[str, float]]
     carried_imbalance_btc: float
-    risk_stopped: str | None             # why new entries stopped, or None
-    baseline_bps: float | None           # the strategy's baseline of the mid premium
+    risk_stopped: str | None  # why new entries stopped, or None
+    baseline_bps: float | None  # the strategy's baseline of the mid premium
     l2_source: str
     fill_model: str
     latency_ms: float
@@ -253,8 +253,7 @@ class Trader:
     realized_pnl_krw: float = 0.0
     trade_pnls: RunningStats = attrs.field(factory=RunningStats)
     carried_imbalance_btc: float = 0.0
-    available_volume: dict[str, RunningStats] = attrs.field(factory=lambda: {BUY: RunningStats(),
-                                                                              SELL: RunningStats()})
+    available_volume: dict[str, RunningStats] = attrs.field(factory=lambda: {BUY: RunningStats(), SELL: RunningStats()})
     zone_ratios: dict[Zone, dict[Side, RunningStats]] = attrs.field(factory=dict)
     risk_stopped: str | None = None
     last_view: MarketView | None = None
@@ -297,8 +296,16 @@ class Trader:
         krw, usdt = view.krw_leg, view.usdt_leg
         assert krw is not None and usdt is not None and view.fx is not None
         fees = self.execution.fees
-        return executable_premiums(krw.bids, krw.asks, usdt.bids, usdt.asks, self.params.order_qty_btc,
-                                   view.fx.krw_per_usdt, fees.rate_bps(krw.venue), fees.rate_bps(usdt.venue))
+        return executable_premiums(
+            krw.bids,
+            krw.asks,
+            usdt.bids,
+            usdt.asks,
+            self.params.order_qty_btc,
+            view.fx.krw_per_usdt,
+            fees.rate_bps(krw.venue),
+            fees.rate_bps(usdt.venue),
+        )
 
     def _decide(self, view: MarketView) -> list[FillEvent]:
         assert view.premium_bps is not None
@@ -312,8 +319,15 @@ class Trader:
         for trade in list(self.trades.values()):
             if trade.phase is not TradePhase.OPEN:
                 continue
-            close = exit_signal(trade.direction, trade.entry_exec_bps, sell_krw, buy_krw, view.at - trade.opened_at,
-                                trade.zone.tp_bps, self.params.max_hold_s)
+            close = exit_signal(
+                trade.direction,
+                trade.entry_exec_bps,
+                sell_krw,
+                buy_krw,
+                view.at - trade.opened_at,
+                trade.zone.tp_bps,
+                self.params.max_hold_s,
+            )
             if close is not None and self._tradeable(view):
                 exec_bps = buy_krw if trade.direction is Direction.SELL_KRW else sell_krw
                 self._send_exit(trade, view, deviation, exec_bps, close.reason)
@@ -361,8 +375,10 @@ class Trader:
             self.refusals["risk_stopped"] += 1
             return False
         if self.realized_pnl_usdt + self.unrealized_pnl_usdt() <= -risk.max_loss_usdt:
-            self.risk_stopped = (f"max_loss: PnL {self.realized_pnl_usdt + self.unrealized_pnl_usdt():.2f} USDT "
-                                 f"reached -{risk.max_loss_usdt:g}; no new entries")
+            self.risk_stopped = (
+                f"max_loss: PnL {self.realized_pnl_usdt + self.unrealized_pnl_usdt():.2f} USDT "
+                f"reached -{risk.max_loss_usdt:g}; no new entries"
+            )
             self.refusals["risk_stopped"] += 1
             return False
         if qty * (view.usdt_leg.mid or 0.0) > risk.max_notional_usdt:
@@ -377,8 +393,14 @@ class Trader:
             price = book.asks[0][0] if side == BUY else book.bids[0][0]
             quote = _quote(book)
             fee, fee_ccy = fees.charge(book.venue, side, qty, price, quote)
-            short = self.portfolio.shortfall(book.venue, side, qty, price * (1 + self.params.max_slippage_bps / 1e4)
-                                             if side == BUY else price, quote, fee if fee_ccy == quote else 0.0)
+            short = self.portfolio.shortfall(
+                book.venue,
+                side,
+                qty,
+                price * (1 + self.params.max_slippage_bps / 1e4) if side == BUY else price,
+                quote,
+                fee if fee_ccy == quote else 0.0,
+            )
             if short is not None:
                 self.refusals["budget"] += 1
                 return False
@@ -386,31 +408,58 @@ class Trader:
 
     def _latency_s(self) -> float:
         ex = self.execution
-        ms = ex.latency_ms + (self._rng.uniform(-ex.latency_jitter_ms, ex.latency_jitter_ms)
-                              if ex.latency_jitter_ms else 0.0)
+        ms = ex.latency_ms + (
+            self._rng.uniform(-ex.latency_jitter_ms, ex.latency_jitter_ms) if ex.latency_jitter_ms else 0.0
+        )
         return max(ms, 0.0) / 1e3
 
-    def _send(self, trade: _Trade, leg: Leg, on_krw: bool, side: Side, qty: float, view: MarketView,
-              deviation: float, exec_bps: float | None, reason: str | None = None) -> None:
+    def _send(
+        self,
+        trade: _Trade,
+        leg: Leg,
+        on_krw: bool,
+        side: Side,
+        qty: float,
+        view: MarketView,
+        deviation: float,
+        exec_bps: float | None,
+        reason: str | None = None,
+    ) -> None:
         assert view.premium_bps is not None
         trade.pending += 1
-        self.pending.append(_Order(trade.trade_id, leg, on_krw, side, qty, view.at, view.at + self._latency_s(),
-                                   view.premium_bps, exec_bps, deviation, reason))
+        self.pending.append(
+            _Order(
+                trade.trade_id,
+                leg,
+                on_krw,
+                side,
+                qty,
+                view.at,
+                view.at + self._latency_s(),
+                view.premium_bps,
+                exec_bps,
+                deviation,
+                reason,
+            )
+        )
 
-    def _send_exit(self, trade: _Trade, view: MarketView, deviation: float, exec_bps: float | None,
-                   reason: str) -> None:
+    def _send_exit(
+        self, trade: _Trade, view: MarketView, deviation: float, exec_bps: float | None, reason: str
+    ) -> None:
         trade.move(_Step.EXIT_SENT)
         for on_krw, held in ((True, trade.krw_btc), (False, trade.usdt_btc)):
             if abs(held) > 1e-12:
-                self._send(trade, Leg.EXIT, on_krw, SELL if held > 0 else BUY, abs(held), view, deviation, exec_bps,
-                           reason)
+                self._send(
+                    trade, Leg.EXIT, on_krw, SELL if held > 0 else BUY, abs(held), view, deviation, exec_bps, reason
+                )
         if trade.pending == 0:
             self._finish(trade, view, None, _Step.CLOSED)
 
     # -- execution ---------------------------------------------------------------------------------
 
-    def _execute_due(self, now: float, view: MarketView, wall_now: str, strictly_before: bool = False
-                     ) -> list[FillEvent]:
+    def _execute_due(
+        self, now: float, view: MarketView, wall_now: str, strictly_before: bool = False
+    ) -> list[FillEvent]:
         events: list[FillEvent] = []
         while True:  # a leg can send another one (a hedge) that is already due with zero latency
             due = [o for o in self.pending if (o.arrive_at < now if strictly_before else o.arrive_at <= now)]
@@ -429,8 +478,14 @@ class Trader:
         book = view.krw_leg if order.on_krw else view.usdt_leg
         assert book is not None and view.fx is not None and view.krw_leg is not None and view.usdt_leg is not None
         trade = self.trades[order.trade_id]
-        shown = leg_levels(self.l2_source, book, {view.krw_leg.venue: view.krw_leg, view.usdt_leg.venue: view.usdt_leg},
-                           order.side == BUY, max(view.at, order.arrive_at), self._mock)
+        shown = leg_levels(
+            self.l2_source,
+            book,
+            {view.krw_leg.venue: view.krw_leg, view.usdt_leg.venue: view.usdt_leg},
+            order.side == BUY,
+            max(view.at, order.arrive_at),
+            self._mock,
+        )
         levels = self.memory.effective(book.venue, order.side, shown)
         best = shown[0][0] if shown else float("nan")
         limit = limit_price(best, order.side, self.params.max_slippage_bps)
@@ -442,8 +497,11 @@ class Trader:
             fill = self.fill_model.fill(levels, order.side, order.qty, limit, trade.zone)
         self.memory.record(book.venue, order.side, shown, fill)
         quote = _quote(book)
-        fee, fee_ccy = (0.0, quote) if fill.filled_qty == 0 else \
-            self.execution.fees.charge(book.venue, order.side, fill.filled_qty, fill.avg_price or 0.0, quote)
+        fee, fee_ccy = (
+            (0.0, quote)
+            if fill.filled_qty == 0
+            else self.execution.fees.charge(book.venue, order.side, fill.filled_qty, fill.avg_price or 0.0, quote)
+        )
         if fill.filled_qty > 0:
             self.portfolio.apply(book.venue, order.side, fill.filled_qty, fill.avg_price or 0.0, quote, fee, fee_ccy)
         sign = 1 if order.side == BUY else -1
@@ -465,18 +523,39 @@ class Trader:
         assert view.premium_bps is not None
         return FillEvent(
             t_s=round(max(view.at, order.arrive_at) - self.started_at, 6),
-            ts_utc=wall_now, session_id=self.session_id, trade_id=order.trade_id, leg=order.leg, venue=book.venue,
-            symbol=book.symbol, side=order.side, order_qty=order.qty, filled_qty=fill.filled_qty,
-            fill_ratio=fill.fill_ratio, available_volume=fill.available_volume, limit_price=fill.limit_price,
-            avg_price=fill.avg_price, best_price=fill.best_price, slippage_bps=fill.slippage_bps, fee=fee,
-            fee_ccy=fee_ccy, quote_ccy=quote, zone=zone.label, entry_bps=zone.entry_bps, tp_bps=zone.tp_bps,
-            fill_model="simple" if order.leg is Leg.HEDGE else self.fill_model.name, l2_source=self.l2_source,
+            ts_utc=wall_now,
+            session_id=self.session_id,
+            trade_id=order.trade_id,
+            leg=order.leg,
+            venue=book.venue,
+            symbol=book.symbol,
+            side=order.side,
+            order_qty=order.qty,
+            filled_qty=fill.filled_qty,
+            fill_ratio=fill.fill_ratio,
+            available_volume=fill.available_volume,
+            limit_price=fill.limit_price,
+            avg_price=fill.avg_price,
+            best_price=fill.best_price,
+            slippage_bps=fill.slippage_bps,
+            fee=fee,
+            fee_ccy=fee_ccy,
+            quote_ccy=quote,
+            zone=zone.label,
+            entry_bps=zone.entry_bps,
+            tp_bps=zone.tp_bps,
+            fill_model="simple" if order.leg is Leg.HEDGE else self.fill_model.name,
+            l2_source=self.l2_source,
             decided_t_s=round(order.decided_at - self.started_at, 6),
             latency_ms=round((order.arrive_at - order.decided_at) * 1e3, 6),
             book_age_ms=round((max(view.at, order.arrive_at) - book.received_at) * 1e3, 3),
-            fx_krw_per_usdt=view.fx.krw_per_usdt, fx_source=view.fx.source,
-            fx_age_ms=round((view.at - view.fx.observed_at) * 1e3, 3), premium_bps=order.premium_bps,
-            exec_premium_bps=order.exec_premium_bps, deviation_bps=order.deviation_bps, exit_reason=order.reason,
+            fx_krw_per_usdt=view.fx.krw_per_usdt,
+            fx_source=view.fx.source,
+            fx_age_ms=round((view.at - view.fx.observed_at) * 1e3, 3),
+            premium_bps=order.premium_bps,
+            exec_premium_bps=order.exec_premium_bps,
+            deviation_bps=order.deviation_bps,
+            exit_reason=order.reason,
         )
 
     def _advance(self, trade: _Trade, view: MarketView, last: _Order, events: list[FillEvent]) -> None:
@@ -492,8 +571,17 @@ class Trader:
             if last.leg is Leg.ENTRY and self.execution.leg_risk is LegRisk.HEDGE:
                 on_krw = (trade.krw_btc > 0) == (imbalance > 0)  # unwind on the venue of the larger leg
                 trade.move(_Step.HEDGE_SENT)
-                self._send(trade, Leg.HEDGE, on_krw, SELL if imbalance > 0 else BUY, abs(imbalance), view,
-                           last.deviation_bps, last.exec_premium_bps, "imbalance")
+                self._send(
+                    trade,
+                    Leg.HEDGE,
+                    on_krw,
+                    SELL if imbalance > 0 else BUY,
+                    abs(imbalance),
+                    view,
+                    last.deviation_bps,
+                    last.exec_premium_bps,
+                    "imbalance",
+                )
                 return
             trade.imbalance_btc = imbalance  # carried (by choice, or what a partial hedge left)
             self.carried_imbalance_btc += imbalance
@@ -514,8 +602,12 @@ class Trader:
     def _trade_pnl(self, trade: _Trade, view: MarketView) -> tuple[float, float]:
         assert view.krw_leg is not None and view.usdt_leg is not None and view.fx is not None
         fx = view.fx.krw_per_usdt
-        usdt = (trade.usdt_cash + trade.krw_cash / fx + trade.krw_btc * (view.krw_leg.mid or 0.0) / fx
-                + trade.usdt_btc * (view.usdt_leg.mid or 0.0))
+        usdt = (
+            trade.usdt_cash
+            + trade.krw_cash / fx
+            + trade.krw_btc * (view.krw_leg.mid or 0.0) / fx
+            + trade.usdt_btc * (view.usdt_leg.mid or 0.0)
+        )
         return usdt, usdt * fx
 
     def unrealized_pnl_usdt(self) -> float:
@@ -540,21 +632,33 @@ class Trader:
 
         portfolio, execution = self.portfolio, self.execution
         return TraderStatistics(
-            entries=self.entries, exits=self.exits, open_trades=len(self.trades), legs_in_flight=len(self.pending),
+            entries=self.entries,
+            exits=self.exits,
+            open_trades=len(self.trades),
+            legs_in_flight=len(self.pending),
             fills_by_side=MappingProxyType({side: self.fills_by_side[side] for side in (BUY, SELL)}),
             fills_by_zone=MappingProxyType(dict(sorted(self.fills_by_zone.items()))),
             refusals=MappingProxyType(dict(sorted(self.refusals.items()))),
             available_volume=MappingProxyType({side: self.available_volume[side].statistics() for side in (BUY, SELL)}),
-            fill_ratios=MappingProxyType({zone: MappingProxyType({side: ratio(zone, side, stats)
-                                                                 for side, stats in sides.items()})
-                                          for zone, sides in sorted(self.zone_ratios.items())}),
-            realized_pnl_usdt=self.realized_pnl_usdt, realized_pnl_krw=self.realized_pnl_krw,
+            fill_ratios=MappingProxyType(
+                {
+                    zone: MappingProxyType({side: ratio(zone, side, stats) for side, stats in sides.items()})
+                    for zone, sides in sorted(self.zone_ratios.items())
+                }
+            ),
+            realized_pnl_usdt=self.realized_pnl_usdt,
+            realized_pnl_krw=self.realized_pnl_krw,
             unrealized_pnl_usdt=self.unrealized_pnl_usdt(),
             fees_paid=MappingProxyType(dict(sorted(portfolio.fees_paid.items()))),
-            balances=_balances(portfolio.balances), initial_balances=_balances(portfolio.initial),
-            carried_imbalance_btc=self.carried_imbalance_btc, risk_stopped=self.risk_stopped,
-            baseline_bps=self.baseline.value, l2_source=self.l2_source, fill_model=self.fill_model.name,
-            latency_ms=execution.latency_ms, latency_jitter_ms=execution.latency_jitter_ms,
+            balances=_balances(portfolio.balances),
+            initial_balances=_balances(portfolio.initial),
+            carried_imbalance_btc=self.carried_imbalance_btc,
+            risk_stopped=self.risk_stopped,
+            baseline_bps=self.baseline.value,
+            l2_source=self.l2_source,
+            fill_model=self.fill_model.name,
+            latency_ms=execution.latency_ms,
+            latency_jitter_ms=execution.latency_jitter_ms,
             leg_risk=execution.leg_risk,
         )
 
@@ -563,8 +667,9 @@ def _in_order(book: BookView) -> bool:
     """Bids strictly descending, asks strictly ascending: what every depth walk assumes. The feeds refuse
     books out of order; this check keeps a decision from ever walking one that got through."""
     bids, asks = book.bids, book.asks
-    return (all(bids[i][0] > bids[i + 1][0] for i in range(len(bids) - 1))
-            and all(asks[i][0] < asks[i + 1][0] for i in range(len(asks) - 1)))
+    return all(bids[i][0] > bids[i + 1][0] for i in range(len(bids) - 1)) and all(
+        asks[i][0] < asks[i + 1][0] for i in range(len(asks) - 1)
+    )
 
 
 def _quote(book: BookView) -> str:

@@ -23,7 +23,7 @@ class Side(enum.StrEnum):
 
 
 class Venue(enum.StrEnum):
-    UPBIT = "upbit"      # the KRW venue
+    UPBIT = "upbit"  # the KRW venue
     BINANCE = "binance"  # the USDT venue
 
 
@@ -50,9 +50,9 @@ class Direction(enum.StrEnum):
 
 class TradePhase(enum.StrEnum):
     OPENING = "opening"  # entry legs (and a hedge) in flight
-    OPEN = "open"        # holding; waiting for take-profit or max hold
+    OPEN = "open"  # holding; waiting for take-profit or max hold
     CLOSING = "closing"  # exit legs in flight
-    DONE = "done"        # booked (or nothing filled): no longer held by the trader
+    DONE = "done"  # booked (or nothing filled): no longer held by the trader
 
 
 class LegRisk(enum.StrEnum):
@@ -75,15 +75,15 @@ class Zone:
 class RestartCause(enum.StrEnum):
     """Why a feed's connection ended (docs/kpis.md, reconnect causes)."""
 
-    CLOSED = "closed"        # a close frame
-    DROPPED = "dropped"      # the connection lost without a close frame (1006)
-    STALE = "stale"          # no market data for stale_after_s
+    CLOSED = "closed"  # a close frame
+    DROPPED = "dropped"  # the connection lost without a close frame (1006)
+    STALE = "stale"  # no market data for stale_after_s
     SCHEDULED = "scheduled"  # serverShutdown, or the exchange's planned 24 h cut
-    CRASH = "crash"          # our code failed, or chaos killed it
-    ERROR = "error"          # an error frame, or too many bad frames
-    CONNECT = "connect"      # could not connect (or no handshake in time)
-    SNAPSHOT = "snapshot"    # the REST snapshot failed
-    GAP = "gap"              # diff buffer overflow while waiting for a snapshot
+    CRASH = "crash"  # our code failed, or chaos killed it
+    ERROR = "error"  # an error frame, or too many bad frames
+    CONNECT = "connect"  # could not connect (or no handshake in time)
+    SNAPSHOT = "snapshot"  # the REST snapshot failed
+    GAP = "gap"  # diff buffer overflow while waiting for a snapshot
 
 
 class FeedFailure(Exception):

@@ -35,8 +35,9 @@ async def _serve_http_stream(stream: trio.abc.Stream, respond: Responder) -> Non
             return
 
 
-async def serve_http(respond: Responder, host: str, port: int, *,
-                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_http(
+    respond: Responder, host: str, port: int, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Serve GET requests with ``respond``; ``started()`` reports the bound port."""
     network = current_network()
     if network is not None:

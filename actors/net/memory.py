@@ -54,8 +54,9 @@ class MemoryNetwork:
             client_stream, server_stream = trio.testing.memory_stream_pair()
 
             async def serve_one() -> None:
-                request = await tw.wrap_server_stream(server_nursery, server_stream, MESSAGE_QUEUE_SIZE,
-                                                      MAX_MESSAGE_SIZE)
+                request = await tw.wrap_server_stream(
+                    server_nursery, server_stream, MESSAGE_QUEUE_SIZE, MAX_MESSAGE_SIZE
+                )
                 await handle(request)
 
             server_nursery.start_soon(serve_one)
@@ -72,6 +73,7 @@ class MemoryNetwork:
             target = request.url.raw_path.decode()
             status, headers, body = await respond(target)
             return httpx.Response(status, headers=headers, content=body)
+
         return httpx.MockTransport(handle)
 
 

@@ -41,8 +41,10 @@ class WsClosed(FeedFailure, ConnectionError):
     """The connection ended: a close frame ("closed") or an abrupt loss ("dropped", code 1006)."""
 
     def __init__(self, code: int | None, reason: str | None) -> None:
-        super().__init__(f"connection closed: code {code}, reason {reason!r}",
-                         RestartCause.DROPPED if code in (None, 1006) else RestartCause.CLOSED)
+        super().__init__(
+            f"connection closed: code {code}, reason {reason!r}",
+            RestartCause.DROPPED if code in (None, 1006) else RestartCause.CLOSED,
+        )
         self.code = code
         self.reason = reason
 
@@ -125,8 +127,9 @@ async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator
 
     async def open_stream() -> trio.abc.Stream:
         if secure:
-            return await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl.create_default_context(),
-                                                       https_compatible=True)
+            return await trio.open_ssl_over_tcp_stream(
+                host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+            )
         return await trio.open_tcp_stream(host, port)
 
     host_header = host if port in (80, 443) else f"{host}:{port}"
@@ -135,8 +138,9 @@ async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator
 
 
 @asynccontextmanager
-async def open_ws_on_stream(url: str, open_stream: Callable[[], Awaitable[trio.abc.Stream]], host: str,
-                  timeout_s: float) -> AsyncIterator[WsConn]:
+async def open_ws_on_stream(
+    url: str, open_stream: Callable[[], Awaitable[trio.abc.Stream]], host: str, timeout_s: float
+) -> AsyncIterator[WsConn]:
     """A client connection on a stream we own, its reader task in a nursery we own.
 
     trio-websocket's ``open_websocket_url(connect_timeout=...)`` raises its timeout and then waits for its
@@ -154,9 +158,14 @@ async def open_ws_on_stream(url: str, open_stream: Callable[[], Awaitable[trio.a
                     stream = await open_stream()
                     # The ignore: trio-websocket annotates `stream` as SocketStream | SSLStream, but it wraps any
                     # trio Stream (as wrap_server_stream's annotation says); the memory network relies on that.
-                    ws = await tw.wrap_client_stream(nursery, stream, host, resource,  # type: ignore[arg-type]
-                                                     message_queue_size=MESSAGE_QUEUE_SIZE,
-                                                     max_message_size=MAX_MESSAGE_SIZE)
+                    ws = await tw.wrap_client_stream(
+                        nursery,
+                        stream,  # type: ignore[arg-type]
+                        host,
+                        resource,
+                        message_queue_size=MESSAGE_QUEUE_SIZE,
+                        max_message_size=MAX_MESSAGE_SIZE,
+                    )
                 except (tw.HandshakeError, OSError) as exc:
                     raise WsConnectError(f"cannot connect to {url}: {_reason(exc)}") from None
             if ws is None or deadline.cancelled_caught:
@@ -210,8 +219,9 @@ class WsRequest:
         await self._request.reject(status, body=body)
 
 
-async def serve_ws(handler: Handler, host: str, port: int, *,
-                   task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_ws(
+    handler: Handler, host: str, port: int, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Serve WebSockets on host:port (0 = ephemeral); ``started()`` reports the bound port."""
 
     async def _handle(request: tw.WebSocketRequest) -> None:
@@ -221,8 +231,15 @@ async def serve_ws(handler: Handler, host: str, port: int, *,
             pass  # a client going away is not a server error
 
     async def _serve(task_status: trio.TaskStatus[tw.WebSocketServer] = trio.TASK_STATUS_IGNORED) -> None:
-        await tw.serve_websocket(_handle, host, port, ssl_context=None, max_message_size=MAX_MESSAGE_SIZE,
-                                 message_queue_size=MESSAGE_QUEUE_SIZE, task_status=task_status)
+        await tw.serve_websocket(
+            _handle,
+            host,
+            port,
+            ssl_context=None,
+            max_message_size=MAX_MESSAGE_SIZE,
+            message_queue_size=MESSAGE_QUEUE_SIZE,
+            task_status=task_status,
+        )
 
     network = current_network()
     if network is not None:

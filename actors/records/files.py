@@ -80,8 +80,18 @@ class Recorder:
             return
         text = frame.decode("utf-8", errors="replace") if isinstance(frame, bytes) else frame
         try:
-            self._file.write(_encoder.encode({"t_s": round(at - self._started_at, 6), "wall_ns": time.time_ns(),
-                                              "venue": venue, "kind": kind, "frame": text}) + b"\n")
+            self._file.write(
+                _encoder.encode(
+                    {
+                        "t_s": round(at - self._started_at, 6),
+                        "wall_ns": time.time_ns(),
+                        "venue": venue,
+                        "kind": kind,
+                        "frame": text,
+                    }
+                )
+                + b"\n"
+            )
             if at - self._flushed_at >= RECORDING_FLUSH_S:  # a killed session loses at most this much
                 self._file.flush()
                 self._flushed_at = at
@@ -118,8 +128,14 @@ class FillWriter:
     ``close`` never raises: a failure there is reported the same way, through ``on_error``.
     """
 
-    def __init__(self, path: Path, fsync: str = "interval", fsync_interval_s: float = 1.0,
-                 clock=time.monotonic, on_error: Callable[[DataWriteError], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fsync: str = "interval",
+        fsync_interval_s: float = 1.0,
+        clock=time.monotonic,
+        on_error: Callable[[DataWriteError], None] | None = None,
+    ) -> None:
         self.path = path
         self.count = 0
         self.failed: DataWriteError | None = None
@@ -138,8 +154,9 @@ class FillWriter:
         line = _encoder.encode(event.as_dict()) + b"\n"
         try:
             _write_all(self._file, line)
-            if self._fsync == "every_line" or (self._fsync == "interval" and
-                                               self._clock() - self._last_sync >= self._interval):
+            if self._fsync == "every_line" or (
+                self._fsync == "interval" and self._clock() - self._last_sync >= self._interval
+            ):
                 os.fsync(self._file.fileno())
                 self._last_sync = self._clock()
         except OSError as exc:

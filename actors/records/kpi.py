@@ -38,7 +38,7 @@ class SessionContext:
     market_state: MarketState
     feeds: dict[str, FeedStats]
     children: dict[str, ChildStats]
-    opened_at: float                 # trio time when the session began starting up
+    opened_at: float  # trio time when the session began starting up
     trading_since: float | None = None  # trio time when both feeds were ready
     ended_at: float | None = None
     fill_events_written: int = 0
@@ -46,11 +46,11 @@ class SessionContext:
     chaos_kills: Counter = attrs.field(factory=Counter)
     chaos_every_s: float = 0.0
     thresholds: Thresholds = attrs.field(factory=Thresholds)
-    status: str = "running"          # running | completed | interrupted | failed
+    status: str = "running"  # running | completed | interrupted | failed
     replay: dict[str, Any] | None = None  # market = "replay": what was replayed (build_kpi copies it)
     wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)
     wire_to_fill_written: LatencyHistogram = attrs.field(factory=LatencyHistogram)
-    disk_error: str | None = None    # the first data write that failed; the session stops on it
+    disk_error: str | None = None  # the first data write that failed; the session stops on it
     on_disk_error: Callable[[str], None] | None = None  # set by the session: log it, stop the session
 
     def write_failed(self, error: DataWriteError) -> None:
@@ -159,8 +159,8 @@ class ReplayInfo(msgspec.Struct, frozen=True, kw_only=True):
     """``replay`` (market = "replay" only): what was served (docs/replay.md)."""
 
     files: tuple[str, ...] = ()
-    sources: tuple[str, ...]          # "path (format)"
-    speed: float | str                # or "as fast as possible"
+    sources: tuple[str, ...]  # "path (format)"
+    speed: float | str  # or "as fast as possible"
     recording_s: float
     recorded: tuple[str, ...]
     synthesised: tuple[str, ...]
@@ -262,8 +262,10 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
         fill_events_by_side=BySide(trader.fills_by_side[Side.BUY], trader.fills_by_side[Side.SELL]),
         available_volume=BySide(trader.available_volume[Side.BUY], trader.available_volume[Side.SELL]),
         fill_events_by_zone={zone.label: n for zone, n in trader.fills_by_zone.items()},
-        fill_ratio_by_zone={zone.label: BySide(_zone_ratio(sides[Side.BUY]), _zone_ratio(sides[Side.SELL]))
-                            for zone, sides in trader.fill_ratios.items()},
+        fill_ratio_by_zone={
+            zone.label: BySide(_zone_ratio(sides[Side.BUY]), _zone_ratio(sides[Side.SELL]))
+            for zone, sides in trader.fill_ratios.items()
+        },
         pnl_usdt=round(trader.realized_pnl_usdt, 8),
         pnl_krw=round(trader.realized_pnl_krw, 4),
         unrealized_pnl_usdt=round(trader.unrealized_pnl_usdt, 8),
@@ -286,8 +288,9 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
         chaos=ChaosKpi(ctx.chaos_every_s, sum(ctx.chaos_kills.values()), dict(sorted(ctx.chaos_kills.items()))),
         fatal_exceptions=len(ctx.fatal),
         fatal_errors=tuple(ctx.fatal),
-        pipeline_latency_ms=PipelineLatency(ctx.wire_to_decision.statistics_ms(),
-                                            ctx.wire_to_fill_written.statistics_ms()),
+        pipeline_latency_ms=PipelineLatency(
+            ctx.wire_to_decision.statistics_ms(), ctx.wire_to_fill_written.statistics_ms()
+        ),
         replay=msgspec.UNSET if ctx.replay is None else msgspec.convert(ctx.replay, ReplayInfo),
         acceptance_thresholds=ctx.thresholds,
     )
@@ -300,10 +303,22 @@ def _feed(venue: str, stats: FeedStats, ctx: SessionContext, view: MarketView, n
     child = ctx.children.get(FEED_ACTORS.get(venue, ""))
     age = book_age_s(view, venue)
     return FeedKpi(
-        connects=s.connects, connected=s.connected, messages=s.messages, books=s.books, books_dropped=s.books_dropped,
-        books_superseded=s.books_superseded, batches=s.batches, bad_frames=s.bad_frames, padded_levels=s.padded_levels,
-        gaps=s.gaps, resyncs=s.resyncs, snapshot_refetches=s.snapshot_refetches, pings_sent=s.pings_sent,
-        crossed_books=s.crossed_books, stuck_books=s.stuck_books, untrusted_s=s.untrusted_s,
+        connects=s.connects,
+        connected=s.connected,
+        messages=s.messages,
+        books=s.books,
+        books_dropped=s.books_dropped,
+        books_superseded=s.books_superseded,
+        batches=s.batches,
+        bad_frames=s.bad_frames,
+        padded_levels=s.padded_levels,
+        gaps=s.gaps,
+        resyncs=s.resyncs,
+        snapshot_refetches=s.snapshot_refetches,
+        pings_sent=s.pings_sent,
+        crossed_books=s.crossed_books,
+        stuck_books=s.stuck_books,
+        untrusted_s=s.untrusted_s,
         reconnects=child.restarts if child else 0,
         reconnect_causes=dict(sorted(child.causes.items())) if child else {},
         downtime_s=round(child.current_downtime_s(now), 6) if child else 0.0,
@@ -323,6 +338,7 @@ def _balances(balances: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str
 
 # -- the status line and the premium series --------------------------------------------------------
 
+
 def premium_sample(ctx: SessionContext, now: float) -> str | None:
     """One line of premium_<id>.csv: t_s, premium_bps, baseline_bps (None before both books)."""
     view = ctx.market_state.view(now)
@@ -340,10 +356,13 @@ def status_line(ctx: SessionContext, now: float) -> str:
         age = book_age_s(view, venue)
         child = ctx.children.get(FEED_ACTORS.get(venue, ""))
         state = "up" if feed.connected else "DOWN"
-        parts.append(f"{venue}:{state} msgs={feed.messages} age={'-' if age is None else f'{age:.2f}s'} "
-                     f"rc={child.restarts if child else 0}")
+        parts.append(
+            f"{venue}:{state} msgs={feed.messages} age={'-' if age is None else f'{age:.2f}s'} "
+            f"rc={child.restarts if child else 0}"
+        )
     premium = "-" if view.premium_bps is None else f"{view.premium_bps:.1f}bps"
     trader = ctx.trader.statistics()
-    parts.append(f"premium={premium} trades={trader.entries} fills={trader.fill_events} "
-                 f"pnl={trader.realized_pnl_usdt:+.4f}USDT")
+    parts.append(
+        f"premium={premium} trades={trader.entries} fills={trader.fill_events} pnl={trader.realized_pnl_usdt:+.4f}USDT"
+    )
     return " | ".join(parts)

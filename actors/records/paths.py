@@ -70,7 +70,7 @@ class SessionPaths:
         """The ids of the sessions in ``logs_dir`` that have that kind of file, sorted (ids are start times:
         the latest is last)."""
         prefix, suffix = _NAMES[kind]
-        return sorted(p.name[len(prefix):-len(suffix)] for p in logs_dir.glob(file_pattern(kind)))
+        return sorted(p.name[len(prefix) : -len(suffix)] for p in logs_dir.glob(file_pattern(kind)))
 
 
 class SessionIdTaken(Exception):
@@ -96,13 +96,21 @@ def claim_session(logs_dir: Path, wanted: str | None, default: str) -> SessionPa
             except FileExistsError:
                 existing = [paths.fill_events.name]  # another session claimed it just now
         if wanted is not None:
-            raise SessionIdTaken(f"session id {wanted!r} already has files in {logs_dir}: {', '.join(existing)}; "
-                                 "choose another --session-id or remove them")
+            raise SessionIdTaken(
+                f"session id {wanted!r} already has files in {logs_dir}: {', '.join(existing)}; "
+                "choose another --session-id or remove them"
+            )
     raise SessionIdTaken(f"{logs_dir}: ids {default} to {candidates[-1]} are all taken")
 
 
-LATEST = {"session.log": "log", "fill_events.jsonl": "fill_events", "kpi.json": "kpi", "premium.csv": "premium",
-          "report.md": "report", "recording.jsonl.gz": "recording"}
+LATEST = {
+    "session.log": "log",
+    "fill_events.jsonl": "fill_events",
+    "kpi.json": "kpi",
+    "premium.csv": "premium",
+    "report.md": "report",
+    "recording.jsonl.gz": "recording",
+}
 
 
 def point_latest(paths: SessionPaths) -> Path:

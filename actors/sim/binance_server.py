@@ -75,8 +75,10 @@ class _Session(FaultTarget):
     # -- market data -----------------------------------------------------------------------------
 
     def _diff_payload(self, diff: BinanceDiff) -> str:
-        return (f'{{"e":"depthUpdate","E":{self.hub.market.time_ms},"s":"{self.symbol}",'
-                f'"U":{diff.first_id},"u":{diff.final_id},"b":{_levels(diff.bids)},"a":{_levels(diff.asks)}}}')
+        return (
+            f'{{"e":"depthUpdate","E":{self.hub.market.time_ms},"s":"{self.symbol}",'
+            f'"U":{diff.first_id},"u":{diff.final_id},"b":{_levels(diff.bids)},"a":{_levels(diff.asks)}}}'
+        )
 
     async def on_step(self, diff: BinanceDiff | None) -> None:
         sym = self.symbol.lower()
@@ -101,13 +103,18 @@ class _Session(FaultTarget):
                 touch = (bids[0], asks[0])
                 if touch != self._last_touch:
                     self._last_touch = touch
-                    await self._emit(stream, f'{{"u":{self.hub.market.update_id},"s":"{self.symbol}",'
-                                             f'"b":"{_num(bids[0][0])}","B":"{_num(bids[0][1])}",'
-                                             f'"a":"{_num(asks[0][0])}","A":"{_num(asks[0][1])}"}}')
+                    await self._emit(
+                        stream,
+                        f'{{"u":{self.hub.market.update_id},"s":"{self.symbol}",'
+                        f'"b":"{_num(bids[0][0])}","B":"{_num(bids[0][1])}",'
+                        f'"a":"{_num(asks[0][0])}","A":"{_num(asks[0][1])}"}}',
+                    )
             elif (m := _PARTIAL_RE.match(kind)) and (m.group(2) or merged_due):
                 bids, asks = book.top(int(m.group(1)))
-                await self._emit(stream, f'{{"lastUpdateId":{self.hub.market.update_id},'
-                                         f'"bids":{_levels(bids)},"asks":{_levels(asks)}}}')
+                await self._emit(
+                    stream,
+                    f'{{"lastUpdateId":{self.hub.market.update_id},"bids":{_levels(bids)},"asks":{_levels(asks)}}}',
+                )
 
     def _merge_slow(self, diff: BinanceDiff) -> None:
         prev = self._pending_slow.get("slow")
@@ -118,9 +125,9 @@ class _Session(FaultTarget):
         bids.update(diff.bids)
         asks = dict(prev.asks)
         asks.update(diff.asks)
-        self._pending_slow["slow"] = BinanceDiff(prev.first_id, diff.final_id,
-                                                 tuple(sorted(bids.items(), reverse=True)),
-                                                 tuple(sorted(asks.items())))
+        self._pending_slow["slow"] = BinanceDiff(
+            prev.first_id, diff.final_id, tuple(sorted(bids.items(), reverse=True)), tuple(sorted(asks.items()))
+        )
 
     async def publish(self) -> None:
         async def on_step(step: StepResult) -> None:
@@ -142,16 +149,22 @@ class _Session(FaultTarget):
         stream = f"{self.symbol.lower()}@depth@100ms"
         bad = {"nan_level": '[["NaN","1.0"]]', "negative_level": '[["-1.00","1.0"]]'}
         if fault.kind in bad:  # a malformed diff that does not consume update ids
-            await self._emit(stream, f'{{"e":"depthUpdate","E":{market.time_ms},"s":"{self.symbol}",'
-                                     f'"U":{market.update_id},"u":{market.update_id},"b":{bad[fault.kind]},"a":[]}}')
+            await self._emit(
+                stream,
+                f'{{"e":"depthUpdate","E":{market.time_ms},"s":"{self.symbol}",'
+                f'"U":{market.update_id},"u":{market.update_id},"b":{bad[fault.kind]},"a":[]}}',
+            )
         elif fault.kind == "crossed_book":  # a well-formed diff that crosses the book
             if not isinstance(market, SimMarket):  # a replay's update ids are the recording's, not ours to consume
                 raise NotImplementedError("the crossed_book fault needs the simulated market, not a replay")
             market.update_id += 1
             _, asks = market.books[self.symbol].top(1)
             crossing = [(asks[0][0] + 1.0, 1.0)]
-            await self._emit(stream, f'{{"e":"depthUpdate","E":{market.time_ms},"s":"{self.symbol}",'
-                                     f'"U":{market.update_id},"u":{market.update_id},"b":{_levels(crossing)},"a":[]}}')
+            await self._emit(
+                stream,
+                f'{{"e":"depthUpdate","E":{market.time_ms},"s":"{self.symbol}",'
+                f'"U":{market.update_id},"u":{market.update_id},"b":{_levels(crossing)},"a":[]}}',
+            )
         elif fault.kind == "gap":
             self.skip_next_diff = True
         elif fault.kind == "shutdown":
@@ -183,8 +196,7 @@ class _Session(FaultTarget):
             return {"error": {"code": 2, "msg": "Invalid request: expected an object"}, "id": None}
         rid = request.get("id")
         if not (rid is None or isinstance(rid, (int, str)) and not isinstance(rid, bool)):
-            return {"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"},
-                    "id": None}
+            return {"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}, "id": None}
         method = request.get("method")
         params = request.get("params", [])
         if method is None:
@@ -209,9 +221,14 @@ class _Session(FaultTarget):
                 return {"error": {"code": 1, "msg": "Invalid value type: expected Boolean"}, "id": rid}
             self.combined = params[1]
             return {"result": None, "id": rid}
-        return {"error": {"code": 2, "msg": f"Invalid request: unknown variant `{method}`, expected one of "
-                          "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"},
-                "id": rid}
+        return {
+            "error": {
+                "code": 2,
+                "msg": f"Invalid request: unknown variant `{method}`, expected one of "
+                "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`",
+            },
+            "id": rid,
+        }
 
     async def pinger(self, interval_s: float, pong_timeout_s: float) -> None:
         while True:
@@ -235,8 +252,9 @@ def _route(path: str) -> tuple[bool, list[str]] | None:
     return None
 
 
-async def serve_binance_ws(hub: SimHub, host: str, port: int, symbol: str,
-                           task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_binance_ws(
+    hub: SimHub, host: str, port: int, symbol: str, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+) -> None:
     cfg = hub.cfg
 
     async def handler(request: WsRequest) -> None:
@@ -251,9 +269,11 @@ async def serve_binance_ws(hub: SimHub, host: str, port: int, symbol: str,
     async def _run_session(session: _Session) -> None:
         conn = session.conn
         async with trio.open_nursery() as nursery:
+
             async def until_done(fn: Callable[..., Awaitable[None]], *args: float) -> None:
                 await fn(*args)
                 nursery.cancel_scope.cancel()
+
             nursery.start_soon(until_done, session.read)
             nursery.start_soon(until_done, session.publish)
             nursery.start_soon(until_done, session.pinger, cfg.binance_ping_interval_s, cfg.binance_pong_timeout_s)
@@ -267,6 +287,7 @@ async def serve_binance_ws(hub: SimHub, host: str, port: int, symbol: str,
 
 # -- REST ------------------------------------------------------------------------------------------
 
+
 def depth_weight(limit: int) -> int:
     return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 
@@ -279,8 +300,11 @@ def rest_response(hub: SimHub, symbol: str, target: str) -> tuple[int, dict[str,
     query = parse_qs(parts.query)
     requested = query.get("symbol", [""])[0]
     if not requested:
-        return 400, {}, (b'{"code":-1102,"msg":"Mandatory parameter \'symbol\' was not sent, was empty/null, '
-                         b'or malformed."}')
+        return (
+            400,
+            {},
+            (b'{"code":-1102,"msg":"Mandatory parameter \'symbol\' was not sent, was empty/null, or malformed."}'),
+        )
     if requested != symbol:
         return 400, {}, b'{"code":-1121,"msg":"Invalid symbol."}'
     try:
@@ -292,8 +316,9 @@ def rest_response(hub: SimHub, symbol: str, target: str) -> tuple[int, dict[str,
     return 200, {"X-MBX-USED-WEIGHT-1M": str(depth_weight(limit))}, body
 
 
-async def serve_binance_rest(hub: SimHub, host: str, port: int, symbol: str,
-                             task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_binance_rest(
+    hub: SimHub, host: str, port: int, symbol: str, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+) -> None:
     async def respond(target: str) -> tuple[int, dict[str, str], bytes]:
         now = trio.current_time()
         if now < hub.rest_fail_until:

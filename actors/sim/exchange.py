@@ -26,10 +26,31 @@ from actors.sim.model import SimMarket, StepResult
 from actors.sim.settings import FaultConfig, SimConfig
 
 VENUE_KINDS: dict[Literal["upbit", "binance"], tuple[str, ...]] = {
-    "upbit": ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
-              "error_frame"),
-    "binance": ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
-                "gap", "shutdown", "rest_slow", "rest_fail"),
+    "upbit": (
+        "close",
+        "drop",
+        "stall",
+        "garbage",
+        "oversized",
+        "nan_level",
+        "negative_level",
+        "crossed_book",
+        "error_frame",
+    ),
+    "binance": (
+        "close",
+        "drop",
+        "stall",
+        "garbage",
+        "oversized",
+        "nan_level",
+        "negative_level",
+        "crossed_book",
+        "gap",
+        "shutdown",
+        "rest_slow",
+        "rest_fail",
+    ),
 }
 
 QUEUE_STEPS = 200  # 20 s of market at 100 ms steps
@@ -67,11 +88,15 @@ class ServedMarket(Protocol):
 class SimHub:
     """Owns the market and the per-connection step queues."""
 
-    def __init__(self, cfg: SimConfig, seed: int, epoch_ms: int | None = None,
-                 market: ServedMarket | None = None) -> None:
+    def __init__(
+        self, cfg: SimConfig, seed: int, epoch_ms: int | None = None, market: ServedMarket | None = None
+    ) -> None:
         self.cfg = cfg
-        self.market: ServedMarket = market if market is not None else SimMarket(
-            cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms)
+        self.market: ServedMarket = (
+            market
+            if market is not None
+            else SimMarket(cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms)
+        )
         self._queues: dict[int, trio.MemorySendChannel[StepResult]] = {}
         self._next_id = 0
         self._fault_rng = random.Random(seed + 3)
@@ -83,8 +108,9 @@ class SimHub:
     def inject(self, fault: FaultConfig) -> None:
         now = trio.current_time()
         self.faults_injected[f"{fault.venue}:{fault.kind}"] += 1
-        logger.bind(actor="sim").warning("sim: injecting {} on {} ({} connection(s))", fault.kind, fault.venue,
-                                         len(self.targets[fault.venue]))
+        logger.bind(actor="sim").warning(
+            "sim: injecting {} on {} ({} connection(s))", fault.kind, fault.venue, len(self.targets[fault.venue])
+        )
         if fault.kind == "rest_slow":
             self.rest_slow_until = now + fault.duration_s
         elif fault.kind == "rest_fail":
@@ -139,8 +165,9 @@ class SimHub:
             try:
                 send.send_nowait(result)
             except trio.WouldBlock:
-                logger.bind(actor="sim").warning("sim: client {} is {} steps behind; disconnecting it",
-                                                 key, QUEUE_STEPS)
+                logger.bind(actor="sim").warning(
+                    "sim: client {} is {} steps behind; disconnecting it", key, QUEUE_STEPS
+                )
                 self.close_queue(key)
 
     async def wait_book(self) -> None:

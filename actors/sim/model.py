@@ -46,8 +46,8 @@ class BookSpec:
     tick: float
     lot: float
     max_levels: int
-    occupancy: float      # chance that a tick behind the touch holds a level
-    size_scale: float     # mean level size in base units before the depth factor
+    occupancy: float  # chance that a tick behind the touch holds a level
+    size_scale: float  # mean level size in base units before the depth factor
     refresh_per_step: int
     far_gap_ticks: float = 1.0  # mean extra ticks between levels added at the far end
 
@@ -76,8 +76,10 @@ class SimBook:
         best_ask = best_bid + 1
         bid_changes: dict[int, float] = {}
         ask_changes: dict[int, float] = {}
-        for side, changes, sign, touch in ((self.bids, bid_changes, -1, best_bid),
-                                           (self.asks, ask_changes, 1, best_ask)):
+        for side, changes, sign, touch in (
+            (self.bids, bid_changes, -1, best_bid),
+            (self.asks, ask_changes, 1, best_ask),
+        ):
             for t in [t for t in side if (t - touch) * sign < 0]:  # crossed by the move
                 del side[t]
                 changes[t] = 0.0
@@ -100,7 +102,7 @@ class SimBook:
                 far += sign * (1 + int(rng.expovariate(1.0 / spec.far_gap_ticks)))
                 side[far] = changes[far] = self._size(depth_factor)
             if len(side) > spec.max_levels:
-                for t in sorted(side, key=lambda t: (t - touch) * sign)[spec.max_levels:]:
+                for t in sorted(side, key=lambda t: (t - touch) * sign)[spec.max_levels :]:
                     del side[t]
                     changes[t] = 0.0
         return bid_changes, ask_changes
@@ -124,7 +126,7 @@ class BinanceDiff:
 
 @attrs.frozen
 class StepResult:
-    time_ms: int                    # exchange clock (epoch ms)
+    time_ms: int  # exchange clock (epoch ms)
     upbit_changed: tuple[str, ...]  # Upbit codes whose book changed
     binance_diff: BinanceDiff | None
 
@@ -142,12 +144,17 @@ class SimMarket:
         self._log_depth = {"upbit": 0.0, "binance": 0.0}
         mids = self.mids()
         self.books = {
-            UPBIT_BTC: SimBook(BookSpec(_tick(1000.0, mids[UPBIT_BTC]), 1e-8, 30, 0.8, cfg.level_size_btc, 4,
-                                        far_gap_ticks=0.3), self.rng),
-            UPBIT_USDT: SimBook(BookSpec(_tick(1.0, mids[UPBIT_USDT]), 1e-8, 30, 0.9, 20_000.0, 4,
-                                         far_gap_ticks=0.2), self.rng),
-            BINANCE_BTC: SimBook(BookSpec(_tick(0.01, mids[BINANCE_BTC]), 1e-5, 500, 0.3, cfg.level_size_btc, 6,
-                                          far_gap_ticks=20.0), self.rng),
+            UPBIT_BTC: SimBook(
+                BookSpec(_tick(1000.0, mids[UPBIT_BTC]), 1e-8, 30, 0.8, cfg.level_size_btc, 4, far_gap_ticks=0.3),
+                self.rng,
+            ),
+            UPBIT_USDT: SimBook(
+                BookSpec(_tick(1.0, mids[UPBIT_USDT]), 1e-8, 30, 0.9, 20_000.0, 4, far_gap_ticks=0.2), self.rng
+            ),
+            BINANCE_BTC: SimBook(
+                BookSpec(_tick(0.01, mids[BINANCE_BTC]), 1e-5, 500, 0.3, cfg.level_size_btc, 6, far_gap_ticks=20.0),
+                self.rng,
+            ),
         }
         self.upbit_codes = (UPBIT_BTC, UPBIT_USDT)
         self.still: set[str] = set()  # books not stepped (a replay serves recorded ones instead)
@@ -171,11 +178,13 @@ class SimMarket:
             ret += rng.choice((-1, 1)) * cfg.jump_bps / 1e4 * rng.expovariate(1.0)
         self.btc_usdt *= math.exp(ret)
         self.usdt_krw *= math.exp(cfg.fx_vol_bps_per_sqrt_s / 1e4 * math.sqrt(dt) * rng.gauss(0, 1))
-        self.premium_bps = _ou_step(self.premium_bps, cfg.premium_mean_bps, cfg.premium_std_bps,
-                                    cfg.premium_reversion_s, dt, rng)
+        self.premium_bps = _ou_step(
+            self.premium_bps, cfg.premium_mean_bps, cfg.premium_std_bps, cfg.premium_reversion_s, dt, rng
+        )
         for venue in self._log_depth:
-            self._log_depth[venue] = _ou_step(self._log_depth[venue], 0.0, cfg.depth_std, cfg.depth_reversion_s, dt,
-                                              rng)
+            self._log_depth[venue] = _ou_step(
+                self._log_depth[venue], 0.0, cfg.depth_std, cfg.depth_reversion_s, dt, rng
+            )
 
     def step(self, btc_usdt: float | None = None, usdt_krw: float | None = None) -> StepResult:
         """One step of every process; ``btc_usdt`` / ``usdt_krw`` pin those prices (a replay anchors the
@@ -196,13 +205,17 @@ class SimMarket:
             if bids or asks:
                 changed.append(code)
         book = self.books[BINANCE_BTC]
-        bids, asks = ({}, {}) if BINANCE_BTC in self.still else book.step(mids[BINANCE_BTC],
-                                                                           self.depth_factor("binance"))
+        bids, asks = (
+            ({}, {}) if BINANCE_BTC in self.still else book.step(mids[BINANCE_BTC], self.depth_factor("binance"))
+        )
         diff = None
         if bids or asks:
             first = self.update_id + 1
             self.update_id += len(bids) + len(asks)
-            diff = BinanceDiff(first, self.update_id,
-                               tuple((book.price(t), s) for t, s in sorted(bids.items(), reverse=True)),
-                               tuple((book.price(t), s) for t, s in sorted(asks.items())))
+            diff = BinanceDiff(
+                first,
+                self.update_id,
+                tuple((book.price(t), s) for t, s in sorted(bids.items(), reverse=True)),
+                tuple((book.price(t), s) for t, s in sorted(asks.items())),
+            )
         return StepResult(self.time_ms, tuple(changed), diff)

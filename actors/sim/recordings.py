@@ -58,9 +58,9 @@ class RecordingError(Exception):
 
 @attrs.frozen
 class Recorded:
-    at_s: float   # seconds since the recording's first kept event
-    venue: str    # "upbit" | "binance"
-    symbol: str   # Upbit code or Binance symbol (upper case)
+    at_s: float  # seconds since the recording's first kept event
+    venue: str  # "upbit" | "binance"
+    symbol: str  # Upbit code or Binance symbol (upper case)
     event: BookEvent
 
 
@@ -68,7 +68,7 @@ class Recorded:
 class Recording:
     events: list[Recorded]
     start_epoch_ms: int
-    sources: list[str]               # "path (format)"
+    sources: list[str]  # "path (format)"
     skipped: Counter[str] = attrs.field(factory=Counter)
 
     @property
@@ -86,6 +86,7 @@ class Recording:
 
 
 # -- one event per frame ---------------------------------------------------------------------------
+
 
 @attrs.frozen
 class _Timed:
@@ -178,8 +179,15 @@ class _Hftbacktest:
 
     def end(self) -> list[_Timed]:
         offset = statistics.median(self._offsets) if self._offsets else 0.0
-        return [_Timed(event.event_ms / 1e3 if isinstance(event, binance.DepthDiff) else local_s + offset,
-                       "binance", symbol, event) for local_s, symbol, event in self._rows]
+        return [
+            _Timed(
+                event.event_ms / 1e3 if isinstance(event, binance.DepthDiff) else local_s + offset,
+                "binance",
+                symbol,
+                event,
+            )
+            for local_s, symbol, event in self._rows
+        ]
 
 
 class _Cryptofeed:
@@ -235,18 +243,18 @@ class _Reader(Protocol):
     def end(self) -> list[_Timed]: ...
 
 
-_READERS: dict[str, Callable[[Path], _Reader]] = {"ours": _Ours, "hftbacktest": _Hftbacktest,
-                                                  "cryptofeed": _Cryptofeed}
+_READERS: dict[str, Callable[[Path], _Reader]] = {"ours": _Ours, "hftbacktest": _Hftbacktest, "cryptofeed": _Cryptofeed}
 
 
 # -- files -----------------------------------------------------------------------------------------
+
 
 def _text(line: bytes) -> str:
     return line.decode("utf-8", errors="replace")
 
 
 def detect_format(path: Path) -> str:
-    """"ours", "hftbacktest" or "cryptofeed", from the first line; RecordingError otherwise."""
+    """ "ours", "hftbacktest" or "cryptofeed", from the first line; RecordingError otherwise."""
     reader = LineReader(path)
     lines = iter(reader)
     try:
@@ -261,8 +269,9 @@ def detect_format(path: Path) -> str:
             raise RecordingError(f"{path}: the gzip data ends before the first whole line (cut short)")
         raise RecordingError(f"{path}: empty file")
     if first[1] is None:
-        raise RecordingError(f"{path}: not a recording this tool reads (its first line is longer than "
-                             f"{MAX_LINE_BYTES // MIB} MiB)")
+        raise RecordingError(
+            f"{path}: not a recording this tool reads (its first line is longer than {MAX_LINE_BYTES // MIB} MiB)"
+        )
     text = _text(first[1])
     if text.startswith("{") and '"t_s"' in text:
         return "ours"
@@ -270,9 +279,11 @@ def detect_format(path: Path) -> str:
         return "hftbacktest"
     if _CF_HEADER.match(text):
         return "cryptofeed"
-    raise RecordingError(f"{path}: not a recording this tool reads (expected our recording_<id>.jsonl.gz, "
-                         f"hftbacktest '<ns> <json>' lines or a cryptofeed raw file); first line starts "
-                         f"{text[:60]!r}")
+    raise RecordingError(
+        f"{path}: not a recording this tool reads (expected our recording_<id>.jsonl.gz, "
+        f"hftbacktest '<ns> <json>' lines or a cryptofeed raw file); first line starts "
+        f"{text[:60]!r}"
+    )
 
 
 def _read_file(path: Path, skipped: Counter[str]) -> tuple[str, list[_Timed]]:
@@ -324,8 +335,9 @@ def load(paths: Sequence[str | Path]) -> Recording:
             last = max(last, t.epoch_s)
             merged.append(attrs.evolve(t, epoch_s=last) if t.epoch_s < last else t)
     if not merged:
-        raise RecordingError(f"{' + '.join(map(str, paths))}: no order-book data (skipped "
-                             f"{dict(skipped) or 'nothing'})")
+        raise RecordingError(
+            f"{' + '.join(map(str, paths))}: no order-book data (skipped {dict(skipped) or 'nothing'})"
+        )
     merged.sort(key=lambda t: t.epoch_s)
     start = merged[0].epoch_s
     events = [Recorded(round(t.epoch_s - start, 6), t.venue, t.symbol or "", t.event) for t in merged]

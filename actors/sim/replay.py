@@ -43,8 +43,16 @@ LEAD_IN_S = 0.1  # between the clients' connections and the first served event: 
 class ReplayMarket:
     """The market as a recording saw it, with the books it lacks synthesised."""
 
-    def __init__(self, recording: Recording, sim_cfg: SimConfig, seed: int, *, upbit_market: str,
-                 fx_market: str | None, binance_symbol: str) -> None:
+    def __init__(
+        self,
+        recording: Recording,
+        sim_cfg: SimConfig,
+        seed: int,
+        *,
+        upbit_market: str,
+        fx_market: str | None,
+        binance_symbol: str,
+    ) -> None:
         self.recording = recording
         self.binance_symbol = binance_symbol
         self.upbit_market = upbit_market
@@ -58,10 +66,14 @@ class ReplayMarket:
             raise RecordingError(
                 f"{' + '.join(recording.sources)}: has neither {upbit_market} (Upbit) nor {binance_symbol} (Binance) "
                 f"to replay; it has Upbit {sorted(has_upbit) or 'nothing'} and Binance "
-                f"{sorted(has_binance) or 'nothing'} (set feeds.upbit.market or feeds.binance.symbol to one of them)")
+                f"{sorted(has_binance) or 'nothing'} (set feeds.upbit.market or feeds.binance.symbol to one of them)"
+            )
         self.synthesised = [c for c in (*self.upbit_codes, binance_symbol) if c not in self.recorded]
-        self._events = [r for r in recording.events if r.symbol in self.recorded
-                        and (r.venue == "binance") == (r.symbol == binance_symbol)]
+        self._events = [
+            r
+            for r in recording.events
+            if r.symbol in self.recorded and (r.venue == "binance") == (r.symbol == binance_symbol)
+        ]
         self._sync = binance.BookSync(binance_symbol)
         # recorded codes are DiffBooks (_recorded_book), synthesised ones the model's SimBooks
         self.books: dict[str, DiffBook | SimBook] = {c: DiffBook() for c in self.upbit_codes if c in self.recorded}
@@ -76,8 +88,10 @@ class ReplayMarket:
         if self.synthesised:
             btc, fx = self._anchor(sim_cfg.usdt_krw, sim_cfg.premium_mean_bps)
             if btc is None:  # a recorded book with an empty side: no price to pin the synthesised books to
-                raise RecordingError(f"{' + '.join(recording.sources)}: the recorded book is one-sided where the "
-                                     f"replay starts; no BTC price to anchor the synthesised books to")
+                raise RecordingError(
+                    f"{' + '.join(recording.sources)}: the recorded book is one-sided where the "
+                    f"replay starts; no BTC price to anchor the synthesised books to"
+                )
             cfg = attrs.evolve(sim_cfg, btc_usdt=btc, usdt_krw=fx or sim_cfg.usdt_krw)
             self._synth = SimMarket(cfg, seed, self.time_ms)
             model_code = {upbit_market: UPBIT_BTC, fx_market: UPBIT_USDT, binance_symbol: BINANCE_BTC}
@@ -122,10 +136,11 @@ class ReplayMarket:
                 return i + 1
         missing = [c for c in self.recorded if c != self.binance_symbol and not len(self._recorded_book(c))]
         if not self.binance_ready:
-            missing.append(f"{self.binance_symbol} (no REST depth snapshot that the diffs continue from; "
-                           "a cryptofeed WebSocket file needs its BINANCE.http file beside it)")
-        raise RecordingError(f"{' + '.join(self.recording.sources)}: never gives a whole book for "
-                             f"{', '.join(missing)}")
+            missing.append(
+                f"{self.binance_symbol} (no REST depth snapshot that the diffs continue from; "
+                "a cryptofeed WebSocket file needs its BINANCE.http file beside it)"
+            )
+        raise RecordingError(f"{' + '.join(self.recording.sources)}: never gives a whole book for {', '.join(missing)}")
 
     def _apply(self, r: Recorded) -> StepResult | None:
         event = r.event
@@ -171,7 +186,7 @@ class ReplayMarket:
     def steps(self) -> Iterator[tuple[float, StepResult | None]]:
         """(seconds since the replay's start, what changed) for the rest of the recording."""
         next_synth = self.start_s + self.step_s
-        for r in self._events[self._next:]:
+        for r in self._events[self._next :]:
             while self._synth is not None and next_synth <= r.at_s:
                 yield next_synth - self.start_s, self._synth_step(next_synth)
                 next_synth += self.step_s
@@ -208,8 +223,11 @@ class ReplayHub(SimHub):
             await trio.sleep(CONNECT_POLL_S)
         await trio.sleep(LEAD_IN_S)
         market = self.market
-        log.info("replaying {:.1f} s of recording at {}", market.duration_s,
-                 "the recorded pace" if self.speed == 1 else f"{self.speed:g}x")
+        log.info(
+            "replaying {:.1f} s of recording at {}",
+            market.duration_s,
+            "the recorded pace" if self.speed == 1 else f"{self.speed:g}x",
+        )
         t0 = trio.current_time()
         was_ready = True
         for at_s, result in market.steps():
@@ -219,13 +237,18 @@ class ReplayHub(SimHub):
             ready = market.binance_ready
             if ready != was_ready:
                 if ready:
-                    log.info("replay: {} book in sync again at {:.1f} s (recorded snapshot)",
-                             market.binance_symbol, at_s)
+                    log.info(
+                        "replay: {} book in sync again at {:.1f} s (recorded snapshot)", market.binance_symbol, at_s
+                    )
                     self._book_changed.set()
                     self._book_changed = trio.Event()
                 else:
-                    log.warning("replay: the recording has a gap in {} diffs at {:.1f} s; REST snapshots wait for "
-                                "its next snapshot", market.binance_symbol, at_s)
+                    log.warning(
+                        "replay: the recording has a gap in {} diffs at {:.1f} s; REST snapshots wait for "
+                        "its next snapshot",
+                        market.binance_symbol,
+                        at_s,
+                    )
                 was_ready = ready
         log.info("replay: end of the recording")
         self.finished.set()

@@ -10,19 +10,31 @@ import attrs
 
 from actors.core.rules import at_least, between, non_negative, positive
 
-ping_period = at_least(1.0)     # a ping loop's period (feeds.upbit.ping_interval_s, sim.binance_ping_interval_s)
+ping_period = at_least(1.0)  # a ping loop's period (feeds.upbit.ping_interval_s, sim.binance_ping_interval_s)
 MAX_FAULT_RATE_PER_MIN = 600.0  # 10 a second: one every market step at the default step_ms
 
-FAULT_KINDS = ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book",
-               "gap", "shutdown", "error_frame", "rest_slow", "rest_fail")
-
+FAULT_KINDS = (
+    "close",
+    "drop",
+    "stall",
+    "garbage",
+    "oversized",
+    "nan_level",
+    "negative_level",
+    "crossed_book",
+    "gap",
+    "shutdown",
+    "error_frame",
+    "rest_slow",
+    "rest_fail",
+)
 
 
 @attrs.frozen
 class FaultConfig:
     """One fault the simulator injects (docs/config.md lists the kinds and what each does)."""
 
-    at_s: float = attrs.field(validator=non_negative)   # seconds after the simulator started
+    at_s: float = attrs.field(validator=non_negative)  # seconds after the simulator started
     venue: Literal["upbit", "binance"]
     kind: Literal[FAULT_KINDS]  # type: ignore[valid-type]
     duration_s: float = attrs.field(default=5.0, validator=non_negative)  # stall, rest_slow, rest_fail
@@ -52,5 +64,3 @@ class SimConfig:
     faults: tuple[FaultConfig, ...] = ()
     fault_rate_per_min: float = attrs.field(default=0.0, validator=between(0, MAX_FAULT_RATE_PER_MIN))  # seeded
     fault_kinds: tuple[Literal[FAULT_KINDS], ...] = ("close", "drop", "stall", "garbage", "gap")  # type: ignore
-
-

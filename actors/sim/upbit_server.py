@@ -112,19 +112,25 @@ def orderbook_frame(hub: SimHub, code: str, n: int, snapshot: bool, fmt: str) ->
         if simple:
             units.append(f'{{"ap":{repr(ap)},"bp":{repr(bp)},"as":{java_double(asz)},"bs":{java_double(bsz)}}}')
         else:
-            units.append(f'{{"ask_price":{java_double(ap)},"bid_price":{java_double(bp)},'
-                         f'"ask_size":{asz:.8f},"bid_size":{bsz:.8f}}}')
+            units.append(
+                f'{{"ask_price":{java_double(ap)},"bid_price":{java_double(bp)},'
+                f'"ask_size":{asz:.8f},"bid_size":{bsz:.8f}}}'
+            )
     total_ask = sum(s for _, s in asks[:n])
     total_bid = sum(s for _, s in bids[:n])
     stream = "SNAPSHOT" if snapshot else "REALTIME"
     ts = hub.market.time_ms
     if simple:
-        body = (f'{{"ty":"orderbook","cd":"{code}","tms":{ts},"tas":{java_double(total_ask)},'
-                f'"tbs":{java_double(total_bid)},"obu":[{",".join(units)}],"st":"{stream}","lv":0}}')
+        body = (
+            f'{{"ty":"orderbook","cd":"{code}","tms":{ts},"tas":{java_double(total_ask)},'
+            f'"tbs":{java_double(total_bid)},"obu":[{",".join(units)}],"st":"{stream}","lv":0}}'
+        )
     else:
-        body = (f'{{"type":"orderbook","code":"{code}","timestamp":{ts},"total_ask_size":{total_ask:.8f},'
-                f'"total_bid_size":{total_bid:.8f},"orderbook_units":[{",".join(units)}],'
-                f'"stream_type":"{stream}","level":0}}')
+        body = (
+            f'{{"type":"orderbook","code":"{code}","timestamp":{ts},"total_ask_size":{total_ask:.8f},'
+            f'"total_bid_size":{total_bid:.8f},"orderbook_units":[{",".join(units)}],'
+            f'"stream_type":"{stream}","level":0}}'
+        )
     if fmt.endswith("_LIST"):
         body = f"[{body}]"
     return body.encode()
@@ -194,13 +200,19 @@ class _Session(FaultTarget):
 
     async def venue_fault(self, fault: FaultConfig) -> None:
         ts = self.hub.market.time_ms
-        units = {"nan_level": '{"ask_price":NaN,"bid_price":1.0E8,"ask_size":0.1,"bid_size":0.1}',
-                 "negative_level": '{"ask_price":1.01E8,"bid_price":1.0E8,"ask_size":-0.1,"bid_size":0.1}',
-                 "crossed_book": '{"ask_price":1.0E8,"bid_price":1.01E8,"ask_size":0.1,"bid_size":0.1}'}
+        units = {
+            "nan_level": '{"ask_price":NaN,"bid_price":1.0E8,"ask_size":0.1,"bid_size":0.1}',
+            "negative_level": '{"ask_price":1.01E8,"bid_price":1.0E8,"ask_size":-0.1,"bid_size":0.1}',
+            "crossed_book": '{"ask_price":1.0E8,"bid_price":1.01E8,"ask_size":0.1,"bid_size":0.1}',
+        }
         if fault.kind in units:
-            await self.conn.send((f'{{"type":"orderbook","code":"{UPBIT_BTC}","timestamp":{ts},"total_ask_size":0.1,'
-                                  f'"total_bid_size":0.1,"orderbook_units":[{units[fault.kind]}],'
-                                  f'"stream_type":"REALTIME","level":0}}').encode())
+            await self.conn.send(
+                (
+                    f'{{"type":"orderbook","code":"{UPBIT_BTC}","timestamp":{ts},"total_ask_size":0.1,'
+                    f'"total_bid_size":0.1,"orderbook_units":[{units[fault.kind]}],'
+                    f'"stream_type":"REALTIME","level":0}}'
+                ).encode()
+            )
         elif fault.kind == "error_frame":
             await self.conn.send(_error_frame("INVALID_PARAM", "simulated error"))
             await trio.sleep(0.2)
@@ -222,8 +234,9 @@ class _Session(FaultTarget):
             await trio.sleep_until(deadline)
 
 
-async def serve_upbit(hub: SimHub, host: str, port: int,
-                      task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_upbit(
+    hub: SimHub, host: str, port: int, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+) -> None:
     async def handler(request: WsRequest) -> None:
         if request.path.split("?")[0] != "/websocket/v1":
             await request.reject(404)

@@ -13,5 +13,14 @@ two grid keys) are written at the end, or at Ctrl-C from the rows so far. docs/s
 from actors.sweep.grid import SweepError, parse_grid, plan
 from actors.sweep.results import SweepRow, read_rows, row_document, row_from_document, write_heatmap, write_tables
 
-__all__ = ["SweepError", "SweepRow", "parse_grid", "plan", "read_rows", "row_document", "row_from_document",
-           "write_heatmap", "write_tables"]
+__all__ = [
+    "SweepError",
+    "SweepRow",
+    "parse_grid",
+    "plan",
+    "read_rows",
+    "row_document",
+    "row_from_document",
+    "write_heatmap",
+    "write_tables",
+]

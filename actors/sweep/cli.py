@@ -1,6 +1,5 @@
 """``python -m actors.sweep``: progress on the terminal and the command line."""
 
-
 from __future__ import annotations
 
 import argparse
@@ -18,6 +17,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 # -- progress --------------------------------------------------------------------------------------
+
 
 class _Progress:
     """A rich progress bar on a terminal, otherwise one line per finished run; both with an ETA."""
@@ -37,9 +37,17 @@ class _Progress:
                 TimeElapsedColumn,
                 TimeRemainingColumn,
             )
-            self._bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=Console(stderr=True))
+
+            self._bar = Progress(
+                TextColumn("sweep"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("runs"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
             self._task = self._bar.add_task("sweep", total=total, completed=already)
             self._bar.start()
 
@@ -56,8 +64,11 @@ class _Progress:
         eta = elapsed / self._fresh * (self.total - self.done)
         pnl = row.pnl_usdt
         outcome = f"error: {row.error}" if row.error else f"PnL {pnl:+.4f} USDT" if pnl is not None else ""
-        print(f"[{self.done}/{self.total}] {row.run_id} {outcome} ({row.wall_s:.1f} s); "
-              f"ETA {eta:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"[{self.done}/{self.total}] {row.run_id} {outcome} ({row.wall_s:.1f} s); ETA {eta:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self._bar is not None:
@@ -65,6 +76,7 @@ class _Progress:
 
 
 # -- command line ----------------------------------------------------------------------------------
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
@@ -74,10 +86,20 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m actors.sweep", description="Replay recordings over a grid of config values.")
     p.add_argument("--config", required=True, help="base TOML config (docs/config.md)")
-    p.add_argument("--replay", required=True, nargs="+", metavar="FILE",
-                   help="recordings, one run set each (join files of one recording with '+')")
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
-                   help="a dotted config key and its values (repeat for more keys)")
+    p.add_argument(
+        "--replay",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="recordings, one run set each (join files of one recording with '+')",
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a dotted config key and its values (repeat for more keys)",
+    )
     p.add_argument("--engine", choices=("local", "ray"), default="local")
     p.add_argument("--address", help="--engine ray: an existing Ray cluster (default: start a local one)")
     p.add_argument("--workers", type=int, metavar="N", help="parallel runs (default: the CPU count)")
@@ -95,16 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from actors import config as config_mod
+
         grid = parse_grid(args.grid)
-        base = config_mod.load(args.config, {"session": {"market": "replay"},
-                                             "replay": {"files": args.replay[0].split("+")}})
+        base = config_mod.load(
+            args.config, {"session": {"market": "replay"}, "replay": {"files": args.replay[0].split("+")}}
+        )
         for recording in args.replay:
             for f in recording.split("+"):
                 if not Path(f).is_file():
                     raise SweepError(f"--replay {f}: file not found")
         tasks = plan(args.config, args.replay, grid, seed=args.seed, duration_s=args.duration)
         # every grid point must make a valid config: check them all before starting anything
-        for task in tasks[:len(tasks) // len(args.replay)]:
+        for task in tasks[: len(tasks) // len(args.replay)]:
             config_mod.load(args.config, json.loads(json.dumps(task["overrides"])))
         if args.workers is not None and args.workers < 1:
             raise SweepError(f"--workers expected an integer >= 1, got {args.workers}")
@@ -117,18 +141,28 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     out = Path(args.out or Path(base.session.logs_dir).parent / "sweeps" / time.strftime("%Y%m%d_%H%M%S"))
     rows_path = out / "rows.jsonl"
-    manifest = {"config": args.config, "recordings": args.replay, "grid": {k: [_label(v) for v in vs]
-                                                                           for k, vs in grid.items()},
-                "seed": args.seed, "duration_s": args.duration, "runs": [t["run_id"] for t in tasks]}
+    manifest = {
+        "config": args.config,
+        "recordings": args.replay,
+        "grid": {k: [_label(v) for v in vs] for k, vs in grid.items()},
+        "seed": args.seed,
+        "duration_s": args.duration,
+        "runs": [t["run_id"] for t in tasks],
+    }
     if out.exists() and (out / "sweep.json").exists():
         if not args.resume:
-            print(f"sweep error: {out} holds a sweep already: --resume continues it, or choose another --out",
-                  file=sys.stderr)
+            print(
+                f"sweep error: {out} holds a sweep already: --resume continues it, or choose another --out",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         previous = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
         if previous != manifest:
-            print(f"sweep error: --resume with different arguments than the sweep in {out} "
-                  f"(it has grid {previous['grid']} over {previous['recordings']})", file=sys.stderr)
+            print(
+                f"sweep error: --resume with different arguments than the sweep in {out} "
+                f"(it has grid {previous['grid']} over {previous['recordings']})",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
@@ -136,10 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     todo = [t for t in tasks if t["run_id"] not in done]
     rows = [done[t["run_id"]] for t in tasks if t["run_id"] in done]
     workers = args.workers or os.cpu_count() or 1
-    print(f"sweep: {len(tasks)} runs ({len(grid) and ' x '.join(str(len(v)) for v in grid.values()) or 1} grid "
-          f"points x {len(args.replay)} recording(s)), {len(done)} already done, engine {args.engine}, "
-          f"{workers if args.engine == 'local' or not args.address else 'cluster'} workers; folder {out}",
-          file=sys.stderr)
+    print(
+        f"sweep: {len(tasks)} runs ({len(grid) and ' x '.join(str(len(v)) for v in grid.values()) or 1} grid "
+        f"points x {len(args.replay)} recording(s)), {len(done)} already done, engine {args.engine}, "
+        f"{workers if args.engine == 'local' or not args.address else 'cluster'} workers; folder {out}",
+        file=sys.stderr,
+    )
     progress = _Progress(len(tasks), len(done))
     started = time.monotonic()
 
@@ -171,12 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     heatmap = write_heatmap(out, final, heat_keys)
     failed = sum(1 for r in final if r.error)
     now_done = len(final) - len(done)
-    print(f"sweep: {len(final)}/{len(tasks)} runs done ({failed} failed); {now_done} in {wall:.1f} s "
-          f"({now_done / max(wall, 1e-9):.3f} runs/s); {out / 'results.md'}, {out / 'results.csv'}"
-          + (f", {heatmap}" if heatmap else ""), file=sys.stderr)
+    print(
+        f"sweep: {len(final)}/{len(tasks)} runs done ({failed} failed); {now_done} in {wall:.1f} s "
+        f"({now_done / max(wall, 1e-9):.3f} runs/s); {out / 'results.md'}, {out / 'results.csv'}"
+        + (f", {heatmap}" if heatmap else ""),
+        file=sys.stderr,
+    )
     if status == EXIT_INTERRUPTED:
-        print(f"interrupted: the finished rows are kept; run the same command with --resume to do the "
-              f"{len(tasks) - len(final)} others", file=sys.stderr)
+        print(
+            f"interrupted: the finished rows are kept; run the same command with --resume to do the "
+            f"{len(tasks) - len(final)} others",
+            file=sys.stderr,
+        )
         return status
     return EXIT_FAILED if failed else EXIT_OK
 

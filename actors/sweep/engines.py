@@ -1,6 +1,5 @@
 """Running tasks: one replay session per task in a worker process, on a local process pool or on Ray."""
 
-
 from __future__ import annotations
 
 import json
@@ -14,6 +13,7 @@ from actors.sweep.grid import SweepError
 from actors.sweep.results import SweepRow
 
 # -- one run (in a worker process) -----------------------------------------------------------------
+
 
 def run_task(task: dict[str, Any], out_dir: str) -> SweepRow:
     """Run one replay session; always returns a row (``error`` says what went wrong, if anything)."""
@@ -48,27 +48,47 @@ def run_task(task: dict[str, Any], out_dir: str) -> SweepRow:
 
         kpi = as_kpi(trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)).kpi)
         return SweepRow(
-            run_id=task["run_id"], recording=recording, values=task["values"], status=kpi.status,
-            error="; ".join(kpi.fatal_errors), seed=cfg.session.seed, replayed_s=round(kpi.duration_s, 3),
-            trades=kpi.entry_trades, fill_events=kpi.fill_events, pnl_usdt=round(kpi.pnl_usdt, 6),
+            run_id=task["run_id"],
+            recording=recording,
+            values=task["values"],
+            status=kpi.status,
+            error="; ".join(kpi.fatal_errors),
+            seed=cfg.session.seed,
+            replayed_s=round(kpi.duration_s, 3),
+            trades=kpi.entry_trades,
+            fill_events=kpi.fill_events,
+            pnl_usdt=round(kpi.pnl_usdt, 6),
             unrealized_pnl_usdt=round(kpi.unrealized_pnl_usdt, 6),
-            fill_ratio_by_zone={f"{zone} {side}": round(ratio.mean, 4) for zone, sides in kpi.fill_ratio_by_zone.items()
-                                for side in SIDES if (ratio := sides.of(side)).mean is not None},
-            reconnects=sum(kpi.reconnects.values()), wall_s=round(time.perf_counter() - started, 3))
+            fill_ratio_by_zone={
+                f"{zone} {side}": round(ratio.mean, 4)
+                for zone, sides in kpi.fill_ratio_by_zone.items()
+                for side in SIDES
+                if (ratio := sides.of(side)).mean is not None
+            },
+            reconnects=sum(kpi.reconnects.values()),
+            wall_s=round(time.perf_counter() - started, 3),
+        )
     except Exception as exc:  # reported in the row; the other runs go on
-        return SweepRow(run_id=task["run_id"], recording=recording, values=task["values"], status="failed",
-                        error=f"{type(exc).__name__}: {exc}".replace("\n", " | "),
-                        wall_s=round(time.perf_counter() - started, 3))
+        return SweepRow(
+            run_id=task["run_id"],
+            recording=recording,
+            values=task["values"],
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}".replace("\n", " | "),
+            wall_s=round(time.perf_counter() - started, 3),
+        )
 
 
 # -- engines ---------------------------------------------------------------------------------------
+
 
 def _run_local(tasks: list[dict], out_dir: str, workers: int, on_row: Callable[[SweepRow], None]) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
+    )
     pending = {pool.submit(run_task, task, out_dir) for task in tasks}
     try:
         while pending:
@@ -86,11 +106,13 @@ def _run_local(tasks: list[dict], out_dir: str, workers: int, on_row: Callable[[
 def _ignore_sigint() -> None:
     """Workers leave Ctrl-C to the sweep, which stops them (no traceback from every worker)."""
     import signal
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_ray(tasks: list[dict], out_dir: str, workers: int | None, address: str | None,
-             on_row: Callable[[SweepRow], None]) -> None:
+def _run_ray(
+    tasks: list[dict], out_dir: str, workers: int | None, address: str | None, on_row: Callable[[SweepRow], None]
+) -> None:
     try:
         import ray
     except ImportError:
@@ -113,5 +135,3 @@ def _run_ray(tasks: list[dict], out_dir: str, workers: int | None, address: str 
             raise
     finally:
         ray.shutdown()
-
-

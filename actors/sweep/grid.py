@@ -1,6 +1,5 @@
 """The grid: ``--grid KEY=V1,V2`` specs, and the tasks (grid point x recording) with stable ids."""
 
-
 from __future__ import annotations
 
 import hashlib
@@ -17,6 +16,7 @@ class SweepError(Exception):
 
 
 # -- the grid --------------------------------------------------------------------------------------
+
 
 def _split_top_level(text: str) -> list[str]:
     """Split on commas outside brackets and quotes: ``[[5,5]],[[10,12]]`` is two values."""
@@ -75,8 +75,9 @@ def _label(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
 
 
-def plan(config_path: str, recordings: list[str], grid: dict[str, list[Any]], *, seed: int | None,
-         duration_s: float | None) -> list[dict[str, Any]]:
+def plan(
+    config_path: str, recordings: list[str], grid: dict[str, list[Any]], *, seed: int | None, duration_s: float | None
+) -> list[dict[str, Any]]:
     """One task per grid point x recording, each with a stable id (resume matches on it)."""
     tasks = []
     for r_index, recording in enumerate(recordings):
@@ -90,13 +91,20 @@ def plan(config_path: str, recordings: list[str], grid: dict[str, list[Any]], *,
                 session["seed"] = seed
             if duration_s is not None:
                 session["duration_s"] = duration_s
-            merge_tables(overrides, {"session": session,
-                               "replay": {"files": recording.split("+"), "as_fast_as_possible": True}})
-            ident = json.dumps([config_path, recording, [[k, v] for k, v in values.items()], seed, duration_s],
-                               sort_keys=True)
+            merge_tables(
+                overrides, {"session": session, "replay": {"files": recording.split("+"), "as_fast_as_possible": True}}
+            )
+            ident = json.dumps(
+                [config_path, recording, [[k, v] for k, v in values.items()], seed, duration_s], sort_keys=True
+            )
             run_id = f"r{r_index}_" + hashlib.sha1(ident.encode()).hexdigest()[:10]
-            tasks.append({"run_id": run_id, "config": config_path, "recording": recording,
-                          "values": {k: _label(v) for k, v in values.items()}, "overrides": overrides})
+            tasks.append(
+                {
+                    "run_id": run_id,
+                    "config": config_path,
+                    "recording": recording,
+                    "values": {k: _label(v) for k, v in values.items()},
+                    "overrides": overrides,
+                }
+            )
     return tasks
-
-

@@ -5,7 +5,6 @@ A row's line in rows.jsonl is flat: the run's fields and its grid values (``stra
 grid key is a dotted config key, no field name is) side by side; a failed run has no result fields.
 """
 
-
 from __future__ import annotations
 
 import csv
@@ -21,10 +20,10 @@ class SweepRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One finished run: what it ran and, unless it failed before the session ended, its results."""
 
     run_id: str
-    recording: str                   # the recording's (first) file name
-    values: dict[str, str] = {}      # grid key -> value, as labelled in the manifest
-    status: str                      # the session's status; "failed" when it did not run
-    error: str                       # why the run failed, or the session's fatal errors; "" when none
+    recording: str  # the recording's (first) file name
+    values: dict[str, str] = {}  # grid key -> value, as labelled in the manifest
+    status: str  # the session's status; "failed" when it did not run
+    error: str  # why the run failed, or the session's fatal errors; "" when none
     seed: int | None = None
     replayed_s: float | None = None
     trades: int | None = None
@@ -74,28 +73,74 @@ def _sorted(rows: list[SweepRow]) -> list[SweepRow]:
 
 def write_tables(out: Path, rows: list[SweepRow], grid_keys: list[str]) -> None:
     zones = sorted({z for r in rows for z in r.fill_ratio_by_zone or {}})
-    columns = ["run_id", "recording", *grid_keys, "status", "seed", "replayed_s", "trades", "fill_events", "pnl_usdt",
-               "unrealized_pnl_usdt", *(f"fill_ratio[{z}]" for z in zones), "reconnects", "wall_s", "error"]
+    columns = [
+        "run_id",
+        "recording",
+        *grid_keys,
+        "status",
+        "seed",
+        "replayed_s",
+        "trades",
+        "fill_events",
+        "pnl_usdt",
+        "unrealized_pnl_usdt",
+        *(f"fill_ratio[{z}]" for z in zones),
+        "reconnects",
+        "wall_s",
+        "error",
+    ]
     with open(out / "results.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)  # None is written as an empty cell
         writer.writerow(columns)
         for r in _sorted(rows):
             ratios = r.fill_ratio_by_zone or {}
-            writer.writerow([r.run_id, r.recording, *(r.values.get(k, "") for k in grid_keys), r.status, r.seed,
-                             r.replayed_s, r.trades, r.fill_events, r.pnl_usdt, r.unrealized_pnl_usdt,
-                             *(ratios.get(z, "") for z in zones), r.reconnects, r.wall_s, r.error])
-    md_cols = ["recording", *grid_keys, "trades", "fill events", "PnL USDT", "fill ratio per zone", "reconnects",
-               "status"]
-    lines = [f"# Sweep: {len(rows)} runs", "", "Sorted by realized PnL (USDT, after fees). Run files: "
-             "`runs/<run_id>/`; every column, with wall times, in results.csv.", "",
-             "| run | " + " | ".join(md_cols) + " |", "|" + "---|" * (len(md_cols) + 1)]
+            writer.writerow(
+                [
+                    r.run_id,
+                    r.recording,
+                    *(r.values.get(k, "") for k in grid_keys),
+                    r.status,
+                    r.seed,
+                    r.replayed_s,
+                    r.trades,
+                    r.fill_events,
+                    r.pnl_usdt,
+                    r.unrealized_pnl_usdt,
+                    *(ratios.get(z, "") for z in zones),
+                    r.reconnects,
+                    r.wall_s,
+                    r.error,
+                ]
+            )
+    md_cols = [
+        "recording",
+        *grid_keys,
+        "trades",
+        "fill events",
+        "PnL USDT",
+        "fill ratio per zone",
+        "reconnects",
+        "status",
+    ]
+    lines = [
+        f"# Sweep: {len(rows)} runs",
+        "",
+        "Sorted by realized PnL (USDT, after fees). Run files: "
+        "`runs/<run_id>/`; every column, with wall times, in results.csv.",
+        "",
+        "| run | " + " | ".join(md_cols) + " |",
+        "|" + "---|" * (len(md_cols) + 1),
+    ]
     for r in _sorted(rows):
         zone_ratios = ", ".join(f"{z} {v:.3f}" for z, v in sorted((r.fill_ratio_by_zone or {}).items())) or "-"
         status = r.status + (f": {r.error}" if r.error else "")
         pnl = "-" if r.pnl_usdt is None else f"{r.pnl_usdt:+.4f}"
-        lines.append(f"| {r.run_id} | {r.recording} | " + " | ".join(r.values.get(k, "") for k in grid_keys)
-                     + f" | {_or_dash(r.trades)} | {_or_dash(r.fill_events)} | {pnl} | {zone_ratios} | "
-                       f"{_or_dash(r.reconnects)} | {status} |")
+        lines.append(
+            f"| {r.run_id} | {r.recording} | "
+            + " | ".join(r.values.get(k, "") for k in grid_keys)
+            + f" | {_or_dash(r.trades)} | {_or_dash(r.fill_events)} | {pnl} | {zone_ratios} | "
+            f"{_or_dash(r.reconnects)} | {status} |"
+        )
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -109,6 +154,7 @@ def write_heatmap(out: Path, rows: list[SweepRow], keys: list[str]) -> Path | No
     if len(keys) < 2 or not good:
         return None
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -71,8 +71,13 @@ def _record(e: _Entry | _Exit | _Hedge) -> dict[str, Any]:
     """A fill-event line as the dict ``calibration.build`` reads."""
     if isinstance(e, _Hedge):
         return {"leg": "hedge"}
-    return {"leg": "entry" if isinstance(e, _Entry) else "exit", "side": e.side, "fill_ratio": e.fill_ratio,
-            "entry_bps": e.entry_bps, "tp_bps": e.tp_bps}
+    return {
+        "leg": "entry" if isinstance(e, _Entry) else "exit",
+        "side": e.side,
+        "fill_ratio": e.fill_ratio,
+        "entry_bps": e.entry_bps,
+        "tp_bps": e.tp_bps,
+    }
 
 
 def _refuse(line: BadLine) -> None:
@@ -142,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-samples", type=int, default=5)
     parser.add_argument("--notes", default="")
     parser.add_argument("--keep-from", metavar="CALIBRATION", help="calibration JSON to copy --keep zones from")
-    parser.add_argument("--keep", action="append", default=[], metavar="ENTRY/TP",
-                        help="a zone to copy from --keep-from (repeatable)")
+    parser.add_argument(
+        "--keep", action="append", default=[], metavar="ENTRY/TP", help="a zone to copy from --keep-from (repeatable)"
+    )
     args = parser.parse_args(argv)
     if args.keep and not args.keep_from:
         parser.error("--keep needs --keep-from")
@@ -156,8 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         base = _base(args.keep_from) if args.keep_from else None
         for name in args.files:
             events += read_events(Path(name))
-        result = calibration.build(events, args.version or out.stem,
-                                   sources=tuple(Path(n).name for n in args.files), min_samples=args.min_samples)
+        result = calibration.build(
+            events,
+            args.version or out.stem,
+            sources=tuple(Path(n).name for n in args.files),
+            min_samples=args.min_samples,
+        )
         result = calibration.Calibration(result.version, result.zones, result.fallback, result.sources, args.notes)
         if base is not None:
             result = calibration.keep_zones(result, base, keep, args.notes)
@@ -166,8 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"calibrate: {exc}", file=sys.stderr)
         return 1
     for zone in result.zones:
-        sides = ", ".join(f"{s} {zone.sides[s].mean:.4f} (n={zone.sides[s].n}, ci95 "
-                          f"{zone.sides[s].ci95[0]:.4f}-{zone.sides[s].ci95[1]:.4f})" for s in calibration.SIDES)
+        sides = ", ".join(
+            f"{s} {zone.sides[s].mean:.4f} (n={zone.sides[s].n}, ci95 "
+            f"{zone.sides[s].ci95[0]:.4f}-{zone.sides[s].ci95[1]:.4f})"
+            for s in calibration.SIDES
+        )
         print(f"zone {zone.entry_bps:g}/{zone.tp_bps:g}: {sides}{' [fallback]' if zone.fallback else ''}")
     print(f"wrote {out} ({len(events)} fill events from {len(args.files)} file(s))")
     return 0

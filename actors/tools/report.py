@@ -59,8 +59,8 @@ class _Fill(msgspec.Struct):
 @attrs.frozen
 class FillEvents:
     events: tuple[_Fill, ...] = ()
-    skipped: int = 0             # lines that are not fill events (a torn last line too)
-    first_skipped: str = ""      # "line N: why", for the report
+    skipped: int = 0  # lines that are not fill events (a torn last line too)
+    first_skipped: str = ""  # "line N: why", for the report
 
 
 def read_kpi(path: Path) -> Kpi:
@@ -107,8 +107,10 @@ def _events(path: Path) -> FillEvents:
 
 
 def _skip_note(path: Path, fills: FillEvents) -> str:
-    return (f"{fills.skipped} line{'s' if fills.skipped > 1 else ''} of {path.name} skipped: not fill events "
-            f"(first at {fills.first_skipped})")
+    return (
+        f"{fills.skipped} line{'s' if fills.skipped > 1 else ''} of {path.name} skipped: not fill events "
+        f"(first at {fills.first_skipped})"
+    )
 
 
 def _premium(path: Path) -> list[tuple[float, float, float]]:
@@ -151,8 +153,15 @@ def _plots(paths: SessionPaths, kpi: Kpi, events: tuple[_Fill, ...], premium: li
     for leg, marker, color in (("entry", "^", "green"), ("exit", "v", "red")):
         legs = [e for e in events if e.leg == leg]
         if legs:
-            ax.scatter([e.decided_t_s for e in legs], [e.premium_bps for e in legs], marker=marker, color=color, s=25,
-                       label=f"{leg} legs", zorder=3)
+            ax.scatter(
+                [e.decided_t_s for e in legs],
+                [e.premium_bps for e in legs],
+                marker=marker,
+                color=color,
+                s=25,
+                label=f"{leg} legs",
+                zorder=3,
+            )
     ax.set_xlabel("session time (s)")
     ax.set_ylabel("bps")
     ax.set_title("Premium, baseline and trades")
@@ -168,8 +177,15 @@ def _plots(paths: SessionPaths, kpi: Kpi, events: tuple[_Fill, ...], premium: li
         ax.bar(xs, [zones[z].of(side).mean or 0 for z in labels], width, label=f"{side} measured")
         predicted = [zones[z].of(side).predicted for z in labels]
         if any(p is not None for p in predicted):
-            ax.scatter(xs, [p if p is not None else float("nan") for p in predicted], marker="_", s=400,
-                       color="black", zorder=3, label=f"{side} predicted" if i == 0 else None)
+            ax.scatter(
+                xs,
+                [p if p is not None else float("nan") for p in predicted],
+                marker="_",
+                s=400,
+                color="black",
+                zorder=3,
+                label=f"{side} predicted" if i == 0 else None,
+            )
     ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel("zone (entry/tp bps)")
     ax.set_ylabel("mean fill ratio")
@@ -207,41 +223,69 @@ def write_report(logs_dir: Path, session_id: str | None = None) -> Path:
     kpi = read_kpi(paths.kpi)
     fills = _events(paths.fill_events)
     plots = _plots(paths, kpi, fills.events, _premium(paths.premium))
-    lines = [f"# Session {paths.session_id}", "",
-             f"{kpi.status}, market {kpi.market}, {kpi.duration_s:.1f} s of {kpi.requested_duration_s:g} s; "
-             f"{kpi.entry_trades} entry trades, {kpi.fill_events} fill events, PnL {kpi.pnl_usdt:+.4f} USDT "
-             f"({kpi.pnl_note}); fill model {kpi.fill_model}, L2 source {kpi.l2_source}.", ""]
+    lines = [
+        f"# Session {paths.session_id}",
+        "",
+        f"{kpi.status}, market {kpi.market}, {kpi.duration_s:.1f} s of {kpi.requested_duration_s:g} s; "
+        f"{kpi.entry_trades} entry trades, {kpi.fill_events} fill events, PnL {kpi.pnl_usdt:+.4f} USDT "
+        f"({kpi.pnl_note}); fill model {kpi.fill_model}, L2 source {kpi.l2_source}.",
+        "",
+    ]
     if isinstance(kpi.replay, ReplayInfo):
         r = kpi.replay
-        lines += [f"Replay of {' + '.join(r.sources)} ({r.recording_s:.1f} s, speed {r.speed}): recorded "
-                  f"{', '.join(r.recorded)}; synthesised {', '.join(r.synthesised) or 'nothing'} "
-                  "(simulator model pinned to the recorded mid).", ""]
+        lines += [
+            f"Replay of {' + '.join(r.sources)} ({r.recording_s:.1f} s, speed {r.speed}): recorded "
+            f"{', '.join(r.recorded)}; synthesised {', '.join(r.synthesised) or 'nothing'} "
+            "(simulator model pinned to the recorded mid).",
+            "",
+        ]
     if fills.skipped:
         lines += [_skip_note(paths.fill_events, fills) + ".", ""]
     lines += ["## Acceptance criteria", "", "| | criterion | threshold | measured | result |", "|---|---|---|---|---|"]
     for c in kpi.acceptance:
         lines.append(f"| {c.id} | {c.name} | {c.threshold} | {c.measured} | {'PASS' if c.passed else '**FAIL**'} |")
-    lines += ["", "## Fills per side", "",
-              "| side | measure | count | min | max | mean | median | std | |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Fills per side",
+        "",
+        "| side | measure | count | min | max | mean | median | std | |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for side, measures in side_distributions(fills.events).items():
         for measure, d in measures.measures():
-            lines.append(f"| {side} | {measure} | {d.count} | {_fmt(d.min)} | {_fmt(d.max)} | "
-                         f"{_fmt(d.mean)} | {_fmt(d.median)} | {_fmt(d.std)} | {d.label} |")
-    lines += ["", "## Fill ratio per zone", "", "| zone | side | n | measured | predicted | 95 % interval | inside |",
-              "|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {side} | {measure} | {d.count} | {_fmt(d.min)} | {_fmt(d.max)} | "
+                f"{_fmt(d.mean)} | {_fmt(d.median)} | {_fmt(d.std)} | {d.label} |"
+            )
+    lines += [
+        "",
+        "## Fill ratio per zone",
+        "",
+        "| zone | side | n | measured | predicted | 95 % interval | inside |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for zone, sides in kpi.fill_ratio_by_zone.items():
         for side in SIDES:
             row = sides.of(side)
             ci = row.predicted_ci95
-            lines.append(f"| {zone} | {side} | {row.n} | {_fmt(row.mean)} | {_fmt(row.predicted)} | "
-                         f"{'-' if ci is None else f'{ci[0]:.4f}-{ci[1]:.4f}'} | "
-                         f"{'-' if row.within_ci95 is None else ('yes' if row.within_ci95 else 'no')} |")
-    lines += ["", "## Feeds", "", "| feed | connects | reconnects | causes | downtime s | untrusted s | messages | "
-              "bad frames | gaps | resyncs |", "|---|---|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {zone} | {side} | {row.n} | {_fmt(row.mean)} | {_fmt(row.predicted)} | "
+                f"{'-' if ci is None else f'{ci[0]:.4f}-{ci[1]:.4f}'} | "
+                f"{'-' if row.within_ci95 is None else ('yes' if row.within_ci95 else 'no')} |"
+            )
+    lines += [
+        "",
+        "## Feeds",
+        "",
+        "| feed | connects | reconnects | causes | downtime s | untrusted s | messages | bad frames | gaps | resyncs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for venue, f in kpi.feeds.items():
         causes = ", ".join(f"{k} {v}" for k, v in f.reconnect_causes.items()) or "-"
-        lines.append(f"| {venue} | {f.connects} | {f.reconnects} | {causes} | {f.downtime_s:.2f} | "
-                     f"{f.untrusted_s:.2f} | {f.messages} | {f.bad_frames} | {f.gaps} | {f.resyncs} |")
+        lines.append(
+            f"| {venue} | {f.connects} | {f.reconnects} | {causes} | {f.downtime_s:.2f} | "
+            f"{f.untrusted_s:.2f} | {f.messages} | {f.bad_frames} | {f.gaps} | {f.resyncs} |"
+        )
     lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots] + [""]
     paths.report.write_text("\n".join(lines), encoding="utf-8")
     return paths.report
@@ -268,24 +312,36 @@ def compare(logs_dirs: list[Path]) -> str:
         if fills.skipped:
             skips.append(f"- {folder}: {_skip_note(paths.fill_events, fills)}")
         rows.append(_Compared(folder, paths.session_id, kpi, side_distributions(fills.events)))
-    lines = ["# Session comparison", "", "| session | folder | L2 source | fill model | trades | fill events | "
-             "PnL USDT | criteria passed |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Session comparison",
+        "",
+        "| session | folder | L2 source | fill model | trades | fill events | PnL USDT | criteria passed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         kpi = row.kpi
         passed = sum(c.passed for c in kpi.acceptance)
-        lines.append(f"| {row.session_id} | {row.folder} | {kpi.l2_source} | {kpi.fill_model} | {kpi.entry_trades} | "
-                     f"{kpi.fill_events} | {kpi.pnl_usdt:+.4f} | {passed}/{len(kpi.acceptance)} |")
+        lines.append(
+            f"| {row.session_id} | {row.folder} | {kpi.l2_source} | {kpi.fill_model} | {kpi.entry_trades} | "
+            f"{kpi.fill_events} | {kpi.pnl_usdt:+.4f} | {passed}/{len(kpi.acceptance)} |"
+        )
     if skips:
         lines += [""] + skips
-    lines += ["", "## Fill distributions", "",
-              "| session | side | measure | count | mean | median | std | std/mean | |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Fill distributions",
+        "",
+        "| session | side | measure | count | mean | median | std | std/mean | |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         for side in SIDES:
             for measure, d in row.sides[side].measures():
-                lines.append(f"| {row.session_id} ({row.kpi.l2_source}) | {side} | {measure} | {d.count} | "
-                             f"{_fmt(d.mean)} | {_fmt(d.median)} | {_fmt(d.std)} | {_fmt(d.std_over_mean, 3)} | "
-                             f"{d.label} |")
+                lines.append(
+                    f"| {row.session_id} ({row.kpi.l2_source}) | {side} | {measure} | {d.count} | "
+                    f"{_fmt(d.mean)} | {_fmt(d.median)} | {_fmt(d.std)} | {_fmt(d.std_over_mean, 3)} | "
+                    f"{d.label} |"
+                )
     notes = []
     base = rows[0]
     here = f"with {base.kpi.l2_source} ({base.session_id})"
@@ -298,8 +354,10 @@ def compare(logs_dirs: list[Path]) -> str:
                 if a.label != b.label:
                     notes.append(f"{side} {measure}: {b.label} {there} but {a.label} {here}")
                 if a.mean and abs(b.mean - a.mean) / abs(a.mean) > CALL_OUT:
-                    notes.append(f"{side} {measure}: mean {_fmt(b.mean)} {there} vs {_fmt(a.mean)} {here}, "
-                                 f"{(b.mean - a.mean) / a.mean:+.0%}")
+                    notes.append(
+                        f"{side} {measure}: mean {_fmt(b.mean)} {there} vs {_fmt(a.mean)} {here}, "
+                        f"{(b.mean - a.mean) / a.mean:+.0%}"
+                    )
     lines += ["", "## Differences against the first session", ""]
     lines += [f"- {n}" for n in notes] or ["- none above 10 %"]
     return "\n".join(lines) + "\n"
@@ -309,8 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actors.tools.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("logs_dirs", nargs="+", metavar="LOGS_DIR")
     parser.add_argument("--session", metavar="ID", help="session id (default: the latest in LOGS_DIR)")
-    parser.add_argument("--compare", action="store_true",
-                        help="put the latest session of each LOGS_DIR side by side (Markdown on stdout or --out)")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="put the latest session of each LOGS_DIR side by side (Markdown on stdout or --out)",
+    )
     parser.add_argument("--out", metavar="FILE", help="with --compare: write the comparison here")
     args = parser.parse_args(argv)
     try:

@@ -27,8 +27,10 @@ def test_every_scripted_frame_goes_through_the_session(fixtures, window):
     out = run_once(script, snapshot, window)
     assert out["status"] == "completed" and out["updates"] == len(script) - 2 == 3 * len(diffs)
     # every frame was read; each published book or superseded one is accounted for
-    assert out["books_published"] + out["books_superseded_in_batches"] + out["books_dropped_aggregator_full"] \
-        >= out["updates"] - 10  # the Binance diffs older than the snapshot change no book
+    assert (
+        out["books_published"] + out["books_superseded_in_batches"] + out["books_dropped_aggregator_full"]
+        >= out["updates"] - 10
+    )  # the Binance diffs older than the snapshot change no book
     assert out["decisions"] > 0
     if window == 1:
         assert out["frames_per_batch"] < 2

@@ -16,8 +16,9 @@ from actors.records.paths import SessionPaths
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def chaos_session(run_virtual, tmp_path: Path, every_s: float, actors: list[str],
-                  duration_s: float = 120) -> tuple[dict, list]:
+def chaos_session(
+    run_virtual, tmp_path: Path, every_s: float, actors: list[str], duration_s: float = 120
+) -> tuple[dict, list]:
     raw = config.unparse(config.load(ROOT / "config" / "demo.toml"))
     raw["session"].update(duration_s=duration_s, logs_dir=str(tmp_path), seed=11)
     raw["chaos"] = {"kill_every_s": every_s, "actors": actors}
@@ -45,12 +46,15 @@ def test_killing_the_feeds_again_and_again(tmp_path, run_virtual):
     assert len(events) == kpi["fill_events"] == kpi["fill_events_written"] > 0
 
 
-def test_killing_the_executor_and_aggregator_loses_neither_positions_nor_fill_events(tmp_path, run_virtual,
-                                                                                     assert_balances_conserved):
+def test_killing_the_executor_and_aggregator_loses_neither_positions_nor_fill_events(
+    tmp_path, run_virtual, assert_balances_conserved
+):
     kpi, events = chaos_session(run_virtual, tmp_path, every_s=3, actors=["executor", "aggregator", "collector"])
     assert kpi["chaos"]["kills"] >= 15 and kpi["fatal_exceptions"] == 0  # 24 with seed 11
-    assert all(kpi["actors"][name]["restarts"] == kpi["chaos"]["kills_by_actor"].get(name, 0)
-               for name in ("executor", "aggregator", "collector"))
+    assert all(
+        kpi["actors"][name]["restarts"] == kpi["chaos"]["kills_by_actor"].get(name, 0)
+        for name in ("executor", "aggregator", "collector")
+    )
     assert len(events) == kpi["fill_events"] == kpi["fill_events_written"] > 0
     # positions survived: every trade's legs are there, trade ids are unique and increasing, PnL reconciles
     ids = [e["trade_id"] for e in events if e["leg"] == "entry"]
@@ -64,9 +68,26 @@ def test_killing_the_executor_and_aggregator_loses_neither_positions_nor_fill_ev
 def test_real_time_chaos_run_from_the_command_line(tmp_path):
     """The acceptance command: 60 s of real time over real loopback sockets, a feed killed every 7 s."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "actors.session", "--config", "config/demo.toml", "--duration", "60",
-                           "--chaos-kill-every", "7", "--logs-dir", str(tmp_path)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "actors.session",
+            "--config",
+            "config/demo.toml",
+            "--duration",
+            "60",
+            "--chaos-kill-every",
+            "7",
+            "--logs-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (kpi_file,) = tmp_path.glob("kpi_*.json")
     kpi = json.loads(kpi_file.read_text())

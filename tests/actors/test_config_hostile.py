@@ -28,8 +28,15 @@ def _limit_memory() -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "actors.session", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=60, preexec_fn=_limit_memory)
+    return subprocess.run(
+        [sys.executable, "-m", "actors.session", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        preexec_fn=_limit_memory,
+    )
 
 
 def _assert_one_line_exit_2(proc: subprocess.CompletedProcess, *expected: str) -> None:
@@ -48,8 +55,10 @@ def _toml(tmp_path: Path, **tables: dict[str, str]) -> str:
     }
     for table, keys in tables.items():
         doc.setdefault(table.replace("__", "."), {}).update(keys)
-    text = "".join(f"[{table}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items() if v is not None)
-                   for table, keys in doc.items())
+    text = "".join(
+        f"[{table}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items() if v is not None)
+        for table, keys in doc.items()
+    )
     path = tmp_path / "hostile.toml"
     path.write_text(text, encoding="utf-8")
     return str(path)
@@ -64,8 +73,12 @@ NON_FINITE = [
     ("strategy", "zones", "[[10, 12], [5, inf]]", "$.strategy.zones[1][1]: expected a finite number, got inf"),
     ("fx", "fixed_krw_per_usdt", "1" + "0" * 400, "$.fx.fixed_krw_per_usdt: expected a finite number, got 1000"),
     ("session", "startup_timeout_s", "nan", "$.session.startup_timeout_s: expected a finite number, got nan"),
-    ("feeds.binance", "snapshot_timeout_s", "inf",
-     "$.feeds.binance.snapshot_timeout_s: expected a finite number, got inf"),
+    (
+        "feeds.binance",
+        "snapshot_timeout_s",
+        "inf",
+        "$.feeds.binance.snapshot_timeout_s: expected a finite number, got inf",
+    ),
     ("risk", "max_position_btc", "nan", "$.risk.max_position_btc: expected a number > 0 or inf, got nan"),
     ("risk", "max_loss_usdt", "-inf", "$.risk.max_loss_usdt: expected a number > 0 or inf, got -inf"),
     ("risk", "max_premium_bps", "0", "$.risk.max_premium_bps: expected a number > 0 or inf, got 0"),
@@ -76,14 +89,21 @@ PERIODS = [
     ("session", "status_interval_s", "0.05", "$.session.status_interval_s: expected a number >= 0.1, got 0.05"),
     ("feeds.upbit", "ping_interval_s", "0.5", "$.feeds.upbit.ping_interval_s: expected a number >= 1, got 0.5"),
     ("chaos", "kill_every_s", "1e-300", "$.chaos.kill_every_s: expected 0 (off) or a number >= 0.1, got 1e-300"),
-    ("sim", "binance_ping_interval_s", "0.001",
-     "$.sim.binance_ping_interval_s: expected a number >= 1, got 0.001"),
-    ("sim", "fault_rate_per_min", "1e12",
-     "$.sim.fault_rate_per_min: expected a number from 0 to 600, got 1000000000000.0"),
+    ("sim", "binance_ping_interval_s", "0.001", "$.sim.binance_ping_interval_s: expected a number >= 1, got 0.001"),
+    (
+        "sim",
+        "fault_rate_per_min",
+        "1e12",
+        "$.sim.fault_rate_per_min: expected a number from 0 to 600, got 1000000000000.0",
+    ),
     ("sim", "step_ms", "0", "$.sim.step_ms: expected an integer from 10 to 60000, got 0"),
     ("sim", "step_ms", "1", "$.sim.step_ms: expected an integer from 10 to 60000, got 1"),
-    ("supervision", "initial_backoff_s", "1e-300",
-     "$.supervision.initial_backoff_s: expected a number >= 0.01, got 1e-300"),
+    (
+        "supervision",
+        "initial_backoff_s",
+        "1e-300",
+        "$.supervision.initial_backoff_s: expected a number >= 0.01, got 1e-300",
+    ),
     ("supervision", "max_backoff_s", "0.001", "$.supervision.max_backoff_s: expected a number >= 0.01, got 0.001"),
     ("supervision", "multiplier", "0.5", "$.supervision.multiplier: expected a number >= 1, got 0.5"),
     ("supervision", "window_s", "1e-300", "$.supervision.window_s: expected a number >= 1, got 1e-300"),
@@ -102,10 +122,18 @@ CODES = [
 ]
 
 PATHS = [
-    ("session", "logs_dir", '"logs\\u0000x"',
-     "$.session.logs_dir: expected a non-empty path without NUL characters, got 'logs\\x00x'"),
-    ("replay", "files", '["a.gz", "b\\u0000.gz"]',
-     "$.replay.files: expected a list of non-empty paths without NUL characters, got ['a.gz', 'b\\x00.gz']"),
+    (
+        "session",
+        "logs_dir",
+        '"logs\\u0000x"',
+        "$.session.logs_dir: expected a non-empty path without NUL characters, got 'logs\\x00x'",
+    ),
+    (
+        "replay",
+        "files",
+        '["a.gz", "b\\u0000.gz"]',
+        "$.replay.files: expected a list of non-empty paths without NUL characters, got ['a.gz', 'b\\x00.gz']",
+    ),
 ]
 CASES = NON_FINITE + PERIODS + CODES + PATHS
 
@@ -130,6 +158,7 @@ def test_the_shipped_and_documented_defaults_pass_the_new_rules():
 
 # -- files that are not configs ----------------------------------------------------------------------
 
+
 def _special(tmp_path: Path, kind: str) -> str:
     if kind == "device":
         return "/dev/zero"
@@ -148,32 +177,38 @@ def _special(tmp_path: Path, kind: str) -> str:
     elif kind == "deep_json":
         path.write_text("[" * 100_000)
     elif kind == "huge_int_json":
-        zone = {"entry_bps": 10 ** 400, "tp_bps": 1, "BUY": {"mean": 0.5}, "SELL": {"mean": 0.5}}
+        zone = {"entry_bps": 10**400, "tp_bps": 1, "BUY": {"mean": 0.5}, "SELL": {"mean": 0.5}}
         path.write_text(json.dumps({"version": "1", "zones": [zone], "fallback": {}}))
     return str(path)
 
 
-@pytest.mark.parametrize("kind, expected", [
-    ("device", "/dev/zero: not a regular file"),
-    ("fifo", "not a regular file"),
-    ("folder", "is a folder, not a file"),
-    ("sparse", "too large (1024.0 MiB; at most 1.0 MiB expected here)"),
-    ("latin1", "not UTF-8 text"),
-    ("deep_toml", "not valid TOML ("),
-])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("device", "/dev/zero: not a regular file"),
+        ("fifo", "not a regular file"),
+        ("folder", "is a folder, not a file"),
+        ("sparse", "too large (1024.0 MiB; at most 1.0 MiB expected here)"),
+        ("latin1", "not UTF-8 text"),
+        ("deep_toml", "not valid TOML ("),
+    ],
+)
 def test_a_config_that_is_not_a_config_file_is_refused_before_reading_much(tmp_path, kind, expected):
     path = _special(tmp_path, kind)
     _assert_one_line_exit_2(_cli("--config", path), f"config error: {path}: ", expected)
 
 
-@pytest.mark.parametrize("kind, expected", [
-    ("device", "not a regular file"),
-    ("fifo", "not a regular file"),
-    ("folder", "is a folder, not a file"),
-    ("sparse", "too large (1024.0 MiB; at most 16.0 MiB expected here)"),
-    ("deep_json", "not a readable JSON file ("),
-    ("huge_int_json", "malformed calibration"),
-])
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("device", "not a regular file"),
+        ("fifo", "not a regular file"),
+        ("folder", "is a folder, not a file"),
+        ("sparse", "too large (1024.0 MiB; at most 16.0 MiB expected here)"),
+        ("deep_json", "not a readable JSON file ("),
+        ("huge_int_json", "malformed calibration"),
+    ],
+)
 def test_a_calibration_that_is_not_a_calibration_file_is_refused(tmp_path, kind, expected):
     calibration = _special(tmp_path, kind)
     path = _toml(tmp_path, strategy={"fill_model": '"calibrated"', "calibration": json.dumps(calibration)})
@@ -182,20 +217,27 @@ def test_a_calibration_that_is_not_a_calibration_file_is_refused(tmp_path, kind,
 
 # -- command-line overrides ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("literal, expected", [
-    ('"sixty"', "$.session.duration_s: expected a number, got 'sixty'"),
-    ("inf", "$.session.duration_s: expected a finite number, got inf"),
-])
+
+@pytest.mark.parametrize(
+    "literal, expected",
+    [
+        ('"sixty"', "$.session.duration_s: expected a number, got 'sixty'"),
+        ("inf", "$.session.duration_s: expected a finite number, got inf"),
+    ],
+)
 def test_an_override_does_not_hide_a_bad_value_in_the_file(tmp_path, literal, expected):
     path = _toml(tmp_path, session={"duration_s": literal})
     _assert_one_line_exit_2(_cli("--config", path, "--duration", "5"), f"{path}: {expected}")
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--duration", "1e309"], "$.session.duration_s: expected a finite number, got inf"),
-    (["--duration", "nan"], "$.session.duration_s: expected a finite number, got nan"),
-    (["--chaos-kill-every", "0.01"], "$.chaos.kill_every_s: expected 0 (off) or a number >= 0.1, got 0.01"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--duration", "1e309"], "$.session.duration_s: expected a finite number, got inf"),
+        (["--duration", "nan"], "$.session.duration_s: expected a finite number, got nan"),
+        (["--chaos-kill-every", "0.01"], "$.chaos.kill_every_s: expected 0 (off) or a number >= 0.1, got 0.01"),
+    ],
+)
 def test_a_hostile_override_is_one_line_and_exit_2(tmp_path, args, expected):
     _assert_one_line_exit_2(_cli("--config", _toml(tmp_path), *args), expected)
 

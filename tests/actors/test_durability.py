@@ -10,9 +10,41 @@ from actors.records.files import FillWriter, write_json_atomic
 
 
 def event(trade_id: int) -> FillEvent:
-    return FillEvent(0.0, "", "s", trade_id, "entry", "binance", "BTCUSDT", "BUY", 1.0, 1.0, 1.0, 2.0, 101.0, 100.0,
-                     100.0, 0.0, 0.001, "BTC", "USDT", "10/12", 10.0, 12.0, "simple", "multi", 0.0, 0.0, 0.0, 1380.0,
-                     "fixed", 0.0, 20.0, 5.0, 10.0)
+    return FillEvent(
+        0.0,
+        "",
+        "s",
+        trade_id,
+        "entry",
+        "binance",
+        "BTCUSDT",
+        "BUY",
+        1.0,
+        1.0,
+        1.0,
+        2.0,
+        101.0,
+        100.0,
+        100.0,
+        0.0,
+        0.001,
+        "BTC",
+        "USDT",
+        "10/12",
+        10.0,
+        12.0,
+        "simple",
+        "multi",
+        0.0,
+        0.0,
+        0.0,
+        1380.0,
+        "fixed",
+        0.0,
+        20.0,
+        5.0,
+        10.0,
+    )
 
 
 def test_every_line_is_readable_while_the_file_is_open(tmp_path):

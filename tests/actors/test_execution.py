@@ -18,11 +18,11 @@ def events_of(paths: SessionPaths) -> list[dict]:
     return [json.loads(line) for line in paths.fill_events.read_text().splitlines()]
 
 
-def test_reference_config_on_the_simulator_sweeps_zones_and_matches_its_calibration(tmp_path, monkeypatch, run_virtual,
-                                                                                     assert_balances_conserved):
+def test_reference_config_on_the_simulator_sweeps_zones_and_matches_its_calibration(
+    tmp_path, monkeypatch, run_virtual, assert_balances_conserved
+):
     monkeypatch.chdir(ROOT)  # the calibration path in the config is relative to the project
-    cfg = config.load("config/d84_2.toml", {"session": {"market": "sim", "duration_s": 480,
-                                                         "logs_dir": str(tmp_path)}})
+    cfg = config.load("config/d84_2.toml", {"session": {"market": "sim", "duration_s": 480, "logs_dir": str(tmp_path)}})
     paths = SessionPaths(tmp_path, "20260101_000003")
     result = run_virtual(cfg, paths)
     kpi, events = result.kpi, events_of(paths)
@@ -50,15 +50,20 @@ def test_reference_config_on_the_simulator_sweeps_zones_and_matches_its_calibrat
     assert_balances_conserved(kpi, events)
     # fees in the right currencies, latency applied
     assert {(e["venue"], e["side"], e["fee_ccy"]) for e in events if e["filled_qty"] > 0} <= {
-        ("upbit", "BUY", "KRW"), ("upbit", "SELL", "KRW"), ("binance", "BUY", "BTC"), ("binance", "SELL", "USDT")}
+        ("upbit", "BUY", "KRW"),
+        ("upbit", "SELL", "KRW"),
+        ("binance", "BUY", "BTC"),
+        ("binance", "SELL", "USDT"),
+    }
     assert all(10 - 1e-6 <= e["latency_ms"] <= 50 + 1e-6 for e in events)
 
 
 def test_same_seed_and_config_give_identical_fill_events(tmp_path, run_virtual):
     def one(sub: str) -> list[dict]:
         paths = SessionPaths(tmp_path / sub, "20260101_000000")
-        cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"duration_s": 90, "seed": 3,
-                                                                       "logs_dir": str(tmp_path / sub)}})
+        cfg = config.load(
+            ROOT / "config" / "demo.toml", {"session": {"duration_s": 90, "seed": 3, "logs_dir": str(tmp_path / sub)}}
+        )
         run_virtual(cfg, paths)
         return [{k: v for k, v in e.items() if k != "ts_utc"} for e in events_of(paths)]
 

@@ -17,11 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 def session_with(tmp_path, run_virtual):
     def run(sub: str, faults: list[dict], **kw) -> dict:
         return _session(run_virtual, tmp_path / sub, faults, **kw)
+
     return run
 
 
-def _session(run_virtual, tmp_path: Path, faults: list[dict], *, duration_s: float = 40, sim: dict | None = None,
-                 feeds: dict | None = None) -> dict:
+def _session(
+    run_virtual,
+    tmp_path: Path,
+    faults: list[dict],
+    *,
+    duration_s: float = 40,
+    sim: dict | None = None,
+    feeds: dict | None = None,
+) -> dict:
     raw = config.unparse(config.load(ROOT / "config" / "demo.toml"))
     raw["session"].update(duration_s=duration_s, logs_dir=str(tmp_path))
     raw["sim"].update(faults=faults, **(sim or {}))
@@ -88,8 +96,7 @@ def test_a_sequence_gap_forces_a_resync(session_with):
 def test_server_shutdown_and_the_scheduled_cut_are_scheduled_reconnects(session_with):
     kpi = session_with("a", [fault("shutdown", "binance")])
     assert kpi["feeds"]["binance"]["reconnect_causes"] == {"scheduled": 1}
-    kpi = session_with("b", [], duration_s=70, sim={"max_connection_s": 30},
-                       feeds={"binance": {"scheduled_cut_s": 30}})
+    kpi = session_with("b", [], duration_s=70, sim={"max_connection_s": 30}, feeds={"binance": {"scheduled_cut_s": 30}})
     assert kpi["feeds"]["binance"]["reconnect_causes"] == {"scheduled": 2}
 
 
@@ -119,7 +126,12 @@ def test_a_feed_that_keeps_sending_garbage_is_reconnected(session_with):
 
 
 def test_random_faults_at_a_seeded_rate(session_with):
-    kpi = session_with("s", [], duration_s=120, sim={"fault_rate_per_min": 3, "fault_kinds": ["close", "drop", "gap"]},
-                       feeds={"binance": {"stale_after_s": 30}})
+    kpi = session_with(
+        "s",
+        [],
+        duration_s=120,
+        sim={"fault_rate_per_min": 3, "fault_kinds": ["close", "drop", "gap"]},
+        feeds={"binance": {"stale_after_s": 30}},
+    )
     total = sum(f["reconnects"] + f["gaps"] for f in kpi["feeds"].values())
     assert total >= 2

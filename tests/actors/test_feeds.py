@@ -21,8 +21,15 @@ from actors.sim.settings import SimConfig
 
 
 def diff(first: int, final: int, bid: float = 100.0) -> str:
-    data = {"e": "depthUpdate", "E": final, "s": "BTCUSDT", "U": first, "u": final,
-            "b": [[f"{bid:.2f}", "1.0"]], "a": [["101.00", "2.0"]]}
+    data = {
+        "e": "depthUpdate",
+        "E": final,
+        "s": "BTCUSDT",
+        "U": first,
+        "u": final,
+        "b": [[f"{bid:.2f}", "1.0"]],
+        "a": [["101.00", "2.0"]],
+    }
     return json.dumps({"stream": "btcusdt@depth@100ms", "data": data})
 
 
@@ -54,9 +61,9 @@ class ScriptedBinance:
         memory_network()
         ws_port = await nursery.start(serve_ws, self.handler, "memory", 0)
         rest_port = await nursery.start(serve_http, self.respond, "memory", 0)
-        return BinanceFeedConfig(ws_url=f"ws://memory:{ws_port}", rest_url=f"http://memory:{rest_port}",
-                                 stale_after_s=5.0)
-
+        return BinanceFeedConfig(
+            ws_url=f"ws://memory:{ws_port}", rest_url=f"http://memory:{rest_port}", stale_after_s=5.0
+        )
 
 
 async def _views_of_binance_feed(server: ScriptedBinance, stats: FeedStats, run_for_s: float) -> list:
@@ -74,9 +81,23 @@ async def _views_of_binance_feed(server: ScriptedBinance, stats: FeedStats, run_
         except trio.WouldBlock:
             return views
 
+
 async def test_binance_gap_forces_a_counted_resync_and_garbage_is_skipped(autojump_clock):
-    script = [diff(1001, 1001), 0.1, diff(1002, 1003), 0.1, "garbage{", 0.1, diff(1004, 1004, bid=100.5), 0.1,
-              diff(1010, 1012, bid=99.5), 0.1, diff(1013, 1013), 0.1, diff(1014, 1015)]
+    script = [
+        diff(1001, 1001),
+        0.1,
+        diff(1002, 1003),
+        0.1,
+        "garbage{",
+        0.1,
+        diff(1004, 1004, bid=100.5),
+        0.1,
+        diff(1010, 1012, bid=99.5),
+        0.1,
+        diff(1013, 1013),
+        0.1,
+        diff(1014, 1015),
+    ]
     server = ScriptedBinance(script)
     stats = FeedStats("binance")
     views = await _views_of_binance_feed(server, stats, run_for_s=2)
@@ -84,7 +105,6 @@ async def test_binance_gap_forces_a_counted_resync_and_garbage_is_skipped(autoju
     assert stats.bad_frames == 1
     assert [v.update_id for v in views][-1] == 1015
     assert all(not v.crossed for v in views)
-
 
 
 class QueuedNetwork:

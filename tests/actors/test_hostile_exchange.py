@@ -57,8 +57,10 @@ def _connect(url: str, timeout_s: float = 2.0) -> socket.socket:
 
 
 def _upgrade_request(path: str) -> bytes:
-    return (f"GET {path or '/'} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    return (
+        f"GET {path or '/'} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
 
 
 def _get_request(target: str) -> bytes:
@@ -105,6 +107,7 @@ async def _wait_for(predicate, what: str) -> None:
 
 # -- lifecycle and config --------------------------------------------------------------------------
 
+
 async def test_starts_fast_serves_the_simulator_and_stops_cleanly():
     t0 = time.monotonic()
     exchange = HostileExchange(seed=3)
@@ -132,8 +135,13 @@ def test_bad_modes_are_refused():
 
 def test_live_config_is_a_loadable_live_session_with_the_overrides(tmp_path):
     endpoints = Endpoints("ws://127.0.0.1:1/websocket/v1", "ws://127.0.0.1:2", "http://127.0.0.1:3")
-    path = live_config(tmp_path, endpoints, session={"duration_s": 7, "startup_timeout_s": 4},
-                       feeds={"binance": {"snapshot_timeout_s": 2}}, risk={"max_premium_bps": 800})
+    path = live_config(
+        tmp_path,
+        endpoints,
+        session={"duration_s": 7, "startup_timeout_s": 4},
+        feeds={"binance": {"snapshot_timeout_s": 2}},
+        risk={"max_premium_bps": 800},
+    )
     raw = tomllib.loads(path.read_text())
     assert raw["session"]["startup_timeout_s"] == 4 and raw["risk"] == {"max_premium_bps": 800}
     assert raw["feeds"]["binance"]["snapshot_timeout_s"] == 2 and "sim" not in raw
@@ -141,32 +149,54 @@ def test_live_config_is_a_loadable_live_session_with_the_overrides(tmp_path):
     assert cfg.session.market == "live" and cfg.session.duration_s == 7
     assert cfg.session.logs_dir == str(tmp_path / "logs") and cfg.strategy.entry_bps == 10  # from demo.toml
     assert (cfg.feeds.upbit.url, cfg.feeds.binance.ws_url, cfg.feeds.binance.rest_url) == (
-        endpoints.upbit_url, endpoints.binance_ws_url, endpoints.binance_rest_url)
+        endpoints.upbit_url,
+        endpoints.binance_ws_url,
+        endpoints.binance_rest_url,
+    )
 
 
 def test_to_toml_round_trips_the_value_types():
-    data = {"top": 1, "a": {"s": 'q"uote\\ tab\t del\x7f 한', "f": 0.1, "big": 1e300, "inf": math.inf,
-                            "ninf": -math.inf, "t": True, "zones": [[10, 12], [5, 5.5]], "names": ("x", "y"),
-                            "faults": [{"at_s": 1, "kind": "close"}], "b": {"c": {"d": -3}}},
-            "empty": {}, "odd key": {"x.y": 2}}
+    data = {
+        "top": 1,
+        "a": {
+            "s": 'q"uote\\ tab\t del\x7f 한',
+            "f": 0.1,
+            "big": 1e300,
+            "inf": math.inf,
+            "ninf": -math.inf,
+            "t": True,
+            "zones": [[10, 12], [5, 5.5]],
+            "names": ("x", "y"),
+            "faults": [{"at_s": 1, "kind": "close"}],
+            "b": {"c": {"d": -3}},
+        },
+        "empty": {},
+        "odd key": {"x.y": 2},
+    }
     parsed = tomllib.loads(to_toml(data))
     assert math.isnan(tomllib.loads(to_toml({"n": math.nan}))["n"])
     assert parsed == {**data, "a": {**data["a"], "names": ["x", "y"]}}
     assert merged(data, {"a": {"b": None, "f": 2}, "top": None}) == {
         "a": {k: (2 if k == "f" else v) for k, v in data["a"].items() if k != "b"},
-        "empty": {}, "odd key": {"x.y": 2}}
+        "empty": {},
+        "odd key": {"x.y": 2},
+    }
     with pytest.raises(TypeError):
         to_toml({"x": object()})
 
 
 # -- WebSocket modes -------------------------------------------------------------------------------
 
+
 def test_silent_endpoints_take_the_request_and_never_answer():
     exchange = HostileExchange(upbit="silent_handshake", binance_ws="silent_handshake", binance_rest="silent")
     with exchange as endpoints:
         upgrade = _upgrade_request(urlsplit(endpoints.upbit_url).path)
-        with _connect(endpoints.upbit_url) as a, _connect(endpoints.binance_ws_url) as b, \
-                _connect(endpoints.binance_rest_url) as c:
+        with (
+            _connect(endpoints.upbit_url) as a,
+            _connect(endpoints.binance_ws_url) as b,
+            _connect(endpoints.binance_rest_url) as c,
+        ):
             a.sendall(upgrade)
             b.sendall(_upgrade_request("/stream?streams=btcusdt@depth@100ms"))
             c.sendall(_get_request(DEPTH))
@@ -191,6 +221,7 @@ async def test_stall_completes_the_handshake_then_sends_nothing_and_answers_no_p
                 await conn.send(upbit.subscribe_request("hostile-test", ("KRW-BTC",)))
                 got: list = []
                 async with trio.open_nursery() as nursery:
+
                     async def receive() -> None:
                         with trio.move_on_after(1.0):
                             got.append(await conn.receive())
@@ -199,6 +230,7 @@ async def test_stall_completes_the_handshake_then_sends_nothing_and_answers_no_p
                         with trio.move_on_after(1.0):
                             await conn.ping(b"anyone?")
                             got.append("pong")
+
                     nursery.start_soon(receive)
                     nursery.start_soon(ping)
                 assert got == []
@@ -210,6 +242,7 @@ async def test_nested_json_injects_a_deep_frame_after_every_fifth_and_keeps_fram
     exchange = HostileExchange(upbit="nested_json", binance_ws="nested_json")
     results: dict[str, list] = {}
     with exchange as endpoints:
+
         async def binance_frames() -> None:
             async with open_ws(endpoints.binance_ws_url + STREAM, connect_timeout_s=2) as conn:
                 results["binance"] = [await conn.receive() for _ in range(12)]
@@ -269,6 +302,7 @@ async def test_proxy_passes_the_simulators_close_and_drop_on_to_the_client():
     exchange = HostileExchange(upbit="proxy", binance_ws="proxy", sim=SimConfig(faults=faults))
     ends: dict[str, WsClosed] = {}
     with exchange as endpoints:
+
         async def follow(venue: str, url: str, subscribe: str | None) -> None:
             async with open_ws(url, connect_timeout_s=2) as conn:
                 if subscribe:
@@ -281,8 +315,9 @@ async def test_proxy_passes_the_simulators_close_and_drop_on_to_the_client():
         with trio.fail_after(5):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(follow, "binance", endpoints.binance_ws_url + STREAM, None)
-                nursery.start_soon(follow, "upbit", endpoints.upbit_url,
-                                   upbit.subscribe_request("hostile-test", ("KRW-BTC",)))
+                nursery.start_soon(
+                    follow, "upbit", endpoints.upbit_url, upbit.subscribe_request("hostile-test", ("KRW-BTC",))
+                )
         counters = exchange.counters
     assert ends["binance"].code == 1000 and ends["upbit"].restart_cause == "dropped"
     assert counters["binance_ws.closed_by_upstream"] == counters["upbit.closed_by_upstream"] == 1
@@ -290,6 +325,7 @@ async def test_proxy_passes_the_simulators_close_and_drop_on_to_the_client():
 
 
 # -- REST modes ------------------------------------------------------------------------------------
+
 
 def test_trickle_sends_the_real_length_then_one_byte_a_second():
     exchange = HostileExchange(binance_rest="trickle")
@@ -316,15 +352,18 @@ def test_huge_declares_two_gib_streams_as_fast_as_read_and_waits_for_a_slow_read
         with _connect(endpoints.binance_rest_url) as sock:
             sock.sendall(_get_request(DEPTH))
             head, body = _read_head(sock)
-            assert head.startswith(b"HTTP/1.1 200 ") and _header(head, "Content-Length") == str(HUGE_LENGTH) \
-                == "2147483648"
+            assert (
+                head.startswith(b"HTTP/1.1 200 ")
+                and _header(head, "Content-Length") == str(HUGE_LENGTH) == "2147483648"
+            )
             while len(body) < 32:
                 body += sock.recv(32)
             received = len(body)
             deadline = time.monotonic() + 2.0
-            while received < 8 * 2 ** 20 and time.monotonic() < deadline:
+            while received < 8 * 2**20 and time.monotonic() < deadline:
                 received += len(sock.recv(1 << 20))
-            assert received >= 8 * 2 ** 20  # several MiB within 2 s, and still coming
+            assert received >= 8 * 2**20  # several MiB within 2 s, and still coming
+
             # stop reading: the server fills the socket buffers, then waits instead of buffering more
             def sent() -> int:
                 return exchange.counters["binance_rest.body_bytes_sent"]
@@ -333,7 +372,7 @@ def test_huge_declares_two_gib_streams_as_fast_as_read_and_waits_for_a_slow_read
             while after != before and time.monotonic() < deadline:
                 time.sleep(0.25)
                 before, after = after, sent()
-            assert after == before < received + 64 * 2 ** 20
+            assert after == before < received + 64 * 2**20
     assert body.startswith(b'{"lastUpdateId":1,"bids":[')
 
 
@@ -351,21 +390,26 @@ def test_ahead_moves_the_snapshot_a_billion_updates_ahead():
 
 # -- robustness ------------------------------------------------------------------------------------
 
+
 def _reset(sock: socket.socket) -> None:
     """Close with a TCP reset instead of a FIN: the client vanishing as abruptly as it can."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
 
 
-@pytest.mark.parametrize("modes", [
-    {"upbit": "nested_json", "binance_ws": "stall", "binance_rest": "trickle"},
-    {"upbit": "unsorted_upbit", "binance_ws": "silent_handshake", "binance_rest": "huge"},
-    {"upbit": "upbit_half_price", "binance_ws": "nested_json", "binance_rest": "ahead"},
-    {"upbit": "proxy", "binance_ws": "proxy", "binance_rest": "silent"},
-])
+@pytest.mark.parametrize(
+    "modes",
+    [
+        {"upbit": "nested_json", "binance_ws": "stall", "binance_rest": "trickle"},
+        {"upbit": "unsorted_upbit", "binance_ws": "silent_handshake", "binance_rest": "huge"},
+        {"upbit": "upbit_half_price", "binance_ws": "nested_json", "binance_rest": "ahead"},
+        {"upbit": "proxy", "binance_ws": "proxy", "binance_rest": "silent"},
+    ],
+)
 def test_clients_vanishing_at_any_moment_leave_no_error(modes):
     exchange = HostileExchange(**modes)  # __exit__ raises on any handler error
     with exchange as endpoints:
+
         async def vanish_mid_stream() -> None:
             with trio.fail_after(3):
                 async with open_ws(endpoints.upbit_url, connect_timeout_s=2) as conn:
@@ -373,11 +417,14 @@ def test_clients_vanishing_at_any_moment_leave_no_error(modes):
                     await conn.receive()
                     await conn.abort()
             await _wait_for(lambda: exchange.counters.get("upbit.closed_by_client") == 1, "the drop")
+
         trio.run(vanish_mid_stream)
 
-        requests = {endpoints.upbit_url: _upgrade_request("/websocket/v1"),
-                    endpoints.binance_ws_url: _upgrade_request(STREAM),
-                    endpoints.binance_rest_url: _get_request(DEPTH)}
+        requests = {
+            endpoints.upbit_url: _upgrade_request("/websocket/v1"),
+            endpoints.binance_ws_url: _upgrade_request(STREAM),
+            endpoints.binance_rest_url: _get_request(DEPTH),
+        }
         for url, request in requests.items():
             full = len(request)
             for cut, wait_s in ((0, 0), (full // 2, 0), (full, 0), (full, 0.05)):  # 0.05: being answered
@@ -391,13 +438,20 @@ def test_clients_vanishing_at_any_moment_leave_no_error(modes):
 
 # -- a whole session -------------------------------------------------------------------------------
 
+
 def test_a_live_session_runs_through_the_proxies(tmp_path):
     exchange = HostileExchange(upbit="proxy", binance_ws="proxy", binance_rest="proxy")
     with exchange as endpoints:
         path = live_config(tmp_path, endpoints, session={"duration_s": 1})
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.run([sys.executable, "-m", "actors.session", "--config", str(path)], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "actors.session", "--config", str(path)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     logs = "".join(p.read_text()[-3000:] for p in (tmp_path / "logs").glob("session_*.log"))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:] + logs
     (kpi_path,) = (tmp_path / "logs").glob("kpi_*.json")

@@ -30,16 +30,23 @@ MAX_RSS_MB = 400
 
 def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict | None = None, **modes) -> dict:
     """One session against a hostile exchange with ``modes``; its exit status, output, KPI, log and peak RSS."""
-    overrides = {"session": {"duration_s": duration_s, "startup_timeout_s": STARTUP_S, "shutdown_grace_s": GRACE_S},
-                 "feeds": {"binance": {"snapshot_timeout_s": 2}}}
+    overrides = {
+        "session": {"duration_s": duration_s, "startup_timeout_s": STARTUP_S, "shutdown_grace_s": GRACE_S},
+        "feeds": {"binance": {"snapshot_timeout_s": 2}},
+    }
     for table, values in (extra or {}).items():
         overrides.setdefault(table, {}).update(values)
     with HostileExchange(**modes) as endpoints:
         path = live_config(tmp_path, endpoints, **overrides)
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "actors.session", "--config", str(path)], cwd=ROOT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "actors.session", "--config", str(path)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             out, err = proc.communicate(timeout=duration_s + STARTUP_S + GRACE_S + 30)
         finally:
@@ -47,10 +54,16 @@ def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict |
         elapsed = time.monotonic() - started
     logs = tmp_path / "logs"
     (kpi_file,) = logs.glob("kpi_*.json")
-    return {"rc": proc.returncode, "out": out, "err": err, "elapsed": elapsed, "kpi": json.loads(kpi_file.read_text()),
-            "log": "".join(p.read_text() for p in logs.glob("session_*.log")),
-            # the peak over every child this test process has waited for: an upper bound for this one
-            "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {
+        "rc": proc.returncode,
+        "out": out,
+        "err": err,
+        "elapsed": elapsed,
+        "kpi": json.loads(kpi_file.read_text()),
+        "log": "".join(p.read_text() for p in logs.glob("session_*.log")),
+        # the peak over every child this test process has waited for: an upper bound for this one
+        "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 def assert_ended_well(run: dict, *, duration_s: float = DURATION_S) -> None:
@@ -66,21 +79,27 @@ def fatal_error(run: dict) -> str:
     (whichever came first), named in the KPI file and in the log."""
     assert run["rc"] == 1 and run["kpi"]["status"] == "failed" and run["kpi"]["fill_events"] == 0
     (fatal,) = run["kpi"]["fatal_errors"]
-    assert fatal.startswith(f"startup: the feeds were not ready within startup_timeout_s={STARTUP_S:g}") or \
-        " times within 60 s and was not restarted again" in fatal
+    assert (
+        fatal.startswith(f"startup: the feeds were not ready within startup_timeout_s={STARTUP_S:g}")
+        or " times within 60 s and was not restarted again" in fatal
+    )
     assert fatal in run["log"]
     return fatal
 
 
-@pytest.mark.parametrize("modes, cause", [
-    ({"upbit": "silent_handshake"}, "feed:upbit .*no WebSocket handshake within 2 s"),
-    ({"binance_ws": "silent_handshake"}, "feed:binance .*no WebSocket handshake within 2 s"),
-    ({"upbit": "stall"}, "feed:upbit .*no order book for KRW-BTC within 3 s of subscribing"),
-    ({"binance_ws": "stall"}, "feed:binance .*no market data for 3 s"),
-    ({"binance_rest": "trickle"}, "feed:binance .*no complete answer within 2 s"),
-    ({"binance_rest": "silent"}, "feed:binance .*no complete answer within 2 s"),
-    ({"binance_rest": "huge"}, "feed:binance .*depth snapshot of 2,147,483,648 bytes announced"),
-], ids=lambda v: "-".join(v.values()) if isinstance(v, dict) else "")
+@pytest.mark.parametrize(
+    "modes, cause",
+    [
+        ({"upbit": "silent_handshake"}, "feed:upbit .*no WebSocket handshake within 2 s"),
+        ({"binance_ws": "silent_handshake"}, "feed:binance .*no WebSocket handshake within 2 s"),
+        ({"upbit": "stall"}, "feed:upbit .*no order book for KRW-BTC within 3 s of subscribing"),
+        ({"binance_ws": "stall"}, "feed:binance .*no market data for 3 s"),
+        ({"binance_rest": "trickle"}, "feed:binance .*no complete answer within 2 s"),
+        ({"binance_rest": "silent"}, "feed:binance .*no complete answer within 2 s"),
+        ({"binance_rest": "huge"}, "feed:binance .*depth snapshot of 2,147,483,648 bytes announced"),
+    ],
+    ids=lambda v: "-".join(v.values()) if isinstance(v, dict) else "",
+)
 def test_an_exchange_that_never_gets_ready_ends_the_session_with_the_cause_named(tmp_path, modes, cause):
     run = run_against(tmp_path, **modes)
     assert_ended_well(run)

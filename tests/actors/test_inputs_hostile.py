@@ -1,7 +1,8 @@
 """Hostile input files: one line naming the file and the problem, the documented exit status, no traceback.
 
-Replays (``actors.session --replay``, ``actors.sim.recordings.load``), ``actors.tools.calibrate``, ``actors.tools.report``
-and ``actors.tools.decode`` are each given damaged, wrongly shaped, endless, huge and deeply nested files.
+Replays (``actors.session --replay``, ``actors.sim.recordings.load``), ``actors.tools.calibrate``,
+``actors.tools.report`` and ``actors.tools.decode`` are each given damaged, wrongly shaped,
+endless, huge and deeply nested files.
 The endless and huge ones run under an address-space limit, so a reader that slurps fails fast.
 """
 
@@ -34,8 +35,15 @@ def _limit_memory() -> None:  # runs in the child: 2 GiB of address space is ple
 
 def _cli(module: str, *args: str, bounded: bool = False) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=60, preexec_fn=_limit_memory if bounded else None)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        preexec_fn=_limit_memory if bounded else None,
+    )
 
 
 def _one_line(proc: subprocess.CompletedProcess, *parts: str) -> str:
@@ -80,9 +88,15 @@ SNAPSHOT_ID = 1000
 
 
 def _diff(i: int, rng: random.Random) -> str:
-    data = {"e": "depthUpdate", "E": 1_700_000_000_000 + 50 * i, "s": "BTCUSDT", "U": SNAPSHOT_ID + i,
-            "u": SNAPSHOT_ID + i, "b": [[f"{60000 - rng.randint(1, 50) / 100:.2f}", f"{rng.random():.5f}"]],
-            "a": [[f"{60000 + rng.randint(1, 50) / 100:.2f}", f"{rng.random():.5f}"]]}
+    data = {
+        "e": "depthUpdate",
+        "E": 1_700_000_000_000 + 50 * i,
+        "s": "BTCUSDT",
+        "U": SNAPSHOT_ID + i,
+        "u": SNAPSHOT_ID + i,
+        "b": [[f"{60000 - rng.randint(1, 50) / 100:.2f}", f"{rng.random():.5f}"]],
+        "a": [[f"{60000 + rng.randint(1, 50) / 100:.2f}", f"{rng.random():.5f}"]],
+    }
     return json.dumps({"stream": "btcusdt@depth@100ms", "data": data})
 
 
@@ -99,8 +113,17 @@ def _our_lines(n: int = 2000) -> list[str]:
     for i in range(n):
         t_s = round(0.05 * i, 3)
         kind, frame = ("rest", _snapshot()) if i == 0 else ("ws", _diff(i, rng))
-        out.append(json.dumps({"t_s": t_s, "wall_ns": 1_700_000_000_000_000_000 + int(t_s * 1e9),
-                               "venue": "binance", "kind": kind, "frame": frame}))
+        out.append(
+            json.dumps(
+                {
+                    "t_s": t_s,
+                    "wall_ns": 1_700_000_000_000_000_000 + int(t_s * 1e9),
+                    "venue": "binance",
+                    "kind": kind,
+                    "frame": frame,
+                }
+            )
+        )
     return out
 
 
@@ -115,8 +138,10 @@ def _cryptofeed_lines(n: int = 50) -> list[str]:
     """A cryptofeed raw file: the connection header, then received frames ``<ts>: <payload>``."""
     rng = random.Random(7)
     url = "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000"
-    head = ["wss://stream.binance.com:9443/stream?streams=btcusdt@depth@100ms <-> 1700000000.0",
-            f"{url} -> 1700000000.01: {_snapshot()}"]
+    head = [
+        "wss://stream.binance.com:9443/stream?streams=btcusdt@depth@100ms <-> 1700000000.0",
+        f"{url} -> 1700000000.01: {_snapshot()}",
+    ]
     return head + [f"{1700000000 + 0.05 * i:.3f}: {_diff(i, rng)}" for i in range(1, n)]
 
 
@@ -157,7 +182,7 @@ def _complete_lines_before_cut(cut: bytes) -> int:
 def test_gzip_recording_cut_short_keeps_every_whole_line(tmp_path):
     path = tmp_path / "recording_x.jsonl.gz"
     data = _gzip(path, _our_lines())
-    cut = data[:len(data) * 6 // 10]
+    cut = data[: len(data) * 6 // 10]
     path.write_bytes(cut)
     rec = recordings.load([path])
     assert len(rec.events) == _complete_lines_before_cut(cut) > 100
@@ -202,8 +227,10 @@ def _nested(fmt: str) -> list[str]:
     """A recording of ``fmt`` with deeply nested frames between good ones."""
     if fmt == "ours":
         good = _our_lines(50)
-        bad = [json.dumps({"t_s": 0.01, "wall_ns": 1, "venue": v, "kind": "ws", "frame": NESTED})
-               for v in ("binance", "upbit")]
+        bad = [
+            json.dumps({"t_s": 0.01, "wall_ns": 1, "venue": v, "kind": "ws", "frame": NESTED})
+            for v in ("binance", "upbit")
+        ]
         bad.append(json.dumps({"t_s": 0.01, "venue": "binance", "kind": "ws", "frame": DEEP_OBJECT}))
         bad.append(NESTED)  # the line itself
         bad.append('{"t_s": 1, "x": ' + NESTED)
@@ -212,9 +239,13 @@ def _nested(fmt: str) -> list[str]:
         bad = [f"1700000000000000000 {NESTED}", f"1700000000000000000 {DEEP_OBJECT}"]
     else:
         good = _cryptofeed_lines()
-        bad = [f"1700000000.02: {NESTED}", f"1700000000.02: {DEEP_OBJECT}", f"1700000000.02: b'{DEEP_OBJECT}'",
-               f"1700000000.02: b'x'{'(' * 100_000}",
-               f"https://api.binance.com/api/v3/depth?symbol=BTCUSDT -> 1700000000.02: {DEEP_OBJECT}"]
+        bad = [
+            f"1700000000.02: {NESTED}",
+            f"1700000000.02: {DEEP_OBJECT}",
+            f"1700000000.02: b'{DEEP_OBJECT}'",
+            f"1700000000.02: b'x'{'(' * 100_000}",
+            f"https://api.binance.com/api/v3/depth?symbol=BTCUSDT -> 1700000000.02: {DEEP_OBJECT}",
+        ]
     return good[:5] + bad + good[5:]
 
 
@@ -231,9 +262,14 @@ def test_deeply_nested_frames_are_malformed_not_fatal(tmp_path, fmt):
 
 def test_frames_with_values_of_the_wrong_type_are_malformed(tmp_path):
     good = _our_lines(20)
-    bad = ['{"t_s": "soon", "venue": "binance", "kind": "ws", "frame": "{}"}',
-           '{"t_s": 1, "venue": "binance", "kind": "ws", "frame": 42}',
-           '{"t_s": 1e999, "venue": "binance", "kind": "ws", "frame": "{}"}', "42", "[]", "null"]
+    bad = [
+        '{"t_s": "soon", "venue": "binance", "kind": "ws", "frame": "{}"}',
+        '{"t_s": 1, "venue": "binance", "kind": "ws", "frame": 42}',
+        '{"t_s": 1e999, "venue": "binance", "kind": "ws", "frame": "{}"}',
+        "42",
+        "[]",
+        "null",
+    ]
     path = tmp_path / "rec.txt"
     path.write_text("\n".join(good[:3] + bad + good[3:]) + "\n")
     rec = recordings.load([path])
@@ -242,9 +278,21 @@ def test_frames_with_values_of_the_wrong_type_are_malformed(tmp_path):
 
 # -- replays on the command line -------------------------------------------------------------------
 
+
 def _replay(path: Path, tmp_path: Path, *, bounded: bool = False) -> subprocess.CompletedProcess:
-    return _cli("actors.session", "--config", "config/demo.toml", "--replay", str(path), "--as-fast-as-possible",
-                "--duration", "5", "--logs-dir", str(tmp_path / "logs"), bounded=bounded)
+    return _cli(
+        "actors.session",
+        "--config",
+        "config/demo.toml",
+        "--replay",
+        str(path),
+        "--as-fast-as-possible",
+        "--duration",
+        "5",
+        "--logs-dir",
+        str(tmp_path / "logs"),
+        bounded=bounded,
+    )
 
 
 def test_replay_of_a_corrupt_gzip_is_one_line_and_status_2(tmp_path):
@@ -258,7 +306,7 @@ def test_replay_of_a_corrupt_gzip_is_one_line_and_status_2(tmp_path):
 def test_replay_of_a_recording_cut_short_runs_and_says_so(tmp_path):
     path = tmp_path / "recording_x.jsonl.gz"
     data = _gzip(path, _our_lines())
-    path.write_bytes(data[:len(data) * 6 // 10])
+    path.write_bytes(data[: len(data) * 6 // 10])
     proc = _replay(path, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -278,6 +326,7 @@ def test_replay_of_what_is_no_recording_is_one_line_and_status_2(tmp_path, fifo,
 
 
 # -- calibrate -------------------------------------------------------------------------------------
+
 
 def _fill(side: str = "BUY", ratio: float = 0.5, **more) -> dict:
     return {"t_s": 1.0, "leg": "entry", "side": side, "fill_ratio": ratio, "entry_bps": 5, "tp_bps": 5, **more}
@@ -356,8 +405,17 @@ def test_calibrate_keep_from_a_bad_calibration(tmp_path, sparse_gib, content):
     else:
         base, problem = tmp_path / "base.json", "calibration"
         base.write_text(NESTED if content == "nested" else content)
-    proc = _cli("actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"), "--keep-from", str(base),
-                "--keep", "10/12", bounded=True)
+    proc = _cli(
+        "actors.tools.calibrate",
+        str(events),
+        "--out",
+        str(tmp_path / "cal.json"),
+        "--keep-from",
+        str(base),
+        "--keep",
+        "10/12",
+        bounded=True,
+    )
     assert proc.returncode == 1
     _one_line(proc, str(base), problem)
 
@@ -365,8 +423,16 @@ def test_calibrate_keep_from_a_bad_calibration(tmp_path, sparse_gib, content):
 @pytest.mark.parametrize("keep", ["10", "10/x", "a/b/c"])
 def test_calibrate_keep_that_is_no_zone(tmp_path, keep):
     events = _fills_file(tmp_path / "fill_events_x.jsonl")
-    proc = _cli("actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"), "--keep-from",
-                str(ROOT / "config" / "calibration" / "d84_1.json"), "--keep", keep)
+    proc = _cli(
+        "actors.tools.calibrate",
+        str(events),
+        "--out",
+        str(tmp_path / "cal.json"),
+        "--keep-from",
+        str(ROOT / "config" / "calibration" / "d84_1.json"),
+        "--keep",
+        keep,
+    )
     assert proc.returncode == 1
     _one_line(proc, "--keep", repr(keep))
 
@@ -381,10 +447,24 @@ def _good_fill_lines(n: int = 8) -> list[str]:
     out = []
     for i in range(n):
         side = ("BUY", "SELL")[i % 2]
-        out.append(json.dumps({
-            "t_s": 1.0 + i, "leg": "entry" if i < 4 else "exit", "side": side, "fill_ratio": 1.0,
-            "available_volume": 1.0 + i / 10, "filled_qty": 0.1, "slippage_bps": 0.5, "decided_t_s": 0.9 + i,
-            "premium_bps": 10.0, "trade_pnl_usdt": 1.0 if i == 7 else None, "entry_bps": 5, "tp_bps": 5}))
+        out.append(
+            json.dumps(
+                {
+                    "t_s": 1.0 + i,
+                    "leg": "entry" if i < 4 else "exit",
+                    "side": side,
+                    "fill_ratio": 1.0,
+                    "available_volume": 1.0 + i / 10,
+                    "filled_qty": 0.1,
+                    "slippage_bps": 0.5,
+                    "decided_t_s": 0.9 + i,
+                    "premium_bps": 10.0,
+                    "trade_pnl_usdt": 1.0 if i == 7 else None,
+                    "entry_bps": 5,
+                    "tp_bps": 5,
+                }
+            )
+        )
     return out
 
 
@@ -401,10 +481,15 @@ def _sample_without(key: str) -> str:
     return json.dumps(kpi)
 
 
-BAD_KPI = {"list": ("[]", "Expected `object`"), "number": ("42", "Expected `object`"),
-           "empty": ("{}", "missing required field"), "no feeds": (_sample_without("feeds"), "`feeds`"),
-           "no pnl": (_sample_without("pnl_usdt"), "`pnl_usdt`"), "nested": (NESTED, "not a KPI file"),
-           "not json": ("{oops", "not a KPI file")}
+BAD_KPI = {
+    "list": ("[]", "Expected `object`"),
+    "number": ("42", "Expected `object`"),
+    "empty": ("{}", "missing required field"),
+    "no feeds": (_sample_without("feeds"), "`feeds`"),
+    "no pnl": (_sample_without("pnl_usdt"), "`pnl_usdt`"),
+    "nested": (NESTED, "not a KPI file"),
+    "not json": ("{oops", "not a KPI file"),
+}
 
 
 @pytest.mark.parametrize("compare", [False, True], ids=["report", "compare"])

@@ -12,10 +12,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_recording_holds_every_frame_and_rebuilds_the_binance_book(tmp_path, run_virtual):
-    cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(tmp_path), "duration_s": 20,
-                                                                  "record": True},
-                                                      "sim": {"faults": [{"at_s": 10, "venue": "binance",
-                                                                          "kind": "gap"}]}})
+    cfg = config.load(
+        ROOT / "config" / "demo.toml",
+        {
+            "session": {"logs_dir": str(tmp_path), "duration_s": 20, "record": True},
+            "sim": {"faults": [{"at_s": 10, "venue": "binance", "kind": "gap"}]},
+        },
+    )
     paths = SessionPaths(tmp_path, "20260101_000050")
     kpi = run_virtual(cfg, paths).kpi
     with gzip.open(paths.recording, "rt") as f:

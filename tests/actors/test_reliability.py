@@ -34,6 +34,7 @@ def demo(tmp_path: Path, **tables) -> config.Config:
 
 # -- disk full -------------------------------------------------------------------------------------
 
+
 class FullDisk:
     """``files.open_data`` on a disk that has ``free`` bytes left for the files whose names contain one of
     ``names``: the write that crosses it is cut short, then every write fails with ENOSPC (truncation frees
@@ -57,7 +58,7 @@ class _Limited:
         if self._disk.free <= 0:
             self._disk.refused += 1
             raise OSError(errno.ENOSPC, "No space left on device")
-        part = data[:self._disk.free]
+        part = data[: self._disk.free]
         self._f.write(part)
         self._disk.free -= len(part)
         if len(part) < len(data) and not self._raw:
@@ -78,6 +79,7 @@ def _run_virtual(cfg, paths):
     async def main():
         memory_network()
         return await run_session(cfg, paths, handle_signals=False)
+
     return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
@@ -118,6 +120,7 @@ def test_a_disk_full_for_every_file_still_ends_with_exit_1_and_no_exception(tmp_
 
 # -- session ids -----------------------------------------------------------------------------------
 
+
 def test_session_ids_cannot_collide_and_a_reused_id_is_refused(tmp_path):
     first = claim_session(tmp_path, None, "20260101_120000")
     second = claim_session(tmp_path, None, "20260101_120000")  # the same second
@@ -132,17 +135,30 @@ def test_session_ids_cannot_collide_and_a_reused_id_is_refused(tmp_path):
 
 
 def test_two_sessions_started_together_in_one_folder_write_separate_files(tmp_path):
-    cmd = [sys.executable, "-m", "actors.session", "--config", "config/demo.toml", "--virtual-time",
-           "--duration", "120", "--logs-dir", str(tmp_path)]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "actors.session",
+        "--config",
+        "config/demo.toml",
+        "--virtual-time",
+        "--duration",
+        "120",
+        "--logs-dir",
+        str(tmp_path),
+    ]
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     kpis = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("kpi_*.json"))]
     assert len(kpis) == 2 and kpis[0]["session_id"] != kpis[1]["session_id"]
     for kpi in kpis:
-        events = [json.loads(line) for line in
-                  (tmp_path / f"fill_events_{kpi['session_id']}.jsonl").read_text().splitlines()]
+        events = [
+            json.loads(line) for line in (tmp_path / f"fill_events_{kpi['session_id']}.jsonl").read_text().splitlines()
+        ]
         assert len(events) == kpi["fill_events"] and {e["session_id"] for e in events} <= {kpi["session_id"]}
         ids = [e["trade_id"] for e in events]
         assert ids == sorted(ids)  # one session's trades, not two interleaved
@@ -150,9 +166,25 @@ def test_two_sessions_started_together_in_one_folder_write_separate_files(tmp_pa
 
 def test_a_reused_session_id_is_refused_with_exit_2(tmp_path):
     (tmp_path / "fill_events_run1.jsonl").write_text("")
-    proc = subprocess.run([sys.executable, "-m", "actors.session", "--config", "config/demo.toml", "--virtual-time",
-                           "--logs-dir", str(tmp_path), "--session-id", "run1"], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "actors.session",
+            "--config",
+            "config/demo.toml",
+            "--virtual-time",
+            "--logs-dir",
+            str(tmp_path),
+            "--session-id",
+            "run1",
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "session id 'run1' already has files" in proc.stderr
     assert (tmp_path / "fill_events_run1.jsonl").read_text() == ""  # untouched
@@ -161,9 +193,14 @@ def test_a_reused_session_id_is_refused_with_exit_2(tmp_path):
 def test_an_unwritable_logs_dir_is_one_line_and_exit_2(tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the logs folder should be")
-    proc = subprocess.run([sys.executable, "-m", "actors.session", "--config", "config/demo.toml",
-                           "--logs-dir", str(blocker / "logs")], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "actors.session", "--config", "config/demo.toml", "--logs-dir", str(blocker / "logs")],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1
     assert "$.session.logs_dir: cannot write session files in" in proc.stderr and "Not a directory" in proc.stderr
@@ -171,12 +208,17 @@ def test_an_unwritable_logs_dir_is_one_line_and_exit_2(tmp_path):
 
 # -- startup ---------------------------------------------------------------------------------------
 
+
 async def test_a_market_code_that_never_arrives_is_named_and_the_startup_deadline_ends_the_session(
-        autojump_clock, tmp_path):
+    autojump_clock, tmp_path
+):
     """KRW-XYZ is well formed but not listed: the exchange sends nothing for it while KRW-USDT flows."""
     memory_network()
-    cfg = demo(tmp_path, session={"startup_timeout_s": 40, "duration_s": 60},
-               feeds={"upbit": {"market": "KRW-XYZ", "stale_after_s": 10}})
+    cfg = demo(
+        tmp_path,
+        session={"startup_timeout_s": 40, "duration_s": 60},
+        feeds={"upbit": {"market": "KRW-XYZ", "stale_after_s": 10}},
+    )
     paths = SessionPaths(tmp_path, "start1")
     t0 = trio.current_time()
     result = await run_session(cfg, paths, handle_signals=False)
@@ -191,20 +233,24 @@ async def test_a_market_code_that_never_arrives_is_named_and_the_startup_deadlin
 
 # -- signals ---------------------------------------------------------------------------------------
 
+
 def _unreachable_config(tmp_path: Path) -> Path:
     """A live session whose exchanges refuse every connection: it stays in startup."""
     text = (ROOT / "config" / "demo.toml").read_text()
     path = tmp_path / "unreachable.toml"
-    path.write_text(text + '\n[feeds.upbit]\nurl = "ws://127.0.0.1:9/websocket/v1"\n'
-                    '[feeds.binance]\nws_url = "ws://127.0.0.1:9"\nrest_url = "http://127.0.0.1:9"\n')
+    path.write_text(
+        text + '\n[feeds.upbit]\nurl = "ws://127.0.0.1:9/websocket/v1"\n'
+        '[feeds.binance]\nws_url = "ws://127.0.0.1:9"\nrest_url = "http://127.0.0.1:9"\n'
+    )
     return path
 
 
 @pytest.mark.realtime
 def test_a_signal_during_startup_ends_the_session_as_interrupted(tmp_path):
     logs = tmp_path / "logs"
-    with SessionProcess("--config", str(_unreachable_config(tmp_path)), "--market", "live",
-                        "--logs-dir", str(logs)) as proc:
+    with SessionProcess(
+        "--config", str(_unreachable_config(tmp_path)), "--market", "live", "--logs-dir", str(logs)
+    ) as proc:
         proc.wait_for_stderr("cannot connect", timeout_s=30)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout_s=30)
@@ -220,8 +266,9 @@ def test_a_signal_during_startup_ends_the_session_as_interrupted(tmp_path):
 @pytest.mark.realtime
 def test_a_second_signal_exits_at_once_with_130_and_the_files_stay_valid(tmp_path):
     logs = tmp_path / "logs"
-    with SessionProcess("--config", "config/demo.toml", "--logs-dir", str(logs), "--duration", "120",
-                        "--session-id", "twice") as proc:
+    with SessionProcess(
+        "--config", "config/demo.toml", "--logs-dir", str(logs), "--duration", "120", "--session-id", "twice"
+    ) as proc:
         proc.wait_for_stderr("both feeds ready", timeout_s=30)
         proc.send_signal(signal.SIGINT)
         proc.send_signal(signal.SIGTERM)
@@ -236,17 +283,18 @@ def test_a_second_signal_exits_at_once_with_130_and_the_files_stay_valid(tmp_pat
 
 def test_a_second_signal_outside_the_session_run_exits_with_130():
     """After the Trio run (the report is being written) the process-level handlers answer."""
-    script = ("import os, signal, time\n"
-              "from actors.interrupts import Interrupts\n"
-              "Interrupts().install()\n"
-              "os.kill(os.getpid(), signal.SIGINT)\n"
-              "time.sleep(0.2)\n"
-              "print('still running after the first', flush=True)\n"
-              "os.kill(os.getpid(), signal.SIGTERM)\n"
-              "time.sleep(10)\n"
-              "print('not reached')\n")
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                          timeout=30)
+    script = (
+        "import os, signal, time\n"
+        "from actors.interrupts import Interrupts\n"
+        "Interrupts().install()\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.2)\n"
+        "print('still running after the first', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(10)\n"
+        "print('not reached')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 130 and proc.stdout == "still running after the first\n"
     assert "SIGINT received: stopping" in proc.stderr and "SIGTERM received again: exited at once" in proc.stderr
     assert "Traceback" not in proc.stderr

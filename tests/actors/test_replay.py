@@ -26,8 +26,9 @@ CF = "recorded/cryptofeed"
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout
+    )
 
 
 def _market(recording, **kw) -> ReplayMarket:
@@ -36,6 +37,7 @@ def _market(recording, **kw) -> ReplayMarket:
 
 
 # -- importers -------------------------------------------------------------------------------------
+
 
 def test_hftbacktest_import_keeps_the_book_events_and_counts_the_rest(fixtures):
     rec = recordings.load([fixtures / HFT])
@@ -80,8 +82,10 @@ def test_unreadable_recordings_are_clear_errors(tmp_path, fixtures):
 
 def test_a_malformed_line_is_counted_and_skipped(tmp_path):
     snap = '{"lastUpdateId":10,"bids":[["100.0","1.0"]],"asks":[["101.0","1.0"]]}'
-    diff = ('{"stream":"abcusdt@depth@100ms","data":{"e":"depthUpdate","E":1700000000100,"s":"ABCUSDT",'
-            '"U":11,"u":12,"b":[["100.5","2.0"]],"a":[]}}')
+    diff = (
+        '{"stream":"abcusdt@depth@100ms","data":{"e":"depthUpdate","E":1700000000100,"s":"ABCUSDT",'
+        '"U":11,"u":12,"b":[["100.5","2.0"]],"a":[]}}'
+    )
     path = tmp_path / "rec.txt"
     path.write_text(f"1700000000000000000 {snap}\n1700000000050000000 {{not json\n1700000000100000000 {diff}\n")
     rec = recordings.load([path])
@@ -89,6 +93,7 @@ def test_a_malformed_line_is_counted_and_skipped(tmp_path):
 
 
 # -- the replay market -----------------------------------------------------------------------------
+
 
 def test_replay_serves_the_recorded_diffs_in_order_and_synthesises_upbit(fixtures):
     market = _market(recordings.load([fixtures / HFT]))
@@ -118,9 +123,14 @@ def test_replay_of_a_gap_waits_for_the_next_recorded_snapshot(tmp_path):
         return json.dumps({"stream": "abcusdt@depth@100ms", "data": data})
 
     snap = lambda uid: json.dumps({"lastUpdateId": uid, "bids": [["100.0", "1.0"]], "asks": [["101.0", "1.0"]]})  # noqa: E731
-    lines = [(0, diff(11, 12, 100, "100.1")), (1, snap(12)), (2, diff(13, 14, 200, "100.2")),
-             (3, diff(20, 21, 300, "100.3")),  # ids 15-19 were lost by the recorder
-             (4, snap(21)), (5, diff(22, 23, 500, "100.5"))]
+    lines = [
+        (0, diff(11, 12, 100, "100.1")),
+        (1, snap(12)),
+        (2, diff(13, 14, 200, "100.2")),
+        (3, diff(20, 21, 300, "100.3")),  # ids 15-19 were lost by the recorder
+        (4, snap(21)),
+        (5, diff(22, 23, 500, "100.5")),
+    ]
     path = tmp_path / "gap.txt"
     path.write_text("".join(f"{1_700_000_000_000_000_000 + i * 100_000_000} {text}\n" for i, text in lines))
     market = _market(recordings.load([path]), binance_symbol="ABCUSDT")
@@ -134,11 +144,16 @@ def test_replay_of_a_gap_waits_for_the_next_recorded_snapshot(tmp_path):
 
 # -- whole sessions --------------------------------------------------------------------------------
 
+
 def _replay_cfg(fixtures, folder: Path, **strategy) -> config.Config:
-    return config.load(ROOT / "config" / "demo.toml", {
-        "session": {"logs_dir": str(folder), "duration_s": 90, "market": "replay"},
-        "replay": {"files": [str(fixtures / HFT)], "as_fast_as_possible": True},
-        **({"strategy": strategy} if strategy else {})})
+    return config.load(
+        ROOT / "config" / "demo.toml",
+        {
+            "session": {"logs_dir": str(folder), "duration_s": 90, "market": "replay"},
+            "replay": {"files": [str(fixtures / HFT)], "as_fast_as_possible": True},
+            **({"strategy": strategy} if strategy else {}),
+        },
+    )
 
 
 def _without_wall_clock(path: Path) -> list[str]:
@@ -175,15 +190,20 @@ def test_two_replays_give_identical_fill_events_and_compare_by_l2_source(tmp_pat
 
 def test_replaying_our_own_recording_serves_every_recorded_diff(tmp_path, run_virtual):
     source = tmp_path / "source"
-    cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(source), "duration_s": 20,
-                                                                  "record": True}})
+    cfg = config.load(
+        ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(source), "duration_s": 20, "record": True}}
+    )
     recorded = run_virtual(cfg, SessionPaths(source, "rec1"))
     with gzip.open(recorded.paths.recording, "rt") as f:
         diffs = sum(1 for line in f if '"depthUpdate' in json.loads(line)["frame"])
     replay_dir = tmp_path / "replay"
-    cfg = config.load(ROOT / "config" / "demo.toml", {
-        "session": {"logs_dir": str(replay_dir), "duration_s": 60, "market": "replay"},
-        "replay": {"files": [str(recorded.paths.recording)], "as_fast_as_possible": True}})
+    cfg = config.load(
+        ROOT / "config" / "demo.toml",
+        {
+            "session": {"logs_dir": str(replay_dir), "duration_s": 60, "market": "replay"},
+            "replay": {"files": [str(recorded.paths.recording)], "as_fast_as_possible": True},
+        },
+    )
     kpi = run_virtual(cfg, SessionPaths(replay_dir, "rep1")).kpi
     assert kpi["replay"]["synthesised"] == [] and kpi["status"] == "completed"
     # every diff after the pre-roll (which consumes the ones up to the first snapshot) reaches the feed
@@ -195,12 +215,27 @@ def test_replaying_our_own_recording_serves_every_recorded_diff(tmp_path, run_vi
 def test_replay_cli_errors(tmp_path, fixtures):
     proc = _cli("actors.session", "--config", "config/demo.toml", "--market", "replay", "--logs-dir", str(tmp_path))
     assert proc.returncode == 2 and "$.replay.files: expected at least one recording file" in proc.stderr
-    proc = _cli("actors.session", "--config", "config/demo.toml", "--replay", str(tmp_path / "nope.gz"),
-                "--logs-dir", str(tmp_path))
+    proc = _cli(
+        "actors.session",
+        "--config",
+        "config/demo.toml",
+        "--replay",
+        str(tmp_path / "nope.gz"),
+        "--logs-dir",
+        str(tmp_path),
+    )
     assert proc.returncode == 2 and "replay error:" in proc.stderr and "file not found" in proc.stderr
     assert "Traceback" not in proc.stderr
-    proc = _cli("actors.session", "--config", "config/demo.toml", "--replay", str(fixtures / HFT), "--speed", "2",
-                "--as-fast-as-possible")
+    proc = _cli(
+        "actors.session",
+        "--config",
+        "config/demo.toml",
+        "--replay",
+        str(fixtures / HFT),
+        "--speed",
+        "2",
+        "--as-fast-as-possible",
+    )
     assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
     proc = _cli("actors.session", "--config", "config/demo.toml", "--session-id", "../x")
     assert proc.returncode == 2 and "--session-id expected" in proc.stderr
@@ -209,8 +244,21 @@ def test_replay_cli_errors(tmp_path, fixtures):
 @pytest.mark.realtime
 def test_replay_in_real_time_at_speed(tmp_path, fixtures):
     """The real clock and real loopback sockets: 30 s of recording at 15x."""
-    proc = _cli("actors.session", "--config", "config/demo.toml", "--replay", str(fixtures / HFT), "--speed", "15",
-                "--duration", "2", "--logs-dir", str(tmp_path), "--session-id", "fast1")
+    proc = _cli(
+        "actors.session",
+        "--config",
+        "config/demo.toml",
+        "--replay",
+        str(fixtures / HFT),
+        "--speed",
+        "15",
+        "--duration",
+        "2",
+        "--logs-dir",
+        str(tmp_path),
+        "--session-id",
+        "fast1",
+    )
     assert proc.returncode == 0, proc.stderr
     kpi = json.loads((tmp_path / "kpi_fast1.json").read_text())
     assert kpi["replay"]["speed"] == 15 and kpi["feeds"]["binance"]["messages"] >= 200  # ~300 diffs in 30 s

@@ -34,8 +34,13 @@ def test_report_of_a_session(tmp_path, run_virtual):
 
 def test_report_cli_errors(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "actors.tools.report", str(tmp_path)], capture_output=True, text=True,
-                          env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "actors.tools.report", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 1 and "no session files" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -43,14 +48,21 @@ def test_compare_sessions_with_different_l2_sources(tmp_path, run_virtual):
     folders = []
     for source in ("multi", "binance", "mock"):
         folder = tmp_path / source
-        cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(folder), "duration_s": 45},
-                                                          "strategy": {"l2_source": source}})
+        cfg = config.load(
+            ROOT / "config" / "demo.toml",
+            {"session": {"logs_dir": str(folder), "duration_s": 45}, "strategy": {"l2_source": source}},
+        )
         result = run_virtual(cfg, SessionPaths(folder, "20260101_000040"))
         assert result.kpi["l2_source"] == source
         folders.append(str(folder))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "actors.tools.report", "--compare", *folders], capture_output=True,
-                          text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "actors.tools.report", "--compare", *folders],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     for source in ("multi", "binance", "mock"):

@@ -45,8 +45,9 @@ async def test_sixty_second_session_meets_the_foundation_criteria(autojump_clock
     lines = paths.fill_events.read_text().splitlines()
     events = [json.loads(line) for line in lines]
     assert len(events) == kpi["fill_events"] == kpi["fill_events_written"] >= 4
-    assert sum(e["trade_pnl_usdt"] for e in events if e["trade_pnl_usdt"] is not None) == \
-        pytest.approx(kpi["pnl_usdt"], abs=1e-6)
+    assert sum(e["trade_pnl_usdt"] for e in events if e["trade_pnl_usdt"] is not None) == pytest.approx(
+        kpi["pnl_usdt"], abs=1e-6
+    )
     assert all(e["available_volume"] > 0 and e["filled_qty"] <= e["available_volume"] + 1e-12 for e in events)
     assert {e["fx_source"] for e in events} == {"upbit:KRW-USDT"}
     assert kpi["actors"]["feed:upbit"]["restarts"] == 0
@@ -55,9 +56,15 @@ async def test_sixty_second_session_meets_the_foundation_criteria(autojump_clock
 async def test_an_unreachable_exchange_ends_the_session_with_a_clear_error(autojump_clock, tmp_path):
     memory_network()  # nothing listens on it: every connect is refused
     cfg = demo(tmp_path, market="live", duration_s=60)
-    cfg = config.parse({**config.unparse(cfg), "feeds": {
-        "upbit": {"url": "ws://memory:1/websocket/v1"},
-        "binance": {"ws_url": "ws://memory:2", "rest_url": "http://memory:3"}}})
+    cfg = config.parse(
+        {
+            **config.unparse(cfg),
+            "feeds": {
+                "upbit": {"url": "ws://memory:1/websocket/v1"},
+                "binance": {"ws_url": "ws://memory:2", "rest_url": "http://memory:3"},
+            },
+        }
+    )
     paths = SessionPaths(tmp_path, "20260101_000001")
     t0 = trio.current_time()
     result = await run_session(cfg, paths, handle_signals=False)
@@ -92,32 +99,54 @@ def test_session_over_real_loopback_sockets(tmp_path):
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
 
 
-@pytest.mark.parametrize("content, expected", [
-    (None, "file not found"),
-    ("[session\nduration_s = 1", "not valid TOML"),
-    ('[session]\nduration_s = 60\nlogs_dir = "x"\nspeed = 2\n[strategy]\nentry_bps = 1\ntp_bps = 1\n'
-     'order_qty_btc = 0.1\n', "$.session.speed: unknown key (expected one of: duration_s"),
-    ('[session]\nduration_s = "sixty"\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
-     "$.session.duration_s: expected a number, got 'sixty'"),
-    ('[session]\nduration_s = -5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
-     "$.session.duration_s: expected a number > 0, got -5"),
-    ('[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
-     '[feeds.upbit]\nurl = "http://x"\n', "$.feeds.upbit.url: expected a ws:// or wss:// URL, got 'http://x'"),
-    ('[session]\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
-     "$.session.duration_s: expected a number, got nothing (the key is missing)"),
-    ('[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
-     'fill_model = "calibrated"\n', "$.strategy.calibration: expected a calibration file path when fill_model = "
-                                     "'calibrated', got nothing"),
-    ('[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
-     'fill_model = "calibrated"\ncalibration = "nope.json"\n', "$.strategy.calibration: 'nope.json': file not found"),
-    ('[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
-     'zones = [[10, 12], [5]]\n', "$.strategy.zones: expected a list of [entry_bps, tp_bps] pairs of numbers > 0, "
-                                  "got [[10, 12], [5]]"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "file not found"),
+        ("[session\nduration_s = 1", "not valid TOML"),
+        (
+            '[session]\nduration_s = 60\nlogs_dir = "x"\nspeed = 2\n[strategy]\nentry_bps = 1\ntp_bps = 1\n'
+            "order_qty_btc = 0.1\n",
+            "$.session.speed: unknown key (expected one of: duration_s",
+        ),
+        (
+            '[session]\nduration_s = "sixty"\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\n'
+            "order_qty_btc = 0.1\n",
+            "$.session.duration_s: expected a number, got 'sixty'",
+        ),
+        (
+            '[session]\nduration_s = -5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
+            "$.session.duration_s: expected a number > 0, got -5",
+        ),
+        (
+            '[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
+            '[feeds.upbit]\nurl = "http://x"\n',
+            "$.feeds.upbit.url: expected a ws:// or wss:// URL, got 'http://x'",
+        ),
+        (
+            '[session]\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n',
+            "$.session.duration_s: expected a number, got nothing (the key is missing)",
+        ),
+        (
+            '[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
+            'fill_model = "calibrated"\n',
+            "$.strategy.calibration: expected a calibration file path when fill_model = 'calibrated', got nothing",
+        ),
+        (
+            '[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
+            'fill_model = "calibrated"\ncalibration = "nope.json"\n',
+            "$.strategy.calibration: 'nope.json': file not found",
+        ),
+        (
+            '[session]\nduration_s = 5\nlogs_dir = "x"\n[strategy]\nentry_bps = 1\ntp_bps = 1\norder_qty_btc = 0.1\n'
+            "zones = [[10, 12], [5]]\n",
+            "$.strategy.zones: expected a list of [entry_bps, tp_bps] pairs of numbers > 0, got [[10, 12], [5]]",
+        ),
+    ],
+)
 def test_bad_config_exits_2_with_one_clear_line(tmp_path, content, expected):
     path = tmp_path / "bad.toml"
     if content is not None:
@@ -146,8 +175,12 @@ def test_shipped_configs_load():
 
 
 def test_decode_cli(fixtures, tmp_path):
-    proc = _cli("actors.tools.decode", "--venue", "binance",
-                str(fixtures / "binance" / "depth_diff_100ms_combined_BTCUSDT_hftbacktest_2024_1.json"))
+    proc = _cli(
+        "actors.tools.decode",
+        "--venue",
+        "binance",
+        str(fixtures / "binance" / "depth_diff_100ms_combined_BTCUSDT_hftbacktest_2024_1.json"),
+    )
     assert proc.returncode == 0
     event = json.loads(proc.stdout)
     assert event["event"] == "DepthDiff" and event["first_id"] == 50093239189
@@ -161,6 +194,7 @@ def test_decode_cli(fixtures, tmp_path):
 
 def test_core_logic_never_needs_the_package_on_pypi_named_supervision():
     import supervision
+
     assert Path(supervision.__file__).resolve().is_relative_to(ROOT)
 
 
@@ -185,10 +219,18 @@ def test_calibrate_cli_builds_and_keeps_zones(tmp_path):
         for side, ratio in (("BUY", 0.5 + i / 100), ("SELL", 1.0)):
             lines.append(json.dumps({"entry_bps": 5, "tp_bps": 5, "side": side, "fill_ratio": ratio, "leg": "entry"}))
     events = tmp_path / "fill_events_x.jsonl"
-    events.write_text("\n".join(lines) + "\n{\"torn")
+    events.write_text("\n".join(lines) + '\n{"torn')
     out = tmp_path / "cal.json"
-    proc = _cli("actors.tools.calibrate", str(events), "--out", str(out), "--keep-from",
-                str(ROOT / "config" / "calibration" / "d84_1.json"), "--keep", "10/12")
+    proc = _cli(
+        "actors.tools.calibrate",
+        str(events),
+        "--out",
+        str(out),
+        "--keep-from",
+        str(ROOT / "config" / "calibration" / "d84_1.json"),
+        "--keep",
+        "10/12",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "torn last line skipped" in proc.stderr
     doc = json.loads(out.read_text())

@@ -52,12 +52,17 @@ def test_java_double_spelling():
     assert java_double(1380.5) == "1380.5"
 
 
-@pytest.mark.parametrize("text, name", [
-    ("hello", "WRONG_FORMAT"), ('{"ticket":"x"}', "WRONG_FORMAT"),
-    ('[{"type":"orderbook","codes":["KRW-BTC"]}]', "NO_TICKET"), ('[{"ticket":"x"}]', "NO_TYPE"),
-    ('[{"ticket":"x"},{"type":"orderbook"}]', "NO_CODES"), ('[{"ticket":"x"},{"type":"nope","codes":["a"]}]',
-                                                            "INVALID_PARAM"),
-])
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("hello", "WRONG_FORMAT"),
+        ('{"ticket":"x"}', "WRONG_FORMAT"),
+        ('[{"type":"orderbook","codes":["KRW-BTC"]}]', "NO_TICKET"),
+        ('[{"ticket":"x"}]', "NO_TYPE"),
+        ('[{"ticket":"x"},{"type":"orderbook"}]', "NO_CODES"),
+        ('[{"ticket":"x"},{"type":"nope","codes":["a"]}]', "INVALID_PARAM"),
+    ],
+)
 def test_upbit_rejects_bad_requests(text, name):
     with pytest.raises(SubscribeError) as info:
         parse_subscription(text)
@@ -65,8 +70,10 @@ def test_upbit_rejects_bad_requests(text, name):
 
 
 def test_upbit_subscription_rules():
-    sub = parse_subscription('[{"ticket":"x"},{"type":"orderbook","codes":["KRW-BTC.5","krw-usdt","KRW-NOPE",'
-                             '"KRW-USDT.20"],"isOnlyRealtime":true},{"format":"SIMPLE"}]')
+    sub = parse_subscription(
+        '[{"ticket":"x"},{"type":"orderbook","codes":["KRW-BTC.5","krw-usdt","KRW-NOPE",'
+        '"KRW-USDT.20"],"isOnlyRealtime":true},{"format":"SIMPLE"}]'
+    )
     assert sub.units == {"KRW-BTC": 5, "KRW-USDT": 30} and sub.only_realtime and sub.fmt == "SIMPLE"
 
 

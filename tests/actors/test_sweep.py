@@ -20,17 +20,36 @@ HFT = "recorded/hftbacktest/btcusdt_20240808.gz"
 
 def _sweep(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "actors.sweep", "--config", "config/sweep.toml", *args],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "actors.sweep", "--config", "config/sweep.toml", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 def test_grid_values_are_toml_and_split_outside_brackets():
-    grid = parse_grid(["strategy.entry_bps=8,10.5", "strategy.zones=[[5,5]],[[10,12],[20,15]]",
-                       "strategy.fill_model=simple,\"calibrated\"", "strategy.leg_risk=hedge"])
-    assert grid == {"strategy.entry_bps": [8, 10.5], "strategy.zones": [[[5, 5]], [[10, 12], [20, 15]]],
-                    "strategy.fill_model": ["simple", "calibrated"], "strategy.leg_risk": ["hedge"]}
-    for bad, message in (("entry_bps=1", "dotted config key"), ("strategy.entry_bps", "KEY=V1,V2"),
-                         ("strategy.entry_bps=", "KEY=V1,V2")):
+    grid = parse_grid(
+        [
+            "strategy.entry_bps=8,10.5",
+            "strategy.zones=[[5,5]],[[10,12],[20,15]]",
+            'strategy.fill_model=simple,"calibrated"',
+            "strategy.leg_risk=hedge",
+        ]
+    )
+    assert grid == {
+        "strategy.entry_bps": [8, 10.5],
+        "strategy.zones": [[[5, 5]], [[10, 12], [20, 15]]],
+        "strategy.fill_model": ["simple", "calibrated"],
+        "strategy.leg_risk": ["hedge"],
+    }
+    for bad, message in (
+        ("entry_bps=1", "dotted config key"),
+        ("strategy.entry_bps", "KEY=V1,V2"),
+        ("strategy.entry_bps=", "KEY=V1,V2"),
+    ):
         with pytest.raises(SweepError, match=message):
             parse_grid([bad])
     with pytest.raises(SweepError, match="given twice"):
@@ -41,19 +60,42 @@ def test_plan_ids_are_stable_and_distinct():
     grid = parse_grid(["strategy.entry_bps=8,10,12", "strategy.latency_ms=10,50"])
     tasks = plan("config/sweep.toml", ["x.gz", "y.gz"], grid, seed=3, duration_s=None)
     assert len(tasks) == 12 and len({t["run_id"] for t in tasks}) == 12
-    assert [t["run_id"] for t in tasks] == [t["run_id"] for t in plan("config/sweep.toml", ["x.gz", "y.gz"], grid,
-                                                                          seed=3, duration_s=None)]
+    assert [t["run_id"] for t in tasks] == [
+        t["run_id"] for t in plan("config/sweep.toml", ["x.gz", "y.gz"], grid, seed=3, duration_s=None)
+    ]
     assert tasks[0]["overrides"]["strategy"] == {"entry_bps": 8, "latency_ms": 10}
     assert tasks[0]["overrides"]["session"] == {"market": "replay", "seed": 3}
     assert tasks[-1]["overrides"]["replay"]["files"] == ["y.gz"]
 
 
 def test_tables_sort_by_pnl_and_report_errors(tmp_path):
-    rows = [{"run_id": "a", "recording": "r", "k.x": "1", "status": "completed", "pnl_usdt": -1.0, "trades": 1,
-             "fill_events": 2, "fill_ratio_by_zone": {"10/12 BUY": 0.5}, "reconnects": 0, "error": ""},
-            {"run_id": "b", "recording": "r", "k.x": "2", "status": "failed", "error": "RecordingError: no book"},
-            {"run_id": "c", "recording": "r", "k.x": "3", "status": "completed", "pnl_usdt": 2.0, "trades": 1,
-             "fill_events": 2, "fill_ratio_by_zone": {}, "reconnects": 1, "error": ""}]
+    rows = [
+        {
+            "run_id": "a",
+            "recording": "r",
+            "k.x": "1",
+            "status": "completed",
+            "pnl_usdt": -1.0,
+            "trades": 1,
+            "fill_events": 2,
+            "fill_ratio_by_zone": {"10/12 BUY": 0.5},
+            "reconnects": 0,
+            "error": "",
+        },
+        {"run_id": "b", "recording": "r", "k.x": "2", "status": "failed", "error": "RecordingError: no book"},
+        {
+            "run_id": "c",
+            "recording": "r",
+            "k.x": "3",
+            "status": "completed",
+            "pnl_usdt": 2.0,
+            "trades": 1,
+            "fill_events": 2,
+            "fill_ratio_by_zone": {},
+            "reconnects": 1,
+            "error": "",
+        },
+    ]
     write_tables(tmp_path, [row_from_document(r) for r in rows], ["k.x"])
     ids = [r["run_id"] for r in csv.DictReader((tmp_path / "results.csv").read_text().splitlines())]
     assert ids == ["c", "a", "b"]
@@ -65,10 +107,25 @@ def test_tables_sort_by_pnl_and_report_errors(tmp_path):
 def test_local_sweep_with_a_failing_run_then_resume(tmp_path, fixtures):
     out = tmp_path / "sweep"
     broken = tmp_path / "no_snapshot.txt"  # diffs only: a replay cannot start a book from it
-    broken.write_text('1700000000000000000 {"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate",'
-                      '"E":1700000000000,"s":"BTCUSDT","U":1,"u":2,"b":[["100.0","1.0"]],"a":[]}}\n')
-    args = ["--replay", str(fixtures / HFT), str(broken), "--grid", "strategy.entry_bps=8,10,12",
-            "--grid", "strategy.latency_ms=10,50", "--workers", "2", "--duration", "25", "--out", str(out)]
+    broken.write_text(
+        '1700000000000000000 {"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate",'
+        '"E":1700000000000,"s":"BTCUSDT","U":1,"u":2,"b":[["100.0","1.0"]],"a":[]}}\n'
+    )
+    args = [
+        "--replay",
+        str(fixtures / HFT),
+        str(broken),
+        "--grid",
+        "strategy.entry_bps=8,10,12",
+        "--grid",
+        "strategy.latency_ms=10,50",
+        "--workers",
+        "2",
+        "--duration",
+        "25",
+        "--out",
+        str(out),
+    ]
     proc = _sweep(*args)
     assert proc.returncode == 1, proc.stderr  # some runs failed; all were reported
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
@@ -89,8 +146,11 @@ def test_local_sweep_with_a_failing_run_then_resume(tmp_path, fixtures):
     # without --resume the folder is protected; with it, done rows are skipped and failures retried
     proc = _sweep(*args)
     assert proc.returncode == 2 and "--resume" in proc.stderr
-    kept = [line for line in (out / "rows.jsonl").read_text().splitlines() if json.loads(line)["run_id"]
-            != good[0]["run_id"]]
+    kept = [
+        line
+        for line in (out / "rows.jsonl").read_text().splitlines()
+        if json.loads(line)["run_id"] != good[0]["run_id"]
+    ]
     (out / "rows.jsonl").write_text("\n".join(kept) + "\n")
     proc = _sweep(*args, "--resume", "--engine", "local")
     assert "5 already done" in proc.stderr and "7 in" in proc.stderr
@@ -106,8 +166,20 @@ def test_ray_gives_the_same_table_as_local(tmp_path, fixtures):
     tables = {}
     for engine in ("local", "ray"):
         out = tmp_path / engine
-        proc = _sweep("--replay", str(fixtures / HFT), "--grid", "strategy.entry_bps=8,12", "--workers", "2",
-                      "--duration", "20", "--out", str(out), "--engine", engine)
+        proc = _sweep(
+            "--replay",
+            str(fixtures / HFT),
+            "--grid",
+            "strategy.entry_bps=8,12",
+            "--workers",
+            "2",
+            "--duration",
+            "20",
+            "--out",
+            str(out),
+            "--engine",
+            engine,
+        )
         assert proc.returncode == 0, proc.stderr
         tables[engine] = (out / "results.md").read_text()
     assert tables["local"] == tables["ray"]

@@ -17,8 +17,11 @@ def test_latest_links_point_at_the_current_session(tmp_path):
     second.log.write_text("two\n")
     assert (tmp_path / "latest" / "session.log").read_text() == "two\n"
     assert os.readlink(tmp_path / "latest" / "kpi.json") == "../kpi_20260101_000002.json"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "session_20260101_000001.log",
-                                                          "session_20260101_000002.log"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "latest",
+        "session_20260101_000001.log",
+        "session_20260101_000002.log",
+    ]
 
 
 class _Screen:

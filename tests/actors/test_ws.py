@@ -13,6 +13,7 @@ async def _closing_server(nursery) -> int:
     async def handler(request):
         conn = await request.accept()
         await conn.close(1000)
+
     return await nursery.start(serve_ws, handler, "127.0.0.1", 0)
 
 

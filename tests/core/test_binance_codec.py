@@ -53,18 +53,21 @@ def test_decodes_every_kind_of_captured_frame(fixtures):
         assert isinstance(decode(read(fixtures, f"doc_examples/{name}")), ServerShutdown)
 
 
-@pytest.mark.parametrize("frame, message", [
-    (b"{not json", "not a Binance frame"),
-    (b'{"e":"depthUpdate","E":1,"s":"X","U":2,"u":1,"b":[],"a":[]}', "u 1 < U 2"),
-    (b'{"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":[["NaN","1"]],"a":[]}', "price must be finite"),
-    (b'{"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":[["-5","1"]],"a":[]}', "price must be finite and > 0"),
-    (b'{"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":[["5","-1"]],"a":[]}', "size must be finite"),
-    (b'{"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":[["5","abc"]],"a":[]}', "not a pair of decimal strings"),
-    (b'{"e":"depthUpdate","E":1,"s":"X","u":1,"b":[],"a":[]}', "missing field U"),
-    (b'{"lastUpdateId":1,"bids":[["1","0"]],"asks":[]}', "size must be finite and > 0"),
-    (b'{"stream":"x@kline_1m","data":{"e":"kline","E":1}}', "unsupported Binance message type 'kline'"),
-    (b'{"method":"SUBSCRIBE","params":[],"id":1}', "not a Binance server message"),
-])
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (b"{not json", "not a Binance frame"),
+        (b'{"e":"depthUpdate","E":1,"s":"X","U":2,"u":1,"b":[],"a":[]}', "u 1 < U 2"),
+        (b'{"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":[["NaN","1"]],"a":[]}', "price must be finite"),
+        (b'{"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":[["-5","1"]],"a":[]}', "price must be finite and > 0"),
+        (b'{"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":[["5","-1"]],"a":[]}', "size must be finite"),
+        (b'{"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":[["5","abc"]],"a":[]}', "not a pair of decimal strings"),
+        (b'{"e":"depthUpdate","E":1,"s":"X","u":1,"b":[],"a":[]}', "missing field U"),
+        (b'{"lastUpdateId":1,"bids":[["1","0"]],"asks":[]}', "size must be finite and > 0"),
+        (b'{"stream":"x@kline_1m","data":{"e":"kline","E":1}}', "unsupported Binance message type 'kline'"),
+        (b'{"method":"SUBSCRIBE","params":[],"id":1}', "not a Binance server message"),
+    ],
+)
 def test_bad_frames_raise_frame_error(frame, message):
     with pytest.raises(FrameError, match=message):
         decode(frame)

@@ -24,9 +24,12 @@ def test_diff_book_keeps_positive_sizes_and_sorted_views(updates):
         assert book.update_id == i
 
 
-
-@given(st.sampled_from([2, 4, 8, 64]), st.lists(st.tuples(levels, levels), max_size=40),
-       st.lists(st.tuples(prices, sizes), max_size=30), st.integers(1, 40))
+@given(
+    st.sampled_from([2, 4, 8, 64]),
+    st.lists(st.tuples(levels, levels), max_size=40),
+    st.lists(st.tuples(prices, sizes), max_size=30),
+    st.integers(1, 40),
+)
 @settings(max_examples=300)
 def test_diff_book_views_equal_a_fully_sorted_reference(keep, updates, start, depth):
     """Only the best few prices are kept sorted (``keep_sorted``): every view must still be exact."""
@@ -61,6 +64,7 @@ def test_levels_pushed_out_of_the_sorted_best_within_one_diff_stay_exact():
     book.apply([(9.0, 1.0), (10.0, 1.0), (7.0, 0.0), (6.0, 0.0)], [], 2)
     expected = ((10.0, 1.0), (9.0, 1.0), (5.5, 2.0), (5.0, 1.0))
     assert [book.top(n)[0] for n in range(1, 5)] == [expected[:n] for n in range(1, 5)]
+
 
 def _chain(steps):
     """Chained diffs from a list of (count, levels) where a negative count skips ids (a gap)."""

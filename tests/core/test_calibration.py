@@ -11,9 +11,13 @@ def events(zone, side, ratios, leg="entry"):
 
 
 def test_build_per_zone_and_side_with_intervals_and_fallback():
-    evs = events((10, 12), "BUY", [0.2, 0.3, 0.25, 0.35, 0.15, 0.25]) + events((10, 12), "SELL", [1.0] * 6) \
-        + events((5, 5), "BUY", [0.9, 1.0]) + events((5, 5), "SELL", [0.8] * 5) \
+    evs = (
+        events((10, 12), "BUY", [0.2, 0.3, 0.25, 0.35, 0.15, 0.25])
+        + events((10, 12), "SELL", [1.0] * 6)
+        + events((5, 5), "BUY", [0.9, 1.0])
+        + events((5, 5), "SELL", [0.8] * 5)
         + events((5, 5), "SELL", [0.1], leg="hedge")
+    )
     cal = build(evs, "v1", sources=("a.jsonl",), min_samples=5)
     buy = cal.lookup(Zone(10, 12), "BUY")
     assert buy.n == 6 and buy.mean == pytest.approx(0.25)

@@ -66,8 +66,9 @@ def test_fees_are_in_the_currency_each_venue_charges():
 
 def _calibration(buy=0.25, sell=1.0, var=0.0):
     stats = lambda m: SideStats(m, 100, var, (m - 0.01, m + 0.01), "test")  # noqa: E731
-    return Calibration("t", (ZoneStats(10.0, 12.0, {BUY: stats(buy), SELL: stats(sell)}),),
-                       {BUY: stats(0.5), SELL: stats(0.5)})
+    return Calibration(
+        "t", (ZoneStats(10.0, 12.0, {BUY: stats(buy), SELL: stats(sell)}),), {BUY: stats(0.5), SELL: stats(0.5)}
+    )
 
 
 def test_calibrated_model_deterministic_and_capped_by_depth():
@@ -88,8 +89,12 @@ def test_calibrated_model_stochastic_samples_the_zone_beta():
     assert [again.ratio(BUY, Zone(10.0, 12.0)) for _ in range(4000)] == ratios  # seeded
 
 
-@given(st.lists(st.tuples(st.integers(1, 50), st.floats(0.001, 10)), min_size=1, max_size=20),
-       st.floats(0.001, 50), st.floats(0, 500), st.sampled_from([BUY, SELL]))
+@given(
+    st.lists(st.tuples(st.integers(1, 50), st.floats(0.001, 10)), min_size=1, max_size=20),
+    st.floats(0.001, 50),
+    st.floats(0, 500),
+    st.sampled_from([BUY, SELL]),
+)
 def test_a_fill_never_exceeds_the_order_or_the_visible_depth(raw, qty, slip_bps, side):
     ticks = sorted({t for t, _ in raw}, reverse=(side == SELL))
     size = dict(raw)
@@ -101,8 +106,12 @@ def test_a_fill_never_exceeds_the_order_or_the_visible_depth(raw, qty, slip_bps,
     assert fill.slippage_bps >= -1e-9
 
 
-@given(st.lists(st.tuples(st.integers(1, 30), st.floats(0.001, 5)), min_size=1, max_size=15),
-       st.lists(st.floats(0.01, 3), min_size=1, max_size=6), st.floats(0, 1), st.sampled_from([BUY, SELL]))
+@given(
+    st.lists(st.tuples(st.integers(1, 30), st.floats(0.001, 5)), min_size=1, max_size=15),
+    st.lists(st.floats(0.01, 3), min_size=1, max_size=6),
+    st.floats(0, 1),
+    st.sampled_from([BUY, SELL]),
+)
 def test_calibrated_fills_with_liquidity_memory_never_exceed_the_visible_depth(raw, orders, ratio, side):
     ticks = sorted({t for t, _ in raw}, reverse=(side == SELL))
     size = dict(raw)

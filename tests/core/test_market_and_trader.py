@@ -1,6 +1,5 @@
 """Market view, strategy signals and the trader, driven by scripted views (plain sync tests)."""
 
-
 import attrs
 import pytest
 
@@ -41,11 +40,26 @@ def portfolio() -> Portfolio:
 
 
 def trader(entry=10.0, tp=12.0, qty=0.5, fees=NO_FEES, **kw) -> Trader:
-    params = StrategyParams(entry, tp, qty, baseline_halflife_s=1000, warmup_s=1, max_hold_s=kw.pop("max_hold_s", 60),
-                            zones=kw.pop("zones", ()))
+    params = StrategyParams(
+        entry,
+        tp,
+        qty,
+        baseline_halflife_s=1000,
+        warmup_s=1,
+        max_hold_s=kw.pop("max_hold_s", 60),
+        zones=kw.pop("zones", ()),
+    )
     execution = ExecutionParams(kw.pop("latency_ms", 0.0), 0.0, kw.pop("leg_risk", "hedge"), fees)
-    return Trader(params, "sid", 0.0, kw.pop("portfolio", portfolio()), SimpleFillModel(), execution,
-                  kw.pop("risk", RiskLimits()), seed=1)
+    return Trader(
+        params,
+        "sid",
+        0.0,
+        kw.pop("portfolio", portfolio()),
+        SimpleFillModel(),
+        execution,
+        kw.pop("risk", RiskLimits()),
+        seed=1,
+    )
 
 
 def run(t: Trader, script):
@@ -73,7 +87,6 @@ def test_premium_uses_the_fx_book_or_a_fixed_rate():
     assert fixed.view(1.0).premium_bps == pytest.approx(premium_bps(krw.mid, usdt.mid, 1386.0))
 
 
-
 def test_newest_input_of_a_view_includes_the_fx_book():
     """A view built because the FX book arrived counts wire-to-decision from the FX book, not from the
     older leg books (the latency KPI once measured from the legs only)."""
@@ -85,6 +98,7 @@ def test_newest_input_of_a_view_includes_the_fx_book():
     assert state.view(1.25).newest_received_at == 1.2
     state.update(attrs.evolve(krw, received_at=1.3))
     assert state.view(1.35).newest_received_at == 1.3
+
 
 def test_executable_premium_walks_the_books_and_pays_both_fees():
     assert vwap(((10.0, 1.0), (11.0, 1.0)), 1.5) == pytest.approx(31 / 3)
@@ -118,7 +132,11 @@ def test_round_trip_two_legs_each_way_with_depth_limited_exit_and_reconciled_pnl
     script = [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0)] + [(6, 30.0, 0.4)]
     events = run(t, script)
     assert [(e.leg, e.venue, e.side) for e in events] == [
-        ("entry", "upbit", SELL), ("entry", "binance", BUY), ("exit", "upbit", BUY), ("exit", "binance", SELL)]
+        ("entry", "upbit", SELL),
+        ("entry", "binance", BUY),
+        ("exit", "upbit", BUY),
+        ("exit", "binance", SELL),
+    ]
     assert events[0].available_volume == 1.0 and events[0].filled_qty == 0.5
     exit_krw = events[2]
     assert exit_krw.available_volume == pytest.approx(0.4) and exit_krw.filled_qty == pytest.approx(0.4)
@@ -160,8 +178,7 @@ def test_an_imbalance_is_hedged_on_the_venue_of_the_larger_leg():
     t = trader(qty=0.5)
     events = run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 0.3)])  # Upbit shows only 0.3
     legs = [(e.leg, e.venue, e.side, round(e.filled_qty, 9)) for e in events]
-    assert legs == [("entry", "upbit", SELL, 0.3), ("entry", "binance", BUY, 0.5),
-                    ("hedge", "binance", SELL, 0.2)]
+    assert legs == [("entry", "upbit", SELL, 0.3), ("entry", "binance", BUY, 0.5), ("hedge", "binance", SELL, 0.2)]
     assert events[-1].exit_reason == "imbalance"
     (trade,) = t.trades.values()
     assert trade.phase == "open" and trade.krw_btc + trade.usdt_btc == pytest.approx(0.0)
@@ -232,8 +249,7 @@ def test_risk_limits_stop_new_entries_and_say_so():
     run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0)])
     assert t.entries == 0 and t.refusals["max_notional"] == 1
     t = trader(qty=0.5, risk=RiskLimits(max_loss_usdt=1e-9), max_hold_s=1, leg_risk="carry")
-    run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0), (6.5, 60.0, 1.0), (7, 10.0, 1.0),
-                                                      (8, 60.0, 1.0)])
+    run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0), (6.5, 60.0, 1.0), (7, 10.0, 1.0), (8, 60.0, 1.0)])
     assert t.entries == 1 and t.risk_stopped is not None and "max_loss" in t.risk_stopped
 
 

@@ -14,8 +14,23 @@ CORE = ROOT / "actors" / "core"
 MODEL = ROOT / "actors" / "sim" / "model.py"
 POLICY = ROOT / "supervision" / "policy.py"
 SETTINGS = ROOT / "actors" / "sim" / "settings.py"  # what the model reads: pure too
-FORBIDDEN_MODULES = {"trio", "trio_websocket", "loguru", "socket", "asyncio", "httpx", "h11", "os", "io",
-                     "pathlib", "logging", "subprocess", "time", "actors.net", "actors.sim"}
+FORBIDDEN_MODULES = {
+    "trio",
+    "trio_websocket",
+    "loguru",
+    "socket",
+    "asyncio",
+    "httpx",
+    "h11",
+    "os",
+    "io",
+    "pathlib",
+    "logging",
+    "subprocess",
+    "time",
+    "actors.net",
+    "actors.sim",
+}
 FORBIDDEN_CALLS = {"open", "print", "input"}
 TIME_CLOCKS = {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns"}
 DATE_CLOCKS = ("datetime.now", "datetime.utcnow", "datetime.today", "date.today")  # also as datetime.datetime.now
@@ -136,11 +151,14 @@ def test_the_market_model_and_the_restart_policy_use_no_runtime_io_logging_or_cl
     assert _violations(path) == []
 
 
-@pytest.mark.parametrize("paths", [
-    pytest.param(_core_files(), id="core"),
-    pytest.param([POLICY], id="policy"),
-    pytest.param([MODEL, SETTINGS], id="model"),
-])
+@pytest.mark.parametrize(
+    "paths",
+    [
+        pytest.param(_core_files(), id="core"),
+        pytest.param([POLICY], id="policy"),
+        pytest.param([MODEL, SETTINGS], id="model"),
+    ],
+)
 def test_pure_files_import_only_pure_modules_of_the_project(paths):
     assert paths
     problems = [v for f in paths for v in _impure_project_imports(f)]
@@ -155,20 +173,22 @@ def test_the_check_catches_a_violation(tmp_path):
 
 def test_the_check_catches_every_clock_read(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import datetime as dt\n"
-                   "from datetime import date, datetime\n"
-                   "import time\n"
-                   "from time import monotonic, perf_counter as pc\n"
-                   "datetime.now()\n"
-                   "datetime.utcnow()\n"
-                   "date.today()\n"
-                   "dt.datetime.now(dt.timezone.utc)\n"
-                   "time.time()\n"
-                   "time.monotonic()\n"
-                   "time.perf_counter()\n"
-                   "monotonic()\n"
-                   "pc()\n"
-                   "datetime.fromtimestamp(0)\n")  # a given time, not the clock
+    bad.write_text(
+        "import datetime as dt\n"
+        "from datetime import date, datetime\n"
+        "import time\n"
+        "from time import monotonic, perf_counter as pc\n"
+        "datetime.now()\n"
+        "datetime.utcnow()\n"
+        "date.today()\n"
+        "dt.datetime.now(dt.timezone.utc)\n"
+        "time.time()\n"
+        "time.monotonic()\n"
+        "time.perf_counter()\n"
+        "monotonic()\n"
+        "pc()\n"
+        "datetime.fromtimestamp(0)\n"
+    )  # a given time, not the clock
     assert _violations(bad) == [
         "bad.py:3 imports time",
         "bad.py:4 imports the clock time.monotonic",
@@ -188,18 +208,20 @@ def test_the_check_catches_every_clock_read(tmp_path):
 
 def test_the_check_catches_module_level_random_and_allows_seeded_instances(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import random\n"
-                   "from random import Random, shuffle\n"
-                   "rng = random.Random(7)\n"
-                   "rng.random()\n"
-                   "Random(8).choice([1, 2])\n"
-                   "def draw(r: random.Random) -> float:\n"
-                   "    return r.gauss(0, 1)\n"
-                   "random.random()\n"
-                   "random.choice([1, 2])\n"
-                   "random.seed(3)\n"
-                   "pick = random.sample\n"
-                   "random.Random()\n")
+    bad.write_text(
+        "import random\n"
+        "from random import Random, shuffle\n"
+        "rng = random.Random(7)\n"
+        "rng.random()\n"
+        "Random(8).choice([1, 2])\n"
+        "def draw(r: random.Random) -> float:\n"
+        "    return r.gauss(0, 1)\n"
+        "random.random()\n"
+        "random.choice([1, 2])\n"
+        "random.seed(3)\n"
+        "pick = random.sample\n"
+        "random.Random()\n"
+    )
     assert _violations(bad) == [
         "bad.py:2 imports the module-level random.shuffle",
         "bad.py:8 uses the module-level random.random",
@@ -212,12 +234,14 @@ def test_the_check_catches_module_level_random_and_allows_seeded_instances(tmp_p
 
 def test_the_check_catches_an_impure_project_import(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("from actors.config import SimConfig\n"
-                   "from actors.core.book import Level\n"
-                   "import actors.core.venues.binance\n"
-                   "from supervision.policy import RestartPolicy\n"
-                   "from supervision import RestartTracker\n"  # the package also imports the Trio supervisor
-                   "from attrs import frozen\n")
+    bad.write_text(
+        "from actors.config import SimConfig\n"
+        "from actors.core.book import Level\n"
+        "import actors.core.venues.binance\n"
+        "from supervision.policy import RestartPolicy\n"
+        "from supervision import RestartTracker\n"  # the package also imports the Trio supervisor
+        "from attrs import frozen\n"
+    )
     assert _impure_project_imports(bad) == [
         "bad.py:1 imports actors.config, which is not pure",
         "bad.py:5 imports supervision, which is not pure",

@@ -58,9 +58,18 @@ def test_every_orderbook_frame_of_the_recording_is_sorted(fixtures):
 
 
 def test_zero_padded_units_are_dropped_and_counted():
-    frame = json.dumps({"type": "orderbook", "code": "BTC-X", "timestamp": 1, "stream_type": "REALTIME",
-                        "orderbook_units": [{"ask_price": 2.0, "bid_price": 1.0, "ask_size": 1.0, "bid_size": 1.0},
-                                            {"ask_price": 3.0, "bid_price": 0, "ask_size": 1.0, "bid_size": 0}]})
+    frame = json.dumps(
+        {
+            "type": "orderbook",
+            "code": "BTC-X",
+            "timestamp": 1,
+            "stream_type": "REALTIME",
+            "orderbook_units": [
+                {"ask_price": 2.0, "bid_price": 1.0, "ask_size": 1.0, "bid_size": 1.0},
+                {"ask_price": 3.0, "bid_price": 0, "ask_size": 1.0, "bid_size": 0},
+            ],
+        }
+    )
     book = one(frame.encode())
     assert book.bids == ((1.0, 1.0),) and book.asks == ((2.0, 1.0), (3.0, 1.0))
     assert book.padded_levels == 1
@@ -77,16 +86,25 @@ def test_list_format_carries_several_events():
     assert [type(e) for e in events] == [Status, Orderbook]
 
 
-@pytest.mark.parametrize("frame, message", [
-    (b"\x00\x01", "not an Upbit frame"),
-    (b'{"type":"orderbook","code":"X","timestamp":1,"orderbook_units":[{"ask_price":-1,"bid_price":1,'
-     b'"ask_size":1,"bid_size":1}]}', "bad ask level"),
-    (b'{"type":"orderbook","code":"X","timestamp":1,"orderbook_units":[{"ask_price":1e999,"bid_price":1,'
-     b'"ask_size":1,"bid_size":1}]}', "not an Upbit frame"),
-    (b'{"type":"orderbook","code":"X","orderbook_units":[]}', "missing timestamp"),
-    (b'{"type":"ticker","code":"X","timestamp":1}', "unsupported Upbit message type 'ticker'"),
-    (b'[{"ticket":"x"},{"type":"orderbook","codes":["KRW-BTC"]}]', "not an Upbit server message"),
-])
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (b"\x00\x01", "not an Upbit frame"),
+        (
+            b'{"type":"orderbook","code":"X","timestamp":1,"orderbook_units":[{"ask_price":-1,"bid_price":1,'
+            b'"ask_size":1,"bid_size":1}]}',
+            "bad ask level",
+        ),
+        (
+            b'{"type":"orderbook","code":"X","timestamp":1,"orderbook_units":[{"ask_price":1e999,"bid_price":1,'
+            b'"ask_size":1,"bid_size":1}]}',
+            "not an Upbit frame",
+        ),
+        (b'{"type":"orderbook","code":"X","orderbook_units":[]}', "missing timestamp"),
+        (b'{"type":"ticker","code":"X","timestamp":1}', "unsupported Upbit message type 'ticker'"),
+        (b'[{"ticket":"x"},{"type":"orderbook","codes":["KRW-BTC"]}]', "not an Upbit server message"),
+    ],
+)
 def test_bad_frames_raise_frame_error(frame, message):
     with pytest.raises(FrameError, match=message):
         decode(frame)
@@ -94,28 +112,43 @@ def test_bad_frames_raise_frame_error(frame, message):
 
 def test_subscribe_request_shape():
     request = json.loads(subscribe_request("t-1", ("KRW-BTC", "KRW-USDT")))
-    assert request == [{"ticket": "t-1"}, {"type": "orderbook", "codes": ["KRW-BTC", "KRW-USDT"]},
-                       {"format": "DEFAULT"}]
+    assert request == [
+        {"ticket": "t-1"},
+        {"type": "orderbook", "codes": ["KRW-BTC", "KRW-USDT"]},
+        {"format": "DEFAULT"},
+    ]
 
 
 def _units(pairs):
     return [{"ask_price": a, "bid_price": b, "ask_size": 1.0, "bid_size": 1.0} for a, b in pairs]
 
 
-@pytest.mark.parametrize("pairs, message", [
-    # a bid 39,000 KRW above the best ask, placed last: the first pair alone looks uncrossed
-    ([(100_000_000, 99_999_000), (100_001_000, 99_998_000), (100_002_000, 100_039_000)],
-     "bids out of order: level 3 at 1.00039e\\+08 after 9.9998e\\+07"),
-    ([(100_000_000, 99_999_000), (99_990_000, 99_998_000)], "asks out of order: level 2"),
-    ([(100_000_000, 99_999_000), (100_000_000, 99_998_000)], "asks out of order"),  # a repeated price
-])
+@pytest.mark.parametrize(
+    "pairs, message",
+    [
+        # a bid 39,000 KRW above the best ask, placed last: the first pair alone looks uncrossed
+        (
+            [(100_000_000, 99_999_000), (100_001_000, 99_998_000), (100_002_000, 100_039_000)],
+            "bids out of order: level 3 at 1.00039e\\+08 after 9.9998e\\+07",
+        ),
+        ([(100_000_000, 99_999_000), (99_990_000, 99_998_000)], "asks out of order: level 2"),
+        ([(100_000_000, 99_999_000), (100_000_000, 99_998_000)], "asks out of order"),  # a repeated price
+    ],
+)
 def test_units_out_of_order_are_refused(pairs, message):
     for fmt in ("DEFAULT", "SIMPLE"):
-        units = _units(pairs) if fmt == "DEFAULT" else [
-            {"ap": u["ask_price"], "bp": u["bid_price"], "as": 1.0, "bs": 1.0} for u in _units(pairs)]
-        frame = json.dumps({"type" if fmt == "DEFAULT" else "ty": "orderbook",
-                            "code" if fmt == "DEFAULT" else "cd": "KRW-BTC",
-                            "timestamp" if fmt == "DEFAULT" else "tms": 1,
-                            "orderbook_units" if fmt == "DEFAULT" else "obu": units})
+        units = (
+            _units(pairs)
+            if fmt == "DEFAULT"
+            else [{"ap": u["ask_price"], "bp": u["bid_price"], "as": 1.0, "bs": 1.0} for u in _units(pairs)]
+        )
+        frame = json.dumps(
+            {
+                "type" if fmt == "DEFAULT" else "ty": "orderbook",
+                "code" if fmt == "DEFAULT" else "cd": "KRW-BTC",
+                "timestamp" if fmt == "DEFAULT" else "tms": 1,
+                "orderbook_units" if fmt == "DEFAULT" else "obu": units,
+            }
+        )
         with pytest.raises(FrameError, match=message):
             decode(frame.encode())

@@ -33,8 +33,9 @@ def test_gives_up_past_the_intensity_limit_and_forgets_old_failures():
 
 
 def test_jitter_stays_within_bounds_and_varies():
-    t = RestartTracker(RestartPolicy(initial_backoff_s=1, multiplier=1, jitter=0.25, max_restarts=1000,
-                                     window_s=1), random.Random(3))
+    t = RestartTracker(
+        RestartPolicy(initial_backoff_s=1, multiplier=1, jitter=0.25, max_restarts=1000, window_s=1), random.Random(3)
+    )
     delays = [t.on_failure(0, i * 2.0) for i in range(200)]
     assert all(0.75 <= d <= 1.25 for d in delays)
     assert len(set(delays)) > 100

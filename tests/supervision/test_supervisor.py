@@ -13,8 +13,15 @@ class Boom(Exception):
 
 
 def policy(**kw) -> RestartPolicy:
-    base = dict(initial_backoff_s=1.0, max_backoff_s=8.0, multiplier=2.0, jitter=0.0, healthy_after_s=30.0,
-                max_restarts=100, window_s=1000.0)
+    base = dict(
+        initial_backoff_s=1.0,
+        max_backoff_s=8.0,
+        multiplier=2.0,
+        jitter=0.0,
+        healthy_after_s=30.0,
+        max_restarts=100,
+        window_s=1000.0,
+    )
     base.update(kw)
     return RestartPolicy(**base)
 
@@ -62,8 +69,7 @@ async def test_gives_up_after_n_restarts_in_window(autojump_clock):
     stats = ChildStats("c")
     t0 = trio.current_time()
     with pytest.raises(SupervisorGaveUp) as info:
-        await supervise(child, name="c", policy=policy(max_restarts=3, window_s=60), stats=stats,
-                        rng=random.Random(0))
+        await supervise(child, name="c", policy=policy(max_restarts=3, window_s=60), stats=stats, rng=random.Random(0))
     assert trio.current_time() - t0 == 1 + 2 + 4  # three restarts, the fourth failure gives up
     assert stats.restarts == 3 and stats.gave_up
     assert "c failed 4 times within 60 s" in str(info.value)
@@ -103,8 +109,9 @@ async def test_start_waits_for_a_child_that_fails_before_ready(autojump_clock):
 
     t0 = trio.current_time()
     async with trio.open_nursery() as nursery:
-        value = await nursery.start(lambda task_status: supervise(child, name="c", policy=policy(),
-                                                                  task_status=task_status))
+        value = await nursery.start(
+            lambda task_status: supervise(child, name="c", policy=policy(), task_status=task_status)
+        )
         assert value == "ready"
         assert trio.current_time() - t0 == 3.0
         nursery.cancel_scope.cancel()
@@ -130,8 +137,10 @@ async def test_cause_of_a_single_exception_group_is_its_leaf(autojump_clock):
         runs.append(1)
         if len(runs) == 1:
             async with trio.open_nursery() as nursery:
+
                 async def fail():
                     raise Boom("inner")
+
                 nursery.start_soon(fail)
 
     await supervise(child, name="c", policy=policy(), stats=stats)

@@ -24,6 +24,7 @@ VENUE = Venue.BINANCE
 
 # -- decoded events -------------------------------------------------------------------------------
 
+
 @attrs.frozen
 class DepthDiff:
     symbol: str
@@ -208,17 +209,31 @@ def decode(frame: bytes | str) -> Event:
         first, final = _require(f.U, "U"), _require(f.u, "u")
         if final < first:
             raise FrameError(f"depthUpdate with u {final} < U {first}")
-        return DepthDiff(str(_require(f.s, "s")), first, final, int(_require(f.E, "E")),
-                         _levels(f.b, allow_zero_size=True), _levels(f.a, allow_zero_size=True))
+        return DepthDiff(
+            str(_require(f.s, "s")),
+            first,
+            final,
+            int(_require(f.E, "E")),
+            _levels(f.b, allow_zero_size=True),
+            _levels(f.a, allow_zero_size=True),
+        )
     if f.lastUpdateId is not None:
         if f.bids is None or f.asks is None:
             raise FrameError("depth snapshot without bids/asks")
-        return DepthSnapshot(f.lastUpdateId, _levels(f.bids, allow_zero_size=False),
-                             _levels(f.asks, allow_zero_size=False), stream)
+        return DepthSnapshot(
+            f.lastUpdateId, _levels(f.bids, allow_zero_size=False), _levels(f.asks, allow_zero_size=False), stream
+        )
     if f.e in ("trade", "aggTrade"):
         price_qty = _levels([(str(_require(f.p, "p")), str(_require(f.q, "q")))], allow_zero_size=False)[0]
-        return Trade(str(_require(f.s, "s")), int(_require(f.E, "E")), int(_require(f.T, "T")),
-                     price_qty[0], price_qty[1], bool(f.m), f.e)
+        return Trade(
+            str(_require(f.s, "s")),
+            int(_require(f.E, "E")),
+            int(_require(f.T, "T")),
+            price_qty[0],
+            price_qty[1],
+            bool(f.m),
+            f.e,
+        )
     if f.e == "serverShutdown":
         return ServerShutdown(int(_require(f.E, "E")))
     if f.e is None and f.u is not None and isinstance(f.b, str) and isinstance(f.a, str):
@@ -254,20 +269,21 @@ def depth_query(symbol: str, limit: int) -> str:
 
 # -- the documented sync procedure ------------------------------------------------------------------
 
+
 class SyncState(enum.Enum):
     WAITING_FIRST_EVENT = "waiting_first_event"  # nothing buffered yet: no snapshot to ask for
-    NEEDS_SNAPSHOT = "needs_snapshot"            # buffering; the shell should fetch a snapshot
+    NEEDS_SNAPSHOT = "needs_snapshot"  # buffering; the shell should fetch a snapshot
     SYNCED = "synced"
 
 
 class Outcome(enum.Enum):
     BUFFERED = "buffered"
     APPLIED = "applied"
-    IGNORED = "ignored"      # an old event (u <= local id)
-    GAP = "gap"              # U > local id + 1: book discarded, resync needed
-    STUCK = "stuck"          # max_ignored diffs in a row older than the book: discarded, resync needed
-    REFETCH = "refetch"      # snapshot older than the first buffered event: fetch again
-    SYNCED = "synced"        # snapshot accepted and buffer replayed
+    IGNORED = "ignored"  # an old event (u <= local id)
+    GAP = "gap"  # U > local id + 1: book discarded, resync needed
+    STUCK = "stuck"  # max_ignored diffs in a row older than the book: discarded, resync needed
+    REFETCH = "refetch"  # snapshot older than the first buffered event: fetch again
+    SYNCED = "synced"  # snapshot accepted and buffer replayed
 
 
 class SyncOverflow(FrameError):
@@ -299,9 +315,9 @@ class BookSync:
     state: SyncState = SyncState.WAITING_FIRST_EVENT
     gaps: int = 0
     _buffer: list[DepthDiff] = attrs.field(factory=list)
-    replayed: int = 0          # buffered diffs applied by the last snapshot
-    _ignored: int = 0          # diffs ignored in a row since the last applied one (or the snapshot)
-    _advanced: bool = False    # a diff was applied since the snapshot
+    replayed: int = 0  # buffered diffs applied by the last snapshot
+    _ignored: int = 0  # diffs ignored in a row since the last applied one (or the snapshot)
+    _advanced: bool = False  # a diff was applied since the snapshot
 
     @property
     def synced(self) -> bool:

@@ -32,14 +32,21 @@ class SnapshotError(FeedFailure):
 class Verdict:
     """What the shell does after one diff or snapshot."""
 
-    publish: bool = False     # the book changed and can be trusted: publish a view of it
-    lost: str | None = None   # the book can no longer be trusted: withdraw it downstream (and why)
-    refetch: bool = False     # the snapshot was older than the buffered diffs: fetch another one
+    publish: bool = False  # the book changed and can be trusted: publish a view of it
+    lost: str | None = None  # the book can no longer be trusted: withdraw it downstream (and why)
+    refetch: bool = False  # the snapshot was older than the buffered diffs: fetch another one
 
 
 class BookKeeper:
-    def __init__(self, symbol: str, stats: FeedStats, *, keep_sorted: int = 128, max_stuck_in_a_row: int = 3,
-                 max_refetch: int = 10) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        stats: FeedStats,
+        *,
+        keep_sorted: int = 128,
+        max_stuck_in_a_row: int = 3,
+        max_refetch: int = 10,
+    ) -> None:
         self.symbol, self._stats = symbol, stats
         self.sync = BookSync(symbol, book=DiffBook(keep_sorted=keep_sorted))
         self.max_stuck_in_a_row, self.max_refetch = max_stuck_in_a_row, max_refetch
@@ -68,8 +75,7 @@ class BookKeeper:
             self._stats.snapshot_refetches += 1
             self._refetches_in_a_row += 1
             if self._refetches_in_a_row >= self.max_refetch:
-                raise SnapshotError(f"snapshot stayed older than the buffered diffs after {self.max_refetch} "
-                                    "fetches")
+                raise SnapshotError(f"snapshot stayed older than the buffered diffs after {self.max_refetch} fetches")
             return Verdict(refetch=True)
         self._refetches_in_a_row = 0
         self._stats.resyncs += 1
@@ -103,6 +109,8 @@ class BookKeeper:
         self._stats.stuck_books += 1
         self._stuck_in_a_row += 1
         if self._stuck_in_a_row >= self.max_stuck_in_a_row:
-            raise SnapshotError(f"{self._stuck_in_a_row} snapshots in a row were ahead of every diff the stream "
-                                "sent: the REST endpoint and the stream disagree")
+            raise SnapshotError(
+                f"{self._stuck_in_a_row} snapshots in a row were ahead of every diff the stream "
+                "sent: the REST endpoint and the stream disagree"
+            )
         return f"book stopped advancing: {self.sync.max_ignored} diffs in a row older than it{detail}; resyncing"

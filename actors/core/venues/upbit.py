@@ -137,8 +137,15 @@ def _fast_book(frame: bytes | str) -> Orderbook | None:
     bids = tuple([(u.bid_price, u.bid_size) for u in units if u.bid_price and u.bid_size])
     if (bids and asks and bids[0][0] >= asks[0][0]) or _disorder(asks, ask=True) or _disorder(bids, ask=False):
         return None  # crossed or out of order: the general path raises, naming it
-    return Orderbook(f.code, _millis(f.timestamp), f.stream_type == "SNAPSHOT", bids, asks, f.level,
-                     2 * len(units) - len(asks) - len(bids))
+    return Orderbook(
+        f.code,
+        _millis(f.timestamp),
+        f.stream_type == "SNAPSHOT",
+        bids,
+        asks,
+        f.level,
+        2 * len(units) - len(asks) - len(bids),
+    )
 
 
 def _disorder(levels: tuple[Level, ...], ask: bool) -> int | None:
@@ -200,16 +207,31 @@ def _event(f: _Frame) -> Event:
         for levels, ask in ((asks, True), (bids, False)):
             i = _disorder(levels, ask)
             if i is not None:
-                raise FrameError(f"{'asks' if ask else 'bids'} out of order: level {i + 1} at {levels[i][0]:g} "
-                                 f"after {levels[i - 1][0]:g} ({'ascending' if ask else 'descending'} expected)")
-        return Orderbook(code, _millis(_first(f.timestamp, f.tms)), _first(f.stream_type, f.st) == "SNAPSHOT",
-                         bids, asks, _first(f.level, f.lv), pad_a + pad_b)
+                raise FrameError(
+                    f"{'asks' if ask else 'bids'} out of order: level {i + 1} at {levels[i][0]:g} "
+                    f"after {levels[i - 1][0]:g} ({'ascending' if ask else 'descending'} expected)"
+                )
+        return Orderbook(
+            code,
+            _millis(_first(f.timestamp, f.tms)),
+            _first(f.stream_type, f.st) == "SNAPSHOT",
+            bids,
+            asks,
+            _first(f.level, f.lv),
+            pad_a + pad_b,
+        )
     if kind == "trade":
         price, volume = _first(f.trade_price, f.tp), _first(f.trade_volume, f.tv)
         if code is None or price is None or volume is None:
             raise FrameError("trade frame without code, price or volume")
-        return Trade(code, _millis(_first(f.timestamp, f.tms)), price, volume,
-                     _first(f.ask_bid, f.ab) or "", _first(f.sequential_id, f.sid))
+        return Trade(
+            code,
+            _millis(_first(f.timestamp, f.tms)),
+            price,
+            volume,
+            _first(f.ask_bid, f.ab) or "",
+            _first(f.sequential_id, f.sid),
+        )
     if kind is None:
         raise FrameError("not an Upbit server message (no type, status or error field)")
     raise FrameError(f"unsupported Upbit message type {kind!r}")
@@ -231,8 +253,9 @@ def decode(frame: bytes | str) -> list[Event]:
 
 def subscribe_request(ticket: str, codes: tuple[str, ...], *, fmt: str = "DEFAULT") -> str:
     """The subscription frame (a JSON array sent as text). Codes must be upper case on the wire."""
-    return json.dumps([{"ticket": ticket}, {"type": "orderbook", "codes": list(codes)}, {"format": fmt}],
-                      separators=(",", ":"))
+    return json.dumps(
+        [{"ticket": ticket}, {"type": "orderbook", "codes": list(codes)}, {"format": fmt}], separators=(",", ":")
+    )
 
 
 PING = "PING"  # text keep-alive: the server answers {"status":"UP"} every 10 s
