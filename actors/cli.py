@@ -21,14 +21,15 @@ import trio.testing
 from loguru import logger
 
 from actors import config as config_mod
-from actors.config import ConfigError
+from actors.config import Config, ConfigError
 from actors.conventions import ExitCode
 from actors.interrupts import Interrupts
 from actors.net.memory import memory_network
 from actors.records.kpi import as_kpi
-from actors.records.paths import SessionIdTaken, claim_session, point_latest
+from actors.records.paths import SessionIdTaken, SessionPaths, claim_session, point_latest
 from actors.session import SessionResult, run_session
 from actors.sim.recordings import RecordingError
+from actors.sim.replay import ReplayMarket
 from actors.wiring import prepare_replay
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = (
@@ -200,80 +201,22 @@ def _summary(result: SessionResult) -> str:
     return "\n".join(lines)
 
 
+class _Usage(Exception):
+    """Bad input found before the session starts: one line on stderr, exit status 2."""
+
+
 def main(argv: list[str] | None = None) -> int:
     interrupts = Interrupts()
     interrupts.install()  # from here on, a first Ctrl-C or SIGTERM stops the session, a second one exits
     args = build_parser().parse_args(argv)
     try:
-        cfg = config_mod.load(args.config, overrides_from(args))
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+        cfg, replay = _checked_input(args)
+        virtual = args.virtual_time or (replay is not None and cfg.replay.as_fast_as_possible)
+        paths, console = _claim(args, cfg, virtual)
+    except _Usage as exc:
+        print(exc, file=sys.stderr)
         return EXIT_USAGE
-    if args.virtual_time and cfg.session.market != "sim":
-        print(
-            f"config error: --virtual-time needs market = 'sim', got {cfg.session.market!r}"
-            + (" (a replay uses --as-fast-as-possible)" if cfg.session.market == "replay" else ""),
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if args.session_id is not None and not _SESSION_ID.match(args.session_id):
-        print(
-            f"command line error: --session-id expected letters, digits, '_' or '-', got {args.session_id!r}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    replay = None
-    if cfg.session.market == "replay":
-        try:
-            replay = prepare_replay(cfg)
-        except RecordingError as exc:
-            print(f"replay error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    virtual = args.virtual_time or (replay is not None and cfg.replay.as_fast_as_possible)
-    logs_dir = Path(cfg.session.logs_dir)
-    try:
-        paths = claim_session(logs_dir, args.session_id, new_session_id())
-        console = None
-        if sys.stdout.isatty() and not virtual:
-            from rich.console import Console
-
-            console = Console()
-        configure_logging(paths.log, console=console)
-    except SessionIdTaken as exc:
-        print(f"command line error: --session-id: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
-        print(
-            f"config error: {args.config}: $.session.logs_dir: cannot write session files in {str(logs_dir)!r}: "
-            f"{exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    log = logger.bind(actor="session")
-    try:
-        point_latest(paths)
-    except OSError as exc:
-        log.warning("{}/latest/ not updated ({}): follow {} instead", logs_dir, exc.strerror or exc, paths.log)
-    log.info(
-        "session {}: market {}, {:g} s, seed {}, logs in {}",
-        paths.session_id,
-        cfg.session.market,
-        cfg.session.duration_s,
-        cfg.session.seed,
-        paths.logs_dir,
-    )
-    if replay is not None:
-        log.info("recording {}", replay.recording.describe())
-        log.info(
-            "replay: recorded {}, synthesised {} (model FX and premium, seed {}); {:.1f} s to serve{}",
-            ", ".join(sorted(replay.recorded)),
-            ", ".join(replay.synthesised) or "nothing",
-            cfg.session.seed,
-            replay.duration_s,
-            ""
-            if replay.duration_s <= cfg.session.duration_s * (1 if cfg.replay.as_fast_as_possible else cfg.replay.speed)
-            else f", cut at session.duration_s = {cfg.session.duration_s:g} (--duration changes it)",
-        )
+    _announce(cfg, paths, replay)
     session = partial(run_session, cfg, paths, interrupts=interrupts, replay=replay)
     try:
         if virtual:
@@ -291,6 +234,88 @@ def main(argv: list[str] | None = None) -> int:
         print(f"session failed: {type(exc).__name__}: {exc} (details in {paths.log})", file=sys.stderr)
         return EXIT_FAILED
     print(_summary(result))
+    _write_report(paths)
+    return result.exit_code
+
+
+def _checked_input(args: argparse.Namespace) -> tuple[Config, ReplayMarket | None]:
+    """The config with the flags applied, checked, and the pre-rolled recording of a replay; _Usage otherwise."""
+    try:
+        cfg = config_mod.load(args.config, overrides_from(args))
+    except ConfigError as exc:
+        raise _Usage(f"config error: {exc}") from None
+    if args.virtual_time and cfg.session.market != "sim":
+        hint = " (a replay uses --as-fast-as-possible)" if cfg.session.market == "replay" else ""
+        raise _Usage(f"config error: --virtual-time needs market = 'sim', got {cfg.session.market!r}{hint}")
+    if args.session_id is not None and not _SESSION_ID.match(args.session_id):
+        raise _Usage(f"command line error: --session-id expected letters, digits, '_' or '-', got {args.session_id!r}")
+    if cfg.session.market != "replay":
+        return cfg, None
+    try:
+        return cfg, prepare_replay(cfg)
+    except RecordingError as exc:
+        raise _Usage(f"replay error: {exc}") from None
+
+
+def _claim(args: argparse.Namespace, cfg: Config, virtual: bool) -> tuple[SessionPaths, Any]:
+    """The session's files (an id no other session has) and its logging: (paths, the live view's console)."""
+    logs_dir = Path(cfg.session.logs_dir)
+    try:
+        paths = claim_session(logs_dir, args.session_id, new_session_id())
+        console = None
+        if sys.stdout.isatty() and not virtual:
+            from rich.console import Console
+
+            console = Console()
+        configure_logging(paths.log, console=console)
+    except SessionIdTaken as exc:
+        raise _Usage(f"command line error: --session-id: {exc}") from None
+    except OSError as exc:
+        raise _Usage(
+            f"config error: {args.config}: $.session.logs_dir: cannot write session files in {str(logs_dir)!r}: "
+            f"{exc.strerror or exc}"
+        ) from None
+    try:
+        point_latest(paths)
+    except OSError as exc:
+        logger.bind(actor="session").warning(
+            "{}/latest/ not updated ({}): follow {} instead", logs_dir, exc.strerror or exc, paths.log
+        )
+    return paths, console
+
+
+def _announce(cfg: Config, paths: SessionPaths, replay: ReplayMarket | None) -> None:
+    """The log's first lines: what runs, where its files go, what a replay serves."""
+    log = logger.bind(actor="session")
+    s = cfg.session
+    log.info(
+        "session {}: market {}, {:g} s, seed {}, logs in {}",
+        paths.session_id,
+        s.market,
+        s.duration_s,
+        s.seed,
+        paths.logs_dir,
+    )
+    if replay is None:
+        return
+    log.info("recording {}", replay.recording.describe())
+    pace = 1 if cfg.replay.as_fast_as_possible else cfg.replay.speed
+    cut = (
+        ""
+        if replay.duration_s <= s.duration_s * pace
+        else (f", cut at session.duration_s = {s.duration_s:g} (--duration changes it)")
+    )
+    log.info(
+        "replay: recorded {}, synthesised {} (model FX and premium, seed {}); {:.1f} s to serve{}",
+        ", ".join(sorted(replay.recorded)),
+        ", ".join(replay.synthesised) or "nothing",
+        s.seed,
+        replay.duration_s,
+        cut,
+    )
+
+
+def _write_report(paths: SessionPaths) -> None:
     try:
         from actors.tools.report import write_report
 
@@ -301,4 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  report not written: {type(exc).__name__}: {exc} (python -m actors.tools.report retries)",
             file=sys.stderr,
         )
-    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

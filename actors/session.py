@@ -169,44 +169,8 @@ async def _run_actors(
     s = cfg.session
     jitter_rng = random.Random(s.seed + SeedStream.MARKET)
     draining = trio.Event()  # set once the feeds are stopped: consumers restart without backoff to drain
-    books_send, books_recv = trio.open_memory_channel[BookView](BOOKS_BUFFER)
-    views_send, views_recv = trio.open_memory_channel[MarketView](VIEWS_BUFFER)
-    fills_send, fills_recv = trio.open_memory_channel[FillEvent](FILLS_BUFFER)
-    with books_send:
-        upbit_out, binance_out = books_send.clone(), books_send.clone()
-    executor_state = ExecutorState(ctx.trader, wire_to_decision=ctx.wire_to_decision)
-    actors = {
-        name: Killable(name, child)
-        for name, child in (
-            (
-                COLLECTOR,
-                partial(
-                    run_collector,
-                    fills_recv,
-                    writer,
-                    ctx,
-                    paths.kpi,
-                    s.kpi_interval_s,
-                    s.status_interval_s,
-                    paths.premium,
-                ),
-            ),
-            (EXECUTOR, partial(run_executor, views_recv, fills_send, executor_state)),
-            (
-                AGGREGATOR,
-                partial(run_aggregator, books_recv, views_send, ctx.market_state, cfg.aggregator.coalesce_ms / 1e3),
-            ),
-            (FEED_UPBIT, partial(run_upbit_feed, feeds[0], upbit_out, ctx.feeds["upbit"], recorder=recorder)),
-            (FEED_BINANCE, partial(run_binance_feed, feeds[1], binance_out, ctx.feeds["binance"], recorder=recorder)),
-        )
-    }
-    owned = {
-        COLLECTOR: (fills_recv,),
-        EXECUTOR: (views_recv, fills_send),
-        AGGREGATOR: (books_recv, views_send),
-        FEED_UPBIT: (upbit_out,),
-        FEED_BINANCE: (binance_out,),
-    }
+    actors, owned = _actors(cfg, paths, ctx, writer, recorder, feeds)
+    upbit_out, binance_out = owned[FEED_UPBIT][0], owned[FEED_BINANCE][0]
 
     async def supervised(name: str, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Supervise one actor; close the channels it owns when supervision ends; a give-up stops the session."""
@@ -250,6 +214,41 @@ async def _run_actors(
         consumers.cancel_scope.deadline = trio.current_time() + s.shutdown_grace_s
     if consumers.cancel_scope.cancelled_caught:
         ctx.fatal.append(f"the pipeline did not drain within shutdown_grace_s={s.shutdown_grace_s:g}")
+
+
+def _actors(
+    cfg: Config,
+    paths: SessionPaths,
+    ctx: SessionContext,
+    writer: FillWriter,
+    recorder: Recorder | None,
+    feeds: tuple[Any, Any],
+) -> tuple[dict[str, Killable], dict[str, tuple[Any, ...]]]:
+    """Every actor, killable by chaos, and the channel ends each one's supervisor owns (and closes)."""
+    s = cfg.session
+    books_send, books_recv = trio.open_memory_channel[BookView](BOOKS_BUFFER)
+    views_send, views_recv = trio.open_memory_channel[MarketView](VIEWS_BUFFER)
+    fills_send, fills_recv = trio.open_memory_channel[FillEvent](FILLS_BUFFER)
+    with books_send:  # fan-in: one clone per feed
+        upbit_out, binance_out = books_send.clone(), books_send.clone()
+    executor_state = ExecutorState(ctx.trader, wire_to_decision=ctx.wire_to_decision)
+    children = {
+        COLLECTOR: partial(
+            run_collector, fills_recv, writer, ctx, paths.kpi, s.kpi_interval_s, s.status_interval_s, paths.premium
+        ),
+        EXECUTOR: partial(run_executor, views_recv, fills_send, executor_state),
+        AGGREGATOR: partial(run_aggregator, books_recv, views_send, ctx.market_state, cfg.aggregator.coalesce_ms / 1e3),
+        FEED_UPBIT: partial(run_upbit_feed, feeds[0], upbit_out, ctx.feeds["upbit"], recorder=recorder),
+        FEED_BINANCE: partial(run_binance_feed, feeds[1], binance_out, ctx.feeds["binance"], recorder=recorder),
+    }
+    owned: dict[str, tuple[Any, ...]] = {
+        COLLECTOR: (fills_recv,),
+        EXECUTOR: (views_recv, fills_send),
+        AGGREGATOR: (books_recv, views_send),
+        FEED_UPBIT: (upbit_out,),
+        FEED_BINANCE: (binance_out,),
+    }
+    return {name: Killable(name, child) for name, child in children.items()}, owned
 
 
 def _final_kpi(ctx: SessionContext, paths: SessionPaths, *, interrupted: bool, log) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from actors.sweep.engines import _run_local, _run_ray
 from actors.sweep.grid import SweepError, _label, parse_grid, plan
@@ -111,36 +111,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    import os
+def _checked(args: argparse.Namespace) -> tuple[Any, dict[str, list[Any]], list[dict[str, Any]], list[str]]:
+    """(base config, grid, tasks, heatmap keys), every grid point's config checked before anything starts;
+    SweepError or ConfigError otherwise."""
+    from actors import config as config_mod
 
-    args = build_parser().parse_args(argv)
-    try:
-        from actors import config as config_mod
+    grid = parse_grid(args.grid)
+    base = config_mod.load(
+        args.config, {"session": {"market": "replay"}, "replay": {"files": args.replay[0].split("+")}}
+    )
+    for recording in args.replay:
+        for f in recording.split("+"):
+            if not Path(f).is_file():
+                raise SweepError(f"--replay {f}: file not found")
+    tasks = plan(args.config, args.replay, grid, seed=args.seed, duration_s=args.duration)
+    for task in tasks[: len(tasks) // len(args.replay)]:
+        config_mod.load(args.config, json.loads(json.dumps(task["overrides"])))
+    if args.workers is not None and args.workers < 1:
+        raise SweepError(f"--workers expected an integer >= 1, got {args.workers}")
+    heat_keys = [k.strip() for k in args.heatmap.split(",")] if args.heatmap else list(grid)
+    unknown = [k for k in heat_keys if k not in grid]
+    if unknown:
+        raise SweepError(f"--heatmap {args.heatmap}: {', '.join(unknown)} not among the grid keys {list(grid)}")
+    return base, grid, tasks, heat_keys
 
-        grid = parse_grid(args.grid)
-        base = config_mod.load(
-            args.config, {"session": {"market": "replay"}, "replay": {"files": args.replay[0].split("+")}}
-        )
-        for recording in args.replay:
-            for f in recording.split("+"):
-                if not Path(f).is_file():
-                    raise SweepError(f"--replay {f}: file not found")
-        tasks = plan(args.config, args.replay, grid, seed=args.seed, duration_s=args.duration)
-        # every grid point must make a valid config: check them all before starting anything
-        for task in tasks[: len(tasks) // len(args.replay)]:
-            config_mod.load(args.config, json.loads(json.dumps(task["overrides"])))
-        if args.workers is not None and args.workers < 1:
-            raise SweepError(f"--workers expected an integer >= 1, got {args.workers}")
-        heat_keys = [k.strip() for k in args.heatmap.split(",")] if args.heatmap else list(grid)
-        unknown = [k for k in heat_keys if k not in grid]
-        if unknown:
-            raise SweepError(f"--heatmap {args.heatmap}: {', '.join(unknown)} not among the grid keys {list(grid)}")
-    except (SweepError, config_mod.ConfigError) as exc:
-        print(f"sweep error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+
+def _folder(args: argparse.Namespace, base: Any, grid: dict[str, list[Any]], tasks: list[dict[str, Any]]) -> Path:
+    """The sweep's folder with its manifest; a folder holding another sweep only with --resume and the same
+    arguments (SweepError otherwise)."""
     out = Path(args.out or Path(base.session.logs_dir).parent / "sweeps" / time.strftime("%Y%m%d_%H%M%S"))
-    rows_path = out / "rows.jsonl"
     manifest = {
         "config": args.config,
         "recordings": args.replay,
@@ -151,21 +150,31 @@ def main(argv: list[str] | None = None) -> int:
     }
     if out.exists() and (out / "sweep.json").exists():
         if not args.resume:
-            print(
-                f"sweep error: {out} holds a sweep already: --resume continues it, or choose another --out",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+            raise SweepError(f"{out} holds a sweep already: --resume continues it, or choose another --out")
         previous = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
         if previous != manifest:
-            print(
-                f"sweep error: --resume with different arguments than the sweep in {out} "
-                f"(it has grid {previous['grid']} over {previous['recordings']})",
-                file=sys.stderr,
+            raise SweepError(
+                f"--resume with different arguments than the sweep in {out} "
+                f"(it has grid {previous['grid']} over {previous['recordings']})"
             )
-            return EXIT_USAGE
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+
+    from actors.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        base, grid, tasks, heat_keys = _checked(args)
+        out = _folder(args, base, grid, tasks)
+    except (SweepError, ConfigError) as exc:
+        print(f"sweep error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    rows_path = out / "rows.jsonl"
     done = {r.run_id: r for r in read_rows(rows_path) if not r.error}
     todo = [t for t in tasks if t["run_id"] not in done]
     rows = [done[t["run_id"]] for t in tasks if t["run_id"] in done]
