@@ -20,6 +20,7 @@ import msgspec
 
 from actors.core.venues import FrameError, binance, upbit
 from actors.inputs import MIB, InputError, read_bounded
+from actors.tools import piped
 
 MAX_FILE_BYTES = 64 * MIB
 _TIMESTAMP_PREFIX = re.compile(rb"^\d{10,20} ")
@@ -78,5 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failures else 0
 
 
+def run() -> int:
+    """The command (``python -m``, or the installed script): output into a pipe closed early is fine."""
+    return piped(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -14,6 +14,7 @@ from collections import deque
 from pathlib import Path
 
 from actors.records.paths import file_pattern
+from actors.tools import piped
 
 POLL_S = 0.2
 
@@ -65,5 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def run() -> int:
+    """The command (``python -m``, or the installed script): output into a pipe closed early is fine."""
+    return piped(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

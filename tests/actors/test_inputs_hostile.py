@@ -564,3 +564,22 @@ def test_decode_a_file_that_is_not_a_frame_file(tmp_path, fifo, sparse_gib, kind
     proc = _cli("actors.tools.decode", "--venue", "binance", str(path), bounded=True)
     assert proc.returncode == 1
     _one_line(proc, str(path), problem)
+
+
+def test_decode_into_a_pipe_closed_early_stops_quietly(fixtures, tmp_path):
+    """`decode ... | head -1`: the reader closing the pipe is its choice, not an error (no traceback)."""
+    frames = tmp_path / "frames.txt"
+    line = (fixtures / "binance" / "depth_diff_100ms_combined_BTCUSDT_hftbacktest_2024_1.json").read_text().strip()
+    frames.write_text((line + "\n") * 20_000)  # more output than a pipe buffer holds
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actors.tools.decode", "--venue", "binance", str(frames)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"Traceback" not in err and err == b""
