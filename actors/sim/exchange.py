@@ -15,7 +15,7 @@ import math
 import random
 import time
 from collections import Counter
-from typing import Awaitable, Callable, Literal, Mapping, Protocol, Self, Sequence
+from typing import Awaitable, Callable, Mapping, Protocol, Self, Sequence
 
 import attrs
 import trio
@@ -23,35 +23,7 @@ from loguru import logger
 
 from actors.net.ws import MAX_MESSAGE_SIZE, WsConn
 from actors.sim.model import SimMarket, StepResult
-from actors.sim.settings import FaultConfig, SimConfig
-
-VENUE_KINDS: dict[Literal["upbit", "binance"], tuple[str, ...]] = {
-    "upbit": (
-        "close",
-        "drop",
-        "stall",
-        "garbage",
-        "oversized",
-        "nan_level",
-        "negative_level",
-        "crossed_book",
-        "error_frame",
-    ),
-    "binance": (
-        "close",
-        "drop",
-        "stall",
-        "garbage",
-        "oversized",
-        "nan_level",
-        "negative_level",
-        "crossed_book",
-        "gap",
-        "shutdown",
-        "rest_slow",
-        "rest_fail",
-    ),
-}
+from actors.sim.settings import VENUE_KINDS, FaultConfig, SimConfig
 
 QUEUE_STEPS = 200  # 20 s of market at 100 ms steps
 

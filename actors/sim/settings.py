@@ -13,21 +13,13 @@ from actors.core.rules import at_least, between, non_negative, positive
 ping_period = at_least(1.0)  # a ping loop's period (feeds.upbit.ping_interval_s, sim.binance_ping_interval_s)
 MAX_FAULT_RATE_PER_MIN = 600.0  # 10 a second: one every market step at the default step_ms
 
-FAULT_KINDS = (
-    "close",
-    "drop",
-    "stall",
-    "garbage",
-    "oversized",
-    "nan_level",
-    "negative_level",
-    "crossed_book",
-    "gap",
-    "shutdown",
-    "error_frame",
-    "rest_slow",
-    "rest_fail",
-)
+_BOTH_VENUES = ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book")
+# which fault kinds each venue's server can inject (docs/config.md, [sim])
+VENUE_KINDS: dict[Literal["upbit", "binance"], tuple[str, ...]] = {
+    "upbit": (*_BOTH_VENUES, "error_frame"),
+    "binance": (*_BOTH_VENUES, "gap", "shutdown", "rest_slow", "rest_fail"),
+}
+FAULT_KINDS = (*_BOTH_VENUES, "gap", "shutdown", "error_frame", "rest_slow", "rest_fail")
 
 
 @attrs.frozen
