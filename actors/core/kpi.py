@@ -66,26 +66,9 @@ class FeedStats:
 
     def statistics(self, now: float) -> FeedStatistics:
         """The counters as of ``now`` (``untrusted_s`` includes a stretch still going on)."""
-        return FeedStatistics(
-            venue=self.venue,
-            connects=self.connects,
-            connected=self.connected,
-            messages=self.messages,
-            books=self.books,
-            books_dropped=self.books_dropped,
-            books_superseded=self.books_superseded,
-            batches=self.batches,
-            bad_frames=self.bad_frames,
-            padded_levels=self.padded_levels,
-            gaps=self.gaps,
-            resyncs=self.resyncs,
-            snapshot_refetches=self.snapshot_refetches,
-            pings_sent=self.pings_sent,
-            crossed_books=self.crossed_books,
-            stuck_books=self.stuck_books,
-            untrusted_s=round(self.current_untrusted_s(now), 6),
-            last_data_at=self.last_data_at,
-        )
+        values = {f.name: getattr(self, f.name) for f in attrs.fields(FeedStatistics)}
+        values["untrusted_s"] = round(self.current_untrusted_s(now), 6)
+        return FeedStatistics(**values)
 
 
 @attrs.frozen

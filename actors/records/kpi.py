@@ -19,7 +19,7 @@ import msgspec
 
 from actors.conventions import FEED_ACTORS
 from actors.core.acceptance import Criterion, Thresholds, criteria
-from actors.core.kpi import Dispersion, FeedStats, LatencyHistogram, LatencyPercentiles
+from actors.core.kpi import Dispersion, FeedStatistics, FeedStats, LatencyHistogram, LatencyPercentiles
 from actors.core.market import MarketState, MarketView
 from actors.core.trader import Trader, ZoneFillRatio
 from actors.core.vocabulary import LegRisk, Side
@@ -302,23 +302,9 @@ def _feed(venue: str, stats: FeedStats, ctx: SessionContext, view: MarketView, n
     s = stats.statistics(ctx.ended_at if ctx.ended_at is not None else now)
     child = ctx.children.get(FEED_ACTORS.get(venue, ""))
     age = book_age_s(view, venue)
+    counters = {f.name: getattr(s, f.name) for f in attrs.fields(FeedStatistics) if f.name in FeedKpi.__struct_fields__}
     return FeedKpi(
-        connects=s.connects,
-        connected=s.connected,
-        messages=s.messages,
-        books=s.books,
-        books_dropped=s.books_dropped,
-        books_superseded=s.books_superseded,
-        batches=s.batches,
-        bad_frames=s.bad_frames,
-        padded_levels=s.padded_levels,
-        gaps=s.gaps,
-        resyncs=s.resyncs,
-        snapshot_refetches=s.snapshot_refetches,
-        pings_sent=s.pings_sent,
-        crossed_books=s.crossed_books,
-        stuck_books=s.stuck_books,
-        untrusted_s=s.untrusted_s,
+        **counters,
         reconnects=child.restarts if child else 0,
         reconnect_causes=dict(sorted(child.causes.items())) if child else {},
         downtime_s=round(child.current_downtime_s(now), 6) if child else 0.0,
