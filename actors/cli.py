@@ -21,6 +21,7 @@ import trio.testing
 from loguru import logger
 
 from actors import config as config_mod
+from actors.clock import patch_record
 from actors.config import Config, ConfigError
 from actors.conventions import ExitCode
 from actors.interrupts import Interrupts
@@ -30,7 +31,7 @@ from actors.records.paths import SessionIdTaken, SessionPaths, claim_session, po
 from actors.session import SessionResult, run_session
 from actors.sim.recordings import RecordingError
 from actors.sim.replay import ReplayMarket
-from actors.wiring import prepare_replay
+from actors.wiring import prepare_replay, replay_pace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = (
     ExitCode.OK,
@@ -70,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="replay on a virtual clock, as fast as the CPU allows; same recording and seed, "
         "same fill events: replay.as_fast_as_possible",
+    )
+    p.add_argument(
+        "--replay-via",
+        choices=("auto", "direct", "exchange"),
+        help="serve a replay directly to the feeds in memory (fast) or through the embedded exchange's servers "
+        "(pings, REST, faults): replay.via; default auto = direct for --as-fast-as-possible without [sim] faults",
     )
     p.add_argument("--session-id", metavar="ID", help="name the session's files (default: the start time)")
     p.add_argument("--seed", type=int, metavar="N", help="override session.seed")
@@ -116,6 +123,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             ("files", args.replay),
             ("speed", args.speed),
             ("as_fast_as_possible", args.as_fast_as_possible),
+            ("via", args.replay_via),
         )
         if value is not None
     }
@@ -126,7 +134,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return out
 
 
-LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {extra[actor]: <12} | {message}"
+# a replay's lines also say the recording's time ("rec 14:02:11.250 | ", actors.clock)
+LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {extra[actor]: <12} | {extra[market_time]}{message}"
 
 
 class _LogFile:
@@ -159,7 +168,7 @@ class _LogFile:
 def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO", console=None) -> None:
     """stderr for people (through ``console`` when a live view owns the terminal) and a file per session."""
     logger.remove()
-    logger.configure(extra={"actor": "-"})
+    logger.configure(extra={"actor": "-", "market_time": ""}, patcher=patch_record)
     if console is None:
         sink = sys.stderr
     else:
@@ -298,20 +307,16 @@ def _announce(cfg: Config, paths: SessionPaths, replay: ReplayMarket | None) -> 
     )
     if replay is None:
         return
-    log.info("recording {}", replay.recording.describe())
-    pace = 1 if cfg.replay.as_fast_as_possible else cfg.replay.speed
-    cut = (
-        ""
-        if replay.duration_s <= s.duration_s * pace
-        else (f", cut at session.duration_s = {s.duration_s:g} (--duration changes it)")
-    )
     log.info(
-        "replay: recorded {}, synthesised {} (model FX and premium, seed {}); {:.1f} s to serve{}",
+        "replay of {}: recorded {}, synthesised {} (model FX and premium, seed {}); served {}, {}; until the "
+        "recording ends or after session.duration_s = {:g} s (--duration), whichever comes first",
+        " + ".join(replay.recording.sources),
         ", ".join(sorted(replay.recorded)),
         ", ".join(replay.synthesised) or "nothing",
         s.seed,
-        replay.duration_s,
-        cut,
+        "directly to the feeds (replay.via)" if replay.direct else "by the embedded exchange's servers",
+        replay_pace(cfg),
+        s.duration_s,
     )
 
 

@@ -56,7 +56,9 @@ async def run_collector(
         line = premium_sample(ctx, trio.current_time())
         if line is not None and premium_path is not None and ctx.disk_error is None:
             try:
-                append_text(premium_path, line if premium_path.exists() else "t_s,premium_bps,baseline_bps\n" + line)
+                append_text(
+                    premium_path, line if premium_path.exists() else "t_s,premium_bps,baseline_bps,ts_utc\n" + line
+                )
             except DataWriteError as exc:
                 ctx.write_failed(exc)
 

@@ -183,6 +183,15 @@ class ReplayConfig:
     files: tuple[str, ...] = attrs.field(default=(), validator=paths)  # ours, hftbacktest or cryptofeed
     speed: float = attrs.field(default=1.0, validator=positive)  # x the recorded pace, real clock
     as_fast_as_possible: bool = False  # virtual clock: as fast as the CPU allows, deterministic
+    # "direct": recorded frames handed to the feeds in memory (fast); "exchange": through the embedded
+    # exchange's servers (pings, REST, faults); "auto": direct for --as-fast-as-possible without faults
+    via: Literal["auto", "direct", "exchange"] = "auto"
+
+    def direct(self, sim: SimConfig) -> bool:
+        """Whether this replay is served directly (``actors.sim.direct``) rather than by the exchange."""
+        if self.via != "auto":
+            return self.via == "direct"
+        return self.as_fast_as_possible and not sim.faults and not sim.fault_rate_per_min
 
 
 @attrs.frozen
@@ -350,6 +359,11 @@ def parse(raw: dict[str, Any]) -> Config:
     if strategy.fill_model == "calibrated" and not strategy.calibration:
         problems.append(
             "$.strategy.calibration: expected a calibration file path when fill_model = 'calibrated', got nothing"
+        )
+    if config.replay.via == "direct" and (config.sim.faults or config.sim.fault_rate_per_min):
+        problems.append(
+            "$.replay.via: expected 'exchange' or 'auto' when [sim] injects faults (the direct path has no "
+            "servers to misbehave), got 'direct'"
         )
     if config.session.market == "replay" and not config.replay.files:
         problems.append("$.replay.files: expected at least one recording file when session.market = 'replay', got []")

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from datetime import datetime, timezone
 
 import attrs
 import trio
 from loguru import logger
 
+from actors.clock import MarketClock
 from actors.core.kpi import LatencyHistogram
 from actors.core.market import MarketView
 from actors.core.trader import FillEvent, Trader
@@ -28,12 +28,9 @@ from actors.core.trader import FillEvent, Trader
 @attrs.define
 class ExecutorState:
     trader: Trader
+    clock: MarketClock = attrs.field(factory=MarketClock)  # fill events' ts_utc: the market's time
     outbox: deque[FillEvent] = attrs.field(factory=deque)
     wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)  # newest input's receipt -> decided
-
-
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 async def _flush(state: ExecutorState, out: trio.MemorySendChannel[FillEvent]) -> None:
@@ -49,7 +46,7 @@ async def run_executor(
     *,
     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    trader = state.trader
+    trader, clock = state.trader, state.clock
     task_status.started()
     await _flush(state, out)
     while True:
@@ -61,14 +58,14 @@ async def run_executor(
                 break
         stopped = trader.risk_stopped
         if timer.cancelled_caught:
-            state.outbox.extend(trader.on_timer(trio.current_time(), _utc_now()))
+            state.outbox.extend(trader.on_timer(trio.current_time(), clock.utc(trio.current_time())))
         else:
-            state.outbox.extend(trader.on_view(view, _utc_now()))
+            state.outbox.extend(trader.on_view(view, clock.utc(trio.current_time())))
             if view.newest_received_at is not None:
                 state.wire_to_decision.add(trio.current_time() - view.newest_received_at)
         if trader.risk_stopped is not None and stopped is None:
             logger.bind(actor="executor").warning("risk limit reached, no new entries: {}", trader.risk_stopped)
         await _flush(state, out)
     while (due := trader.due_at()) is not None:
-        state.outbox.extend(trader.on_timer(due, _utc_now()))
+        state.outbox.extend(trader.on_timer(due, clock.utc(due)))
     await _flush(state, out)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import random
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from functools import partial
 from typing import Any
 
@@ -26,6 +26,7 @@ from loguru import logger
 
 from actors.aggregator import run_aggregator
 from actors.chaos import Killable, run_chaos
+from actors.clock import show_in_log
 from actors.collector import run_collector
 from actors.config import Config
 from actors.conventions import (
@@ -44,12 +45,15 @@ from actors.core.trader import FillEvent
 from actors.executor import ExecutorState, run_executor
 from actors.feed import run_binance_feed, run_upbit_feed
 from actors.interrupts import Interrupts
+from actors.net.seam import network_scope
 from actors.records.files import DataWriteError, FillWriter, Recorder, write_json_atomic
 from actors.records.kpi import SessionContext, build_kpi
 from actors.records.paths import SessionPaths
-from actors.sim.replay import ReplayHub, ReplayMarket
+from actors.sim.direct import ENDPOINTS, DirectReplay
+from actors.sim.exchange import SimEndpoints
+from actors.sim.replay import ReplayHub, ReplayMarket, ReplayPacer
 from actors.sim.serve import serve_hub, serve_sim
-from actors.wiring import context, feed_configs, prepare_replay, replay_info
+from actors.wiring import context, feed_configs, prepare_replay, replay_info, replay_pace
 from supervision import SupervisorGaveUp, supervise
 
 EXIT_OK, EXIT_FAILED = ExitCode.OK, ExitCode.FAILED
@@ -70,11 +74,34 @@ async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
-async def _stop_after_replay(hub: ReplayHub, stop: trio.Event) -> None:
-    await hub.finished.wait()
+async def _stop_after_replay(pacer: ReplayPacer, ctx: SessionContext, stop: trio.Event) -> None:
+    await pacer.finished.wait()
     await trio.sleep(REPLAY_TAIL_S)  # legs in flight meet the last books, the collector writes them
     logger.bind(actor="session").info("end of the recording: stopping")
+    if pacer.error is not None:
+        ctx.fatal.append(f"replay: {pacer.error}")
     stop.set()
+
+
+async def _serve_replay(
+    cfg: Config, ctx: SessionContext, replay: ReplayMarket, nursery: trio.Nursery
+) -> tuple[SimEndpoints, ReplayPacer, DirectReplay | None]:
+    """Serve a replay, directly at the network seam or through the embedded exchange; the session's
+    market clock follows the recording from the replay's first served instant."""
+    speed = 1.0 if cfg.replay.as_fast_as_possible else cfg.replay.speed
+    pacer = ReplayPacer(replay, speed, replay_pace(cfg))
+    ctx.clock.hold(replay.start_epoch_s)
+    show_in_log(ctx.clock)
+    pacer.on_start = lambda t0: ctx.clock.follow(t0, replay.start_epoch_s, speed)
+    ctx.replay = replay_info(cfg, replay)
+    ctx.replay_progress = lambda: (replay.served_s, pacer.finished.is_set())
+    if replay.direct:
+        direct = DirectReplay(replay, pacer)
+        nursery.start_soon(direct.run_clock)
+        return ENDPOINTS, pacer, direct
+    hub = ReplayHub(replay, cfg.sim, cfg.session.seed, pacer)
+    endpoints = await nursery.start(partial(serve_hub, hub, binance_symbol=cfg.feeds.binance.symbol))
+    return endpoints, pacer, None
 
 
 async def run_session(
@@ -126,23 +153,21 @@ async def run_session(
                 from actors.liveview import run_live_view
 
                 root.start_soon(run_live_view, ctx, live_console)
-            replay_hub = None
+            pacer, direct = None, None
             if cfg.session.market == "sim":
                 endpoints = await root.start(
                     partial(serve_sim, cfg.sim, cfg.session.seed, binance_symbol=cfg.feeds.binance.symbol)
                 )
             elif cfg.session.market == "replay":
                 replay = replay if replay is not None else prepare_replay(cfg)
-                replay_hub = ReplayHub(
-                    replay, cfg.sim, cfg.session.seed, 1.0 if cfg.replay.as_fast_as_possible else cfg.replay.speed
-                )
-                ctx.replay = replay_info(cfg, replay)
-                endpoints = await root.start(partial(serve_hub, replay_hub, binance_symbol=cfg.feeds.binance.symbol))
+                endpoints, pacer, direct = await _serve_replay(cfg, ctx, replay, root)
             else:
                 endpoints = None
-            await _run_actors(cfg, paths, ctx, writer, recorder, feed_configs(cfg, endpoints), stop, replay_hub, log)
+            with network_scope(direct) if direct is not None else nullcontext():
+                await _run_actors(cfg, paths, ctx, writer, recorder, feed_configs(cfg, endpoints), stop, pacer, log)
             root.cancel_scope.cancel()
     finally:
+        show_in_log(None)
         gc.unfreeze()
         writer.close()  # never raises: a failure is reported through ctx.write_failed
         if recorder is not None:
@@ -161,7 +186,7 @@ async def _run_actors(
     recorder: Recorder | None,
     feeds: tuple[Any, Any],
     stop: trio.Event,
-    replay_hub: ReplayHub | None,
+    pacer: ReplayPacer | None,
     log,
 ) -> None:
     """The actor tree: consumers started first and stopped last, feeds ready within startup_timeout_s,
@@ -206,7 +231,7 @@ async def _run_actors(
                     ctx.fatal.append(_startup_failure(ctx, s.startup_timeout_s))
                     stop.set()
                 if not stop.is_set():
-                    await _trade(ctx, cfg, stop, producers, actors, replay_hub, log)
+                    await _trade(ctx, cfg, stop, producers, actors, pacer, log)
                 ctx.ended_at = trio.current_time()
                 log.info("stopping: cancelling the feeds, draining the pipeline")
                 draining.set()
@@ -231,7 +256,7 @@ def _actors(
     fills_send, fills_recv = trio.open_memory_channel[FillEvent](FILLS_BUFFER)
     with books_send:  # fan-in: one clone per feed
         upbit_out, binance_out = books_send.clone(), books_send.clone()
-    executor_state = ExecutorState(ctx.trader, wire_to_decision=ctx.wire_to_decision)
+    executor_state = ExecutorState(ctx.trader, ctx.clock, wire_to_decision=ctx.wire_to_decision)
     children = {
         COLLECTOR: partial(
             run_collector, fills_recv, writer, ctx, paths.kpi, s.kpi_interval_s, s.status_interval_s, paths.premium
@@ -273,7 +298,7 @@ async def _trade(
     stop: trio.Event,
     producers: trio.Nursery,
     actors: dict[str, Killable],
-    replay_hub: ReplayHub | None,
+    pacer: ReplayPacer | None,
     log,
 ) -> None:
     """Both feeds are ready: trade for the session's duration, or until ``stop``."""
@@ -291,10 +316,16 @@ async def _trade(
             random.Random(cfg.session.seed + SeedStream.CHAOS),
             ctx.chaos_kills,
         )
-    if replay_hub is not None:
-        producers.start_soon(_stop_after_replay, replay_hub, stop)
+    if pacer is not None:
+        producers.start_soon(_stop_after_replay, pacer, ctx, stop)
     with trio.move_on_after(cfg.session.duration_s):
         await stop.wait()
+    if pacer is not None and not pacer.finished.is_set():
+        log.info(
+            "replay: stopped after {:.1f} s of the recording; {}",
+            pacer.market.served_s,
+            pacer.market.recording.describe(),
+        )
 
 
 def _startup_failure(ctx: SessionContext, timeout_s: float) -> str:

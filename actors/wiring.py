@@ -67,16 +67,25 @@ def context(cfg: Config, session_id: str, opened_at: float) -> SessionContext:
 
 
 def replay_info(cfg: Config, replay: ReplayMarket) -> dict[str, Any]:
-    """What a replay served, for the KPI file."""
+    """What a replay served, for the KPI file (``recording_s`` and ``ended`` grow as it is served)."""
     return {
         "files": list(cfg.replay.files),
         "sources": replay.recording.sources,
         "speed": "as fast as possible" if cfg.replay.as_fast_as_possible else cfg.replay.speed,
-        "recording_s": round(replay.duration_s, 3),
+        "via": "direct" if replay.direct else "exchange",
+        "recording_s": round(replay.served_s, 3),
+        "recording_ended": False,
         "recorded": sorted(replay.recorded),
         "synthesised": replay.synthesised,
         "start_epoch_ms": replay.recording.start_epoch_ms,
     }
+
+
+def replay_pace(cfg: Config) -> str:
+    """How the log names a replay's pace."""
+    if cfg.replay.as_fast_as_possible:
+        return "as fast as possible (virtual clock)"
+    return "at the recorded pace" if cfg.replay.speed == 1 else f"at {cfg.replay.speed:g}x the recorded pace"
 
 
 def feed_configs(cfg: Config, endpoints) -> tuple[Any, Any]:
@@ -104,8 +113,8 @@ def _fill_model(cfg: Config, seed: int):
 
 
 def prepare_replay(cfg: Config) -> ReplayMarket:
-    """Read the recordings named by $.replay.files and pre-roll them; RecordingError says what is wrong."""
-    recording = recordings.load(cfg.replay.files)
+    """Open the recordings named by $.replay.files and pre-roll them; RecordingError says what is wrong."""
+    recording = recordings.Recording.open(cfg.replay.files)
     return ReplayMarket(
         recording,
         cfg.sim,
@@ -113,4 +122,5 @@ def prepare_replay(cfg: Config) -> ReplayMarket:
         upbit_market=cfg.feeds.upbit.market,
         fx_market=cfg.feeds.upbit.fx_market if cfg.fx.source == "upbit" else None,
         binance_symbol=cfg.feeds.binance.symbol,
+        direct=cfg.replay.direct(cfg.sim),
     )

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str]) -> int:
     from actors import config
     from actors.cli import configure_logging
-    from actors.sim.replay import ReplayHub
+    from actors.sim.replay import ReplayHub, ReplayPacer
     from actors.sim.serve import serve_hub
     from actors.wiring import prepare_replay
 
@@ -33,7 +33,9 @@ def main(argv: list[str]) -> int:
         {"session": {"market": "replay"}, "replay": {"files": [recording], "speed": speed}},
     )
     configure_logging(None, stderr_level="ERROR")
-    hub = ReplayHub(prepare_replay(cfg), cfg.sim, cfg.session.seed, speed)
+    market = prepare_replay(cfg)
+    pacer = ReplayPacer(market, speed, f"{speed:g}x")
+    hub = ReplayHub(market, cfg.sim, cfg.session.seed, pacer)
 
     async def serve() -> None:
         async with trio.open_nursery() as nursery:
@@ -48,7 +50,7 @@ def main(argv: list[str]) -> int:
                 ),
                 flush=True,
             )
-            await hub.finished.wait()
+            await pacer.finished.wait()
             nursery.cancel_scope.cancel()
 
     trio.run(serve)

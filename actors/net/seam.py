@@ -8,8 +8,9 @@ frames.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Iterator
 
 _network: ContextVar[Any] = ContextVar("network", default=None)
 
@@ -22,3 +23,14 @@ def current_network() -> Any:
 def use_network(network: Any) -> None:
     """Route this task's (and its children's) connections through ``network``."""
     _network.set(network)
+
+
+@contextmanager
+def network_scope(network: Any) -> Iterator[None]:
+    """Route this task's (and the children it starts meanwhile) connections through ``network`` for the
+    duration of the block, then back to what they were."""
+    token = _network.set(network)
+    try:
+        yield
+    finally:
+        _network.reset(token)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Generic, Mapping, TypeVar
 import attrs
 import msgspec
 
+from actors.clock import MarketClock
 from actors.conventions import FEED_ACTORS
 from actors.core.acceptance import Criterion, Thresholds, criteria
 from actors.core.kpi import Dispersion, FeedStatistics, FeedStats, LatencyHistogram, LatencyPercentiles
@@ -48,6 +49,8 @@ class SessionContext:
     thresholds: Thresholds = attrs.field(factory=Thresholds)
     status: str = "running"  # running | completed | interrupted | failed
     replay: dict[str, Any] | None = None  # market = "replay": what was replayed (build_kpi copies it)
+    replay_progress: Callable[[], tuple[float, bool]] | None = None  # (recording seconds served, ended)
+    clock: MarketClock = attrs.field(factory=MarketClock)  # the market's wall time (a replay's: recorded)
     wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)
     wire_to_fill_written: LatencyHistogram = attrs.field(factory=LatencyHistogram)
     disk_error: str | None = None  # the first data write that failed; the session stops on it
@@ -161,7 +164,9 @@ class ReplayInfo(msgspec.Struct, frozen=True, kw_only=True):
     files: tuple[str, ...] = ()
     sources: tuple[str, ...]  # "path (format)"
     speed: float | str  # or "as fast as possible"
-    recording_s: float
+    via: str = "exchange"  # "direct" (frames handed to the feeds in memory) or "exchange" (its servers)
+    recording_s: float  # of recording served (since the pre-roll)
+    recording_ended: bool = False  # the replay served its recording to the end
     recorded: tuple[str, ...]
     synthesised: tuple[str, ...]
     start_epoch_ms: int | None = None
@@ -219,6 +224,11 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
         """The document as kpi_<id>.json holds it: plain dicts, lists, strings and numbers."""
         return msgspec.json.decode(_encoder.encode(self))
 
+    @property
+    def recording_ended(self) -> bool:
+        """A replay that served its recording to the end (C1 counts that as long enough)."""
+        return not isinstance(self.replay, msgspec.UnsetType) and self.replay.recording_ended
+
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Kpi)
@@ -239,6 +249,15 @@ def as_kpi(kpi: Kpi | Mapping[str, Any]) -> Kpi:
 def book_age_s(view: MarketView, venue: str) -> float | None:
     """Age of the latest book of a feed's venue (Upbit is the KRW leg), or None before its first book."""
     return view.book_age_s(view.krw_leg if venue == "upbit" else view.usdt_leg)
+
+
+def _replay_now(ctx: SessionContext) -> dict[str, Any]:
+    """The replay block with what has been served so far."""
+    replay = dict(ctx.replay or {})
+    if ctx.replay_progress is not None:
+        served_s, ended = ctx.replay_progress()
+        replay.update(recording_s=round(served_s, 3), recording_ended=ended)
+    return replay
 
 
 def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
@@ -291,7 +310,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
         pipeline_latency_ms=PipelineLatency(
             ctx.wire_to_decision.statistics_ms(), ctx.wire_to_fill_written.statistics_ms()
         ),
-        replay=msgspec.UNSET if ctx.replay is None else msgspec.convert(ctx.replay, ReplayInfo),
+        replay=msgspec.UNSET if ctx.replay is None else msgspec.convert(_replay_now(ctx), ReplayInfo),
         acceptance_thresholds=ctx.thresholds,
     )
     return msgspec.structs.replace(kpi, acceptance=tuple(criteria(kpi, ctx.thresholds)))
@@ -326,12 +345,12 @@ def _balances(balances: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str
 
 
 def premium_sample(ctx: SessionContext, now: float) -> str | None:
-    """One line of premium_<id>.csv: t_s, premium_bps, baseline_bps (None before both books)."""
+    """One line of premium_<id>.csv: t_s, premium_bps, baseline_bps, ts_utc (None before both books)."""
     view = ctx.market_state.view(now)
     baseline = ctx.trader.statistics().baseline_bps
     if view.premium_bps is None or baseline is None:
         return None
-    return f"{now - ctx.opened_at:.3f},{view.premium_bps:.4f},{baseline:.4f}\n"
+    return f"{now - ctx.opened_at:.3f},{view.premium_bps:.4f},{baseline:.4f},{ctx.clock.utc(now)}\n"
 
 
 def status_line(ctx: SessionContext, now: float) -> str:

@@ -47,6 +47,14 @@ def _levels(levels: Iterable[tuple[float, float]]) -> str:
     return "[" + ",".join(f'["{_num(p)}","{_num(q)}"]' for p, q in levels) + "]"
 
 
+def diff_payload(symbol: str, time_ms: int, diff: BinanceDiff) -> str:
+    """A depthUpdate event as the server writes it (without the combined stream's envelope)."""
+    return (
+        f'{{"e":"depthUpdate","E":{time_ms},"s":"{symbol}",'
+        f'"U":{diff.first_id},"u":{diff.final_id},"b":{_levels(diff.bids)},"a":{_levels(diff.asks)}}}'
+    )
+
+
 class _Session(FaultTarget):
     venue = "binance"
 
@@ -75,10 +83,7 @@ class _Session(FaultTarget):
     # -- market data -----------------------------------------------------------------------------
 
     def _diff_payload(self, diff: BinanceDiff) -> str:
-        return (
-            f'{{"e":"depthUpdate","E":{self.hub.market.time_ms},"s":"{self.symbol}",'
-            f'"U":{diff.first_id},"u":{diff.final_id},"b":{_levels(diff.bids)},"a":{_levels(diff.asks)}}}'
-        )
+        return diff_payload(self.symbol, self.hub.market.time_ms, diff)
 
     async def on_step(self, diff: BinanceDiff | None) -> None:
         sym = self.symbol.lower()
@@ -240,7 +245,8 @@ class _Session(FaultTarget):
                 return
 
 
-def _route(path: str) -> tuple[bool, list[str]] | None:
+def stream_route(path: str) -> tuple[bool, list[str]] | None:
+    """(combined, streams) of a WebSocket path: /stream?streams=a/b, /ws/a/b or /ws; None for another path."""
     parts = urlsplit(path)
     if parts.path == "/stream":
         streams = parse_qs(parts.query).get("streams", [""])[0]
@@ -258,7 +264,7 @@ async def serve_binance_ws(
     cfg = hub.cfg
 
     async def handler(request: WsRequest) -> None:
-        route = _route(request.path)
+        route = stream_route(request.path)
         if route is None:
             await request.reject(404)
             return

@@ -23,17 +23,18 @@ both venues have a client (so nothing is served to nobody), and sets ``finished`
 
 from __future__ import annotations
 
-from typing import Iterator
+from datetime import datetime, timezone
+from typing import Awaitable, Callable, Iterator
 
 import attrs
 import trio
 from loguru import logger
 
 from actors.core.book import DiffBook
-from actors.core.venues import binance, upbit
+from actors.core.venues import binance
 from actors.sim.exchange import SimHub
 from actors.sim.model import BINANCE_BTC, UPBIT_BTC, UPBIT_USDT, BinanceDiff, SimBook, SimMarket, StepResult
-from actors.sim.recordings import Recorded, Recording, RecordingError
+from actors.sim.recordings import MALFORMED, Recorded, Recording, RecordingError
 from actors.sim.settings import SimConfig
 
 CONNECT_POLL_S = 0.01
@@ -41,7 +42,11 @@ LEAD_IN_S = 0.1  # between the clients' connections and the first served event: 
 
 
 class ReplayMarket:
-    """The market as a recording saw it, with the books it lacks synthesised."""
+    """The market as a recording saw it, with the books it lacks synthesised.
+
+    ``direct`` (the fast path, ``actors.sim.direct``): recorded frames are handed to the feeds as
+    recorded, and decoded here only where this market needs the books itself: to pre-roll, and to pin
+    synthesised books to the recorded ones (``keeps_books``)."""
 
     def __init__(
         self,
@@ -52,8 +57,10 @@ class ReplayMarket:
         upbit_market: str,
         fx_market: str | None,
         binance_symbol: str,
+        direct: bool = False,
     ) -> None:
         self.recording = recording
+        self.direct = direct
         self.binance_symbol = binance_symbol
         self.upbit_market = upbit_market
         self.fx_market = fx_market
@@ -69,11 +76,16 @@ class ReplayMarket:
                 f"{sorted(has_binance) or 'nothing'} (set feeds.upbit.market or feeds.binance.symbol to one of them)"
             )
         self.synthesised = [c for c in (*self.upbit_codes, binance_symbol) if c not in self.recorded]
-        self._events = [
+        # the books are kept up to date (every recorded frame decoded) through the exchange, and directly
+        # where synthesised books are pinned to them; otherwise only until the feeds have their first
+        # REST snapshot (``stop_keeping_books``)
+        self.needs_books = not direct or bool(self.synthesised)
+        self.keeps_books = True
+        self._stream = (
             r
-            for r in recording.events
+            for r in recording.events(validate=self.needs_books)
             if r.symbol in self.recorded and (r.venue == "binance") == (r.symbol == binance_symbol)
-        ]
+        )
         self._sync = binance.BookSync(binance_symbol)
         # recorded codes are DiffBooks (_recorded_book), synthesised ones the model's SimBooks
         self.books: dict[str, DiffBook | SimBook] = {c: DiffBook() for c in self.upbit_codes if c in self.recorded}
@@ -82,8 +94,8 @@ class ReplayMarket:
         self.time_ms = recording.start_epoch_ms
         self.step_s = sim_cfg.step_ms / 1000
         self.gaps_seen = 0
-        self._next = self._preroll()
-        self.start_s = self._events[self._next - 1].at_s if self._next else 0.0
+        self.start_s = self._preroll()
+        self.last_s = self.start_s  # the recording's time (since its first event) served so far
         self._synth: SimMarket | None = None
         if self.synthesised:
             btc, fx = self._anchor(sim_cfg.usdt_krw, sim_cfg.premium_mean_bps)
@@ -100,6 +112,15 @@ class ReplayMarket:
             for code, model in self._model_code.items():
                 self.books[code] = self._synth.books[model]
 
+    def stop_keeping_books(self) -> None:
+        """The direct path's feeds have their snapshot: stop decoding recorded frames, unless needed."""
+        self.keeps_books = self.needs_books
+
+    @property
+    def start_epoch_s(self) -> float:
+        """The recording's wall time where the replay starts (the end of the pre-roll)."""
+        return self.recording.start_epoch_ms / 1000 + self.start_s
+
     # -- what the servers read -------------------------------------------------------------------
 
     @property
@@ -115,9 +136,9 @@ class ReplayMarket:
         return self.binance_symbol not in self.recorded or self._sync.synced
 
     @property
-    def duration_s(self) -> float:
-        """Seconds of recording left to serve after the pre-roll."""
-        return self._events[-1].at_s - self.start_s if self._events else 0.0
+    def served_s(self) -> float:
+        """Seconds of recording served since the pre-roll: the replay's length once it has ended."""
+        return self.last_s - self.start_s
 
     # -- stepping --------------------------------------------------------------------------------
 
@@ -129,11 +150,12 @@ class ReplayMarket:
     def _ready(self) -> bool:
         return self.binance_ready and all(len(self._recorded_book(c)) for c in self.upbit_codes if c in self.recorded)
 
-    def _preroll(self) -> int:
-        for i, r in enumerate(self._events):
+    def _preroll(self) -> float:
+        """Apply recorded events until every recorded book is known; the recording's time there."""
+        for r in self._stream:
             self._apply(r)
             if self._ready():
-                return i + 1
+                return r.at_s
         missing = [c for c in self.recorded if c != self.binance_symbol and not len(self._recorded_book(c))]
         if not self.binance_ready:
             missing.append(
@@ -143,7 +165,12 @@ class ReplayMarket:
         raise RecordingError(f"{' + '.join(self.recording.sources)}: never gives a whole book for {', '.join(missing)}")
 
     def _apply(self, r: Recorded) -> StepResult | None:
-        event = r.event
+        """Update the recorded book; what changed (None for a snapshot or a frame that does not decode)."""
+        try:
+            event = r.event
+        except Exception:  # a damaged frame the fast path did not check when reading: one frame's damage
+            self.recording.skipped[MALFORMED] += 1
+            return None
         if isinstance(event, binance.DepthDiff):
             self.time_ms = event.event_ms
             if self._sync.on_diff(event) is binance.Outcome.GAP:
@@ -153,7 +180,6 @@ class ReplayMarket:
             if not self._sync.synced:
                 self._sync.on_snapshot(event)  # REFETCH (older than the buffered diffs): wait for the next one
             return None
-        assert isinstance(event, upbit.Orderbook)
         self.time_ms = event.timestamp_ms
         self._recorded_book(r.symbol).reset(event.bids, event.asks, 0)
         return StepResult(self.time_ms, (r.symbol,), None)
@@ -183,57 +209,85 @@ class ReplayMarket:
         diff = result.binance_diff if self.binance_symbol in self._model_code else None
         return StepResult(self.time_ms, changed, diff) if changed or diff else None
 
-    def steps(self) -> Iterator[tuple[float, StepResult | None]]:
-        """(seconds since the replay's start, what changed) for the rest of the recording."""
+    def schedule(self) -> Iterator[tuple[float, Recorded | None]]:
+        """(seconds since the replay's start, the recorded event or None for a synthesised step) for the
+        rest of the recording; ``advance`` brings the market to each one at its time."""
         next_synth = self.start_s + self.step_s
-        for r in self._events[self._next :]:
+        for r in self._stream:
             while self._synth is not None and next_synth <= r.at_s:
-                yield next_synth - self.start_s, self._synth_step(next_synth)
+                yield next_synth - self.start_s, None
                 next_synth += self.step_s
-            yield r.at_s - self.start_s, self._apply(r)
+            yield r.at_s - self.start_s, r
+
+    def advance(self, at_s: float, recorded: Recorded | None) -> StepResult | None:
+        """Apply one step of ``schedule`` (at its time: a REST answer reads the books meanwhile); what
+        changed. None where nothing a server sends did, and for every recorded event while this market
+        does not keep the books (the direct path)."""
+        if recorded is None:
+            return self._synth_step(self.start_s + at_s)
+        self.last_s = recorded.at_s
+        return self._apply(recorded) if self.keeps_books else None
+
+    def steps(self) -> Iterator[tuple[float, Recorded | None, StepResult | None]]:
+        """``schedule`` and ``advance`` in one (tests and tools that serve no client)."""
+        for at_s, recorded in self.schedule():
+            yield at_s, recorded, self.advance(at_s, recorded)
 
 
-class ReplayHub(SimHub):
-    """The simulator's hub, fed by a ReplayMarket instead of the model's clock."""
+class ReplayPacer:
+    """The replay's clock, whichever way it is served (the exchange's servers, or ``actors.sim.direct``):
+    it starts once both venues have a client (plus ``LEAD_IN_S``), serves each step at ``speed`` times
+    the recorded pace, notes the recording's own gaps, and sets ``finished`` after the last event."""
 
-    market: ReplayMarket
-
-    def __init__(self, market: ReplayMarket, cfg: SimConfig, seed: int, speed: float = 1.0) -> None:
-        super().__init__(cfg, seed, market=market)
+    def __init__(self, market: ReplayMarket, speed: float, pace: str) -> None:
+        self.market = market
         self.speed = speed
-        self.finished = trio.Event()  # set after the last recorded event was served
+        self.pace = pace  # how the log names the pace: "as fast as possible", "10x the recorded pace"...
+        self.finished = trio.Event()
+        self.started_at: float | None = None  # the Trio time of the replay's first served instant
+        self.on_start: Callable[[float], None] | None = None  # told started_at (the session's market clock)
+        self.error: str | None = None  # why the recording could not be read to its end (corrupt gzip data)
         self._book_changed = trio.Event()
 
-    async def _deliver(self, result: StepResult) -> None:
-        """Like ``publish``, but a client whose queue is full is waited for, not dropped: a replay
-        above the clients' pace runs as fast as they read (the recording is not a live exchange)."""
-        for key, send in list(self._queues.items()):
-            try:
-                await send.send(result)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self.close_queue(key)
-
     async def wait_book(self) -> None:
+        """Return once the recorded Binance book is in sync (REST can answer from it)."""
         while not self.market.binance_ready:
             await self._book_changed.wait()
 
-    async def run_clock(self) -> None:
+    async def run(
+        self,
+        connected: Callable[[], bool],
+        deliver: Callable[[Recorded | None, StepResult | None], Awaitable[None]],
+    ) -> None:
         log = logger.bind(actor="replay")
-        while not all(self.targets.values()):  # the clock starts once both venues have a client
+        while not connected():
             await trio.sleep(CONNECT_POLL_S)
         await trio.sleep(LEAD_IN_S)
         market = self.market
+        self.started_at = t0 = trio.current_time()
+        if self.on_start is not None:
+            self.on_start(t0)
         log.info(
-            "replaying {:.1f} s of recording at {}",
-            market.duration_s,
-            "the recorded pace" if self.speed == 1 else f"{self.speed:g}x",
+            "replaying from {} (recording time), {}",
+            datetime.fromtimestamp(market.start_epoch_s, timezone.utc).isoformat(timespec="milliseconds"),
+            self.pace,
         )
-        t0 = trio.current_time()
+        try:
+            await self._serve(t0, deliver, log)
+        except RecordingError as exc:  # damage found as the files are read (corrupt gzip data, say)
+            self.error = str(exc)
+            log.error("replay: {}; the replay ends here", exc)
+        log.info("replay: end of the recording after {:.1f} s of it; {}", market.served_s, market.recording.describe())
+        self.finished.set()
+
+    async def _serve(
+        self, t0: float, deliver: Callable[[Recorded | None, StepResult | None], Awaitable[None]], log
+    ) -> None:
+        market = self.market
         was_ready = True
-        for at_s, result in market.steps():
+        for at_s, recorded in market.schedule():
             await trio.sleep_until(t0 + at_s / self.speed)
-            if result is not None:
-                await self._deliver(result)
+            await deliver(recorded, market.advance(at_s, recorded))
             ready = market.binance_ready
             if ready != was_ready:
                 if ready:
@@ -250,5 +304,30 @@ class ReplayHub(SimHub):
                         at_s,
                     )
                 was_ready = ready
-        log.info("replay: end of the recording")
-        self.finished.set()
+
+
+class ReplayHub(SimHub):
+    """The simulator's hub, fed by a ReplayMarket instead of the model's clock."""
+
+    market: ReplayMarket
+
+    def __init__(self, market: ReplayMarket, cfg: SimConfig, seed: int, pacer: ReplayPacer) -> None:
+        super().__init__(cfg, seed, market=market)
+        self.pacer = pacer
+
+    async def _deliver(self, recorded: Recorded | None, result: StepResult | None) -> None:
+        """Like ``publish``, but a client whose queue is full is waited for, not dropped: a replay
+        above the clients' pace runs as fast as they read (the recording is not a live exchange)."""
+        if result is None:
+            return
+        for key, send in list(self._queues.items()):
+            try:
+                await send.send(result)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.close_queue(key)
+
+    async def wait_book(self) -> None:
+        await self.pacer.wait_book()
+
+    async def run_clock(self) -> None:
+        await self.pacer.run(lambda: all(self.targets.values()), self._deliver)

@@ -120,7 +120,7 @@ def _premium(path: Path) -> list[tuple[float, float, float]]:
     rows = []
     for _, line, _ in LineReader(path):
         try:
-            t_s, premium_bps, baseline_bps = (float(x) for x in (line or b"").split(b","))
+            t_s, premium_bps, baseline_bps = (float(x) for x in (line or b"").split(b",")[:3])
         except ValueError:  # the header, a torn or over-long row
             continue
         rows.append((t_s, premium_bps, baseline_bps))

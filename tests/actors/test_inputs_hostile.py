@@ -279,7 +279,7 @@ def test_frames_with_values_of_the_wrong_type_are_malformed(tmp_path):
 # -- replays on the command line -------------------------------------------------------------------
 
 
-def _replay(path: Path, tmp_path: Path, *, bounded: bool = False) -> subprocess.CompletedProcess:
+def _replay(path: Path, tmp_path: Path, *, bounded: bool = False, duration_s: float = 5) -> subprocess.CompletedProcess:
     return _cli(
         "actors.session",
         "--config",
@@ -288,7 +288,7 @@ def _replay(path: Path, tmp_path: Path, *, bounded: bool = False) -> subprocess.
         str(path),
         "--as-fast-as-possible",
         "--duration",
-        "5",
+        str(duration_s),
         "--logs-dir",
         str(tmp_path / "logs"),
         bounded=bounded,
@@ -307,11 +307,11 @@ def test_replay_of_a_recording_cut_short_runs_and_says_so(tmp_path):
     path = tmp_path / "recording_x.jsonl.gz"
     data = _gzip(path, _our_lines())
     path.write_bytes(data[: len(data) * 6 // 10])
-    proc = _replay(path, tmp_path)
+    proc = _replay(path, tmp_path, duration_s=120)  # the recording is read as it is served: up to the cut
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     (log,) = (tmp_path / "logs").glob("session_*.log")
-    assert "truncated tail 1" in log.read_text()
+    assert "end of the recording" in log.read_text() and "truncated tail 1" in log.read_text()
 
 
 @pytest.mark.parametrize("kind", ["device", "folder", "fifo", "sparse"])

@@ -31,9 +31,9 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
-def _market(recording, **kw) -> ReplayMarket:
+def _market(paths, **kw) -> ReplayMarket:
     names = {"upbit_market": "KRW-BTC", "fx_market": "KRW-USDT", "binance_symbol": "BTCUSDT", **kw}
-    return ReplayMarket(recording, SimConfig(), 7, **names)
+    return ReplayMarket(recordings.Recording.open(paths), SimConfig(), 7, **names)
 
 
 # -- importers -------------------------------------------------------------------------------------
@@ -75,9 +75,9 @@ def test_unreadable_recordings_are_clear_errors(tmp_path, fixtures):
         recordings.load([fixtures / CF / "UPBIT.0"])
     # a WebSocket file without its REST snapshots cannot start a Binance book
     with pytest.raises(RecordingError, match="BINANCE.http"):
-        _market(recordings.load([fixtures / CF / "BINANCE.ws.1.0"]), binance_symbol="NKNUSDT")
+        _market([fixtures / CF / "BINANCE.ws.1.0"], binance_symbol="NKNUSDT")
     with pytest.raises(RecordingError, match="has neither KRW-BTC .* nor ETHUSDT"):
-        _market(recordings.load([fixtures / HFT]), binance_symbol="ETHUSDT")
+        _market([fixtures / HFT], binance_symbol="ETHUSDT")
 
 
 def test_a_malformed_line_is_counted_and_skipped(tmp_path):
@@ -96,11 +96,11 @@ def test_a_malformed_line_is_counted_and_skipped(tmp_path):
 
 
 def test_replay_serves_the_recorded_diffs_in_order_and_synthesises_upbit(fixtures):
-    market = _market(recordings.load([fixtures / HFT]))
+    market = _market([fixtures / HFT])
     assert market.synthesised == ["KRW-BTC", "KRW-USDT"] and market.recorded == {"BTCUSDT"}
     assert market.binance_ready and market.update_id == 50093239224  # snapshot + the diff straddling it
     previous, diffs, ratios = market.update_id, 0, []
-    for _, step in market.steps():
+    for _, _, step in market.steps():
         if step is None:
             continue
         if step.binance_diff is not None:
@@ -133,9 +133,9 @@ def test_replay_of_a_gap_waits_for_the_next_recorded_snapshot(tmp_path):
     ]
     path = tmp_path / "gap.txt"
     path.write_text("".join(f"{1_700_000_000_000_000_000 + i * 100_000_000} {text}\n" for i, text in lines))
-    market = _market(recordings.load([path]), binance_symbol="ABCUSDT")
+    market = _market([path], binance_symbol="ABCUSDT")
     readiness = []
-    for _, step in market.steps():
+    for _, _, step in market.steps():
         if step is not None and step.binance_diff is not None:  # (the others are synthesised Upbit steps)
             readiness.append((market.binance_ready, market.update_id))
     assert readiness[1][0] is False and market.gaps_seen == 1  # after the gap
@@ -156,15 +156,6 @@ def _replay_cfg(fixtures, folder: Path, **strategy) -> config.Config:
     )
 
 
-def _without_wall_clock(path: Path) -> list[str]:
-    out = []
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        assert record.pop("ts_utc")  # the one wall-clock field (docs/file-formats.md)
-        out.append(json.dumps(record))
-    return out
-
-
 def test_two_replays_give_identical_fill_events_and_compare_by_l2_source(tmp_path, fixtures, run_virtual):
     runs = {}
     for name, source in (("a", "multi"), ("b", "multi"), ("upbit", "upbit"), ("binance", "binance")):
@@ -177,9 +168,9 @@ def test_two_replays_give_identical_fill_events_and_compare_by_l2_source(tmp_pat
         assert kpi["reconnects"] == {"upbit": 0, "binance": 0}
     a, b = (runs[k].paths.fill_events for k in ("a", "b"))
     assert runs["a"].kpi["fill_events"] >= 5
-    assert _without_wall_clock(a) == _without_wall_clock(b)
-    raw_a, raw_b = a.read_bytes(), b.read_bytes()
-    assert raw_a != raw_b or runs["a"].kpi["fill_events"] == 0  # only ts_utc differs, and it does
+    assert a.read_bytes() == b.read_bytes()  # ts_utc included: the recording's time (2024-08-08)
+    first = json.loads(a.read_text().splitlines()[0])
+    assert first["ts_utc"].startswith("2024-08-08T23:5") and runs["a"].kpi["replay"]["via"] == "direct"
     # the comparison report over three sessions of one recording with different L2 sources
     proc = _cli("actors.tools.report", "--compare", *(str(tmp_path / k) for k in ("a", "upbit", "binance")))
     assert proc.returncode == 0, proc.stderr

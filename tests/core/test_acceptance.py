@@ -34,3 +34,20 @@ def test_distribution_labels():
     assert distribution([0.002] * 10).label == "FIXED"
     assert distribution([1.0, 2.0, 3.0]).label == "DISPERSED"
     assert distribution([]).label == "n/a"
+
+
+def test_a_replay_that_serves_its_recording_to_the_end_passes_c1():
+    kpi = json.loads(KPI_SAMPLE.read_text())
+    kpi.update(market="replay", requested_duration_s=400.0, duration_s=346.6)
+    kpi["replay"] = {
+        "sources": ["btcusdt_20240808.gz (hftbacktest)"],
+        "speed": "as fast as possible",
+        "recording_s": 345.7,
+        "recording_ended": True,
+        "recorded": ["BTCUSDT"],
+        "synthesised": ["KRW-BTC", "KRW-USDT"],
+    }
+    c1 = criteria(as_kpi(kpi), Thresholds())[0]
+    assert c1.id == "C1" and c1.passed and c1.measured == "346.6 s (the recording ended)"
+    kpi["replay"]["recording_ended"] = False  # stopped early (an error, Ctrl-C): too short
+    assert not criteria(as_kpi(kpi), Thresholds())[0].passed
