@@ -11,6 +11,9 @@ against those on disk.
 
 from __future__ import annotations
 
+import time
+from functools import partial
+
 import trio
 from loguru import logger
 
@@ -21,11 +24,20 @@ from actors.records.kpi import SessionContext, build_kpi, premium_sample, status
 PREMIUM_SAMPLE_S = 1.0
 
 
-async def _every(interval_s: float, fn) -> None:
+async def _every(interval_s: float, fn, *, real_time_too: bool = False) -> None:
+    """Call ``fn`` every ``interval_s`` of session time; ``real_time_too``: and only once half that much
+    real time has passed since the last call too (always so on the real clock; on a virtual clock a
+    replay's session time runs hundreds of times faster, and the KPI file and the status line are for
+    people and crash safety, which live on the real clock)."""
     next_at = trio.current_time()
+    last_real = time.monotonic()
     while True:
         next_at += interval_s
         await trio.sleep_until(next_at)
+        if real_time_too:
+            if time.monotonic() - last_real < interval_s / 2:
+                continue
+            last_real = time.monotonic()
         fn()
 
 
@@ -63,9 +75,9 @@ async def run_collector(
                 ctx.write_failed(exc)
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_every, kpi_interval_s, snapshot)
+        nursery.start_soon(partial(_every, kpi_interval_s, snapshot, real_time_too=True))
         nursery.start_soon(_every, PREMIUM_SAMPLE_S, sample)
-        nursery.start_soon(_every, status_interval_s, status)
+        nursery.start_soon(partial(_every, status_interval_s, status, real_time_too=True))
         task_status.started()
         async for event in inbox:
             if writer.failed is not None:
