@@ -17,8 +17,14 @@ docs/performance.md explains each figure and what bounds it.
   the exchange in its own process (bench/exchange_process.py) over real loopback WebSockets at the
   recorded pace (10 diffs/s) and at 100x;
 - soak: bench.soak (a simulated day of both feeds, kills and faults), RSS MB per simulated hour;
+- replay: ``python -m actors.session --replay ... --as-fast-as-possible`` over the recording, served
+  directly (the default) and through the embedded exchange, x real time of the whole process and of
+  the replay span, peak RSS (bench/replay.py); and over a generated day of recording (bench/longday.py:
+  the recording laid end to end), to show that memory does not grow with the recording;
 - peer: cryptofeed's Binance order-book handler fed the same diffs, in its own virtualenv
-  (bench/peer_cryptofeed.py; never a project dependency).
+  (bench/peer_cryptofeed.py; never a project dependency);
+- peers: nautilus_trader's BacktestEngine and hftbacktest's run loop over the same recording, each in
+  its own virtualenv (bench/peer_nautilus.py, bench/peer_hftbacktest.py).
 """
 
 from __future__ import annotations
@@ -297,6 +303,43 @@ def peer(repeats: int) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
+# -- replay and its peers --------------------------------------------------------------------------
+
+DAY_CACHE = ROOT / "bench" / ".cache"
+
+
+def replay(recording: Path, via: str) -> dict[str, Any]:
+    """One replay session in a process of its own (bench/replay.py): its JSON, or {"error": ...}."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.replay", str(recording), "--via", via], cwd=ROOT, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        return {"error": "replay failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def replay_day(hours: float) -> dict[str, Any]:
+    """A generated recording of ``hours`` (made once, kept in bench/.cache), replayed directly."""
+    from bench.longday import write_long_recording
+
+    path = DAY_CACHE / f"btcusdt_{hours:g}h.gz"
+    made: dict[str, Any] = {}
+    if not path.exists():
+        DAY_CACHE.mkdir(exist_ok=True)
+        made = write_long_recording(RECORDING, path, hours)
+    result = replay(path, "direct")
+    result["hours"] = hours
+    result["generated_in_s"] = made.get("seconds")
+    return result
+
+
+def peers(repeats: int) -> dict[str, Any]:
+    from bench.peer_hftbacktest import measure as hftbacktest
+    from bench.peer_nautilus import measure as nautilus
+
+    return {"nautilus_trader": nautilus(RECORDING, repeats), "hftbacktest": hftbacktest(RECORDING, repeats)}
+
+
 # -- main ------------------------------------------------------------------------------------------
 
 
@@ -304,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description="Benchmarks (docs/performance.md).")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, a 2 h soak (a smoke run)")
     parser.add_argument("--soak-hours", type=float, help="simulated hours of the soak (default 24)")
+    parser.add_argument("--day-hours", type=float, help="hours of the generated recording replayed (default 24)")
     args = parser.parse_args(argv)
     if not RECORDING.exists():
         print(f"bench: needs the shared recording at {RECORDING}", file=sys.stderr)
@@ -340,6 +384,15 @@ def main(argv: list[str] | None = None) -> int:
     fast = latency(100.0, 3.5)  # the whole recording at 100x
     results["latency_live"] = live
     results["latency_100x"] = fast
+
+    print("replay ...", file=sys.stderr, flush=True)
+    results["replay_direct"] = replay(RECORDING, "direct")
+    results["replay_exchange"] = replay(RECORDING, "exchange")
+    print("replay peers (nautilus_trader, hftbacktest) ...", file=sys.stderr, flush=True)
+    results["replay_peers"] = peers(3)
+    day_hours = args.day_hours or (1 if args.quick else 24)
+    print(f"replay of a generated {day_hours:g} h recording ...", file=sys.stderr, flush=True)
+    results["replay_day"] = replay_day(day_hours)
 
     print("soak ...", file=sys.stderr, flush=True)
     results["soak"] = soak(args.soak_hours or (2 if args.quick else 24))
@@ -392,6 +445,29 @@ def main(argv: list[str] | None = None) -> int:
         results["soak"]["rss_mb_per_hour"],
         "target <= 1",
     )
+    direct, exchange, day = results["replay_direct"], results["replay_exchange"], results["replay_day"]
+    nautilus, hftb = results["replay_peers"]["nautilus_trader"], results["replay_peers"]["hftbacktest"]
+    for name, r in (("direct", direct), ("exchange", exchange), (f"direct, generated {day_hours:g} h", day)):
+        if "error" in r:
+            row(f"replay {name}", r["error"])
+            continue
+        row(
+            f"replay {name}: x real time span/whole",
+            f"{r['x_real_time_span']}/{r['x_real_time_whole']}",
+            "target >= 1000",
+        )
+        row(f"  peak RSS MB during the replay ({r['recording_s']:.0f} s)", r["peak_rss_replay_mb"])
+    if "error" not in day and "error" not in direct:
+        results["replay_day_rss_over_short_mb"] = round(day["peak_rss_replay_mb"] - direct["peak_rss_replay_mb"], 1)
+        row("  day's peak RSS - 346 s replay's, MB", results["replay_day_rss_over_short_mb"], "target <= 10")
+    for name, r, key in (
+        ("nautilus_trader engine.run", nautilus, "x_real_time_run"),
+        ("hftbacktest run loop", hftb, "x_real_time_run"),
+    ):
+        row(f"peer: {name}, x real time", r.get(key, r.get("error", "?")))
+    if "x_real_time_run" in nautilus and "error" not in direct:
+        results["replay_span_over_nautilus_run"] = round(direct["x_real_time_span"] / nautilus["x_real_time_run"], 2)
+        row("replay span / nautilus engine.run", results["replay_span_over_nautilus_run"], "target > 1")
     if "frames_per_s" in peer_result:
         row("peer: cryptofeed Binance book, frames/s", peer_result["frames_per_s"])
         row("floor / cryptofeed", results["floor_over_peer"], "target >= 2")
