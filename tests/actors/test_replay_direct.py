@@ -52,6 +52,16 @@ def test_direct_and_exchange_paths_give_identical_fill_events(tmp_path, fixtures
     assert first["ts_utc"].startswith("2024-08-08T23:5")  # the recording's time, not today's
 
 
+def test_a_cryptofeed_websocket_file_and_its_http_file_replay_the_same_both_ways(tmp_path, fixtures, run_virtual):
+    cf = fixtures / "recorded" / "cryptofeed"
+    files = [cf / "BINANCE.ws.1.0", cf / "BINANCE.http.0.0"]
+    quick = {"warmup_s": 1, "baseline_halflife_s": 2, "max_hold_s": 3, "zones": [[2, 2]]}  # 30 s of market
+    runs = _both_ways(run_virtual, tmp_path, files, feeds={"binance": {"symbol": "NKNUSDT"}}, strategy=quick)
+    kpi = runs["direct"]["kpi"]
+    assert kpi["replay"]["recorded"] == ["NKNUSDT"] and kpi["feeds"]["binance"]["books"] > 100
+    assert kpi["fill_events"] >= 2 and runs["direct"]["fills"] == runs["exchange"]["fills"]
+
+
 def test_direct_replay_of_our_own_recording_matches_the_exchange(tmp_path, run_virtual):
     source = tmp_path / "source"
     cfg = config.load(
