@@ -94,7 +94,13 @@ async def _serve_replay(
     show_in_log(ctx.clock)
     pacer.on_start = lambda t0: ctx.clock.follow(t0, replay.start_epoch_s, speed)
     ctx.replay = replay_info(cfg, replay)
-    ctx.replay_progress = lambda: (replay.served_s, pacer.finished.is_set())
+    ctx.replay_progress = lambda: {
+        "recording_s": round(replay.served_s, 3),
+        "recording_ended": pacer.finished.is_set() and pacer.error is None,
+        "started_at_s": None if pacer.started_at is None else round(pacer.started_at - ctx.opened_at, 6),
+        "start_epoch_s": replay.start_epoch_s,
+        "pace": speed,
+    }
     if replay.direct:
         direct = DirectReplay(replay, pacer)
         nursery.start_soon(direct.run_clock)

@@ -49,7 +49,7 @@ class SessionContext:
     thresholds: Thresholds = attrs.field(factory=Thresholds)
     status: str = "running"  # running | completed | interrupted | failed
     replay: dict[str, Any] | None = None  # market = "replay": what was replayed (build_kpi copies it)
-    replay_progress: Callable[[], tuple[float, bool]] | None = None  # (recording seconds served, ended)
+    replay_progress: Callable[[], dict[str, Any]] | None = None  # the replay block's fields that change
     clock: MarketClock = attrs.field(factory=MarketClock)  # the market's wall time (a replay's: recorded)
     wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)
     wire_to_fill_written: LatencyHistogram = attrs.field(factory=LatencyHistogram)
@@ -170,6 +170,17 @@ class ReplayInfo(msgspec.Struct, frozen=True, kw_only=True):
     recorded: tuple[str, ...]
     synthesised: tuple[str, ...]
     start_epoch_ms: int | None = None
+    # the market clock: from session time started_at_s on, recording time is
+    # start_epoch_s + (t - started_at_s) * pace (recorded seconds per session second)
+    started_at_s: float | None = None
+    start_epoch_s: float | None = None
+    pace: float = 1.0
+
+    def recording_time(self, t_s: float) -> float | None:
+        """Seconds since the epoch, in the recording, at session time ``t_s`` (None before it started)."""
+        if self.started_at_s is None or self.start_epoch_s is None:
+            return None
+        return self.start_epoch_s + (t_s - self.started_at_s) * self.pace
 
 
 class Kpi(msgspec.Struct, frozen=True, kw_only=True):
@@ -255,8 +266,7 @@ def _replay_now(ctx: SessionContext) -> dict[str, Any]:
     """The replay block with what has been served so far."""
     replay = dict(ctx.replay or {})
     if ctx.replay_progress is not None:
-        served_s, ended = ctx.replay_progress()
-        replay.update(recording_s=round(served_s, 3), recording_ended=ended)
+        replay.update(ctx.replay_progress())
     return replay
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal, Sequence
 
 import attrs
 import matplotlib
@@ -135,8 +136,21 @@ def _fmt(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
+def _time_axis(kpi: Kpi) -> tuple[Callable[[Sequence[float]], Sequence[Any]], str]:
+    """How the plots place session times: as the recording's time in a replay, else as session seconds."""
+    replay = kpi.replay
+    if isinstance(replay, msgspec.UnsetType) or replay.recording_time(0.0) is None:
+        return (lambda ts: ts), "session time (s)"
+
+    def recorded(ts: Sequence[float]) -> list[datetime]:
+        return [datetime.fromtimestamp(replay.recording_time(t) or 0.0, timezone.utc) for t in ts]
+
+    return recorded, "recording time (UTC)"
+
+
 def _plots(paths: SessionPaths, kpi: Kpi, events: tuple[_Fill, ...], premium: list) -> list[str]:
     names = []
+    x, x_label = _time_axis(kpi)
 
     def save(fig, suffix: str) -> None:
         path = paths.plot(suffix)
@@ -148,13 +162,13 @@ def _plots(paths: SessionPaths, kpi: Kpi, events: tuple[_Fill, ...], premium: li
     fig, ax = plt.subplots(figsize=(9, 3.5))
     if premium:
         t, p, b = zip(*premium)
-        ax.plot(t, p, lw=0.8, label="premium (mid)")
-        ax.plot(t, b, lw=1.2, label="baseline")
+        ax.plot(x(t), p, lw=0.8, label="premium (mid)")
+        ax.plot(x(t), b, lw=1.2, label="baseline")
     for leg, marker, color in (("entry", "^", "green"), ("exit", "v", "red")):
         legs = [e for e in events if e.leg == leg]
         if legs:
             ax.scatter(
-                [e.decided_t_s for e in legs],
+                x([e.decided_t_s for e in legs]),
                 [e.premium_bps for e in legs],
                 marker=marker,
                 color=color,
@@ -162,7 +176,7 @@ def _plots(paths: SessionPaths, kpi: Kpi, events: tuple[_Fill, ...], premium: li
                 label=f"{leg} legs",
                 zorder=3,
             )
-    ax.set_xlabel("session time (s)")
+    ax.set_xlabel(x_label)
     ax.set_ylabel("bps")
     ax.set_title("Premium, baseline and trades")
     if ax.get_legend_handles_labels()[0]:
@@ -210,8 +224,8 @@ def _plots(paths: SessionPaths, kpi: Kpi, events: tuple[_Fill, ...], premium: li
         total += pnl
         xs.append(at)
         ys.append(total)
-    ax.step(xs, ys, where="post")
-    ax.set_xlabel("session time (s)")
+    ax.step(x(xs), ys, where="post")
+    ax.set_xlabel(x_label)
     ax.set_ylabel("USDT")
     ax.set_title("Realized PnL after fees")
     save(fig, "pnl")

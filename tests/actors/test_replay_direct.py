@@ -13,9 +13,11 @@ import gzip
 import json
 import random
 import tracemalloc
+from datetime import datetime, timezone
 from pathlib import Path
 
 from actors import config
+from actors.records.kpi import as_kpi
 from actors.records.paths import SessionPaths
 from actors.sim import recordings
 
@@ -50,6 +52,10 @@ def test_direct_and_exchange_paths_give_identical_fill_events(tmp_path, fixtures
     assert runs["direct"]["fills"] == runs["exchange"]["fills"]
     first = json.loads(runs["direct"]["fills"].splitlines()[0])
     assert first["ts_utc"].startswith("2024-08-08T23:5")  # the recording's time, not today's
+    # the KPI's market clock (the report's time axis) places session times where ts_utc does
+    replay = as_kpi(runs["direct"]["kpi"]).replay
+    at = datetime.fromtimestamp(replay.recording_time(first["t_s"]), timezone.utc)
+    assert abs((at - datetime.fromisoformat(first["ts_utc"])).total_seconds()) < 1e-3
 
 
 def test_a_cryptofeed_websocket_file_and_its_http_file_replay_the_same_both_ways(tmp_path, fixtures, run_virtual):
