@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config/demo.toml
 ARGS ?=
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run exchange test test-fast lint bench interop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m actors.session --config $(CONFIG) $(ARGS)
+
+# The embedded exchange on its own, for any client, until Ctrl-C (docs/simulator.md): the first stdout line
+# is its endpoints as JSON; ARGS="--replay FILE" serves a recording
+exchange: $(STAMP)
+	$(BIN)/python -m actors.sim --config $(CONFIG) $(ARGS)
 
 # lint, format and types first (seconds), then the suite
 test: lint
@@ -34,6 +39,12 @@ test-fast: $(STAMP)
 # installs cryptofeed into bench/.venv-peer for the peer figure (never into the project).
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(ARGS)
+
+# cryptofeed's own Binance and Upbit feeds against the exchange for 130 s (ARGS="--seconds S"), checked and
+# summarised as JSON (docs/simulator.md). Installs cryptofeed into bench/.venv-peer (never into the project);
+# not part of make test: it takes minutes.
+interop: $(STAMP)
+	$(BIN)/python -m bench.interop $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -7,6 +7,10 @@ behind by a whole queue is disconnected, as a real exchange drops slow consumers
 Faults (``[[sim.faults]]`` at fixed times, or ``fault_rate_per_min`` at seeded random times) go to
 every connection of their venue, which applies it at its next market step (``FaultTarget``); REST
 faults change how the depth endpoint answers for ``duration_s``.
+
+The hub counts what a status line reports (``statistics()``): connections per venue, open and opened
+since the start, WebSocket frames sent per venue (each server connection's sends pass through
+``CountedConn``), and faults injected.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import math
 import random
 import time
 from collections import Counter
-from typing import Awaitable, Callable, Mapping, Protocol, Self, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Protocol, Self, Sequence
 
 import attrs
 import trio
@@ -33,6 +37,27 @@ class SimEndpoints:
     upbit_url: str
     binance_ws_url: str
     binance_rest_url: str
+
+
+@attrs.frozen
+class VenueStatistics:
+    """One venue's connections and frames, as of a ``SimHub.statistics()`` call."""
+
+    connected: int  # connections open now
+    opened: int  # connections accepted since the exchange started
+    frames_sent: int  # WebSocket messages sent since the start (data, replies, status, faults; not pings)
+
+
+@attrs.frozen
+class HubStatistics:
+    """What the exchange has done so far (the status lines of ``python -m actors.sim``)."""
+
+    venues: Mapping[str, VenueStatistics]  # "upbit", "binance"
+    faults_injected: Mapping[str, int]  # "venue:kind" -> count
+
+    @property
+    def faults_total(self) -> int:
+        return sum(self.faults_injected.values())
 
 
 class ServedBook(Protocol):
@@ -74,8 +99,20 @@ class SimHub:
         self._fault_rng = random.Random(seed + 3)
         self.targets: dict[str, set[FaultTarget]] = {"upbit": set(), "binance": set()}
         self.faults_injected: Counter[str] = Counter()
+        self.connections_opened: Counter[str] = Counter()  # per venue, since the start
+        self.frames_sent: Counter[str] = Counter()  # per venue, counted by CountedConn
         self.rest_slow_until = -math.inf
         self.rest_fail_until = -math.inf
+
+    def statistics(self) -> HubStatistics:
+        """A frozen snapshot of the counters."""
+        return HubStatistics(
+            {
+                venue: VenueStatistics(len(targets), self.connections_opened[venue], self.frames_sent[venue])
+                for venue, targets in self.targets.items()
+            },
+            dict(self.faults_injected),
+        )
 
     def inject(self, fault: FaultConfig) -> None:
         now = trio.current_time()
@@ -156,6 +193,35 @@ class SimHub:
             self.publish(self.market.step())
 
 
+class CountedConn:
+    """A server connection whose sends are counted per venue (``SimHub.frames_sent``); everything else
+    is the connection's own."""
+
+    def __init__(self, conn: WsConn, counter: Counter[str], venue: str) -> None:
+        self._conn = conn
+        self._counter = counter
+        self._venue = venue
+
+    async def send(self, message: bytes | str) -> None:
+        await self._conn.send(message)
+        self._counter[self._venue] += 1
+
+    async def receive(self) -> bytes | str:
+        return await self._conn.receive()
+
+    async def ping(self, payload: bytes | None = None) -> None:
+        await self._conn.ping(payload)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._conn.close(code, reason)
+
+    async def abort(self) -> None:
+        await self._conn.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)  # any other WsConn attribute, unchanged
+
+
 class FaultTarget:
     """A server connection that can be told to misbehave; venues add their own kinds."""
 
@@ -163,12 +229,13 @@ class FaultTarget:
 
     def __init__(self, hub: SimHub, conn: WsConn) -> None:
         self.hub = hub
-        self.conn = conn
+        self.conn = CountedConn(conn, hub.frames_sent, self.venue)
         self._faults: list[FaultConfig] = []
         self.stalled_until = -math.inf
 
     def __enter__(self) -> Self:
         self.hub.targets[self.venue].add(self)
+        self.hub.connections_opened[self.venue] += 1
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,254 @@
+"""``python -m actors.sim``: the embedded exchange as a program of its own (docs/simulator.md).
+
+The realtime tests run it as a user would, in a subprocess: its first stdout line is the endpoints' JSON,
+independent clients (trio-websocket, httpx) get books from it, Ctrl-C and SIGTERM end it with status 0 and
+no traceback, bad input exits 2 with one line. The others check the command line and the status lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from actors.core.venues.upbit import subscribe_request
+from actors.sim.cli import build_parser, overrides_from, status_line, totals_line
+from actors.sim.exchange import HubStatistics, VenueStatistics
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+DEMO = ROOT / "config" / "demo.toml"
+START_S = 15.0  # the interpreter's start, the config, a replay's pre-roll
+STOP_S = 10.0
+RECEIVE_S = 5.0
+MAX_MESSAGE = 16 * 1024 * 1024  # a 5000-level REST-like frame is over trio-websocket's 1 MiB default
+
+
+class ExchangeProcess:
+    """``python -m actors.sim ARGS``; two threads read its stdout and stderr as they come."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "actors.sim", *args],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._out: queue.Queue[str | None] = queue.Queue()
+        self.err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read_out, args=(self.proc.stdout,), daemon=True),
+            threading.Thread(target=self._read_err, args=(self.proc.stderr,), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def __enter__(self) -> ExchangeProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def _read_out(self, pipe: IO[str]) -> None:
+        with pipe:
+            for line in pipe:
+                self._out.put(line)
+        self._out.put(None)
+
+    def _read_err(self, pipe: IO[str]) -> None:
+        with pipe:
+            self.err.extend(pipe)
+
+    def first_line(self, timeout_s: float = START_S) -> dict:
+        try:
+            line = self._out.get(timeout=timeout_s)
+        except queue.Empty:
+            raise AssertionError(f"no stdout line within {timeout_s:g} s; stderr: {''.join(self.err)}") from None
+        assert line is not None, f"stdout ended first (exit {self.proc.poll()}); stderr: {''.join(self.err)}"
+        return json.loads(line)
+
+    def stop(self, signum: int = signal.SIGINT, timeout_s: float = STOP_S) -> tuple[int, str, str]:
+        """Send ``signum``; (exit status, the rest of stdout, stderr) once it has ended."""
+        self.proc.send_signal(signum)
+        returncode = self.proc.wait(timeout=timeout_s)
+        for reader in self._readers:
+            reader.join(timeout_s)
+        rest = []
+        while (line := self._out.get_nowait()) is not None:
+            rest.append(line)
+        return returncode, "".join(rest), "".join(self.err)
+
+
+def run_briefly(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "actors.sim", *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=30
+    )
+
+
+async def upbit_books(url: str, codes: tuple[str, ...], *, wanted: int) -> dict[str, int]:
+    """Subscribe to ``codes``' order books; frames received per code once every code has ``wanted``."""
+    seen = dict.fromkeys(codes, 0)
+    with trio.fail_after(RECEIVE_S):
+        async with open_websocket_url(url, max_message_size=MAX_MESSAGE) as ws:
+            await ws.send_message(subscribe_request("test-sim-cli", codes))
+            while min(seen.values()) < wanted:
+                frame = json.loads(await ws.get_message())
+                assert frame["type"] == "orderbook"
+                units = frame["orderbook_units"]
+                assert len(units) == 30 and 0 < units[0]["bid_price"] < units[0]["ask_price"]
+                seen[frame["code"]] += 1
+    return seen
+
+
+async def rest_depth(base_url: str, limit: int) -> tuple[httpx.Response, dict]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=RECEIVE_S) as http:
+        with trio.fail_after(RECEIVE_S):
+            response = await http.get("/api/v3/depth", params={"symbol": "BTCUSDT", "limit": limit})
+    return response, response.json()
+
+
+def assert_stopped_cleanly(exchange: ExchangeProcess, signum: signal.Signals = signal.SIGINT) -> str:
+    returncode, rest_of_stdout, err = exchange.stop(signum)
+    assert returncode == 0, err
+    assert rest_of_stdout == ""  # stdout is the one JSON line
+    assert "Traceback" not in err
+    assert f"{signum.name} received: stopping" in err
+    return err
+
+
+# -- the program, as a user runs it ----------------------------------------------------------------
+
+
+@pytest.mark.realtime
+async def test_serves_books_to_independent_clients_and_stops_on_ctrl_c():
+    with ExchangeProcess("--config", str(DEMO)) as exchange:
+        endpoints = exchange.first_line()
+        assert endpoints.keys() == {"upbit_url", "binance_ws_url", "binance_rest_url"}
+        assert endpoints["upbit_url"].startswith("ws://127.0.0.1:") and endpoints["upbit_url"].endswith("/websocket/v1")
+        assert endpoints["binance_ws_url"].startswith("ws://127.0.0.1:")
+        assert endpoints["binance_rest_url"].startswith("http://127.0.0.1:")
+
+        seen = await upbit_books(endpoints["upbit_url"], ("KRW-BTC", "KRW-USDT"), wanted=2)
+        assert seen["KRW-BTC"] >= 2 and seen["KRW-USDT"] >= 2
+
+        response, depth = await rest_depth(endpoints["binance_rest_url"], 100)
+        assert response.status_code == 200
+        assert response.headers["X-MBX-USED-WEIGHT-1M"] == "5"
+        assert len(depth["bids"]) == len(depth["asks"]) == 100
+        assert float(depth["bids"][0][0]) < float(depth["asks"][0][0])
+        assert isinstance(depth["lastUpdateId"], int)
+
+        err = assert_stopped_cleanly(exchange)
+    totals = [line for line in err.splitlines() if "totals after" in line]
+    assert len(totals) == 1 and "upbit 1 opened" in totals[0] and "binance 0 opened" in totals[0], err
+
+
+@pytest.mark.realtime
+async def test_replays_a_recording_to_clients_of_both_venues(fixtures: Path):
+    recording = fixtures / "recorded" / "hftbacktest" / "btcusdt_20240808.gz"
+    with ExchangeProcess("--config", str(DEMO), "--replay", str(recording), "--speed", "2") as exchange:
+        endpoints = exchange.first_line()
+        diffs = []
+
+        async def binance_diffs() -> None:
+            url = endpoints["binance_ws_url"] + "/stream?streams=btcusdt@depth@100ms"
+            with trio.fail_after(RECEIVE_S):
+                async with open_websocket_url(url, max_message_size=MAX_MESSAGE) as ws:
+                    while len(diffs) < 3:
+                        diffs.append(json.loads(await ws.get_message())["data"])
+
+        async with trio.open_nursery() as nursery:  # the replay starts once each venue has a client
+            nursery.start_soon(binance_diffs)
+            seen = await upbit_books(endpoints["upbit_url"], ("KRW-BTC",), wanted=2)
+        assert seen["KRW-BTC"] >= 2
+        assert [d["e"] for d in diffs] == ["depthUpdate"] * 3
+        assert all(later["U"] == earlier["u"] + 1 for earlier, later in zip(diffs, diffs[1:]))
+        assert diffs[0]["E"] < 1_723_200_000_000  # the recording's own times (2024-08-08), not ours
+
+        response, depth = await rest_depth(endpoints["binance_rest_url"], 100)
+        assert response.status_code == 200 and depth["bids"] and depth["asks"]
+
+        err = assert_stopped_cleanly(exchange, signal.SIGTERM)
+    assert "serving a replay of" in err
+
+
+@pytest.mark.realtime
+def test_a_bad_config_exits_2_with_one_line_naming_the_field(tmp_path: Path):
+    path = tmp_path / "bad.toml"
+    path.write_text(DEMO.read_text() + "step_ms = 5\n")  # the demo's last table is [sim]
+    run = run_briefly("--config", str(path))
+    assert run.returncode == 2
+    assert run.stdout == ""
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("config error: ") and "$.sim.step_ms" in line
+
+
+@pytest.mark.realtime
+def test_a_port_in_use_and_a_bad_recording_exit_2_with_one_line(tmp_path: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = run_briefly("--config", str(DEMO), "--binance-rest-port", str(port))
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines()[-1] == "cannot serve on 127.0.0.1: Address already in use"
+    assert "Traceback" not in run.stderr
+
+    not_a_recording = tmp_path / "notes.txt"
+    not_a_recording.write_text("hello\n")
+    run = run_briefly("--config", str(DEMO), "--replay", str(not_a_recording))
+    assert run.returncode == 2 and run.stdout == ""
+    (line,) = run.stderr.splitlines()
+    assert line.startswith(f"replay error: {not_a_recording}: ")
+
+
+# -- the command line and the status lines ---------------------------------------------------------
+
+
+def test_every_option_says_its_default():
+    parser = build_parser()
+    options = [a for a in parser._actions if a.option_strings and a.dest not in ("help", "config")]
+    assert options
+    for action in options:
+        assert action.help and "default" in action.help, action.option_strings
+
+
+def test_the_command_line_becomes_config_overrides():
+    args = build_parser().parse_args(["--config", "c.toml", "--replay", "a.gz", "b.gz", "--speed", "3", "--seed", "9"])
+    assert overrides_from(args) == {
+        "session": {"seed": 9, "market": "replay"},
+        "replay": {"via": "exchange", "as_fast_as_possible": False, "files": ["a.gz", "b.gz"], "speed": 3.0},
+    }
+
+
+def test_status_and_totals_lines():
+    def stats(upbit_frames: int, binance_frames: int, faults: dict[str, int]) -> HubStatistics:
+        return HubStatistics(
+            {"upbit": VenueStatistics(1, 2, upbit_frames), "binance": VenueStatistics(1, 1, binance_frames)}, faults
+        )
+
+    before, now = stats(100, 50, {}), stats(300, 150, {"upbit:close": 1, "binance:gap": 2})
+    assert status_line(before, now, 10.0) == (
+        "status: upbit 1 connected (2 opened), 20.0 frames/s; binance 1 connected (1 opened), 10.0 frames/s; "
+        "faults injected 3 (binance:gap 2, upbit:close 1)"
+    )
+    assert totals_line(now, 61.25) == (
+        "totals after 61.2 s: upbit 2 opened, 300 frames; binance 1 opened, 150 frames; "
+        "faults injected 3 (binance:gap 2, upbit:close 1)"
+    )
