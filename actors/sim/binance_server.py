@@ -4,16 +4,24 @@ PROTOCOLS.md §2.8:
 - ``/ws/<stream>`` (bare payloads), ``/ws`` (+ SUBSCRIBE), ``/stream?streams=a/b`` (wrapped as
   ``{"stream":…,"data":…}``); text frames; lower-case stream names.
 - ``<sym>@depth@100ms`` diffs every step with chained ids (``U = previous u + 1``), absolute
-  quantities, 0 = delete, no empty frames; ``<sym>@depth`` merges ten steps; ``<sym>@bookTicker`` on
-  every change of the touch; ``<sym>@depth{5,10,20}[@100ms]`` partial books whose ``lastUpdateId``
-  is the latest diff's ``u``. Unknown but well-formed stream names are acknowledged and stay silent.
+  quantities, 0 = delete, no empty frames; ``<sym>@depth`` merges ten steps; ``<sym>@depth{5,10,20}[@100ms]``
+  partial books whose ``lastUpdateId`` is the latest diff's ``u``. Unknown but well-formed stream names
+  are acknowledged and stay silent.
+- ``<sym>@bookTicker`` on every change of the touch, within a step too: a step's diff spends one
+  update id per level, in the order ``BinanceDiff`` documents, and each ticker carries the id after
+  which the book shows it, so it agrees with a book kept from REST + diffs at that id. A step's
+  tickers go out before its diff (they happened during it).
+- After the ``overlap`` fault, and after every REST answer with ``binance_overlap_after_snapshot``,
+  a connection's next diff overlaps the one before (``U`` below the previous ``u``: the two merged),
+  as the real stream was seen doing after a snapshot; a client keeping the documented rule applies it.
 - Control messages SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY with
   ``{"result":…,"id":…}`` or ``{"error":{"code":…,"msg":…},"id":…}``; non-JSON closes with 1008;
   more than 5 client messages in a second closes with 1008 "Too many requests".
 - A ping every 20 s carrying the time in ms; no pong within 60 s closes with 1008 "Pong timeout".
 - Connections are cut after ``max_connection_s`` (24 h).
-- ``GET /api/v3/depth?symbol=&limit=`` (limit default 100, capped at 5000) with
-  ``X-MBX-USED-WEIGHT-1M``; unknown symbol -> 400 ``{"code":-1121,"msg":"Invalid symbol."}``.
+- ``GET /api/v3/depth?symbol=&limit=`` (limit default 100, capped at 5000; the model's book is that
+  deep) with ``X-MBX-USED-WEIGHT-1M`` (5, 25, 50, 250 up to 100, 500, 1000, 5000 levels); unknown
+  symbol -> 400 ``{"code":-1121,"msg":"Invalid symbol."}``.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from loguru import logger
 from actors.net.http import serve_http
 from actors.net.ws import WsConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, SimHub
-from actors.sim.model import BinanceDiff, SimMarket, StepResult
+from actors.sim.model import BinanceDiff, Level, SimMarket, StepResult
 from actors.sim.settings import FaultConfig
 
 _STREAM_RE = re.compile(r"^[a-z0-9]+@[a-zA-Z0-9_@]+$")
@@ -47,6 +55,24 @@ def _levels(levels: Iterable[tuple[float, float]]) -> str:
     return "[" + ",".join(f'["{_num(p)}","{_num(q)}"]' for p, q in levels) + "]"
 
 
+def _merged(earlier: BinanceDiff, later: BinanceDiff) -> BinanceDiff:
+    """One diff for two chained ones: the ids of both, each level at its later size."""
+    bids = dict(earlier.bids)
+    bids.update(later.bids)
+    asks = dict(earlier.asks)
+    asks.update(later.asks)
+    return BinanceDiff(
+        earlier.first_id, later.final_id, tuple(sorted(bids.items(), reverse=True)), tuple(sorted(asks.items()))
+    )
+
+
+def _book_ticker(symbol: str, update_id: int, bid: Level, ask: Level) -> str:
+    return (
+        f'{{"u":{update_id},"s":"{symbol}","b":"{_num(bid[0])}","B":"{_num(bid[1])}",'
+        f'"a":"{_num(ask[0])}","A":"{_num(ask[1])}"}}'
+    )
+
+
 def diff_payload(symbol: str, time_ms: int, diff: BinanceDiff) -> str:
     """A depthUpdate event as the server writes it (without the combined stream's envelope)."""
     return (
@@ -61,12 +87,14 @@ class _Session(FaultTarget):
     def __init__(self, hub: SimHub, conn: WsConn, symbol: str, combined: bool, streams: list[str]) -> None:
         super().__init__(hub, conn)
         self.skip_next_diff = False
+        self.overlap_next = False  # the next diff re-sends the one before it (overlap fault, or after a snapshot)
+        self._last_diff: BinanceDiff | None = None  # the last one sent on depth@100ms
         self.symbol = symbol
         self.combined = combined
         self.streams: list[str] = []
         self._pending_slow: dict[str, BinanceDiff] = {}
         self._slow_count = 0
-        self._last_touch: tuple[tuple[float, float], tuple[float, float]] | None = None
+        self._last_touch: tuple[Level, Level] | None = None
         self._recent: deque[float] = deque()
         for s in streams:
             self._add(s)
@@ -85,12 +113,19 @@ class _Session(FaultTarget):
     def _diff_payload(self, diff: BinanceDiff) -> str:
         return diff_payload(self.symbol, self.hub.market.time_ms, diff)
 
-    async def on_step(self, diff: BinanceDiff | None) -> None:
+    async def on_step(self, changes: BinanceDiff | None, diff: BinanceDiff | None) -> None:
+        """Send one step: ``changes`` is the step's diff (None: the book did not change), ``diff`` what
+        the depth streams get of it (None: lost on the way)."""
         sym = self.symbol.lower()
         book = self.hub.market.books[self.symbol]
+        ticker_stream = f"{sym}@bookTicker"
+        if changes is not None and ticker_stream in self.streams:
+            for update_id, bid, ask in self._touches(changes):
+                await self._emit(ticker_stream, _book_ticker(self.symbol, update_id, bid, ask))
         slow_stream = f"{sym}@depth"
         if diff is not None and slow_stream in self.streams:
-            self._merge_slow(diff)
+            prev = self._pending_slow.get("slow")
+            self._pending_slow["slow"] = diff if prev is None else _merged(prev, diff)
         self._slow_count += 1
         merged_due = self._slow_count >= SLOW_DEPTH_STEPS
         if merged_due:
@@ -100,20 +135,9 @@ class _Session(FaultTarget):
             if name != sym:
                 continue
             if kind == "depth@100ms" and diff is not None:
-                await self._emit(stream, self._diff_payload(diff))
+                await self._emit(stream, self._diff_payload(self._overlapping(diff)))
             elif kind == "depth" and merged_due and "slow" in self._pending_slow:
                 await self._emit(stream, self._diff_payload(self._pending_slow.pop("slow")))
-            elif kind == "bookTicker":
-                bids, asks = book.top(1)
-                touch = (bids[0], asks[0])
-                if touch != self._last_touch:
-                    self._last_touch = touch
-                    await self._emit(
-                        stream,
-                        f'{{"u":{self.hub.market.update_id},"s":"{self.symbol}",'
-                        f'"b":"{_num(bids[0][0])}","B":"{_num(bids[0][1])}",'
-                        f'"a":"{_num(asks[0][0])}","A":"{_num(asks[0][1])}"}}',
-                    )
             elif (m := _PARTIAL_RE.match(kind)) and (m.group(2) or merged_due):
                 bids, asks = book.top(int(m.group(1)))
                 await self._emit(
@@ -121,26 +145,33 @@ class _Session(FaultTarget):
                     f'{{"lastUpdateId":{self.hub.market.update_id},"bids":{_levels(bids)},"asks":{_levels(asks)}}}',
                 )
 
-    def _merge_slow(self, diff: BinanceDiff) -> None:
-        prev = self._pending_slow.get("slow")
-        if prev is None:
-            self._pending_slow["slow"] = diff
-            return
-        bids = dict(prev.bids)
-        bids.update(diff.bids)
-        asks = dict(prev.asks)
-        asks.update(diff.asks)
-        self._pending_slow["slow"] = BinanceDiff(
-            prev.first_id, diff.final_id, tuple(sorted(bids.items(), reverse=True)), tuple(sorted(asks.items()))
-        )
+    def _touches(self, changes: BinanceDiff) -> list[tuple[int, Level, Level]]:
+        """The step's tickers: every change of the top within it, or (a recorded diff, whose order within
+        is unknown) the top after it if it changed."""
+        touches = changes.touches()
+        if changes.walks is None:
+            bids, asks = self.hub.market.books[self.symbol].top(1)
+            if bids and asks and (bids[0], asks[0]) != self._last_touch:
+                touches = [(self.hub.market.update_id, bids[0], asks[0])]
+        if touches:
+            self._last_touch = touches[-1][1], touches[-1][2]
+        return touches
+
+    def _overlapping(self, diff: BinanceDiff) -> BinanceDiff:
+        """``diff``, or (once ``overlap_next`` is set) ``diff`` merged with the diff sent before it."""
+        earlier, self._last_diff = self._last_diff, diff
+        if self.overlap_next and earlier is not None and earlier.final_id + 1 == diff.first_id:
+            self.overlap_next = False
+            return _merged(earlier, diff)
+        return diff
 
     async def publish(self) -> None:
         async def on_step(step: StepResult) -> None:
-            diff = step.binance_diff
+            changes = diff = step.binance_diff
             if diff is not None and self.skip_next_diff:
                 self.skip_next_diff, diff = False, None  # lost on the way: the client sees a gap
             if not self.stalled:
-                await self.on_step(diff)
+                await self.on_step(changes, diff)
             await self.apply_faults()  # after this step's data, so it follows a consistent stream
 
         await self.hub.follow(on_step)
@@ -172,6 +203,8 @@ class _Session(FaultTarget):
             )
         elif fault.kind == "gap":
             self.skip_next_diff = True
+        elif fault.kind == "overlap":
+            self.overlap_next = True
         elif fault.kind == "shutdown":
             await self._emit("!serverShutdown", f'{{"e":"serverShutdown","E":{market.time_ms}}}')
             await trio.sleep(1.0)
@@ -295,6 +328,7 @@ async def serve_binance_ws(
 
 
 def depth_weight(limit: int) -> int:
+    """The request weight of a depth snapshot (Binance's table since 2023-10-19, PROTOCOLS.md §2.5)."""
     return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 
 
@@ -332,6 +366,11 @@ async def serve_binance_rest(
         if now < hub.rest_slow_until:
             await trio.sleep_until(hub.rest_slow_until)
         await hub.wait_book()
-        return rest_response(hub, symbol, target)
+        answer = rest_response(hub, symbol, target)
+        if answer[0] == 200 and hub.cfg.binance_overlap_after_snapshot:
+            for session in hub.targets["binance"]:  # the snapshot's client is one of them; the others do not mind
+                if isinstance(session, _Session):
+                    session.overlap_next = True
+        return answer
 
     await serve_http(respond, host, port, task_status=task_status)

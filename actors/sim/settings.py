@@ -17,9 +17,9 @@ _BOTH_VENUES = ("close", "drop", "stall", "garbage", "oversized", "nan_level", "
 # which fault kinds each venue's server can inject (docs/config.md, [sim])
 VENUE_KINDS: dict[Literal["upbit", "binance"], tuple[str, ...]] = {
     "upbit": (*_BOTH_VENUES, "error_frame"),
-    "binance": (*_BOTH_VENUES, "gap", "shutdown", "rest_slow", "rest_fail"),
+    "binance": (*_BOTH_VENUES, "gap", "overlap", "shutdown", "rest_slow", "rest_fail"),
 }
-FAULT_KINDS = (*_BOTH_VENUES, "gap", "shutdown", "error_frame", "rest_slow", "rest_fail")
+FAULT_KINDS = (*_BOTH_VENUES, "gap", "overlap", "shutdown", "error_frame", "rest_slow", "rest_fail")
 
 
 @attrs.frozen
@@ -49,10 +49,11 @@ class SimConfig:
     depth_reversion_s: float = attrs.field(default=10.0, validator=positive)
     level_size_btc: float = attrs.field(default=0.05, validator=positive)
     step_ms: int = attrs.field(default=100, validator=between(10, 60_000, "an integer"))
-    upbit_idle_timeout_s: float = attrs.field(default=60.0, validator=positive)
+    upbit_idle_timeout_s: float = attrs.field(default=60.0, validator=positive)  # no frame either way (wire: ~60 s)
     binance_ping_interval_s: float = attrs.field(default=20.0, validator=ping_period)
     binance_pong_timeout_s: float = attrs.field(default=60.0, validator=positive)
     max_connection_s: float = attrs.field(default=86_400.0, validator=positive)
+    binance_overlap_after_snapshot: bool = False  # each REST answer: the next diff overlaps the one before
     faults: tuple[FaultConfig, ...] = ()
     fault_rate_per_min: float = attrs.field(default=0.0, validator=between(0, MAX_FAULT_RATE_PER_MIN))  # seeded
     fault_kinds: tuple[Literal[FAULT_KINDS], ...] = ("close", "drop", "stall", "garbage", "gap")  # type: ignore

@@ -4,11 +4,15 @@
 - A subscribe frame (JSON array) replaces the connection's whole subscription; unknown or lower-case
   codes are ignored silently; ``CODE.n`` picks n units (1, 5, 15 or 30, anything else 30).
 - First frame per code is a SNAPSHOT, then REALTIME frames whenever the book changed (100 ms grid).
-  Thin sides are padded with zero units. DEFAULT spells large prices like Java (``1.16539E8``).
+  Thin sides are padded with zero units. Numbers are spelled as on the wire (PROTOCOLS.md §1.3):
+  DEFAULT writes prices like Java (``1.16539E8``) and sizes with 8 decimals (``0.00077720``); SIMPLE
+  writes prices plain (``116606000``) and sizes with at most 8 decimals, small ones as Java does
+  (``7.9276E-4``).
 - Errors: ``{"error":{"name":…,"message":…}}`` then a normal close (1000).
-- Text ``PING`` starts ``{"status":"UP"}`` every 10 s. No client message for ``upbit_idle_timeout_s``
-  drops the TCP connection without a close frame (the client sees 1006). Protocol pings are answered
-  by the WebSocket library below us and are not visible here, so only messages count as activity.
+- Text ``PING`` starts ``{"status":"UP"}`` every 10 s. A connection with no frame either way for
+  ``upbit_idle_timeout_s`` (wire: about 60 s; the docs say 120 s) is dropped without a close frame (the
+  client sees 1006). Any frame counts: the client's messages, its protocol pings and pongs (which the
+  WebSocket library answers itself, ``_Watched``), and ours, books and ``UP`` alike (PROTOCOLS.md §1.6).
 """
 
 from __future__ import annotations
@@ -48,6 +52,23 @@ def java_double(x: float) -> str:
     head = str(digits[0])
     tail = "".join(str(d) for d in digits[1:]) or "0"
     return f"{'-' if sign else ''}{head}.{tail}E{len(digits) - 1 + exponent}"
+
+
+@functools.lru_cache(maxsize=512)
+def plain_number(x: float) -> str:
+    """A price as SIMPLE frames write it: plain digits, no exponent and no ``.0`` (``116606000``, ``1380.5``)."""
+    return format(Decimal(repr(float(x))).normalize(), "f")
+
+
+def simple_size(x: float) -> str:
+    """A size or total as SIMPLE frames write it: at most 8 decimals (sums of sizes lose their float noise
+    here: ``0.40838764000000005``), below 0.001 in Java's exponent form (``7.9276E-4``, ``5.0E-4``), else
+    plain however large (``0.06288509``, ``2.2403413``, ``25752275.55420627``)."""
+    rounded = round(x, 8)
+    if rounded and abs(rounded) < 1e-3:
+        return java_double(rounded)
+    text = repr(rounded)
+    return text if "e" not in text else format(Decimal(text), "f")
 
 
 class SubscribeError(Exception):
@@ -110,7 +131,9 @@ def orderbook_frame(hub: SimHub, code: str, n: int, snapshot: bool, fmt: str) ->
         ap, asz = asks[i] if i < len(asks) else (0.0, 0.0)
         bp, bsz = bids[i] if i < len(bids) else (0.0, 0.0)
         if simple:
-            units.append(f'{{"ap":{repr(ap)},"bp":{repr(bp)},"as":{java_double(asz)},"bs":{java_double(bsz)}}}')
+            units.append(
+                f'{{"ap":{plain_number(ap)},"bp":{plain_number(bp)},"as":{simple_size(asz)},"bs":{simple_size(bsz)}}}'
+            )
         else:
             units.append(
                 f'{{"ask_price":{java_double(ap)},"bid_price":{java_double(bp)},'
@@ -122,8 +145,8 @@ def orderbook_frame(hub: SimHub, code: str, n: int, snapshot: bool, fmt: str) ->
     ts = hub.market.time_ms
     if simple:
         body = (
-            f'{{"ty":"orderbook","cd":"{code}","tms":{ts},"tas":{java_double(total_ask)},'
-            f'"tbs":{java_double(total_bid)},"obu":[{",".join(units)}],"st":"{stream}","lv":0}}'
+            f'{{"ty":"orderbook","cd":"{code}","tms":{ts},"tas":{simple_size(total_ask)},'
+            f'"tbs":{simple_size(total_bid)},"obu":[{",".join(units)}],"st":"{stream}","lv":0}}'
         )
     else:
         body = (
@@ -140,16 +163,43 @@ def _error_frame(name: str, message: str) -> bytes:
     return json.dumps({"error": {"name": name, "message": message}}, ensure_ascii=False).encode()
 
 
+class _Watched(WsConn):
+    """A server connection that notes when it last carried a frame either way (Upbit's idle rule).
+
+    Sends are ours to see. Received frames include the pings, pongs and close frames that trio-websocket
+    handles itself and never hands us, and it offers no hook for them: this wraps the protocol object its
+    reader task feeds every received chunk to (trio-websocket 0.12.2: ``_wsproto.receive_data``, looked up
+    on each chunk). Were it renamed, every Upbit connection would fail at once, and
+    tests/actors/test_sim_protocol.py with them. Its natural home is actors/net/ws.py, beside the other
+    workarounds for the library."""
+
+    def __init__(self, conn: WsConn) -> None:
+        super().__init__(conn._ws)
+        self.last_traffic = trio.current_time()
+        protocol = self._ws._wsproto
+        receive_data = protocol.receive_data
+
+        def receive_data_noted(data: bytes | None) -> None:
+            self.last_traffic = trio.current_time()
+            receive_data(data)
+
+        protocol.receive_data = receive_data_noted  # type: ignore[method-assign]
+
+    async def send(self, message: bytes | str) -> None:
+        await super().send(message)
+        self.last_traffic = trio.current_time()
+
+
 class _Session(FaultTarget):
     """One client connection."""
 
     venue = "upbit"
 
-    def __init__(self, hub: SimHub, conn: WsConn) -> None:
+    def __init__(self, hub: SimHub, conn: _Watched) -> None:
         super().__init__(hub, conn)
+        self.watched = conn
         self.sub = Subscription({})
         self.sent_snapshot: set[str] = set()
-        self.last_activity = trio.current_time()
         self.up_started = trio.Event()
 
     async def send_books(self, codes: Iterable[str]) -> None:
@@ -170,7 +220,6 @@ class _Session(FaultTarget):
     async def read(self, cancel: trio.CancelScope) -> None:
         while True:
             message = await self.conn.receive()
-            self.last_activity = trio.current_time()
             text = message.decode() if isinstance(message, bytes) else message
             if text == "PING":
                 self.up_started.set()
@@ -226,9 +275,11 @@ class _Session(FaultTarget):
 
     async def idle_watchdog(self, timeout_s: float) -> None:
         while True:
-            deadline = self.last_activity + timeout_s
+            deadline = self.watched.last_traffic + timeout_s
             if trio.current_time() >= deadline:
-                logger.bind(actor="sim").info("sim upbit: idle for {:g} s, dropping the connection", timeout_s)
+                logger.bind(actor="sim").info(
+                    "sim upbit: no frame either way for {:g} s, dropping the connection", timeout_s
+                )
                 await self.conn.abort()
                 return
             await trio.sleep_until(deadline)
@@ -241,7 +292,7 @@ async def serve_upbit(
         if request.path.split("?")[0] != "/websocket/v1":
             await request.reject(404)
             return
-        conn = await request.accept()
+        conn = _Watched(await request.accept())
         with _Session(hub, conn) as session:
             await _run_session(session)
 
