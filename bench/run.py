@@ -394,6 +394,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"replay of a generated {day_hours:g} h recording ...", file=sys.stderr, flush=True)
     results["replay_day"] = replay_day(day_hours)
 
+    direct, day, nautilus = results["replay_direct"], results["replay_day"], results["replay_peers"]["nautilus_trader"]
+    if "error" not in day and "error" not in direct:
+        results["replay_day_rss_over_short_mb"] = round(day["peak_rss_replay_mb"] - direct["peak_rss_replay_mb"], 1)
+    if "x_real_time_run" in nautilus and "error" not in direct:
+        results["replay_span_over_nautilus_run"] = round(direct["x_real_time_span"] / nautilus["x_real_time_run"], 2)
+
     print("soak ...", file=sys.stderr, flush=True)
     results["soak"] = soak(args.soak_hours or (2 if args.quick else 24))
 
@@ -457,16 +463,14 @@ def main(argv: list[str] | None = None) -> int:
             "target >= 1000",
         )
         row(f"  peak RSS MB during the replay ({r['recording_s']:.0f} s)", r["peak_rss_replay_mb"])
-    if "error" not in day and "error" not in direct:
-        results["replay_day_rss_over_short_mb"] = round(day["peak_rss_replay_mb"] - direct["peak_rss_replay_mb"], 1)
+    if "replay_day_rss_over_short_mb" in results:
         row("  day's peak RSS - 346 s replay's, MB", results["replay_day_rss_over_short_mb"], "target <= 10")
     for name, r, key in (
         ("nautilus_trader engine.run", nautilus, "x_real_time_run"),
         ("hftbacktest run loop", hftb, "x_real_time_run"),
     ):
         row(f"peer: {name}, x real time", r.get(key, r.get("error", "?")))
-    if "x_real_time_run" in nautilus and "error" not in direct:
-        results["replay_span_over_nautilus_run"] = round(direct["x_real_time_span"] / nautilus["x_real_time_run"], 2)
+    if "replay_span_over_nautilus_run" in results:
         row("replay span / nautilus engine.run", results["replay_span_over_nautilus_run"], "target > 1")
     if "frames_per_s" in peer_result:
         row("peer: cryptofeed Binance book, frames/s", peer_result["frames_per_s"])
