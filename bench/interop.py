@@ -41,15 +41,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import queue
 import re
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_VENV = ROOT / "bench" / ".venv-peer"
@@ -99,61 +95,6 @@ def ensure_peer_venv() -> Path:
                 f"{_last_line(install.stderr)}"
             )
     return python
-
-
-class Exchange:
-    """``python -m actors.sim --config PATH`` in a subprocess; its stdout lines in a queue, stderr in a list."""
-
-    def __init__(self, config: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "actors.sim", "--config", str(config)],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.out: queue.Queue[str | None] = queue.Queue()
-        self.err: list[str] = []
-        self._readers = [
-            threading.Thread(target=self._read_out, args=(self.proc.stdout,), daemon=True),
-            threading.Thread(target=self._read_err, args=(self.proc.stderr,), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read_out(self, pipe: IO[str]) -> None:
-        with pipe:
-            for line in pipe:
-                self.out.put(line)
-        self.out.put(None)
-
-    def _read_err(self, pipe: IO[str]) -> None:
-        with pipe:
-            self.err.extend(pipe)
-
-    def endpoints(self) -> dict[str, str]:
-        try:
-            line = self.out.get(timeout=START_S)
-        except queue.Empty:
-            raise CannotRun(f"the exchange printed no endpoints within {START_S:g} s") from None
-        if line is None:
-            raise CannotRun(f"the exchange ended before serving: {_last_line(''.join(self.err))}")
-        return json.loads(line)
-
-    def stop(self) -> int | None:
-        """SIGINT, then its exit status (None: it had to be killed after STOP_S)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            returncode: int | None = self.proc.wait(timeout=STOP_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            returncode = None
-        for reader in self._readers:
-            reader.join(STOP_S)
-        return returncode
 
 
 def run_peer(python: Path, endpoints: dict[str, str], seconds: float) -> dict[str, Any]:
@@ -249,20 +190,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.seconds > 0:
         parser.error(f"--seconds: expected a positive number, got {args.seconds:g}")
+    from actors.sim.process import ExchangeNotStarted, ExchangeProcess  # the driver's side only: stdlib inside
+
     exchange = None
     try:
         python = ensure_peer_venv()
-        exchange = Exchange(args.config)
-        endpoints = exchange.endpoints()
+        exchange = ExchangeProcess("--config", str(args.config))
+        endpoints = exchange.endpoints(START_S)
         print(
             f"interop: cryptofeed {CRYPTOFEED_VERSION} against {endpoints} for {args.seconds:g} s ...", file=sys.stderr
         )
         peer = run_peer(python, endpoints, args.seconds)
-    except CannotRun as exc:
+    except (CannotRun, ExchangeNotStarted) as exc:
         print(f"interop: cannot run: {exc}", file=sys.stderr)
         return 2
     finally:
-        returncode = exchange.stop() if exchange is not None else None
+        returncode = exchange.stop(timeout_s=STOP_S)[0] if exchange is not None else None
     stderr = "".join(exchange.err)
     totals = exchange_totals(stderr)
     results = checks(peer, totals, returncode, stderr)

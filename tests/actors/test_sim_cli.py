@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
@@ -26,73 +23,13 @@ from trio_websocket import open_websocket_url
 from actors.core.venues.upbit import subscribe_request
 from actors.sim.cli import build_parser, overrides_from, status_line, totals_line
 from actors.sim.exchange import HubStatistics, VenueStatistics
+from actors.sim.process import ExchangeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 DEMO = ROOT / "config" / "demo.toml"
-START_S = 15.0  # the interpreter's start, the config, a replay's pre-roll
-STOP_S = 10.0
 RECEIVE_S = 5.0
 MAX_MESSAGE = 16 * 1024 * 1024  # a 5000-level REST-like frame is over trio-websocket's 1 MiB default
-
-
-class ExchangeProcess:
-    """``python -m actors.sim ARGS``; two threads read its stdout and stderr as they come."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "actors.sim", *args],
-            cwd=ROOT,
-            env=ENV,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._out: queue.Queue[str | None] = queue.Queue()
-        self.err: list[str] = []
-        self._readers = [
-            threading.Thread(target=self._read_out, args=(self.proc.stdout,), daemon=True),
-            threading.Thread(target=self._read_err, args=(self.proc.stderr,), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def __enter__(self) -> ExchangeProcess:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-
-    def _read_out(self, pipe: IO[str]) -> None:
-        with pipe:
-            for line in pipe:
-                self._out.put(line)
-        self._out.put(None)
-
-    def _read_err(self, pipe: IO[str]) -> None:
-        with pipe:
-            self.err.extend(pipe)
-
-    def first_line(self, timeout_s: float = START_S) -> dict:
-        try:
-            line = self._out.get(timeout=timeout_s)
-        except queue.Empty:
-            raise AssertionError(f"no stdout line within {timeout_s:g} s; stderr: {''.join(self.err)}") from None
-        assert line is not None, f"stdout ended first (exit {self.proc.poll()}); stderr: {''.join(self.err)}"
-        return json.loads(line)
-
-    def stop(self, signum: int = signal.SIGINT, timeout_s: float = STOP_S) -> tuple[int, str, str]:
-        """Send ``signum``; (exit status, the rest of stdout, stderr) once it has ended."""
-        self.proc.send_signal(signum)
-        returncode = self.proc.wait(timeout=timeout_s)
-        for reader in self._readers:
-            reader.join(timeout_s)
-        rest = []
-        while (line := self._out.get_nowait()) is not None:
-            rest.append(line)
-        return returncode, "".join(rest), "".join(self.err)
 
 
 def run_briefly(*args: str) -> subprocess.CompletedProcess:
@@ -138,7 +75,7 @@ def assert_stopped_cleanly(exchange: ExchangeProcess, signum: signal.Signals = s
 @pytest.mark.realtime
 async def test_serves_books_to_independent_clients_and_stops_on_ctrl_c():
     with ExchangeProcess("--config", str(DEMO)) as exchange:
-        endpoints = exchange.first_line()
+        endpoints = exchange.endpoints()
         assert endpoints.keys() == {"upbit_url", "binance_ws_url", "binance_rest_url"}
         assert endpoints["upbit_url"].startswith("ws://127.0.0.1:") and endpoints["upbit_url"].endswith("/websocket/v1")
         assert endpoints["binance_ws_url"].startswith("ws://127.0.0.1:")
@@ -163,7 +100,7 @@ async def test_serves_books_to_independent_clients_and_stops_on_ctrl_c():
 async def test_replays_a_recording_to_clients_of_both_venues(fixtures: Path):
     recording = fixtures / "recorded" / "hftbacktest" / "btcusdt_20240808.gz"
     with ExchangeProcess("--config", str(DEMO), "--replay", str(recording), "--speed", "2") as exchange:
-        endpoints = exchange.first_line()
+        endpoints = exchange.endpoints()
         diffs = []
 
         async def binance_diffs() -> None:
