@@ -37,7 +37,7 @@ from loguru import logger
 
 from actors.net.http import serve_http
 from actors.net.ws import WsConn, WsRequest, serve_ws
-from actors.sim.exchange import FaultTarget, SimHub
+from actors.sim.exchange import FaultTarget, MarketHolder, SimHub
 from actors.sim.model import BinanceDiff, Level, SimMarket, StepResult
 from actors.sim.settings import FaultConfig
 
@@ -332,7 +332,7 @@ def depth_weight(limit: int) -> int:
     return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 
 
-def rest_response(hub: SimHub, symbol: str, target: str) -> tuple[int, dict[str, str], bytes]:
+def rest_response(hub: MarketHolder, symbol: str, target: str) -> tuple[int, dict[str, str], bytes]:
     """Answer one REST request: (status, headers, body)."""
     parts = urlsplit(target)
     if parts.path != "/api/v3/depth":

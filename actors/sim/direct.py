@@ -155,7 +155,7 @@ class DirectReplay:
         market = self.market
         if market.keeps_books:
             await self.pacer.wait_book()
-            answer = rest_response(self, market.binance_symbol, target)  # type: ignore[arg-type]
+            answer = rest_response(self, market.binance_symbol, target)
             if answer[0] == 200:
                 market.stop_keeping_books()
             return answer
@@ -167,7 +167,7 @@ class DirectReplay:
     def upbit_snapshot(self, code: str, units: int, fmt: str) -> bytes | str:
         """The first frame of a code after a subscription: its latest recorded frame, or the book."""
         recorded = self._last_upbit.get(code)
-        return recorded if recorded is not None else orderbook_frame(self, code, units, True, fmt)  # type: ignore[arg-type]
+        return recorded if recorded is not None else orderbook_frame(self, code, units, True, fmt)
 
     async def run_clock(self) -> None:
         await self.pacer.run(lambda: all(self._conns.values()), self._deliver)
@@ -200,7 +200,7 @@ class DirectReplay:
                 sub = conn.upbit_sub
                 units = sub.units.get(code)
                 if units is not None and not sub.only_snapshot:
-                    await conn.put(orderbook_frame(self, code, units, False, sub.fmt))  # type: ignore[arg-type]
+                    await conn.put(orderbook_frame(self, code, units, False, sub.fmt))
         diff = result.binance_diff
         if diff is not None:
             symbol = self.market.binance_symbol

@@ -82,6 +82,13 @@ class ServedMarket(Protocol):
     def update_id(self) -> int: ...
 
 
+class MarketHolder(Protocol):
+    """What the frame and REST encoders read: a ``market`` (a ``SimHub``, or a replay's ``DirectReplay``)."""
+
+    @property
+    def market(self) -> ServedMarket: ...
+
+
 class SimHub:
     """Owns the market and the per-connection step queues."""
 

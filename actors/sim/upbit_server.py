@@ -27,7 +27,7 @@ import trio
 from loguru import logger
 
 from actors.net.ws import WsConn, WsRequest, serve_ws
-from actors.sim.exchange import FaultTarget, SimHub
+from actors.sim.exchange import FaultTarget, MarketHolder, SimHub
 from actors.sim.model import UPBIT_BTC, UPBIT_USDT, StepResult
 from actors.sim.settings import FaultConfig
 
@@ -122,7 +122,7 @@ def parse_subscription(text: str, known: tuple[str, ...] = (UPBIT_BTC, UPBIT_USD
     return Subscription(units, fmt, only_snapshot, only_realtime)
 
 
-def orderbook_frame(hub: SimHub, code: str, n: int, snapshot: bool, fmt: str) -> bytes:
+def orderbook_frame(hub: MarketHolder, code: str, n: int, snapshot: bool, fmt: str) -> bytes:
     book = hub.market.books[code]
     bids, asks = book.top(n)
     simple = fmt.startswith("SIMPLE")
