@@ -183,9 +183,24 @@ def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO", cons
         )
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 closed trade", "2 closed trades"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _reconnects(n: int, causes: dict[str, int]) -> str:
+    """ "reconnects 0", or "reconnects 3 (stale 2, snapshot 1)": the causes most frequent first."""
+    if not causes:
+        return f"reconnects {n}"
+    by_count = sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))
+    return f"reconnects {n} (" + ", ".join(f"{cause} {count}" for cause, count in by_count) + ")"
+
+
 def _summary(result: SessionResult) -> str:
     k = as_kpi(result.kpi)
+    paths = result.paths
     fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+    written = [paths.fill_events, paths.kpi, paths.log, paths.premium, paths.recording]
     lines = [
         f"session {k.session_id} {k.status} ({k.market}), {k.duration_s:.1f} s of {k.requested_duration_s:g} s",
         f"  entry trades {k.entry_trades}, fill events {k.fill_events} "
@@ -193,19 +208,18 @@ def _summary(result: SessionResult) -> str:
         f"  available_volume std/mean: BUY {fmt(k.available_volume.BUY.std_over_mean)}, "
         f"SELL {fmt(k.available_volume.SELL.std_over_mean)}",
         f"  PnL {k.pnl_usdt:+.4f} USDT / {k.pnl_krw:+.0f} KRW realized after fees "
-        f"({k.closed_trades} closed trades), open trades marked {k.unrealized_pnl_usdt:+.4f} USDT",
+        f"({_count(k.closed_trades, 'closed trade')}), open trades marked {k.unrealized_pnl_usdt:+.4f} USDT",
         "  zones: " + (", ".join(f"{z} {n} fills" for z, n in k.fill_events_by_zone.items()) or "none"),
         "  feeds: "
         + ", ".join(
-            f"{v} msgs {f.messages} reconnects {f.reconnects} {f.reconnect_causes or ''}".rstrip()
-            for v, f in k.feeds.items()
+            f"{v} msgs {f.messages} {_reconnects(f.reconnects, f.reconnect_causes)}" for v, f in k.feeds.items()
         ),
         "  chaos: off"
         if not k.chaos.kill_every_s
         else f"  chaos kills: {k.chaos.kills} (one every {k.chaos.kill_every_s:g} s)",
         f"  fatal exceptions {k.fatal_exceptions}",
-        f"files in {result.paths.logs_dir}/ (and links in {result.paths.logs_dir}/latest/):",
-        f"  {result.paths.fill_events.name}  {result.paths.kpi.name}  {result.paths.log.name}",
+        f"files in {paths.logs_dir}/ (and links in {paths.logs_dir}/latest/):",
+        "  " + "  ".join(p.name for p in written if p.exists()),
     ]
     return "\n".join(lines)
 
@@ -256,6 +270,11 @@ def _checked_input(args: argparse.Namespace) -> tuple[Config, ReplayMarket | Non
     if args.virtual_time and cfg.session.market != "sim":
         hint = " (a replay uses --as-fast-as-possible)" if cfg.session.market == "replay" else ""
         raise _Usage(f"config error: --virtual-time needs market = 'sim', got {cfg.session.market!r}{hint}")
+    if args.speed is not None and cfg.session.market != "replay":
+        raise _Usage(
+            f"command line error: --speed paces a replay (--replay FILE, or market = 'replay'); "
+            f"got market {cfg.session.market!r}"
+        )
     if args.session_id is not None and not _SESSION_ID.match(args.session_id):
         raise _Usage(f"command line error: --session-id expected letters, digits, '_' or '-', got {args.session_id!r}")
     if cfg.session.market != "replay":

@@ -249,3 +249,10 @@ def test_a_key_missing_from_the_file_can_come_from_the_command_line(tmp_path):
     assert "logs_dir" not in proc.stderr
     cfg = config.load(_toml(tmp_path, session={"logs_dir": None}), {"session": {"logs_dir": str(tmp_path)}})
     assert cfg.session.logs_dir == str(tmp_path)
+
+
+def test_speed_without_a_replay_is_refused():
+    proc = _cli("--config", str(ROOT / "config" / "demo.toml"), "--speed", "10")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("command line error: --speed paces a replay") and "'sim'" in line
