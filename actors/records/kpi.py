@@ -12,7 +12,7 @@ Fields that older files may lack have defaults, so those files still decode.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Generic, Mapping, TypeVar
+from typing import Any, Callable, Generic, Literal, Mapping, TypeVar
 
 import attrs
 import msgspec
@@ -164,7 +164,7 @@ class ReplayInfo(msgspec.Struct, frozen=True, kw_only=True):
     files: tuple[str, ...] = ()
     sources: tuple[str, ...]  # "path (format)"
     speed: float | str  # or "as fast as possible"
-    via: str = "exchange"  # "direct" (frames handed to the feeds in memory) or "exchange" (its servers)
+    via: Literal["direct", "exchange"] = "exchange"  # "direct": frames handed to the feeds in memory
     recording_s: float  # of recording served (since the pre-roll)
     recording_ended: bool = False  # the replay served its recording to the end
     recorded: tuple[str, ...]

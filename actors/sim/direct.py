@@ -36,7 +36,7 @@ from actors.sim.exchange import SimEndpoints
 from actors.sim.model import StepResult
 from actors.sim.recordings import Kind, Recorded
 from actors.sim.replay import ReplayMarket, ReplayPacer
-from actors.sim.upbit_server import SubscribeError, Subscription, orderbook_frame, parse_subscription
+from actors.sim.upbit_server import SubscribeError, Subscription, error_frame, orderbook_frame, parse_subscription
 
 HOST = "replay.direct"
 ENDPOINTS = SimEndpoints(f"ws://{HOST}/upbit/websocket/v1", f"ws://{HOST}/binance", f"http://{HOST}")
@@ -103,7 +103,7 @@ class _UpbitConn(_Conn):
         try:
             self.upbit_sub = parse_subscription(text, self._replay.market.upbit_codes)
         except SubscribeError as exc:
-            await self.put(f'{{"error":{{"name":"{exc.name}","message":"{exc.message}"}}}}'.encode())
+            await self.put(error_frame(exc.name, exc.message))
             return
         if not self.upbit_sub.only_realtime:
             for code, units in self.upbit_sub.units.items():

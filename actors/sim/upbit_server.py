@@ -159,7 +159,8 @@ def orderbook_frame(hub: MarketHolder, code: str, n: int, snapshot: bool, fmt: s
     return body.encode()
 
 
-def _error_frame(name: str, message: str) -> bytes:
+def error_frame(name: str, message: str) -> bytes:
+    """An Upbit error frame, as the server sends it before closing."""
     return json.dumps({"error": {"name": name, "message": message}}, ensure_ascii=False).encode()
 
 
@@ -227,7 +228,7 @@ class _Session(FaultTarget):
             try:
                 self.sub = parse_subscription(text, self.hub.market.upbit_codes)
             except SubscribeError as exc:
-                await self.conn.send(_error_frame(exc.name, exc.message))
+                await self.conn.send(error_frame(exc.name, exc.message))
                 await trio.sleep(0.2)
                 await self.conn.close(1000)
                 cancel.cancel()
@@ -263,7 +264,7 @@ class _Session(FaultTarget):
                 ).encode()
             )
         elif fault.kind == "error_frame":
-            await self.conn.send(_error_frame("INVALID_PARAM", "simulated error"))
+            await self.conn.send(error_frame("INVALID_PARAM", "simulated error"))
             await trio.sleep(0.2)
             await self.conn.close(1000)
 

@@ -16,10 +16,16 @@ import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path
 
+import trio
+
 from actors import config
+from actors.core.venues import upbit
 from actors.records.kpi import as_kpi
 from actors.records.paths import SessionPaths
 from actors.sim import recordings
+from actors.sim.direct import ENDPOINTS, DirectReplay
+from actors.sim.replay import ReplayMarket, ReplayPacer
+from actors.sim.settings import SimConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 HFT = Path("recorded") / "hftbacktest" / "btcusdt_20240808.gz"
@@ -129,3 +135,27 @@ def test_corrupt_data_late_in_a_recording_ends_the_replay_with_its_cause(tmp_pat
     (fatal,) = [e for e in result.kpi["fatal_errors"] if e.startswith("replay:")]
     assert "corrupt gzip data" in fatal and str(path) in fatal
     assert result.kpi["fill_events"] == result.kpi["fill_events_written"]  # nothing produced was lost
+
+
+def test_a_bad_upbit_subscription_on_the_direct_path_gets_upbit_s_error_frame(tmp_path):
+    path = tmp_path / "day.gz"
+    _hft_day(path, 50)
+    market = ReplayMarket(
+        recordings.Recording.open([path]),
+        SimConfig(),
+        7,
+        upbit_market="KRW-BTC",
+        fx_market="KRW-USDT",
+        binance_symbol="ABCUSDT",
+        direct=True,
+    )
+    replay = DirectReplay(market, ReplayPacer(market, 1.0, "test"))
+
+    async def main() -> list:
+        async with replay.connect_ws(ENDPOINTS.upbit_url) as conn:
+            await conn.send('[{"ticket":"t"},{"type":"orderbook"}]')  # no codes
+            with trio.fail_after(1):
+                return upbit.decode(await conn.receive())
+
+    (event,) = trio.run(main)
+    assert isinstance(event, upbit.ErrorFrame) and event.name == "NO_CODES"
