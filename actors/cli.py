@@ -324,6 +324,14 @@ def _announce(cfg: Config, paths: SessionPaths, replay: ReplayMarket | None) -> 
         s.seed,
         paths.logs_dir,
     )
+    st = cfg.strategy
+    zones = ", ".join(f"{e:g}/{t:g}" for e, t in st.params().zones) or f"{st.entry_bps:g}/{st.tp_bps:g}"
+    if st.fill_model == "calibrated":
+        calibration = config_mod.read_calibration(st.calibration)
+        model = f"calibrated ({st.calibration_mode}), calibration {calibration.version} from {st.calibration}"
+    else:
+        model = "simple (what the visible depth allows)"
+    log.info("strategy: zones (entry/tp bps) {}; fill model {}", zones, model)
     if replay is None:
         return
     log.info(

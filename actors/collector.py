@@ -69,7 +69,8 @@ async def run_collector(
         if line is not None and premium_path is not None and ctx.disk_error is None:
             try:
                 append_text(
-                    premium_path, line if premium_path.exists() else "t_s,premium_bps,baseline_bps,ts_utc\n" + line
+                    premium_path,
+                    line if premium_path.exists() else "t_s,premium_bps,baseline_bps,ts_utc,equity_usdt\n" + line,
                 )
             except DataWriteError as exc:
                 ctx.write_failed(exc)

@@ -5,6 +5,7 @@ names; ``actors.session`` runs what is built here."""
 from __future__ import annotations
 
 import random
+from datetime import datetime, timezone
 from typing import Any
 
 import attrs
@@ -17,7 +18,7 @@ from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
 from actors.core.portfolio import Portfolio
 from actors.core.trader import ExecutionParams, Trader
-from actors.records.kpi import SessionContext
+from actors.records.kpi import CalibrationInfo, SessionContext
 from actors.sim import recordings
 from actors.sim.replay import ReplayMarket
 from supervision import ChildStats
@@ -63,7 +64,23 @@ def context(cfg: Config, session_id: str, opened_at: float) -> SessionContext:
     )
     ctx.chaos_every_s = cfg.chaos.kill_every_s
     ctx.thresholds = cfg.acceptance
+    ctx.started_utc = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    ctx.calibration = calibration_info(cfg, ctx.trader)
     return ctx
+
+
+def calibration_info(cfg: Config, trader: Trader) -> CalibrationInfo | None:
+    """Which calibration the calibrated fill model uses (None with the simple model)."""
+    model = trader.fill_model
+    if not isinstance(model, CalibratedFillModel):
+        return None
+    calibration = model.calibration
+    return CalibrationInfo(
+        calibration.version,
+        cfg.strategy.calibration,
+        cfg.strategy.calibration_mode,
+        tuple(zone.label for zone in sorted(z.zone for z in calibration.zones)),
+    )
 
 
 def replay_info(cfg: Config, replay: ReplayMarket) -> dict[str, Any]:

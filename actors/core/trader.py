@@ -40,7 +40,7 @@ from actors.core.fills import (
     limit_price,
     walk,
 )
-from actors.core.kpi import Dispersion, RunningStats
+from actors.core.kpi import Dispersion, RunningStats, Spread, Values
 from actors.core.l2source import MockBook, leg_levels
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
@@ -255,6 +255,8 @@ class Trader:
     carried_imbalance_btc: float = 0.0
     available_volume: dict[str, RunningStats] = attrs.field(factory=lambda: {BUY: RunningStats(), SELL: RunningStats()})
     zone_ratios: dict[Zone, dict[Side, RunningStats]] = attrs.field(factory=dict)
+    fill_ratios: dict[Side, Values] = attrs.field(factory=lambda: {BUY: Values(), SELL: Values()})  # every leg
+    slippages: dict[Side, Values] = attrs.field(factory=lambda: {BUY: Values(), SELL: Values()})  # legs that filled
     risk_stopped: str | None = None
     last_view: MarketView | None = None
     _rng: random.Random = attrs.field(init=False)
@@ -334,10 +336,15 @@ class Trader:
         if self.trades:
             return []  # one trade at a time
         if self.baseline.first_at is None or view.at - self.baseline.first_at < self.params.warmup_s:
+            self.refusals["warmup"] += 1
             return []
         zone = self.params.zone(self.next_trade_id - 1)
         signal = entry_signal(baseline, sell_krw, buy_krw, zone.entry_bps)
-        if signal is None or not self._tradeable(view) or not self._within_limits(view, signal.direction):
+        if signal is None:
+            # the order size is not executable on the visible depth, or its premium is inside the threshold
+            self.refusals["thin_books" if sell_krw is None and buy_krw is None else "below_entry"] += 1
+            return []
+        if not self._tradeable(view) or not self._within_limits(view, signal.direction):
             return []
         exec_bps = sell_krw if signal.direction is Direction.SELL_KRW else buy_krw
         assert exec_bps is not None
@@ -517,6 +524,9 @@ class Trader:
         self.fills_by_side[order.side] += 1
         self.fills_by_zone[zone] += 1
         self.available_volume[order.side].add(fill.available_volume)
+        self.fill_ratios[order.side].add(fill.fill_ratio)
+        if fill.filled_qty > 0:
+            self.slippages[order.side].add(fill.slippage_bps)
         if order.leg is not Leg.HEDGE:
             sides = self.zone_ratios.setdefault(zone, {BUY: RunningStats(), SELL: RunningStats()})
             sides[order.side].add(fill.fill_ratio)
@@ -618,6 +628,15 @@ class Trader:
         return sum(self._trade_pnl(t, view)[0] for t in self.trades.values())
 
     # -- statistics --------------------------------------------------------------------------------
+
+    def fill_spreads(self) -> tuple[Mapping[Side, Spread], Mapping[Side, Spread]]:
+        """(fill ratio over every leg, slippage in bps over the legs that filled) per side, BUY first: the
+        measures the report's "Fills per side" table reads from the fill events. Not in ``statistics()``,
+        which the status line calls every second: a median sorts every value."""
+        return (
+            MappingProxyType({side: self.fill_ratios[side].spread() for side in (BUY, SELL)}),
+            MappingProxyType({side: self.slippages[side].spread() for side in (BUY, SELL)}),
+        )
 
     def statistics(self) -> TraderStatistics:
         """A frozen snapshot of everything the KPI file, the status line and the live view report."""

@@ -20,7 +20,7 @@ import msgspec
 from actors.clock import MarketClock
 from actors.conventions import FEED_ACTORS
 from actors.core.acceptance import Criterion, Thresholds, criteria
-from actors.core.kpi import Dispersion, FeedStatistics, FeedStats, LatencyHistogram, LatencyPercentiles
+from actors.core.kpi import Dispersion, FeedStatistics, FeedStats, LatencyHistogram, LatencyPercentiles, Spread
 from actors.core.market import MarketState, MarketView
 from actors.core.trader import Trader, ZoneFillRatio
 from actors.core.vocabulary import LegRisk, Side
@@ -40,6 +40,8 @@ class SessionContext:
     feeds: dict[str, FeedStats]
     children: dict[str, ChildStats]
     opened_at: float  # trio time when the session began starting up
+    started_utc: str = ""  # wall-clock time the session started (ISO 8601): what "newest session" means
+    calibration: CalibrationInfo | None = None  # the calibrated fill model's calibration
     trading_since: float | None = None  # trio time when both feeds were ready
     ended_at: float | None = None
     fill_events_written: int = 0
@@ -141,6 +143,15 @@ class ChaosKpi(msgspec.Struct, frozen=True):
     kills_by_actor: dict[str, int] = {}
 
 
+class CalibrationInfo(msgspec.Struct, frozen=True):
+    """``calibration`` (fill_model = "calibrated" only): which calibration the fill model used."""
+
+    version: str
+    path: str
+    mode: Literal["deterministic", "stochastic"]
+    zones: tuple[str, ...]  # the zones it calibrates ("entry/tp" bps); others use its fallback
+
+
 class OrderLatency(msgspec.Struct, frozen=True):
     """``latency_ms``: each leg's latency is uniform in ``fixed`` ± ``jitter``."""
 
@@ -187,6 +198,7 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
     """The KPI document, kpi_<id>.json (docs/kpis.md says what each field means)."""
 
     session_id: str = ""
+    started_utc: str = ""
     final: bool = False
     status: str
     market: str
@@ -201,6 +213,8 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
     disk_error: str | None = None
     fill_events_by_side: BySide[int] = msgspec.field(default_factory=lambda: BySide(0, 0))
     available_volume: BySide[Dispersion] = msgspec.field(default_factory=lambda: BySide(Dispersion(), Dispersion()))
+    fill_ratio: BySide[Spread] = msgspec.field(default_factory=lambda: BySide(Spread(), Spread()))
+    slippage_bps: BySide[Spread] = msgspec.field(default_factory=lambda: BySide(Spread(), Spread()))
     fill_events_by_zone: dict[str, int] = {}
     fill_ratio_by_zone: dict[str, BySide[ZoneRatio]] = {}
     pnl_usdt: float
@@ -216,6 +230,7 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
     refusals: dict[str, int] = {}
     l2_source: str
     fill_model: str
+    calibration: CalibrationInfo | None = None
     latency_ms: OrderLatency = OrderLatency()
     leg_risk: LegRisk = LegRisk.HEDGE
     premium_bps: float | None = None
@@ -272,10 +287,12 @@ def _replay_now(ctx: SessionContext) -> dict[str, Any]:
 
 def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
     trader = ctx.trader.statistics()
+    fill_ratio, slippage = ctx.trader.fill_spreads()
     view = ctx.market_state.view(now)
     feeds = {venue: _feed(venue, stats, ctx, view, now) for venue, stats in ctx.feeds.items()}
     kpi = Kpi(
         session_id=ctx.session_id,
+        started_utc=ctx.started_utc,
         final=final,
         status=ctx.status,
         market=ctx.market,
@@ -290,6 +307,8 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
         disk_error=ctx.disk_error,
         fill_events_by_side=BySide(trader.fills_by_side[Side.BUY], trader.fills_by_side[Side.SELL]),
         available_volume=BySide(trader.available_volume[Side.BUY], trader.available_volume[Side.SELL]),
+        fill_ratio=BySide(fill_ratio[Side.BUY], fill_ratio[Side.SELL]),
+        slippage_bps=BySide(slippage[Side.BUY], slippage[Side.SELL]),
         fill_events_by_zone={zone.label: n for zone, n in trader.fills_by_zone.items()},
         fill_ratio_by_zone={
             zone.label: BySide(_zone_ratio(sides[Side.BUY]), _zone_ratio(sides[Side.SELL]))
@@ -307,6 +326,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
         refusals=dict(trader.refusals),
         l2_source=trader.l2_source,
         fill_model=trader.fill_model,
+        calibration=ctx.calibration,
         latency_ms=OrderLatency(trader.latency_ms, trader.latency_jitter_ms),
         leg_risk=trader.leg_risk,
         premium_bps=view.premium_bps,
@@ -355,12 +375,15 @@ def _balances(balances: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str
 
 
 def premium_sample(ctx: SessionContext, now: float) -> str | None:
-    """One line of premium_<id>.csv: t_s, premium_bps, baseline_bps, ts_utc (None before both books)."""
+    """One line of premium_<id>.csv: t_s, premium_bps, baseline_bps, ts_utc, equity_usdt (realized PnL plus
+    open trades marked to mid); None before both books."""
     view = ctx.market_state.view(now)
-    baseline = ctx.trader.statistics().baseline_bps
+    trader = ctx.trader.statistics()
+    baseline = trader.baseline_bps
     if view.premium_bps is None or baseline is None:
         return None
-    return f"{now - ctx.opened_at:.3f},{view.premium_bps:.4f},{baseline:.4f},{ctx.clock.utc(now)}\n"
+    equity = trader.realized_pnl_usdt + trader.unrealized_pnl_usdt
+    return f"{now - ctx.opened_at:.3f},{view.premium_bps:.4f},{baseline:.4f},{ctx.clock.utc(now)},{equity:.6f}\n"
 
 
 def status_line(ctx: SessionContext, now: float) -> str:

@@ -16,6 +16,7 @@ _NAMES = {
     "premium": ("premium_", ".csv"),
     "report": ("report_", ".md"),
     "recording": ("recording_", ".jsonl.gz"),
+    "trades": ("trades_", ".csv"),
 }
 SESSION_FILES = tuple(_NAMES)
 _PLOT = ("report_", ".png")  # report_<id>_<name>.png beside the report
@@ -59,6 +60,11 @@ class SessionPaths:
     @property
     def recording(self) -> Path:
         return self._file("recording")
+
+    @property
+    def trades(self) -> Path:
+        """One row per trade, written by the report."""
+        return self._file("trades")
 
     def plot(self, name: str) -> Path:
         """One of the report's plots: ``report_<id>_<name>.png``."""
@@ -110,6 +116,7 @@ LATEST = {
     "premium.csv": "premium",
     "report.md": "report",
     "recording.jsonl.gz": "recording",
+    "trades.csv": "trades",
 }
 
 

@@ -21,7 +21,7 @@ def test_report_of_a_session(tmp_path, run_virtual):
     result = run_virtual(cfg, paths)
     assert [c["passed"] for c in result.kpi["acceptance"]] == [True] * 7
     rows = paths.premium.read_text().splitlines()
-    assert rows[0] == "t_s,premium_bps,baseline_bps,ts_utc" and len(rows) > 50
+    assert rows[0] == "t_s,premium_bps,baseline_bps,ts_utc,equity_usdt" and len(rows) > 50
     report = write_report(tmp_path)  # the latest session
     text = report.read_text()
     assert report == paths.report
