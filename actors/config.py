@@ -32,6 +32,7 @@ from cattrs.errors import (
 from actors import inputs
 from actors.conventions import ACTORS
 from actors.core import calibration as calibration_mod
+from actors.core import slippage as slippage_mod
 from actors.core.acceptance import Thresholds
 from actors.core.fills import Fees
 from actors.core.rules import Limit, Rule, at_least, between, non_negative, off_or_at_least, positive, positive_or_inf
@@ -127,6 +128,8 @@ class StrategyConfig(StrategyParams):
     fill_model: Literal["simple", "calibrated"] = "simple"
     calibration: str = attrs.field(default="", validator=optional_path)
     calibration_mode: Literal["deterministic", "stochastic"] = "deterministic"
+    # the slippage drift model (python -m actors.calibrate --slippage): expected slippage beyond the walk
+    slippage_calibration: str = attrs.field(default="", validator=optional_path)
     latency_ms: float = attrs.field(default=0.0, validator=non_negative)
     latency_jitter_ms: float = attrs.field(default=0.0, validator=non_negative)
     leg_risk: Literal["hedge", "carry"] = "hedge"
@@ -360,6 +363,11 @@ def parse(raw: dict[str, Any]) -> Config:
         problems.append(
             "$.strategy.calibration: expected a calibration file path when fill_model = 'calibrated', got nothing"
         )
+    if strategy.min_order_qty_btc > strategy.max_order_qty_btc:
+        problems.append(
+            f"$.strategy.min_order_qty_btc: expected at most max_order_qty_btc ({strategy.max_order_qty_btc:g}), "
+            f"got {strategy.min_order_qty_btc:g}"
+        )
     if config.replay.via == "direct" and (config.sim.faults or config.sim.fault_rate_per_min):
         problems.append(
             "$.replay.via: expected 'exchange' or 'auto' when [sim] injects faults (the direct path has no "
@@ -405,6 +413,23 @@ def read_calibration(path: str) -> calibration_mod.Calibration:
         raise ConfigError(f"{where}: {_one_line(exc)}") from None
     except Exception as exc:  # a document shaped so that from_dict trips over it
         raise ConfigError(f"{where}: malformed calibration ({_one_line(exc)})") from None
+
+
+def read_slippage_calibration(path: str) -> slippage_mod.SlippageModel:
+    """The drift model named by $.strategy.slippage_calibration, or ConfigError saying what is wrong."""
+    where = f"$.strategy.slippage_calibration: {path!r}"
+    try:
+        text = inputs.read_text_bounded(path, CALIBRATION_MAX_BYTES)
+    except inputs.InputError as exc:
+        raise ConfigError(f"{where}: {_input_problem(exc, path)}") from None
+    try:
+        document = json.loads(text)
+    except Exception as exc:
+        raise ConfigError(f"{where}: not a readable JSON file ({_one_line(exc)})") from None
+    try:
+        return slippage_mod.from_dict(document)
+    except Exception as exc:  # a missing key, a wrong type, a bad value
+        raise ConfigError(f"{where}: not a slippage drift model ({_one_line(exc)})") from None
 
 
 def merge_tables(raw: dict[str, Any], overrides: dict[str, Any]) -> None:
@@ -456,6 +481,8 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
         config = parse(raw)
         if config.strategy.fill_model == "calibrated":
             read_calibration(config.strategy.calibration)
+        if config.strategy.slippage_calibration:
+            read_slippage_calibration(config.strategy.slippage_calibration)
         return config
     except ConfigError as exc:
         raise ConfigError(f"{path}: " + str(exc).replace("\n", f"\n{path}: ")) from None

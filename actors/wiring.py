@@ -17,6 +17,7 @@ from actors.core.fills import CalibratedFillModel, SimpleFillModel
 from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
 from actors.core.portfolio import Portfolio
+from actors.core.sizing import NoDrift
 from actors.core.trader import ExecutionParams, Trader
 from actors.records.kpi import CalibrationInfo, SessionContext
 from actors.sim import recordings
@@ -47,6 +48,9 @@ def trader(cfg: Config, session_id: str, opened_at: float) -> Trader:
         cfg.risk,
         seed=seed,
         l2_source=strategy.l2_source,
+        drift=config_mod.read_slippage_calibration(strategy.slippage_calibration)
+        if strategy.slippage_calibration
+        else NoDrift(),
     )
 
 

@@ -16,12 +16,12 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Literal, Sequence
 
 import attrs
 
 from actors.core.book import Level
-from actors.core.rules import Rule, non_negative, positive
+from actors.core.rules import Rule, between, non_negative, positive
 from actors.core.vocabulary import Direction, Zone
 
 ZONE_PAIRS = Rule(
@@ -47,6 +47,18 @@ class StrategyParams:
     max_slippage_bps: float = attrs.field(default=20.0, validator=non_negative)
     # (entry_bps, tp_bps) cycled per trade; () = the one above
     zones: tuple[tuple[float, ...], ...] = attrs.field(default=(), validator=ZONE_PAIRS)
+    # "fixed": every trade is order_qty_btc; "depth": the largest size up to max_order_qty_btc whose executable
+    # premium, both books walked together, still clears the entry threshold (actors.core.sizing)
+    sizing: Literal["fixed", "depth"] = "fixed"
+    max_order_qty_btc: float = attrs.field(default=1.0, validator=positive)
+    min_order_qty_btc: float = attrs.field(default=0.0001, validator=positive)  # smaller: no trade
+    max_depth_share: float = attrs.field(default=1.0, validator=between(0.01, 1.0))  # of the depth within the limit
+    slices: int = attrs.field(default=1, validator=between(1, 100, "an integer"))  # child orders per trade
+    slice_interval_ms: float = attrs.field(default=0.0, validator=non_negative)
+
+    def signal_qty(self) -> float:
+        """The size the entry signal is computed at: the order's, or with depth sizing the smallest one."""
+        return self.order_qty_btc if self.sizing == "fixed" else self.min_order_qty_btc
 
     def zone(self, trade_index: int) -> Zone:
         """The zone of the ``trade_index``-th trade: ``zones`` cycled, or the one of entry_bps/tp_bps."""

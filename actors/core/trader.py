@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 import attrs
 
-from actors.core.book import BookView
+from actors.core.book import BookView, Level
 from actors.core.fills import (
     BUY,
     SELL,
@@ -45,6 +45,7 @@ from actors.core.l2source import MockBook, leg_levels
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
 from actors.core.rules import Limit, positive_or_inf
+from actors.core.sizing import NoDrift, SlippageDrift, depth, entry_scales, largest_clearing_qty, within_limit
 from actors.core.strategy import Baseline, StrategyParams, entry_signal, executable_premiums, exit_signal
 from actors.core.vocabulary import Direction, Leg, LegRisk, Side, TradePhase, Venue, Zone
 
@@ -53,6 +54,7 @@ class _Step(enum.Enum):
     """What happened to a trade; ``_TRANSITIONS`` says which phase it leads to."""
 
     HEDGE_SENT = enum.auto()  # entry legs filled unevenly: the difference is traded back
+    CHILD_SENT = enum.auto()  # the next child order of a split entry
     OPENED = enum.auto()  # entry legs (and hedge) done: holding a position
     NOTHING_FILLED = enum.auto()  # entry legs filled nothing: no position, the trade ends
     EXIT_SENT = enum.auto()  # take-profit or max hold: exit legs in flight
@@ -62,6 +64,7 @@ class _Step(enum.Enum):
 # Every legal move of a trade, in one place (as h11 keeps its connection states); anything else is a bug.
 _TRANSITIONS: dict[tuple[TradePhase, _Step], TradePhase] = {
     (TradePhase.OPENING, _Step.HEDGE_SENT): TradePhase.OPENING,
+    (TradePhase.OPENING, _Step.CHILD_SENT): TradePhase.OPENING,
     (TradePhase.OPENING, _Step.OPENED): TradePhase.OPEN,
     (TradePhase.OPENING, _Step.NOTHING_FILLED): TradePhase.DONE,
     (TradePhase.OPEN, _Step.EXIT_SENT): TradePhase.CLOSING,
@@ -130,6 +133,11 @@ class FillEvent:
     exit_reason: str | None = None
     trade_pnl_usdt: float | None = None
     trade_pnl_krw: float | None = None
+    qty_planned: float = 0.0  # the parent trade's planned size (entry legs), or the leg's own size
+    predicted_slippage_bps: float | None = None  # the walk of the book at the decision, for this leg's size
+    levels_walked: int = 0  # levels that walk took
+    parent_id: int = 0  # the trade this leg belongs to (= trade_id)
+    child: int = 0  # the child order (1, 2, ...) of a split entry; 0 for exits
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -149,6 +157,12 @@ class _Trade:
     krw_cash: float = 0.0  # KRW received (+) or paid (-), net of KRW fees
     usdt_cash: float = 0.0
     imbalance_btc: float = 0.0
+    planned_qty: float = 0.0  # the parent's size
+    child_qty: float = 0.0  # each child order's size
+    children: int = 1  # child orders planned
+    children_sent: int = 0
+    next_child_at: float | None = None  # when the next child is due (None: no more children)
+    stopped_early: bool = False  # a child found the premium closed: the parent stopped there
 
     def move(self, step: _Step) -> TradePhase:
         """Take ``step``; the new phase. A step the table does not allow from this phase is a bug."""
@@ -169,6 +183,10 @@ class _Order:
     exec_premium_bps: float | None
     deviation_bps: float
     reason: str | None = None
+    qty_planned: float = 0.0
+    predicted_slippage_bps: float | None = None
+    levels_walked: int = 0
+    child: int = 0
 
 
 @attrs.frozen
@@ -239,6 +257,7 @@ class Trader:
     risk: RiskLimits = attrs.field(factory=RiskLimits)
     seed: int = 0
     l2_source: str = "multi"
+    drift: SlippageDrift = attrs.field(factory=NoDrift)  # expected slippage beyond the walk's prediction
     baseline: Baseline = attrs.field(init=False)
     memory: LiquidityMemory = attrs.field(factory=LiquidityMemory)
     trades: dict[int, _Trade] = attrs.field(factory=dict)
@@ -259,6 +278,10 @@ class Trader:
     slippages: dict[Side, Values] = attrs.field(factory=lambda: {BUY: Values(), SELL: Values()})  # legs that filled
     risk_stopped: str | None = None
     last_view: MarketView | None = None
+    children_sent: int = 0  # child orders sent (a trade that is not split sends one)
+    parents_stopped: int = 0  # split trades stopped before their last child: the premium closed
+    planned_qty_btc: float = 0.0  # the trades' planned sizes, summed
+    entry_filled_btc: float = 0.0  # entry legs' filled quantity, summed over both legs
     _rng: random.Random = attrs.field(init=False)
     _mock: MockBook | None = attrs.field(init=False, default=None)
 
@@ -275,12 +298,18 @@ class Trader:
     # -- clock and views ---------------------------------------------------------------------------
 
     def due_at(self) -> float | None:
-        return min((o.arrive_at for o in self.pending), default=None)
+        """The next time something is due: a leg's arrival, or the next child of a split trade (once the
+        legs of the one before are done)."""
+        children = (t.next_child_at for t in self.trades.values() if t.next_child_at is not None and not t.pending)
+        return min((*(o.arrive_at for o in self.pending), *children), default=None)
 
     def on_timer(self, now: float, wall_now: str) -> list[FillEvent]:
         if self.last_view is None:
             return []
-        return self._execute_due(now, self.last_view, wall_now)
+        events = self._execute_due(now, self.last_view, wall_now)
+        if self._children_due(now, self.last_view, events):
+            events += self._execute_due(now, self.last_view, wall_now)
+        return events
 
     def on_view(self, view: MarketView, wall_now: str) -> list[FillEvent]:
         events = []
@@ -288,26 +317,38 @@ class Trader:
             events += self._execute_due(view.at, self.last_view, wall_now, strictly_before=True)
         self.last_view = view
         if view.premium_bps is not None:
+            self._children_due(view.at, view, events)
             events += self._decide(view)
         events += self._execute_due(view.at, view, wall_now)
         return events
 
     # -- decisions ---------------------------------------------------------------------------------
 
-    def _premiums(self, view: MarketView) -> tuple[float | None, float | None]:
+    def _premiums(self, view: MarketView, qty: float | None = None) -> tuple[float | None, float | None]:
+        """(sell_krw, buy_krw) executable premiums for ``qty`` (default: the signal's size), fees and the
+        drift model's expected slippage included."""
         krw, usdt = view.krw_leg, view.usdt_leg
         assert krw is not None and usdt is not None and view.fx is not None
         fees = self.execution.fees
-        return executable_premiums(
+        qty = self.params.signal_qty() if qty is None else qty
+        sell, buy = executable_premiums(
             krw.bids,
             krw.asks,
             usdt.bids,
             usdt.asks,
-            self.params.order_qty_btc,
+            qty,
             view.fx.krw_per_usdt,
             fees.rate_bps(krw.venue),
             fees.rate_bps(usdt.venue),
         )
+        if isinstance(self.drift, NoDrift):
+            return sell, buy
+        d = self.drift.expected_bps
+        if sell is not None:  # sell KRW, buy USDT: worse fills lower what the trade captures
+            sell -= d(krw.venue, SELL, qty) + d(usdt.venue, BUY, qty)
+        if buy is not None:
+            buy += d(krw.venue, BUY, qty) + d(usdt.venue, SELL, qty)
+        return sell, buy
 
     def _decide(self, view: MarketView) -> list[FillEvent]:
         assert view.premium_bps is not None
@@ -344,17 +385,166 @@ class Trader:
             # the order size is not executable on the visible depth, or its premium is inside the threshold
             self.refusals["thin_books" if sell_krw is None and buy_krw is None else "below_entry"] += 1
             return []
-        if not self._tradeable(view) or not self._within_limits(view, signal.direction):
+        if not self._tradeable(view):
             return []
-        exec_bps = sell_krw if signal.direction is Direction.SELL_KRW else buy_krw
+        direction = signal.direction
+        threshold = baseline + zone.entry_bps if direction is Direction.SELL_KRW else baseline - zone.entry_bps
+        qty = self._size(view, direction, threshold)
+        if qty is None or not self._within_limits(view, direction, qty):
+            return []
+        if self.params.sizing == "depth":  # the trade's premium is the one at its size
+            sell_krw, buy_krw = self._premiums(view, qty)
+        exec_bps = sell_krw if direction is Direction.SELL_KRW else buy_krw
         assert exec_bps is not None
-        trade = _Trade(self.next_trade_id, signal.direction, zone, view.at, exec_bps)
+        slices = self.params.slices
+        trade = _Trade(
+            self.next_trade_id,
+            direction,
+            zone,
+            view.at,
+            exec_bps,
+            planned_qty=qty,
+            child_qty=qty / slices,
+            children=slices,
+        )
         self.next_trade_id += 1
         self.trades[trade.trade_id] = trade
         self.entries += 1
-        for on_krw, side in ((True, signal.direction.krw_side), (False, signal.direction.usdt_side)):
-            self._send(trade, Leg.ENTRY, on_krw, side, self.params.order_qty_btc, view, deviation, exec_bps)
+        self.planned_qty_btc += qty
+        self._send_child(trade, view, deviation, exec_bps)
         return []
+
+    # -- sizing and split entries ------------------------------------------------------------------
+
+    def _reachable(self, view: MarketView, book: BookView, side: Side) -> tuple[Level, ...]:
+        """The levels an order on ``book`` could take now, as the fill would see them (the L2 source's; the
+        book's own with the mock source, whose levels are drawn at the fill), minus our own fills' liquidity,
+        within the limit price."""
+        if self.l2_source in ("multi", "mock"):
+            shown = book.asks if side == BUY else book.bids
+        else:
+            krw, usdt = view.krw_leg, view.usdt_leg
+            assert krw is not None and usdt is not None
+            shown = leg_levels(self.l2_source, book, {krw.venue: krw, usdt.venue: usdt}, side == BUY, view.at, None)
+        levels = self.memory.effective(book.venue, side, shown)
+        if not levels:
+            return ()
+        return within_limit(levels, side, limit_price(levels[0][0], side, self.params.max_slippage_bps))
+
+    def _size(self, view: MarketView, direction: Direction, threshold_bps: float) -> float | None:
+        """The trade's size: order_qty_btc, or with depth sizing the largest size up to max_order_qty_btc that
+        clears ``threshold_bps`` with both books walked, capped by the participation share, balances and risk
+        limits; None (counted as a refusal) when that is below min_order_qty_btc."""
+        p = self.params
+        if p.sizing == "fixed":
+            return p.order_qty_btc
+        krw, usdt, fx = view.krw_leg, view.usdt_leg, view.fx
+        assert krw is not None and usdt is not None and fx is not None
+        krw_levels = self._reachable(view, krw, direction.krw_side)
+        usdt_levels = self._reachable(view, usdt, direction.usdt_side)
+        cap = min(
+            p.max_order_qty_btc,
+            p.max_depth_share * depth(krw_levels),
+            p.max_depth_share * depth(usdt_levels),
+            self._room(view, direction),
+        )
+        fees = self.execution.fees
+        qty = cap
+        for _ in range(2):  # the drift depends on the size's bucket: size, then size again at that bucket
+            sell_scale, buy_scale = entry_scales(
+                direction,
+                threshold_bps,
+                fx.krw_per_usdt,
+                fees.rate_bps(krw.venue),
+                fees.rate_bps(usdt.venue),
+                self.drift.expected_bps(krw.venue, direction.krw_side, qty),
+                self.drift.expected_bps(usdt.venue, direction.usdt_side, qty),
+            )
+            sell, buy = (krw_levels, usdt_levels) if direction is Direction.SELL_KRW else (usdt_levels, krw_levels)
+            qty = largest_clearing_qty(sell, buy, sell_scale, buy_scale, cap)
+            if isinstance(self.drift, NoDrift):
+                break
+        qty = math.floor(qty * 1e8) / 1e8  # the venues' quantity step
+        if qty < p.min_order_qty_btc:
+            self.refusals["size_below_min"] += 1
+            return None
+        return qty
+
+    def _room(self, view: MarketView, direction: Direction) -> float:
+        """The largest size balances and risk limits allow (``_within_limits`` checks the final size)."""
+        assert view.krw_leg is not None and view.usdt_leg is not None
+        room = self.risk.max_notional_usdt / (view.usdt_leg.mid or math.inf)
+        fees = self.execution.fees
+        for book, side in ((view.krw_leg, direction.krw_side), (view.usdt_leg, direction.usdt_side)):
+            assets = self.portfolio.balances[book.venue]
+            held = assets["BTC"] - self.portfolio.initial[book.venue]["BTC"]
+            room = min(room, self.risk.max_position_btc - (held if side == BUY else -held))
+            if side == SELL:
+                room = min(room, assets["BTC"])
+            else:
+                worst = book.asks[0][0] * (1 + self.params.max_slippage_bps / 1e4)
+                room = min(room, assets[_quote(book)] / (worst * (1 + fees.rate_bps(book.venue) / 1e4)))
+        return max(room, 0.0)
+
+    def _send_child(self, trade: _Trade, view: MarketView, deviation: float, exec_bps: float | None) -> None:
+        """Send the trade's next child order: its two entry legs (the last child takes what is left)."""
+        trade.move(_Step.CHILD_SENT)
+        trade.children_sent += 1
+        self.children_sent += 1
+        last = trade.children_sent == trade.children
+        qty = trade.planned_qty - trade.child_qty * (trade.children - 1) if last else trade.child_qty
+        trade.next_child_at = None if last else view.at + self.params.slice_interval_ms / 1e3
+        for on_krw, side in ((True, trade.direction.krw_side), (False, trade.direction.usdt_side)):
+            self._send(trade, Leg.ENTRY, on_krw, side, qty, view, deviation, exec_bps, child=trade.children_sent)
+
+    def _children_due(self, now: float, view: MarketView, events: list[FillEvent]) -> bool:
+        """Send the children that are due if the premium still clears at their size on the books they meet;
+        otherwise stop their parent there. True when a child was sent."""
+        sent = False
+        for trade in list(self.trades.values()):
+            if trade.next_child_at is None or trade.pending or trade.next_child_at > now:
+                continue
+            if view.premium_bps is not None and self._child_clears(trade, view):
+                deviation = view.premium_bps - (self.baseline.value or 0.0)
+                sell_krw, buy_krw = self._premiums(view, trade.child_qty)
+                self._send_child(trade, view, deviation, sell_krw if trade.direction is Direction.SELL_KRW else buy_krw)
+                sent = True
+            else:
+                trade.next_child_at = None
+                trade.stopped_early = True
+                self.parents_stopped += 1
+                self._open(trade, view, events)
+        return sent
+
+    def _child_clears(self, trade: _Trade, view: MarketView) -> bool:
+        baseline = self.baseline.value
+        if (
+            baseline is None
+            or not self._tradeable(view)
+            or not self._within_limits(view, trade.direction, trade.child_qty)
+        ):
+            return False
+        krw, usdt = view.krw_leg, view.usdt_leg
+        assert krw is not None and usdt is not None
+        # the books minus what the earlier children took (liquidity memory)
+        effective = attrs.evolve(
+            view,
+            krw_leg=attrs.evolve(
+                krw,
+                bids=self.memory.effective(krw.venue, SELL, krw.bids),
+                asks=self.memory.effective(krw.venue, BUY, krw.asks),
+            ),
+            usdt_leg=attrs.evolve(
+                usdt,
+                bids=self.memory.effective(usdt.venue, SELL, usdt.bids),
+                asks=self.memory.effective(usdt.venue, BUY, usdt.asks),
+            ),
+        )
+        sell_krw, buy_krw = self._premiums(effective, trade.child_qty)
+        entry = trade.zone.entry_bps
+        if trade.direction is Direction.SELL_KRW:
+            return sell_krw is not None and sell_krw - baseline >= entry
+        return buy_krw is not None and baseline - buy_krw >= entry
 
     def _tradeable(self, view: MarketView) -> bool:
         """Whether orders may be sent on this view at all (entries and exits alike): both books present,
@@ -375,9 +565,9 @@ class Trader:
                 return False
         return True
 
-    def _within_limits(self, view: MarketView, direction: Direction) -> bool:
+    def _within_limits(self, view: MarketView, direction: Direction, qty: float) -> bool:
         assert view.krw_leg is not None and view.usdt_leg is not None and view.fx is not None
-        qty, risk = self.params.order_qty_btc, self.risk
+        risk = self.risk
         if self.risk_stopped is not None:
             self.refusals["risk_stopped"] += 1
             return False
@@ -431,8 +621,14 @@ class Trader:
         deviation: float,
         exec_bps: float | None,
         reason: str | None = None,
+        child: int = 0,
     ) -> None:
+        """Send one leg; the walk of the book it is decided on predicts its slippage."""
         assert view.premium_bps is not None
+        book = view.krw_leg if on_krw else view.usdt_leg
+        assert book is not None
+        levels = self._reachable(view, book, side)
+        predicted = walk(levels, side, qty, levels[-1][0]) if levels else None
         trade.pending += 1
         self.pending.append(
             _Order(
@@ -447,6 +643,10 @@ class Trader:
                 exec_bps,
                 deviation,
                 reason,
+                trade.planned_qty if leg is Leg.ENTRY else qty,
+                None if predicted is None or predicted.filled_qty <= 0 else predicted.slippage_bps,
+                0 if predicted is None else predicted.levels_used,
+                child,
             )
         )
 
@@ -530,6 +730,8 @@ class Trader:
         if order.leg is not Leg.HEDGE:
             sides = self.zone_ratios.setdefault(zone, {BUY: RunningStats(), SELL: RunningStats()})
             sides[order.side].add(fill.fill_ratio)
+        if order.leg is Leg.ENTRY:
+            self.entry_filled_btc += fill.filled_qty
         assert view.premium_bps is not None
         return FillEvent(
             t_s=round(max(view.at, order.arrive_at) - self.started_at, 6),
@@ -566,6 +768,11 @@ class Trader:
             exec_premium_bps=order.exec_premium_bps,
             deviation_bps=order.deviation_bps,
             exit_reason=order.reason,
+            qty_planned=order.qty_planned,
+            predicted_slippage_bps=order.predicted_slippage_bps,
+            levels_walked=order.levels_walked,
+            parent_id=order.trade_id,
+            child=order.child,
         )
 
     def _advance(self, trade: _Trade, view: MarketView, last: _Order, events: list[FillEvent]) -> None:
@@ -574,25 +781,33 @@ class Trader:
             self._finish(trade, view, events, _Step.CLOSED)
             return
         imbalance = trade.krw_btc + trade.usdt_btc
+        if abs(imbalance) > 1e-9 and last.leg is Leg.ENTRY and self.execution.leg_risk is LegRisk.HEDGE:
+            # the hedge follows what the legs of this child actually filled
+            on_krw = (trade.krw_btc > 0) == (imbalance > 0)  # unwind on the venue of the larger leg
+            trade.move(_Step.HEDGE_SENT)
+            self._send(
+                trade,
+                Leg.HEDGE,
+                on_krw,
+                SELL if imbalance > 0 else BUY,
+                abs(imbalance),
+                view,
+                last.deviation_bps,
+                last.exec_premium_bps,
+                "imbalance",
+                child=last.child,
+            )
+            return
+        if trade.next_child_at is None:  # no child to come: the entry is done
+            self._open(trade, view, events)
+
+    def _open(self, trade: _Trade, view: MarketView, events: list[FillEvent]) -> None:
+        """The entry is done (every child sent and filled, or the parent stopped): hold what it got."""
         if abs(trade.krw_btc) < 1e-12 and abs(trade.usdt_btc) < 1e-12:
             self._finish(trade, view, events, _Step.NOTHING_FILLED)  # no position to manage
             return
+        imbalance = trade.krw_btc + trade.usdt_btc
         if abs(imbalance) > 1e-9:
-            if last.leg is Leg.ENTRY and self.execution.leg_risk is LegRisk.HEDGE:
-                on_krw = (trade.krw_btc > 0) == (imbalance > 0)  # unwind on the venue of the larger leg
-                trade.move(_Step.HEDGE_SENT)
-                self._send(
-                    trade,
-                    Leg.HEDGE,
-                    on_krw,
-                    SELL if imbalance > 0 else BUY,
-                    abs(imbalance),
-                    view,
-                    last.deviation_bps,
-                    last.exec_premium_bps,
-                    "imbalance",
-                )
-                return
             trade.imbalance_btc = imbalance  # carried (by choice, or what a partial hedge left)
             self.carried_imbalance_btc += imbalance
         trade.move(_Step.OPENED)
