@@ -18,6 +18,7 @@ from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
 from actors.core.portfolio import Portfolio
 from actors.core.sizing import NoDrift
+from actors.core.slippage import SlippageModel
 from actors.core.trader import ExecutionParams, Trader
 from actors.records.kpi import CalibrationInfo, SessionContext
 from actors.sim import recordings
@@ -70,6 +71,8 @@ def context(cfg: Config, session_id: str, opened_at: float) -> SessionContext:
     ctx.thresholds = cfg.acceptance
     ctx.started_utc = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     ctx.calibration = calibration_info(cfg, ctx.trader)
+    drift = ctx.trader.drift
+    ctx.slippage_calibration = drift.version if isinstance(drift, SlippageModel) else None
     return ctx
 
 

@@ -236,6 +236,11 @@ class TraderStatistics:
     latency_ms: float
     latency_jitter_ms: float
     leg_risk: LegRisk
+    sizing: str = "fixed"
+    children_sent: int = 0  # child orders (a trade that is not split sends one)
+    parents_stopped: int = 0  # split trades stopped before their last child because the premium closed
+    planned_qty_btc: float = 0.0  # the trades' planned sizes, summed
+    entry_filled_btc: float = 0.0  # entry legs' filled quantity, summed over both legs
 
     @property
     def fill_events(self) -> int:
@@ -894,6 +899,11 @@ class Trader:
             latency_ms=execution.latency_ms,
             latency_jitter_ms=execution.latency_jitter_ms,
             leg_risk=execution.leg_risk,
+            sizing=self.params.sizing,
+            children_sent=self.children_sent,
+            parents_stopped=self.parents_stopped,
+            planned_qty_btc=self.planned_qty_btc,
+            entry_filled_btc=self.entry_filled_btc,
         )
 
 

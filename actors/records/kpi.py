@@ -42,6 +42,7 @@ class SessionContext:
     opened_at: float  # trio time when the session began starting up
     started_utc: str = ""  # wall-clock time the session started (ISO 8601): what "newest session" means
     calibration: CalibrationInfo | None = None  # the calibrated fill model's calibration
+    slippage_calibration: str | None = None  # the slippage drift model's version
     trading_since: float | None = None  # trio time when both feeds were ready
     ended_at: float | None = None
     fill_events_written: int = 0
@@ -152,6 +153,19 @@ class CalibrationInfo(msgspec.Struct, frozen=True):
     zones: tuple[str, ...]  # the zones it calibrates ("entry/tp" bps); others use its fallback
 
 
+class Orders(msgspec.Struct, frozen=True):
+    """``orders``: how trades were sized and sent (docs/kpis.md)."""
+
+    sizing: str = "fixed"  # "fixed" or "depth"
+    parents: int = 0  # trades opened
+    children: int = 0  # child orders sent (each a pair of entry legs)
+    parents_stopped_early: int = 0  # split trades stopped when the premium no longer cleared
+    planned_qty_btc: float = 0.0  # the trades' planned sizes, summed
+    filled_qty_btc: float = 0.0  # what their entry legs filled, per leg (both legs summed, halved)
+    filled_share: float | None = None  # filled_qty_btc / planned_qty_btc
+    slippage_calibration: str | None = None  # the drift model's version, when one is loaded
+
+
 class OrderLatency(msgspec.Struct, frozen=True):
     """``latency_ms``: each leg's latency is uniform in ``fixed`` ± ``jitter``."""
 
@@ -231,6 +245,7 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
     l2_source: str
     fill_model: str
     calibration: CalibrationInfo | None = None
+    orders: Orders = Orders()
     latency_ms: OrderLatency = OrderLatency()
     leg_risk: LegRisk = LegRisk.HEDGE
     premium_bps: float | None = None
@@ -327,6 +342,16 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
         l2_source=trader.l2_source,
         fill_model=trader.fill_model,
         calibration=ctx.calibration,
+        orders=Orders(
+            trader.sizing,
+            trader.entries,
+            trader.children_sent,
+            trader.parents_stopped,
+            round(trader.planned_qty_btc, 8),
+            round(trader.entry_filled_btc / 2, 8),
+            round(trader.entry_filled_btc / 2 / trader.planned_qty_btc, 6) if trader.planned_qty_btc else None,
+            ctx.slippage_calibration,
+        ),
         latency_ms=OrderLatency(trader.latency_ms, trader.latency_jitter_ms),
         leg_risk=trader.leg_risk,
         premium_bps=view.premium_bps,

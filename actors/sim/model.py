@@ -349,16 +349,33 @@ class SimMarket:
         self.premium_bps = cfg.premium_mean_bps
         self._log_depth = {"upbit": 0.0, "binance": 0.0}
         mids = self.mids()
+        binance_occupancy = cfg.binance_occupancy or 0.3
         self.books = {
             UPBIT_BTC: SimBook(
-                BookSpec(_tick(1000.0, mids[UPBIT_BTC]), 1e-8, 30, 0.8, cfg.level_size_btc, 4, far_gap_ticks=0.3),
+                BookSpec(
+                    _tick(1000.0, mids[UPBIT_BTC]),
+                    1e-8,
+                    30,
+                    0.8,
+                    cfg.upbit_level_size_btc or cfg.level_size_btc,
+                    4,
+                    far_gap_ticks=0.3,
+                ),
                 self.rng,
             ),
             UPBIT_USDT: SimBook(
                 BookSpec(_tick(1.0, mids[UPBIT_USDT]), 1e-8, 30, 0.9, 20_000.0, 4, far_gap_ticks=0.2), self.rng
             ),
             BINANCE_BTC: SimBook(  # deep: a REST snapshot may ask for 5000 levels a side
-                BookSpec(_tick(0.01, mids[BINANCE_BTC]), 1e-5, 500, 0.3, cfg.level_size_btc, 6, far_gap_ticks=20.0),
+                BookSpec(
+                    _tick(0.01, mids[BINANCE_BTC]),
+                    1e-5,
+                    500,
+                    binance_occupancy,
+                    cfg.binance_level_size_btc or cfg.level_size_btc,
+                    6,
+                    far_gap_ticks=20.0 if not cfg.binance_occupancy else 1 / binance_occupancy - 1,
+                ),
                 self.rng,
                 far_seed=f"{seed}:{BINANCE_BTC}",
             ),

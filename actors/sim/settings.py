@@ -48,6 +48,11 @@ class SimConfig:
     depth_std: float = attrs.field(default=0.4, validator=non_negative)
     depth_reversion_s: float = attrs.field(default=10.0, validator=positive)
     level_size_btc: float = attrs.field(default=0.05, validator=positive)
+    # per-venue depth profile (0 = level_size_btc / the model's default): mean BTC per level, and the share of
+    # Binance's 0.01 ticks that hold a level (its levels' spacing; the maintained 500 levels span ~1/share ticks)
+    upbit_level_size_btc: float = attrs.field(default=0.0, validator=non_negative)
+    binance_level_size_btc: float = attrs.field(default=0.0, validator=non_negative)
+    binance_occupancy: float = attrs.field(default=0.0, validator=between(0, 1))
     step_ms: int = attrs.field(default=100, validator=between(10, 60_000, "an integer"))
     upbit_idle_timeout_s: float = attrs.field(default=60.0, validator=positive)  # no frame either way (wire: ~60 s)
     binance_ping_interval_s: float = attrs.field(default=20.0, validator=ping_period)
