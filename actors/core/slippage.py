@@ -63,8 +63,12 @@ class SlippageModel:
     sources: tuple[str, ...] = ()
 
     def stats(self, venue: str, side: Side, qty: float) -> DriftStats | None:
+        """The statistics of ``qty``'s bucket (``in_bucket``)."""
+        return self.in_bucket(venue, side, bucket_of(qty))
+
+    def in_bucket(self, venue: str, side: Side, bucket: int) -> DriftStats | None:
         """The bucket's statistics when it has MIN_SAMPLES legs, else the venue and side pooled, else None."""
-        found = self.buckets.get((venue, side, bucket_of(qty)))
+        found = self.buckets.get((venue, side, bucket))
         if found is not None and found.n >= MIN_SAMPLES:
             return found
         pooled = self.pooled.get((venue, side))
@@ -138,3 +142,70 @@ def from_dict(d: Mapping[str, Any]) -> SlippageModel:
         {(str(r["venue"]), Side(r["side"])): stats(r) for r in d["pooled"]},
         tuple(str(s) for s in d.get("sources", ())),
     )
+
+
+MIN_CHECKED = 20  # a bucket with fewer legs is shown, not judged
+
+
+@attrs.frozen
+class BucketCheck:
+    """One bucket of a session's legs against the drift model: predicted and realized slippage (means, bps),
+    their difference and its standard error, and whether that agrees with the model."""
+
+    venue: str
+    side: Side
+    bucket: int
+    n: int
+    predicted_bps: float
+    realized_bps: float
+    drift_bps: float  # realized minus predicted, mean
+    drift_se_bps: float  # its standard error
+    expected: DriftStats | None  # the model's bucket (None: no model, or no such bucket)
+    agrees: bool | None  # None below MIN_CHECKED legs
+
+    @property
+    def size(self) -> str:
+        return bucket_label(self.bucket)
+
+
+def check(events: Iterable[Mapping[str, Any]], model: SlippageModel | None = None) -> list[BucketCheck]:
+    """Every bucket of ``events``' legs (that filled and have a prediction) against ``model``: the session's
+    mean drift agrees when it is within 1.96 combined standard errors of the model's (the model's own from
+    its 95 % interval; both are estimates), or of 0 without a model (the prediction taken as it is)."""
+    legs: dict[tuple[str, Side, int], list[tuple[float, float]]] = {}
+    for e in events:
+        predicted = e.get("predicted_slippage_bps")
+        if predicted is None or not e.get("filled_qty"):
+            continue
+        key = (str(e["venue"]), Side(e["side"]), bucket_of(float(e["order_qty"])))
+        legs.setdefault(key, []).append((float(predicted), float(e["slippage_bps"])))
+    out = []
+    for (venue, side, b), pairs in sorted(legs.items()):
+        drifts = [r - p for p, r in pairs]
+        n = len(pairs)
+        se = statistics.pstdev(drifts) / math.sqrt(n) if n > 1 else math.inf
+        drift = statistics.fmean(drifts)
+        expected = (
+            None if model is None else model.stats(venue, side, 0.0 if b == 0 else BUCKET_EDGES_BTC[b - 1] + 1e-9)
+        )
+        if model is not None and expected is not None:
+            model_se = (expected.ci95[1] - expected.ci95[0]) / (2 * 1.96)
+            centre, spread = expected.mean, math.hypot(se, model_se)
+        else:
+            centre, spread = 0.0, se
+        agrees = None if n < MIN_CHECKED else abs(drift - centre) <= 1.96 * spread + 1e-9
+        out.append(
+            BucketCheck(
+                venue,
+                side,
+                b,
+                n,
+                round(statistics.fmean(p for p, _ in pairs), 6),
+                round(statistics.fmean(r for _, r in pairs), 6),
+                round(drift, 6),
+                round(se, 6) if math.isfinite(se) else math.inf,
+                expected,
+                agrees,
+            )
+        )
+    return out

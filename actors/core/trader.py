@@ -138,6 +138,7 @@ class FillEvent:
     levels_walked: int = 0  # levels that walk took
     parent_id: int = 0  # the trade this leg belongs to (= trade_id)
     child: int = 0  # the child order (1, 2, ...) of a split entry; 0 for exits
+    decision_price: float | None = None  # the best price of the book the leg was decided on
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -187,6 +188,7 @@ class _Order:
     predicted_slippage_bps: float | None = None
     levels_walked: int = 0
     child: int = 0
+    decision_price: float | None = None
 
 
 @attrs.frozen
@@ -652,6 +654,7 @@ class Trader:
                 None if predicted is None or predicted.filled_qty <= 0 else predicted.slippage_bps,
                 0 if predicted is None else predicted.levels_used,
                 child,
+                levels[0][0] if levels else None,
             )
         )
 
@@ -778,6 +781,7 @@ class Trader:
             levels_walked=order.levels_walked,
             parent_id=order.trade_id,
             child=order.child,
+            decision_price=order.decision_price,
         )
 
     def _advance(self, trade: _Trade, view: MarketView, last: _Order, events: list[FillEvent]) -> None:

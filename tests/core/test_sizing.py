@@ -192,7 +192,9 @@ def test_split_entry_sends_children_while_the_premium_clears_and_stops_when_it_c
     assert all(e.qty_planned == pytest.approx(0.4) and e.order_qty == pytest.approx(0.1) for e in entries)
     assert trader.entry_filled_btc == pytest.approx(0.4)  # two children, two legs of 0.1 each
     exits = [e for e in events if e.leg == "exit"]  # the closed premium is also a take-profit
-    assert exits and all(e.order_qty == pytest.approx(0.2, abs=1e-3) for e in exits)  # less a BTC fee  # what the two children got
+    assert exits and all(
+        e.order_qty == pytest.approx(0.2, abs=1e-3) for e in exits
+    )  # less a BTC fee  # what the two children got
 
 
 def test_split_entry_sends_every_child_when_the_premium_stays():
@@ -228,3 +230,34 @@ def test_drift_model_shrinks_the_size():
     _run(worse, [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (2.1, 60.0)])
     assert 0 < worse.planned_qty_btc < plain.planned_qty_btc
     assert bucket_of(0.005) == 0 and bucket_of(0.01) == 0 and bucket_of(0.011) == 1 and bucket_of(5.0) == 7
+
+
+def test_drift_model_round_trips_and_judges_buckets():
+    from actors.core import slippage
+
+    rng = random.Random(3)
+
+    def legs(n, drift, qty=0.3):
+        return [
+            {
+                "venue": "binance",
+                "side": "BUY",
+                "order_qty": qty,
+                "filled_qty": qty,
+                "predicted_slippage_bps": (p := rng.uniform(0, 2)),
+                "slippage_bps": p + rng.gauss(drift, 0.2),
+            }
+            for _ in range(n)
+        ]
+
+    model = slippage.build(legs(200, 0.5), "t1", ("a.jsonl",))
+    again = slippage.from_dict(slippage.to_dict(model))
+    assert again == model and again.expected_bps("binance", Side.BUY, 0.3) == pytest.approx(0.5, abs=0.05)
+    assert again.expected_bps("upbit", Side.BUY, 0.3) == 0.0  # nothing measured there
+    same = slippage.check(legs(60, 0.5), model)
+    shifted = slippage.check(legs(60, 1.0), model)
+    few = slippage.check(legs(5, 3.0), model)
+    assert [c.agrees for c in same] == [True] and [c.agrees for c in shifted] == [False] and few[0].agrees is None
+    assert slippage.check(legs(60, 0.5))[0].agrees is False  # without a model a 0.5 bps drift is a miss
+    with pytest.raises(ValueError):
+        slippage.from_dict({**slippage.to_dict(model), "kind": "fill_ratio"})
