@@ -72,7 +72,8 @@ def context(cfg: Config, session_id: str, opened_at: float) -> SessionContext:
     ctx.started_utc = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     ctx.calibration = calibration_info(cfg, ctx.trader)
     drift = ctx.trader.drift
-    ctx.slippage_calibration = drift.version if isinstance(drift, SlippageModel) else None
+    if isinstance(drift, SlippageModel):
+        ctx.slippage_calibration, ctx.slippage_calibration_path = drift.version, cfg.strategy.slippage_calibration
     return ctx
 
 

@@ -43,6 +43,7 @@ class SessionContext:
     started_utc: str = ""  # wall-clock time the session started (ISO 8601): what "newest session" means
     calibration: CalibrationInfo | None = None  # the calibrated fill model's calibration
     slippage_calibration: str | None = None  # the slippage drift model's version
+    slippage_calibration_path: str | None = None
     trading_since: float | None = None  # trio time when both feeds were ready
     ended_at: float | None = None
     fill_events_written: int = 0
@@ -164,6 +165,7 @@ class Orders(msgspec.Struct, frozen=True):
     filled_qty_btc: float = 0.0  # what their entry legs filled, per leg (both legs summed, halved)
     filled_share: float | None = None  # filled_qty_btc / planned_qty_btc
     slippage_calibration: str | None = None  # the drift model's version, when one is loaded
+    slippage_calibration_path: str | None = None  # and its file (strategy.slippage_calibration)
 
 
 class OrderLatency(msgspec.Struct, frozen=True):
@@ -351,6 +353,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
             round(trader.entry_filled_btc / 2, 8),
             round(trader.entry_filled_btc / 2 / trader.planned_qty_btc, 6) if trader.planned_qty_btc else None,
             ctx.slippage_calibration,
+            ctx.slippage_calibration_path,
         ),
         latency_ms=OrderLatency(trader.latency_ms, trader.latency_jitter_ms),
         leg_risk=trader.leg_risk,
