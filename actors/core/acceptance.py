@@ -13,12 +13,12 @@ KPI file as it is, so it is a msgspec Struct (its field order is the file's).
 
 from __future__ import annotations
 
-import statistics
-from typing import Mapping, Protocol, Sequence
+from typing import Literal, Mapping, Protocol, Sequence
 
 import attrs
 import msgspec
 
+from actors.core.kpi import Values
 from actors.core.rules import non_negative
 from actors.core.vocabulary import Side
 
@@ -156,9 +156,14 @@ def criteria(kpi: Measured, t: Thresholds) -> list[Criterion]:
 # -- distributions of fill events -------------------------------------------------------------------
 
 
+DistributionKind = Literal["FIXED", "DISPERSED", "n/a"]
+
+
 @attrs.frozen
 class Distribution:
-    """count/min/max/mean/median/std of some values and ``label``: FIXED (a constant), DISPERSED or n/a."""
+    """count/min/max/mean/median/std of some values, rounded to 10 decimals so floating-point noise reads 0 (as
+    the KPI file's ``Spread``: the same values give the same figures), and ``kind``: FIXED (a constant, not a
+    live measurement), DISPERSED or n/a (no values). ``label`` says what the kind means, in words."""
 
     count: int
     min: float | None
@@ -166,23 +171,50 @@ class Distribution:
     mean: float | None
     median: float | None
     std: float | None
-    label: str
+    kind: DistributionKind
 
     @property
     def std_over_mean(self) -> float | None:
         return None if not self.mean or self.std is None else self.std / self.mean
 
+    @property
+    def label(self) -> str:
+        """The kind and what it means: "FIXED (all values equal)", "FIXED (nearly constant, std/mean 0.03)",
+        "DISPERSED (values vary, std/mean 0.52)"."""
+        ratio = self.std_over_mean
+        if self.kind == "n/a":
+            return "n/a (no values)"
+        if self.std == 0:
+            return "FIXED (all values equal)"
+        if ratio is None:
+            return f"{self.kind} (values vary around a mean of 0)"
+        what = "nearly constant" if self.kind == "FIXED" else "values vary"
+        return f"{self.kind} ({what}, std/mean {abs(ratio):.2g})"
+
 
 def distribution(values: Sequence[float]) -> Distribution:
-    """count/min/max/mean/median/std and FIXED (a constant) or DISPERSED."""
+    """count/min/max/mean/median/std and FIXED (std/mean under ``FIXED_BELOW``: a constant) or DISPERSED."""
     if not values:
         return Distribution(0, None, None, None, None, None, "n/a")
-    mean = statistics.fmean(values)
-    std = statistics.pstdev(values)
+    kept = Values()
+    for x in values:
+        kept.add(x)
+    spread = kept.spread()  # count, mean, median, std as the KPI file has them
+    mean, std = spread.mean or 0.0, spread.std or 0.0
     fixed = std == 0 or (mean != 0 and abs(std / mean) < FIXED_BELOW)
     return Distribution(
-        len(values), min(values), max(values), mean, statistics.median(values), std, "FIXED" if fixed else "DISPERSED"
+        spread.count,
+        _rounded(min(values)),
+        _rounded(max(values)),
+        spread.mean,
+        spread.median,
+        spread.std,
+        "FIXED" if fixed else "DISPERSED",
     )
+
+
+def _rounded(x: float) -> float:
+    return round(x, 10) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 class FillLike(Protocol):

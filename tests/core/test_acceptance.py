@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from actors.core.acceptance import Thresholds, criteria, distribution
+from actors.core.kpi import Values
 from actors.records.kpi import as_kpi
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,10 +31,32 @@ def test_criteria_fail_when_they_should():
     assert [c.id for c in criteria(as_kpi(short), t) if not c.passed] == ["C1", "C7"]
 
 
-def test_distribution_labels():
-    assert distribution([0.002] * 10).label == "FIXED"
-    assert distribution([1.0, 2.0, 3.0]).label == "DISPERSED"
-    assert distribution([]).label == "n/a"
+def test_distribution_labels_say_what_they_mean():
+    same = distribution([0.002] * 10)
+    assert (same.kind, same.label) == ("FIXED", "FIXED (all values equal)")
+    nearly = distribution([0.97, 1.0, 1.03])
+    assert nearly.kind == "FIXED" and nearly.label == "FIXED (nearly constant, std/mean 0.024)"
+    varied = distribution([1.0, 2.0, 3.0])
+    assert (varied.kind, varied.label) == ("DISPERSED", "DISPERSED (values vary, std/mean 0.41)")
+    negative = distribution([-1.0, -2.0, -3.0])  # slippage can be negative: the ratio's size is what counts
+    assert negative.label == "DISPERSED (values vary, std/mean 0.41)"
+    around_zero = distribution([-1.0, 1.0])
+    assert around_zero.kind == "DISPERSED" and around_zero.label == "DISPERSED (values vary around a mean of 0)"
+    empty = distribution([])
+    assert (empty.kind, empty.label, empty.mean) == ("n/a", "n/a (no values)", None)
+
+
+def test_distribution_rounds_floating_point_noise_as_the_kpi_file_does():
+    noise = distribution([4.1e-17, 0.0, -2e-17])
+    assert (noise.min, noise.max, noise.mean, noise.median, noise.std) == (0.0, 0.0, 0.0, 0.0, 0.0)
+    assert noise.label == "FIXED (all values equal)"
+    assert str(noise.min) == "0.0"  # not -0.0
+    values = [0.2615, 1.0, 0.8700643204166533, 0.1 + 0.2]
+    kept = Values()
+    for x in values:
+        kept.add(x)
+    d, spread = distribution(values), kept.spread()
+    assert (d.count, d.mean, d.median, d.std) == (spread.count, spread.mean, spread.median, spread.std)
 
 
 def test_a_replay_that_serves_its_recording_to_the_end_passes_c1():
