@@ -24,185 +24,40 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import attrs
-import matplotlib
-import msgspec
 
-matplotlib.use("Agg")  # headless: files only
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from actors.core.acceptance import SIDES, SideDistributions, side_distributions  # noqa: E402
-from actors.core.vocabulary import Direction, Leg, Side  # noqa: E402
-from actors.inputs import MIB, BadLine, LineReader, read_bounded, read_jsonl  # noqa: E402
-from actors.records.kpi import Kpi, ReplayInfo, decode_kpi  # noqa: E402
-from actors.records.paths import SessionPaths  # noqa: E402
-from actors.tools.trades import (  # noqa: E402
-    DIRECTION_WORDS,
-    FillLine,
-    Trade,
-    clock_time,
-    max_drawdown,
-    realized_curve,
-    rebuild_trades,
-    totals,
-    write_trades_csv,
+from actors.config import ConfigError, read_slippage_calibration
+from actors.core.acceptance import SIDES, SideDistributions, side_distributions
+from actors.core.vocabulary import Side
+from actors.inputs import read_jsonl
+from actors.records.kpi import Kpi, ReplayInfo
+from actors.tools import slippage_report
+from actors.tools.report_plots import SIMPLE_MODEL_NOTE, clean, figures, save_figure, zone_order
+from actors.tools.session_files import (
+    ReportError,
+    Session,
+    find_session,
+    load_session,
+    read_events,
+    read_kpi,
+    skip_note,
 )
+from actors.tools.trades import Trade, clock_time, max_drawdown, totals, write_trades_csv
 
-KPI_MAX_BYTES = 16 * MIB
 FULL_TABLE_UP_TO = 20  # trades; above it the report shows the first FIRST_TRADES and the WORST_TRADES
 FIRST_TRADES, WORST_TRADES = 10, 5
-SIMPLE_MODEL_NOTE = (
-    "simple fill model: an order fills whatever the depth allows, so the ratio is 1.0 unless depth runs out"
-)
 DESCRIPTION = (
     "Write a session's report (report_<id>.md, PNG plots beside it, trades_<id>.csv), or with --compare put "
     "the newest session of each LOGS_DIR side by side."
 )
 
 
-class ReportError(Exception):
-    pass
-
-
-@attrs.frozen
-class FillEvents:
-    events: tuple[FillLine, ...] = ()
-    skipped: int = 0  # lines that are not fill events (a torn last line too)
-    first_skipped: str = ""  # "line N: why", for the report
-
-
-def read_kpi(path: Path) -> Kpi:
-    """A KPI file, checked; InputError (not a small regular file) or ReportError (not a KPI file)."""
-    data = read_bounded(path, KPI_MAX_BYTES)
-    try:
-        return decode_kpi(data)
-    except Exception as exc:  # a decode or validation error, or RecursionError on nested JSON
-        raise ReportError(f"{path}: not a KPI file ({type(exc).__name__}: {exc})") from None
-
-
-def _started(paths: SessionPaths) -> float:
-    """When the session started, in seconds since the epoch: the KPI's ``started_utc``, or for a file
-    without it (older, or not a KPI file at all) the file's modification time."""
-    try:
-        started = read_kpi(paths.kpi).started_utc
-        return datetime.fromisoformat(started).timestamp()
-    except (ReportError, ValueError, OSError):  # InputError is a ValueError
-        try:
-            return paths.kpi.stat().st_mtime
-        except OSError:
-            return float("-inf")
-
-
-def find_session(logs_dir: Path, session_id: str | None) -> SessionPaths:
-    """The files of session ``session_id``, or of the newest session in ``logs_dir``: the one that started
-    last by its KPI's ``started_utc`` (a KPI file written before that field: by the file's modification
-    time), ties broken by the greater id. Not the greatest id: ``--session-id rec1`` sorts after every
-    timestamp id, yet it is not newer."""
-    if session_id:
-        paths = SessionPaths(logs_dir, session_id)
-        if not paths.kpi.exists():
-            raise ReportError(f"{logs_dir}: no {paths.kpi.name}")
-        return paths
-    ids = SessionPaths.find_ids(logs_dir, "kpi")
-    if not ids:
-        raise ReportError(f"{logs_dir}: no session files ({SessionPaths(logs_dir, '<id>').kpi.name}) here")
-    if len(ids) == 1:
-        return SessionPaths(logs_dir, ids[0])
-    return max((SessionPaths(logs_dir, i) for i in ids), key=lambda p: (_started(p), p.session_id))
-
-
-@attrs.define
-class _Skipped:
-    """Counts the lines of a fill-event file that are not fill events and remembers the first."""
-
-    count: int = 0
-    first: str = ""
-
-    def __call__(self, line: BadLine) -> None:
-        self.count += 1
-        self.first = self.first or f"line {line.number}: {line.problem[:80]}"
-
-
-def _events(path: Path) -> FillEvents:
-    """The fill events of a file; other lines (a torn last line after a crash too) are counted, not fatal."""
-    if not path.exists():
-        return FillEvents()
-    skipped = _Skipped()
-    events = tuple(event for _, event in read_jsonl(path, FillLine, on_bad=skipped))
-    return FillEvents(events, skipped.count, skipped.first)
-
-
-def _skip_note(path: Path, fills: FillEvents) -> str:
-    return (
-        f"{fills.skipped} line{'s' if fills.skipped > 1 else ''} of {path.name} skipped: not fill events "
-        f"(first at {fills.first_skipped})"
-    )
-
-
-@attrs.frozen
-class PremiumRow:
-    t_s: float
-    premium_bps: float
-    baseline_bps: float
-    equity_usdt: float | None  # None in files written before the column
-
-
-def _premium(path: Path) -> tuple[PremiumRow, ...]:
-    """The premium series; rows that do not parse are left out (the file is a plot's input only)."""
-    if not path.exists():
-        return ()
-    rows = []
-    for _, line, _ in LineReader(path):
-        cells = (line or b"").split(b",")
-        try:
-            t_s, premium_bps, baseline_bps = (float(x) for x in cells[:3])
-            equity = float(cells[4]) if len(cells) > 4 and cells[4].strip() else None
-        except ValueError:  # the header, a torn or over-long row
-            continue
-        rows.append(PremiumRow(t_s, premium_bps, baseline_bps, equity))
-    return tuple(rows)
-
-
-@attrs.frozen
-class Session:
-    """What a report reads: the session's files, decoded."""
-
-    paths: SessionPaths
-    kpi: Kpi
-    fills: FillEvents
-    premium: tuple[PremiumRow, ...]
-    trades: tuple[Trade, ...]
-
-    @property
-    def events(self) -> tuple[FillLine, ...]:
-        return self.fills.events
-
-    def equity_curve(self) -> tuple[list[tuple[float, float]], str]:
-        """(t_s, USDT) points and what they are: the premium file's equity column (realized + open trades
-        marked to mid), or without it the realized PnL after each finished trade."""
-        marked = [(r.t_s, r.equity_usdt) for r in self.premium if r.equity_usdt is not None]
-        if marked:
-            return [(0.0, 0.0)] + marked, "the equity curve (realized + open trades marked to mid, once a second)"
-        return realized_curve(self.trades), f"realized PnL ({self.paths.premium.name} has no equity_usdt column)"
-
-
-def load_session(paths: SessionPaths) -> Session:
-    fills = _events(paths.fill_events)
-    return Session(paths, read_kpi(paths.kpi), fills, _premium(paths.premium), rebuild_trades(fills.events))
-
-
 # -- numbers and words -----------------------------------------------------------------------------
-
-
-def _clean(x: float) -> float:
-    return round(x, 10) + 0.0  # floating-point noise (4.1e-17) reads 0; + 0.0 turns -0.0 into 0.0
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -210,7 +65,7 @@ def _fmt(x: Any, digits: int = 4) -> str:
     if x is None:
         return "-"
     if isinstance(x, float):
-        x = _clean(x)
+        x = clean(x)
         return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:,.0f}"
     return str(x)
 
@@ -219,7 +74,7 @@ def _num(x: float | None, spec: str) -> str:
     """``x`` formatted with ``spec`` (``"+.4f"``), or "-"; a value that rounds to zero shows no sign."""
     if x is None:
         return "-"
-    text = format(_clean(x), spec)
+    text = format(clean(x), spec)
     if float(text.replace(",", "")) == 0:
         text = format(0.0, spec.replace("+", ""))
     return text
@@ -230,12 +85,6 @@ _AMOUNT = {"BTC": ".8f", "KRW": ",.2f", "USDT": ",.4f"}
 
 def _amount(x: float | None, ccy: str) -> str:
     return _num(x, ("+" if x is not None and x < 0 else "") + _AMOUNT.get(ccy, ".6g"))
-
-
-def _zone_order(label: str) -> tuple[tuple[float, ...], str]:
-    """Sort key of a zone label ("5/5" before "10/12"): its numbers in order (a sort key only; the
-    label is not read back into a zone)."""
-    return tuple(float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", label)), label
 
 
 def _capital(text: str) -> str:
@@ -259,181 +108,6 @@ def _at(t_s: float | None, ts_utc: str | None) -> str:
 def _link(target: Path, page: Path) -> str:
     """``target`` as a Markdown link target relative to the folder of ``page``."""
     return Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix()
-
-
-# -- plots -----------------------------------------------------------------------------------------
-
-
-def _time_axis(kpi: Kpi) -> tuple[Callable[[Sequence[float]], Sequence[Any]], str]:
-    """How the plots place session times: as the recording's time in a replay, else as session seconds."""
-    replay = kpi.replay
-    if isinstance(replay, msgspec.UnsetType) or replay.recording_time(0.0) is None:
-        return (lambda ts: ts), "session time (s)"
-
-    def recorded(ts: Sequence[float]) -> list[datetime]:
-        return [datetime.fromtimestamp(replay.recording_time(t) or 0.0, timezone.utc) for t in ts]
-
-    return recorded, "recording time (UTC)"
-
-
-def _no_data(ax: Any, why: str) -> None:
-    """An empty plot says why instead of showing an empty frame."""
-    ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, color="dimgray", fontsize=10)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-_MARKERS = {Direction.SELL_KRW: ("v", "tab:red"), Direction.BUY_KRW: ("^", "tab:green")}
-
-
-def _premium_plot(s: Session) -> Any:
-    fig, ax = plt.subplots(figsize=(9, 3.8))
-    x, x_label = _time_axis(s.kpi)
-    if s.premium:
-        ax.plot(x([r.t_s for r in s.premium]), [r.premium_bps for r in s.premium], lw=0.8, label="premium (mid)")
-        ax.plot(x([r.t_s for r in s.premium]), [r.baseline_bps for r in s.premium], lw=1.2, label="baseline")
-    direction = {t.trade_id: t.direction for t in s.trades}
-    first: dict[tuple[int, Leg], FillLine] = {}  # a trade's first entry and first exit leg: its decisions
-    for e in s.events:
-        if e.trade_id is not None and e.leg is not Leg.HEDGE:
-            first.setdefault((e.trade_id, e.leg), e)
-    for way, (marker, color) in _MARKERS.items():
-        entries = [e for (tid, leg), e in first.items() if leg is Leg.ENTRY and direction.get(tid) is way]
-        if entries:
-            ax.scatter(
-                x([e.decided_t_s for e in entries]),
-                [e.premium_bps for e in entries],
-                marker=marker,
-                color=color,
-                s=30,
-                label=f"entry: {DIRECTION_WORDS[way]}",
-                zorder=3,
-            )
-    exits = [e for (_, leg), e in first.items() if leg is Leg.EXIT]
-    if exits:
-        ax.scatter(
-            x([e.decided_t_s for e in exits]),
-            [e.premium_bps for e in exits],
-            marker="x",
-            color="black",
-            s=25,
-            label="exit",
-            zorder=3,
-        )
-    ax.set_title("Premium, baseline and trades (at the decision, mid premium)")
-    if not s.premium and not first:
-        _no_data(ax, "no premium samples and no trades in this session")
-        return fig
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("premium (bps)")
-    ax.legend(loc="best", fontsize=7)
-    return fig
-
-
-def _fill_ratio_plot(s: Session) -> Any:
-    zones = s.kpi.fill_ratio_by_zone
-    labels = sorted(zones, key=_zone_order)
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    title = "Fill ratio per zone (entry and exit legs)"
-    if s.kpi.fill_model == "simple":
-        title += f"\n{SIMPLE_MODEL_NOTE}"
-    ax.set_title(title, fontsize=9 if s.kpi.fill_model == "simple" else None)
-    if not labels:
-        _no_data(ax, "no fill events in this session")
-        return fig
-    width = 0.2
-    for i, side in enumerate(SIDES):
-        xs = [j + (i - 0.5) * 2 * width for j in range(len(labels))]
-        ax.bar(xs, [zones[z].of(side).mean or 0 for z in labels], width, label=f"{side} measured")
-        predicted = [zones[z].of(side).predicted for z in labels]
-        if any(p is not None for p in predicted):
-            ax.scatter(
-                xs,
-                [p if p is not None else float("nan") for p in predicted],
-                marker="_",
-                s=400,
-                color="black",
-                zorder=3,
-                label="predicted (calibration)" if i == 0 else None,
-            )
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_xlabel("zone (entry/tp bps)")
-    ax.set_ylabel("mean fill ratio")
-    ax.set_ylim(0, 1.3)  # room for the legend above the bars
-    ax.set_yticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    ax.legend(fontsize=8, loc="upper center", ncol=3)
-    return fig
-
-
-def _available_volume_plot(s: Session) -> Any:
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, side in zip(axes, SIDES):
-        ax.set_title(f"{side} legs: available volume")
-        values = [e.available_volume for e in s.events if e.side == side]
-        if not values:
-            _no_data(ax, f"no {side} fill events in this session")
-            continue
-        ax.hist(values, bins=min(30, max(5, len(values) // 2)))
-        ax.set_xlabel("available volume at the limit price (BTC)")
-        ax.set_ylabel("legs (count)")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    return fig
-
-
-def _equity_plot(s: Session) -> Any:
-    fig, ax = plt.subplots(figsize=(9, 3.4))
-    x, x_label = _time_axis(s.kpi)
-    curve, _ = s.equity_curve()
-    marked = any(r.equity_usdt is not None for r in s.premium)
-    realized = realized_curve(s.trades)
-    ax.set_title("Equity after fees: realized + open trades marked to mid" if marked else "Realized PnL after fees")
-    if not marked and len(realized) == 1:
-        _no_data(ax, "no equity samples and no finished trades in this session")
-        return fig
-    if marked:
-        ax.plot(x([t for t, _ in curve]), [v for _, v in curve], lw=1.0, label="equity (realized + marked)")
-    xs, ys = [t for t, _ in realized], [v for _, v in realized]
-    if curve[-1][0] > xs[-1]:  # the realized step runs on to the last equity sample
-        xs, ys = xs + [curve[-1][0]], ys + [ys[-1]]
-    ax.step(x(xs), ys, where="post", lw=1.0, ls="--" if marked else "-", color="tab:gray", label="realized")
-    drawdown = max_drawdown(curve)
-    if drawdown is not None and drawdown.depth_usdt > 0:
-        ax.plot(
-            x([drawdown.peak_t_s, drawdown.trough_t_s]),
-            [drawdown.peak_usdt, drawdown.trough_usdt],
-            color="tab:red",
-            lw=2,
-            marker="o",
-            ms=3,
-            label=f"max drawdown {_clean(drawdown.depth_usdt):.4f} USDT",
-        )
-    ax.axhline(0.0, color="black", lw=0.5)
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("USDT")
-    ax.legend(loc="best", fontsize=8)
-    return fig
-
-
-PLOTS: dict[str, Callable[[Session], Any]] = {
-    "premium": _premium_plot,
-    "fill_ratio": _fill_ratio_plot,
-    "available_volume": _available_volume_plot,
-    "equity": _equity_plot,
-}
-
-
-def figures(s: Session) -> dict[str, Any]:
-    """The report's plots, by name (``report_<id>_<name>.png``), as matplotlib figures not yet saved."""
-    return {name: plot(s) for name, plot in PLOTS.items()}
-
-
-def _save(fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-# -- the report's sections -------------------------------------------------------------------------
 
 
 def _model(kpi: Kpi) -> str:
@@ -468,7 +142,7 @@ def _header(s: Session) -> list[str]:
             "",
         ]
     if s.fills.skipped:
-        lines += [_skip_note(s.paths.fill_events, s.fills) + ".", ""]
+        lines += [skip_note(s.paths.fill_events, s.fills) + ".", ""]
     return lines
 
 
@@ -535,7 +209,7 @@ def _totals(s: Session) -> list[str]:
     )
     curve, source = s.equity_curve()
     dd = max_drawdown(curve)
-    if dd is None or _clean(dd.depth_usdt) == 0:
+    if dd is None or clean(dd.depth_usdt) == 0:
         lines.append(f"- Max drawdown: none (on {source}, it never fell).")
     else:
         lines.append(
@@ -624,7 +298,7 @@ def _zones(kpi: Kpi) -> list[str]:
         "| zone | side | n | measured | predicted | 95 % interval | inside |",
         "|---|---|---|---|---|---|---|",
     ]
-    for zone in sorted(kpi.fill_ratio_by_zone, key=_zone_order):
+    for zone in sorted(kpi.fill_ratio_by_zone, key=zone_order):
         sides = kpi.fill_ratio_by_zone[zone]
         for side in SIDES:
             row = sides.of(side)
@@ -663,13 +337,29 @@ def write_report(logs_dir: Path, session_id: str | None = None, out: Path | None
     plots = []
     for name, fig in figures(s).items():
         path = paths.plot(name) if out is None else page.with_name(f"{page.stem}_{name}.png")
-        _save(fig, path)
+        save_figure(fig, path)
         plots.append(path)
     lines = _header(s) + _criteria(s.kpi) + _totals(s) + _trades(s, _link(paths.trades, page))
-    lines += _fills(s) + _zones(s.kpi) + _feeds(s.kpi)
+    slippage_plot = paths.plot("slippage") if out is None else page.with_name(f"{page.stem}_slippage.png")
+    lines += _fills(s) + _slippage(s, slippage_plot) + _zones(s.kpi) + _feeds(s.kpi)
     lines += ["## Plots", ""] + [f"![{p.name}]({_link(p, page)})" for p in plots] + [""]
     page.write_text("\n".join(lines), encoding="utf-8")
     return page
+
+
+def _slippage(s: Session, plot: Path) -> list[str]:
+    """Predicted against realized slippage, judged against the session's drift model, and the PnL
+    attribution (``actors.tools.slippage_report``); nothing for fill events written before predictions."""
+    legs = [leg for _, leg in read_jsonl(s.paths.fill_events, slippage_report.Leg, on_bad=lambda line: None)]
+    orders = s.kpi.orders
+    model, name = None, None
+    if orders.slippage_calibration_path:
+        name = f"{orders.slippage_calibration} ({orders.slippage_calibration_path})"
+        try:
+            model = read_slippage_calibration(orders.slippage_calibration_path)
+        except ConfigError as exc:
+            return [f"Slippage not judged: the session's drift model cannot be read now ({exc}).", ""]
+    return slippage_report.section(legs, model, name, plot)
 
 
 # -- comparison ------------------------------------------------------------------------------------
@@ -691,21 +381,26 @@ def compare(logs_dirs: list[Path]) -> str:
     for folder in logs_dirs:
         paths = find_session(folder, None)
         kpi = read_kpi(paths.kpi)
-        fills = _events(paths.fill_events)
+        fills = read_events(paths.fill_events)
         if fills.skipped:
-            skips.append(f"- {folder}: {_skip_note(paths.fill_events, fills)}")
+            skips.append(f"- {folder}: {skip_note(paths.fill_events, fills)}")
         rows.append(_Compared(folder, paths.session_id, kpi, side_distributions(fills.events)))
     lines = [
         "# Session comparison",
         "",
-        "| session | folder | L2 source | fill model | trades | fill events | PnL USDT | criteria passed |",
-        "|---|---|---|---|---|---|---|---|",
+        "| session | folder | L2 source | fill model | sizing | trades | mean size BTC | filled share "
+        "| slippage bps BUY/SELL | fill events | PnL USDT | criteria passed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         kpi = row.kpi
         passed = sum(c.passed for c in kpi.acceptance)
+        orders = kpi.orders
+        size = orders.planned_qty_btc / orders.parents if orders.parents else None
+        slip = "/".join(_fmt(x, 3) for x in (kpi.slippage_bps.BUY.mean, kpi.slippage_bps.SELL.mean))
         lines.append(
-            f"| {row.session_id} | {row.folder} | {kpi.l2_source} | {kpi.fill_model} | {kpi.entry_trades} | "
+            f"| {row.session_id} | {row.folder} | {kpi.l2_source} | {kpi.fill_model} | {orders.sizing} | "
+            f"{kpi.entry_trades} | {_fmt(size)} | {_fmt(orders.filled_share, 3)} | {slip} | "
             f"{kpi.fill_events} | {_num(kpi.pnl_usdt, '+.4f')} | {passed}/{len(kpi.acceptance)} |"
         )
     if skips:
