@@ -346,8 +346,15 @@ def peers(repeats: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description="Benchmarks (docs/performance.md).")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, a 2 h soak (a smoke run)")
-    parser.add_argument("--soak-hours", type=float, help="simulated hours of the soak (default 24)")
-    parser.add_argument("--day-hours", type=float, help="hours of the generated recording replayed (default 24)")
+    parser.add_argument(
+        "--soak-hours", type=float, metavar="H", help="simulated hours of the soak (default: 24, 2 with --quick)"
+    )
+    parser.add_argument(
+        "--day-hours",
+        type=float,
+        metavar="H",
+        help="hours of the generated recording replayed (default: 24, 1 with --quick)",
+    )
     args = parser.parse_args(argv)
     if not RECORDING.exists():
         print(f"bench: needs the shared recording at {RECORDING}", file=sys.stderr)

@@ -1,10 +1,11 @@
 """Soak: a long simulated session in virtual time, memory sampled every simulated hour.
 
-``python -m bench.soak [--hours 24] [--step-ms 10000] [--tracemalloc]`` runs the embedded exchange,
-both feeds, chaos kills and random exchange faults on a virtual clock over the in-memory network and
-prints, per simulated hour, the Python heap (tracemalloc, if asked) and the process RSS, then the
-growth per simulated hour after the first two hours (warm-up). Figures also go to
-``bench/results.json`` under "soak".
+``python -m bench.soak [--hours 24] [--step-ms 10000] [--tracemalloc] [--results FILE]`` runs the embedded
+exchange, both feeds, chaos kills and random exchange faults on a virtual clock over the in-memory network
+and prints, per simulated hour, the Python heap (tracemalloc, if asked) and the process RSS, then the
+growth per simulated hour after the first two hours (warm-up): a slope between the samples of hour 2 and
+the last one, so it needs at least 3 simulated hours (fewer say so instead). Figures also go to
+``bench/results.json`` (or ``--results``) under "soak".
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from actors.records.paths import SessionPaths
 from actors.session import run_session
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results.json"
+WARMUP_HOURS = 2  # growth is measured from the sample of this hour on
+SLOPE_MIN_HOURS = WARMUP_HOURS + 1  # two samples after the warm-up
 
 
 def _rss_mb() -> float:
@@ -91,7 +95,7 @@ def run_soak(hours: float, step_ms: int, logs_dir: Path, use_tracemalloc: bool) 
     wall = time.perf_counter() - wall
     if use_tracemalloc:
         tracemalloc.stop()
-    warm = [s for s in samples if s["hour"] >= 2]
+    warm = [s for s in samples if s["hour"] >= WARMUP_HOURS]
     span = warm[-1]["hour"] - warm[0]["hour"] if len(warm) > 1 else 0
 
     def per_hour(key: str) -> float | None:
@@ -118,12 +122,48 @@ def run_soak(hours: float, step_ms: int, logs_dir: Path, use_tracemalloc: bool) 
     }
 
 
+def growth_line(out: dict) -> str:
+    """The growth per simulated hour after the warm-up, or why there is none (too few hours for a slope)."""
+    if out["rss_mb_per_hour"] is None:
+        return (
+            f"growth after warm-up: not measured: the slope needs at least {SLOPE_MIN_HOURS} simulated hours "
+            f"(the first {WARMUP_HOURS} are warm-up), this run simulated {out['simulated_hours']:g}; "
+            f"run with --hours {SLOPE_MIN_HOURS} or more"
+        )
+    heap = "not sampled (--tracemalloc)" if out["heap_mb_per_hour"] is None else f"{out['heap_mb_per_hour']} MB/h"
+    return (
+        f"growth after warm-up: RSS {out['rss_mb_per_hour']} MB/h, heap {heap}, "
+        f"{out['blocks_per_hour']} allocated blocks/h"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hours", type=float, default=24.0)
-    parser.add_argument("--step-ms", type=int, default=10_000)
-    parser.add_argument("--tracemalloc", action="store_true")
-    parser.add_argument("--logs-dir", default="logs/soak")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak",
+        description="Soak: a long simulated session in virtual time (chaos kills, exchange faults), memory "
+        f"sampled every simulated hour; growth per hour after a {WARMUP_HOURS} h warm-up (docs/performance.md).",
+    )
+    parser.add_argument(
+        "--hours",
+        type=float,
+        default=24.0,
+        metavar="H",
+        help=f"simulated hours; the growth needs {SLOPE_MIN_HOURS} or more (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--step-ms", type=int, default=10_000, metavar="MS", help="market step of the simulator (default: %(default)s)"
+    )
+    parser.add_argument("--tracemalloc", action="store_true", help="also sample the Python heap (slower)")
+    parser.add_argument(
+        "--logs-dir", default="logs/soak", metavar="DIR", help="the session's files (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        metavar="FILE",
+        help='JSON file whose "soak" entry the figures replace (default: bench/results.json)',
+    )
     args = parser.parse_args(argv)
     configure_logging(None, stderr_level="ERROR")
     out = run_soak(args.hours, args.step_ms, Path(args.logs_dir), args.tracemalloc)
@@ -135,15 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         f"simulated {out['simulated_hours']:g} h (market step {out['step_ms']} ms) in {out['wall_s']} s wall; "
         f"status {out['status']}, fatal {out['fatal_exceptions']}"
     )
-    print(
-        f"growth after warm-up: RSS {out['rss_mb_per_hour']} MB/h, heap {out['heap_mb_per_hour']} MB/h, "
-        f"{out['blocks_per_hour']} allocated blocks/h"
-    )
+    print(growth_line(out))
     print(
         f"fill events {out['fill_events']} (written {out['fill_events_written']}), reconnects {out['reconnects']}, "
         f"chaos kills {out['chaos_kills']}"
     )
-    results = ROOT / "bench" / "results.json"
+    results = args.results
+    results.parent.mkdir(parents=True, exist_ok=True)
     doc = json.loads(results.read_text()) if results.exists() else {}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     doc["soak"] = {

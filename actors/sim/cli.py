@@ -61,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         "stdout: one JSON line with the endpoints; stderr: log and status lines (docs/simulator.md).",
     )
     p.add_argument(
-        "--config", required=True, metavar="PATH", help="TOML config; its [sim] table sets the market and faults"
+        "--config",
+        required=True,
+        metavar="PATH",
+        help="TOML config; its [sim] table sets the market and faults (required)",
     )
     p.add_argument(
         "--replay",

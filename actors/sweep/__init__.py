@@ -7,7 +7,9 @@ or Ray tasks (``pip install .[ray]``; a local Ray instance unless ``--address`` 
 Each run's files go to ``<out>/runs/<run_id>/``; each finished row is appended to
 ``<out>/rows.jsonl`` at once, so an interrupted sweep keeps what finished and ``--resume`` skips
 rows already done. ``results.csv``, ``results.md`` (sorted by PnL) and ``heatmap.png`` (mean PnL over
-two grid keys) are written at the end, or at Ctrl-C from the rows so far. docs/scaling.md.
+two grid keys, coloured from zero) are written at the end, or at Ctrl-C from the rows so far. A grid key
+whose values would all give the same runs (``strategy.entry_bps`` while ``[strategy] zones`` is set, say)
+is refused before anything starts. docs/scaling.md.
 """
 
 from actors.sweep.grid import SweepError, parse_grid, plan

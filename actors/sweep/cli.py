@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from actors.sweep.engines import _run_local, _run_ray
-from actors.sweep.grid import SweepError, _label, parse_grid, plan
+from actors.sweep.grid import SweepError, _label, check_effective, parse_grid, plan
 from actors.sweep.results import SweepRow, read_rows, row_document, write_heatmap, write_tables
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -22,8 +23,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 class _Progress:
     """A rich progress bar on a terminal, otherwise one line per finished run; both with an ETA."""
 
-    def __init__(self, total: int, already: int) -> None:
+    def __init__(self, total: int, already: int, *, recordings: int = 1) -> None:
         self.total, self.done, self.failed = total, already, 0
+        self._recordings = recordings
         self._fresh = 0
         self._t0 = time.monotonic()
         self._bar = None
@@ -58,21 +60,37 @@ class _Progress:
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done)
             if row.error:
-                self._bar.console.print(f"run {row.run_id} failed: {row.error}")
+                self._bar.console.print(f"run {self._point(row)} failed: {row.error} ({row.run_id})", markup=False)
             return
         elapsed = time.monotonic() - self._t0
         eta = elapsed / self._fresh * (self.total - self.done)
-        pnl = row.pnl_usdt
-        outcome = f"error: {row.error}" if row.error else f"PnL {pnl:+.4f} USDT" if pnl is not None else ""
         print(
-            f"[{self.done}/{self.total}] {row.run_id} {outcome} ({row.wall_s:.1f} s); ETA {eta:.0f} s",
+            f"run {self.done}/{self.total} {self._point(row)}: {_outcome(row)} ({row.wall_s:.1f} s, {row.run_id}); "
+            f"ETA {eta:.0f} s",
             file=sys.stderr,
             flush=True,
         )
 
+    def _point(self, row: SweepRow) -> str:
+        """What the run ran: its grid values, and its recording when the sweep has several (or no grid)."""
+        parts = [f"{key}={value}" for key, value in row.values.items()]
+        if self._recordings > 1 or not parts:
+            parts.append(f"on {row.recording}")
+        return " ".join(parts)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+            self._bar = None
+
+
+def _outcome(row: SweepRow) -> str:
+    if row.error:
+        return f"error: {row.error}"
+    if row.pnl_usdt is None:
+        return row.status
+    trades = "" if row.trades is None else f", {row.trades} trade{'' if row.trades == 1 else 's'}"
+    return f"PnL {row.pnl_usdt:+.4f} USDT{trades}"
 
 
 # -- command line ----------------------------------------------------------------------------------
@@ -84,36 +102,56 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m actors.sweep", description="Replay recordings over a grid of config values.")
-    p.add_argument("--config", required=True, help="base TOML config (docs/config.md)")
+    p = _Parser(
+        prog="python -m actors.sweep",
+        description="Replay recordings over a grid of config values: one replay session per grid point and "
+        "recording, results sorted by PnL and a heatmap (docs/scaling.md).",
+    )
+    p.add_argument("--config", required=True, metavar="PATH", help="base TOML config, docs/config.md (required)")
     p.add_argument(
         "--replay",
         required=True,
         nargs="+",
         metavar="FILE",
-        help="recordings, one run set each (join files of one recording with '+')",
+        help="recordings, one run set each; join the files of one recording with '+' (required)",
     )
     p.add_argument(
         "--grid",
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        help="a dotted config key and its values (repeat for more keys)",
+        help="a dotted config key and its values, repeat for more keys (default: none, one run per recording)",
     )
-    p.add_argument("--engine", choices=("local", "ray"), default="local")
-    p.add_argument("--address", help="--engine ray: an existing Ray cluster (default: start a local one)")
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: a process pool; ray: Ray tasks, pip install '.[ray]' (default: %(default)s)",
+    )
+    p.add_argument(
+        "--address", metavar="ADDR", help="--engine ray: an existing Ray cluster (default: start a local one)"
+    )
     p.add_argument("--workers", type=int, metavar="N", help="parallel runs (default: the CPU count)")
-    p.add_argument("--out", metavar="DIR", help="sweep folder (default: logs/sweeps/<time>)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="sweep folder (default: sweeps/<time> beside session.logs_dir, e.g. logs/sweeps/<time>)",
+    )
     p.add_argument("--resume", action="store_true", help="skip rows already done in --out")
-    p.add_argument("--seed", type=int, help="override session.seed for every run")
-    p.add_argument("--duration", type=float, metavar="S", help="cap each replay at S session seconds")
-    p.add_argument("--heatmap", metavar="KEY1,KEY2", help="grid keys of the heatmap (default: the first two)")
+    p.add_argument("--seed", type=int, metavar="N", help="session.seed of every run (default: the config's)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="cap each replay at S session seconds (default: the whole recording, up to session.duration_s)",
+    )
+    p.add_argument("--heatmap", metavar="KEY1,KEY2", help="the two grid keys of the heatmap (default: the first two)")
     return p
 
 
 def _checked(args: argparse.Namespace) -> tuple[Any, dict[str, list[Any]], list[dict[str, Any]], list[str]]:
-    """(base config, grid, tasks, heatmap keys), every grid point's config checked before anything starts;
-    SweepError or ConfigError otherwise."""
+    """(base config, grid, tasks, heatmap keys), every grid point's config checked, and every grid key shown to
+    change something, before anything starts; SweepError or ConfigError otherwise."""
     from actors import config as config_mod
 
     grid = parse_grid(args.grid)
@@ -125,8 +163,11 @@ def _checked(args: argparse.Namespace) -> tuple[Any, dict[str, list[Any]], list[
             if not Path(f).is_file():
                 raise SweepError(f"--replay {f}: file not found")
     tasks = plan(args.config, args.replay, grid, seed=args.seed, duration_s=args.duration)
-    for task in tasks[: len(tasks) // len(args.replay)]:
+    points = [
         config_mod.load(args.config, json.loads(json.dumps(task["overrides"])))
+        for task in tasks[: len(tasks) // len(args.replay)]
+    ]
+    check_effective(grid, points, args.config, seed=args.seed, duration_s=args.duration)
     if args.workers is not None and args.workers < 1:
         raise SweepError(f"--workers expected an integer >= 1, got {args.workers}")
     heat_keys = [k.strip() for k in args.heatmap.split(",")] if args.heatmap else list(grid)
@@ -136,9 +177,12 @@ def _checked(args: argparse.Namespace) -> tuple[Any, dict[str, list[Any]], list[
     return base, grid, tasks, heat_keys
 
 
-def _folder(args: argparse.Namespace, base: Any, grid: dict[str, list[Any]], tasks: list[dict[str, Any]]) -> Path:
-    """The sweep's folder with its manifest; a folder holding another sweep only with --resume and the same
-    arguments (SweepError otherwise)."""
+def _folder(
+    args: argparse.Namespace, base: Any, grid: dict[str, list[Any]], tasks: list[dict[str, Any]]
+) -> tuple[Path, bool]:
+    """The sweep's folder with its manifest, and whether this call made the folder. A folder holding another
+    sweep only with --resume and the same arguments (SweepError otherwise); one where the same sweep never
+    finished a run (its engine did not start, say) holds nothing to protect and is taken as it is."""
     out = Path(args.out or Path(base.session.logs_dir).parent / "sweeps" / time.strftime("%Y%m%d_%H%M%S"))
     manifest = {
         "config": args.config,
@@ -149,17 +193,30 @@ def _folder(args: argparse.Namespace, base: Any, grid: dict[str, list[Any]], tas
         "runs": [t["run_id"] for t in tasks],
     }
     if out.exists() and (out / "sweep.json").exists():
-        if not args.resume:
-            raise SweepError(f"{out} holds a sweep already: --resume continues it, or choose another --out")
         previous = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
+        unstarted = previous == manifest and not (out / "rows.jsonl").exists()
+        if not args.resume and not unstarted:
+            raise SweepError(f"{out} holds a sweep already: --resume continues it, or choose another --out")
         if previous != manifest:
             raise SweepError(
                 f"--resume with different arguments than the sweep in {out} "
                 f"(it has grid {previous['grid']} over {previous['recordings']})"
             )
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    return out
+    return out, created
+
+
+def _take_back(out: Path, created: bool) -> None:
+    """Undo ``_folder`` for a sweep whose engine never ran a task: no manifest, and no folder if this sweep
+    made it, so nothing is in the way of the same command later."""
+    if (out / "rows.jsonl").exists():
+        return  # rows are results: a later --resume keeps them
+    (out / "sweep.json").unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):  # not empty: something else was put there meanwhile
+            out.rmdir()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         base, grid, tasks, heat_keys = _checked(args)
-        out = _folder(args, base, grid, tasks)
+        out, created = _folder(args, base, grid, tasks)
     except (SweepError, ConfigError) as exc:
         print(f"sweep error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -185,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{workers if args.engine == 'local' or not args.address else 'cluster'} workers; folder {out}",
         file=sys.stderr,
     )
-    progress = _Progress(len(tasks), len(done))
+    progress = _Progress(len(tasks), len(done), recordings=len(args.replay))
     started = time.monotonic()
 
     def on_row(row: SweepRow) -> None:
@@ -203,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                 _run_ray(todo, str(out), args.workers, args.address, on_row)
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
-    except SweepError as exc:
+    except SweepError as exc:  # the engine did not start (Ray missing, or not starting)
         progress.close()
+        _take_back(out, created)
         print(f"sweep error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:

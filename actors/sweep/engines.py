@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -113,15 +115,38 @@ def _ignore_sigint() -> None:
 def _run_ray(
     tasks: list[dict], out_dir: str, workers: int | None, address: str | None, on_row: Callable[[SweepRow], None]
 ) -> None:
+    """The tasks as Ray tasks, on the cluster at ``address`` or on a local Ray instance of ``workers`` CPUs.
+
+    A local instance is always a new one (``address="local"``: never the last one recorded under /tmp/ray,
+    which may be dead) with its own temporary folder, removed at the end; ``ray.shutdown()`` runs whatever
+    happens, so a failed start leaves no processes, sockets or session files to trip the next sweep over.
+    SweepError when Ray is missing or does not start."""
     try:
         import ray
     except ImportError:
-        raise SweepError("--engine ray needs Ray: pip install '.[ray]' (or pip install ray)") from None
-    if address:
-        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
-    else:
-        ray.init(num_cpus=workers, logging_level="WARNING", log_to_driver=False, include_dashboard=False)
+        raise SweepError(
+            "--engine ray needs Ray: pip install '.[ray]' (or pip install ray), or use --engine local"
+        ) from None
+    temp_dir = None if address else tempfile.mkdtemp(prefix="arb-sweep-ray-")
     try:
+        try:
+            if address:
+                ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+            else:
+                ray.init(
+                    address="local",
+                    num_cpus=workers,
+                    logging_level="WARNING",
+                    log_to_driver=False,
+                    include_dashboard=False,
+                    _temp_dir=temp_dir,
+                )
+        except Exception as exc:  # whatever Ray raises: ConnectionError, RuntimeError, a timeout of its own
+            what = f"connect to the Ray cluster at {address}" if address else "start a local Ray instance"
+            raise SweepError(
+                f"--engine ray: could not {what} ({_first_line(exc)}); nothing ran, nothing is left behind: "
+                "run the same command again when Ray works, or use --engine local"
+            ) from None
         remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
         pending = [remote.remote(task, out_dir) for task in tasks]
         try:
@@ -134,4 +159,14 @@ def _run_ray(
                 ray.cancel(ref, force=True)
             raise
     finally:
-        ray.shutdown()
+        try:
+            ray.shutdown()  # also after a failed init: it stops the processes that init had started
+        except Exception as exc:  # must not hide why the sweep stopped; say what may be left running
+            print(f"sweep: ray.shutdown() failed ({_first_line(exc)}); `ray stop` ends what is left", file=sys.stderr)
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

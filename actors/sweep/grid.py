@@ -1,4 +1,5 @@
-"""The grid: ``--grid KEY=V1,V2`` specs, and the tasks (grid point x recording) with stable ids."""
+"""The grid: ``--grid KEY=V1,V2`` specs, the tasks (grid point x recording) with stable ids, and the check
+that every grid key changes something."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import hashlib
 import itertools
 import json
 import tomllib
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from actors.config import merge_tables
+import attrs
+
+from actors.config import Config, merge_tables
 
 
 class SweepError(Exception):
@@ -108,3 +111,96 @@ def plan(
                 }
             )
     return tasks
+
+
+# -- keys that would change nothing ------------------------------------------------------------------
+
+# Keys the sweep sets for every run itself: a grid over them would be overwritten (or, for replay.speed,
+# would pace nothing on the virtual clock)
+_SET_BY_SWEEP = {
+    "session.market": "the sweep replays every run (session.market = 'replay')",
+    "session.logs_dir": "each run writes its files to <out>/runs/<run_id>/",
+    "replay.files": "each run replays one --replay recording",
+    "replay.as_fast_as_possible": "every run replays on the virtual clock, as fast as possible",
+    "replay.speed": "every run replays on the virtual clock, as fast as possible, where the pace is not used",
+}
+
+
+@attrs.frozen
+class _Idle:
+    """Keys that do nothing in a config where ``idle`` holds: why, and what to do instead."""
+
+    keys: tuple[str, ...]
+    idle: Callable[[Config], bool]
+    why: str
+    fix: str
+
+
+_IDLE = (
+    _Idle(
+        ("strategy.entry_bps", "strategy.tp_bps"),
+        lambda c: bool(c.strategy.zones),
+        "[strategy] zones is set, so each trade takes its entry_bps and tp_bps from zones",
+        "remove [strategy] zones from {config} or sweep strategy.zones instead "
+        "(e.g. --grid 'strategy.zones=[[8,12]],[[10,12]]')",
+    ),
+    _Idle(
+        ("strategy.calibration", "strategy.calibration_mode"),
+        lambda c: c.strategy.fill_model == "simple",
+        "strategy.fill_model is 'simple', which reads no calibration",
+        "set fill_model = 'calibrated' in {config} or sweep strategy.fill_model too",
+    ),
+    _Idle(
+        ("fx.fixed_krw_per_usdt",),
+        lambda c: c.fx.source == "upbit",
+        "fx.source is 'upbit', so USDT/KRW comes from Upbit's KRW-USDT book",
+        "set [fx] source = 'fixed' in {config} or sweep fx.source too",
+    ),
+    _Idle(
+        ("chaos.actors",),
+        lambda c: not c.chaos.kill_every_s,
+        "chaos.kill_every_s is 0, so chaos kills no actor",
+        "set [chaos] kill_every_s in {config} or sweep chaos.kill_every_s too",
+    ),
+    _Idle(
+        ("sim.fault_kinds",),
+        lambda c: not c.sim.fault_rate_per_min,
+        "sim.fault_rate_per_min is 0, so no random fault is injected",
+        "set [sim] fault_rate_per_min in {config} or sweep sim.fault_rate_per_min too",
+    ),
+    _Idle(
+        ("collector.fsync_interval_s",),
+        lambda c: c.collector.fsync != "interval",
+        "collector.fsync is not 'interval'",
+        "set [collector] fsync = 'interval' in {config} or sweep collector.fsync too",
+    ),
+)
+
+
+def check_effective(
+    grid: dict[str, list[Any]],
+    configs: list[Config],
+    config_path: str,
+    *,
+    seed: int | None,
+    duration_s: float | None,
+) -> None:
+    """SweepError for the first grid key whose values would all give the same runs: a key the sweep sets
+    itself, or one the config makes ineffective at every grid point (``configs``, one per point)."""
+    set_by_flags = {"session.seed": ("--seed", seed), "session.duration_s": ("--duration", duration_s)}
+    for key in grid:
+        why = _SET_BY_SWEEP.get(key)
+        if why is not None:
+            raise SweepError(f"--grid {key}: every value would give the same runs: {why}; remove this grid key")
+        flag, value = set_by_flags.get(key, ("", None))
+        if value is not None:
+            raise SweepError(
+                f"--grid {key}: every value would give the same runs: {flag} {value} sets {key} for every run; "
+                f"remove {flag} or this grid key"
+            )
+        for rule in _IDLE:
+            if key in rule.keys and configs and all(rule.idle(c) for c in configs):
+                raise SweepError(
+                    f"--grid {key}: every value would give the same runs: {rule.why}; "
+                    + rule.fix.format(config=config_path)
+                )

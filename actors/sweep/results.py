@@ -149,7 +149,22 @@ def _or_dash(value: int | None) -> str:
 
 
 def write_heatmap(out: Path, rows: list[SweepRow], keys: list[str]) -> Path | None:
-    """Mean PnL over two grid keys (averaged over recordings and any other keys)."""
+    """Mean PnL over two grid keys (averaged over recordings and any other keys), as heatmap.png."""
+    figure = heatmap_figure(rows, keys)
+    if figure is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    path = out / "heatmap.png"
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def heatmap_figure(rows: list[SweepRow], keys: list[str]) -> Any:
+    """The heatmap's matplotlib figure, or None without two grid keys or a run with a PnL. The colours
+    diverge from zero: red loses, green gains, the middle (yellow) is a PnL of 0 whatever the range, so a
+    grid that only gains is all green and one that only loses all red."""
     good = [r for r in rows if r.pnl_usdt is not None]
     if len(keys) < 2 or not good:
         return None
@@ -157,6 +172,7 @@ def write_heatmap(out: Path, rows: list[SweepRow], keys: list[str]) -> Path | No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import CenteredNorm
 
     kx, ky = keys[:2]
     xs = sorted({r.values[kx] for r in good}, key=_order)
@@ -167,8 +183,10 @@ def write_heatmap(out: Path, rows: list[SweepRow], keys: list[str]) -> Path | No
             cell = [r.pnl_usdt for r in good if r.values[kx] == x and r.values[ky] == y and r.pnl_usdt is not None]
             if cell:
                 grid[j][i] = sum(cell) / len(cell)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(xs), 1.4 + 0.8 * len(ys)))
-    image = ax.imshow(grid, cmap="RdYlGn", aspect="auto", origin="lower")
+    widest = max((abs(v) for row in grid for v in row if v == v), default=0.0)
+    norm = CenteredNorm(vcenter=0.0, halfrange=widest or 1.0)  # all zero: the middle colour, not the lowest
+    fig, ax = plt.subplots(figsize=(2.4 + 1.3 * len(xs), 1.4 + 0.8 * len(ys)))
+    image = ax.imshow(grid, cmap="RdYlGn", norm=norm, aspect="auto", origin="lower")
     ax.set_xticks(range(len(xs)), xs)
     ax.set_yticks(range(len(ys)), ys)
     ax.set_xlabel(kx)
@@ -177,13 +195,11 @@ def write_heatmap(out: Path, rows: list[SweepRow], keys: list[str]) -> Path | No
         for i, v in enumerate(row):
             if v == v:
                 ax.text(i, j, f"{v:+.2f}", ha="center", va="center", fontsize=9)
-    fig.colorbar(image, ax=ax, label="mean realized PnL (USDT)")
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label("mean realized PnL (USDT)\n0 = break-even")
     ax.set_title("PnL by " + kx + " x " + ky)
     fig.tight_layout()
-    path = out / "heatmap.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _order(label: str) -> tuple:

@@ -10,11 +10,15 @@ output. ``--keep ENTRY/TP`` copies that zone, numbers and sources unchanged, fro
 ``--keep-from`` instead of measuring it (for zones measured elsewhere, such as live runs). A torn
 last line (a session killed mid-write) is skipped with a warning.
 
+Fill events of the calibrated fill model (``fill_model`` = "calibrated") hold that calibration's own
+ratios: a refit gives them back. A warning on stderr says so and how many legs they are (more bluntly
+when every zone and side repeats one ratio, the deterministic mode); the exit status does not change.
+
 Bad input is one line on stderr naming the file (and line) and the problem, and exit status 1: a
 file that is not a regular file, a line that is not JSON or not a fill event (the fields used here
 are checked by a typed decoder: ``leg``; for entry and exit legs ``side`` BUY or SELL, ``fill_ratio``
-in [0, 1], ``entry_bps`` and ``tp_bps`` > 0), a line over 16 MiB, a ``--keep-from`` file that is not
-a calibration, an ``--out`` that cannot be written.
+in [0, 1], ``entry_bps`` and ``tp_bps`` > 0, ``fill_model`` simple or calibrated if present), a line over
+16 MiB, a ``--keep-from`` file that is not a calibration, an ``--out`` that cannot be written.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from actors.core.vocabulary import Zone
 from actors.inputs import MAX_LINE_BYTES, MIB, BadLine, read_jsonl, read_text_bounded
 
 CALIBRATION_MAX_BYTES = 16 * MIB
+_SAME_RATIO = 1e-9  # fill ratios closer than this are one ratio (the deterministic calibrated model's)
 
 _Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
 _Bps = Annotated[float, msgspec.Meta(gt=0)]
@@ -46,6 +51,7 @@ class _Measured(msgspec.Struct, tag_field="leg"):
     fill_ratio: _Ratio
     entry_bps: _Bps
     tp_bps: _Bps
+    fill_model: Literal["simple", "calibrated"] | None = None  # absent in files older than the field
 
 
 class _Entry(_Measured, tag="entry"):
@@ -77,6 +83,7 @@ def _record(e: _Entry | _Exit | _Hedge) -> dict[str, Any]:
         "fill_ratio": e.fill_ratio,
         "entry_bps": e.entry_bps,
         "tp_bps": e.tp_bps,
+        "fill_model": e.fill_model,
     }
 
 
@@ -139,16 +146,63 @@ def _write(out: Path, text: str) -> None:
         raise CalibrateError(f"{out}: cannot write ({exc.strerror or exc})") from None
 
 
+def echo_warning(events: list[dict]) -> str | None:
+    """A warning when entry or exit legs came from the calibrated fill model: their fill ratios are the
+    calibration's own numbers (lower only where the book's depth capped a fill), so a refit gives back what
+    went in. Stronger when every zone and side repeats one ratio (the deterministic mode: std 0)."""
+    measured = [e for e in events if e["leg"] != "hedge"]
+    calibrated = [e for e in measured if e.get("fill_model") == "calibrated"]
+    if not calibrated:
+        return None
+    share = f"{len(calibrated)} of {len(measured)} entry/exit legs ({len(calibrated) / len(measured):.0%})"
+    measure = 'measure with fill_model = "simple" instead (config/calibration-run.toml, docs/calibration.md)'
+    ratios: dict[tuple[float, float, str], list[float]] = {}
+    for e in calibrated:
+        ratios.setdefault((e["entry_bps"], e["tp_bps"], e["side"]), []).append(e["fill_ratio"])
+    # one ratio per zone and side, up to the last bits of filled_qty / order_qty
+    if len(calibrated) > len(ratios) and all(max(r) - min(r) <= _SAME_RATIO for r in ratios.values()):
+        return (
+            f"warning: {share} came from the calibrated fill model, and every zone and side repeats a single "
+            f"fill ratio (std 0: the deterministic mode, no fill capped by depth): this refit returns that "
+            f"calibration's numbers unchanged and measures nothing; {measure}"
+        )
+    return (
+        f"warning: {share} came from the calibrated fill model: their fill ratios were drawn from a "
+        f"calibration (its means, or Beta samples around them in the stochastic mode), capped only by the "
+        f"book's depth, so this refit gives back the numbers that went in, not a measurement; {measure}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.tools.calibrate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("files", nargs="+", metavar="FILL_EVENTS")
-    parser.add_argument("--out", required=True, help="calibration JSON to write")
-    parser.add_argument("--version", help="calibration version (default: the output file's stem)")
-    parser.add_argument("--min-samples", type=int, default=5)
-    parser.add_argument("--notes", default="")
-    parser.add_argument("--keep-from", metavar="CALIBRATION", help="calibration JSON to copy --keep zones from")
+    parser = argparse.ArgumentParser(
+        prog="python -m actors.tools.calibrate",
+        description="Build a fill-ratio calibration (per zone and side) from measured fill events "
+        "(docs/calibration.md).",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILL_EVENTS", help="fill_events_<id>.jsonl files to measure")
+    parser.add_argument("--out", required=True, metavar="FILE", help="calibration JSON to write (required)")
+    parser.add_argument("--version", metavar="NAME", help="calibration version (default: the output file's stem)")
     parser.add_argument(
-        "--keep", action="append", default=[], metavar="ENTRY/TP", help="a zone to copy from --keep-from (repeatable)"
+        "--min-samples",
+        type=int,
+        default=5,
+        metavar="N",
+        help="fills a zone needs on a side, else it uses the side's pooled numbers (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--notes", default="", metavar="TEXT", help="where the numbers come from, in words (default: empty)"
+    )
+    parser.add_argument(
+        "--keep-from",
+        metavar="CALIBRATION",
+        help="calibration JSON to copy --keep zones from (default: none)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="ENTRY/TP",
+        help="a zone to copy from --keep-from, repeatable (default: none)",
     )
     args = parser.parse_args(argv)
     if args.keep and not args.keep_from:
@@ -175,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # InputError, CalibrateError and calibration.build's errors alike
         print(f"calibrate: {exc}", file=sys.stderr)
         return 1
+    warning = echo_warning(events)
+    if warning is not None:
+        print(f"calibrate: {warning}", file=sys.stderr)
     for zone in result.zones:
         sides = ", ".join(
             f"{s} {zone.sides[s].mean:.4f} (n={zone.sides[s].n}, ci95 "

@@ -1,11 +1,20 @@
-"""Decode raw exchange frames: ``python -m actors.tools.decode --venue upbit|binance FILE...``.
+"""Decode raw exchange frames: ``python -m actors.tools.decode --venue upbit|binance [--all] PATH...``.
 
-A file holds one frame, or one frame per line; a line may start with a receive timestamp in
-nanoseconds followed by a space (the hftbacktest recording format). Every decoded event is printed
-as one JSON line: ``{"venue":…,"event":<type>,…fields}``. A frame that cannot be decoded (whatever
-the decoder raises: deeply nested JSON is a ``RecursionError``) prints ``FILE:LINE: cannot decode:
-reason`` on stderr and the exit status is 1 (after the other frames). A FILE that is not a regular
-file of at most 64 MiB is one line ``FILE: problem`` and counts as a failure too.
+A PATH is a file holding one frame, or one frame per line (a line may start with a receive timestamp in
+nanoseconds followed by a space: the hftbacktest recording format), or a folder: its ``.json``, ``.jsonl``
+and ``.txt`` files in name order (not its subfolders). Every order-book event (Binance depth diffs, depth
+snapshots and book tickers; Upbit order books) is printed as one JSON line:
+``{"venue":…,"event":<type>,…fields}``. The venue's other messages (trades, subscription acks, status
+frames, error replies, tickers, klines, a client's own requests...) are recognised and skipped, and one
+line on stderr counts them by kind: ``decode: skipped 12 trade frames, 3 subscription acks (not order
+books; --all prints those the codec decodes)``. ``--all`` prints every event the codec decodes, trades and
+replies included, and skips only the kinds it does not decode.
+
+Exit status 0 when at least one frame was printed and every other one was a recognised message. 1 when
+nothing was printed (``decode: no order-book frame ...``), when a frame cannot be decoded (``FILE:LINE:
+cannot decode: reason`` on stderr, after the other frames; whatever the decoder raises: deeply nested
+JSON is a ``RecursionError``), or when a PATH cannot be read: one line ``PATH: problem`` for a file that
+is not a regular file of at most 64 MiB, or a folder without frame files.
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections import Counter
+from pathlib import Path
 from typing import Iterator
 
 import attrs
@@ -23,8 +34,22 @@ from actors.inputs import MIB, InputError, read_bounded
 from actors.tools import piped
 
 MAX_FILE_BYTES = 64 * MIB
+FRAME_SUFFIXES = (".json", ".jsonl", ".txt")
 _TIMESTAMP_PREFIX = re.compile(rb"^\d{10,20} ")
 _encoder = msgspec.json.Encoder()
+
+BOOK_EVENTS = (binance.DepthDiff, binance.DepthSnapshot, binance.BookTicker, upbit.Orderbook)
+# what a skipped message is called, by the event the codec decoded it to
+_KINDS: dict[type, str] = {
+    binance.ControlReply: "control reply",
+    binance.ErrorReply: "error reply",
+    binance.ServerShutdown: "serverShutdown notice",
+    upbit.Trade: "trade frame",
+    upbit.Status: "status frame",
+    upbit.ErrorFrame: "error frame",
+}
+# message types each codec decodes: one of these that the codec refuses is malformed, not skipped
+_DECODED_TYPES = {"binance": {"depthUpdate", "trade", "aggTrade", "serverShutdown"}, "upbit": {"orderbook", "trade"}}
 
 
 def frames(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -44,39 +69,161 @@ def frames(data: bytes) -> Iterator[tuple[int, bytes]]:
             yield number, _TIMESTAMP_PREFIX.sub(b"", line, count=1)
 
 
+def decode_events(venue: str, frame: bytes) -> list:
+    """The codec's events of one frame; FrameError (or whatever the decoder raises) when it cannot."""
+    return upbit.decode(frame) if venue == "upbit" else [binance.decode(frame)]
+
+
+def as_document(venue: str, event) -> dict:
+    return {"venue": venue, "event": type(event).__name__, **attrs.asdict(event, recurse=True)}
+
+
 def decode_frame(venue: str, frame: bytes) -> list[dict]:
-    events = upbit.decode(frame) if venue == "upbit" else [binance.decode(frame)]
-    return [{"venue": venue, "event": type(e).__name__, **attrs.asdict(e, recurse=True)} for e in events]
+    return [as_document(venue, e) for e in decode_events(venue, frame)]
+
+
+def kind_of(event) -> str | None:
+    """What a decoded event that is not an order book is called ("trade frame", "subscription ack");
+    None for an order-book event."""
+    if isinstance(event, BOOK_EVENTS):
+        return None
+    if isinstance(event, binance.Trade):
+        return f"{event.kind} frame"
+    if isinstance(event, binance.ControlReply) and event.result is None:
+        return "subscription ack"  # the answer to SUBSCRIBE and UNSUBSCRIBE
+    return _KINDS.get(type(event), f"{type(event).__name__} message")
+
+
+class _BinancePeek(msgspec.Struct):
+    stream: str | None = None
+    data: msgspec.Raw = msgspec.Raw(b"")
+    e: object = None
+    method: object = None
+
+
+class _UpbitPeek(msgspec.Struct):
+    type: object = None
+    ty: object = None
+    ticket: object = None
+
+
+def unsupported_kind(venue: str, frame: bytes) -> str | None:
+    """What a frame the codec refused is called, when it is a well-formed message of a kind the codec does
+    not decode (an Upbit ticker, a Binance kline, a client's subscription request); None when it is
+    malformed, or of a kind the codec decodes (then its refusal says what is wrong with it)."""
+    try:
+        if venue == "binance":
+            peek = msgspec.json.decode(frame, type=_BinancePeek)
+            if peek.stream is not None and len(peek.data):
+                peek = msgspec.json.decode(peek.data, type=_BinancePeek)
+            if isinstance(peek.method, str):
+                return "client request"
+            kind = peek.e
+        else:
+            if frame.lstrip()[:1] == b"[":
+                peeks = msgspec.json.decode(frame, type=list[_UpbitPeek])
+            else:
+                peeks = [msgspec.json.decode(frame, type=_UpbitPeek)]
+            if any(p.ticket is not None for p in peeks):
+                return "client request"
+            kinds = {p.type if p.type is not None else p.ty for p in peeks}
+            kind = kinds.pop() if len(kinds) == 1 else None
+    except Exception:  # not JSON, not an object, nested too deeply: malformed
+        return None
+    if not isinstance(kind, str) or not kind or kind in _DECODED_TYPES[venue]:
+        return None
+    return f"{kind} frame"
+
+
+def _plural(noun: str, n: int) -> str:
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun[:-1]}ies" if noun.endswith("y") else f"{n} {noun}s"
+
+
+def skipped_line(skipped: Counter[str], *, everything: bool) -> str:
+    """``decode: skipped 12 trade frames, 3 subscription acks (...)``: most frequent kind first."""
+    counts = ", ".join(_plural(kind, n) for kind, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+    why = "kinds the codec does not decode" if everything else "not order books; --all prints those the codec decodes"
+    return f"decode: skipped {counts} ({why})"
+
+
+def frame_files(name: str) -> list[Path]:
+    """The files a PATH names: itself, or a folder's frame files; InputError for a folder without any."""
+    path = Path(name)
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.suffix in FRAME_SUFFIXES and not p.is_dir())
+    if not files:
+        raise InputError(f"{name}: is a folder without frame files ({', '.join(FRAME_SUFFIXES)})")
+    return files
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m actors.tools.decode",
+        description="Decode raw exchange frames (files, one frame per file or per line, or folders of them) "
+        "and print each order-book event as a JSON line; other messages are counted on stderr.",
+    )
+    parser.add_argument("--venue", required=True, choices=("upbit", "binance"), help="whose frames (required)")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="print every event the codec decodes (trades, acks, status and error replies), not only books",
+    )
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="a frame file, or a folder of .json, .jsonl and .txt frame files"
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.tools.decode", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--venue", required=True, choices=("upbit", "binance"))
-    parser.add_argument("files", nargs="+", metavar="FILE")
-    args = parser.parse_args(argv)
-    failures = 0
+    args = _parser().parse_args(argv)
+    failures = printed = 0
+    skipped: Counter[str] = Counter()
     out = sys.stdout.buffer
-    for name in args.files:
+    for name in args.paths:
         try:
-            data = read_bounded(name, MAX_FILE_BYTES)
+            files = frame_files(name)
         except InputError as exc:
             print(exc, file=sys.stderr)
             failures += 1
             continue
-        for number, frame in frames(data):
+        for path in files:
             try:
-                decoded = [_encoder.encode(event) + b"\n" for event in decode_frame(args.venue, frame)]
-            except FrameError as exc:
-                print(f"{name}:{number}: cannot decode: {exc}", file=sys.stderr)
+                data = read_bounded(path, MAX_FILE_BYTES)
+            except InputError as exc:
+                print(exc, file=sys.stderr)
                 failures += 1
                 continue
-            except Exception as exc:  # one frame's damage, whatever the decoder raised
-                print(f"{name}:{number}: cannot decode: {type(exc).__name__}: {exc}", file=sys.stderr)
-                failures += 1
-                continue
-            out.writelines(decoded)
+            for number, frame in frames(data):
+                try:
+                    events = decode_events(args.venue, frame)
+                except Exception as exc:  # one frame's damage, whatever the decoder raised
+                    kind = unsupported_kind(args.venue, frame)
+                    if kind is not None:
+                        skipped[kind] += 1
+                        continue
+                    reason = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {exc}"
+                    print(f"{path}:{number}: cannot decode: {reason}", file=sys.stderr)
+                    failures += 1
+                    continue
+                lines = []
+                for event in events:
+                    kind = kind_of(event)
+                    if kind is not None and not args.all:
+                        skipped[kind] += 1
+                    else:
+                        lines.append(_encoder.encode(as_document(args.venue, event)) + b"\n")
+                out.writelines(lines)
+                printed += len(lines)
     out.flush()
-    return 1 if failures else 0
+    if skipped:
+        print(skipped_line(skipped, everything=args.all), file=sys.stderr)
+    if not printed and not failures:
+        wanted = "frame the codec decodes" if args.all else "order-book frame"
+        print(f"decode: no {wanted} in {' '.join(args.paths)}", file=sys.stderr)
+    return 0 if printed and not failures else 1
 
 
 def run() -> int:

@@ -52,9 +52,17 @@ def follow(root: Path, *, lines: int = 20, out=sys.stdout, stop: threading.Event
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actors.tools.tail", description=__doc__.split("\n\n")[0])
-    parser.add_argument("logs_dir", nargs="?", default="logs", metavar="LOGS_DIR")
-    parser.add_argument("-n", "--lines", type=int, default=20, help="lines of history to show first")
+    parser = argparse.ArgumentParser(
+        prog="python -m actors.tools.tail",
+        description="Follow the log of the newest session under LOGS_DIR (searched recursively), switching to "
+        "a newer session when one starts; Ctrl-C ends it.",
+    )
+    parser.add_argument(
+        "logs_dir", nargs="?", default="logs", metavar="LOGS_DIR", help="folder to search (default: %(default)s)"
+    )
+    parser.add_argument(
+        "-n", "--lines", type=int, default=20, metavar="N", help="lines of history to show first (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     root = Path(args.logs_dir)
     if not root.is_dir():

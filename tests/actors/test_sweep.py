@@ -183,3 +183,162 @@ def test_ray_gives_the_same_table_as_local(tmp_path, fixtures):
         assert proc.returncode == 0, proc.stderr
         tables[engine] = (out / "results.md").read_text()
     assert tables["local"] == tables["ray"]
+
+
+# -- what a trader reads: grid keys that change nothing, progress lines, Ray that does not start, heatmap -----
+
+
+def _args(tmp_path: Path, config: str, *grid: str, more: tuple[str, ...] = ()) -> list[str]:
+    recording = tmp_path / "recording.gz"  # only its existence is checked before a run starts
+    recording.write_bytes(b"")
+    args = ["--config", config, "--replay", str(recording), "--out", str(tmp_path / "out"), *more]
+    for spec in grid:
+        args += ["--grid", spec]
+    return args
+
+
+@pytest.mark.parametrize(
+    "config, grid, more, why, fix",
+    [
+        (
+            "config/demo.toml",
+            ("strategy.entry_bps=8,10,12", "strategy.tp_bps=10,12"),
+            (),
+            "[strategy] zones is set",
+            "remove [strategy] zones from config/demo.toml or sweep strategy.zones",
+        ),
+        ("config/demo.toml", ("strategy.tp_bps=10,12",), (), "zones is set", "sweep strategy.zones"),
+        (
+            "config/sweep.toml",
+            ("strategy.calibration_mode=deterministic,stochastic",),
+            (),
+            "fill_model is 'simple'",
+            "sweep strategy.fill_model too",
+        ),
+        ("config/sweep.toml", ("fx.fixed_krw_per_usdt=1300,1400",), (), "fx.source is 'upbit'", "source = 'fixed'"),
+        ("config/sweep.toml", ("chaos.actors=['executor'],['aggregator']",), (), "kill_every_s is 0", "kill_every_s"),
+        ("config/sweep.toml", ("replay.speed=1,10",), (), "virtual clock", "remove this grid key"),
+        ("config/sweep.toml", ("replay.files=['a'],['b']",), (), "--replay recording", "remove this grid key"),
+        ("config/sweep.toml", ("session.seed=1,2",), ("--seed", "3"), "--seed 3 sets session.seed", "remove --seed"),
+    ],
+)
+def test_a_grid_key_that_changes_nothing_is_refused(tmp_path, capsys, config, grid, more, why, fix):
+    from actors.sweep.cli import main
+
+    assert main(_args(tmp_path, config, *grid, more=more)) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(f"sweep error: --grid {grid[0].split('=')[0]}: ")
+    assert "every value would give the same runs" in err and why in err and fix in err
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_a_grid_key_that_changes_some_runs_is_accepted(tmp_path):
+    from actors.sweep.cli import _checked, build_parser
+
+    # entry_bps is idle where zones are set, but not at the points where the grid empties them
+    args = build_parser().parse_args(
+        _args(tmp_path, "config/demo.toml", "strategy.zones=[],[[5,5]]", "strategy.entry_bps=8,10")
+    )
+    _base, grid, tasks, _keys = _checked(args)
+    assert list(grid) == ["strategy.zones", "strategy.entry_bps"] and len(tasks) == 4
+    # sweeping the key that makes another one count: fill_model with calibration_mode
+    args = build_parser().parse_args(
+        _args(
+            tmp_path,
+            "config/sweep.toml",
+            "strategy.fill_model=simple,calibrated",
+            "strategy.calibration_mode=deterministic,stochastic",
+            more=("--seed", "1"),
+        )
+    )
+    with pytest.raises(Exception, match="calibration file path"):  # the calibrated points still need a file
+        _checked(args)
+
+
+def test_progress_lines_show_each_runs_grid_values(capsys):
+    from actors.sweep.cli import _Progress
+    from actors.sweep.results import SweepRow
+
+    values = {"strategy.entry_bps": "10", "strategy.tp_bps": "12"}
+    progress = _Progress(6, 2)
+    progress.row(SweepRow(run_id="r0_a", recording="x.gz", values=values, status="completed", error="",
+                          pnl_usdt=1.5, trades=3, wall_s=2.0))  # fmt: skip
+    progress.close()
+    several = _Progress(4, 0, recordings=2)
+    several.row(SweepRow(run_id="r1_b", recording="y.gz", values=values, status="failed", error="RecordingError: x"))
+    several.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("run 3/6 strategy.entry_bps=10 strategy.tp_bps=12: PnL +1.5000 USDT, 3 trades (2.0 s")
+    assert lines[1].startswith("run 1/4 strategy.entry_bps=10 strategy.tp_bps=12 on y.gz: error: RecordingError: x")
+
+
+class _FailingRay:
+    """Stands in for the ray module: init leaves a session file in its temporary folder, then fails (as a
+    local start that cannot bring up its processes does); shutdown is recorded."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.inits: list[dict] = []
+        self.shutdowns = 0
+
+    def init(self, **kwargs) -> None:
+        self.inits.append(kwargs)
+        if kwargs.get("_temp_dir"):
+            (Path(kwargs["_temp_dir"]) / "session_latest").mkdir()
+        raise self.error
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_a_ray_that_does_not_start_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
+    from actors.sweep.cli import main
+
+    ray = _FailingRay(RuntimeError("Failed to start the GCS server.\nSee the log files for details"))
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    args = _args(tmp_path, "config/sweep.toml", "strategy.entry_bps=8,12", more=("--engine", "ray"))
+    for attempt in (1, 2):  # the same command again meets the same (clear) error, not a folder in the way
+        assert main(args) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err[-1] == (
+            "sweep error: --engine ray: could not start a local Ray instance (RuntimeError: Failed to start the "
+            "GCS server.); nothing ran, nothing is left behind: run the same command again when Ray works, "
+            "or use --engine local"
+        )
+        assert ray.shutdowns == attempt  # shut down after the failed start too
+        assert ray.inits[-1]["address"] == "local"  # a new instance: never a stale /tmp/ray/ray_current_cluster
+        assert not Path(ray.inits[-1]["_temp_dir"]).exists()
+        assert not (tmp_path / "out").exists()
+    # an interrupt during the start leaves a sweep folder without rows: the same command is not blocked by it
+    ray.error = KeyboardInterrupt()
+    assert main(args) == 130 and (tmp_path / "out" / "sweep.json").exists()
+    ray.error = ConnectionError("no cluster")
+    assert main(args) == 2
+    assert "could not start a local Ray instance (ConnectionError: no cluster)" in capsys.readouterr().err
+    # a cluster that cannot be reached, and no Ray at all
+    assert main([*args, "--address", "ray://10.0.0.1:10001", "--out", str(tmp_path / "c")]) == 2
+    assert "could not connect to the Ray cluster at ray://10.0.0.1:10001" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    assert main([*args, "--out", str(tmp_path / "none")]) == 2
+    assert "--engine ray needs Ray: pip install" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
+def test_heatmap_colours_diverge_at_zero_pnl():
+    from actors.sweep.results import SweepRow, heatmap_figure
+
+    def row(x: str, y: str, pnl: float) -> SweepRow:
+        values = {"k.x": x, "k.y": y}
+        return SweepRow(run_id=x + y, recording="r", values=values, status="completed", error="", pnl_usdt=pnl)
+
+    gains = heatmap_figure([row("1", "1", 1.0), row("2", "1", 3.0), row("1", "2", 0.0)], ["k.x", "k.y"])
+    image = gains.axes[0].images[0]
+    assert image.norm(0.0) == 0.5  # break-even is the middle colour, whatever the range
+    assert 0.5 < image.norm(1.0) < image.norm(3.0) == 1.0  # a small gain is still a gain (not red)
+    assert "PnL" in gains.axes[1].get_ylabel() and "0 = break-even" in gains.axes[1].get_ylabel()
+    flat = heatmap_figure([row("1", "1", 0.0), row("2", "1", 0.0)], ["k.x", "k.y"])
+    assert flat.axes[0].images[0].norm(0.0) == 0.5
+    import matplotlib.pyplot as plt
+
+    plt.close(gains)
+    plt.close(flat)

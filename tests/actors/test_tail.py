@@ -9,15 +9,17 @@ from actors.tools.tail import follow
 
 def test_latest_links_point_at_the_current_session(tmp_path):
     first = SessionPaths(tmp_path, "20260101_000001")
-    point_latest(first)
     first.log.write_text("one\n")
+    point_latest(first)
     assert (tmp_path / "latest" / "session.log").read_text() == "one\n"
     second = SessionPaths(tmp_path, "20260101_000002")
-    point_latest(second)
     second.log.write_text("two\n")
+    second.kpi.write_text("{}\n")
+    point_latest(second)
     assert (tmp_path / "latest" / "session.log").read_text() == "two\n"
     assert os.readlink(tmp_path / "latest" / "kpi.json") == "../kpi_20260101_000002.json"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "kpi_20260101_000002.json",
         "latest",
         "session_20260101_000001.log",
         "session_20260101_000002.log",
