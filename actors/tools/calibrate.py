@@ -1,7 +1,13 @@
 """Build a fill-ratio calibration from measured fill events.
 
 ``python -m actors.tools.calibrate FILL_EVENTS... --out config/calibration/NAME.json [--version NAME]
-[--min-samples N] [--notes TEXT] [--keep-from CALIBRATION --keep ENTRY/TP ...]``
+[--min-samples N] [--notes TEXT] [--keep-from CALIBRATION --keep ENTRY/TP ...]``, or with ``--slippage``
+the slippage drift model instead (``python -m actors.calibrate`` is the same command).
+
+``--slippage``: per venue, side and size bucket, the drift of realized from predicted slippage (mean, n,
+std, 95 % interval of the mean) over the legs that filled and carry a prediction (``actors.core.slippage``,
+docs/calibration.md); fill events written before predictions existed have none, and a set of files
+without any is an error.
 
 Per zone (entry_bps, tp_bps) and side: mean fill ratio, sample count, variance and a 95 % interval
 for the mean (normal approximation, clipped to [0, 1]); zones with fewer than ``--min-samples``
@@ -33,7 +39,7 @@ from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
-from actors.core import calibration
+from actors.core import calibration, slippage
 from actors.core.vocabulary import Zone
 from actors.inputs import MAX_LINE_BYTES, MIB, BadLine, read_jsonl, read_text_bounded
 
@@ -101,6 +107,49 @@ def _refuse(line: BadLine) -> None:
         raise CalibrateError(f"{where}: not a JSON line ({cause})")
     # deeply nested JSON raises RecursionError, not a decode error
     raise CalibrateError(f"{where}: not a fill event: {type(cause).__name__}: {cause}")
+
+
+class _SlippageLeg(msgspec.Struct):
+    """The fields the slippage drift model is built from (the other fields are not read)."""
+
+    venue: str
+    side: Literal["BUY", "SELL"]
+    order_qty: Annotated[float, msgspec.Meta(ge=0)]
+    filled_qty: Annotated[float, msgspec.Meta(ge=0)]
+    slippage_bps: float
+    predicted_slippage_bps: float | None = None  # absent in files older than the field
+
+
+def read_slippage_legs(path: Path) -> list[dict]:
+    """The legs of one file as ``slippage.build`` reads them; CalibrateError for a line that is not one."""
+    return [msgspec.structs.asdict(e) for _, e in read_jsonl(path, _SlippageLeg, on_bad=_refuse)]
+
+
+def _slippage(args: argparse.Namespace, out: Path) -> int:
+    """``--slippage``: build and write the drift model; 1 with one line on stderr for unusable input."""
+    try:
+        legs: list[dict] = []
+        for name in args.files:
+            legs += read_slippage_legs(Path(name))
+        model = slippage.build(legs, args.version or out.stem, tuple(Path(n).name for n in args.files))
+        if not model.pooled:
+            raise CalibrateError(
+                f"{', '.join(args.files)}: no leg that filled carries predicted_slippage_bps (fill events written "
+                "before slippage predictions); run a session with this version and calibrate its fill events"
+            )
+        _write(out, json.dumps(slippage.to_dict(model), indent=2) + "\n")
+    except ValueError as exc:  # InputError and CalibrateError alike
+        print(f"calibrate: {exc}", file=sys.stderr)
+        return 1
+    for (venue, side, bucket), stats in model.buckets.items():
+        lo, hi = stats.ci95
+        enough = "" if stats.n >= slippage.MIN_SAMPLES else f" [under {slippage.MIN_SAMPLES} legs: pooled used]"
+        print(
+            f"{venue} {side} {slippage.bucket_label(bucket)} BTC: drift {stats.mean:+.4f} bps "
+            f"(n={stats.n}, ci95 {lo:+.4f} to {hi:+.4f}){enough}"
+        )
+    print(f"wrote {out} ({sum(s.n for s in model.pooled.values())} legs from {len(args.files)} file(s))")
+    return 0
 
 
 def read_events(path: Path) -> list[dict]:
@@ -176,8 +225,8 @@ def echo_warning(events: list[dict]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m actors.tools.calibrate",
-        description="Build a fill-ratio calibration (per zone and side) from measured fill events "
-        "(docs/calibration.md).",
+        description="Build a fill-ratio calibration (per zone and side), or with --slippage the slippage drift "
+        "model (per venue, side and size bucket), from measured fill events (docs/calibration.md).",
     )
     parser.add_argument("files", nargs="+", metavar="FILL_EVENTS", help="fill_events_<id>.jsonl files to measure")
     parser.add_argument("--out", required=True, metavar="FILE", help="calibration JSON to write (required)")
@@ -204,11 +253,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ENTRY/TP",
         help="a zone to copy from --keep-from, repeatable (default: none)",
     )
+    parser.add_argument(
+        "--slippage",
+        action="store_true",
+        help="build the slippage drift model (realized minus predicted slippage per venue, side and size "
+        "bucket) instead of a fill-ratio calibration",
+    )
     args = parser.parse_args(argv)
     if args.keep and not args.keep_from:
         parser.error("--keep needs --keep-from")
     events = []
     out = Path(args.out)
+    if args.slippage:
+        return _slippage(args, out)
     try:
         if args.min_samples < 1:
             raise CalibrateError(f"--min-samples expects a whole number >= 1, got {args.min_samples}")

@@ -119,6 +119,21 @@ def _model(kpi: Kpi) -> str:
     return f"fill model {kpi.fill_model} (the KPI file names no calibration)"
 
 
+def _sizing(kpi: Kpi) -> str:
+    """How the session sized its trades, in words (docs/slippage.md)."""
+    o = kpi.orders
+    if o.sizing == "fixed":
+        text = "fixed order size"
+    else:
+        mean = o.planned_qty_btc / o.parents if o.parents else 0.0
+        text = f"depth-aware sizing (mean {mean:.4g} BTC planned, {_fmt(o.filled_share, 3)} of it filled)"
+    if o.parents and o.children > o.parents:
+        text += f", {o.children} child orders for {o.parents} trades ({o.parents_stopped_early} stopped early)"
+    if o.slippage_calibration:
+        text += f", slippage drift model {o.slippage_calibration}"
+    return text
+
+
 def _header(s: Session) -> list[str]:
     kpi = s.kpi
     started = _utc(kpi.started_utc)
@@ -130,7 +145,8 @@ def _header(s: Session) -> list[str]:
         f"({kpi.closed_trades} closed, {kpi.open_trades} open at the end), {kpi.fill_events} fill events. "
         f"PnL {_num(kpi.pnl_usdt, '+.4f')} USDT ({_num(kpi.pnl_krw, '+,.0f')} KRW) realized after fees; "
         f"open trades marked {_num(kpi.unrealized_pnl_usdt, '+.4f')} USDT. {_capital(_model(kpi))}; "
-        f"L2 source {kpi.l2_source}; order latency {kpi.latency_ms.fixed:g} ± {kpi.latency_ms.jitter:g} ms.",
+        f"L2 source {kpi.l2_source}; order latency {kpi.latency_ms.fixed:g} ± {kpi.latency_ms.jitter:g} ms; "
+        f"{_sizing(kpi)}.",
         "",
     ]
     if isinstance(kpi.replay, ReplayInfo):

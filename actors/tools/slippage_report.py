@@ -98,7 +98,7 @@ class Verdict:
 
     def text(self) -> str:
         if not self.judged:
-            return f"n/a: no bucket has {MIN_CHECKED} legs"
+            return f"no bucket has {MIN_CHECKED} legs"
         share = self.agreeing / self.judged
         return f"{self.agreeing} of {self.judged} buckets ({share:.0%}) agree"
 
