@@ -16,6 +16,7 @@ docs/performance.md explains each figure and what bounds it.
 - latency: wire-to-decision and wire-to-fill-event-written p50/p99/p99.9, the recording served by
   the exchange in its own process (bench/exchange_process.py) over real loopback WebSockets at the
   recorded pace (10 diffs/s) and at 100x;
+- sizing: what depth-aware sizing adds to an entry decision, microseconds (bench/sizing.py);
 - soak: bench.soak (a simulated day of both feeds, kills and faults), RSS MB per simulated hour;
 - replay: ``python -m actors.session --replay ... --as-fast-as-possible`` over the recording, served
   directly (the default) and through the embedded exchange, x real time of the whole process and of
@@ -345,9 +346,9 @@ def peers(repeats: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description="Benchmarks (docs/performance.md).")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, a 2 h soak (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, a 3 h soak (a smoke run)")
     parser.add_argument(
-        "--soak-hours", type=float, metavar="H", help="simulated hours of the soak (default: 24, 2 with --quick)"
+        "--soak-hours", type=float, metavar="H", help="simulated hours of the soak (default: 24, 3 with --quick)"
     )
     parser.add_argument(
         "--day-hours",
@@ -407,8 +408,13 @@ def main(argv: list[str] | None = None) -> int:
     if "x_real_time_run" in nautilus and "error" not in direct:
         results["replay_span_over_nautilus_run"] = round(direct["x_real_time_span"] / nautilus["x_real_time_run"], 2)
 
+    print("sizing ...", file=sys.stderr, flush=True)
+    from bench import sizing
+
+    results["sizing"] = sizing.measure()
+
     print("soak ...", file=sys.stderr, flush=True)
-    results["soak"] = soak(args.soak_hours or (2 if args.quick else 24))
+    results["soak"] = soak(args.soak_hours or (3 if args.quick else 24))
 
     print("peer ...", file=sys.stderr, flush=True)
     peer_result = peer(repeats)
@@ -453,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             f"wire->fill written p50/p99/p99.9 ms, {name}",
             f"{lat['fill_written_p50']}/{lat['fill_written_p99']}/{lat['fill_written_p99_9']}",
         )
+    row("depth sizing: us added to an entry decision", results["sizing"]["added_us"], "target <= 50")
     row(
         f"soak: RSS MB per simulated hour ({results['soak']['simulated_hours']:g} h)",
         results["soak"]["rss_mb_per_hour"],
