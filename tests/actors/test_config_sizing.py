@@ -1,0 +1,39 @@
+"""Bad sizing and splitting settings are config errors naming the field, the expected and the given value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actors import config
+from actors.config import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "strategy, words",
+    [
+        ({"sizing": "biggest"}, "$.strategy.sizing"),
+        ({"max_depth_share": 0}, "$.strategy.max_depth_share: expected a number from 0.01 to 1, got 0"),
+        ({"max_depth_share": 1.5}, "$.strategy.max_depth_share"),
+        ({"slices": 0}, "$.strategy.slices: expected an integer from 1 to 100, got 0"),
+        ({"slice_interval_ms": -1}, "$.strategy.slice_interval_ms"),
+        ({"max_order_qty_btc": 0}, "$.strategy.max_order_qty_btc"),
+        (
+            {"min_order_qty_btc": 3, "max_order_qty_btc": 2},
+            "$.strategy.min_order_qty_btc: expected at most max_order_qty_btc (2), got 3",
+        ),
+        ({"slippage_calibration": "/nonexistent/drift.json"}, "$.strategy.slippage_calibration"),
+    ],
+)
+def test_bad_sizing_settings_name_the_field(strategy, words):
+    with pytest.raises(ConfigError) as err:
+        config.load(ROOT / "config" / "d85_x.toml", {"strategy": strategy})
+    assert words in str(err.value)
+
+
+def test_bad_depth_profile_names_the_field():
+    with pytest.raises(ConfigError, match=r"\$\.sim\.binance_occupancy"):
+        config.load(ROOT / "config" / "d85_x.toml", {"sim": {"binance_occupancy": 2}})
