@@ -1,8 +1,9 @@
 """The session's command line: ``python -m actors.session --config PATH [...]`` (docs/config.md).
 
-Parses the flags into config overrides, checks the config, claims the session's files, sets up
-logging (stderr for people, the session log for ``tail -f``), runs the session in real or virtual time,
-prints the summary and writes the report. Exit codes: ``actors.conventions.ExitCode``.
+Parses the flags into config overrides, checks the config, claims the session's files (and points
+``latest/`` at those that exist), sets up logging (stderr for people, the session log for ``tail -f``),
+runs the session in real or virtual time, prints the summary (a run without a trade says why), writes
+the report, completes ``latest/`` and lists every file written. Exit codes: ``actors.conventions.ExitCode``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import argparse
 import contextlib
 import re
 import sys
+import textwrap
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
+import attrs
 import trio
 import trio.testing
 from loguru import logger
@@ -23,11 +26,11 @@ from loguru import logger
 from actors import config as config_mod
 from actors.clock import patch_record
 from actors.config import Config, ConfigError
-from actors.conventions import ExitCode
+from actors.conventions import FEED_ACTORS, ExitCode
 from actors.interrupts import Interrupts
 from actors.net.memory import memory_network
-from actors.records.kpi import as_kpi
-from actors.records.paths import SessionIdTaken, SessionPaths, claim_session, point_latest
+from actors.records.kpi import ActorKpi, FeedKpi, Kpi, as_kpi, causes_in_words
+from actors.records.paths import SessionIdTaken, SessionPaths, claim_session, complete_latest, point_latest
 from actors.session import SessionResult, run_session
 from actors.sim.recordings import RecordingError
 from actors.sim.replay import ReplayMarket
@@ -51,53 +54,127 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
 
 
+def _config_default(section: type, key: str) -> str:
+    """The default of a config key in words, read from the config class itself (docs/config.md lists it)."""
+    default = attrs.fields_dict(section)[key].default
+    if default is attrs.NOTHING:
+        return "none: required in the file, or here"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, tuple):
+        return ", ".join(map(str, default)) or "none"
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+def _overrides(key: str, note: str = "") -> str:
+    """ "overrides session.market (default sim)": the key a flag sets and the default when the file lacks it."""
+    section, name = key.split(".")
+    cls = {"session": config_mod.SessionConfig, "replay": config_mod.ReplayConfig, "chaos": config_mod.ChaosConfig}
+    return f"overrides {key} (default {_config_default(cls[section], name)}{note})"
+
+
+DESCRIPTION = """\
+Run one PAPER arbitrage session: read Upbit's and Binance's order books (live,
+from the embedded exchange, or from a recording), trade the premium between
+them on paper, and write the fill events, the KPI file, the log and a report.
+Each flag overrides one key of the config file; every key, with its default,
+is in docs/config.md."""
+
+
+def _epilog() -> str:
+    codes = "\n".join(
+        textwrap.fill(code.meaning, 78, initial_indent=f"  {code.value:<5}", subsequent_indent=" " * 7)
+        for code in ExitCode
+    )
+    return f"""\
+exit codes:
+{codes}
+
+examples:
+  python -m actors.session --config config/demo.toml
+      60 s against the embedded exchange on 127.0.0.1, with the live panel
+  python -m actors.session --config config/d84_2.toml --market sim --virtual-time
+      the 1200 s reference run on the embedded exchange and a virtual clock:
+      about 15 s, no internet needed
+
+files, in logs_dir: fill_events_<id>.jsonl, kpi_<id>.json, session_<id>.log,
+premium_<id>.csv, report_<id>.md, trades_<id>.csv; logs_dir/latest/ links to
+the newest session's files (docs/file-formats.md)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m actors.session", description="Run one PAPER arbitrage session.")
-    p.add_argument("--config", required=True, help="TOML config file (see docs/config.md)")
-    p.add_argument("--duration", type=float, metavar="S", help="override session.duration_s")
-    p.add_argument("--market", choices=("live", "sim", "replay"), help="override session.market")
+    p = _Parser(
+        prog="python -m actors.session",
+        description=DESCRIPTION,
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", required=True, metavar="PATH", help="the TOML config file (required; docs/config.md)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="trading time in seconds, counted from both feeds ready; " + _overrides("session.duration_s"),
+    )
+    p.add_argument(
+        "--market",
+        choices=("live", "sim", "replay"),
+        help="where the books come from: live (the exchanges: needs internet), sim (the embedded exchange on "
+        "127.0.0.1), replay (a recording); " + _overrides("session.market"),
+    )
     p.add_argument(
         "--replay",
         nargs="+",
         metavar="FILE",
-        help="recording(s) to replay (ours, hftbacktest or cryptofeed; merged by time): replay.files, "
-        "implies --market replay",
+        help="recording(s) to replay (ours, hftbacktest or cryptofeed; merged by time), implies --market replay; "
+        + _overrides("replay.files"),
     )
     pace = p.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=float, metavar="X", help="replay at X times the recorded pace: replay.speed")
+    pace.add_argument(
+        "--speed", type=float, metavar="X", help="replay at X times the recorded pace; " + _overrides("replay.speed")
+    )
     pace.add_argument(
         "--as-fast-as-possible",
         action="store_true",
         default=None,
-        help="replay on a virtual clock, as fast as the CPU allows; same recording and seed, "
-        "same fill events: replay.as_fast_as_possible",
+        help="replay on a virtual clock, as fast as the CPU allows (same recording and seed, same fill events); "
+        + _overrides("replay.as_fast_as_possible"),
     )
     p.add_argument(
         "--replay-via",
         choices=("auto", "direct", "exchange"),
         help="serve a replay directly to the feeds in memory (fast) or through the embedded exchange's servers "
-        "(pings, REST, faults): replay.via; default auto = direct for --as-fast-as-possible without [sim] faults",
+        "(pings, REST, faults); auto = direct for --as-fast-as-possible without [sim] faults; "
+        + _overrides("replay.via"),
     )
-    p.add_argument("--session-id", metavar="ID", help="name the session's files (default: the start time)")
-    p.add_argument("--seed", type=int, metavar="N", help="override session.seed")
-    p.add_argument("--logs-dir", metavar="DIR", help="override session.logs_dir")
+    p.add_argument(
+        "--session-id",
+        metavar="ID",
+        help="name the session's files: letters, digits, _ and - (default: the start time, YYYYMMDD_HHMMSS)",
+    )
+    p.add_argument("--seed", type=int, metavar="N", help="seeds the simulated market; " + _overrides("session.seed"))
+    p.add_argument(
+        "--logs-dir", metavar="DIR", help="folder for the session's files; " + _overrides("session.logs_dir")
+    )
     p.add_argument(
         "--record",
         action="store_true",
         default=None,
-        help="save every raw frame with its receive time (recording_<id>.jsonl.gz): session.record",
+        help="save every raw frame with its receive time (recording_<id>.jsonl.gz); " + _overrides("session.record"),
     )
+    chaos = config_mod.ChaosConfig()
     p.add_argument(
         "--chaos-kill-every",
         type=float,
         metavar="S",
-        help="kill a feed (seeded choice) every S seconds: override chaos.kill_every_s",
+        help=f"every S seconds, kill one of the actors in chaos.actors (seeded choice; by default the feeds: "
+        f"{', '.join(chaos.actors)}), to see the session recover; " + _overrides("chaos.kill_every_s", ": off"),
     )
     p.add_argument(
         "--virtual-time",
         action="store_true",
-        help="market = sim only: run on a virtual clock over an in-memory network, as fast as the "
-        "CPU allows (same market and decisions; wall-clock fields and rates differ)",
+        help="market = sim only: run on a virtual clock over an in-memory network, as fast as the CPU allows "
+        "(same market and decisions; wall-clock fields and rates differ) (default: off, the real clock)",
     )
     return p
 
@@ -184,44 +261,141 @@ def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO", cons
 
 
 def _count(n: int, noun: str) -> str:
-    """ "1 closed trade", "2 closed trades"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    """ "1 closed trade", "2 closed trades", "1,681 views"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _reconnects(n: int, causes: dict[str, int]) -> str:
     """ "reconnects 0", or "reconnects 3 (stale 2, snapshot 1)": the causes most frequent first."""
-    if not causes:
-        return f"reconnects {n}"
-    by_count = sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))
-    return f"reconnects {n} (" + ", ".join(f"{cause} {count}" for cause, count in by_count) + ")"
+    return f"reconnects {n} ({causes_in_words(causes)})" if causes else f"reconnects {n}"
+
+
+def _feed(venue: str, feed: FeedKpi, actor: ActorKpi | None) -> str:
+    """One feed in the summary: its messages and reconnects, or that it never got that far."""
+    if actor is not None and actor.starts == 0:
+        return f"{venue} not started"
+    given_up = actor is not None and actor.gave_up
+    if feed.connects == 0:
+        failures = sum(actor.causes.values()) if actor is not None else 0
+        if not failures:
+            return f"{venue} never connected"
+        causes = causes_in_words(actor.causes) if actor is not None else ""
+        end = "; given up" if given_up else ""
+        return f"{venue} never connected ({_count(failures, 'failed attempt')}: {causes}{end})"
+    text = f"{venue} msgs {feed.messages} {_reconnects(feed.reconnects, feed.reconnect_causes)}"
+    return text + ", given up" if given_up else text
+
+
+# refusal reason (docs/kpis.md) -> (short label, a sentence for a run without a trade, the setting it names)
+_REFUSALS: dict[str, tuple[str, str, str | None]] = {
+    "below_entry": ("premium inside the entry threshold", "the premium never moved beyond the entry threshold", None),
+    "thin_books": ("thin books", "the order size was not executable on the visible depth", "strategy.order_qty_btc"),
+    "stale": ("stale book", "a book was older than allowed", "strategy.max_book_age_s"),
+    "crossed": ("crossed book", "a book was crossed (bid >= ask)", None),
+    "unsorted": ("book out of order", "a book was out of price order", None),
+    "empty": ("empty book", "a book was empty (withdrawn while it resynced)", None),
+    "budget": ("budget", "the balances ([portfolio]) could not pay for an entry", None),
+    "max_position": ("max position", "an entry would have exceeded the position limit", "risk.max_position_btc"),
+    "max_notional": ("max notional", "a leg would have exceeded the notional limit", "risk.max_notional_usdt"),
+    "risk_stopped": ("risk stop", "new entries were stopped (the risk stop below)", None),
+    "premium_band": (
+        "premium out of band",
+        "the premium was implausible, beyond its sanity band",
+        "risk.max_premium_bps",
+    ),
+}
+_UNITS = {"_s": "s", "_btc": "BTC", "_usdt": "USDT", "_bps": "bps"}
+
+
+def _setting(cfg: Config, key: str) -> str:
+    """ "strategy.warmup_s = 600 s": a config key, its value and unit."""
+    section, name = key.split(".")
+    value = getattr(getattr(cfg, section), name)
+    unit = next((u for suffix, u in _UNITS.items() if name.endswith(suffix)), "")
+    return f"{key} = {value:g} {unit}".rstrip()
+
+
+def _refusal(reason: str, count: int, k: Kpi, cfg: Config | None) -> str:
+    """Why ``count`` views were not traded, as a sentence for a run that made no trade."""
+    views = _count(count, "view")
+    if reason == "warmup":
+        if cfg is None:
+            return f"warm-up (strategy.warmup_s): no entry before the baseline had that much history ({views})"
+        warmup = cfg.strategy.warmup_s
+        if warmup >= k.duration_s:
+            return f"warm-up ({_setting(cfg, 'strategy.warmup_s')}) outlasted the run ({views})"
+        return f"warm-up: no entry in the first {warmup:g} s ({_setting(cfg, 'strategy.warmup_s')}) ({views})"
+    _, sentence, key = _REFUSALS.get(reason, (reason, reason.replace("_", " "), None))
+    if reason == "below_entry" and cfg is not None:
+        zone = cfg.strategy.params().zone(k.entry_trades)  # the zone the next entry would have used
+        return f"{sentence} ({zone.entry_bps:g} bps from its baseline) ({views})"
+    if key is not None and cfg is not None:
+        return f"{sentence} ({_setting(cfg, key)}) ({views})"
+    return f"{sentence} ({views})"
+
+
+def _why_no_trade(k: Kpi, cfg: Config | None) -> list[str]:
+    """A run without a trade says why: the refusals in words, the most frequent first, with their counts."""
+    by_count = sorted(k.refusals.items(), key=lambda kv: (-kv[1], kv[0]))
+    if not by_count:
+        if k.startup_s is None:
+            why = "it was interrupted" if k.status == "interrupted" else "the feeds were not both ready"
+            return [f"  no trade: the session never started trading ({why})"]
+        return ["  no trade: no market view was complete enough to decide on"]
+    return [
+        f"  {'no trade: ' if n == 0 else ' ' * 10}{_refusal(reason, count, k, cfg)}"
+        for n, (reason, count) in enumerate(by_count)
+    ]
+
+
+def _refusals_line(k: Kpi) -> list[str]:
+    """A run with trades: the views not traded, in short words, the most frequent first."""
+    by_count = sorted(k.refusals.items(), key=lambda kv: (-kv[1], kv[0]))
+    if not by_count:
+        return []
+    labels = {reason: label for reason, (label, _, _) in _REFUSALS.items()} | {"warmup": "warm-up"}
+    return ["  views not traded: " + ", ".join(f"{labels.get(r, r)} {n:,}" for r, n in by_count)]
 
 
 def _summary(result: SessionResult) -> str:
+    """What the session prints when it ends (the files it wrote follow, once the report is written:
+    ``_files_written``)."""
     k = as_kpi(result.kpi)
-    paths = result.paths
     fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
-    written = [paths.fill_events, paths.kpi, paths.log, paths.premium, paths.recording]
     lines = [
         f"session {k.session_id} {k.status} ({k.market}), {k.duration_s:.1f} s of {k.requested_duration_s:g} s",
         f"  entry trades {k.entry_trades}, fill events {k.fill_events} "
         f"(BUY {k.fill_events_by_side.BUY}, SELL {k.fill_events_by_side.SELL}), written {k.fill_events_written}",
+    ]
+    lines += _why_no_trade(k, result.config) if k.entry_trades == 0 else _refusals_line(k)
+    if k.risk_stopped:
+        lines.append(f"  risk stop: {k.risk_stopped}")
+    lines += [
         f"  available_volume std/mean: BUY {fmt(k.available_volume.BUY.std_over_mean)}, "
         f"SELL {fmt(k.available_volume.SELL.std_over_mean)}",
         f"  PnL {k.pnl_usdt:+.4f} USDT / {k.pnl_krw:+.0f} KRW realized after fees "
         f"({_count(k.closed_trades, 'closed trade')}), open trades marked {k.unrealized_pnl_usdt:+.4f} USDT",
         "  zones: " + (", ".join(f"{z} {n} fills" for z, n in k.fill_events_by_zone.items()) or "none"),
-        "  feeds: "
-        + ", ".join(
-            f"{v} msgs {f.messages} {_reconnects(f.reconnects, f.reconnect_causes)}" for v, f in k.feeds.items()
-        ),
+        "  feeds: " + ", ".join(_feed(v, f, k.actors.get(FEED_ACTORS.get(v, ""))) for v, f in k.feeds.items()),
         "  chaos: off"
         if not k.chaos.kill_every_s
         else f"  chaos kills: {k.chaos.kills} (one every {k.chaos.kill_every_s:g} s)",
-        f"  fatal exceptions {k.fatal_exceptions}",
-        f"files in {paths.logs_dir}/ (and links in {paths.logs_dir}/latest/):",
-        "  " + "  ".join(p.name for p in written if p.exists()),
+        f"  fatal exceptions {k.fatal_exceptions}" + (":" if k.fatal_errors else ""),
     ]
+    lines += [f"    {error}" for error in k.fatal_errors]
     return "\n".join(lines)
+
+
+def _files_written(paths: SessionPaths, width: int = 100) -> str:
+    """Every file of the session that exists (the report, its plots and the trades too, once written), a few
+    names a line."""
+    lines, line = [f"files in {paths.logs_dir}/ (links in {paths.logs_dir}/latest/):"], ""
+    for name in (p.name for p in paths.written()):
+        if line and len(line) + 2 + len(name) > width:
+            lines.append(line)
+            line = ""
+        line = f"{line}  {name}"
+    return "\n".join(lines + [line] if line else lines)
 
 
 class _Usage(Exception):
@@ -255,9 +429,12 @@ def main(argv: list[str] | None = None) -> int:
         # the traceback goes to the session log only (DEBUG is below the terminal's level)
         logger.bind(actor="session").opt(exception=exc).debug("session failed: {}", exc)
         print(f"session failed: {type(exc).__name__}: {exc} (details in {paths.log})", file=sys.stderr)
+        _complete_latest(paths)
         return EXIT_FAILED
-    print(_summary(result))
+    print(_summary(result), flush=True)
     _write_report(paths)
+    _complete_latest(paths)
+    print(_files_written(paths))
     return result.exit_code
 
 
@@ -348,15 +525,29 @@ def _announce(cfg: Config, paths: SessionPaths, replay: ReplayMarket | None) -> 
 
 
 def _write_report(paths: SessionPaths) -> None:
+    """The report (and the trades beside it), after the summary: its line ends the summary."""
     try:
         from actors.tools.report import write_report
 
-        print(f"  report: {write_report(paths.logs_dir, paths.session_id)}")
+        report = write_report(paths.logs_dir, paths.session_id)
     except Exception as exc:  # the session's data files are complete either way
         logger.bind(actor="session").opt(exception=exc).debug("report failed: {}", exc)
         print(
             f"  report not written: {type(exc).__name__}: {exc} (python -m actors.tools.report retries)",
             file=sys.stderr,
+        )
+        return
+    trades = f", trades in {paths.trades.name}" if paths.trades.exists() else ""
+    print(f"  report: {report}{trades}")
+
+
+def _complete_latest(paths: SessionPaths) -> None:
+    """latest/ links every file the session wrote, now that the report is written (if still this session's)."""
+    try:
+        complete_latest(paths)
+    except OSError as exc:
+        logger.bind(actor="session").warning(
+            "{}/latest/ not completed ({}): the files are in {}", paths.logs_dir, exc.strerror or exc, paths.logs_dir
         )
 
 

@@ -13,6 +13,21 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad config, command line or input file; nothing started
     INTERRUPTED = 130  # a second Ctrl-C / SIGTERM
 
+    @property
+    def meaning(self) -> str:
+        """What the code says, in words (``--help`` lists them; docs/reliability.md too)."""
+        return _EXIT_MEANINGS[self]
+
+
+_EXIT_MEANINGS = {
+    ExitCode.OK: "completed, or interrupted by a first Ctrl-C / SIGTERM (files and report written)",
+    ExitCode.FAILED: "failed: a feed could not connect or get ready in time, an actor was given up on, the "
+    "pipeline did not drain, a disk error, an unexpected error (the reason is printed; the KPI file is written)",
+    ExitCode.USAGE: "bad input: config, command line, recording, taken session id, unwritable logs_dir "
+    "(one line on stderr; nothing started)",
+    ExitCode.INTERRUPTED: "a second Ctrl-C / SIGTERM: exited at once (fill events complete up to their last line)",
+}
+
 
 # supervised actors, in start order; feeds are producers, the rest consumers
 COLLECTOR, EXECUTOR, AGGREGATOR, FEED_UPBIT, FEED_BINANCE = (

@@ -35,6 +35,7 @@ from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
 from actors.core.venues.binance_book import BookKeeper, SnapshotError, Verdict
 from actors.core.vocabulary import FeedFailure, RestartCause, Venue
+from actors.net.failures import connect_failure
 from actors.net.http import http_client
 from actors.net.ws import WsClosed, WsConn, open_ws
 
@@ -235,7 +236,7 @@ async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recor
                 status = response.status_code
                 body = await _read_body(response, MAX_SNAPSHOT_BYTES if status == 200 else 4096)
         except httpx.HTTPError as exc:
-            raise SnapshotError(f"depth snapshot request failed: {type(exc).__name__}: {exc}") from None
+            raise SnapshotError(f"depth snapshot request failed: {_http_failure(exc, http.base_url)}") from None
     if deadline.cancelled_caught:
         raise SnapshotError(
             f"depth snapshot: no complete answer within {cfg.snapshot_timeout_s:g} s (snapshot_timeout_s)"
@@ -248,6 +249,15 @@ async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recor
         return binance.decode_snapshot(body)
     except Exception as exc:  # any exception of the decoder: RecursionError on nested JSON, say
         raise SnapshotError(f"depth snapshot unreadable: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _http_failure(exc: httpx.HTTPError, base_url: httpx.URL) -> str:
+    """A failed REST request in words: the connect failure it names ("name resolution failed for
+    api.binance.com (...)", "connection refused by ..."), or the library's own message."""
+    fallback = f"{type(exc).__name__}: {exc}"
+    if not isinstance(exc, httpx.TransportError):
+        return fallback
+    return connect_failure(exc, base_url.host, base_url.port, fallback).text
 
 
 async def _read_body(response: httpx.Response, limit: int) -> bytes:

@@ -42,10 +42,12 @@ from actors.conventions import (
 from actors.core.book import BookView
 from actors.core.market import MarketView
 from actors.core.trader import FillEvent
+from actors.core.vocabulary import RestartCause
 from actors.executor import ExecutorState, run_executor
 from actors.feed import run_binance_feed, run_upbit_feed
 from actors.interrupts import Interrupts
 from actors.net.seam import network_scope
+from actors.net.ws import WsConnectError
 from actors.records.files import DataWriteError, FillWriter, Recorder, write_json_atomic
 from actors.records.kpi import SessionContext, build_kpi
 from actors.records.paths import SessionPaths
@@ -67,6 +69,7 @@ class SessionResult:
     exit_code: int
     paths: SessionPaths
     kpi: dict[str, Any]
+    config: Config | None = None  # what the session ran with (the summary names the settings that mattered)
 
 
 async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
@@ -151,37 +154,41 @@ async def run_session(
     recorder = Recorder(paths.recording, ctx.opened_at, ctx.write_failed) if cfg.session.record else None
     if writer.repaired_bytes:
         log.warning("{}: cut a torn last line ({} bytes) left by a crash", paths.fill_events, writer.repaired_bytes)
-    try:
-        async with trio.open_nursery() as root:
-            if interrupts is not None:
-                root.start_soon(interrupts.watch, stop)
-            if live_console is not None:
-                from actors.liveview import run_live_view
+    live = None
+    if live_console is not None:
+        from actors.liveview import LiveView
 
-                root.start_soon(run_live_view, ctx, live_console)
-            pacer, direct = None, None
-            if cfg.session.market == "sim":
-                endpoints = await root.start(
-                    partial(serve_sim, cfg.sim, cfg.session.seed, binance_symbol=cfg.feeds.binance.symbol)
-                )
-            elif cfg.session.market == "replay":
-                replay = replay if replay is not None else prepare_replay(cfg)
-                endpoints, pacer, direct = await _serve_replay(cfg, ctx, replay, root)
-            else:
-                endpoints = None
-            with network_scope(direct) if direct is not None else nullcontext():
-                await _run_actors(cfg, paths, ctx, writer, recorder, feed_configs(cfg, endpoints), stop, pacer, log)
-            root.cancel_scope.cancel()
-    finally:
-        show_in_log(None)
-        gc.unfreeze()
-        writer.close()  # never raises: a failure is reported through ctx.write_failed
-        if recorder is not None:
-            recorder.close()
-        kpi = _final_kpi(ctx, paths, interrupted=interrupts is not None and interrupts.count > 0, log=log)
+        live = LiveView(ctx, live_console)
+    with live if live is not None else nullcontext():  # leaving it draws the last frame, with the final status
+        try:
+            async with trio.open_nursery() as root:
+                if interrupts is not None:
+                    root.start_soon(interrupts.watch, stop)
+                if live is not None:
+                    root.start_soon(live.run)
+                pacer, direct = None, None
+                if cfg.session.market == "sim":
+                    endpoints = await root.start(
+                        partial(serve_sim, cfg.sim, cfg.session.seed, binance_symbol=cfg.feeds.binance.symbol)
+                    )
+                elif cfg.session.market == "replay":
+                    replay = replay if replay is not None else prepare_replay(cfg)
+                    endpoints, pacer, direct = await _serve_replay(cfg, ctx, replay, root)
+                else:
+                    endpoints = None
+                with network_scope(direct) if direct is not None else nullcontext():
+                    await _run_actors(cfg, paths, ctx, writer, recorder, feed_configs(cfg, endpoints), stop, pacer, log)
+                root.cancel_scope.cancel()
+        finally:
+            show_in_log(None)
+            gc.unfreeze()
+            writer.close()  # never raises: a failure is reported through ctx.write_failed
+            if recorder is not None:
+                recorder.close()
+            kpi = _final_kpi(ctx, paths, interrupted=interrupts is not None and interrupts.count > 0, log=log)
     for error in ctx.fatal:
         log.error("fatal: {}", error)
-    return SessionResult(ctx.status, EXIT_FAILED if ctx.fatal else EXIT_OK, paths, kpi)
+    return SessionResult(ctx.status, EXIT_FAILED if ctx.fatal else EXIT_OK, paths, kpi, cfg)
 
 
 async def _run_actors(
@@ -219,7 +226,7 @@ async def _run_actors(
                     task_status=task_status,
                 )
             except SupervisorGaveUp as exc:
-                ctx.fatal.append(str(exc))
+                ctx.fatal.append(_gave_up(exc, s.market))
                 stop.set()
 
     async with trio.open_nursery() as consumers:
@@ -234,7 +241,7 @@ async def _run_actors(
                     for name in (FEED_UPBIT, FEED_BINANCE):
                         await producers.start(supervised, name, name=name)
                 if startup.cancelled_caught and not stop.is_set():
-                    ctx.fatal.append(_startup_failure(ctx, s.startup_timeout_s))
+                    ctx.fatal.append(_startup_failure(ctx, s.startup_timeout_s, s.market))
                     stop.set()
                 if not stop.is_set():
                     await _trade(ctx, cfg, stop, producers, actors, pacer, log)
@@ -334,19 +341,56 @@ async def _trade(
         )
 
 
-def _startup_failure(ctx: SessionContext, timeout_s: float) -> str:
+def _startup_failure(ctx: SessionContext, timeout_s: float, market: str) -> str:
     """Why the session could not start: which feed was not ready, and its last error."""
-    waiting = []
+    waiting, causes = [], set()
     for venue, name in FEED_ACTORS.items():
         if not ctx.feeds[venue].connected:
             child = ctx.children[name]
-            last = child.last_error or ("never started" if not child.starts else "no error: still connecting")
+            if not child.starts:
+                waiting.append(f"{name} not started (a feed starts once the one before it is ready)")
+                continue
+            last = child.last_error or "no error: still connecting"
+            causes.add(child.last_cause)
             waiting.append(f"{name} not ready ({child.restarts} restarts; last: {last})")
+    if causes == {RestartCause.CONNECT} and market == "live":
+        advice = _unreached()
+    else:
+        advice = "Check the endpoints and market codes in [feeds]"
     return (
         f"startup: the feeds were not ready within startup_timeout_s={timeout_s:g}: "
         + "; ".join(waiting)
-        + ". Check the endpoints and market codes in [feeds]"
+        + ". "
+        + advice
     )
+
+
+def _unreached(how: str = "") -> str:
+    """What to do when a live feed could not reach its exchange (this machine may have no internet)."""
+    return (
+        f"The exchange could not be reached{f' ({how})' if how else ''}: check this machine's network and the "
+        "URLs in [feeds]; without internet access, run on the embedded exchange with --market sim"
+    )
+
+
+def _gave_up(exc: SupervisorGaveUp, market: str) -> str:
+    """The fatal line of an actor given up on. A live feed that could not connect says why in words (the name
+    did not resolve, the connection was refused, it timed out) and what to do on this machine, instead of the
+    generic advice to allow more restarts."""
+    leaf = exc.__cause__
+    while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+        leaf = leaf.exceptions[0]
+    if not isinstance(leaf, WsConnectError) or market != "live":
+        return str(exc)
+    failure = leaf.failure
+    if failure.unreached:
+        advice = _unreached(failure.kind) + "."
+    else:
+        advice = (
+            f"The exchange was reached but the connection failed ({failure.kind}): check the URLs in [feeds], "
+            "or run on the embedded exchange with --market sim."
+        )
+    return str(attrs.evolve(exc, last_error=str(leaf), advice=advice))
 
 
 if __name__ == "__main__":

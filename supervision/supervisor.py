@@ -34,12 +34,15 @@ class SupervisorGaveUp(Exception):
     restarts: int
     window_s: float
     last_error: str
+    # what to do about it; the application can say better than the generic advice (attrs.evolve)
+    advice: str = (
+        "Check the log for the causes, or raise supervision.max_restarts / window_s if the failures are expected."
+    )
 
     def __str__(self) -> str:
         return (
             f"{self.name} failed {self.restarts} times within {self.window_s:g} s and was not "
-            f"restarted again; last error: {self.last_error}. Check the log for the causes, or "
-            f"raise supervision.max_restarts / window_s if the failures are expected."
+            f"restarted again; last error: {self.last_error}. {self.advice}"
         )
 
 
@@ -52,6 +55,7 @@ class ChildStats:
     restarts: int = 0
     causes: Counter[str] = attrs.field(factory=Counter)
     last_error: str | None = None
+    last_cause: str | None = None  # the cause label of the last failure
     downtime_s: float = 0.0
     gave_up: bool = False
     _down_since: float | None = None
@@ -63,7 +67,7 @@ class ChildStats:
 
     def mark_down(self, now: float, cause: str, error: str) -> None:
         self.causes[cause] += 1
-        self.last_error = error
+        self.last_error, self.last_cause = error, cause
         if self._down_since is None:
             self._down_since = now
 
@@ -155,10 +159,11 @@ async def supervise(
                 stats.gave_up = True
                 status.release()
                 log.error(
-                    "{} gave up after {} failures in {:g} s: {}",
+                    "{} gave up after {} failures in {:g} s (causes since the start: {}); last: {}",
                     name,
                     tracker.restarts_in_window,
                     policy.window_s,
+                    ", ".join(f"{c} {n}" for c, n in sorted(stats.causes.items(), key=lambda kv: (-kv[1], kv[0]))),
                     error,
                 )
                 raise SupervisorGaveUp(name, tracker.restarts_in_window, policy.window_s, error) from exc

@@ -5,6 +5,7 @@ httpx's ``MockTransport``."""
 
 from __future__ import annotations
 
+import errno
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ import trio
 import trio.testing
 import trio_websocket as tw
 
+from actors.net.failures import ConnectFailure, FailureKind
 from actors.net.http import Responder
 from actors.net.seam import use_network
 from actors.net.ws import MAX_MESSAGE_SIZE, MESSAGE_QUEUE_SIZE, WsConn, WsConnectError, open_ws_on_stream
@@ -45,9 +47,13 @@ class MemoryNetwork:
 
     @asynccontextmanager
     async def connect_ws(self, url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator[WsConn]:
-        entry = self._ws.get(urlsplit(url).port or 0)
+        port = urlsplit(url).port or 0
+        entry = self._ws.get(port)
         if entry is None:
-            raise WsConnectError(f"cannot connect to {url}: connection refused (memory network)")
+            failure = ConnectFailure(
+                FailureKind.REFUSED, f"connection refused by port {port} (memory network: nothing listens there)"
+            )
+            raise WsConnectError(f"cannot connect to {url}: {failure.text}", failure)
         handle, server_nursery = entry
 
         async def open_stream() -> trio.abc.Stream:
@@ -69,7 +75,8 @@ class MemoryNetwork:
         async def handle(request: httpx.Request) -> httpx.Response:
             respond = self._http.get(request.url.port or 0)
             if respond is None:
-                raise httpx.ConnectError("connection refused (memory network)", request=request)
+                refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused (memory network)")
+                raise httpx.ConnectError("connection refused (memory network)", request=request) from refused
             target = request.url.raw_path.decode()
             status, headers, body = await respond(target)
             return httpx.Response(status, headers=headers, content=body)

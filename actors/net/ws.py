@@ -22,6 +22,7 @@ import trio
 import trio_websocket as tw
 
 from actors.core.vocabulary import FeedFailure, RestartCause
+from actors.net.failures import ConnectFailure, FailureKind, connect_failure
 from actors.net.seam import current_network
 
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
@@ -32,9 +33,14 @@ CLOSE_TIMEOUT_S = 0.5
 
 
 class WsConnectError(FeedFailure, ConnectionError):
-    """Could not open the WebSocket (refused, DNS, TLS, handshake rejected, timeout)."""
+    """Could not open the WebSocket (refused, DNS, TLS, handshake rejected, timeout); ``failure`` names
+    the cause in words (``actors.net.failures``)."""
 
     cause = RestartCause.CONNECT
+
+    def __init__(self, message: str, failure: ConnectFailure | None = None) -> None:
+        super().__init__(message)
+        self.failure = failure if failure is not None else ConnectFailure(FailureKind.OTHER, message)
 
 
 class WsClosed(FeedFailure, ConnectionError):
@@ -58,6 +64,20 @@ def _reason(exc: BaseException) -> str:
         parts.append(f"{type(link).__name__}: {text}" if text else type(link).__name__)
         link = link.__cause__ or link.__context__
     return " <- ".join(parts)
+
+
+def _connect_error(url: str, exc: BaseException) -> WsConnectError:
+    """A failed connect as our error, its cause named: "cannot connect to wss://...: name resolution failed
+    for api.upbit.com (Name or service not known)"."""
+    if isinstance(exc, tw.ConnectionRejected):
+        failure = ConnectFailure(
+            FailureKind.REJECTED, f"the server refused the WebSocket upgrade (HTTP {exc.status_code})"
+        )
+    else:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "wss" else 80)
+        failure = connect_failure(exc, parts.hostname or "", port, _reason(exc))
+    return WsConnectError(f"cannot connect to {url}: {failure.text}", failure)
 
 
 def _closed(exc: tw.ConnectionClosed) -> WsClosed:
@@ -167,9 +187,13 @@ async def open_ws_on_stream(
                         max_message_size=MAX_MESSAGE_SIZE,
                     )
                 except (tw.HandshakeError, OSError) as exc:
-                    raise WsConnectError(f"cannot connect to {url}: {_reason(exc)}") from None
+                    raise _connect_error(url, exc) from None
             if ws is None or deadline.cancelled_caught:
-                raise WsConnectError(f"cannot connect to {url}: no WebSocket handshake within {timeout_s:g} s")
+                if stream is None:  # the TCP connect itself (or the name lookup) did not finish
+                    failure = ConnectFailure(FailureKind.TIMEOUT, f"timed out: no connection within {timeout_s:g} s")
+                else:
+                    failure = ConnectFailure(FailureKind.NO_HANDSHAKE, f"no WebSocket handshake within {timeout_s:g} s")
+                raise WsConnectError(f"cannot connect to {url}: {failure.text}", failure)
             try:
                 yield WsConn(ws)
             finally:
@@ -192,7 +216,7 @@ def _one_error(url: str, group: BaseExceptionGroup) -> BaseException:
     else (two errors, a ``Cancelled`` of an outer scope) stays a group."""
     rejected = group.subgroup(tw.HandshakeError)
     if rejected is not None:
-        return WsConnectError(f"cannot connect to {url}: {_reason(rejected.exceptions[0])}")
+        return _connect_error(url, rejected.exceptions[0])
     if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
         leaf = group.exceptions[0]
         return _closed(leaf) if isinstance(leaf, tw.ConnectionClosed) else leaf

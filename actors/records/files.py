@@ -217,7 +217,10 @@ def _repair_torn_tail(path: Path) -> int:
 
 def write_json_atomic(path: Path, document: Any) -> None:
     """Replace ``path`` with ``document`` as indented JSON, atomically: a reader sees the old file or the new
-    one. On an error the old file stays, the temporary file is removed and DataWriteError is raised."""
+    one. On an error the old file stays, the temporary file is removed and DataWriteError is raised.
+
+    The temporary file is opened as every data file is (``open_data``: 0o666 less the umask, never
+    ``mkstemp``'s 0o600), so the KPI file has the permissions of the fill events and the log beside it."""
     data = msgspec.json.format(_encoder.encode(document), indent=2) + b"\n"
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:

@@ -414,17 +414,64 @@ def premium_sample(ctx: SessionContext, now: float) -> str | None:
     return f"{now - ctx.opened_at:.3f},{view.premium_bps:.4f},{baseline:.4f},{ctx.clock.utc(now)},{equity:.6f}\n"
 
 
+def causes_in_words(causes: Mapping[str, int]) -> str:
+    """ "stale 2, snapshot 1": failure causes, the most frequent first (never a Python dict)."""
+    by_count = sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{cause} {count}" for cause, count in by_count)
+
+
+# a feed's state in words (the status line and the live panel): a feed that has not been started yet
+# (the Binance feed starts once Upbit is ready), or has never delivered a book, is not "DOWN"
+NOT_STARTED, CONNECTING, UP, RECONNECTING, NEVER_CONNECTED, GIVEN_UP, STOPPED = (
+    "not started",
+    "connecting",
+    "up",
+    "reconnecting",
+    "never connected",
+    "given up",
+    "stopped",
+)
+
+
+def feed_state(ctx: SessionContext, venue: str, now: float) -> str:
+    """One of the words above for a feed, from its counters and its supervisor's."""
+    feed = ctx.feeds[venue].statistics(now)
+    child = ctx.children.get(FEED_ACTORS.get(venue, ""))
+    if child is not None and child.starts == 0:
+        return NOT_STARTED
+    if feed.connected:
+        return UP
+    if feed.connects == 0 and (ctx.ended_at is not None or (child is not None and child.gave_up)):
+        return NEVER_CONNECTED
+    if child is not None and child.gave_up:
+        return GIVEN_UP
+    if ctx.ended_at is not None:
+        return STOPPED
+    return CONNECTING if feed.books == 0 else RECONNECTING
+
+
 def status_line(ctx: SessionContext, now: float) -> str:
+    """The log's status line: trading time (or the time spent starting), each feed, premium, trades, PnL.
+
+    ``t=   29.9s | upbit:up msgs=603 age=0.10s rc=0 | binance:not started | premium=...``; a feed with
+    failures adds their causes in words: ``rc=5 (connect 5)``."""
     view = ctx.market_state.view(now)
-    parts = [f"t={ctx.duration_s(now):7.1f}s"]
+    if ctx.trading_since is None and ctx.ended_at is None:
+        parts = [f"starting {now - ctx.opened_at:5.1f}s"]
+    else:
+        parts = [f"t={ctx.duration_s(now):7.1f}s"]
     for venue, stats in ctx.feeds.items():
+        state = feed_state(ctx, venue, now)
+        if state == NOT_STARTED:
+            parts.append(f"{venue}:{state}")
+            continue
         feed = stats.statistics(now)
         age = book_age_s(view, venue)
         child = ctx.children.get(FEED_ACTORS.get(venue, ""))
-        state = "up" if feed.connected else "DOWN"
+        failures = f" ({causes_in_words(child.causes)})" if child is not None and child.causes else ""
         parts.append(
             f"{venue}:{state} msgs={feed.messages} age={'-' if age is None else f'{age:.2f}s'} "
-            f"rc={child.restarts if child else 0}"
+            f"rc={child.restarts if child else 0}{failures}"
         )
     premium = "-" if view.premium_bps is None else f"{view.premium_bps:.1f}bps"
     trader = ctx.trader.statistics()

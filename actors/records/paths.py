@@ -4,6 +4,8 @@ session id, and the ``latest/`` links. Readers find sessions and their files her
 
 from __future__ import annotations
 
+import glob
+import os
 from pathlib import Path
 
 import attrs
@@ -71,6 +73,13 @@ class SessionPaths:
         prefix, suffix = _PLOT
         return self.logs_dir / f"{prefix}{self.session_id}_{name}{suffix}"
 
+    def written(self) -> list[Path]:
+        """This session's files that exist, in the order of ``SESSION_FILES``, then the report's plots."""
+        prefix, suffix = _PLOT
+        files = [getattr(self, kind) for kind in SESSION_FILES]
+        plots = sorted(self.logs_dir.glob(f"{prefix}{glob.escape(self.session_id)}_*{suffix}"))
+        return [p for p in files if p.exists()] + plots
+
     @staticmethod
     def find_ids(logs_dir: Path, kind: str = "kpi") -> list[str]:
         """The ids of the sessions in ``logs_dir`` that have that kind of file, sorted (ids are start times:
@@ -121,8 +130,10 @@ LATEST = {
 
 
 def point_latest(paths: SessionPaths) -> Path:
-    """Make ``<logs_dir>/latest/`` hold links to this session's files (replaced atomically). Two sessions
-    starting together race for it: the loser tries again, then leaves it to the winner."""
+    """Make ``<logs_dir>/latest/`` hold links to this session's files that exist (replaced atomically): at
+    its start, the log and the fill events; ``complete_latest`` adds the others at its end. No link ever
+    points at a file that was not written. Two sessions starting together race for it: the loser tries
+    again, then leaves it to the winner."""
     for attempt in range(3):
         try:
             return _point_latest(paths)
@@ -130,6 +141,22 @@ def point_latest(paths: SessionPaths) -> Path:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def complete_latest(paths: SessionPaths) -> bool:
+    """At the session's end (after the report): if ``latest/`` is still this session's, point it again, so
+    it links every file the session wrote (KPI, premium series, report, trades...) and none it did not. A
+    newer session's ``latest/`` is left alone. True if it was updated."""
+    latest = paths.logs_dir / "latest"
+    mine = Path("..") / paths.fill_events.name  # linked from the start: the claim created the file
+    try:
+        current = os.readlink(latest / "fill_events.jsonl")
+    except OSError:  # no latest/ (it could not be made at the start), or not ours in any readable way
+        current = None
+    if latest.exists() and current != str(mine):
+        return False
+    point_latest(paths)
+    return True
 
 
 def _point_latest(paths: SessionPaths) -> Path:
@@ -140,7 +167,9 @@ def _point_latest(paths: SessionPaths) -> Path:
         link = fresh / name
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(Path("..") / getattr(paths, attr).name)
+        target = getattr(paths, attr)
+        if target.exists():
+            link.symlink_to(Path("..") / target.name)
     if latest.is_symlink() or latest.is_file():
         latest.unlink()
     elif latest.is_dir():

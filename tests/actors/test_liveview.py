@@ -1,24 +1,70 @@
-"""The live panel renders the session's state (rendered to text, no terminal needed)."""
+"""The live panel renders the session's state (rendered to text, no terminal needed), within 80 columns."""
 
 from pathlib import Path
 
 from rich.console import Console
 
 from actors import config
+from actors.liveview import render
 from actors.net.memory import memory_network
 from actors.records.paths import SessionPaths
 from actors.session import run_session
+from actors.wiring import context
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_live_panel_shows_progress_feeds_premium_and_trades(autojump_clock, tmp_path):
+def _frames(text: str) -> list[str]:
+    """The panels drawn, as text, in order."""
+    return [frame for frame in text.split("╭") if frame.strip()]
+
+
+def _fits(text: str, width: int = 80) -> None:
+    assert all(len(line) <= width for line in text.splitlines()), text
+    assert "…" not in text, text  # nothing cut short
+
+
+async def test_live_panel_shows_progress_feeds_premium_and_trades_and_ends_completed(autojump_clock, tmp_path):
     memory_network()
     cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(tmp_path), "duration_s": 30}})
-    console = Console(record=True, width=100, force_terminal=False)
+    console = Console(record=True, width=80, force_terminal=False)
     await run_session(cfg, SessionPaths(tmp_path, "20260101_000030"), handle_signals=False, live_console=console)
     text = console.export_text()
+    _fits(text)
     assert "session 20260101_000030 (sim)" in text and " / 30 s" in text
     assert "upbit" in text and "binance" in text and "msgs/s" in text
     assert "premium +" in text or "premium -" in text
     assert "fill events" in text and "PnL" in text
+    last = _frames(text)[-1]
+    assert "30.0 / 30 s  completed" in last and "running" not in last
+    assert "DOWN" not in text
+
+
+def test_before_the_first_book_feeds_are_connecting_or_not_started_and_the_panel_fits_80_columns(tmp_path):
+    cfg = config.load(ROOT / "config" / "d84_2.toml", {"session": {"logs_dir": str(tmp_path)}})
+    ctx = context(cfg, "20260101_000000_12", 100.0)
+    ctx.children["feed:upbit"].starts = 1
+    console = Console(record=True, width=80, force_terminal=False)
+    console.print(render(ctx, 103.0, {}))
+    text = console.export_text()
+    _fits(text)
+    assert "starting" in text and "running" not in text
+    (upbit,) = [line for line in text.splitlines() if "upbit" in line and "session" not in line]
+    (binance,) = [line for line in text.splitlines() if "binance" in line]
+    assert "connecting" in upbit and "not started" in binance and "DOWN" not in text
+
+
+def test_the_panel_stays_readable_at_80_columns_with_large_values(tmp_path):
+    cfg = config.load(ROOT / "config" / "d84_2.toml", {"session": {"logs_dir": str(tmp_path)}})
+    ctx = context(cfg, "20260101_000000_12", 100.0)
+    for name in ("feed:upbit", "feed:binance"):
+        ctx.children[name].starts, ctx.children[name].restarts = 120, 119
+        ctx.children[name].gave_up = True
+    ctx.feeds["binance"].connects, ctx.feeds["binance"].untrusted_s = 3, 12345.6
+    ctx.trading_since, ctx.ended_at, ctx.status = 101.0, 1301.0, "interrupted"
+    console = Console(record=True, width=80, force_terminal=False)
+    console.print(render(ctx, 1302.0, {"upbit": 12345.6, "binance": 1234.5}))
+    text = console.export_text()
+    _fits(text)
+    assert "1200.0 / 1200 s  interrupted" in text
+    assert "never connected" in text and "given up" in text and "12345.6" in text
