@@ -136,6 +136,7 @@ class FillEvent:
     qty_planned: float = 0.0  # the parent trade's planned size (entry legs), or the leg's own size
     predicted_slippage_bps: float | None = None  # the walk of the book at the decision, for this leg's size
     levels_walked: int = 0  # levels that walk took
+    predicted_depth_left_btc: float | None = None  # depth within the limit that walk left on the book
     parent_id: int = 0  # the trade this leg belongs to (= trade_id)
     child: int = 0  # the child order (1, 2, ...) of a split entry; 0 for exits
     decision_price: float | None = None  # the best price of the book the leg was decided on
@@ -189,6 +190,7 @@ class _Order:
     levels_walked: int = 0
     child: int = 0
     decision_price: float | None = None
+    depth_left: float | None = None
 
 
 @attrs.frozen
@@ -655,6 +657,7 @@ class Trader:
                 0 if predicted is None else predicted.levels_used,
                 child,
                 levels[0][0] if levels else None,
+                None if predicted is None else max(predicted.available_volume - predicted.filled_qty, 0.0),
             )
         )
 
@@ -779,6 +782,7 @@ class Trader:
             qty_planned=order.qty_planned,
             predicted_slippage_bps=order.predicted_slippage_bps,
             levels_walked=order.levels_walked,
+            predicted_depth_left_btc=order.depth_left,
             parent_id=order.trade_id,
             child=order.child,
             decision_price=order.decision_price,

@@ -161,6 +161,7 @@ def test_depth_sizing_takes_the_largest_size_that_clears_against_a_brute_force_r
         assert e.predicted_slippage_bps == pytest.approx(e.slippage_bps, abs=1e-9)
         assert e.predicted_slippage_bps > 0 and e.levels_walked >= 2
         assert (e.parent_id, e.child) == (e.trade_id, 1)
+        assert e.predicted_depth_left_btc == pytest.approx(e.available_volume - e.filled_qty, abs=1e-9)
 
 
 def test_participation_cap_limits_the_share_of_visible_depth():
