@@ -396,17 +396,22 @@ def _input_problem(exc: inputs.InputError, path: str | Path) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
-def read_calibration(path: str) -> calibration_mod.Calibration:
-    """The calibration file named by $.strategy.calibration, or ConfigError saying what is wrong."""
-    where = f"$.strategy.calibration: {path!r}"
+def _read_json(path: str, where: str) -> Any:
+    """A small JSON file a config key names: its document, or ConfigError naming ``where`` and the problem."""
     try:
         text = inputs.read_text_bounded(path, CALIBRATION_MAX_BYTES)
     except inputs.InputError as exc:
         raise ConfigError(f"{where}: {_input_problem(exc, path)}") from None
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except Exception as exc:  # any exception of the parser: RecursionError on deep nesting, not only ValueError
         raise ConfigError(f"{where}: not a readable JSON file ({_one_line(exc)})") from None
+
+
+def read_calibration(path: str) -> calibration_mod.Calibration:
+    """The calibration file named by $.strategy.calibration, or ConfigError saying what is wrong."""
+    where = f"$.strategy.calibration: {path!r}"
+    document = _read_json(path, where)
     try:
         return calibration_mod.from_dict(document)
     except ValueError as exc:
@@ -418,14 +423,7 @@ def read_calibration(path: str) -> calibration_mod.Calibration:
 def read_slippage_calibration(path: str) -> slippage_mod.SlippageModel:
     """The drift model named by $.strategy.slippage_calibration, or ConfigError saying what is wrong."""
     where = f"$.strategy.slippage_calibration: {path!r}"
-    try:
-        text = inputs.read_text_bounded(path, CALIBRATION_MAX_BYTES)
-    except inputs.InputError as exc:
-        raise ConfigError(f"{where}: {_input_problem(exc, path)}") from None
-    try:
-        document = json.loads(text)
-    except Exception as exc:
-        raise ConfigError(f"{where}: not a readable JSON file ({_one_line(exc)})") from None
+    document = _read_json(path, where)
     try:
         return slippage_mod.from_dict(document)
     except Exception as exc:  # a missing key, a wrong type, a bad value

@@ -34,7 +34,6 @@ import attrs
 from actors.config import ConfigError, read_slippage_calibration
 from actors.core.acceptance import SIDES, SideDistributions, side_distributions
 from actors.core.vocabulary import Side
-from actors.inputs import read_jsonl
 from actors.records.kpi import Kpi, ReplayInfo
 from actors.tools import slippage_report
 from actors.tools.report_plots import SIMPLE_MODEL_NOTE, clean, figures, save_figure, zone_order
@@ -366,7 +365,6 @@ def write_report(logs_dir: Path, session_id: str | None = None, out: Path | None
 def _slippage(s: Session, plot: Path) -> list[str]:
     """Predicted against realized slippage, judged against the session's drift model, and the PnL
     attribution (``actors.tools.slippage_report``); nothing for fill events written before predictions."""
-    legs = [leg for _, leg in read_jsonl(s.paths.fill_events, slippage_report.Leg, on_bad=lambda line: None)]
     orders = s.kpi.orders
     model, name = None, None
     if orders.slippage_calibration_path:
@@ -375,7 +373,7 @@ def _slippage(s: Session, plot: Path) -> list[str]:
             model = read_slippage_calibration(orders.slippage_calibration_path)
         except ConfigError as exc:
             return [f"Slippage not judged: the session's drift model cannot be read now ({exc}).", ""]
-    return slippage_report.section(legs, model, name, plot)
+    return slippage_report.section(s.events, model, name, plot)
 
 
 # -- comparison ------------------------------------------------------------------------------------

@@ -18,38 +18,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Sequence
 
 import attrs
 import msgspec
 
 from actors.core.slippage import MIN_CHECKED, BucketCheck, SlippageModel, check
+from actors.tools.trades import FillLine
 
 SHARE_NEEDED = 0.8  # of the judged buckets that must agree with the model
-
-
-class Leg(msgspec.Struct):
-    """The fill-event fields this section reads (docs/file-formats.md)."""
-
-    trade_id: int
-    leg: Literal["entry", "hedge", "exit"]
-    venue: str
-    side: Literal["BUY", "SELL"]
-    order_qty: float
-    filled_qty: float
-    avg_price: float | None
-    best_price: float
-    slippage_bps: float
-    fee: float
-    fee_ccy: str
-    quote_ccy: str
-    fx_krw_per_usdt: float
-    predicted_slippage_bps: float | None = None
-    decision_price: float | None = None
-    trade_pnl_usdt: float | None = None
-
-    def as_mapping(self) -> dict[str, Any]:
-        return msgspec.structs.asdict(self)
 
 
 @attrs.frozen
@@ -62,11 +39,12 @@ class Attribution:
     latency_usdt: float
 
 
-def attribute(legs: list[Leg]) -> Attribution | None:
+def attribute(legs: Sequence[FillLine]) -> Attribution | None:
     """The closed trades' PnL in its four parts; None when the legs lack decision prices."""
-    by_trade: dict[int, list[Leg]] = {}
+    by_trade: dict[int, list[FillLine]] = {}
     for leg in legs:
-        by_trade.setdefault(leg.trade_id, []).append(leg)
+        if leg.trade_id is not None:
+            by_trade.setdefault(leg.trade_id, []).append(leg)
     closed = [t for t in by_trade.values() if any(leg.trade_pnl_usdt is not None for leg in t)]
     if not closed or any(leg.decision_price is None for t in closed for leg in t if leg.filled_qty > 0):
         return None
@@ -74,16 +52,12 @@ def attribute(legs: list[Leg]) -> Attribution | None:
     for trade in closed:
         pnl += next(leg.trade_pnl_usdt for leg in trade if leg.trade_pnl_usdt is not None) or 0.0
         for leg in trade:
-            if leg.filled_qty <= 0 or leg.avg_price is None or leg.decision_price is None:
+            if leg.filled_qty <= 0 or leg.avg_price is None or leg.decision_price is None or leg.best_price is None:
                 continue
-            to_usdt = 1 / leg.fx_krw_per_usdt if leg.quote_ccy == "KRW" else 1.0
             s = 1.0 if leg.side == "SELL" else -1.0
-            latency += s * leg.filled_qty * (leg.best_price - leg.decision_price) * to_usdt
-            slippage += s * leg.filled_qty * (leg.avg_price - leg.best_price) * to_usdt
-            if leg.fee_ccy == "BTC":
-                fees -= leg.fee * leg.avg_price * to_usdt
-            else:
-                fees -= leg.fee * (1 / leg.fx_krw_per_usdt if leg.fee_ccy == "KRW" else 1.0)
+            latency += leg.usdt(s * leg.filled_qty * (leg.best_price - leg.decision_price), leg.quote_ccy) or 0.0
+            slippage += leg.usdt(s * leg.filled_qty * (leg.avg_price - leg.best_price), leg.quote_ccy) or 0.0
+            fees -= leg.usdt(leg.fee, leg.fee_ccy) or 0.0
     return Attribution(len(closed), pnl, pnl - fees - slippage - latency, fees, slippage, latency)
 
 
@@ -114,9 +88,11 @@ def _n(x: float, digits: int = 3) -> str:
     return f"{round(x, digits) + 0.0:.{digits}f}"
 
 
-def section(legs: list[Leg], model: SlippageModel | None, model_name: str | None, plot: Path | None) -> list[str]:
+def section(
+    legs: Sequence[FillLine], model: SlippageModel | None, model_name: str | None, plot: Path | None
+) -> list[str]:
     """The report's lines (Markdown), and the plot written to ``plot`` (when given and there are legs)."""
-    mappings = [leg.as_mapping() for leg in legs]
+    mappings = [msgspec.structs.asdict(leg) for leg in legs if leg.venue is not None]
     checks = check(mappings, model)
     if not checks:
         return []
@@ -168,7 +144,7 @@ def section(legs: list[Leg], model: SlippageModel | None, model_name: str | None
     return lines + [""]
 
 
-def _scatter(legs: list[Leg], path: Path) -> None:
+def _scatter(legs: Sequence[FillLine], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

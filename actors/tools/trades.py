@@ -59,6 +59,8 @@ class FillLine(msgspec.Struct):
     fx_krw_per_usdt: float | None = None
     exec_premium_bps: float | None = None
     exit_reason: str | None = None
+    predicted_slippage_bps: float | None = None  # absent before depth-aware sizing (docs/slippage.md)
+    decision_price: float | None = None
 
     def usdt(self, amount: float, ccy: str) -> float | None:
         """``amount`` of ``ccy`` in USDT at this leg's rates (KRW at its FX rate, BTC at its price), or None

@@ -3,16 +3,23 @@ criterion against a drift model, and the plot."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from actors.core import slippage
-from actors.tools.slippage_report import Leg, attribute, section, verdict
+from actors.tools.slippage_report import attribute, section, verdict
+from actors.tools.trades import FillLine
 
 FX = 1400.0
 
 
-def _leg(**kw) -> Leg:
+def _leg(**kw) -> FillLine:
     base = dict(
+        t_s=1.0,
+        fill_ratio=1.0,
+        available_volume=5.0,
+        decided_t_s=1.0,
+        premium_bps=0.0,
         trade_id=1,
         leg="entry",
         order_qty=1.0,
@@ -22,7 +29,7 @@ def _leg(**kw) -> Leg:
         fx_krw_per_usdt=FX,
         predicted_slippage_bps=0.0,
     )
-    return Leg(**{**base, **kw})
+    return FillLine(**{**base, **kw})
 
 
 def test_attribution_of_a_trade_with_known_parts():
@@ -113,7 +120,7 @@ def test_section_judges_buckets_against_the_model(tmp_path):
         )
         for i in range(30)
     ]
-    model = slippage.build([leg.as_mapping() for leg in legs], "m1")
+    model = slippage.build([msgspec.structs.asdict(leg) for leg in legs], "m1")
     lines = section(legs, model, "m1 (drift.json)", tmp_path / "slip.png")
     text = "\n".join(lines)
     assert "Criterion S1" in text and "1 of 1 buckets (100%) agree: PASS" in text
