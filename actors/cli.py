@@ -370,6 +370,7 @@ def _summary(result: SessionResult) -> str:
     lines += _why_no_trade(k, result.config) if k.entry_trades == 0 else _refusals_line(k)
     if k.risk_stopped:
         lines.append(f"  risk stop: {k.risk_stopped}")
+    lines += _orders_line(k)
     lines += [
         f"  available_volume std/mean: BUY {fmt(k.available_volume.BUY.std_over_mean)}, "
         f"SELL {fmt(k.available_volume.SELL.std_over_mean)}",
@@ -384,6 +385,28 @@ def _summary(result: SessionResult) -> str:
     ]
     lines += [f"    {error}" for error in k.fatal_errors]
     return "\n".join(lines)
+
+
+def _orders_line(k: Kpi) -> list[str]:
+    """With depth sizing or split entries: sizes, children and slippage in one line (docs/slippage.md)."""
+    o = k.orders
+    if not o.parents or (o.sizing == "fixed" and o.children == o.parents):
+        return []
+    parts = [f"  orders: {o.sizing} sizing, mean {o.planned_qty_btc / o.parents:.4g} BTC planned"]
+    if o.filled_share is not None:
+        parts.append(f"{o.filled_share:.0%} of it filled")
+    if o.children > o.parents:
+        parts.append(f"{o.children} child orders ({_count(o.parents_stopped_early, 'trade')} stopped early)")
+    slip = k.slippage_bps
+    if slip.BUY.mean is not None or slip.SELL.mean is not None:
+        parts.append(
+            "slippage BUY "
+            + ("-" if slip.BUY.mean is None else f"{slip.BUY.mean:.3f}")
+            + ", SELL "
+            + ("-" if slip.SELL.mean is None else f"{slip.SELL.mean:.3f}")
+            + " bps mean"
+        )
+    return [", ".join(parts)]
 
 
 def _files_written(paths: SessionPaths, width: int = 100) -> str:

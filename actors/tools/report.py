@@ -127,7 +127,8 @@ def _sizing(kpi: Kpi) -> str:
         mean = o.planned_qty_btc / o.parents if o.parents else 0.0
         text = f"depth-aware sizing (mean {mean:.4g} BTC planned, {_fmt(o.filled_share, 3)} of it filled)"
     if o.parents and o.children > o.parents:
-        text += f", {o.children} child orders for {o.parents} trades ({o.parents_stopped_early} stopped early)"
+        trades = f"{o.parents} trade" + ("s" if o.parents != 1 else "")
+        text += f", {o.children} child orders for {trades} ({o.parents_stopped_early} stopped early)"
     if o.slippage_calibration:
         text += f", slippage drift model {o.slippage_calibration}"
     return text

@@ -144,3 +144,23 @@ def test_a_virtual_session_whose_premium_never_reaches_the_threshold_says_so(tmp
     assert lines[start + 1] == (
         f"            warm-up: no entry in the first 2 s (strategy.warmup_s = 2 s) ({refusals['warmup']:,} views)"
     )
+
+
+def test_depth_sizing_and_split_entries_get_an_orders_line(tmp_path):
+    orders = {
+        "sizing": "depth",
+        "parents": 4,
+        "children": 10,
+        "parents_stopped_early": 1,
+        "planned_qty_btc": 2.0,
+        "filled_qty_btc": 1.5,
+        "filled_share": 0.75,
+    }
+    slippage = {"BUY": {"count": 3, "mean": 0.25, "median": 0.2, "std": 0.1}, "SELL": {"count": 0}}
+    text = _summary(_result(tmp_path, orders=orders, slippage_bps=slippage))
+    assert (
+        "  orders: depth sizing, mean 0.5 BTC planned, 75% of it filled, 10 child orders (1 trade stopped early), "
+        "slippage BUY 0.250, SELL - bps mean"
+    ) in text
+    fixed = {**orders, "sizing": "fixed", "children": 4}
+    assert "orders:" not in _summary(_result(tmp_path, orders=fixed))  # the plain case says nothing more
