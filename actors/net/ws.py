@@ -273,3 +273,29 @@ async def serve_ws(
     async with trio.open_nursery() as nursery:
         server = await nursery.start(_serve)
         task_status.started(server.port)
+
+
+class WatchedConn(WsConn):
+    """A connection that notes when it last carried a frame either way (the simulator's Upbit idle rule).
+
+    Sends are ours to see. Received frames include the pings, pongs and close frames that trio-websocket
+    handles itself and never hands us, and it offers no hook for them: this wraps the protocol object its
+    reader task feeds every received chunk to (trio-websocket 0.12.2: ``_wsproto.receive_data``, looked up
+    on each chunk). Were it renamed, every simulated Upbit connection would fail at once, and
+    tests/actors/test_sim_protocol.py with them."""
+
+    def __init__(self, conn: WsConn) -> None:
+        super().__init__(conn._ws)
+        self.last_traffic = trio.current_time()
+        protocol = self._ws._wsproto
+        receive_data = protocol.receive_data
+
+        def receive_data_noted(data: bytes | None) -> None:
+            self.last_traffic = trio.current_time()
+            receive_data(data)
+
+        protocol.receive_data = receive_data_noted  # type: ignore[method-assign]
+
+    async def send(self, message: bytes | str) -> None:
+        await super().send(message)
+        self.last_traffic = trio.current_time()

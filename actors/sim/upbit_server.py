@@ -12,7 +12,8 @@
 - Text ``PING`` starts ``{"status":"UP"}`` every 10 s. A connection with no frame either way for
   ``upbit_idle_timeout_s`` (wire: about 60 s; the docs say 120 s) is dropped without a close frame (the
   client sees 1006). Any frame counts: the client's messages, its protocol pings and pongs (which the
-  WebSocket library answers itself, ``_Watched``), and ours, books and ``UP`` alike (PROTOCOLS.md §1.6).
+  WebSocket library answers itself, ``actors.net.ws.WatchedConn``), and ours, books and ``UP`` alike
+  (PROTOCOLS.md §1.6).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.net.ws import WsConn, WsRequest, serve_ws
+from actors.net.ws import WatchedConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, MarketHolder, SimHub
 from actors.sim.model import UPBIT_BTC, UPBIT_USDT, StepResult
 from actors.sim.settings import FaultConfig
@@ -164,39 +165,12 @@ def error_frame(name: str, message: str) -> bytes:
     return json.dumps({"error": {"name": name, "message": message}}, ensure_ascii=False).encode()
 
 
-class _Watched(WsConn):
-    """A server connection that notes when it last carried a frame either way (Upbit's idle rule).
-
-    Sends are ours to see. Received frames include the pings, pongs and close frames that trio-websocket
-    handles itself and never hands us, and it offers no hook for them: this wraps the protocol object its
-    reader task feeds every received chunk to (trio-websocket 0.12.2: ``_wsproto.receive_data``, looked up
-    on each chunk). Were it renamed, every Upbit connection would fail at once, and
-    tests/actors/test_sim_protocol.py with them. Its natural home is actors/net/ws.py, beside the other
-    workarounds for the library."""
-
-    def __init__(self, conn: WsConn) -> None:
-        super().__init__(conn._ws)
-        self.last_traffic = trio.current_time()
-        protocol = self._ws._wsproto
-        receive_data = protocol.receive_data
-
-        def receive_data_noted(data: bytes | None) -> None:
-            self.last_traffic = trio.current_time()
-            receive_data(data)
-
-        protocol.receive_data = receive_data_noted  # type: ignore[method-assign]
-
-    async def send(self, message: bytes | str) -> None:
-        await super().send(message)
-        self.last_traffic = trio.current_time()
-
-
 class _Session(FaultTarget):
     """One client connection."""
 
     venue = "upbit"
 
-    def __init__(self, hub: SimHub, conn: _Watched) -> None:
+    def __init__(self, hub: SimHub, conn: WatchedConn) -> None:
         super().__init__(hub, conn)
         self.watched = conn
         self.sub = Subscription({})
@@ -293,7 +267,7 @@ async def serve_upbit(
         if request.path.split("?")[0] != "/websocket/v1":
             await request.reject(404)
             return
-        conn = _Watched(await request.accept())
+        conn = WatchedConn(await request.accept())
         with _Session(hub, conn) as session:
             await _run_session(session)
 
