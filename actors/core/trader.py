@@ -495,16 +495,21 @@ class Trader:
                 room = min(room, assets[_quote(book)] / (worst * (1 + fees.rate_bps(book.venue) / 1e4)))
         return max(room, 0.0)
 
-    def _send_child(self, trade: _Trade, view: MarketView, deviation: float, exec_bps: float | None) -> None:
+    def _send_child(
+        self, trade: _Trade, view: MarketView, deviation: float, exec_bps: float | None, at: float | None = None
+    ) -> None:
         """Send the trade's next child order: its two entry legs (the last child takes what is left)."""
         trade.move(_Step.CHILD_SENT)
         trade.children_sent += 1
         self.children_sent += 1
         last = trade.children_sent == trade.children
         qty = trade.planned_qty - trade.child_qty * (trade.children - 1) if last else trade.child_qty
-        trade.next_child_at = None if last else view.at + self.params.slice_interval_ms / 1e3
+        decided = view.at if at is None else max(at, view.at)
+        trade.next_child_at = None if last else decided + self.params.slice_interval_ms / 1e3
         for on_krw, side in ((True, trade.direction.krw_side), (False, trade.direction.usdt_side)):
-            self._send(trade, Leg.ENTRY, on_krw, side, qty, view, deviation, exec_bps, child=trade.children_sent)
+            self._send(
+                trade, Leg.ENTRY, on_krw, side, qty, view, deviation, exec_bps, child=trade.children_sent, at=decided
+            )
 
     def _children_due(self, now: float, view: MarketView, events: list[FillEvent]) -> bool:
         """Send the children that are due if the premium still clears at their size on the books they meet;
@@ -516,7 +521,8 @@ class Trader:
             if view.premium_bps is not None and self._child_clears(trade, view):
                 deviation = view.premium_bps - (self.baseline.value or 0.0)
                 sell_krw, buy_krw = self._premiums(view, trade.child_qty)
-                self._send_child(trade, view, deviation, sell_krw if trade.direction is Direction.SELL_KRW else buy_krw)
+                exec_bps = sell_krw if trade.direction is Direction.SELL_KRW else buy_krw
+                self._send_child(trade, view, deviation, exec_bps, at=now)
                 sent = True
             else:
                 trade.next_child_at = None
@@ -631,8 +637,11 @@ class Trader:
         exec_bps: float | None,
         reason: str | None = None,
         child: int = 0,
+        at: float | None = None,
     ) -> None:
-        """Send one leg; the walk of the book it is decided on predicts its slippage."""
+        """Send one leg, decided at ``at`` (default: the view's time; later when the leg is decided on a
+        timer, after the view); the walk of the book it is decided on predicts its slippage."""
+        decided = view.at if at is None else max(at, view.at)
         assert view.premium_bps is not None
         book = view.krw_leg if on_krw else view.usdt_leg
         assert book is not None
@@ -646,8 +655,8 @@ class Trader:
                 on_krw,
                 side,
                 qty,
-                view.at,
-                view.at + self._latency_s(),
+                decided,
+                decided + self._latency_s(),
                 view.premium_bps,
                 exec_bps,
                 deviation,
@@ -809,6 +818,7 @@ class Trader:
                 last.exec_premium_bps,
                 "imbalance",
                 child=last.child,
+                at=last.arrive_at,  # decided when the legs it follows filled, not at the view they met
             )
             return
         if trade.next_child_at is None:  # no child to come: the entry is done

@@ -312,3 +312,27 @@ def test_a_book_out_of_price_order_is_refused_and_never_walked():
     assert t.on_view(state.view(5.0), "") == [] and t.entries == 0 and t.refusals["unsorted"] == 1
     state.update(krw)
     assert t.on_view(state.view(5.0), "") != [] and t.entries == 1
+
+
+def test_a_hedge_is_decided_when_the_legs_it_follows_fill_not_before():
+    """Entry legs that arrive on a timer, between two views, fill against the view before them; the hedge
+    of their imbalance is decided at their arrival and arrives a latency later (it once took the earlier
+    view's time: decided before the fills it follows, and filled before them)."""
+    t = trader(latency_ms=50.0)
+    state = market()
+    events = []
+    for at in (0.0, 1.0, 2.0):
+        for b in books(at, 0.0, krw_depth=0.2):
+            state.update(b)
+        events += t.on_view(state.view(at), "2026-01-01T00:00:00+00:00")
+    for b in books(2.1, 60.0, krw_depth=0.2):  # the premium jumps: entry, KRW leg short of depth
+        state.update(b)
+    events += t.on_view(state.view(2.1), "2026-01-01T00:00:00+00:00")
+    while (due := t.due_at()) is not None and due < 3.0:
+        events += t.on_timer(due, "2026-01-01T00:00:00+00:00")
+    entries = [e for e in events if e.leg == "entry"]
+    hedges = [e for e in events if e.leg == "hedge"]
+    assert len(entries) == 2 and len(hedges) == 1
+    last_entry = max(e.t_s for e in entries)
+    assert last_entry == pytest.approx(2.15)  # arrived on the timer, after the view of 2.1
+    assert hedges[0].decided_t_s == pytest.approx(last_entry) and hedges[0].t_s == pytest.approx(2.2)
