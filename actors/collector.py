@@ -17,7 +17,7 @@ from functools import partial
 import trio
 from loguru import logger
 
-from actors.core.trader import FillEvent
+from actors.core.trader_outputs import FillEvent
 from actors.records.files import DataWriteError, FillWriter, append_text, write_json_atomic
 from actors.records.kpi import SessionContext, build_kpi, premium_sample, status_line
 

@@ -22,7 +22,8 @@ from loguru import logger
 from actors.clock import MarketClock
 from actors.core.kpi import LatencyHistogram
 from actors.core.market import MarketView
-from actors.core.trader import FillEvent, Trader
+from actors.core.trader import Trader
+from actors.core.trader_outputs import FillEvent
 
 
 @attrs.define

@@ -41,7 +41,7 @@ from actors.conventions import (
 )
 from actors.core.book import BookView
 from actors.core.market import MarketView
-from actors.core.trader import FillEvent
+from actors.core.trader_outputs import FillEvent
 from actors.core.vocabulary import RestartCause
 from actors.executor import ExecutorState, run_executor
 from actors.feed import run_binance_feed, run_upbit_feed

@@ -87,6 +87,40 @@ def entry_scales(
     return (1 + t) * (1 - fu) * (1 - du), (1 + fk) * (1 + dk) / krw_per_usdt
 
 
+def clearing_size(
+    direction: Direction,
+    threshold_bps: float,
+    sell: Sequence[Level],
+    buy: Sequence[Level],
+    cap: float,
+    krw_per_usdt: float,
+    krw: tuple[str, float],
+    usdt: tuple[str, float],
+    drift: SlippageDrift,
+) -> float:
+    """The size of an entry in ``direction``: the largest quantity up to ``cap`` that clears ``threshold_bps``
+    selling into ``sell`` and buying from ``buy`` (the reachable levels: the KRW venue's bids and the USDT
+    venue's asks for "sell_krw", the other way round for "buy_krw"), both fees (``krw``, ``usdt``: venue and
+    fee in bps) and each leg's expected drift included; rounded down to the venues' 1e-8 BTC step. The drift
+    depends on the size's bucket: the size is found at the cap's bucket, then again at its own."""
+    (krw_venue, fee_krw), (usdt_venue, fee_usdt) = krw, usdt
+    qty = cap
+    for _ in range(2):
+        sell_scale, buy_scale = entry_scales(
+            direction,
+            threshold_bps,
+            krw_per_usdt,
+            fee_krw,
+            fee_usdt,
+            drift.expected_bps(krw_venue, direction.krw_side, qty),
+            drift.expected_bps(usdt_venue, direction.usdt_side, qty),
+        )
+        qty = largest_clearing_qty(sell, buy, sell_scale, buy_scale, cap)
+        if isinstance(drift, NoDrift):
+            break
+    return math.floor(qty * 1e8) / 1e8
+
+
 def within_limit(levels: Sequence[Level], side: Side, limit: float) -> tuple[Level, ...]:
     """The levels an order with this limit price may take (best first)."""
     out = []

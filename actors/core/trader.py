@@ -18,12 +18,11 @@ same at the exit FX rate. Trades still open when the session ends are marked to 
 
 from __future__ import annotations
 
-import enum
 import math
 import random
 from collections import Counter
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Mapping
 
 import attrs
 
@@ -40,36 +39,16 @@ from actors.core.fills import (
     limit_price,
     walk,
 )
-from actors.core.kpi import Dispersion, RunningStats, Spread, Values
+from actors.core.kpi import RunningStats, Spread, Values
 from actors.core.l2source import MockBook, leg_levels
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
 from actors.core.rules import Limit, positive_or_inf
-from actors.core.sizing import NoDrift, SlippageDrift, depth, entry_scales, largest_clearing_qty, within_limit
+from actors.core.sizing import NoDrift, SlippageDrift, clearing_size, depth, within_limit
 from actors.core.strategy import Baseline, StrategyParams, entry_signal, executable_premiums, exit_signal
-from actors.core.vocabulary import Direction, Leg, LegRisk, Side, TradePhase, Venue, Zone
-
-
-class _Step(enum.Enum):
-    """What happened to a trade; ``_TRANSITIONS`` says which phase it leads to."""
-
-    HEDGE_SENT = enum.auto()  # entry legs filled unevenly: the difference is traded back
-    CHILD_SENT = enum.auto()  # the next child order of a split entry
-    OPENED = enum.auto()  # entry legs (and hedge) done: holding a position
-    NOTHING_FILLED = enum.auto()  # entry legs filled nothing: no position, the trade ends
-    EXIT_SENT = enum.auto()  # take-profit or max hold: exit legs in flight
-    CLOSED = enum.auto()  # exit legs done: the trade's PnL is booked
-
-
-# Every legal move of a trade, in one place (as h11 keeps its connection states); anything else is a bug.
-_TRANSITIONS: dict[tuple[TradePhase, _Step], TradePhase] = {
-    (TradePhase.OPENING, _Step.HEDGE_SENT): TradePhase.OPENING,
-    (TradePhase.OPENING, _Step.CHILD_SENT): TradePhase.OPENING,
-    (TradePhase.OPENING, _Step.OPENED): TradePhase.OPEN,
-    (TradePhase.OPENING, _Step.NOTHING_FILLED): TradePhase.DONE,
-    (TradePhase.OPEN, _Step.EXIT_SENT): TradePhase.CLOSING,
-    (TradePhase.CLOSING, _Step.CLOSED): TradePhase.DONE,
-}
+from actors.core.trade import Order, Step, Trade
+from actors.core.trader_outputs import FillEvent, TraderStatistics, ZoneFillRatio, balances_snapshot
+from actors.core.vocabulary import Direction, Leg, LegRisk, Side, TradePhase, Zone
 
 
 @attrs.frozen
@@ -93,168 +72,6 @@ class RiskLimits:
     max_premium_bps: Limit = attrs.field(default=Limit(1500.0), validator=positive_or_inf)
 
 
-@attrs.frozen
-class FillEvent:
-    """One simulated fill of one leg; one line of fill_events_<id>.jsonl (docs/file-formats.md)."""
-
-    t_s: float
-    ts_utc: str
-    session_id: str
-    trade_id: int
-    leg: Leg
-    venue: Venue
-    symbol: str
-    side: Side
-    order_qty: float
-    filled_qty: float
-    fill_ratio: float
-    available_volume: float
-    limit_price: float
-    avg_price: float | None
-    best_price: float
-    slippage_bps: float
-    fee: float
-    fee_ccy: str
-    quote_ccy: str
-    zone: str
-    entry_bps: float
-    tp_bps: float
-    fill_model: str
-    l2_source: str
-    decided_t_s: float
-    latency_ms: float
-    book_age_ms: float
-    fx_krw_per_usdt: float
-    fx_source: str
-    fx_age_ms: float
-    premium_bps: float
-    exec_premium_bps: float | None
-    deviation_bps: float
-    exit_reason: str | None = None
-    trade_pnl_usdt: float | None = None
-    trade_pnl_krw: float | None = None
-    qty_planned: float = 0.0  # the parent trade's planned size (entry legs), or the leg's own size
-    predicted_slippage_bps: float | None = None  # the walk of the book at the decision, for this leg's size
-    levels_walked: int = 0  # levels that walk took
-    predicted_depth_left_btc: float | None = None  # depth within the limit that walk left on the book
-    parent_id: int = 0  # the trade this leg belongs to (= trade_id)
-    child: int = 0  # the child order (1, 2, ...) of a split entry; 0 for exits
-    decision_price: float | None = None  # the best price of the book the leg was decided on
-
-    def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
-
-
-@attrs.define
-class _Trade:
-    trade_id: int
-    direction: Direction
-    zone: Zone
-    opened_at: float
-    entry_exec_bps: float
-    phase: TradePhase = TradePhase.OPENING
-    pending: int = 0
-    krw_btc: float = 0.0  # BTC bought (+) or sold (-) on the KRW venue, net of BTC fees
-    usdt_btc: float = 0.0
-    krw_cash: float = 0.0  # KRW received (+) or paid (-), net of KRW fees
-    usdt_cash: float = 0.0
-    imbalance_btc: float = 0.0
-    planned_qty: float = 0.0  # the parent's size
-    child_qty: float = 0.0  # each child order's size
-    children: int = 1  # child orders planned
-    children_sent: int = 0
-    next_child_at: float | None = None  # when the next child is due (None: no more children)
-    stopped_early: bool = False  # a child found the premium closed: the parent stopped there
-
-    def move(self, step: _Step) -> TradePhase:
-        """Take ``step``; the new phase. A step the table does not allow from this phase is a bug."""
-        self.phase = _TRANSITIONS[(self.phase, step)]
-        return self.phase
-
-
-@attrs.frozen
-class _Order:
-    trade_id: int
-    leg: Leg
-    on_krw: bool
-    side: Side
-    qty: float
-    decided_at: float
-    arrive_at: float
-    premium_bps: float
-    exec_premium_bps: float | None
-    deviation_bps: float
-    reason: str | None = None
-    qty_planned: float = 0.0
-    predicted_slippage_bps: float | None = None
-    levels_walked: int = 0
-    child: int = 0
-    decision_price: float | None = None
-    depth_left: float | None = None
-
-
-@attrs.frozen
-class ZoneFillRatio:
-    """The fill ratio of entry and exit legs of one zone on one side: measured, and with the calibrated fill
-    model its prediction (the calibration's mean and 95 % interval)."""
-
-    n: int
-    mean: float | None  # None before the first leg
-    predicted_mean: float | None = None
-    predicted_ci95: tuple[float, float] | None = None
-
-    @property
-    def within_ci95(self) -> bool | None:
-        """Whether the measured mean lies in the predicted interval; None without both."""
-        if self.mean is None or self.predicted_ci95 is None:
-            return None
-        lo, hi = self.predicted_ci95
-        return lo - 1e-9 <= self.mean <= hi + 1e-9
-
-
-@attrs.frozen
-class TraderStatistics:
-    """What a ``Trader`` has done, as of ``Trader.statistics()``: copies in read-only mappings, so a reader
-    never sees the trader change under it and cannot change it. Zones are in numeric order."""
-
-    entries: int  # trades opened
-    exits: int  # trades closed
-    open_trades: int  # held, or with legs in flight
-    legs_in_flight: int
-    fills_by_side: Mapping[Side, int]  # both sides, BUY first
-    fills_by_zone: Mapping[Zone, int]
-    refusals: Mapping[str, int]  # decisions not taken, by reason (sorted)
-    available_volume: Mapping[Side, Dispersion]
-    fill_ratios: Mapping[Zone, Mapping[Side, ZoneFillRatio]]
-    realized_pnl_usdt: float
-    realized_pnl_krw: float
-    unrealized_pnl_usdt: float  # open trades marked to mid
-    fees_paid: Mapping[tuple[str, str], float]  # (venue, currency), sorted
-    balances: Mapping[str, Mapping[str, float]]  # venue -> asset -> amount
-    initial_balances: Mapping[str, Mapping[str, float]]
-    carried_imbalance_btc: float
-    risk_stopped: str | None  # why new entries stopped, or None
-    baseline_bps: float | None  # the strategy's baseline of the mid premium
-    l2_source: str
-    fill_model: str
-    latency_ms: float
-    latency_jitter_ms: float
-    leg_risk: LegRisk
-    sizing: str = "fixed"
-    children_sent: int = 0  # child orders (a trade that is not split sends one)
-    parents_stopped: int = 0  # split trades stopped before their last child because the premium closed
-    planned_qty_btc: float = 0.0  # the trades' planned sizes, summed
-    entry_filled_btc: float = 0.0  # entry legs' filled quantity, summed over both legs
-
-    @property
-    def fill_events(self) -> int:
-        return sum(self.fills_by_side.values())
-
-
-def _balances(balances: dict[str, dict[str, float]]) -> Mapping[str, Mapping[str, float]]:
-    return MappingProxyType({venue: MappingProxyType(dict(assets)) for venue, assets in balances.items()})
-
-
 @attrs.define
 class Trader:
     params: StrategyParams
@@ -269,8 +86,8 @@ class Trader:
     drift: SlippageDrift = attrs.field(factory=NoDrift)  # expected slippage beyond the walk's prediction
     baseline: Baseline = attrs.field(init=False)
     memory: LiquidityMemory = attrs.field(factory=LiquidityMemory)
-    trades: dict[int, _Trade] = attrs.field(factory=dict)
-    pending: list[_Order] = attrs.field(factory=list)
+    trades: dict[int, Trade] = attrs.field(factory=dict)
+    pending: list[Order] = attrs.field(factory=list)
     next_trade_id: int = 1
     entries: int = 0
     exits: int = 0
@@ -406,7 +223,7 @@ class Trader:
         exec_bps = sell_krw if direction is Direction.SELL_KRW else buy_krw
         assert exec_bps is not None
         slices = self.params.slices
-        trade = _Trade(
+        trade = Trade(
             self.next_trade_id,
             direction,
             zone,
@@ -458,22 +275,18 @@ class Trader:
             self._room(view, direction),
         )
         fees = self.execution.fees
-        qty = cap
-        for _ in range(2):  # the drift depends on the size's bucket: size, then size again at that bucket
-            sell_scale, buy_scale = entry_scales(
-                direction,
-                threshold_bps,
-                fx.krw_per_usdt,
-                fees.rate_bps(krw.venue),
-                fees.rate_bps(usdt.venue),
-                self.drift.expected_bps(krw.venue, direction.krw_side, qty),
-                self.drift.expected_bps(usdt.venue, direction.usdt_side, qty),
-            )
-            sell, buy = (krw_levels, usdt_levels) if direction is Direction.SELL_KRW else (usdt_levels, krw_levels)
-            qty = largest_clearing_qty(sell, buy, sell_scale, buy_scale, cap)
-            if isinstance(self.drift, NoDrift):
-                break
-        qty = math.floor(qty * 1e8) / 1e8  # the venues' quantity step
+        sell, buy = (krw_levels, usdt_levels) if direction is Direction.SELL_KRW else (usdt_levels, krw_levels)
+        qty = clearing_size(
+            direction,
+            threshold_bps,
+            sell,
+            buy,
+            cap,
+            fx.krw_per_usdt,
+            (krw.venue, fees.rate_bps(krw.venue)),
+            (usdt.venue, fees.rate_bps(usdt.venue)),
+            self.drift,
+        )
         if qty < p.min_order_qty_btc:
             self.refusals["size_below_min"] += 1
             return None
@@ -496,10 +309,10 @@ class Trader:
         return max(room, 0.0)
 
     def _send_child(
-        self, trade: _Trade, view: MarketView, deviation: float, exec_bps: float | None, at: float | None = None
+        self, trade: Trade, view: MarketView, deviation: float, exec_bps: float | None, at: float | None = None
     ) -> None:
         """Send the trade's next child order: its two entry legs (the last child takes what is left)."""
-        trade.move(_Step.CHILD_SENT)
+        trade.move(Step.CHILD_SENT)
         trade.children_sent += 1
         self.children_sent += 1
         last = trade.children_sent == trade.children
@@ -531,7 +344,7 @@ class Trader:
                 self._open(trade, view, events)
         return sent
 
-    def _child_clears(self, trade: _Trade, view: MarketView) -> bool:
+    def _child_clears(self, trade: Trade, view: MarketView) -> bool:
         baseline = self.baseline.value
         if (
             baseline is None
@@ -627,7 +440,7 @@ class Trader:
 
     def _send(
         self,
-        trade: _Trade,
+        trade: Trade,
         leg: Leg,
         on_krw: bool,
         side: Side,
@@ -649,7 +462,7 @@ class Trader:
         predicted = walk(levels, side, qty, levels[-1][0]) if levels else None
         trade.pending += 1
         self.pending.append(
-            _Order(
+            Order(
                 trade.trade_id,
                 leg,
                 on_krw,
@@ -670,17 +483,15 @@ class Trader:
             )
         )
 
-    def _send_exit(
-        self, trade: _Trade, view: MarketView, deviation: float, exec_bps: float | None, reason: str
-    ) -> None:
-        trade.move(_Step.EXIT_SENT)
+    def _send_exit(self, trade: Trade, view: MarketView, deviation: float, exec_bps: float | None, reason: str) -> None:
+        trade.move(Step.EXIT_SENT)
         for on_krw, held in ((True, trade.krw_btc), (False, trade.usdt_btc)):
             if abs(held) > 1e-12:
                 self._send(
                     trade, Leg.EXIT, on_krw, SELL if held > 0 else BUY, abs(held), view, deviation, exec_bps, reason
                 )
         if trade.pending == 0:
-            self._finish(trade, view, None, _Step.CLOSED)
+            self._finish(trade, view, None, Step.CLOSED)
 
     # -- execution ---------------------------------------------------------------------------------
 
@@ -701,7 +512,7 @@ class Trader:
                 if trade.pending == 0:
                     self._advance(trade, view, order, events)
 
-    def _fill(self, order: _Order, view: MarketView, wall_now: str) -> FillEvent:
+    def _fill(self, order: Order, view: MarketView, wall_now: str) -> FillEvent:
         book = view.krw_leg if order.on_krw else view.usdt_leg
         assert book is not None and view.fx is not None and view.krw_leg is not None and view.usdt_leg is not None
         trade = self.trades[order.trade_id]
@@ -797,16 +608,16 @@ class Trader:
             decision_price=order.decision_price,
         )
 
-    def _advance(self, trade: _Trade, view: MarketView, last: _Order, events: list[FillEvent]) -> None:
+    def _advance(self, trade: Trade, view: MarketView, last: Order, events: list[FillEvent]) -> None:
         """All legs of a step are done: hedge or carry an imbalance, or finish a closing trade."""
         if trade.phase is TradePhase.CLOSING:
-            self._finish(trade, view, events, _Step.CLOSED)
+            self._finish(trade, view, events, Step.CLOSED)
             return
         imbalance = trade.krw_btc + trade.usdt_btc
         if abs(imbalance) > 1e-9 and last.leg is Leg.ENTRY and self.execution.leg_risk is LegRisk.HEDGE:
             # the hedge follows what the legs of this child actually filled
             on_krw = (trade.krw_btc > 0) == (imbalance > 0)  # unwind on the venue of the larger leg
-            trade.move(_Step.HEDGE_SENT)
+            trade.move(Step.HEDGE_SENT)
             self._send(
                 trade,
                 Leg.HEDGE,
@@ -824,19 +635,19 @@ class Trader:
         if trade.next_child_at is None:  # no child to come: the entry is done
             self._open(trade, view, events)
 
-    def _open(self, trade: _Trade, view: MarketView, events: list[FillEvent]) -> None:
+    def _open(self, trade: Trade, view: MarketView, events: list[FillEvent]) -> None:
         """The entry is done (every child sent and filled, or the parent stopped): hold what it got."""
         if abs(trade.krw_btc) < 1e-12 and abs(trade.usdt_btc) < 1e-12:
-            self._finish(trade, view, events, _Step.NOTHING_FILLED)  # no position to manage
+            self._finish(trade, view, events, Step.NOTHING_FILLED)  # no position to manage
             return
         imbalance = trade.krw_btc + trade.usdt_btc
         if abs(imbalance) > 1e-9:
             trade.imbalance_btc = imbalance  # carried (by choice, or what a partial hedge left)
             self.carried_imbalance_btc += imbalance
-        trade.move(_Step.OPENED)
+        trade.move(Step.OPENED)
 
-    def _finish(self, trade: _Trade, view: MarketView, events: list[FillEvent] | None, step: _Step) -> None:
-        if step is _Step.CLOSED:
+    def _finish(self, trade: Trade, view: MarketView, events: list[FillEvent] | None, step: Step) -> None:
+        if step is Step.CLOSED:
             self.exits += 1
         trade.move(step)
         usdt, krw = self._trade_pnl(trade, view)
@@ -847,7 +658,7 @@ class Trader:
             events[-1] = attrs.evolve(events[-1], trade_pnl_usdt=usdt, trade_pnl_krw=krw)
         del self.trades[trade.trade_id]
 
-    def _trade_pnl(self, trade: _Trade, view: MarketView) -> tuple[float, float]:
+    def _trade_pnl(self, trade: Trade, view: MarketView) -> tuple[float, float]:
         assert view.krw_leg is not None and view.usdt_leg is not None and view.fx is not None
         fx = view.fx.krw_per_usdt
         usdt = (
@@ -907,8 +718,8 @@ class Trader:
             realized_pnl_krw=self.realized_pnl_krw,
             unrealized_pnl_usdt=self.unrealized_pnl_usdt(),
             fees_paid=MappingProxyType(dict(sorted(portfolio.fees_paid.items()))),
-            balances=_balances(portfolio.balances),
-            initial_balances=_balances(portfolio.initial),
+            balances=balances_snapshot(portfolio.balances),
+            initial_balances=balances_snapshot(portfolio.initial),
             carried_imbalance_btc=self.carried_imbalance_btc,
             risk_stopped=self.risk_stopped,
             baseline_bps=self.baseline.value,

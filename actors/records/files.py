@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import msgspec
 
-from actors.core.trader import FillEvent
+from actors.core.trader_outputs import FillEvent
 
 _encoder = msgspec.json.Encoder()
 

@@ -22,7 +22,8 @@ from actors.conventions import FEED_ACTORS
 from actors.core.acceptance import Criterion, Thresholds, criteria
 from actors.core.kpi import Dispersion, FeedStatistics, FeedStats, LatencyHistogram, LatencyPercentiles, Spread
 from actors.core.market import MarketState, MarketView
-from actors.core.trader import Trader, ZoneFillRatio
+from actors.core.trader import Trader
+from actors.core.trader_outputs import ZoneFillRatio
 from actors.core.vocabulary import LegRisk, Side
 from actors.records.files import DataWriteError
 from supervision import ChildStats

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from actors.core.trader import FillEvent
+from actors.core.trader_outputs import FillEvent
 from actors.records.files import FillWriter, write_json_atomic
 
 
