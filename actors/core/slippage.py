@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
-from actors.core.vocabulary import Side
+from actors.core.vocabulary import Side, Venue
 
 # upper edges (BTC) of the size buckets; a leg of size q falls in the first bucket whose edge is >= q
 BUCKET_EDGES_BTC = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, math.inf)
@@ -58,7 +58,7 @@ class SlippageModel:
     """Drift per (venue, side, bucket) and pooled per (venue, side)."""
 
     version: str
-    buckets: Mapping[tuple[str, Side, int], DriftStats]
+    buckets: Mapping[tuple[str, Side, int], DriftStats]  # venues are Venue values (checked)
     pooled: Mapping[tuple[str, Side], DriftStats]
     sources: tuple[str, ...] = ()
 
@@ -79,21 +79,21 @@ class SlippageModel:
         return 0.0 if found is None else found.mean
 
 
-def drift_samples(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, Side, int], list[float]]:
+def drift_samples(events: Iterable[Mapping[str, Any]]) -> dict[tuple[Venue, Side, int], list[float]]:
     """Realized minus predicted slippage of every leg that filled and has a prediction, by bucket."""
-    out: dict[tuple[str, Side, int], list[float]] = {}
+    out: dict[tuple[Venue, Side, int], list[float]] = {}
     for e in events:
         predicted = e.get("predicted_slippage_bps")
         if predicted is None or not e.get("filled_qty"):
             continue
-        key = (str(e["venue"]), Side(e["side"]), bucket_of(float(e["order_qty"])))
+        key = (Venue(e["venue"]), Side(e["side"]), bucket_of(float(e["order_qty"])))
         out.setdefault(key, []).append(float(e["slippage_bps"]) - float(predicted))
     return out
 
 
 def build(events: Iterable[Mapping[str, Any]], version: str, sources: tuple[str, ...] = ()) -> SlippageModel:
     samples = drift_samples(events)
-    pooled: dict[tuple[str, Side], list[float]] = {}
+    pooled: dict[tuple[Venue, Side], list[float]] = {}
     for (venue, side, _), values in samples.items():
         pooled.setdefault((venue, side), []).extend(values)
     return SlippageModel(
@@ -121,6 +121,13 @@ def to_dict(model: SlippageModel) -> dict[str, Any]:
     }
 
 
+def _bucket(value: Any) -> int:
+    index = int(value)
+    if not 0 <= index < len(BUCKET_EDGES_BTC):
+        raise ValueError(f"bucket: expected 0 to {len(BUCKET_EDGES_BTC) - 1}, got {value!r}")
+    return index
+
+
 def from_dict(d: Mapping[str, Any]) -> SlippageModel:
     """A model from its JSON form; KeyError, ValueError or TypeError on anything malformed."""
     if d.get("kind") != "slippage_drift":
@@ -138,8 +145,8 @@ def from_dict(d: Mapping[str, Any]) -> SlippageModel:
 
     return SlippageModel(
         str(d["version"]),
-        {(str(r["venue"]), Side(r["side"]), int(r["bucket"])): stats(r) for r in d["buckets"]},
-        {(str(r["venue"]), Side(r["side"])): stats(r) for r in d["pooled"]},
+        {(Venue(r["venue"]), Side(r["side"]), _bucket(r["bucket"])): stats(r) for r in d["buckets"]},
+        {(Venue(r["venue"]), Side(r["side"])): stats(r) for r in d["pooled"]},
         tuple(str(s) for s in d.get("sources", ())),
     )
 
@@ -152,7 +159,7 @@ class BucketCheck:
     """One bucket of a session's legs against the drift model: predicted and realized slippage (means, bps),
     their difference and its standard error, and whether that agrees with the model."""
 
-    venue: str
+    venue: Venue
     side: Side
     bucket: int
     n: int
@@ -172,12 +179,12 @@ def check(events: Iterable[Mapping[str, Any]], model: SlippageModel | None = Non
     """Every bucket of ``events``' legs (that filled and have a prediction) against ``model``: the session's
     mean drift agrees when it is within 1.96 combined standard errors of the model's (the model's own from
     its 95 % interval; both are estimates), or of 0 without a model (the prediction taken as it is)."""
-    legs: dict[tuple[str, Side, int], list[tuple[float, float]]] = {}
+    legs: dict[tuple[Venue, Side, int], list[tuple[float, float]]] = {}
     for e in events:
         predicted = e.get("predicted_slippage_bps")
         if predicted is None or not e.get("filled_qty"):
             continue
-        key = (str(e["venue"]), Side(e["side"]), bucket_of(float(e["order_qty"])))
+        key = (Venue(e["venue"]), Side(e["side"]), bucket_of(float(e["order_qty"])))
         legs.setdefault(key, []).append((float(predicted), float(e["slippage_bps"])))
     out = []
     for (venue, side, b), pairs in sorted(legs.items()):
@@ -185,9 +192,7 @@ def check(events: Iterable[Mapping[str, Any]], model: SlippageModel | None = Non
         n = len(pairs)
         se = statistics.pstdev(drifts) / math.sqrt(n) if n > 1 else math.inf
         drift = statistics.fmean(drifts)
-        expected = (
-            None if model is None else model.stats(venue, side, 0.0 if b == 0 else BUCKET_EDGES_BTC[b - 1] + 1e-9)
-        )
+        expected = None if model is None else model.in_bucket(venue, side, b)
         if model is not None and expected is not None:
             model_se = (expected.ci95[1] - expected.ci95[0]) / (2 * 1.96)
             centre, spread = expected.mean, math.hypot(se, model_se)

@@ -52,7 +52,6 @@ class Trade:
     children: int = 1  # child orders planned
     children_sent: int = 0
     next_child_at: float | None = None  # when the next child is due (None: no more children)
-    stopped_early: bool = False  # a child found the premium closed: the parent stopped there
 
     def move(self, step: Step) -> TradePhase:
         """Take ``step``; the new phase. A step the table does not allow from this phase is a bug."""

@@ -331,48 +331,50 @@ class Trader:
         for trade in list(self.trades.values()):
             if trade.next_child_at is None or trade.pending or trade.next_child_at > now:
                 continue
-            if view.premium_bps is not None and self._child_clears(trade, view):
+            exec_bps = self._child_premium(trade, view)
+            if exec_bps is not None and view.premium_bps is not None:
                 deviation = view.premium_bps - (self.baseline.value or 0.0)
-                sell_krw, buy_krw = self._premiums(view, trade.child_qty)
-                exec_bps = sell_krw if trade.direction is Direction.SELL_KRW else buy_krw
                 self._send_child(trade, view, deviation, exec_bps, at=now)
                 sent = True
             else:
                 trade.next_child_at = None
-                trade.stopped_early = True
                 self.parents_stopped += 1
                 self._open(trade, view, events)
         return sent
 
-    def _child_clears(self, trade: Trade, view: MarketView) -> bool:
+    def _child_premium(self, trade: Trade, view: MarketView) -> float | None:
+        """The executable premium of the trade's direction for its next child, on the books it meets minus
+        what the earlier children took (liquidity memory); None when it no longer clears the zone's entry
+        threshold against the baseline, or the books or limits do not allow the child."""
         baseline = self.baseline.value
         if (
             baseline is None
             or not self._tradeable(view)
             or not self._within_limits(view, trade.direction, trade.child_qty)
         ):
-            return False
+            return None
         krw, usdt = view.krw_leg, view.usdt_leg
         assert krw is not None and usdt is not None
-        # the books minus what the earlier children took (liquidity memory)
-        effective = attrs.evolve(
-            view,
-            krw_leg=attrs.evolve(
-                krw,
-                bids=self.memory.effective(krw.venue, SELL, krw.bids),
-                asks=self.memory.effective(krw.venue, BUY, krw.asks),
+        sell_krw, buy_krw = self._premiums(
+            attrs.evolve(
+                view,
+                krw_leg=attrs.evolve(
+                    krw,
+                    bids=self.memory.effective(krw.venue, SELL, krw.bids),
+                    asks=self.memory.effective(krw.venue, BUY, krw.asks),
+                ),
+                usdt_leg=attrs.evolve(
+                    usdt,
+                    bids=self.memory.effective(usdt.venue, SELL, usdt.bids),
+                    asks=self.memory.effective(usdt.venue, BUY, usdt.asks),
+                ),
             ),
-            usdt_leg=attrs.evolve(
-                usdt,
-                bids=self.memory.effective(usdt.venue, SELL, usdt.bids),
-                asks=self.memory.effective(usdt.venue, BUY, usdt.asks),
-            ),
+            trade.child_qty,
         )
-        sell_krw, buy_krw = self._premiums(effective, trade.child_qty)
         entry = trade.zone.entry_bps
         if trade.direction is Direction.SELL_KRW:
-            return sell_krw is not None and sell_krw - baseline >= entry
-        return buy_krw is not None and baseline - buy_krw >= entry
+            return sell_krw if sell_krw is not None and sell_krw - baseline >= entry else None
+        return buy_krw if buy_krw is not None and baseline - buy_krw >= entry else None
 
     def _tradeable(self, view: MarketView) -> bool:
         """Whether orders may be sent on this view at all (entries and exits alike): both books present,

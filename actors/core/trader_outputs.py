@@ -4,7 +4,7 @@ snapshot of its statistics that the KPI file, the status line and the live view 
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import attrs
 
@@ -111,7 +111,7 @@ class TraderStatistics:
     latency_ms: float
     latency_jitter_ms: float
     leg_risk: LegRisk
-    sizing: str = "fixed"
+    sizing: Literal["fixed", "depth"] = "fixed"
     children_sent: int = 0  # child orders (a trade that is not split sends one)
     parents_stopped: int = 0  # split trades stopped before their last child because the premium closed
     planned_qty_btc: float = 0.0  # the trades' planned sizes, summed

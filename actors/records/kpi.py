@@ -158,7 +158,7 @@ class CalibrationInfo(msgspec.Struct, frozen=True):
 class Orders(msgspec.Struct, frozen=True):
     """``orders``: how trades were sized and sent (docs/kpis.md)."""
 
-    sizing: str = "fixed"  # "fixed" or "depth"
+    sizing: Literal["fixed", "depth"] = "fixed"
     parents: int = 0  # trades opened
     children: int = 0  # child orders sent (each a pair of entry legs)
     parents_stopped_early: int = 0  # split trades stopped when the premium no longer cleared

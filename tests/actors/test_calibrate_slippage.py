@@ -73,6 +73,26 @@ def test_a_config_naming_a_bad_drift_model_is_a_config_error(tmp_path):
         config.load(ROOT / "config" / "demo.toml", {"strategy": {"slippage_calibration": str(wrong)}})
 
 
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda d: d["buckets"][0].update(venue="kraken"), "'kraken' is not a valid Venue"),
+        (lambda d: d["buckets"][0].update(bucket=99), "bucket: expected 0 to 7, got 99"),
+        (lambda d: d["pooled"][0].update(n=0), "n: expected >= 1, got 0"),
+        (lambda d: d.update(bucket_edges_btc=[1, 2]), "bucket_edges_btc: expected"),
+    ],
+)
+def test_a_drift_model_that_lies_is_refused_naming_what(tmp_path, capsys, change, words):
+    out = tmp_path / "drift.json"
+    assert main([str(_legs(tmp_path / "fill_events_a.jsonl")), "--slippage", "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    change(document)
+    out.write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match="not a slippage drift model") as err:
+        config.read_slippage_calibration(str(out))
+    assert words in str(err.value)
+
+
 def test_python_m_actors_calibrate_is_the_same_command(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "actors.calibrate", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT
