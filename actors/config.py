@@ -38,7 +38,7 @@ from actors.core.fills import Fees
 from actors.core.rules import Limit, Rule, at_least, between, non_negative, off_or_at_least, positive, positive_or_inf
 from actors.core.strategy import StrategyParams
 from actors.core.trader import RiskLimits
-from actors.sim.settings import SimConfig, ping_period
+from actors.sim.settings import OU_ONLY_KEYS, SimConfig, ping_period
 from supervision import RestartPolicy
 
 CONFIG_MAX_BYTES = 1 * inputs.MIB  # a config is a few KiB: anything larger is not one
@@ -373,6 +373,14 @@ def parse(raw: dict[str, Any]) -> Config:
             "$.replay.via: expected 'exchange' or 'auto' when [sim] injects faults (the direct path has no "
             "servers to misbehave), got 'direct'"
         )
+    if config.sim.market_model != "ou":
+        given = raw.get("sim", {}) if isinstance(raw.get("sim"), dict) else {}
+        for key in OU_ONLY_KEYS:
+            if key in given:
+                problems.append(
+                    f"$.sim.{key}: applies only to market_model = 'ou' (the fitted model {config.sim.market_model!r} "
+                    f"takes its processes from its file), got {given[key]!r}: remove it, or set market_model = 'ou'"
+                )
     if config.session.market == "replay" and not config.replay.files:
         problems.append("$.replay.files: expected at least one recording file when session.market = 'replay', got []")
     if problems:
@@ -418,6 +426,19 @@ def read_calibration(path: str) -> calibration_mod.Calibration:
         raise ConfigError(f"{where}: {_one_line(exc)}") from None
     except Exception as exc:  # a document shaped so that from_dict trips over it
         raise ConfigError(f"{where}: malformed calibration ({_one_line(exc)})") from None
+
+
+def read_market_model(sim: SimConfig) -> None:
+    """Check that the model file $.sim.market_model names can be used (ConfigError saying what is wrong)."""
+    from actors.sim import market_file
+
+    path = market_file.path_of(sim)
+    if path is None:
+        return
+    try:
+        market_file.read(path)
+    except market_file.MarketModelError as exc:
+        raise ConfigError(f"$.sim.market_model: {path!r}: {exc}") from None
 
 
 def read_slippage_calibration(path: str) -> slippage_mod.SlippageModel:
@@ -481,10 +502,17 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
             read_calibration(config.strategy.calibration)
         if config.strategy.slippage_calibration:
             read_slippage_calibration(config.strategy.slippage_calibration)
+        if config.session.market != "live":
+            read_market_model(config.sim)
         return config
     except ConfigError as exc:
         raise ConfigError(f"{path}: " + str(exc).replace("\n", f"\n{path}: ")) from None
 
 
 def unparse(config: Config) -> dict[str, Any]:
-    return _converter.unstructure(config)
+    """The config as a TOML-shaped document that ``parse`` gives back (the OU model's keys only with it)."""
+    document: dict[str, Any] = _converter.unstructure(config)
+    if config.sim.market_model != "ou":
+        for key in OU_ONLY_KEYS:
+            document["sim"].pop(key, None)
+    return document

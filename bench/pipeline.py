@@ -34,6 +34,7 @@ def build_script(snapshot: str, diffs: list[str]) -> list[tuple[str, bytes]]:
 
     from actors.core.book import DiffBook
     from actors.core.venues import binance
+    from actors.sim import market_file
     from actors.sim.model import UPBIT_BTC, UPBIT_USDT, SimMarket
     from actors.sim.settings import SimConfig
     from actors.sim.upbit_server import orderbook_frame
@@ -45,7 +46,9 @@ def build_script(snapshot: str, diffs: list[str]) -> list[tuple[str, bytes]]:
     first = binance.decode(diffs[0])
 
     class _Hub:
-        market = SimMarket(attrs.evolve(SimConfig(), btc_usdt=mid), 1, first.event_ms)
+        market = SimMarket(
+            attrs.evolve(SimConfig(), btc_usdt=mid), 1, first.event_ms, market_file.params_of(SimConfig())
+        )
 
     def upbit(code: str) -> bytes:
         return orderbook_frame(_Hub, code, 15, False, "DEFAULT")

@@ -77,12 +77,13 @@ def recorded_binance_frames() -> tuple[str, list[str]]:
 
 def synthetic_upbit_frames(n: int) -> list[bytes]:
     """Upbit KRW-BTC order books (DEFAULT format, 15 units) as the simulator's server writes them."""
+    from actors.sim import market_file
     from actors.sim.model import UPBIT_BTC, SimMarket
     from actors.sim.settings import SimConfig
     from actors.sim.upbit_server import orderbook_frame
 
     class _Hub:
-        market = SimMarket(SimConfig(), 1, 1_700_000_000_000)
+        market = SimMarket(SimConfig(), 1, 1_700_000_000_000, market_file.params_of(SimConfig()))
 
     frames = []
     for _ in range(n):

@@ -53,7 +53,9 @@ def _rms_key(h: int) -> str:
 STATISTICS: tuple[Statistic, ...] = (
     *(Statistic(_rms_key(h), f"RMS premium change over {h} min (bps)", "ratio") for h in HORIZONS_MIN),
     Statistic("premium_change_acf1", "lag-1 autocorrelation of 1-minute premium changes", "corr"),
-    Statistic("premium_level_acf1", f"premium level autocorrelation, 1 min apart (windows <= {WINDOW_MIN} min)", "corr"),
+    Statistic(
+        "premium_level_acf1", f"premium level autocorrelation, 1 min apart (windows <= {WINDOW_MIN} min)", "corr"
+    ),
     Statistic("binance_return_std_bps", "Binance 1-minute return std (bps)", "ratio"),
     Statistic("binance_return_kurtosis", "Binance 1-minute return kurtosis", "ratio"),
     Statistic("upbit_return_std_bps", "Upbit 1-minute return std (bps)", "ratio"),
@@ -77,6 +79,29 @@ class Stretch:
         return len(self.premium_bps)
 
 
+def minute_closes(t_s: Sequence[float], *columns: Sequence[float]) -> tuple[npt.NDArray[np.int64], list[Array]]:
+    """The minutes ``floor(t / 60)`` present in an irregular series (times in seconds, ascending) and each
+    column's close in them: the last sample of the minute."""
+    t = np.asarray(t_s, dtype=np.float64)
+    if len(t) == 0:
+        return np.empty(0, dtype=np.int64), [np.empty(0) for _ in columns]
+    minute = np.floor(t / 60.0).astype(np.int64)
+    last = np.flatnonzero(np.diff(minute, append=minute[-1] + 1))
+    return minute[last], [np.asarray(c, dtype=np.float64)[last] for c in columns]
+
+
+def runs(minutes: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> list[slice]:
+    """The runs of consecutive valid minutes, two or more long."""
+    out: list[slice] = []
+    start = 0
+    for i in range(1, len(minutes) + 1):
+        if i == len(minutes) or minutes[i] != minutes[i - 1] + 1 or not valid[i] or not valid[i - 1]:
+            if valid[start:i].all() and i - start >= 2:
+                out.append(slice(start, i))
+            start = i
+    return out
+
+
 def stretches_from_samples(
     t_s: Sequence[float],
     premium_bps: Sequence[float],
@@ -85,28 +110,14 @@ def stretches_from_samples(
 ) -> list[Stretch]:
     """1-minute closes of an irregular series (times in seconds, ascending): in each minute ``[60 k, 60 k +
     60)`` the last sample; a minute without a sample (or with a missing value) ends the stretch."""
-    t = np.asarray(t_s, dtype=np.float64)
-    columns = [np.asarray(c, dtype=np.float64) for c in (premium_bps, binance, upbit) if c is not None]
-    if len(t) == 0:
+    columns = [c for c in (premium_bps, binance, upbit) if c is not None]
+    minutes, closes = minute_closes(t_s, *columns)
+    if len(minutes) == 0:
         return []
-    minute = np.floor(t / 60.0).astype(np.int64)
-    last = np.flatnonzero(np.diff(minute, append=minute[-1] + 1))  # the last sample of each minute present
-    minutes = minute[last]
-    closes = [c[last] for c in columns]
     valid = np.all([np.isfinite(c) for c in closes], axis=0)
-    if binance is not None:
-        valid &= closes[1] > 0
-    if upbit is not None:
-        valid &= closes[-1] > 0
-    out: list[Stretch] = []
-    start = 0
-    for i in range(1, len(minutes) + 1):
-        if i == len(minutes) or minutes[i] != minutes[i - 1] + 1 or not valid[i] or not valid[i - 1]:
-            run = slice(start, i)
-            if valid[start:i].all() and i - start >= 2:
-                out.append(_stretch([c[run] for c in closes], binance is not None, upbit is not None))
-            start = i
-    return out
+    for c in closes[1:]:
+        valid &= c > 0
+    return [_stretch([c[run] for c in closes], binance is not None, upbit is not None) for run in runs(minutes, valid)]
 
 
 def _stretch(columns: list[Array], has_binance: bool, has_upbit: bool) -> Stretch:

@@ -26,6 +26,7 @@ import trio
 from loguru import logger
 
 from actors.net.ws import MAX_MESSAGE_SIZE, WsConn
+from actors.sim import market_file
 from actors.sim.model import SimMarket, StepResult
 from actors.sim.settings import VENUE_KINDS, FaultConfig, SimConfig
 
@@ -99,7 +100,9 @@ class SimHub:
         self.market: ServedMarket = (
             market
             if market is not None
-            else SimMarket(cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms)
+            else SimMarket(
+                cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms, market_file.params_of(cfg)
+            )
         )
         self._queues: dict[int, trio.MemorySendChannel[StepResult]] = {}
         self._next_id = 0

@@ -3,12 +3,14 @@
 Pure: no Trio, no sockets, no clock; ``SimMarket.step()`` advances one step (``step_ms``) and reports
 what changed. Same seed and config, same market.
 
-Processes (per step of dt seconds):
+Prices: the model fitted to the real market (``actors.sim.market_model``, its parameters from a model
+file: ``[sim] market_model``), or with ``market_model = "ou"`` the earlier processes, not fitted to
+anything (per step of dt seconds):
 - BTC/USDT: geometric random walk (``btc_vol_bps_per_sqrt_s``) plus Poisson jumps.
 - USDT/KRW: geometric random walk (``fx_vol_bps_per_sqrt_s``).
 - Kimchi premium (bps): Ornstein-Uhlenbeck around ``premium_mean_bps`` with stationary std
   ``premium_std_bps`` and reversion time ``premium_reversion_s``.
-- Depth: per venue, a log-scale OU factor multiplying level sizes, so visible depth varies in time.
+Depth, either way: per venue, a log-scale OU factor multiplying level sizes, so visible depth varies in time.
 
 Books are kept in integer ticks and change the way real books do: levels crossed by a price move
 are removed, the new touch and some gaps behind it are filled, a few levels are refreshed, far levels
@@ -30,6 +32,7 @@ from typing import Iterator
 
 import attrs
 
+from actors.sim.market_model import MarketParams, MarketProcess
 from actors.sim.settings import SimConfig
 
 UPBIT_BTC, UPBIT_USDT, BINANCE_BTC = "KRW-BTC", "KRW-USDT", "BTCUSDT"
@@ -337,16 +340,29 @@ class StepResult:
     binance_diff: BinanceDiff | None
 
 
-class SimMarket:
-    """The whole simulated market: processes, three books, Binance update ids."""
+PROCESS_STREAM = 1  # the fitted processes' draws: their own numpy stream beside the books' random.Random(seed)
 
-    def __init__(self, cfg: SimConfig, seed: int, epoch_ms: int) -> None:
+
+class SimMarket:
+    """The whole simulated market: processes, three books, Binance update ids.
+
+    ``params``: the fitted model's parameters (``actors.sim.market_file.resolve`` reads them from the file
+    ``cfg.market_model`` names); None only with ``market_model = "ou"``."""
+
+    def __init__(self, cfg: SimConfig, seed: int, epoch_ms: int, params: MarketParams | None = None) -> None:
+        if params is None and cfg.market_model != "ou":
+            raise ValueError(f"market_model {cfg.market_model!r} needs its parameters (actors.sim.market_file.resolve)")
         self.cfg = cfg
         self.rng = random.Random(seed)
         self.time_ms = epoch_ms
         self.btc_usdt = cfg.btc_usdt
         self.usdt_krw = cfg.usdt_krw
-        self.premium_bps = cfg.premium_mean_bps
+        self.process = (
+            None
+            if params is None
+            else MarketProcess(params, cfg.step_ms / 1000, (seed, PROCESS_STREAM), cfg.start_volatility)
+        )
+        self.premium_bps = cfg.premium_mean_bps if self.process is None else self.process.premium_bps
         self._log_depth = {"upbit": 0.0, "binance": 0.0}
         mids = self.mids()
         binance_occupancy = cfg.binance_occupancy or 0.3
@@ -395,6 +411,21 @@ class SimMarket:
             BINANCE_BTC: self.btc_usdt,
         }
 
+    def _advance_fitted(self, btc_usdt: float | None, usdt_krw: float | None) -> None:
+        """One step of the fitted processes; a pinned BTC/USDT (a replay's recorded Binance) is what Upbit
+        follows, a pinned USDT/KRW replaces the model's."""
+        process, cfg = self.process, self.cfg
+        assert process is not None
+        process.step(None if btc_usdt is None else 1e4 * math.log(btc_usdt / cfg.btc_usdt))
+        state = process.state
+        self.btc_usdt = cfg.btc_usdt * math.exp(state.b / 1e4)
+        self.usdt_krw = usdt_krw if usdt_krw is not None else cfg.usdt_krw * math.exp(state.fx / 1e4)
+        self.premium_bps = process.premium_bps
+        for venue in self._log_depth:
+            self._log_depth[venue] = _ou_step(
+                self._log_depth[venue], 0.0, cfg.depth_std, cfg.depth_reversion_s, cfg.step_ms / 1000, self.rng
+            )
+
     def _advance(self, dt: float) -> None:
         cfg, rng = self.cfg, self.rng
         ret = cfg.btc_vol_bps_per_sqrt_s / 1e4 * math.sqrt(dt) * rng.gauss(0, 1)
@@ -415,11 +446,14 @@ class SimMarket:
         synthesised books to a recorded venue this way) while the premium and depth keep their model."""
         dt = self.cfg.step_ms / 1000
         self.time_ms += self.cfg.step_ms
-        self._advance(dt)
-        if btc_usdt is not None:
-            self.btc_usdt = btc_usdt
-        if usdt_krw is not None:
-            self.usdt_krw = usdt_krw
+        if self.process is not None:
+            self._advance_fitted(btc_usdt, usdt_krw)
+        else:
+            self._advance(dt)
+            if btc_usdt is not None:
+                self.btc_usdt = btc_usdt
+            if usdt_krw is not None:
+                self.usdt_krw = usdt_krw
         mids = self.mids()
         changed = []
         for code in (UPBIT_BTC, UPBIT_USDT):

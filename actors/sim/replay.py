@@ -32,6 +32,7 @@ from loguru import logger
 
 from actors.core.book import DiffBook
 from actors.core.venues import binance
+from actors.sim import market_file
 from actors.sim.exchange import SimHub
 from actors.sim.model import BINANCE_BTC, UPBIT_BTC, UPBIT_USDT, BinanceDiff, SimBook, SimMarket, StepResult
 from actors.sim.recordings import MALFORMED, Recorded, Recording, RecordingError
@@ -98,19 +99,21 @@ class ReplayMarket:
         self.last_s = self.start_s  # the recording's time (since its first event) served so far
         self._synth: SimMarket | None = None
         if self.synthesised:
-            btc, fx = self._anchor(sim_cfg.usdt_krw, sim_cfg.premium_mean_bps)
+            model = market_file.resolve(sim_cfg)
+            mean_bps = sim_cfg.premium_mean_bps if model is None else model.params.premium.mean_bps
+            btc, fx = self._anchor(sim_cfg.usdt_krw, mean_bps)
             if btc is None:  # a recorded book with an empty side: no price to pin the synthesised books to
                 raise RecordingError(
                     f"{' + '.join(recording.sources)}: the recorded book is one-sided where the "
                     f"replay starts; no BTC price to anchor the synthesised books to"
                 )
             cfg = attrs.evolve(sim_cfg, btc_usdt=btc, usdt_krw=fx or sim_cfg.usdt_krw)
-            self._synth = SimMarket(cfg, seed, self.time_ms)
+            self._synth = SimMarket(cfg, seed, self.time_ms, None if model is None else model.params)
             model_code = {upbit_market: UPBIT_BTC, fx_market: UPBIT_USDT, binance_symbol: BINANCE_BTC}
             self._model_code = {c: model_code[c] for c in self.synthesised}
             self._synth.still = {BINANCE_BTC, UPBIT_BTC, UPBIT_USDT} - set(self._model_code.values())
-            for code, model in self._model_code.items():
-                self.books[code] = self._synth.books[model]
+            for code, model_book in self._model_code.items():
+                self.books[code] = self._synth.books[model_book]
 
     def stop_keeping_books(self) -> None:
         """The direct path's feeds have their snapshot: stop decoding recorded frames, unless needed."""

@@ -22,6 +22,18 @@ VENUE_KINDS: dict[Literal["upbit", "binance"], tuple[str, ...]] = {
 FAULT_KINDS = (*_BOTH_VENUES, "gap", "overlap", "shutdown", "error_frame", "rest_slow", "rest_fail")
 
 
+# the [sim] keys of the OU model's processes: with a fitted market model they would do nothing
+OU_ONLY_KEYS = (
+    "btc_vol_bps_per_sqrt_s",
+    "jumps_per_hour",
+    "jump_bps",
+    "fx_vol_bps_per_sqrt_s",
+    "premium_mean_bps",
+    "premium_std_bps",
+    "premium_reversion_s",
+)
+
+
 @attrs.frozen
 class FaultConfig:
     """One fault the simulator injects (docs/config.md lists the kinds and what each does)."""
@@ -36,8 +48,16 @@ class FaultConfig:
 class SimConfig:
     """The embedded exchange's market model and server behaviour (market = "sim")."""
 
+    # "default": the shipped fit to real data (config/market/); "ou": the earlier OU premium, whose keys below
+    # (btc_vol_bps_per_sqrt_s ... premium_reversion_s) apply only to it; else a model file's path
+    market_model: str = "default"
+    # a fitted model's volatility at the start: "mean" (the data's mean variance: a run of hours shows the
+    # average market) or "random" (a regime drawn from the seed, as a day picked at random would be)
+    start_volatility: Literal["mean", "random"] = "mean"
+
     btc_usdt: float = attrs.field(default=60_000.0, validator=positive)
     usdt_krw: float = attrs.field(default=1_380.0, validator=positive)
+    # the OU model's processes (market_model = "ou" only)
     btc_vol_bps_per_sqrt_s: float = attrs.field(default=1.5, validator=non_negative)
     jumps_per_hour: float = attrs.field(default=6.0, validator=non_negative)
     jump_bps: float = attrs.field(default=15.0, validator=non_negative)

@@ -228,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Build a fill-ratio calibration (per zone and side), or with --slippage the slippage drift "
         "model (per venue, side and size bucket), from measured fill events (docs/calibration.md).",
     )
-    parser.add_argument("files", nargs="+", metavar="FILL_EVENTS", help="fill_events_<id>.jsonl files to measure")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="fill_events_<id>.jsonl files to measure; with --market, market data (docs/simulator.md)",
+    )
     parser.add_argument("--out", required=True, metavar="FILE", help="calibration JSON to write (required)")
     parser.add_argument("--version", metavar="NAME", help="calibration version (default: the output file's stem)")
     parser.add_argument(
@@ -259,7 +264,36 @@ def main(argv: list[str] | None = None) -> int:
         help="build the slippage drift model (realized minus predicted slippage per venue, side and size "
         "bucket) instead of a fill-ratio calibration",
     )
+    market = parser.add_argument_group("--market: fit the simulated market to real prices (docs/simulator.md)")
+    market.add_argument(
+        "--market",
+        action="store_true",
+        help="fit a market model to 1-minute closes of both venues: the shared paired file, premium_<id>.csv "
+        "files, recordings, or candles as upbit=FILE binance=FILE fx=FILE",
+    )
+    market.add_argument(
+        "--prior",
+        metavar="MODEL",
+        help="model file to take what the data cannot show from (default: config/market/upbit_binance_btc_2024h2.json)",
+    )
+    market.add_argument(
+        "--bootstrap",
+        type=int,
+        default=100,
+        metavar="N",
+        help="bootstrap replicates for the 95 %% intervals (default: %(default)s)",
+    )
+    market.add_argument(
+        "--seed", type=int, default=1, help="seed of the bootstrap and of the check run (default: %(default)s)"
+    )
+    market.add_argument("--name", metavar="NAME", help="the model's name (default: the output file's stem)")
     args = parser.parse_args(argv)
+    if args.market:
+        from actors.tools import calibrate_market
+
+        if args.bootstrap < 0:
+            parser.error(f"argument --bootstrap: expected a whole number >= 0, got {args.bootstrap}")
+        return calibrate_market.run(args)
     if args.keep and not args.keep_from:
         parser.error("--keep needs --keep-from")
     events = []

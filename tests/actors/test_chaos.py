@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from markets import on_ou, ou_config
 
 from actors import config
 from actors.records.paths import SessionPaths
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def chaos_session(
     run_virtual, tmp_path: Path, every_s: float, actors: list[str], duration_s: float = 120
 ) -> tuple[dict, list]:
-    raw = config.unparse(config.load(ROOT / "config" / "demo.toml"))
+    raw = config.unparse(config.load(ROOT / "config" / "demo.toml", on_ou()))  # trades to lose if it could
     raw["session"].update(duration_s=duration_s, logs_dir=str(tmp_path), seed=11)
     raw["chaos"] = {"kill_every_s": every_s, "actors": actors}
     cfg = config.parse(raw)
@@ -74,7 +75,7 @@ def test_real_time_chaos_run_from_the_command_line(tmp_path):
             "-m",
             "actors.session",
             "--config",
-            "config/demo.toml",
+            str(ou_config(tmp_path)),
             "--duration",
             "60",
             "--chaos-kill-every",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from markets import on_ou
 
 from actors import config
 from actors.core.calibration import SIDES
@@ -22,7 +23,9 @@ def test_reference_config_on_the_simulator_sweeps_zones_and_matches_its_calibrat
     tmp_path, monkeypatch, run_virtual, assert_balances_conserved
 ):
     monkeypatch.chdir(ROOT)  # the calibration path in the config is relative to the project
-    cfg = config.load("config/d84_2.toml", {"session": {"market": "sim", "duration_s": 480, "logs_dir": str(tmp_path)}})
+    cfg = config.load(
+        "config/d84_2.toml", on_ou({"session": {"market": "sim", "duration_s": 480, "logs_dir": str(tmp_path)}})
+    )
     paths = SessionPaths(tmp_path, "20260101_000003")
     result = run_virtual(cfg, paths)
     kpi, events = result.kpi, events_of(paths)
@@ -62,7 +65,8 @@ def test_same_seed_and_config_give_identical_fill_events(tmp_path, run_virtual):
     def one(sub: str) -> list[dict]:
         paths = SessionPaths(tmp_path / sub, "20260101_000000")
         cfg = config.load(
-            ROOT / "config" / "demo.toml", {"session": {"duration_s": 90, "seed": 3, "logs_dir": str(tmp_path / sub)}}
+            ROOT / "config" / "demo.toml",
+            on_ou({"session": {"duration_s": 90, "seed": 3, "logs_dir": str(tmp_path / sub)}}),
         )
         run_virtual(cfg, paths)
         return [{k: v for k, v in e.items() if k != "ts_utc"} for e in events_of(paths)]

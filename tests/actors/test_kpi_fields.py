@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from markets import on_ou
 
 from actors import config
 from actors.core.kpi import Values
@@ -35,7 +36,7 @@ def test_d84_2_kpi_names_its_calibration_spreads_and_thresholds(tmp_path, run_vi
     monkeypatch.chdir(ROOT)  # the calibration path in the config is relative to the project
     cfg = config.load(
         ROOT / "config" / "d84_2.toml",
-        {"session": {"logs_dir": str(tmp_path), "duration_s": 240, "market": "sim"}},
+        on_ou({"session": {"logs_dir": str(tmp_path), "duration_s": 240, "market": "sim"}}),
     )
     assert (cfg.acceptance.min_fill_events, cfg.acceptance.min_volume_std_over_mean) == (50, 0.1)
     paths = SessionPaths(tmp_path, "20260101_000001")

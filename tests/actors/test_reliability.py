@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from markets import on_ou
 from session_process import SessionProcess
 
 from actors import config
@@ -26,7 +27,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def demo(tmp_path: Path, **tables) -> config.Config:
-    raw = config.unparse(config.load(ROOT / "config" / "demo.toml"))
+    raw = config.unparse(config.load(ROOT / "config" / "demo.toml", on_ou()))  # trades within seconds
     raw["session"]["logs_dir"] = str(tmp_path)
     config.merge_tables(raw, tables)
     return config.parse(raw)

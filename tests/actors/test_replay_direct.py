@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import trio
+from markets import on_ou
 
 from actors import config
 from actors.core.venues import upbit
@@ -37,6 +38,7 @@ def _replay(files: list[Path], folder: Path, via: str, duration_s: float = 90, *
         {
             "session": {"logs_dir": str(folder), "duration_s": duration_s, "market": "replay"},
             "replay": {"files": [str(f) for f in files], "as_fast_as_possible": True, "via": via},
+            "sim": on_ou()["sim"],  # the synthesised venue on the OU premium: trades within a short recording
             **sections,
         },
     )
@@ -77,7 +79,7 @@ def test_a_cryptofeed_websocket_file_and_its_http_file_replay_the_same_both_ways
 def test_direct_replay_of_our_own_recording_matches_the_exchange(tmp_path, run_virtual):
     source = tmp_path / "source"
     cfg = config.load(
-        ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(source), "duration_s": 40, "record": True}}
+        ROOT / "config" / "demo.toml", on_ou({"session": {"logs_dir": str(source), "duration_s": 40, "record": True}})
     )
     recording = run_virtual(cfg, SessionPaths(source, "rec")).paths.recording
     runs = _both_ways(run_virtual, tmp_path, [recording], duration_s=120)

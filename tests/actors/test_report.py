@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from markets import on_ou
 
 from actors import config
 from actors.records.paths import SessionPaths
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_report_of_a_session(tmp_path, run_virtual):
-    cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(tmp_path), "duration_s": 60}})
+    cfg = config.load(ROOT / "config" / "demo.toml", on_ou({"session": {"logs_dir": str(tmp_path), "duration_s": 60}}))
     paths = SessionPaths(tmp_path, "20260101_000020")
     result = run_virtual(cfg, paths)
     assert [c["passed"] for c in result.kpi["acceptance"]] == [True] * 7
@@ -69,7 +70,7 @@ def test_compare_sessions_with_different_l2_sources(tmp_path, run_virtual):
         folder = tmp_path / source
         cfg = config.load(
             ROOT / "config" / "demo.toml",
-            {"session": {"logs_dir": str(folder), "duration_s": 45}, "strategy": {"l2_source": source}},
+            on_ou({"session": {"logs_dir": str(folder), "duration_s": 45}, "strategy": {"l2_source": source}}),
         )
         result = run_virtual(cfg, SessionPaths(folder, "20260101_000040"))
         assert result.kpi["l2_source"] == source

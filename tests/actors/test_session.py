@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from markets import on_ou
 from session_process import SessionProcess
 
 from actors import config
@@ -23,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def demo(tmp_path: Path, **session) -> config.Config:
-    return config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(tmp_path), **session}})
+    """The demo on the OU market: the foundation criteria need trades within 60 s."""
+    return config.load(ROOT / "config" / "demo.toml", on_ou({"session": {"logs_dir": str(tmp_path), **session}}))
 
 
 async def test_sixty_second_session_meets_the_foundation_criteria(autojump_clock, tmp_path):

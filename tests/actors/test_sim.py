@@ -11,15 +11,19 @@ from actors.core.venues import binance, upbit
 from actors.net.http import http_client
 from actors.net.memory import memory_network
 from actors.net.ws import WsClosed, open_ws
+from actors.sim import market_file
 from actors.sim.model import BINANCE_BTC, UPBIT_BTC, SimMarket
 from actors.sim.serve import serve_sim
 from actors.sim.settings import SimConfig
 from actors.sim.upbit_server import SubscribeError, java_double, parse_subscription
 
 
-def test_same_seed_same_market_and_books_behave():
-    a, b = SimMarket(SimConfig(), 3, 0), SimMarket(SimConfig(), 3, 0)
-    c = SimMarket(SimConfig(), 4, 0)
+@pytest.mark.parametrize("model", ["default", "ou"])
+def test_same_seed_same_market_and_books_behave(model):
+    cfg = SimConfig(market_model=model)
+    params = market_file.params_of(cfg)
+    a, b = SimMarket(cfg, 3, 0, params), SimMarket(cfg, 3, 0, params)
+    c = SimMarket(cfg, 4, 0, params)
     prev_final = a.update_id
     for _ in range(600):
         ra, rb, _ = a.step(), b.step(), c.step()
@@ -33,8 +37,8 @@ def test_same_seed_same_market_and_books_behave():
     assert a.books[UPBIT_BTC].top(30) != c.books[UPBIT_BTC].top(30)
 
 
-def test_premium_deviates_by_tens_of_bps_and_depth_varies():
-    market = SimMarket(SimConfig(), 11, 0)
+def test_the_ou_premium_deviates_by_tens_of_bps_and_depth_varies():
+    market = SimMarket(SimConfig(market_model="ou"), 11, 0)
     premiums, depths = [], []
     for i in range(3000):  # 5 minutes
         market.step()
@@ -42,6 +46,23 @@ def test_premium_deviates_by_tens_of_bps_and_depth_varies():
         if i % 10 == 0:
             depths.append(sum(s for _, s in market.books[BINANCE_BTC].top(20)[1]))
     assert max(premiums) - min(premiums) > 40
+    assert statistics.pstdev(depths) / statistics.mean(depths) > 0.1
+
+
+def test_the_fitted_premium_moves_a_few_bps_a_minute_and_depth_varies():
+    """The real premium's 1-minute changes are about 6 bps (RMS), not the OU model's tens of bps: over five
+    minutes the fitted model's premium moves as the real one does, and depth varies as before."""
+    cfg = SimConfig()
+    market = SimMarket(cfg, 11, 0, market_file.params_of(cfg))
+    premiums, depths = [], []
+    for i in range(3000):
+        market.step()
+        if i % 600 == 599:
+            premiums.append(market.premium_bps)
+        if i % 10 == 0:
+            depths.append(sum(s for _, s in market.books[BINANCE_BTC].top(20)[1]))
+    changes = [b - a for a, b in zip(premiums, premiums[1:])]
+    assert 0 < max(abs(c) for c in changes) < 40
     assert statistics.pstdev(depths) / statistics.mean(depths) > 0.1
 
 

@@ -239,7 +239,9 @@ def test_rest_depth_answers_the_levels_asked_for_and_the_diffs_continue_them(lim
 def test_deep_snapshot_stays_right_when_jumps_cross_the_whole_maintained_book():
     """Jumps larger than the 500 maintained levels cross into the far book: the diffs remove what a 5000-level
     snapshot holds there, and the book stays the simulator's."""
-    hub = SimHub(SimConfig(jumps_per_hour=3000, jump_bps=30), 6, epoch_ms=0)
+    hub = SimHub(
+        SimConfig(market_model="ou", jumps_per_hour=3000, jump_bps=30), 6, epoch_ms=0
+    )  # the OU model jumps on demand
     _, snapshot = _depth(hub, 5000)
     assert _follow(hub, _ClientBook(snapshot), 150) >= 2
 
@@ -280,7 +282,9 @@ async def test_book_ticker_follows_every_touch_change_and_agrees_with_the_synced
     """A client of depth@100ms and bookTicker on one connection, synced from a REST snapshot: several tickers per
     step, each one the top of its book at the ticker's update id (inside a diff's U..u: the documented order)."""
     memory_network()
-    hub = simulated_hub(SimConfig(), 5)
+    # the OU model moves the price every step, so every step changes the touch several times; on the fitted
+    # model the price is still in most steps (docs/simulator.md: fewer tickers than the real stream)
+    hub = simulated_hub(SimConfig(market_model="ou"), 5)
     events: list[binance.Event] = []
     async with trio.open_nursery() as nursery:
         endpoints = await nursery.start(serve_hub, hub)

@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "actors" / "core"
 MODEL = ROOT / "actors" / "sim" / "model.py"
+MARKET_MODEL = ROOT / "actors" / "sim" / "market_model.py"  # the fitted processes the model steps
 POLICY = ROOT / "supervision" / "policy.py"
 SETTINGS = ROOT / "actors" / "sim" / "settings.py"  # what the model reads: pure too
 FORBIDDEN_MODULES = {
@@ -36,7 +37,13 @@ TIME_CLOCKS = {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "
 DATE_CLOCKS = ("datetime.now", "datetime.utcnow", "datetime.today", "date.today")  # also as datetime.datetime.now
 SEEDED = "Random"  # the one name of the random module a pure file may use: random.Random(seed)
 PROJECT = ("actors", "supervision")
-PURE_MODULES = ("actors.core", "actors.sim.model", "actors.sim.settings", "supervision.policy")
+PURE_MODULES = (
+    "actors.core",
+    "actors.sim.model",
+    "actors.sim.market_model",
+    "actors.sim.settings",
+    "supervision.policy",
+)
 
 
 def _where(path: Path, node: ast.AST) -> str:
@@ -146,7 +153,7 @@ def test_core_imports_no_runtime_io_or_logging():
     assert problems == []
 
 
-@pytest.mark.parametrize("path", [MODEL, POLICY], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [MODEL, MARKET_MODEL, POLICY], ids=lambda p: p.name)
 def test_the_market_model_and_the_restart_policy_use_no_runtime_io_logging_or_clock(path):
     assert _violations(path) == []
 
@@ -156,7 +163,7 @@ def test_the_market_model_and_the_restart_policy_use_no_runtime_io_logging_or_cl
     [
         pytest.param(_core_files(), id="core"),
         pytest.param([POLICY], id="policy"),
-        pytest.param([MODEL, SETTINGS], id="model"),
+        pytest.param([MODEL, MARKET_MODEL, SETTINGS], id="model"),
     ],
 )
 def test_pure_files_import_only_pure_modules_of_the_project(paths):
