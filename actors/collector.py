@@ -65,8 +65,12 @@ async def run_collector(
         log.info(status_line(ctx, trio.current_time()))
 
     def sample() -> None:
-        line = premium_sample(ctx, trio.current_time())
-        if line is not None and premium_path is not None and ctx.disk_error is None:
+        now = trio.current_time()
+        line = premium_sample(ctx, now)
+        if line is None:
+            return
+        ctx.realism.observe(ctx.clock, now, ctx.opened_at, ctx.market_state.view(now))  # the KPI's realism
+        if premium_path is not None and ctx.disk_error is None:
             try:
                 append_text(
                     premium_path,

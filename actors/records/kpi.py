@@ -26,6 +26,7 @@ from actors.core.trader import Trader
 from actors.core.trader_outputs import ZoneFillRatio
 from actors.core.vocabulary import LegRisk, Side
 from actors.records.files import DataWriteError
+from actors.records.realism import RealismContext, RealismKpi
 from supervision import ChildStats
 
 
@@ -59,6 +60,7 @@ class SessionContext:
     wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)
     wire_to_fill_written: LatencyHistogram = attrs.field(factory=LatencyHistogram)
     disk_error: str | None = None  # the first data write that failed; the session stops on it
+    realism: RealismContext = attrs.field(factory=RealismContext)  # the market's 1-minute closes and reference
     on_disk_error: Callable[[str], None] | None = None  # set by the session: log it, stop the session
 
     def write_failed(self, error: DataWriteError) -> None:
@@ -261,6 +263,7 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
     fatal_errors: tuple[str, ...] = ()
     pipeline_latency_ms: PipelineLatency = PipelineLatency()
     replay: ReplayInfo | msgspec.UnsetType = msgspec.UNSET  # absent unless market = "replay"
+    realism: RealismKpi | None = None  # the market against the real one (None in files written before it)
     acceptance_thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
     acceptance: tuple[Criterion, ...] = ()
 
@@ -370,6 +373,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
             ctx.wire_to_decision.statistics_ms(), ctx.wire_to_fill_written.statistics_ms()
         ),
         replay=msgspec.UNSET if ctx.replay is None else msgspec.convert(_replay_now(ctx), ReplayInfo),
+        realism=ctx.realism.kpi(),
         acceptance_thresholds=ctx.thresholds,
     )
     return msgspec.structs.replace(kpi, acceptance=tuple(criteria(kpi, ctx.thresholds)))

@@ -36,6 +36,7 @@ class FaultConfig:
 class SimConfig:
     """The embedded exchange's market model and server behaviour (market = "sim")."""
 
+    market_model: str = "default"  # "default": the shipped fitted file; "ou": the old OU model; or a model JSON
     btc_usdt: float = attrs.field(default=60_000.0, validator=positive)
     usdt_krw: float = attrs.field(default=1_380.0, validator=positive)
     btc_vol_bps_per_sqrt_s: float = attrs.field(default=1.5, validator=non_negative)
