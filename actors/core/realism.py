@@ -28,7 +28,7 @@ session's own statistics are measured while it runs.
 from __future__ import annotations
 
 import math
-from collections import deque
+from array import array
 from typing import Iterable, Mapping, Sequence
 
 import attrs
@@ -121,15 +121,17 @@ class MinuteCloses:
     """The 1-minute closes of a series that arrives a sample at a time (a session's premium, once a second):
     the last sample of each minute, at most ``max_minutes`` of them (the oldest dropped first), so a session
     of days holds a few thousand numbers. ``stretches()`` gives what ``stretches_from_samples`` gives on
-    every sample; a sample older than the newest minute is ignored (the series' times ascend)."""
+    every sample; a sample older than the newest minute is ignored (the series' times ascend).
+
+    Held in flat arrays, not a Python object per minute: a long session's heap stays flat (bench/soak.py
+    counts allocated blocks)."""
 
     max_minutes: int = MAX_MINUTES
-    _minutes: deque[int] = attrs.field(init=False)
-    _values: deque[tuple[float, float, float]] = attrs.field(init=False)  # premium, binance, upbit (nan: none)
-
-    def __attrs_post_init__(self) -> None:
-        self._minutes = deque(maxlen=self.max_minutes)
-        self._values = deque(maxlen=self.max_minutes)
+    _minutes: array[int] = attrs.field(init=False, factory=lambda: array("q"))
+    _columns: tuple[array[float], array[float], array[float]] = attrs.field(
+        init=False,
+        factory=lambda: (array("d"), array("d"), array("d")),  # premium, binance, upbit (nan: none)
+    )
 
     def __len__(self) -> int:
         return len(self._minutes)
@@ -140,15 +142,21 @@ class MinuteCloses:
         if self._minutes and minute < self._minutes[-1]:
             return
         if self._minutes and minute == self._minutes[-1]:
-            self._values[-1] = values
+            for column, value in zip(self._columns, values):
+                column[-1] = value
             return
         self._minutes.append(minute)
-        self._values.append(values)
+        for column, value in zip(self._columns, values):
+            column.append(value)
+        if len(self._minutes) > self.max_minutes:
+            del self._minutes[0]
+            for column in self._columns:
+                del column[0]
 
     def stretches(self) -> list[Stretch]:
         if not self._minutes:
             return []
-        premium, binance, upbit = np.asarray(self._values, dtype=np.float64).T
+        premium, binance, upbit = (np.asarray(c, dtype=np.float64) for c in self._columns)
         return stretches_from_samples(
             [60.0 * m for m in self._minutes],
             premium.tolist(),
