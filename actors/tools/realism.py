@@ -353,12 +353,17 @@ def market_sentence(kpi: Kpi) -> str:
         )
     if kpi.market == "replay" and isinstance(kpi.replay, ReplayInfo):
         r = kpi.replay
-        text = f"**Replayed market**: {', '.join(r.recorded) or 'no book'} recorded ({', '.join(r.files)})"
+        text = f"**Replayed market**: {', '.join(r.recorded) or 'no book'} recorded ({', '.join(r.files or r.sources)})"
         if r.synthesised:
             text += f"; {', '.join(r.synthesised)} synthesised by {_model_words(model)}"
         return text + (
             ". Its PnL measures the strategy against that recording"
             + (" and, where books were synthesised, that model." if r.synthesised else ".")
+        )
+    if kpi.market == "replay":
+        return (
+            "**Replayed market** (the KPI file does not say what was recorded). Its PnL measures the strategy "
+            "against that recording."
         )
     return (
         f"**Simulated market**: {_model_words(model)}. Its PnL measures the strategy against that model, not "
