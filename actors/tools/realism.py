@@ -257,7 +257,8 @@ def not_measured(block: RealismKpi) -> str:
 
 def _reference_words(block: RealismKpi) -> str:
     if block.reference is None:
-        return f"no real reference ({block.reference_note})" if block.reference_note else "no real reference"
+        note = (block.reference_note or "").split("no reference: ")[-1]
+        return f"no real reference ({note})" if note else "no real reference"
     windows = f"; its windows are {block.window_min} min long" if block.window_min else ""
     return f"{block.reference_source} (the reference of {block.reference}, {block.reference_path}{windows})"
 
@@ -388,7 +389,7 @@ def _short_model(model: MarketModelInfo | None, *, known: bool) -> str:
         return "the old OU model, not fitted to real data" if not known else "model unknown"
     if model.name == OU:
         return "the old OU model, not fitted to real data"
-    return f"model {model.name}" + (", fitted to real data" if model.fitted_to else "")
+    return f"model {model.name}" + (", fitted to real data" if model.fitted_to else ", its file unreadable")
 
 
 def section(kpi: Kpi, duration_s: float) -> list[str]:
@@ -408,7 +409,9 @@ def section(kpi: Kpi, duration_s: float) -> list[str]:
     ]
     measured = rows(block)
     windows = f" of {block.window_min} min" if block.window_min else ""
-    if measured:
+    if measured and block.reference is None:  # nothing to compare with: the figures alone
+        lines += ["| statistic | this session |", "|---|---|"] + [f"| {r[0]} | {r[1]} |" for r in measured] + [""]
+    elif measured:
         lines += [
             f"| statistic | this session | real, whole data | real windows{windows}, 10-90 % "
             "| agrees? (in range / within) |",

@@ -205,3 +205,15 @@ def test_the_section_names_what_a_short_run_could_not_measure():
     for stat in realism.STATISTICS[1:]:  # only the 1-minute change (3 minutes) is measured in 10
         assert f"{stat.label} (needs " in section, stat.key
     assert "This run traded 10 min, the real windows are 180 min" in section
+
+
+def test_without_a_reference_the_section_shows_the_figures_alone_and_says_why():
+    rng = np.random.default_rng(6)
+    stretch = realism.Stretch(rng.normal(0, 5, 60).cumsum())
+    note = "no reference: config/market/upbit_binance_btc_2024h2.json: file not found"
+    block = records_realism.figures([stretch], None, market="sim", reference_note=note)
+    kpi = _kpi(market="sim", realism=msgspec.to_builtins(block))
+    section = "\n".join(tool.section(kpi, 3600.0))
+    assert "Real: no real reference (config/market/upbit_binance_btc_2024h2.json: file not found)." in section
+    assert "| statistic | this session |\n|---|---|\n| RMS premium change over 1 min (bps) |" in section
+    assert "in range" not in section
