@@ -257,31 +257,26 @@ class RealismContext:
 
 def session_realism(market: str, market_model: str) -> RealismContext:
     """The realism of a session on ``market`` (live, sim, replay) whose ``[sim] market_model`` is
-    ``market_model``: the model it names (none live) and the reference to compare with. Never raises: a model
-    file that cannot be read leaves the reference out and says why (the simulator reports its own errors)."""
-    model: MarketModelInfo | None = None
-    reference: ModelReference | None = None
+    ``market_model``: the model it names (none live) and the reference to compare with: that model file's, or
+    the default file's for a live session, the OU model, or a model file that gives no reference. Never
+    raises: without any reference, ``reference_note`` says why (the simulator reports its own errors)."""
+    if market == "live":
+        return _default_reference(market, None, "live: the real market now")
     named = model_path(market_model)
-    note: str | None = None
-    if market != "live":
-        if named is None:
-            model = MarketModelInfo(OU)
-            note = "the OU model is not fitted to real data: compared to the default model file's reference"
-        else:
-            path, shown = named
-            try:
-                reference = load_model_reference(path, shown)
-                model = MarketModelInfo(reference.name, shown, reference.source)
-            except inputs.InputError as exc:
-                model = MarketModelInfo(path.stem, shown, None)
-                note = f"no reference: {exc}"
-                return RealismContext(market, model, None, note)
-    else:
-        note = "live: the real market now, compared to the default model file's reference"
-    if reference is None:
-        path, shown = default_model_path(), DEFAULT_MODEL
-        try:
-            reference = load_model_reference(path, shown)
-        except inputs.InputError as exc:
-            note = f"{note}; no reference: {exc}"
-    return RealismContext(market, model, reference, note)
+    if named is None:
+        return _default_reference(market, MarketModelInfo(OU), "the OU model is not fitted to real data")
+    path, shown = named
+    try:
+        reference = load_model_reference(path, shown)
+    except inputs.InputError as exc:
+        return _default_reference(market, MarketModelInfo(path.stem, shown), str(exc))
+    return RealismContext(market, MarketModelInfo(reference.name, shown, reference.source), reference, None)
+
+
+def _default_reference(market: str, model: MarketModelInfo | None, why: str) -> RealismContext:
+    """Compared with the default model file's reference because of ``why``; or with none, saying why not."""
+    try:
+        reference = load_model_reference(default_model_path(), DEFAULT_MODEL)
+    except inputs.InputError as exc:
+        return RealismContext(market, model, None, f"{why}; no reference: {exc}")
+    return RealismContext(market, model, reference, f"{why}: compared with the default model file's reference")

@@ -340,7 +340,7 @@ def _model_words(model: MarketModelInfo | None) -> str:
     where = f" ({model.path})" if model.path else ""
     if model.fitted_to:
         return f"model {model.name}{where}, fitted to {model.fitted_to}"
-    return f"model {model.name}{where}, whose file could not be read when the session started"
+    return f"model {model.name}{where}, whose file gave no reference to real data when the session started"
 
 
 def market_sentence(kpi: Kpi) -> str:
@@ -389,10 +389,10 @@ def _short_model(model: MarketModelInfo | None, *, known: bool) -> str:
         return "the old OU model, not fitted to real data" if not known else "model unknown"
     if model.name == OU:
         return "the old OU model, not fitted to real data"
-    return f"model {model.name}" + (", fitted to real data" if model.fitted_to else ", its file unreadable")
+    return f"model {model.name}" + (", fitted to real data" if model.fitted_to else ", no reference to real data")
 
 
-def section(kpi: Kpi, duration_s: float) -> list[str]:
+def section(kpi: Kpi) -> list[str]:
     """The report's Realism section (simulated and replayed sessions; nothing for a live one or a KPI file
     written before the realism block)."""
     block = kpi.realism
@@ -422,9 +422,9 @@ def section(kpi: Kpi, duration_s: float) -> list[str]:
     else:
         lines += ["No statistic measured: the run is too short.", ""]
     notes = [spread_sentence(block)]
-    if block.window_min and duration_s < 0.9 * 60 * block.window_min:
+    if block.window_min and kpi.duration_s < 0.9 * 60 * block.window_min:
         notes.append(
-            f"This run traded {duration_s / 60:.0f} min, the real windows are {block.window_min} min: a shorter "
+            f"This run traded {kpi.duration_s / 60:.0f} min, the real windows are {block.window_min} min: a shorter "
             "run's figures spread wider than that range."
         )
     notes.append(not_measured(block))

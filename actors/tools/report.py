@@ -357,7 +357,7 @@ def write_report(logs_dir: Path, session_id: str | None = None, out: Path | None
         path = paths.plot(name) if out is None else page.with_name(f"{page.stem}_{name}.png")
         save_figure(fig, path)
         plots.append(path)
-    lines = _header(s) + realism.section(s.kpi, s.kpi.duration_s) + _criteria(s.kpi) + _totals(s)
+    lines = _header(s) + realism.section(s.kpi) + _criteria(s.kpi) + _totals(s)
     lines += _trades(s, _link(paths.trades, page))
     slippage_plot = paths.plot("slippage") if out is None else page.with_name(f"{page.stem}_slippage.png")
     lines += _fills(s) + _slippage(s, slippage_plot) + _zones(s.kpi) + _feeds(s.kpi)

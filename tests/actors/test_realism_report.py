@@ -125,8 +125,11 @@ def test_live_and_unreadable_models_say_which_reference_or_why_none(tmp_path, de
     live = records_realism.session_realism("live", "default")
     assert live.model is None and live.reference is not None and live.reference_note.startswith("live")
     missing = records_realism.session_realism("sim", str(tmp_path / "nope.json"))
-    assert missing.reference is None and "file not found" in str(missing.reference_note)
     assert missing.model is not None and missing.model.fitted_to is None
+    assert missing.reference is not None and missing.reference.path == records_realism.DEFAULT_MODEL
+    assert missing.reference_note == (
+        f"{tmp_path / 'nope.json'}: file not found: compared with the default model file's reference"
+    )
     default_reference.unlink()
     ou = records_realism.session_realism("sim", "ou")
     assert (
@@ -184,8 +187,8 @@ def test_the_report_says_where_its_market_came_from(tmp_path):
     for name, (fields, first) in cases.items():
         kpi = _kpi(**fields)
         assert tool.market_sentence(kpi).startswith(first), (name, tool.market_sentence(kpi))
-        assert bool(tool.section(kpi, kpi.duration_s)) == (name in ("sim", "replay")), name
-    section = "\n".join(tool.section(_kpi(**cases["replay"][0]), 1200.0))
+        assert bool(tool.section(kpi)) == (name in ("sim", "replay")), name
+    section = "\n".join(tool.section(_kpi(**cases["replay"][0])))
     assert "measured on this session's own replayed market: 200 one-minute closes" in section
     assert "| RMS premium change over 60 min (bps) |" in section
     labels = {name: tool.market_label(_kpi(**fields)) for name, (fields, _) in cases.items()}
@@ -199,7 +202,7 @@ def test_the_report_says_where_its_market_came_from(tmp_path):
 
 def test_the_section_names_what_a_short_run_could_not_measure():
     kpi = _kpi(market="sim", duration_s=600.0, realism=_block("sim", FITTED, minutes=10))
-    section = "\n".join(tool.section(kpi, kpi.duration_s))
+    section = "\n".join(tool.section(kpi))
     assert "| RMS premium change over 1 min (bps) |" in section
     assert "Not measured, too short (the longest stretch here is 10 min)" in section
     for stat in realism.STATISTICS[1:]:  # only the 1-minute change (3 minutes) is measured in 10
@@ -213,7 +216,7 @@ def test_without_a_reference_the_section_shows_the_figures_alone_and_says_why():
     note = "no reference: config/market/upbit_binance_btc_2024h2.json: file not found"
     block = records_realism.figures([stretch], None, market="sim", reference_note=note)
     kpi = _kpi(market="sim", realism=msgspec.to_builtins(block))
-    section = "\n".join(tool.section(kpi, 3600.0))
+    section = "\n".join(tool.section(kpi))
     assert "Real: no real reference (config/market/upbit_binance_btc_2024h2.json: file not found)." in section
     assert "| statistic | this session |\n|---|---|\n| RMS premium change over 1 min (bps) |" in section
     assert "in range" not in section
