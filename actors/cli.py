@@ -34,6 +34,7 @@ from actors.records.paths import SessionIdTaken, SessionPaths, claim_session, co
 from actors.session import SessionResult, run_session
 from actors.sim.recordings import RecordingError
 from actors.sim.replay import ReplayMarket
+from actors.tools.realism import market_label
 from actors.wiring import prepare_replay, replay_pace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = (
@@ -371,6 +372,7 @@ def _summary(result: SessionResult) -> str:
     if k.risk_stopped:
         lines.append(f"  risk stop: {k.risk_stopped}")
     lines += _orders_line(k)
+    lines += _market_line(k)
     lines += [
         f"  available_volume std/mean: BUY {fmt(k.available_volume.BUY.std_over_mean)}, "
         f"SELL {fmt(k.available_volume.SELL.std_over_mean)}",
@@ -385,6 +387,22 @@ def _summary(result: SessionResult) -> str:
     ]
     lines += [f"    {error}" for error in k.fatal_errors]
     return "\n".join(lines)
+
+
+def _market_line(k: Kpi) -> list[str]:
+    """Which market the figures come from and, off live, how many realism statistics sit in the real windows'
+    range (docs/realism.md; the report's Realism section has the table)."""
+    text = f"  market: {market_label(k)}"
+    block = k.realism
+    if block is None or k.market == "live" or block.reference is None or not block.window_min:
+        return [text]
+    judged = [s.in_window_range for s in block.stats.values() if s.in_window_range is not None]
+    if not judged:
+        return [f"{text}; realism: the run is too short for any statistic"]
+    return [
+        f"{text}; realism: {sum(judged)} of {len(judged)} statistics measured inside the real "
+        f"{block.window_min}-min windows' 10-90 % range"
+    ]
 
 
 def _orders_line(k: Kpi) -> list[str]:

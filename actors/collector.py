@@ -19,7 +19,7 @@ from loguru import logger
 
 from actors.core.trader_outputs import FillEvent
 from actors.records.files import DataWriteError, FillWriter, append_text, write_json_atomic
-from actors.records.kpi import SessionContext, build_kpi, premium_sample, status_line
+from actors.records.kpi import PREMIUM_HEADER, SessionContext, build_kpi, premium_sample, status_line
 
 PREMIUM_SAMPLE_S = 1.0
 
@@ -65,12 +65,16 @@ async def run_collector(
         log.info(status_line(ctx, trio.current_time()))
 
     def sample() -> None:
-        line = premium_sample(ctx, trio.current_time())
-        if line is not None and premium_path is not None and ctx.disk_error is None:
+        now = trio.current_time()
+        line = premium_sample(ctx, now)
+        if line is None:
+            return
+        ctx.realism.observe(ctx.clock, now, ctx.opened_at, ctx.market_state.view(now))  # the KPI's realism
+        if premium_path is not None and ctx.disk_error is None:
             try:
                 append_text(
                     premium_path,
-                    line if premium_path.exists() else "t_s,premium_bps,baseline_bps,ts_utc,equity_usdt\n" + line,
+                    line if premium_path.exists() else PREMIUM_HEADER + line,
                 )
             except DataWriteError as exc:
                 ctx.write_failed(exc)

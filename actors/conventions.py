@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 
 
 class ExitCode(enum.IntEnum):
@@ -50,3 +51,9 @@ class SeedStream(enum.IntEnum):
     CHAOS = 2  # which actor chaos kills
     FAULTS = 3  # the simulator's random faults
     MOCK_BOOK = 7  # l2_source = "mock"
+
+
+# The market model a [sim] table's market_model = "default" selects: the fit to ../shared's real data
+# (python -m actors.calibrate --market; docs/simulator.md), found from the project folder
+DEFAULT_MARKET_MODEL_NAME = "upbit_binance_btc_2024h2"
+DEFAULT_MARKET_MODEL = Path(__file__).resolve().parents[1] / "config" / "market" / f"{DEFAULT_MARKET_MODEL_NAME}.json"

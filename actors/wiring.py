@@ -21,6 +21,7 @@ from actors.core.sizing import NoDrift
 from actors.core.slippage import SlippageModel
 from actors.core.trader import ExecutionParams, Trader
 from actors.records.kpi import CalibrationInfo, SessionContext
+from actors.records.realism import session_realism
 from actors.sim import recordings
 from actors.sim.replay import ReplayMarket
 from supervision import ChildStats
@@ -71,6 +72,7 @@ def context(cfg: Config, session_id: str, opened_at: float) -> SessionContext:
     ctx.thresholds = cfg.acceptance
     ctx.started_utc = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     ctx.calibration = calibration_info(cfg, ctx.trader)
+    ctx.realism = session_realism(cfg.session.market, cfg.sim.market_model)
     drift = ctx.trader.drift
     if isinstance(drift, SlippageModel):
         ctx.slippage_calibration, ctx.slippage_calibration_path = drift.version, cfg.strategy.slippage_calibration

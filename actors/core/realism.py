@@ -19,12 +19,16 @@ Statistics (``STATISTICS`` names them; ``measure`` computes the ones the data is
   minute and one minute later (Upbit follows Binance).
 
 A horizon is measured only where a stretch holds at least ``MIN_SPAN`` times that many minutes; the
-correlations and moments need ``MIN_MINUTES`` minutes in all.
+correlations and moments need ``MIN_MINUTES`` minutes in all (``requirement`` says so in words).
+
+``MinuteCloses`` keeps a session's closes as its samples arrive (a sample a minute, bounded), so the
+session's own statistics are measured while it runs.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Iterable, Mapping, Sequence
 
 import attrs
@@ -37,6 +41,7 @@ HORIZONS_MIN = (1, 5, 15, 60, 180)
 WINDOW_MIN = 200  # the level autocorrelation demeans windows of at most this many minutes (the real blocks')
 MIN_SPAN = 3  # a horizon of h minutes needs a stretch of at least 3 h minutes
 MIN_MINUTES = 30  # fewer minutes in all: no correlation or moment is measured
+MAX_MINUTES = 31 * 24 * 60  # ``MinuteCloses`` keeps a month of closes, then drops the oldest
 
 
 @attrs.frozen
@@ -120,6 +125,55 @@ def stretches_from_samples(
     return [_stretch([c[run] for c in closes], binance is not None, upbit is not None) for run in runs(minutes, valid)]
 
 
+@attrs.define
+class MinuteCloses:
+    """The 1-minute closes of a series that arrives a sample at a time (a session's premium, once a second):
+    the last sample of each minute, at most ``max_minutes`` of them (the oldest dropped first), so a session
+    of days holds a few thousand numbers. ``stretches()`` gives what ``stretches_from_samples`` gives on
+    every sample; a sample older than the newest minute is ignored (the series' times ascend).
+
+    Held in flat arrays, not a Python object per minute: a long session's heap stays flat (bench/soak.py
+    counts allocated blocks)."""
+
+    max_minutes: int = MAX_MINUTES
+    _minutes: array[int] = attrs.field(init=False, factory=lambda: array("q"))
+    _columns: tuple[array[float], array[float], array[float]] = attrs.field(
+        init=False,
+        factory=lambda: (array("d"), array("d"), array("d")),  # premium, binance, upbit (nan: none)
+    )
+
+    def __len__(self) -> int:
+        return len(self._minutes)
+
+    def add(self, t_s: float, premium_bps: float, binance: float | None = None, upbit: float | None = None) -> None:
+        minute = math.floor(t_s / 60.0)
+        values = (premium_bps, math.nan if binance is None else binance, math.nan if upbit is None else upbit)
+        if self._minutes and minute < self._minutes[-1]:
+            return
+        if self._minutes and minute == self._minutes[-1]:
+            for column, value in zip(self._columns, values):
+                column[-1] = value
+            return
+        self._minutes.append(minute)
+        for column, value in zip(self._columns, values):
+            column.append(value)
+        if len(self._minutes) > self.max_minutes:
+            del self._minutes[0]
+            for column in self._columns:
+                del column[0]
+
+    def stretches(self) -> list[Stretch]:
+        if not self._minutes:
+            return []
+        premium, binance, upbit = (np.asarray(c, dtype=np.float64) for c in self._columns)
+        return stretches_from_samples(
+            [60.0 * m for m in self._minutes],
+            premium.tolist(),
+            None if np.isnan(binance).all() else binance.tolist(),
+            None if np.isnan(upbit).all() else upbit.tolist(),
+        )
+
+
 def _stretch(columns: list[Array], has_binance: bool, has_upbit: bool) -> Stretch:
     premium, rest = columns[0], columns[1:]
     binance = rest.pop(0) if has_binance else None
@@ -190,6 +244,24 @@ def measure(stretches: Sequence[Stretch]) -> dict[str, float]:
         _put(out, "upbit_binance_corr", _corr(*_lag_pairs(both, 0)))
         _put(out, "upbit_follow_corr", _corr(*_lag_pairs(both, 1)))
     return out
+
+
+def requirement(key: str) -> str:
+    """What statistic ``key`` needs before ``measure`` gives it, in words."""
+    if key in _HORIZON_OF:
+        return f"a stretch of at least {MIN_SPAN * _HORIZON_OF[key]} consecutive minutes"
+    needs = _NEEDS_CLOSES.get(key)
+    return f"about {MIN_MINUTES} minutes in all" + (f" with {needs}" if needs else "")
+
+
+_HORIZON_OF: Mapping[str, int] = {_rms_key(h): h for h in HORIZONS_MIN}
+_NEEDS_CLOSES: Mapping[str, str] = {
+    "binance_return_std_bps": "Binance's closes",
+    "binance_return_kurtosis": "Binance's closes",
+    "upbit_return_std_bps": "Upbit's closes",
+    "upbit_binance_corr": "both venues' closes",
+    "upbit_follow_corr": "both venues' closes",
+}
 
 
 def _paired_returns(stretches: Sequence[Stretch]) -> list[tuple[Array, Array]]:

@@ -26,6 +26,7 @@ from actors.core.trader import Trader
 from actors.core.trader_outputs import ZoneFillRatio
 from actors.core.vocabulary import LegRisk, Side
 from actors.records.files import DataWriteError
+from actors.records.realism import RealismContext, RealismKpi
 from supervision import ChildStats
 
 
@@ -59,6 +60,7 @@ class SessionContext:
     wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)
     wire_to_fill_written: LatencyHistogram = attrs.field(factory=LatencyHistogram)
     disk_error: str | None = None  # the first data write that failed; the session stops on it
+    realism: RealismContext = attrs.field(factory=RealismContext)  # the market's 1-minute closes and reference
     on_disk_error: Callable[[str], None] | None = None  # set by the session: log it, stop the session
 
     def write_failed(self, error: DataWriteError) -> None:
@@ -261,6 +263,7 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
     fatal_errors: tuple[str, ...] = ()
     pipeline_latency_ms: PipelineLatency = PipelineLatency()
     replay: ReplayInfo | msgspec.UnsetType = msgspec.UNSET  # absent unless market = "replay"
+    realism: RealismKpi | None = None  # the market against the real one (None in files written before it)
     acceptance_thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
     acceptance: tuple[Criterion, ...] = ()
 
@@ -370,6 +373,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
             ctx.wire_to_decision.statistics_ms(), ctx.wire_to_fill_written.statistics_ms()
         ),
         replay=msgspec.UNSET if ctx.replay is None else msgspec.convert(_replay_now(ctx), ReplayInfo),
+        realism=ctx.realism.kpi(),
         acceptance_thresholds=ctx.thresholds,
     )
     return msgspec.structs.replace(kpi, acceptance=tuple(criteria(kpi, ctx.thresholds)))
@@ -403,16 +407,37 @@ def _balances(balances: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str
 # -- the status line and the premium series --------------------------------------------------------
 
 
+# premium_<id>.csv's columns (docs/file-formats.md); files written before the last three (or the last four)
+# lack them, and readers accept those
+PREMIUM_COLUMNS = (
+    "t_s",
+    "premium_bps",
+    "baseline_bps",
+    "ts_utc",
+    "equity_usdt",
+    "binance_mid",
+    "upbit_mid",
+    "krw_per_usdt",
+)
+PREMIUM_HEADER = ",".join(PREMIUM_COLUMNS) + "\n"
+
+
 def premium_sample(ctx: SessionContext, now: float) -> str | None:
-    """One line of premium_<id>.csv: t_s, premium_bps, baseline_bps, ts_utc, equity_usdt (realized PnL plus
-    open trades marked to mid); None before both books."""
+    """One line of premium_<id>.csv (``PREMIUM_COLUMNS``): t_s, premium_bps, baseline_bps, ts_utc, equity_usdt
+    (realized PnL plus open trades marked to mid), then the view's Binance mid (USDT), Upbit mid (KRW) and FX
+    (KRW per USDT) the premium came from; None before both books."""
     view = ctx.market_state.view(now)
     trader = ctx.trader.statistics()
     baseline = trader.baseline_bps
-    if view.premium_bps is None or baseline is None:
+    usdt_mid = view.usdt_leg.mid if view.usdt_leg is not None else None
+    krw_mid = view.krw_leg.mid if view.krw_leg is not None else None
+    if view.premium_bps is None or baseline is None or view.fx is None or usdt_mid is None or krw_mid is None:
         return None
     equity = trader.realized_pnl_usdt + trader.unrealized_pnl_usdt
-    return f"{now - ctx.opened_at:.3f},{view.premium_bps:.4f},{baseline:.4f},{ctx.clock.utc(now)},{equity:.6f}\n"
+    return (
+        f"{now - ctx.opened_at:.3f},{view.premium_bps:.4f},{baseline:.4f},{ctx.clock.utc(now)},{equity:.6f},"
+        f"{usdt_mid:.12g},{krw_mid:.12g},{view.fx.krw_per_usdt:.12g}\n"
+    )
 
 
 def causes_in_words(causes: Mapping[str, int]) -> str:

@@ -87,6 +87,16 @@ class SessionPaths:
         prefix, suffix = _NAMES[kind]
         return sorted(p.name[len(prefix) : -len(suffix)] for p in logs_dir.glob(file_pattern(kind)))
 
+    @staticmethod
+    def of_file(path: Path, kind: str) -> SessionPaths | None:
+        """The session a file of that kind belongs to, by its name (``premium_<id>.csv`` in a folder: that
+        folder's session ``<id>``); None if the name is not one of that kind."""
+        prefix, suffix = _NAMES[kind]
+        name = path.name
+        if not (name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix) + len(suffix)):
+            return None
+        return SessionPaths(path.parent, name[len(prefix) : -len(suffix)])
+
 
 class SessionIdTaken(Exception):
     """A session id whose files already exist in the logs folder."""

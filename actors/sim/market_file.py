@@ -12,12 +12,12 @@ from typing import Any
 
 import attrs
 
+from actors.conventions import DEFAULT_MARKET_MODEL, DEFAULT_MARKET_MODEL_NAME
 from actors.inputs import MIB, InputError, read_text_bounded
 from actors.sim.market_model import FORMAT, VERSION, MarketParams
 from actors.sim.settings import SimConfig
 
-DEFAULT_NAME = "upbit_binance_btc_2024h2"
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "market" / f"{DEFAULT_NAME}.json"
+DEFAULT_NAME, DEFAULT_PATH = DEFAULT_MARKET_MODEL_NAME, DEFAULT_MARKET_MODEL
 MAX_BYTES = 4 * MIB
 OU = "ou"
 DEFAULT = "default"

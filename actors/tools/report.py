@@ -35,7 +35,7 @@ from actors.config import ConfigError, read_slippage_calibration
 from actors.core.acceptance import SIDES, SideDistributions, side_distributions
 from actors.core.vocabulary import Side
 from actors.records.kpi import Kpi, ReplayInfo
-from actors.tools import slippage_report
+from actors.tools import realism, slippage_report
 from actors.tools.report_plots import SIMPLE_MODEL_NOTE, clean, figures, save_figure, zone_order
 from actors.tools.session_files import (
     ReportError,
@@ -139,6 +139,8 @@ def _header(s: Session) -> list[str]:
     started = _utc(kpi.started_utc)
     lines = [
         f"# Session {s.paths.session_id}",
+        "",
+        realism.market_sentence(kpi),  # where the market came from, and what the PnL measures
         "",
         f"{kpi.status.capitalize()} {kpi.market} session{f' started {started}' if started else ''}: "
         f"traded {kpi.duration_s:.1f} s of the {kpi.requested_duration_s:g} s asked. {kpi.entry_trades} trades "
@@ -355,7 +357,8 @@ def write_report(logs_dir: Path, session_id: str | None = None, out: Path | None
         path = paths.plot(name) if out is None else page.with_name(f"{page.stem}_{name}.png")
         save_figure(fig, path)
         plots.append(path)
-    lines = _header(s) + _criteria(s.kpi) + _totals(s) + _trades(s, _link(paths.trades, page))
+    lines = _header(s) + realism.section(s.kpi) + _criteria(s.kpi) + _totals(s)
+    lines += _trades(s, _link(paths.trades, page))
     slippage_plot = paths.plot("slippage") if out is None else page.with_name(f"{page.stem}_slippage.png")
     lines += _fills(s) + _slippage(s, slippage_plot) + _zones(s.kpi) + _feeds(s.kpi)
     lines += ["## Plots", ""] + [f"![{p.name}]({_link(p, page)})" for p in plots] + [""]
@@ -374,7 +377,7 @@ def _slippage(s: Session, plot: Path) -> list[str]:
             model = read_slippage_calibration(orders.slippage_calibration_path)
         except ConfigError as exc:
             return [f"Slippage not judged: the session's drift model cannot be read now ({exc}).", ""]
-    return slippage_report.section(s.events, model, name, plot)
+    return slippage_report.section(s.events, model, name, plot, note=realism.market_label(s.kpi))
 
 
 # -- comparison ------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from actors.core.acceptance import SIDES  # noqa: E402
 from actors.core.vocabulary import Direction, Leg  # noqa: E402
 from actors.records.kpi import Kpi  # noqa: E402
+from actors.tools.realism import market_label  # noqa: E402
 from actors.tools.session_files import Session  # noqa: E402
 from actors.tools.trades import DIRECTION_WORDS, FillLine, max_drawdown, realized_curve  # noqa: E402
 
@@ -199,8 +200,15 @@ PLOTS: dict[str, Callable[[Session], Any]] = {
 
 
 def figures(s: Session) -> dict[str, Any]:
-    """The report's plots, by name (``report_<id>_<name>.png``), as matplotlib figures not yet saved."""
-    return {name: plot(s) for name, plot in PLOTS.items()}
+    """The report's plots, by name (``report_<id>_<name>.png``), as matplotlib figures not yet saved; each says
+    at its top which market its figures come from (simulated, replayed, live)."""
+    note = market_label(s.kpi)
+    out = {}
+    for name, plot in PLOTS.items():
+        fig = plot(s)
+        fig.suptitle(note, fontsize=8, color="dimgray", x=0.99, ha="right")
+        out[name] = fig
+    return out
 
 
 def save_figure(fig: Any, path: Path) -> None:

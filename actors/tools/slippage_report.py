@@ -89,9 +89,10 @@ def _n(x: float, digits: int = 3) -> str:
 
 
 def section(
-    legs: Sequence[FillLine], model: SlippageModel | None, model_name: str | None, plot: Path | None
+    legs: Sequence[FillLine], model: SlippageModel | None, model_name: str | None, plot: Path | None, note: str = ""
 ) -> list[str]:
-    """The report's lines (Markdown), and the plot written to ``plot`` (when given and there are legs)."""
+    """The report's lines (Markdown), and the plot written to ``plot`` (when given and there are legs; ``note``
+    above it: which market)."""
     mappings = [msgspec.structs.asdict(leg) for leg in legs if leg.venue is not None]
     checks = check(mappings, model)
     if not checks:
@@ -139,12 +140,12 @@ def section(
             f"{a.pnl_usdt:+.4f} |",
         ]
     if plot is not None:
-        _scatter(legs, plot)
+        _scatter(legs, plot, note)
         lines += ["", f"![slippage]({plot.name})"]
     return lines + [""]
 
 
-def _scatter(legs: Sequence[FillLine], path: Path) -> None:
+def _scatter(legs: Sequence[FillLine], path: Path, note: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,6 +170,8 @@ def _scatter(legs: Sequence[FillLine], path: Path) -> None:
     ax.set_xlabel("predicted slippage at the decision (bps)")
     ax.set_ylabel("realized slippage at arrival (bps)")
     ax.set_title("Slippage: predicted against realized, per leg")
+    if note:
+        fig.suptitle(note, fontsize=8, color="dimgray", x=0.99, ha="right")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -11,7 +11,7 @@ import pytest
 
 from actors.sim import cli as sim_cli
 from actors.sweep import cli as sweep_cli
-from actors.tools import calibrate, decode, report, tail
+from actors.tools import calibrate, decode, realism, report, tail
 from bench import run as bench_run
 from bench import soak
 
@@ -21,6 +21,7 @@ CLIS: dict[str, Callable[[list[str]], int]] = {
     "actors.tools.decode": decode.main,
     "actors.tools.tail": tail.main,
     "actors.tools.report": report.main,
+    "actors.tools.realism": realism.main,
     "actors.sim": sim_cli.main,
     "bench.run": bench_run.main,
     "bench.soak": soak.main,

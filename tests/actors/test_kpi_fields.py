@@ -64,8 +64,8 @@ def test_d84_2_kpi_names_its_calibration_spreads_and_thresholds(tmp_path, run_vi
     # warm-up and views whose premium stayed inside the entry threshold are counted as refusals
     assert kpi["refusals"]["warmup"] > 0 and kpi["refusals"]["below_entry"] > 0
     rows = paths.premium.read_text().splitlines()
-    assert rows[0].split(",")[-1] == "equity_usdt"
-    last_equity = float(rows[-1].split(",")[4])
+    equity_column = rows[0].split(",").index("equity_usdt")
+    last_equity = float(rows[-1].split(",")[equity_column])
     realized = sum(e["trade_pnl_usdt"] for e in events if e["trade_pnl_usdt"] is not None)
     # the last sample is at most a second before the end: realized PnL then, plus what was open
     assert last_equity == pytest.approx(realized + kpi["unrealized_pnl_usdt"], abs=1.0)

@@ -25,7 +25,11 @@ def test_report_of_a_session(tmp_path, run_virtual):
     result = run_virtual(cfg, paths)
     assert [c["passed"] for c in result.kpi["acceptance"]] == [True] * 7
     rows = paths.premium.read_text().splitlines()
-    assert rows[0] == "t_s,premium_bps,baseline_bps,ts_utc,equity_usdt" and len(rows) > 50
+    assert rows[0] == "t_s,premium_bps,baseline_bps,ts_utc,equity_usdt,binance_mid,upbit_mid,krw_per_usdt"
+    assert len(rows) > 50
+    for row in rows[1:]:  # the premium is the one of the mids and the FX beside it
+        premium, binance, upbit, fx = (float(row.split(",")[i]) for i in (1, 5, 6, 7))
+        assert premium == pytest.approx((upbit / fx / binance - 1) * 1e4, abs=1e-3)
     report = write_report(tmp_path)  # the latest session
     text = report.read_text()
     assert report == paths.report
