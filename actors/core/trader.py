@@ -834,8 +834,8 @@ class Trader:
 
     def _sample_inventory(self, view: MarketView) -> None:
         t_s = view.at - self.started_at
-        marks = marks_of(view)
-        if marks is not None and self.inventory.due(t_s):
+        marks = marks_of(view) if self.inventory.due(t_s) else None
+        if marks is not None:
             self.inventory.add(inventory_sample(round(t_s, 6), self.portfolio.initial, self.portfolio.balances, marks))
 
     def inventory_now(self) -> InventorySample | None:
