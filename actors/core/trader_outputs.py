@@ -128,6 +128,7 @@ class TraderStatistics:
     open_by_phase: Mapping[str, int] = MappingProxyType({})  # open trades per phase (sorted)
     open_btc: Mapping[str, float] = MappingProxyType({})  # venue -> BTC the open trades hold there
     dust_btc: Mapping[str, float] = MappingProxyType({})  # venue -> BTC closed trades left, below its minimum order
+    exit_retries: int = 0  # re-sends of an exit's unfilled rest allowed before it is hedged
     resent_legs: int = 0  # exit legs re-sent for what an exit left unfilled
     unwind_legs: int = 0  # hedge legs sent for what the exit rounds left
     trades_worked: int = 0  # closed trades whose exit needed re-sends or unwind legs
@@ -196,6 +197,7 @@ def statistics_of(trader: Trader) -> TraderStatistics:
         open_by_phase=MappingProxyType(dict(sorted(Counter(str(t.phase) for t in trader.trades.values()).items()))),
         open_btc=MappingProxyType(trader.open_btc()),
         dust_btc=MappingProxyType(dict(trader.dust_btc)),
+        exit_retries=trader.params.exit_retries,
         resent_legs=trader.resent_legs,
         unwind_legs=trader.unwind_legs,
         trades_worked=trader.trades_worked,

@@ -396,7 +396,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
         carried_imbalance_btc=round(trader.carried_imbalance_btc, 12),
         legs_in_flight=trader.legs_in_flight,
         exits=Exits(
-            ctx.trader.params.exit_retries,
+            trader.exit_retries,
             trader.resent_legs,
             trader.unwind_legs,
             trader.trades_worked,
