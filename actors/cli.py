@@ -304,6 +304,13 @@ _REFUSALS: dict[str, tuple[str, str, str | None]] = {
         "the premium was implausible, beyond its sanity band",
         "risk.max_premium_bps",
     ),
+    "hedge_cost": (
+        "expected hedge cost",
+        "the premium cleared the entry threshold only before the expected cost of hedging what the fill model "
+        "says will not fill",
+        None,
+    ),
+    "exit_budget": ("exit budget", "the balances could not pay for an exit leg (it was tried again later)", None),
 }
 _UNITS = {"_s": "s", "_btc": "BTC", "_usdt": "USDT", "_bps": "bps"}
 
@@ -373,6 +380,7 @@ def _summary(result: SessionResult) -> str:
         lines.append(f"  risk stop: {k.risk_stopped}")
     lines += _orders_line(k)
     lines += _market_line(k)
+    lines += _ledger_line(k)
     lines += [
         f"  available_volume std/mean: BUY {fmt(k.available_volume.BUY.std_over_mean)}, "
         f"SELL {fmt(k.available_volume.SELL.std_over_mean)}",
@@ -403,6 +411,37 @@ def _market_line(k: Kpi) -> list[str]:
         f"{text}; realism: {sum(judged)} of {len(judged)} statistics measured inside the real "
         f"{block.window_min}-min windows' 10-90 % range"
     ]
+
+
+def _ledger_line(k: Kpi) -> list[str]:
+    """Whether the balances add up (the KPI's reconciliation), what open trades hold, the dust closed trades left
+    and how exits were worked; nothing before the first fill."""
+    r = k.reconciliation
+    if not r.fills:
+        return []
+    if r.ok:
+        text = f"  ledger: balances = before + {_count(r.fills, 'fill')} (residuals within float rounding)"
+    else:
+        off = ", ".join(
+            f"{row.venue} {row.asset} {row.residual:+.6g}" for row in r.rows if abs(row.residual) > row.tolerance
+        )
+        text = f"  ledger: balances DO NOT reconcile with the {_count(r.fills, 'fill')}: {off}"
+    held = {v: x for v, x in k.inventory.open_btc.items() if x}
+    if held:
+        text += "; open trades hold " + ", ".join(f"{v} {x:+.8f}" for v, x in held.items()) + " BTC"
+    dust = {v: x for v, x in k.inventory.dust_btc.items() if x}
+    if dust:
+        text += "; dust " + ", ".join(f"{v} {x:+.8f}" for v, x in dust.items()) + " BTC"
+    unexplained = {v: x for v, x in k.inventory.unexplained_btc.items() if abs(x) > 1e-9}
+    if unexplained:
+        text += "; BTC NOT EXPLAINED " + ", ".join(f"{v} {x:+.8f}" for v, x in unexplained.items())
+    e = k.exits
+    if e.trades_worked:
+        text += (
+            f"; {_count(e.trades_worked, 'exit')} worked ({_count(e.resent_legs, 'leg')} re-sent, "
+            f"{_count(e.unwind_legs, 'unwind hedge')})"
+        )
+    return [text]
 
 
 def _orders_line(k: Kpi) -> list[str]:

@@ -34,10 +34,10 @@ from actors.conventions import ACTORS
 from actors.core import calibration as calibration_mod
 from actors.core import slippage as slippage_mod
 from actors.core.acceptance import Thresholds
-from actors.core.fills import Fees
+from actors.core.fills import Fees, Lots
+from actors.core.risk import RiskLimits
 from actors.core.rules import Limit, Rule, at_least, between, non_negative, off_or_at_least, positive, positive_or_inf
 from actors.core.strategy import StrategyParams
-from actors.core.trader import RiskLimits
 from actors.sim.settings import OU_ONLY_KEYS, SimConfig, ping_period
 from supervision import RestartPolicy
 
@@ -141,6 +141,7 @@ class StrategyConfig(StrategyParams):
 
 
 FeesConfig = Fees  # [fees] is the core's type: one set of defaults and rules
+LotsConfig = Lots  # [lots]: each venue's minimum order
 
 
 @attrs.frozen
@@ -204,6 +205,7 @@ class Config:
     feeds: FeedsConfig = attrs.field(factory=FeedsConfig)
     fx: FxConfig = attrs.field(factory=FxConfig)
     fees: FeesConfig = attrs.field(factory=FeesConfig)
+    lots: LotsConfig = attrs.field(factory=LotsConfig)
     portfolio: PortfolioConfig = attrs.field(factory=PortfolioConfig)
     risk: RiskConfig = attrs.field(factory=RiskConfig)
     aggregator: AggregatorConfig = attrs.field(factory=AggregatorConfig)

@@ -46,7 +46,7 @@ def trader(cfg: Config, session_id: str, opened_at: float) -> Trader:
         opened_at,
         _portfolio(cfg),
         _fill_model(cfg, seed),
-        ExecutionParams(strategy.latency_ms, strategy.latency_jitter_ms, strategy.leg_risk, cfg.fees),
+        ExecutionParams(strategy.latency_ms, strategy.latency_jitter_ms, strategy.leg_risk, cfg.fees, cfg.lots),
         cfg.risk,
         seed=seed,
         l2_source=strategy.l2_source,

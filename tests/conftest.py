@@ -66,3 +66,36 @@ def assert_balances_conserved():
                 assert kpi["balances"][venue][asset] == pytest.approx(amount, rel=1e-9, abs=1e-9), (venue, asset)
 
     return check
+
+
+@pytest.fixture
+def assert_ledger_adds_up():
+    """The ledger of a finished session, recomputed from its fill events (actors.core.ledger): balances after =
+    before + every fill, the KPI's own reconciliation agrees, every finished trade is flat (dust below the
+    venue's minimum order at most), and the BTC the balances moved is what open trades hold plus that dust.
+    Returns the finished trades' ids."""
+
+    def check(kpi: dict, events: list[dict]) -> list[int]:
+        import msgspec
+
+        from actors.core.fills import Lots
+        from actors.core.ledger import left_by_trade, not_flat, reconcile_fills
+        from actors.tools.trades import FillLine
+
+        lines = [msgspec.convert(e, FillLine) for e in events]
+        r = reconcile_fills(kpi["initial_balances"], kpi["balances"], lines)
+        assert r.ok and r.fills == len(events), r.failures()
+        assert kpi["reconciliation"]["ok"] and kpi["reconciliation"]["fills"] == len(events)
+        finished = sorted({e["trade_id"] for e in events if e["trade_pnl_usdt"] is not None})
+        left = left_by_trade(lines)
+        assert not_flat(left, finished, Lots(**kpi["lots"])) == ()
+        inventory = kpi["inventory"]
+        assert all(abs(x) < 1e-9 for x in inventory["unexplained_btc"].values()), inventory["unexplained_btc"]
+        for venue, dust in inventory["dust_btc"].items():
+            recomputed = sum(left[t][venue].btc for t in finished if venue in left.get(t, {}))
+            assert dust == pytest.approx(recomputed, abs=1e-12)
+        assert kpi["carried_imbalance_btc"] == pytest.approx(sum(inventory["open_btc"].values()), abs=1e-12)
+        assert inventory["samples"] and inventory["end"] is not None
+        return finished
+
+    return check

@@ -6,7 +6,9 @@
 - ``LiquidityMemory``: size our own fills took from a level is not available again until the book
   shows that level refreshed (its displayed size changed, or it left the visible book).
 - ``Fees``: taker fees per venue in the currency the venue charges: Upbit KRW markets in KRW on
-  both sides; Binance spot in the asset received (BTC on a BUY, USDT on a SELL).
+  both sides; Binance spot in the asset received (BTC on a BUY, USDT on a SELL). A BUY that must deliver
+  a given BTC net of a BTC fee asks for more (``Fees.order_for``).
+- ``Lots``: the smallest order each venue takes; a remainder below it cannot be traded there (dust).
 - Fill models: ``SimpleFillModel`` fills what the depth allows; ``CalibratedFillModel`` asks for the
   zone's calibrated fill ratio of the order (exactly, or sampled from a Beta distribution with the
   zone's mean and variance) and is then capped by the depth.
@@ -21,7 +23,7 @@ import attrs
 
 from actors.core.book import Level
 from actors.core.calibration import Calibration
-from actors.core.rules import non_negative
+from actors.core.rules import non_negative, positive
 from actors.core.vocabulary import Side, Venue, Zone
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -134,6 +136,37 @@ class Fees:
     def rate_bps(self, venue: Venue) -> float:
         return self.upbit_bps if venue == "upbit" else self.binance_bps
 
+    def order_for(self, venue: Venue, side: Side, net_btc: float) -> float:
+        """The order quantity whose fill changes the BTC held by ``net_btc`` (> 0) once the fee is paid: more
+        than ``net_btc`` for a Binance BUY, whose fee is taken from the BTC received; ``net_btc`` otherwise."""
+        if venue == "binance" and side == BUY:
+            return net_btc / (1 - self.binance_bps / 1e4)
+        return net_btc
+
+
+@attrs.frozen
+class Lots:
+    """The smallest order each venue takes (``[lots]`` in the config is this type): its quantity step and its
+    minimum order value (Upbit KRW markets: 5,000 KRW, 8 decimals of BTC; Binance BTCUSDT: LOT_SIZE 0.00001
+    BTC, NOTIONAL 5 USDT). Orders are not rounded to the step (the simulated venues take any size); a
+    remainder below a venue's minimum order cannot be traded there: it is dust, kept and reported."""
+
+    upbit_btc: float = attrs.field(default=1e-8, validator=positive)
+    upbit_min_krw: float = attrs.field(default=5000.0, validator=non_negative)
+    binance_btc: float = attrs.field(default=1e-5, validator=positive)
+    binance_min_usdt: float = attrs.field(default=5.0, validator=non_negative)
+
+    def min_order_btc(self, venue: Venue, price: float) -> float:
+        """The smallest quantity an order on ``venue`` may have at ``price`` (its quote per BTC)."""
+        lot, value = (
+            (self.upbit_btc, self.upbit_min_krw) if venue == "upbit" else (self.binance_btc, self.binance_min_usdt)
+        )
+        return max(lot, value / price) if price > 0 else lot
+
+    def is_dust(self, venue: Venue, btc: float, price: float) -> bool:
+        """Whether ``btc`` held on ``venue`` is too small to trade there (0 is dust too)."""
+        return abs(btc) < self.min_order_btc(venue, price)
+
 
 class FillModel(Protocol):
     """How much of an order fills against the levels it meets (``SimpleFillModel``, ``CalibratedFillModel``)."""
@@ -143,12 +176,19 @@ class FillModel(Protocol):
 
     def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float, zone: Zone) -> Fill: ...
 
+    def expected_ratio(self, side: Side, zone: Zone) -> float:
+        """The share of an order the model expects to fill where the depth allows it all."""
+        ...
+
 
 @attrs.frozen
 class SimpleFillModel:
     """Fills whatever the visible depth allows, up to the order quantity, within the limit."""
 
     name: str = "simple"
+
+    def expected_ratio(self, side: Side, zone: Zone) -> float:
+        return 1.0
 
     def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float, zone: Zone) -> Fill:
         return walk(levels, side, qty, limit)
@@ -166,6 +206,10 @@ class CalibratedFillModel:
     def ratio(self, side: Side, zone: Zone) -> float:
         stats = self.calibration.lookup(zone, side)
         return stats.sample(self.rng) if self.stochastic else stats.mean
+
+    def expected_ratio(self, side: Side, zone: Zone) -> float:
+        """The zone's calibrated mean (in the stochastic mode too: the mean of what it samples)."""
+        return self.calibration.lookup(zone, side).mean
 
     def fill(self, levels: tuple[Level, ...], side: Side, qty: float, limit: float, zone: Zone) -> Fill:
         fill = walk(levels, side, qty * self.ratio(side, zone), limit)

@@ -11,18 +11,21 @@
 - Close when the executable premium of the closing direction has moved ``tp_bps`` in the trade's
   favour since entry ("take_profit"), or after ``max_hold_s`` ("max_hold"). Fees of both
   round trips are inside these numbers, so a take-profit is a profit after fees.
+- When the fill model expects the two entry legs to fill different shares (the calibrated model: a zone's
+  BUY ratio of 0.26 against a SELL ratio of 1.0), the difference is hedged back at a cost: the entry's
+  executable premium is net of it (``hedge_cost_bps``), and so is the take-profit measured from it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from typing import Literal, Mapping, Sequence
 
 import attrs
 
-from actors.core.book import Level
+from actors.core.book import BookView, Level
 from actors.core.rules import Rule, between, non_negative, positive
-from actors.core.vocabulary import Direction, Zone
+from actors.core.vocabulary import Direction, Side, Zone
 
 ZONE_PAIRS = Rule(
     lambda v: all(len(z) == 2 and z[0] > 0 and z[1] > 0 for z in v),
@@ -55,6 +58,8 @@ class StrategyParams:
     max_depth_share: float = attrs.field(default=1.0, validator=between(0.01, 1.0))  # of the depth within the limit
     slices: int = attrs.field(default=1, validator=between(1, 100, "an integer"))  # child orders per trade
     slice_interval_ms: float = attrs.field(default=0.0, validator=non_negative)
+    # what an exit leaves unfilled is sent again as exit legs this many times (on later views), then hedged
+    exit_retries: int = attrs.field(default=3, validator=between(0, 100, "an integer"))
 
     def signal_qty(self) -> float:
         """The size the entry signal is computed at: the order's, or with depth sizing the smallest one."""
@@ -107,6 +112,69 @@ def executable_premiums(
         else (krw_buy * (1 + fk) / krw_per_usdt / (usdt_sell * (1 - fu)) - 1) * 1e4
     )
     return sell, buy
+
+
+def hedge_cost_bps(krw_ratio: float, usdt_ratio: float, krw_round_trip_bps: float, usdt_round_trip_bps: float) -> float:
+    """The expected cost of hedging an entry's unmatched part, in bps of the position it holds.
+
+    ``krw_ratio``, ``usdt_ratio``: the share of its order each entry leg is expected to fill. The position
+    held is the smaller share; the larger leg's surplus is traded back on its venue, which costs that venue's
+    round trip (``*_round_trip_bps``: the spread crossed and the fee twice) on the surplus. So the cost per
+    unit held is ``(large - small) / small * round_trip``: inf when the smaller leg is expected to fill
+    nothing (the entry would only pay for its hedge), 0 when both fill alike."""
+    small, large = sorted((krw_ratio, usdt_ratio))
+    if large <= small:
+        return 0.0
+    if small <= 0:
+        return math.inf
+    round_trip = krw_round_trip_bps if krw_ratio > usdt_ratio else usdt_round_trip_bps
+    return (large - small) / small * round_trip
+
+
+def net_of(
+    sell_krw: float | None, buy_krw: float | None, costs: Mapping[Direction, float]
+) -> tuple[float | None, float | None]:
+    """(sell_krw, buy_krw) executable premiums less what hedging costs each direction: a cost lowers what
+    "sell_krw" captures and raises the premium "buy_krw" pays."""
+    return (
+        None if sell_krw is None else sell_krw - costs[SELL_KRW],
+        None if buy_krw is None else buy_krw + costs[BUY_KRW],
+    )
+
+
+def round_trip_bps(entry_levels: Sequence[Level], back_levels: Sequence[Level], qty: float, fee_bps: float) -> float:
+    """What trading ``qty`` back right after an entry leg costs, in bps of the entry's price: the spread
+    crossed (the VWAP of ``back_levels``, the other side of the book, against the entry's) and the fee twice;
+    inf when a side is empty."""
+    entry, back = vwap(entry_levels, qty), vwap(back_levels, qty)
+    if entry is None or back is None:
+        return math.inf
+    return abs(entry - back) / entry * 1e4 + 2 * fee_bps
+
+
+def hedge_costs(
+    krw: BookView,
+    usdt: BookView,
+    ratios: Mapping[Direction, tuple[float, float]],
+    qty: float,
+    fee_krw_bps: float,
+    fee_usdt_bps: float,
+) -> dict[Direction, float]:
+    """``hedge_cost_bps`` of an entry of ``qty`` in each direction, from the legs' expected fill ratios
+    (``ratios``: direction -> (KRW leg, USDT leg)) and the round trip on each book."""
+    costs = {}
+    for direction, (krw_ratio, usdt_ratio) in ratios.items():
+        if krw_ratio == usdt_ratio:  # no book walk when nothing is expected to be hedged
+            costs[direction] = 0.0
+            continue
+        krw_sells, usdt_sells = direction.krw_side == Side.SELL, direction.usdt_side == Side.SELL
+        costs[direction] = hedge_cost_bps(
+            krw_ratio,
+            usdt_ratio,
+            round_trip_bps(*((krw.bids, krw.asks) if krw_sells else (krw.asks, krw.bids)), qty, fee_krw_bps),
+            round_trip_bps(*((usdt.bids, usdt.asks) if usdt_sells else (usdt.asks, usdt.bids)), qty, fee_usdt_bps),
+        )
+    return costs
 
 
 @attrs.define

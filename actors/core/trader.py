@@ -9,7 +9,15 @@ time and the leg fills against the latest view, minus the liquidity our own earl
 
 Leg risk: when the two entry legs fill different quantities the trade is imbalanced; ``hedge``
 trades the difference back on the venue of the larger leg (a third fill event, leg "hedge"),
-``carry`` keeps it (reported, marked to market).
+``carry`` keeps it (reported, marked to market). With ``hedge``, an entry's executable premium is net of
+the expected cost of that hedge: what the fill model expects the smaller leg to leave unmatched, traded
+back across the spread with the fee twice (``strategy.hedge_cost_bps``).
+
+Flat: a trade is done only when what it holds on each venue is dust, below the venue's minimum order
+(``Lots``). Exit legs ask for exactly what is held (a Binance BUY for more, its BTC fee taken from what it
+buys); what they leave unfilled is re-sent as exit legs on later views (phase ``working``, at most
+``strategy.exit_retries`` times), then hedged on the depth (``unwinding``), each leg within the risk
+limits (its notional, the balances), until flat. Dust a trade leaves is counted per venue.
 
 PnL of a trade, in USDT: each venue's cash flow net of fees (KRW converted at the FX rate at exit,
 BTC fees at the venue's mid), plus BTC left over valued at each venue's mid at exit. In KRW: the
@@ -30,25 +38,34 @@ from actors.core.book import BookView, Level
 from actors.core.fills import (
     BUY,
     SELL,
-    CalibratedFillModel,
     Fees,
     Fill,
     FillModel,
     LiquidityMemory,
+    Lots,
     SimpleFillModel,
     limit_price,
     walk,
 )
 from actors.core.kpi import RunningStats, Spread, Values
 from actors.core.l2source import MockBook, leg_levels
+from actors.core.ledger import FlowTotals, InventoryLog, InventorySample, inventory_sample, marks_of
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
-from actors.core.rules import Limit, positive_or_inf
+from actors.core.risk import RiskLimits, book_problem
 from actors.core.sizing import NoDrift, SlippageDrift, clearing_size, depth, within_limit
-from actors.core.strategy import Baseline, StrategyParams, entry_signal, executable_premiums, exit_signal
-from actors.core.trade import Order, Step, Trade
-from actors.core.trader_outputs import FillEvent, TraderStatistics, ZoneFillRatio, balances_snapshot
-from actors.core.vocabulary import Direction, Leg, LegRisk, Side, TradePhase, Zone
+from actors.core.strategy import (
+    Baseline,
+    StrategyParams,
+    entry_signal,
+    executable_premiums,
+    exit_signal,
+    hedge_costs,
+    net_of,
+)
+from actors.core.trade import EXITING, Order, Step, Trade
+from actors.core.trader_outputs import FillEvent, TraderStatistics, statistics_of
+from actors.core.vocabulary import Direction, HedgeReason, Leg, LegRisk, Side, TradePhase, Zone
 
 
 @attrs.frozen
@@ -57,19 +74,7 @@ class ExecutionParams:
     latency_jitter_ms: float = 0.0  # each leg's latency is uniform in latency_ms ± this
     leg_risk: LegRisk = attrs.field(default=LegRisk.HEDGE, converter=LegRisk)
     fees: Fees = attrs.field(factory=Fees)
-
-
-@attrs.frozen
-class RiskLimits:
-    """Risk limits (``[risk]`` in the config is this type); inf is no limit."""
-
-    # BTC bought or sold on one venue, counting the new leg
-    max_position_btc: Limit = attrs.field(default=Limit(math.inf), validator=positive_or_inf)
-    max_notional_usdt: Limit = attrs.field(default=Limit(math.inf), validator=positive_or_inf)  # per leg
-    # realized + marked loss at which new entries stop for good
-    max_loss_usdt: Limit = attrs.field(default=Limit(math.inf), validator=positive_or_inf)
-    # |mid premium| beyond this is bad data, not an opportunity
-    max_premium_bps: Limit = attrs.field(default=Limit(1500.0), validator=positive_or_inf)
+    lots: Lots = attrs.field(factory=Lots)  # each venue's minimum order: smaller remainders are dust
 
 
 @attrs.define
@@ -97,7 +102,6 @@ class Trader:
     realized_pnl_usdt: float = 0.0
     realized_pnl_krw: float = 0.0
     trade_pnls: RunningStats = attrs.field(factory=RunningStats)
-    carried_imbalance_btc: float = 0.0
     available_volume: dict[str, RunningStats] = attrs.field(factory=lambda: {BUY: RunningStats(), SELL: RunningStats()})
     zone_ratios: dict[Zone, dict[Side, RunningStats]] = attrs.field(factory=dict)
     fill_ratios: dict[Side, Values] = attrs.field(factory=lambda: {BUY: Values(), SELL: Values()})  # every leg
@@ -108,6 +112,12 @@ class Trader:
     parents_stopped: int = 0  # split trades stopped before their last child: the premium closed
     planned_qty_btc: float = 0.0  # the trades' planned sizes, summed
     entry_filled_btc: float = 0.0  # entry legs' filled quantity, summed over both legs
+    dust_btc: dict[str, float] = attrs.field(factory=dict)  # venue -> BTC closed trades left below its minimum order
+    resent_legs: int = 0  # exit legs sent again for what an exit left unfilled
+    unwind_legs: int = 0  # hedge legs sent for what the exit and its re-sends left
+    trades_worked: int = 0  # closed trades whose exit needed re-sends or unwind legs
+    flows: FlowTotals = attrs.field(factory=FlowTotals)  # every fill's flows and fees (actors.core.ledger)
+    inventory: InventoryLog = attrs.field(factory=InventoryLog)  # the balances' change over time, marked
     _rng: random.Random = attrs.field(init=False)
     _mock: MockBook | None = attrs.field(init=False, default=None)
 
@@ -142,6 +152,7 @@ class Trader:
         if self.last_view is not None:  # legs that arrived before this update met the previous book
             events += self._execute_due(view.at, self.last_view, wall_now, strictly_before=True)
         self.last_view = view
+        self._sample_inventory(view)
         if view.premium_bps is not None:
             self._children_due(view.at, view, events)
             events += self._decide(view)
@@ -186,6 +197,11 @@ class Trader:
         deviation = view.premium_bps - baseline
         sell_krw, buy_krw = self._premiums(view)
         for trade in list(self.trades.values()):
+            closing = buy_krw if trade.direction is Direction.SELL_KRW else sell_krw
+            if trade.phase in (TradePhase.WORKING, TradePhase.UNWINDING):
+                if not trade.pending and self._tradeable(view):
+                    self._work(trade, view, deviation, closing)
+                continue
             if trade.phase is not TradePhase.OPEN:
                 continue
             close = exit_signal(
@@ -198,29 +214,38 @@ class Trader:
                 self.params.max_hold_s,
             )
             if close is not None and self._tradeable(view):
-                exec_bps = buy_krw if trade.direction is Direction.SELL_KRW else sell_krw
-                self._send_exit(trade, view, deviation, exec_bps, close.reason)
+                self._send_exit(trade, view, deviation, closing, close.reason)
         if self.trades:
             return []  # one trade at a time
         if self.baseline.first_at is None or view.at - self.baseline.first_at < self.params.warmup_s:
             self.refusals["warmup"] += 1
             return []
         zone = self.params.zone(self.next_trade_id - 1)
-        signal = entry_signal(baseline, sell_krw, buy_krw, zone.entry_bps)
+        costs = self._hedge_costs(view, zone, self.params.signal_qty())
+        signal = entry_signal(baseline, *net_of(sell_krw, buy_krw, costs), zone.entry_bps)
         if signal is None:
-            # the order size is not executable on the visible depth, or its premium is inside the threshold
-            self.refusals["thin_books" if sell_krw is None and buy_krw is None else "below_entry"] += 1
+            # the order size is not executable on the visible depth, or its premium is inside the threshold, or
+            # it is beyond the threshold only before the expected cost of hedging what will not fill
+            if entry_signal(baseline, sell_krw, buy_krw, zone.entry_bps) is not None:
+                self.refusals["hedge_cost"] += 1
+            else:
+                self.refusals["thin_books" if sell_krw is None and buy_krw is None else "below_entry"] += 1
             return []
         if not self._tradeable(view):
             return []
         direction = signal.direction
-        threshold = baseline + zone.entry_bps if direction is Direction.SELL_KRW else baseline - zone.entry_bps
+        cost = costs[direction]
+        threshold = (
+            baseline + zone.entry_bps + cost if direction is Direction.SELL_KRW else baseline - zone.entry_bps - cost
+        )
         qty = self._size(view, direction, threshold)
         if qty is None or not self._within_limits(view, direction, qty):
             return []
         if self.params.sizing == "depth":  # the trade's premium is the one at its size
             sell_krw, buy_krw = self._premiums(view, qty)
-        exec_bps = sell_krw if direction is Direction.SELL_KRW else buy_krw
+            costs = self._hedge_costs(view, zone, qty)
+            cost = costs[direction]
+        exec_bps = net_of(sell_krw, buy_krw, costs)[0 if direction is Direction.SELL_KRW else 1]
         assert exec_bps is not None
         slices = self.params.slices
         trade = Trade(
@@ -232,6 +257,7 @@ class Trader:
             planned_qty=qty,
             child_qty=qty / slices,
             children=slices,
+            hedge_cost_bps=cost,
         )
         self.next_trade_id += 1
         self.trades[trade.trade_id] = trade
@@ -239,6 +265,24 @@ class Trader:
         self.planned_qty_btc += qty
         self._send_child(trade, view, deviation, exec_bps)
         return []
+
+    def _hedge_costs(self, view: MarketView, zone: Zone, qty: float) -> dict[Direction, float]:
+        """The expected cost, in bps of the position an entry of ``qty`` in each direction holds, of hedging back
+        what the fill model expects its smaller leg to leave unmatched (0 with ``leg_risk = "carry"``, which
+        keeps it, and when both legs are expected to fill alike); inf when a leg is expected to fill nothing."""
+        if self.execution.leg_risk is not LegRisk.HEDGE:
+            return dict.fromkeys(Direction, 0.0)
+        krw, usdt = view.krw_leg, view.usdt_leg
+        assert krw is not None and usdt is not None
+        fees, model = self.execution.fees, self.fill_model
+        return hedge_costs(
+            krw,
+            usdt,
+            {d: (model.expected_ratio(d.krw_side, zone), model.expected_ratio(d.usdt_side, zone)) for d in Direction},
+            qty,
+            fees.rate_bps(krw.venue),
+            fees.rate_bps(usdt.venue),
+        )
 
     # -- sizing and split entries ------------------------------------------------------------------
 
@@ -321,7 +365,17 @@ class Trader:
         trade.next_child_at = None if last else decided + self.params.slice_interval_ms / 1e3
         for on_krw, side in ((True, trade.direction.krw_side), (False, trade.direction.usdt_side)):
             self._send(
-                trade, Leg.ENTRY, on_krw, side, qty, view, deviation, exec_bps, child=trade.children_sent, at=decided
+                trade,
+                Leg.ENTRY,
+                on_krw,
+                side,
+                qty,
+                view,
+                deviation,
+                exec_bps,
+                child=trade.children_sent,
+                at=decided,
+                hedge_cost=trade.hedge_cost_bps,
             )
 
     def _children_due(self, now: float, view: MarketView, events: list[FillEvent]) -> bool:
@@ -372,6 +426,7 @@ class Trader:
             trade.child_qty,
         )
         entry = trade.zone.entry_bps
+        sell_krw, buy_krw = net_of(sell_krw, buy_krw, self._hedge_costs(view, trade.zone, trade.child_qty))
         if trade.direction is Direction.SELL_KRW:
             return sell_krw if sell_krw is not None and sell_krw - baseline >= entry else None
         return buy_krw if buy_krw is not None and baseline - buy_krw >= entry else None
@@ -381,17 +436,9 @@ class Trader:
         fresh, uncrossed and in price order (the premium's sanity band is checked before any decision)."""
         for book in (view.krw_leg, view.usdt_leg):
             assert book is not None
-            if not book.bids or not book.asks:
-                self.refusals["empty"] += 1
-                return False
-            if book.crossed:
-                self.refusals["crossed"] += 1
-                return False
-            if not _in_order(book):
-                self.refusals["unsorted"] += 1
-                return False
-            if view.at - book.received_at > self.params.max_book_age_s:
-                self.refusals["stale"] += 1
+            problem = book_problem(book, view.at, self.params.max_book_age_s)
+            if problem is not None:
+                self.refusals[problem] += 1
                 return False
         return True
 
@@ -411,27 +458,30 @@ class Trader:
         if qty * (view.usdt_leg.mid or 0.0) > risk.max_notional_usdt:
             self.refusals["max_notional"] += 1
             return False
-        fees = self.execution.fees
         for book, side in ((view.krw_leg, direction.krw_side), (view.usdt_leg, direction.usdt_side)):
             held = self.portfolio.balances[book.venue]["BTC"] - self.portfolio.initial[book.venue]["BTC"]
             if abs(held + (qty if side == BUY else -qty)) > risk.max_position_btc:
                 self.refusals["max_position"] += 1
                 return False
-            price = book.asks[0][0] if side == BUY else book.bids[0][0]
-            quote = _quote(book)
-            fee, fee_ccy = fees.charge(book.venue, side, qty, price, quote)
-            short = self.portfolio.shortfall(
-                book.venue,
-                side,
-                qty,
-                price * (1 + self.params.max_slippage_bps / 1e4) if side == BUY else price,
-                quote,
-                fee if fee_ccy == quote else 0.0,
-            )
-            if short is not None:
+            if self._shortfall(book, side, qty) is not None:
                 self.refusals["budget"] += 1
                 return False
         return True
+
+    def _shortfall(self, book: BookView, side: Side, qty: float) -> str | None:
+        """Why the balances cannot pay for ``qty`` on ``book`` (a BUY at the limit price, its fee included), or
+        None."""
+        price = book.asks[0][0] if side == BUY else book.bids[0][0]
+        quote = _quote(book)
+        fee, fee_ccy = self.execution.fees.charge(book.venue, side, qty, price, quote)
+        return self.portfolio.shortfall(
+            book.venue,
+            side,
+            qty,
+            price * (1 + self.params.max_slippage_bps / 1e4) if side == BUY else price,
+            quote,
+            fee if fee_ccy == quote else 0.0,
+        )
 
     def _latency_s(self) -> float:
         ex = self.execution
@@ -453,6 +503,8 @@ class Trader:
         reason: str | None = None,
         child: int = 0,
         at: float | None = None,
+        attempt: int = 0,
+        hedge_cost: float | None = None,
     ) -> None:
         """Send one leg, decided at ``at`` (default: the view's time; later when the leg is decided on a
         timer, after the view); the walk of the book it is decided on predicts its slippage."""
@@ -482,18 +534,90 @@ class Trader:
                 child,
                 levels[0][0] if levels else None,
                 None if predicted is None else max(predicted.available_volume - predicted.filled_qty, 0.0),
+                attempt,
+                hedge_cost,
             )
         )
 
+    # -- exits: until flat ---------------------------------------------------------------------------
+
     def _send_exit(self, trade: Trade, view: MarketView, deviation: float, exec_bps: float | None, reason: str) -> None:
         trade.move(Step.EXIT_SENT)
-        for on_krw, held in ((True, trade.krw_btc), (False, trade.usdt_btc)):
-            if abs(held) > 1e-12:
-                self._send(
-                    trade, Leg.EXIT, on_krw, SELL if held > 0 else BUY, abs(held), view, deviation, exec_bps, reason
-                )
-        if trade.pending == 0:
-            self._finish(trade, view, None, Step.CLOSED)
+        trade.exit_reason = reason
+        trade.exit_rounds = 1
+        self._send_closing(trade, view, deviation, exec_bps, Leg.EXIT, reason)
+        if trade.pending == 0:  # nothing could be sent (the balances): worked on later views
+            self._exit_done(trade, view, None)
+
+    def _work(self, trade: Trade, view: MarketView, deviation: float, exec_bps: float | None) -> None:
+        """Send what an exit left again: as exit legs while ``exit_retries`` allows, then as hedge legs that take
+        what the depth allows (each within the notional limit)."""
+        if trade.phase is TradePhase.WORKING and trade.exit_rounds <= self.params.exit_retries:
+            sent = self._send_closing(
+                trade, view, deviation, exec_bps, Leg.EXIT, trade.exit_reason, trade.exit_rounds + 1
+            )
+            if sent:
+                trade.exit_rounds += 1
+                self.resent_legs += sent
+                trade.move(Step.EXIT_RESENT)
+            return
+        sent = self._send_closing(trade, view, deviation, exec_bps, Leg.HEDGE, HedgeReason.UNFILLED_EXIT)
+        if sent:
+            trade.unwinds += sent
+            self.unwind_legs += sent
+            trade.move(Step.UNWIND_SENT)
+
+    def _send_closing(
+        self,
+        trade: Trade,
+        view: MarketView,
+        deviation: float,
+        exec_bps: float | None,
+        leg: Leg,
+        reason: str | None,
+        attempt: int = 1,
+    ) -> int:
+        """Send, on each venue where the trade holds more than dust, the leg that leaves it flat there (a Binance
+        BUY asks for more: its fee is taken from the BTC it buys); a hedge leg at most the notional limit. A leg
+        the balances cannot pay for is not sent (refusal ``exit_budget``). The number of legs sent."""
+        sent = 0
+        for on_krw in (True, False):
+            book = view.krw_leg if on_krw else view.usdt_leg
+            assert book is not None and view.usdt_leg is not None
+            order = trade.closing(on_krw, book.venue, self.execution.fees, self.execution.lots)
+            if order is None:
+                continue
+            side, qty = order
+            if leg is Leg.HEDGE:
+                qty = min(qty, self.risk.max_notional_usdt / (view.usdt_leg.mid or math.inf))
+            if self._shortfall(book, side, qty) is not None:
+                self.refusals["exit_budget"] += 1
+                continue
+            self._send(
+                trade,
+                leg,
+                on_krw,
+                side,
+                qty,
+                view,
+                deviation,
+                exec_bps,
+                reason,
+                attempt=attempt if leg is Leg.EXIT else 0,
+            )
+            sent += 1
+        return sent
+
+    def _flat(self, trade: Trade, view: MarketView) -> bool:
+        assert view.krw_leg is not None and view.usdt_leg is not None
+        return trade.is_flat(view.krw_leg.venue, view.usdt_leg.venue, self.execution.lots)
+
+    def _exit_done(self, trade: Trade, view: MarketView, events: list[FillEvent] | None) -> None:
+        """The legs of an exit round are done: flat, the trade is booked; otherwise it is worked on later views."""
+        if self._flat(trade, view):
+            self._finish(trade, view, events, Step.CLOSED)
+        else:
+            trade.move(Step.EXIT_SHORT)
 
     # -- execution ---------------------------------------------------------------------------------
 
@@ -550,9 +674,11 @@ class Trader:
         if order.on_krw:
             trade.krw_btc += btc
             trade.krw_cash += cash
+            trade.krw_price = fill.avg_price or trade.krw_price
         else:
             trade.usdt_btc += btc
             trade.usdt_cash += cash
+            trade.usdt_price = fill.avg_price or trade.usdt_price
         zone = trade.zone
         self.fills_by_side[order.side] += 1
         self.fills_by_zone[zone] += 1
@@ -566,7 +692,7 @@ class Trader:
         if order.leg is Leg.ENTRY:
             self.entry_filled_btc += fill.filled_qty
         assert view.premium_bps is not None
-        return FillEvent(
+        event = FillEvent(
             t_s=round(max(view.at, order.arrive_at) - self.started_at, 6),
             ts_utc=wall_now,
             session_id=self.session_id,
@@ -608,28 +734,42 @@ class Trader:
             parent_id=order.trade_id,
             child=order.child,
             decision_price=order.decision_price,
+            attempt=order.attempt,
+            position_btc=trade.krw_btc if order.on_krw else trade.usdt_btc,
+            hedge_cost_bps=order.hedge_cost_bps,
         )
+        self.flows.add(event)
+        return event
 
     def _advance(self, trade: Trade, view: MarketView, last: Order, events: list[FillEvent]) -> None:
-        """All legs of a step are done: hedge or carry an imbalance, or finish a closing trade."""
-        if trade.phase is TradePhase.CLOSING:
-            self._finish(trade, view, events, Step.CLOSED)
+        """All legs of a step are done: hedge or carry an imbalance, or see whether an exit left the trade flat."""
+        if trade.phase in EXITING:
+            self._exit_done(trade, view, events)
             return
         imbalance = trade.krw_btc + trade.usdt_btc
-        if abs(imbalance) > 1e-9 and last.leg is Leg.ENTRY and self.execution.leg_risk is LegRisk.HEDGE:
-            # the hedge follows what the legs of this child actually filled
-            on_krw = (trade.krw_btc > 0) == (imbalance > 0)  # unwind on the venue of the larger leg
+        on_krw = (trade.krw_btc > 0) == (imbalance > 0)  # unwind on the venue of the larger leg
+        book = view.krw_leg if on_krw else view.usdt_leg
+        assert book is not None
+        price = trade.krw_price if on_krw else trade.usdt_price
+        if (
+            last.leg is Leg.ENTRY
+            and self.execution.leg_risk is LegRisk.HEDGE
+            and not self.execution.lots.is_dust(book.venue, imbalance, price)
+        ):
+            # the hedge follows what the legs of this child actually filled; an imbalance below the venue's
+            # minimum order cannot be hedged: it is carried, and the exit, which flattens each venue, takes it
+            side = SELL if imbalance > 0 else BUY
             trade.move(Step.HEDGE_SENT)
             self._send(
                 trade,
                 Leg.HEDGE,
                 on_krw,
-                SELL if imbalance > 0 else BUY,
-                abs(imbalance),
+                side,
+                self.execution.fees.order_for(book.venue, side, abs(imbalance)),
                 view,
                 last.deviation_bps,
                 last.exec_premium_bps,
-                "imbalance",
+                HedgeReason.IMBALANCE,
                 child=last.child,
                 at=last.arrive_at,  # decided when the legs it follows filled, not at the view they met
             )
@@ -638,20 +778,25 @@ class Trader:
             self._open(trade, view, events)
 
     def _open(self, trade: Trade, view: MarketView, events: list[FillEvent]) -> None:
-        """The entry is done (every child sent and filled, or the parent stopped): hold what it got."""
-        if abs(trade.krw_btc) < 1e-12 and abs(trade.usdt_btc) < 1e-12:
+        """The entry is done (every child sent and filled, or the parent stopped): hold what it got, or end a
+        trade that holds nothing but dust."""
+        if self._flat(trade, view):
             self._finish(trade, view, events, Step.NOTHING_FILLED)  # no position to manage
             return
-        imbalance = trade.krw_btc + trade.usdt_btc
-        if abs(imbalance) > 1e-9:
-            trade.imbalance_btc = imbalance  # carried (by choice, or what a partial hedge left)
-            self.carried_imbalance_btc += imbalance
+        trade.imbalance_btc = trade.krw_btc + trade.usdt_btc  # carried (by choice, or what a hedge could not take)
         trade.move(Step.OPENED)
 
     def _finish(self, trade: Trade, view: MarketView, events: list[FillEvent] | None, step: Step) -> None:
+        """Book a trade that is flat (on both venues, dust apart, which is counted per venue)."""
+        assert view.krw_leg is not None and view.usdt_leg is not None
         if step is Step.CLOSED:
             self.exits += 1
+            if trade.exit_rounds > 1 or trade.unwinds:
+                self.trades_worked += 1
         trade.move(step)
+        for venue, held in ((view.krw_leg.venue, trade.krw_btc), (view.usdt_leg.venue, trade.usdt_btc)):
+            if held:
+                self.dust_btc[venue] = self.dust_btc.get(venue, 0.0) + held
         usdt, krw = self._trade_pnl(trade, view)
         self.realized_pnl_usdt += usdt
         self.realized_pnl_krw += krw
@@ -670,6 +815,38 @@ class Trader:
             + trade.usdt_btc * (view.usdt_leg.mid or 0.0)
         )
         return usdt, usdt * fx
+
+    @property
+    def carried_imbalance_btc(self) -> float:
+        """The net BTC the open trades hold, both venues summed: what their legs do not match (carried by
+        choice, below a minimum order, or left by an exit still being worked)."""
+        return sum((t.krw_btc + t.usdt_btc for t in self.trades.values()), 0.0)
+
+    def open_btc(self) -> dict[str, float]:
+        """Per venue, the BTC the open trades hold there."""
+        view = self.last_view
+        if view is None or view.krw_leg is None or view.usdt_leg is None:
+            return {}
+        return {
+            view.krw_leg.venue: sum((t.krw_btc for t in self.trades.values()), 0.0),
+            view.usdt_leg.venue: sum((t.usdt_btc for t in self.trades.values()), 0.0),
+        }
+
+    def _sample_inventory(self, view: MarketView) -> None:
+        t_s = view.at - self.started_at
+        marks = marks_of(view) if self.inventory.due(t_s) else None
+        if marks is not None:
+            self.inventory.add(inventory_sample(round(t_s, 6), self.portfolio.initial, self.portfolio.balances, marks))
+
+    def inventory_now(self) -> InventorySample | None:
+        """The balances' change since the start, marked at the latest view; None before a whole view."""
+        view = self.last_view
+        marks = None if view is None else marks_of(view)
+        if view is None or marks is None:
+            return None
+        return inventory_sample(
+            round(view.at - self.started_at, 6), self.portfolio.initial, self.portfolio.balances, marks
+        )
 
     def unrealized_pnl_usdt(self) -> float:
         """Open trades marked to mid at the latest view."""
@@ -691,60 +868,7 @@ class Trader:
 
     def statistics(self) -> TraderStatistics:
         """A frozen snapshot of everything the KPI file, the status line and the live view report."""
-        calibration = self.fill_model.calibration if isinstance(self.fill_model, CalibratedFillModel) else None
-
-        def ratio(zone: Zone, side: Side, stats: RunningStats) -> ZoneFillRatio:
-            mean = stats.mean if stats.count else None
-            if calibration is None:
-                return ZoneFillRatio(stats.count, mean)
-            predicted = calibration.lookup(zone, side)
-            return ZoneFillRatio(stats.count, mean, predicted.mean, predicted.ci95)
-
-        portfolio, execution = self.portfolio, self.execution
-        return TraderStatistics(
-            entries=self.entries,
-            exits=self.exits,
-            open_trades=len(self.trades),
-            legs_in_flight=len(self.pending),
-            fills_by_side=MappingProxyType({side: self.fills_by_side[side] for side in (BUY, SELL)}),
-            fills_by_zone=MappingProxyType(dict(sorted(self.fills_by_zone.items()))),
-            refusals=MappingProxyType(dict(sorted(self.refusals.items()))),
-            available_volume=MappingProxyType({side: self.available_volume[side].statistics() for side in (BUY, SELL)}),
-            fill_ratios=MappingProxyType(
-                {
-                    zone: MappingProxyType({side: ratio(zone, side, stats) for side, stats in sides.items()})
-                    for zone, sides in sorted(self.zone_ratios.items())
-                }
-            ),
-            realized_pnl_usdt=self.realized_pnl_usdt,
-            realized_pnl_krw=self.realized_pnl_krw,
-            unrealized_pnl_usdt=self.unrealized_pnl_usdt(),
-            fees_paid=MappingProxyType(dict(sorted(portfolio.fees_paid.items()))),
-            balances=balances_snapshot(portfolio.balances),
-            initial_balances=balances_snapshot(portfolio.initial),
-            carried_imbalance_btc=self.carried_imbalance_btc,
-            risk_stopped=self.risk_stopped,
-            baseline_bps=self.baseline.value,
-            l2_source=self.l2_source,
-            fill_model=self.fill_model.name,
-            latency_ms=execution.latency_ms,
-            latency_jitter_ms=execution.latency_jitter_ms,
-            leg_risk=execution.leg_risk,
-            sizing=self.params.sizing,
-            children_sent=self.children_sent,
-            parents_stopped=self.parents_stopped,
-            planned_qty_btc=self.planned_qty_btc,
-            entry_filled_btc=self.entry_filled_btc,
-        )
-
-
-def _in_order(book: BookView) -> bool:
-    """Bids strictly descending, asks strictly ascending: what every depth walk assumes. The feeds refuse
-    books out of order; this check keeps a decision from ever walking one that got through."""
-    bids, asks = book.bids, book.asks
-    return all(bids[i][0] > bids[i + 1][0] for i in range(len(bids) - 1)) and all(
-        asks[i][0] < asks[i + 1][0] for i in range(len(asks) - 1)
-    )
+        return statistics_of(self)
 
 
 def _quote(book: BookView) -> str:

@@ -3,13 +3,19 @@ snapshot of its statistics that the KPI file, the status line and the live view 
 
 from __future__ import annotations
 
+from collections import Counter
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 import attrs
 
-from actors.core.kpi import Dispersion
+from actors.core.fills import CalibratedFillModel, Lots
+from actors.core.kpi import Dispersion, RunningStats
+from actors.core.ledger import FlowTotals, InventorySample
 from actors.core.vocabulary import Leg, LegRisk, Side, Venue, Zone
+
+if TYPE_CHECKING:  # the trader imports this module: the type only, for the annotations
+    from actors.core.trader import Trader
 
 
 @attrs.frozen
@@ -59,6 +65,9 @@ class FillEvent:
     parent_id: int = 0  # the trade this leg belongs to (= trade_id)
     child: int = 0  # the child order (1, 2, ...) of a split entry; 0 for exits
     decision_price: float | None = None  # the best price of the book the leg was decided on
+    attempt: int = 0  # exit legs: the exit round (1 the first exit, 2... its re-sends); other legs 0
+    position_btc: float = 0.0  # the trade's BTC on this venue after this leg, net of BTC fees
+    hedge_cost_bps: float | None = None  # entry legs: the expected hedge cost taken off exec_premium_bps
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -116,6 +125,18 @@ class TraderStatistics:
     parents_stopped: int = 0  # split trades stopped before their last child because the premium closed
     planned_qty_btc: float = 0.0  # the trades' planned sizes, summed
     entry_filled_btc: float = 0.0  # entry legs' filled quantity, summed over both legs
+    open_by_phase: Mapping[str, int] = MappingProxyType({})  # open trades per phase (sorted)
+    open_btc: Mapping[str, float] = MappingProxyType({})  # venue -> BTC the open trades hold there
+    dust_btc: Mapping[str, float] = MappingProxyType({})  # venue -> BTC closed trades left, below its minimum order
+    exit_retries: int = 0  # re-sends of an exit's unfilled rest allowed before it is hedged
+    resent_legs: int = 0  # exit legs re-sent for what an exit left unfilled
+    unwind_legs: int = 0  # hedge legs sent for what the exit rounds left
+    trades_worked: int = 0  # closed trades whose exit needed re-sends or unwind legs
+    flows: FlowTotals = attrs.field(factory=FlowTotals)  # every fill's flows and fees (a copy)
+    inventory: tuple[InventorySample, ...] = ()  # the balances' change over time, marked to market
+    inventory_interval_s: float = 0.0  # the spacing of those samples now
+    inventory_now: InventorySample | None = None  # the same at the latest view
+    lots: Lots = attrs.field(factory=Lots)  # each venue's minimum order
 
     @property
     def fill_events(self) -> int:
@@ -124,3 +145,65 @@ class TraderStatistics:
 
 def balances_snapshot(balances: dict[str, dict[str, float]]) -> Mapping[str, Mapping[str, float]]:
     return MappingProxyType({venue: MappingProxyType(dict(assets)) for venue, assets in balances.items()})
+
+
+def statistics_of(trader: Trader) -> TraderStatistics:
+    """``Trader.statistics()``: a frozen snapshot of everything the KPI file, the status line and the live view
+    report, copied out of the trader."""
+    calibration = trader.fill_model.calibration if isinstance(trader.fill_model, CalibratedFillModel) else None
+
+    def ratio(zone: Zone, side: Side, stats: RunningStats) -> ZoneFillRatio:
+        mean = stats.mean if stats.count else None
+        if calibration is None:
+            return ZoneFillRatio(stats.count, mean)
+        predicted = calibration.lookup(zone, side)
+        return ZoneFillRatio(stats.count, mean, predicted.mean, predicted.ci95)
+
+    portfolio, execution = trader.portfolio, trader.execution
+    return TraderStatistics(
+        entries=trader.entries,
+        exits=trader.exits,
+        open_trades=len(trader.trades),
+        legs_in_flight=len(trader.pending),
+        fills_by_side=MappingProxyType({side: trader.fills_by_side[side] for side in Side}),
+        fills_by_zone=MappingProxyType(dict(sorted(trader.fills_by_zone.items()))),
+        refusals=MappingProxyType(dict(sorted(trader.refusals.items()))),
+        available_volume=MappingProxyType({side: trader.available_volume[side].statistics() for side in Side}),
+        fill_ratios=MappingProxyType(
+            {
+                zone: MappingProxyType({side: ratio(zone, side, stats) for side, stats in sides.items()})
+                for zone, sides in sorted(trader.zone_ratios.items())
+            }
+        ),
+        realized_pnl_usdt=trader.realized_pnl_usdt,
+        realized_pnl_krw=trader.realized_pnl_krw,
+        unrealized_pnl_usdt=trader.unrealized_pnl_usdt(),
+        fees_paid=MappingProxyType(dict(sorted(portfolio.fees_paid.items()))),
+        balances=balances_snapshot(portfolio.balances),
+        initial_balances=balances_snapshot(portfolio.initial),
+        carried_imbalance_btc=trader.carried_imbalance_btc,
+        risk_stopped=trader.risk_stopped,
+        baseline_bps=trader.baseline.value,
+        l2_source=trader.l2_source,
+        fill_model=trader.fill_model.name,
+        latency_ms=execution.latency_ms,
+        latency_jitter_ms=execution.latency_jitter_ms,
+        leg_risk=execution.leg_risk,
+        sizing=trader.params.sizing,
+        children_sent=trader.children_sent,
+        parents_stopped=trader.parents_stopped,
+        planned_qty_btc=trader.planned_qty_btc,
+        entry_filled_btc=trader.entry_filled_btc,
+        open_by_phase=MappingProxyType(dict(sorted(Counter(str(t.phase) for t in trader.trades.values()).items()))),
+        open_btc=MappingProxyType(trader.open_btc()),
+        dust_btc=MappingProxyType(dict(trader.dust_btc)),
+        exit_retries=trader.params.exit_retries,
+        resent_legs=trader.resent_legs,
+        unwind_legs=trader.unwind_legs,
+        trades_worked=trader.trades_worked,
+        flows=trader.flows.copy(),
+        inventory=tuple(trader.inventory.samples),
+        inventory_interval_s=trader.inventory.interval_s,
+        inventory_now=trader.inventory_now(),
+        lots=execution.lots,
+    )

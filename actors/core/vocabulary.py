@@ -1,4 +1,5 @@
-"""The domain's words as types: sides, venues, legs, directions, trade phases, zones, restart causes.
+"""The domain's words as types: sides, venues, legs, directions, trade phases, hedge reasons, zones, restart
+causes.
 
 Each is a ``StrEnum``: it compares equal to its wire spelling ("BUY", "upbit", "entry") and encodes as
 that string in JSON, so files and KPIs read as before, while the code names members and a typo is an
@@ -52,7 +53,16 @@ class TradePhase(enum.StrEnum):
     OPENING = "opening"  # entry legs (and a hedge) in flight
     OPEN = "open"  # holding; waiting for take-profit or max hold
     CLOSING = "closing"  # exit legs in flight
-    DONE = "done"  # booked (or nothing filled): no longer held by the trader
+    WORKING = "working"  # the exit left BTC unfilled: the rest is re-sent as exit legs on later views
+    UNWINDING = "unwinding"  # re-sends used up: the rest is hedged on the depth, on later views, until flat
+    DONE = "done"  # flat on both venues (but dust below their minimum order) and booked; or nothing filled
+
+
+class HedgeReason(enum.StrEnum):
+    """Why a hedge leg was sent (its ``exit_reason`` in the fill events)."""
+
+    IMBALANCE = "imbalance"  # the entry legs filled unevenly
+    UNFILLED_EXIT = "unfilled_exit"  # the exit and its re-sends left BTC unfilled
 
 
 class LegRisk(enum.StrEnum):

@@ -20,10 +20,12 @@ import msgspec
 from actors.clock import MarketClock
 from actors.conventions import FEED_ACTORS
 from actors.core.acceptance import Criterion, Thresholds, criteria
+from actors.core.fills import Lots
 from actors.core.kpi import Dispersion, FeedStatistics, FeedStats, LatencyHistogram, LatencyPercentiles, Spread
+from actors.core.ledger import InventorySample, reconcile, unexplained_btc
 from actors.core.market import MarketState, MarketView
 from actors.core.trader import Trader
-from actors.core.trader_outputs import ZoneFillRatio
+from actors.core.trader_outputs import TraderStatistics, ZoneFillRatio
 from actors.core.vocabulary import LegRisk, Side
 from actors.records.files import DataWriteError
 from actors.records.realism import RealismContext, RealismKpi
@@ -171,6 +173,55 @@ class Orders(msgspec.Struct, frozen=True):
     slippage_calibration_path: str | None = None  # and its file (strategy.slippage_calibration)
 
 
+class InventoryPoint(msgspec.Struct, frozen=True):
+    """``inventory.samples[]`` and ``inventory.end``: the balances' change since the start, marked to market."""
+
+    t_s: float  # session seconds
+    change: dict[str, dict[str, float]]  # venue -> asset -> balance minus its initial amount
+    value_usdt: float  # that change in USDT at the time's marks: KRW at the FX rate, each venue's BTC at its mid
+    net_btc: float  # the BTC changes of both venues summed
+
+
+class Inventory(msgspec.Struct, frozen=True):
+    """``inventory``: what the session holds over time, and what explains its BTC (docs/kpis.md)."""
+
+    interval_s: float = 0.0  # the samples' spacing (it doubles when the series is thinned)
+    samples: tuple[InventoryPoint, ...] = ()
+    end: InventoryPoint | None = None  # at the latest market view
+    open_btc: dict[str, float] = {}  # venue -> BTC the open trades hold there
+    dust_btc: dict[str, float] = {}  # venue -> BTC closed trades left there, below its minimum order
+    unexplained_btc: dict[str, float] = {}  # venue -> BTC change neither explains: 0 up to float rounding
+
+
+class ReconciliationRow(msgspec.Struct, frozen=True):
+    venue: str
+    asset: str
+    before: float
+    flows: float  # every fill's flow of the asset on the venue, fees apart
+    fees: float
+    after: float
+    residual: float  # after - (before + flows - fees)
+    tolerance: float
+
+
+class Reconciliation(msgspec.Struct, frozen=True):
+    """``reconciliation``: balances after = balances before + every fill's flows - its fees, per venue and asset."""
+
+    fills: int = 0
+    ok: bool = True  # every residual within its tolerance
+    rows: tuple[ReconciliationRow, ...] = ()
+
+
+class Exits(msgspec.Struct, frozen=True):
+    """``exits``: how exits were worked until flat (docs/architecture.md, the trade lifecycle)."""
+
+    exit_retries: int = 0  # re-sends allowed before what is left is hedged (strategy.exit_retries)
+    resent_legs: int = 0  # exit legs sent again for what an exit left unfilled
+    unwind_legs: int = 0  # hedge legs sent for what the exit and its re-sends left
+    trades_worked: int = 0  # closed trades that needed either
+    open_by_phase: dict[str, int] = {}  # open trades per phase (opening, open, closing, working, unwinding)
+
+
 class OrderLatency(msgspec.Struct, frozen=True):
     """``latency_ms``: each leg's latency is uniform in ``fixed`` ± ``jitter``."""
 
@@ -245,6 +296,10 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
     initial_balances: dict[str, dict[str, float]] = {}
     carried_imbalance_btc: float = 0.0
     legs_in_flight: int = 0
+    exits: Exits = Exits()
+    inventory: Inventory = Inventory()
+    reconciliation: Reconciliation = Reconciliation()
+    lots: Lots = msgspec.field(default_factory=Lots)
     risk_stopped: str | None = None
     refusals: dict[str, int] = {}
     l2_source: str
@@ -341,8 +396,18 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
         fees_paid={f"{venue}:{ccy}": round(amount, 10) for (venue, ccy), amount in trader.fees_paid.items()},
         balances=_balances(trader.balances),
         initial_balances=_balances(trader.initial_balances),
-        carried_imbalance_btc=trader.carried_imbalance_btc,
+        carried_imbalance_btc=round(trader.carried_imbalance_btc, 12),
         legs_in_flight=trader.legs_in_flight,
+        exits=Exits(
+            trader.exit_retries,
+            trader.resent_legs,
+            trader.unwind_legs,
+            trader.trades_worked,
+            dict(trader.open_by_phase),
+        ),
+        inventory=_inventory(trader),
+        reconciliation=_reconciliation(trader),
+        lots=trader.lots,
         risk_stopped=trader.risk_stopped,
         refusals=dict(trader.refusals),
         l2_source=trader.l2_source,
@@ -391,6 +456,45 @@ def _feed(venue: str, stats: FeedStats, ctx: SessionContext, view: MarketView, n
         reconnect_causes=dict(sorted(child.causes.items())) if child else {},
         downtime_s=round(child.current_downtime_s(now), 6) if child else 0.0,
         book_age_s=None if age is None else round(age, 6),
+    )
+
+
+def _point(sample: InventorySample) -> InventoryPoint:
+    return InventoryPoint(
+        sample.t_s,
+        {venue: {asset: round(x, 10) for asset, x in assets.items()} for venue, assets in sample.change.items()},
+        round(sample.value_usdt, 6),
+        round(sample.net_btc, 10),
+    )
+
+
+def _inventory(trader: TraderStatistics) -> Inventory:
+    return Inventory(
+        trader.inventory_interval_s,
+        tuple(_point(s) for s in trader.inventory),
+        None if trader.inventory_now is None else _point(trader.inventory_now),
+        {venue: round(x, 12) for venue, x in trader.open_btc.items()},
+        {venue: round(x, 12) for venue, x in trader.dust_btc.items()},
+        {
+            venue: round(x, 12)
+            for venue, x in unexplained_btc(
+                trader.initial_balances, trader.balances, trader.open_btc, trader.dust_btc
+            ).items()
+        },
+    )
+
+
+def _reconciliation(trader: TraderStatistics) -> Reconciliation:
+    r = reconcile(trader.initial_balances, trader.balances, trader.flows)
+    return Reconciliation(
+        r.fills,
+        r.ok,
+        tuple(
+            ReconciliationRow(
+                row.venue, row.asset, row.before, row.flows, row.fees, row.after, row.residual, row.tolerance
+            )
+            for row in r.rows
+        ),
     )
 
 

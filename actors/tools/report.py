@@ -35,7 +35,7 @@ from actors.config import ConfigError, read_slippage_calibration
 from actors.core.acceptance import SIDES, SideDistributions, side_distributions
 from actors.core.vocabulary import Side
 from actors.records.kpi import Kpi, ReplayInfo
-from actors.tools import realism, slippage_report
+from actors.tools import ledger_report, realism, slippage_report
 from actors.tools.report_plots import SIMPLE_MODEL_NOTE, clean, figures, save_figure, zone_order
 from actors.tools.session_files import (
     ReportError,
@@ -358,7 +358,8 @@ def write_report(logs_dir: Path, session_id: str | None = None, out: Path | None
         save_figure(fig, path)
         plots.append(path)
     lines = _header(s) + realism.section(s.kpi) + _criteria(s.kpi) + _totals(s)
-    lines += _trades(s, _link(paths.trades, page))
+    inventory_plot = paths.plot("inventory") if out is None else page.with_name(f"{page.stem}_inventory.png")
+    lines += ledger_report.section(s, inventory_plot) + _trades(s, _link(paths.trades, page))
     slippage_plot = paths.plot("slippage") if out is None else page.with_name(f"{page.stem}_slippage.png")
     lines += _fills(s) + _slippage(s, slippage_plot) + _zones(s.kpi) + _feeds(s.kpi)
     lines += ["## Plots", ""] + [f"![{p.name}]({_link(p, page)})" for p in plots] + [""]

@@ -4,7 +4,9 @@ drawdown of an equity curve, and ``trades_<id>.csv`` (one row per trade; the rep
 Every leg of a trade shares its ``trade_id``. A trade is: its direction (which venue bought on entry),
 zone, the BTC it held after its entry and hedge legs, the executable premium at entry and at exit, its
 fees in USDT (KRW at each leg's FX rate, BTC at each leg's price), its slippage (weighted by the filled
-quantity), how it ended and its PnL (from the leg that finished it: ``trade_pnl_usdt``/``trade_pnl_krw``).
+quantity), how it ended and its PnL (from the leg that finished it: ``trade_pnl_usdt``/``trade_pnl_krw``),
+how its exit was worked (exit legs re-sent, BTC hedged after them) and what its fills left on each venue
+(``actors.core.ledger.left_by_trade``: dust once it is closed, its position while open).
 Reading only, no files but the CSV written; the arithmetic is the reader's, not the trader's.
 """
 
@@ -18,10 +20,12 @@ from typing import Iterable, Sequence
 import attrs
 import msgspec
 
-from actors.core.vocabulary import Direction, Leg, Side, Venue
+from actors.core.ledger import LedgerError, Left, left_by_trade
+from actors.core.vocabulary import Direction, HedgeReason, Leg, Side, Venue
 
 # how a trade ended, besides an exit leg's own reason (take_profit, max_hold)
-OPEN_AT_END = "open at end"  # no leg finished it: still held (or closing) when the session stopped
+OPEN_AT_END = "open at end"  # no leg finished it and no exit was sent: still held when the session stopped
+EXITING_AT_END = "exiting at end"  # exit legs sent, but not flat when the session stopped (closing, working)
 NOTHING_FILLED = "nothing filled"  # its entry legs filled nothing: no position
 FLAT_AFTER_HEDGE = "flat after hedge"  # one entry leg filled, the hedge traded it back: no position
 
@@ -61,6 +65,9 @@ class FillLine(msgspec.Struct):
     exit_reason: str | None = None
     predicted_slippage_bps: float | None = None  # absent before depth-aware sizing (docs/slippage.md)
     decision_price: float | None = None
+    attempt: int = 0  # exit legs: the exit round (absent before exits were worked until flat)
+    position_btc: float | None = None  # the trade's BTC on the venue after the leg
+    hedge_cost_bps: float | None = None  # entry legs: the expected hedge cost in their premium
 
     def usdt(self, amount: float, ccy: str) -> float | None:
         """``amount`` of ``ccy`` in USDT at this leg's rates (KRW at its FX rate, BTC at its price), or None
@@ -103,11 +110,16 @@ class Trade:
     exit_premium_bps: float | None
     fees_usdt: float
     slippage_bps: float | None  # over the legs that filled, weighted by filled quantity
-    exit_reason: str  # take_profit, max_hold, ... or OPEN_AT_END, NOTHING_FILLED, FLAT_AFTER_HEDGE
+    exit_reason: str  # take_profit, max_hold, ... or OPEN_AT_END, EXITING_AT_END, NOTHING_FILLED, FLAT_AFTER_HEDGE
     pnl_usdt: float | None  # after fees; None while open
     pnl_krw: float | None
     notional_usdt: float  # filled, every leg
     legs: int
+    hedge_cost_bps: float | None = None  # the expected hedge cost its entry premium was net of
+    exit_resends: int = 0  # exit legs sent again for what an exit left unfilled
+    unwind_btc: float = 0.0  # BTC hedged on the depth after the re-sends
+    left_upbit_btc: float = 0.0  # what its fills left on Upbit: dust once closed, its position while open
+    left_binance_btc: float = 0.0
 
     @property
     def closed(self) -> bool:
@@ -128,22 +140,36 @@ def _direction(entries: Sequence[FillLine]) -> Direction | None:
     return None
 
 
+def _unwind(e: FillLine) -> bool:
+    """A hedge of what an exit left, not of the entry's imbalance."""
+    return e.leg is Leg.HEDGE and e.exit_reason == HedgeReason.UNFILLED_EXIT
+
+
 def _size_btc(legs: Sequence[FillLine]) -> float:
     held: dict[Venue | None, float] = {}
     for e in legs:
-        if e.leg is not Leg.EXIT:
+        if e.leg is not Leg.EXIT and not _unwind(e):
             held[e.venue] = held.get(e.venue, 0.0) + (e.filled_qty if e.side is Side.BUY else -e.filled_qty)
     return min((abs(v) for v in held.values()), default=0.0)
+
+
+def _left(trade_id: int, legs: Sequence[FillLine]) -> dict[str, Left]:
+    """What the legs left on each venue; nothing for lines that lack what the ledger needs (a venue, a price, a
+    quote currency: lines from before those fields, or written by hand)."""
+    try:
+        return left_by_trade(legs).get(trade_id, {})
+    except LedgerError:
+        return {}
 
 
 def _trade(trade_id: int, legs: Sequence[FillLine]) -> Trade:
     legs = sorted(legs, key=lambda e: e.t_s)
     entries = [e for e in legs if e.leg is Leg.ENTRY]
     exits = [e for e in legs if e.leg is Leg.EXIT]
-    opening = [e for e in legs if e.leg is not Leg.EXIT] or legs
+    opening = [e for e in legs if e.leg is not Leg.EXIT and not _unwind(e)] or legs
     finished = next((e for e in legs if e.trade_pnl_usdt is not None), None)
     if finished is None:
-        reason = OPEN_AT_END
+        reason = EXITING_AT_END if exits else OPEN_AT_END
     elif exits:
         reason = next((e.exit_reason for e in exits if e.exit_reason), "closed")
     else:
@@ -151,6 +177,7 @@ def _trade(trade_id: int, legs: Sequence[FillLine]) -> Trade:
     filled = [e for e in legs if e.filled_qty > 0]
     filled_qty = sum(e.filled_qty for e in filled)
     last = legs[-1]
+    left = _left(trade_id, legs)
     return Trade(
         trade_id=trade_id,
         direction=_direction(entries),
@@ -170,6 +197,11 @@ def _trade(trade_id: int, legs: Sequence[FillLine]) -> Trade:
         pnl_krw=None if finished is None else finished.trade_pnl_krw,
         notional_usdt=sum(e.notional_usdt for e in legs),
         legs=len(legs),
+        hedge_cost_bps=next((e.hedge_cost_bps for e in entries if e.hedge_cost_bps is not None), None),
+        exit_resends=sum(e.attempt > 1 for e in exits),
+        unwind_btc=sum(e.filled_qty for e in legs if _unwind(e)),
+        left_upbit_btc=left[Venue.UPBIT].btc if Venue.UPBIT in left else 0.0,
+        left_binance_btc=left[Venue.BINANCE].btc if Venue.BINANCE in left else 0.0,
     )
 
 
@@ -282,6 +314,11 @@ CSV_COLUMNS = (
     "pnl_krw",
     "notional_usdt",
     "legs",
+    "hedge_cost_bps",
+    "exit_resends",
+    "unwind_btc",
+    "left_upbit_btc",
+    "left_binance_btc",
 )
 
 
@@ -318,6 +355,11 @@ def write_trades_csv(path: Path, trades: Sequence[Trade]) -> Path:
                 t.pnl_krw,
                 t.notional_usdt,
                 t.legs,
+                t.hedge_cost_bps,
+                t.exit_resends,
+                t.unwind_btc,
+                t.left_upbit_btc,
+                t.left_binance_btc,
             )
             out.writerow([_cell(x) for x in row])
     return path

@@ -17,7 +17,9 @@ from actors.tools.report import write_report
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_d85_x_sizes_by_depth_splits_and_meets_its_drift_model(tmp_path, run_virtual, monkeypatch):
+def test_d85_x_sizes_by_depth_splits_and_meets_its_drift_model(
+    tmp_path, run_virtual, monkeypatch, assert_ledger_adds_up
+):
     monkeypatch.chdir(ROOT)  # the drift model's path in the config is relative to the project
     # the mechanics on the OU market, where its drift model was measured (seeds 1-3); on the fitted market
     # d85_x rarely trades in 20 minutes (docs/slippage.md)
@@ -40,7 +42,15 @@ def test_d85_x_sizes_by_depth_splits_and_meets_its_drift_model(tmp_path, run_vir
     assert orders["filled_qty_btc"] == pytest.approx(filled, rel=1e-6)
     assert orders["filled_share"] == pytest.approx(filled / orders["planned_qty_btc"], rel=1e-5)
     assert 0 < orders["filled_share"] <= 1
+    # positions add up (issue 22): trade 4's Upbit exit BUY filled 0.70 of 0.99 BTC and the trade was booked
+    # take_profit with 0.30 BTC short; exits cut short are now worked until flat
+    finished = assert_ledger_adds_up(kpi, events)
+    assert len(finished) >= 20
+    cut_short = {e["trade_id"] for e in events if e["leg"] == "exit" and e["filled_qty"] < e["order_qty"] - 1e-9}
+    assert cut_short & set(finished) and kpi["exits"]["trades_worked"] >= len(cut_short & set(finished))
+    assert kpi["exits"]["resent_legs"] == sum(e["attempt"] > 1 for e in events if e["leg"] == "exit")
     text = write_report(tmp_path).read_text()
     assert "**Criterion S1** (>= 80% of judged buckets agree): 3 of 3 buckets (100%) agree: PASS" in text
+    assert "**Balances reconcile**" in text and "**Every finished trade is flat**" in text
     assert "| premium captured | fees | slippage | latency drift | PnL |" in text
     assert (tmp_path / "report_20260101_000085_slippage.png").exists()

@@ -20,12 +20,10 @@ def events_of(paths: SessionPaths) -> list[dict]:
 
 
 def test_reference_config_on_the_simulator_sweeps_zones_and_matches_its_calibration(
-    tmp_path, monkeypatch, run_virtual, assert_balances_conserved
+    tmp_path, monkeypatch, run_virtual, assert_balances_conserved, assert_ledger_adds_up
 ):
     monkeypatch.chdir(ROOT)  # the calibration path in the config is relative to the project
-    cfg = config.load(
-        "config/d84_2.toml", on_ou({"session": {"market": "sim", "duration_s": 480, "logs_dir": str(tmp_path)}})
-    )
+    cfg = config.load("config/d84_2.toml", on_ou({"session": {"market": "sim", "logs_dir": str(tmp_path)}}))  # 1,200 s
     paths = SessionPaths(tmp_path, "20260101_000003")
     result = run_virtual(cfg, paths)
     kpi, events = result.kpi, events_of(paths)
@@ -51,6 +49,14 @@ def test_reference_config_on_the_simulator_sweeps_zones_and_matches_its_calibrat
     assert sum(per_trade) == pytest.approx(kpi["pnl_usdt"], abs=1e-6)
     # balances conserved: initial + fill flows - fees == final, per venue and asset
     assert_balances_conserved(kpi, events)
+    # positions add up (issue 22): zone 10/12's exit BUY fills 0.26 of what it asks, and every trade of it
+    # left 0.000385 BTC on Upbit; now re-sent, then hedged, until flat
+    finished = assert_ledger_adds_up(kpi, events)
+    ten_twelve = {e["trade_id"] for e in events if e["zone"] == "10/12"} & set(finished)
+    assert ten_twelve and all(
+        any(e["leg"] == "hedge" and e["exit_reason"] == "unfilled_exit" for e in events if e["trade_id"] == t)
+        for t in ten_twelve
+    )
     # fees in the right currencies, latency applied
     assert {(e["venue"], e["side"], e["fee_ccy"]) for e in events if e["filled_qty"] > 0} <= {
         ("upbit", "BUY", "KRW"),

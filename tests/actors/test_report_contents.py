@@ -196,6 +196,7 @@ def test_report_reads_top_down_for_a_trader(tmp_path):
     assert sections(text) == [
         "Acceptance criteria",
         "Totals",
+        "Inventory and reconciliation",
         "Trades",
         "Fills per side",
         "Fill ratio per zone",
@@ -449,3 +450,63 @@ def test_compare_calls_out_a_different_kind_not_a_different_ratio(tmp_path):
         "but DISPERSED (values vary, std/mean 0.33) with multi (20260101_100000)"
         for side in ("BUY", "SELL")
     ]
+
+
+def balances_after(kpi_initial: dict, events: list[dict]) -> dict:
+    """Initial balances plus every line's flows minus its fee, per venue and asset."""
+    after = {venue: dict(assets) for venue, assets in kpi_initial.items()}
+    for e in events:
+        sign = 1 if e["side"] == "BUY" else -1
+        after[e["venue"]]["BTC"] += sign * e["filled_qty"]
+        after[e["venue"]][e["quote_ccy"]] -= sign * e["filled_qty"] * e["avg_price"]
+        after[e["venue"]][e["fee_ccy"]] -= e["fee"]
+    return after
+
+
+def test_the_ledger_section_recomputes_the_balances_and_names_a_trade_booked_before_it_was_flat(tmp_path):
+    """An exit leg cut short (0.0013 of 0.002 BTC bought back on Upbit) on a trade booked anyway, as the old
+    trader did: the balances still reconcile with the fills, but the trade is named as not flat; a balance the
+    fills do not explain is named too."""
+    events = trade(1, 10.0, None) + [
+        fill(1, "exit", "upbit", "BUY", 0.002, 15.0, filled_qty=0.0013, fill_ratio=0.65),
+        fill(1, "exit", "binance", "SELL", 0.002, 15.01, trade_pnl_usdt=0.1, trade_pnl_krw=140.0),
+    ]
+    initial = {"upbit": {"KRW": 50_000_000.0, "BTC": 0.5}, "binance": {"USDT": 35_000.0, "BTC": 0.5}}
+    write_session(tmp_path, events=events, initial_balances=initial, balances=balances_after(initial, events))
+    text = report.write_report(tmp_path).read_text()
+    ledger = text.split("## Inventory and reconciliation")[1].split("\n## ")[0]
+    assert "**Balances reconcile**" in ledger
+    assert "**Not flat**: 1 of 1 finished trades left more than dust on a venue" in ledger
+    assert "trade 1 upbit -0.00070000 BTC" in ledger
+    rows = {(r[0], r[1]): r for r in table_rows(text, "Inventory and reconciliation") if len(r) == 9}
+    assert rows[("upbit", "BTC")][3] == "-0.00070000"  # the fills' flows: sold 0.002, bought back 0.0013
+    lost = balances_after(initial, events)
+    lost["upbit"]["BTC"] += 0.0007  # the balances say flat, the fills do not
+    write_session(tmp_path / "lost", events=events, initial_balances=initial, balances=lost)
+    text = report.write_report(tmp_path / "lost").read_text()
+    assert "**Balances do not reconcile**: upbit BTC off by 0.0007" in text
+
+
+def test_the_ledger_section_shows_inventory_over_time_and_a_plot(tmp_path):
+    events = trade(1, 10.0, 0.1)
+    initial = {"upbit": {"KRW": 50_000_000.0, "BTC": 0.5}, "binance": {"USDT": 35_000.0, "BTC": 0.5}}
+    after = balances_after(initial, events)
+    point = {
+        "t_s": 12.0,
+        "change": {"upbit": {"KRW": 168_000.0, "BTC": -0.002}, "binance": {"USDT": -120.12, "BTC": 0.002}},
+        "value_usdt": -0.2,
+        "net_btc": 0.0,
+    }
+    end = {
+        **point,
+        "t_s": 20.0,
+        "change": {v: {a: x - initial[v][a] for a, x in assets.items()} for v, assets in after.items()},
+    }
+    inventory = {"interval_s": 10.0, "samples": [point], "end": end, "open_btc": {"upbit": 0.0, "binance": 0.0}}
+    write_session(tmp_path, events=events, initial_balances=initial, balances=after, inventory=inventory)
+    text = report.write_report(tmp_path).read_text()
+    assert "**Every finished trade is flat**: 1 trade, each leaving nothing" in text
+    rows = [r for r in table_rows(text, "Inventory and reconciliation") if len(r) == 7]
+    assert [r[0] for r in rows] == ["12.0", "20.0"] and rows[0][2] == "-0.00200000" and rows[0][6] == "-0.2000"
+    assert (tmp_path / "report_20260101_100000_inventory.png").exists()
+    assert "![inventory](report_20260101_100000_inventory.png)" in text

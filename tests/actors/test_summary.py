@@ -164,3 +164,24 @@ def test_depth_sizing_and_split_entries_get_an_orders_line(tmp_path):
     ) in text
     fixed = {**orders, "sizing": "fixed", "children": 4}
     assert "orders:" not in _summary(_result(tmp_path, orders=fixed))  # the plain case says nothing more
+
+
+def test_the_ledger_line_says_whether_the_balances_add_up_and_what_is_held(tmp_path):
+    row = {"venue": "upbit", "asset": "BTC", "before": 0.5, "flows": -0.1, "fees": 0.0, "after": 0.4, "tolerance": 1e-9}
+    ok = {"fills": 12, "ok": True, "rows": [{**row, "residual": 2e-17}]}
+    inventory = {"open_btc": {"upbit": -0.1, "binance": 0.1}, "dust_btc": {"upbit": 3e-5}, "unexplained_btc": {}}
+    exits = {"exit_retries": 3, "resent_legs": 4, "unwind_legs": 1, "trades_worked": 2}
+    text = _summary(_result(tmp_path, reconciliation=ok, inventory=inventory, exits=exits))
+    assert (
+        "  ledger: balances = before + 12 fills (residuals within float rounding); open trades hold upbit "
+        "-0.10000000, binance +0.10000000 BTC; dust upbit +0.00003000 BTC; 2 exits worked (4 legs re-sent, "
+        "1 unwind hedge)"
+    ) in text
+    off = {"fills": 12, "ok": False, "rows": [{**row, "residual": -0.3}]}
+    lost = {"open_btc": {}, "unexplained_btc": {"upbit": -0.3}}
+    text = _summary(_result(tmp_path, reconciliation=off, inventory=lost))
+    assert (
+        "  ledger: balances DO NOT reconcile with the 12 fills: upbit BTC -0.3; BTC NOT EXPLAINED upbit -0.30000000"
+        in text
+    )
+    assert "ledger:" not in _summary(_result(tmp_path))  # no fill: nothing to say

@@ -7,6 +7,7 @@ from actors.core.book import BookView
 from actors.core.fills import BUY, SELL, Fees, SimpleFillModel
 from actors.core.market import MarketState, premium_bps
 from actors.core.portfolio import Portfolio
+from actors.core.risk import RiskLimits
 from actors.core.strategy import (
     BUY_KRW,
     SELL_KRW,
@@ -17,7 +18,7 @@ from actors.core.strategy import (
     exit_signal,
     vwap,
 )
-from actors.core.trader import ExecutionParams, RiskLimits, Trader
+from actors.core.trader import ExecutionParams, Trader
 
 FX = 1400.0
 NO_FEES = Fees(0.0, 0.0)
@@ -128,6 +129,9 @@ def test_signals():
 
 
 def test_round_trip_two_legs_each_way_with_depth_limited_exit_and_reconciled_pnl():
+    """An exit leg the depth cuts short leaves the trade working, not closed: the rest is re-sent on the next
+    view and the trade is booked once both venues are flat (it was once booked take_profit with 0.1 BTC left
+    on Upbit's balances)."""
     t = trader(leg_risk="carry")
     script = [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0)] + [(6, 30.0, 0.4)]
     events = run(t, script)
@@ -141,13 +145,20 @@ def test_round_trip_two_legs_each_way_with_depth_limited_exit_and_reconciled_pnl
     exit_krw = events[2]
     assert exit_krw.available_volume == pytest.approx(0.4) and exit_krw.filled_qty == pytest.approx(0.4)
     assert exit_krw.exit_reason == "take_profit" and exit_krw.zone == "10/12"
-    assert events[-1].trade_pnl_usdt is not None and events[2].trade_pnl_usdt is None
-    assert t.trade_pnls.total == pytest.approx(t.realized_pnl_usdt) == pytest.approx(events[-1].trade_pnl_usdt)
-    assert events[-1].trade_pnl_krw == pytest.approx(events[-1].trade_pnl_usdt * events[-1].fx_krw_per_usdt)
-    # 0.1 BTC could not be bought back on Upbit: it stays on the balances (valued at mid in the PnL)
-    assert t.portfolio.balances["upbit"]["BTC"] == pytest.approx(10.0 - 0.1)
+    assert exit_krw.position_btc == pytest.approx(-0.1) and events[3].position_btc == pytest.approx(0.0)
+    assert all(e.trade_pnl_usdt is None for e in events)  # 0.1 BTC still short on Upbit: not booked
+    (trade,) = t.trades.values()
+    assert trade.phase == "working" and t.exits == 0 and t.carried_imbalance_btc == pytest.approx(-0.1)
+    events += run(t, [(7, 30.0, 1.0)])  # the book refreshed: the rest is sent again
+    resent = events[4]
+    assert (resent.leg, resent.venue, resent.side, resent.attempt) == ("exit", "upbit", BUY, 2)
+    assert resent.order_qty == pytest.approx(0.1) and resent.position_btc == pytest.approx(0.0)
+    assert resent.trade_pnl_usdt is not None and not t.trades and t.exits == 1 and t.trades_worked == 1
+    assert t.trade_pnls.total == pytest.approx(t.realized_pnl_usdt) == pytest.approx(resent.trade_pnl_usdt)
+    assert resent.trade_pnl_krw == pytest.approx(resent.trade_pnl_usdt * resent.fx_krw_per_usdt)
+    assert t.portfolio.balances["upbit"]["BTC"] == pytest.approx(10.0)
     assert t.portfolio.balances["binance"]["BTC"] == pytest.approx(10.0)
-    assert t.entries == t.exits == 1
+    assert t.entries == t.exits == 1 and t.carried_imbalance_btc == 0.0
 
 
 def test_fees_are_charged_in_the_right_currency_and_balances_are_conserved():

@@ -12,10 +12,11 @@ from actors.core.book import BookView
 from actors.core.fills import Fees, SimpleFillModel
 from actors.core.market import MarketState
 from actors.core.portfolio import Portfolio
+from actors.core.risk import RiskLimits
 from actors.core.sizing import entry_scales, largest_clearing_qty
 from actors.core.slippage import DriftStats, SlippageModel, bucket_of
 from actors.core.strategy import StrategyParams, executable_premiums, vwap
-from actors.core.trader import ExecutionParams, RiskLimits, Trader
+from actors.core.trader import ExecutionParams, Trader
 from actors.core.vocabulary import Direction, Side
 
 FX = 1400.0
