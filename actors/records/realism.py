@@ -120,7 +120,7 @@ def load_reference(path: str | Path) -> tuple[str, Mapping[str, realism.Referenc
 
 
 def default_model_path() -> Path:
-    return DEFAULT_MARKET_MODEL
+    return ROOT / DEFAULT_MODEL
 
 
 def model_path(setting: str) -> tuple[Path, str] | None:

