@@ -48,10 +48,18 @@ class _StatReference(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     p90: float | None = None
 
 
+class _Spread(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    p10: float
+    p50: float
+    p90: float
+
+
 class _ReferenceSection(msgspec.Struct, frozen=True):
     source: str
     stats: dict[str, msgspec.Raw]  # each decoded on its own, so that an error names its statistic
     window_min: int | None = None
+    # more window lengths (minutes, as text) -> statistic -> its spread over real windows that long
+    windows: dict[str, dict[str, _Spread]] = {}
 
 
 class _ModelFile(msgspec.Struct, frozen=True):
@@ -73,6 +81,26 @@ class ModelReference:
     source: str
     window_min: int | None
     stats: Mapping[str, realism.Reference]
+    # the spreads over real windows of other lengths (minutes -> statistic -> reference with p10/p50/p90)
+    windows: Mapping[int, Mapping[str, realism.Reference]] = attrs.field(factory=dict)
+
+    def for_minutes(self, minutes: int) -> tuple[int | None, Mapping[str, realism.Reference]]:
+        """The references for a run whose longest stretch is ``minutes`` long: the whole data's values with
+        the spread over the longest real windows no longer than the run (the shortest windows known when
+        the run is shorter than all)."""
+        lengths = dict(self.windows)
+        if self.window_min is not None:
+            lengths[self.window_min] = self.stats
+        if not lengths:
+            return self.window_min, self.stats
+        fitting = [n for n in lengths if n <= minutes]
+        chosen = max(fitting) if fitting else min(lengths)
+        spread = lengths[chosen]
+        out = {}
+        for key, whole in self.stats.items():
+            s = spread.get(key)
+            out[key] = whole if s is None else realism.Reference(whole.value, s.p10, s.p50, s.p90)
+        return chosen, out
 
 
 def load_model_reference(path: str | Path, shown_as: str | None = None) -> ModelReference:
@@ -109,8 +137,20 @@ def load_model_reference(path: str | Path, shown_as: str | None = None) -> Model
         if spread != sorted(spread):
             raise MarketModelError(f"{where}: expected p10 <= p50 <= p90, got {spread}")
         stats[key] = realism.Reference(ref.value, ref.p10, ref.p50, ref.p90)
+    windows: dict[int, dict[str, realism.Reference]] = {}
+    for length, table in section.windows.items():
+        if not length.isdigit() or int(length) < 1:
+            raise MarketModelError(f"{shown}: $.reference.windows.{length}: expected a whole number of minutes")
+        for key, window in table.items():
+            where = f"{shown}: $.reference.windows.{length}.{key}"
+            if key not in realism.BY_KEY:
+                raise MarketModelError(f"{where}: not a statistic this version knows")
+            numbers = [window.p10, window.p50, window.p90]
+            if not all(math.isfinite(x) for x in numbers) or numbers != sorted(numbers):
+                raise MarketModelError(f"{where}: expected finite p10 <= p50 <= p90, got {numbers}")
+            windows.setdefault(int(length), {})[key] = realism.Reference(math.nan, *numbers)
     name = document.name or Path(path).stem
-    return ModelReference(name, shown, section.source, section.window_min, stats)
+    return ModelReference(name, shown, section.source, section.window_min, stats, windows)
 
 
 def load_reference(path: str | Path) -> tuple[str, Mapping[str, realism.Reference]]:
@@ -193,7 +233,8 @@ def figures(
     """The block for ``stretches`` (every statistic; those they are too short for say what they need)
     compared with ``reference``."""
     measured = realism.measure(stretches)
-    refs: Mapping[str, realism.Reference] = {} if reference is None else reference.stats
+    longest = max((len(s) for s in stretches), default=0)
+    window_min, refs = (None, {}) if reference is None else reference.for_minutes(longest)
     verdicts = {v.key: v for v in realism.compare(measured, refs)}
     stats = {}
     for stat in realism.STATISTICS:
@@ -217,7 +258,7 @@ def figures(
         reference_path=None if reference is None else reference.path,
         reference_source=None if reference is None else reference.source,
         reference_note=reference_note,
-        window_min=None if reference is None else reference.window_min,
+        window_min=window_min,
         minutes=sum(len(s) for s in stretches),
         stretches=len(stretches),
         longest_min=max((len(s) for s in stretches), default=0),

@@ -31,6 +31,7 @@ from actors.sim.market_model import FORMAT, VERSION, FxParams, MarketParams, Mar
 from actors.tools import market_data, market_fit
 
 REFERENCE_WINDOW_MIN = 180
+SHORTER_WINDOWS_MIN = (20, 60)  # the spreads a shorter session is compared with
 CHECK_DT_S = 1.0  # the check run's step
 
 
@@ -71,6 +72,14 @@ def reference(spans: Sequence[market_fit.Span], sources: Sequence[str]) -> dict[
         if spread is not None:
             entry.update(p10=round(spread[0], 6), p50=round(spread[1], 6), p90=round(spread[2], 6))
         stats[key] = entry
+    windows: dict[str, dict[str, dict[str, float]]] = {}
+    for length in SHORTER_WINDOWS_MIN:
+        for key in measured:
+            spread = realism.window_spread(stretches, key, length)
+            if spread is not None:
+                windows.setdefault(str(length), {})[key] = dict(
+                    p10=round(spread[0], 6), p50=round(spread[1], 6), p90=round(spread[2], 6)
+                )
     first, last = spans[0].start_min, spans[-1].start_min + len(spans[-1].stretch)
     return {
         "source": f"real Upbit KRW-BTC / Binance BTCUSDT 1-minute closes, {_utc(first)[:10]}..{_utc(last)[:10]} "
@@ -78,6 +87,7 @@ def reference(spans: Sequence[market_fit.Span], sources: Sequence[str]) -> dict[
         "files": list(sources),
         "window_min": REFERENCE_WINDOW_MIN,
         "stats": stats,
+        "windows": windows,
     }
 
 

@@ -267,7 +267,7 @@ def spread_sentence(block: RealismKpi) -> str:
     """Why the real windows' spread, not the whole data's value, is the fair comparison for one session."""
     if not block.window_min:
         return ""
-    hours = f"{block.window_min / 60:g}-hour"
+    hours = f"{block.window_min / 60:g}-hour" if block.window_min % 60 == 0 else f"{block.window_min}-minute"
     return (
         f"A single {hours} window of the real market varies a lot: the 10-90 % range of the real windows of "
         f"{block.window_min} min is the fair comparison for one run ('in range'); 'within' compares with the whole "
