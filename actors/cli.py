@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, metavar="N", help="seeds the simulated market; " + _overrides("session.seed"))
     p.add_argument(
+        "--market-model",
+        metavar="MODEL",
+        help="the simulated market's prices: 'default' (fitted to the real Upbit/Binance market), 'ou' (the earlier "
+        "Ornstein-Uhlenbeck premium, not fitted: the strategies trade within seconds, to watch the mechanics) or "
+        "a model file (python -m actors.calibrate --market); overrides sim.market_model (default 'default')",
+    )
+    p.add_argument(
         "--logs-dir", metavar="DIR", help="folder for the session's files; " + _overrides("session.logs_dir")
     )
     p.add_argument(
@@ -195,6 +202,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {"session": session} if session else {}
     if args.chaos_kill_every is not None:
         out["chaos"] = {"kill_every_s": args.chaos_kill_every}
+    if args.market_model is not None:
+        out["sim"] = {"market_model": args.market_model}
     replay = {
         key: value
         for key, value in (

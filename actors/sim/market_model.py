@@ -111,6 +111,8 @@ class MarketParams:
             values = {}
             for key in sorted(fields):
                 value = table.get(key)
+                if value is None:
+                    raise ValueError(f"params.{name}.{key}: missing (expected a finite number)")
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                     raise ValueError(f"params.{name}.{key}: expected a finite number, got {value!r}")
                 values[key] = float(value)

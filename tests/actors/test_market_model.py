@@ -155,3 +155,26 @@ def test_a_fitted_model_without_its_parameters_is_refused():
     with pytest.raises(ValueError, match="needs its parameters"):
         SimMarket(SimConfig(), 1, 0)
     SimMarket(SimConfig(market_model="ou"), 1, 0)  # the OU model needs none
+
+
+def test_the_command_line_chooses_the_market_model_and_names_a_bad_one(tmp_path):
+    import subprocess
+    import sys
+
+    from actors import config
+    from actors.cli import build_parser, overrides_from
+
+    root = market_file.DEFAULT_PATH.parents[2]
+    args = build_parser().parse_args(["--config", "config/demo.toml", "--market-model", "ou"])
+    assert config.load(root / "config" / "demo.toml", overrides_from(args)).sim.market_model == "ou"
+    bad = tmp_path / "model.json"
+    bad.write_text('{"kind": "arb-paper market model", "version": 1, "params": {"binance": {}}}')
+    proc = subprocess.run(
+        [sys.executable, "-m", "actors.session", "--config", "config/demo.toml", "--market-model", str(bad)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"$.sim.market_model: {str(bad)!r}: params.binance.jump_scale_bps: missing (expected a finite number)" in proc.stderr
