@@ -53,7 +53,9 @@ def _rms_key(h: int) -> str:
 STATISTICS: tuple[Statistic, ...] = (
     *(Statistic(_rms_key(h), f"RMS premium change over {h} min (bps)", "ratio") for h in HORIZONS_MIN),
     Statistic("premium_change_acf1", "lag-1 autocorrelation of 1-minute premium changes", "corr"),
-    Statistic("premium_level_acf1", f"premium level autocorrelation, 1 min apart (windows <= {WINDOW_MIN} min)", "corr"),
+    Statistic(
+        "premium_level_acf1", f"premium level autocorrelation, 1 min apart (windows <= {WINDOW_MIN} min)", "corr"
+    ),
     Statistic("binance_return_std_bps", "Binance 1-minute return std (bps)", "ratio"),
     Statistic("binance_return_kurtosis", "Binance 1-minute return kurtosis", "ratio"),
     Statistic("upbit_return_std_bps", "Upbit 1-minute return std (bps)", "ratio"),
