@@ -44,7 +44,7 @@ from actors.core.market import MarketView
 from actors.core.trader_outputs import FillEvent
 from actors.core.vocabulary import RestartCause
 from actors.executor import ExecutorState, run_executor
-from actors.feed import run_binance_feed, run_upbit_feed
+from actors.feed import diff_buffer_pool, run_binance_feed, run_upbit_feed
 from actors.interrupts import Interrupts
 from actors.net.seam import network_scope
 from actors.net.ws import WsConnectError
@@ -108,7 +108,7 @@ async def _serve_replay(
         direct = DirectReplay(replay, pacer)
         nursery.start_soon(direct.run_clock)
         return ENDPOINTS, pacer, direct
-    hub = ReplayHub(replay, cfg.sim, cfg.session.seed, pacer)
+    hub = ReplayHub(replay, cfg.sim, cfg.session.seed, pacer, cfg.replay.read_ahead_bytes)
     endpoints = await nursery.start(partial(serve_hub, hub, binance_symbol=cfg.feeds.binance.symbol))
     return endpoints, pacer, None
 
@@ -277,7 +277,14 @@ def _actors(
         EXECUTOR: partial(run_executor, views_recv, fills_send, executor_state),
         AGGREGATOR: partial(run_aggregator, books_recv, views_send, ctx.market_state, cfg.aggregator.coalesce_ms / 1e3),
         FEED_UPBIT: partial(run_upbit_feed, feeds[0], upbit_out, ctx.feeds["upbit"], recorder=recorder),
-        FEED_BINANCE: partial(run_binance_feed, feeds[1], binance_out, ctx.feeds["binance"], recorder=recorder),
+        FEED_BINANCE: partial(
+            run_binance_feed,
+            feeds[1],
+            binance_out,
+            ctx.feeds["binance"],
+            recorder=recorder,
+            diff_pool=diff_buffer_pool(cfg.feeds.binance),  # every Binance book's (one today), across restarts
+        ),
     }
     owned: dict[str, tuple[Any, ...]] = {
         COLLECTOR: (fills_recv,),

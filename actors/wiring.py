@@ -13,6 +13,7 @@ import attrs
 from actors import config as config_mod
 from actors.config import Config
 from actors.conventions import ACTORS, SeedStream
+from actors.core.budget import ByteBudget
 from actors.core.fills import CalibratedFillModel, SimpleFillModel
 from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
@@ -148,4 +149,5 @@ def prepare_replay(cfg: Config) -> ReplayMarket:
         fx_market=cfg.feeds.upbit.fx_market if cfg.fx.source == "upbit" else None,
         binance_symbol=cfg.feeds.binance.symbol,
         direct=cfg.replay.direct(cfg.sim),
+        diff_buffer=ByteBudget(cfg.feeds.binance.diff_buffer_bytes, "feeds.binance.diff_buffer_bytes"),
     )

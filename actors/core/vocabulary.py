@@ -83,7 +83,7 @@ class RestartCause(enum.StrEnum):
     ERROR = "error"  # an error frame, or too many bad frames
     CONNECT = "connect"  # could not connect (or no handshake in time)
     SNAPSHOT = "snapshot"  # the REST snapshot failed
-    GAP = "gap"  # diff buffer overflow while waiting for a snapshot
+    OVERFLOW = "overflow"  # past a byte budget: a message over max_message_bytes, diff buffers overflowing
 
 
 class FeedFailure(Exception):

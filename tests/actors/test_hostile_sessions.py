@@ -145,3 +145,33 @@ def test_a_venue_half_off_the_other_is_bad_data_refused_and_never_traded(tmp_pat
     assert run["rc"] == 0 and kpi["premium_bps"] < -4000
     assert kpi["fill_events"] == 0 and kpi["entry_trades"] == 0
     assert kpi["refusals"].get("premium_band", 0) > 0
+
+
+# Large diffs (about 4, 8 and 13 MB each, 85,000 to 262,144 levels a side) while the REST snapshot hangs, trickles
+# or fails: before the byte budgets, the buffered diffs and the message queue took a session to 0.7-1.2 GB here
+# (1.7-2.9 GB with the default 10 s snapshot deadline); now a message over feeds.binance.max_message_bytes (1 MiB)
+# ends the connection, cause overflow, and a session ends by itself, well under 400 MB.
+FLOOD = {"feeds": {"binance": {"snapshot_timeout_s": 4}}}
+
+
+@pytest.mark.parametrize("rest", ["silent", "trickle", "fail"])
+def test_a_flood_of_large_diffs_while_the_snapshot_hangs_trickles_or_fails_is_an_overflow(tmp_path, rest):
+    run = run_against(tmp_path, binance_ws="flood", binance_rest=rest, extra=FLOOD)
+    assert_ended_well(run)
+    feed = run["kpi"]["feeds"]["binance"]
+    assert feed["reconnect_causes"].get("overflow", 0) >= 1 and feed["books"] == 0
+    assert "a message over 1 MiB (feeds.binance.max_message_bytes) was too big" in fatal_error(run)
+    assert "failed (overflow)" in run["log"]
+
+
+def test_with_messages_up_to_16_mib_allowed_the_diff_buffer_overflows_instead(tmp_path):
+    """The second line of defence: the flood's diffs get through, and the diffs buffered for the snapshot that
+    never comes outgrow feeds.binance.diff_buffer_bytes (32 MiB, estimated decoded size): counted, logged,
+    started over, and three in a row end the connection (overflow)."""
+    flood = {"feeds": {"binance": {"snapshot_timeout_s": 4, "max_message_bytes": 16 * 1024 * 1024}}}
+    run = run_against(tmp_path, binance_ws="flood", binance_rest="silent", extra=flood)
+    assert_ended_well(run)
+    feed = run["kpi"]["feeds"]["binance"]
+    assert feed["overflows"] >= 3 and feed["reconnect_causes"].get("overflow", 0) >= 1
+    assert "budget of 32 MiB (feeds.binance.diff_buffer_bytes)" in run["log"]
+    assert "discarding them and resyncing (overflow)" in run["log"]
