@@ -70,6 +70,7 @@ class SessionResult:
     paths: SessionPaths
     kpi: dict[str, Any]
     config: Config | None = None  # what the session ran with (the summary names the settings that mattered)
+    kpi_error: str | None = None  # why the final KPI file could not be written (the file on disk is older)
 
 
 async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
@@ -185,10 +186,12 @@ async def run_session(
             writer.close()  # never raises: a failure is reported through ctx.write_failed
             if recorder is not None:
                 recorder.close()
-            kpi = _final_kpi(ctx, paths, interrupted=interrupts is not None and interrupts.count > 0, log=log)
+            kpi, kpi_error = _final_kpi(
+                ctx, paths, interrupted=interrupts is not None and interrupts.count > 0, log=log
+            )
     for error in ctx.fatal:
         log.error("fatal: {}", error)
-    return SessionResult(ctx.status, EXIT_FAILED if ctx.fatal else EXIT_OK, paths, kpi, cfg)
+    return SessionResult(ctx.status, EXIT_FAILED if ctx.fatal else EXIT_OK, paths, kpi, cfg, kpi_error)
 
 
 async def _run_actors(
@@ -296,8 +299,10 @@ def _actors(
     return {name: Killable(name, child) for name, child in children.items()}, owned
 
 
-def _final_kpi(ctx: SessionContext, paths: SessionPaths, *, interrupted: bool, log) -> dict[str, Any]:
-    """The session's status and its final KPI document, written when the disk allows."""
+def _final_kpi(
+    ctx: SessionContext, paths: SessionPaths, *, interrupted: bool, log
+) -> tuple[dict[str, Any], str | None]:
+    """The session's status and its final KPI document, written when the disk allows (else why not)."""
     now = trio.current_time()
     if ctx.ended_at is None:
         ctx.ended_at = now
@@ -309,7 +314,9 @@ def _final_kpi(ctx: SessionContext, paths: SessionPaths, *, interrupted: bool, l
         ctx.write_failed(exc)
         ctx.status = "failed"
         log.error("the final KPI file was not written: {}", exc)
-    return kpi
+        # what the summary prints: the figures as final, with the failure in them (on disk is an older snapshot)
+        return build_kpi(ctx, now, final=True).document(), str(exc)
+    return kpi, None
 
 
 async def _trade(

@@ -34,6 +34,7 @@ import attrs
 from actors.config import ConfigError, read_slippage_calibration
 from actors.core.acceptance import SIDES, SideDistributions, side_distributions
 from actors.core.vocabulary import Side
+from actors.records.files import replacing
 from actors.records.kpi import Kpi, ReplayInfo
 from actors.tools import slippage_report
 from actors.tools.report_plots import SIMPLE_MODEL_NOTE, clean, figures, save_figure, zone_order
@@ -160,6 +161,18 @@ def _header(s: Session) -> list[str]:
     if s.fills.skipped:
         lines += [skip_note(s.paths.fill_events, s.fills) + ".", ""]
     return lines
+
+
+def _not_final(kpi: Kpi) -> list[str]:
+    """A KPI file that is not the session's final one (it is still running, or its final write failed)."""
+    if kpi.final:
+        return []
+    return [
+        f"**Not final:** this KPI file is a snapshot taken while the session ran (status {kpi.status}, "
+        f"{kpi.duration_s:.1f} s traded): the session is still running, or could not write its final KPI file "
+        "(its summary on the terminal has the final figures). Trades and fills below are from the fill events.",
+        "",
+    ]
 
 
 def _criteria(kpi: Kpi) -> list[str]:
@@ -355,11 +368,12 @@ def write_report(logs_dir: Path, session_id: str | None = None, out: Path | None
         path = paths.plot(name) if out is None else page.with_name(f"{page.stem}_{name}.png")
         save_figure(fig, path)
         plots.append(path)
-    lines = _header(s) + _criteria(s.kpi) + _totals(s) + _trades(s, _link(paths.trades, page))
+    lines = _header(s) + _not_final(s.kpi) + _criteria(s.kpi) + _totals(s) + _trades(s, _link(paths.trades, page))
     slippage_plot = paths.plot("slippage") if out is None else page.with_name(f"{page.stem}_slippage.png")
     lines += _fills(s) + _slippage(s, slippage_plot) + _zones(s.kpi) + _feeds(s.kpi)
     lines += ["## Plots", ""] + [f"![{p.name}]({_link(p, page)})" for p in plots] + [""]
-    page.write_text("\n".join(lines), encoding="utf-8")
+    with replacing(page) as f:  # whole or not at all, as every file of the report
+        f.write("\n".join(lines).encode("utf-8"))
     return page
 
 
