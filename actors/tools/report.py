@@ -17,7 +17,9 @@ Without ``--session``, the newest session in LOGS_DIR is the one that started la
 A KPI file is read with a bounded read (16 MiB) and decoded strictly into the KPI document's type
 (``actors.records.kpi.Kpi``, fields added since older files were written have defaults): anything
 else (``[]``, ``42``, ``{}``, a missing field) is one line ``report: FILE: not a KPI file (...)`` and
-exit status 1. Fill-event lines of the wrong shape are skipped and counted, and the report says how many.
+exit status 2, bad input (the rule of every command: docs/reliability.md); a report the disk cannot take
+(full, an I/O error) is one line and exit status 1, and leaves no file cut short. Fill-event lines of the wrong
+shape are skipped and counted, and the report says how many.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 import attrs
 
 from actors.config import ConfigError, read_slippage_calibration
+from actors.conventions import ExitCode, write_failure_status
 from actors.core.acceptance import SIDES, SideDistributions, side_distributions
 from actors.core.vocabulary import Side
 from actors.records.files import replacing
@@ -506,15 +509,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {args.out}")
             else:
                 print(text, end="")
-            return 0
+            return ExitCode.OK
         if len(args.logs_dirs) != 1:
             parser.error("one LOGS_DIR, or several with --compare")
         path = write_report(Path(args.logs_dirs[0]), args.session, Path(args.out) if args.out else None)
-    except (ReportError, OSError, ValueError) as exc:  # InputError is a ValueError
+    except (ReportError, ValueError) as exc:  # InputError is a ValueError
         print(f"report: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.USAGE
+    except OSError as exc:  # DataWriteError: the report, a plot or the trades could not be written
+        print(f"report: {exc}", file=sys.stderr)
+        return write_failure_status(exc)
     print(f"wrote {path}")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def test_report_cli_errors(tmp_path):
         env=env,
         timeout=60,
     )
-    assert proc.returncode == 1 and "no session files" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "no session files" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_compare_sessions_with_different_l2_sources(tmp_path, run_virtual):
