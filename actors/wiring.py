@@ -70,7 +70,10 @@ def context(cfg: Config, session_id: str, opened_at: float) -> SessionContext:
     )
     ctx.chaos_every_s = cfg.chaos.kill_every_s
     ctx.thresholds = cfg.acceptance
-    ctx.started_utc = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    started = datetime.now(timezone.utc)
+    ctx.started_utc = started.isoformat(timespec="milliseconds")
+    if cfg.session.market == "sim":  # the simulated market's time runs with the (maybe virtual) Trio clock
+        ctx.clock.simulate(opened_at, started.timestamp())
     ctx.calibration = calibration_info(cfg, ctx.trader)
     drift = ctx.trader.drift
     if isinstance(drift, SlippageModel):
