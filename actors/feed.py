@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import httpx
 import trio
@@ -41,9 +41,9 @@ from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
 from actors.core.venues.binance_book import BookKeeper, SnapshotError, Verdict
 from actors.core.vocabulary import FeedFailure, RestartCause, Venue
-from actors.net.failures import connect_failure
+from actors.net.failures import FailureKind, connect_failure
 from actors.net.http import http_client
-from actors.net.ws import WsClosed, WsConn, WsLimits, open_ws
+from actors.net.ws import WsClosed, WsConn, WsConnectError, WsLimits, open_ws
 
 BAD_FRAME_WINDOW_S = 60.0
 MAX_BATCH = 256  # frames read per wake-up when they have queued up behind the first (and message_queue_bytes)
@@ -51,6 +51,10 @@ MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024  # a 5000-level depth snapshot is well und
 MAX_REFETCH = 10  # snapshots in a row older than the buffered diffs
 MAX_STUCK_IN_A_ROW = 3  # snapshots in a row that the stream never continued: the endpoints disagree
 SCHEDULED_CUT_TOLERANCE_S = 60.0  # a close this close to scheduled_cut_s is the exchange's planned cut
+# a name that does not resolve at a feed's first connect (no internet, a mistyped URL) is tried this many times
+# in all before the feed is given up on (the usual policy retries for about 15 s); after a first connection,
+# a name failure (a network blip) gets the usual policy
+FIRST_CONNECT_NAME_ATTEMPTS = 2
 
 
 class FeedStale(FeedFailure):
@@ -187,7 +191,7 @@ async def run_upbit_feed(
     codes = (cfg.market, cfg.fx_market)
     outbox = _Outbox(out, stats, upbit.VENUE)
     limits = WsLimits(cfg.max_message_bytes, cfg.message_queue_bytes, "feeds.upbit")
-    async with open_ws(cfg.url, connect_timeout_s=cfg.connect_timeout_s, limits=limits) as conn:
+    async with _connecting(stats), open_ws(cfg.url, connect_timeout_s=cfg.connect_timeout_s, limits=limits) as conn:
         stats.connects += 1
         reader = _Reader(conn, stats, upbit.decode, log, cfg.max_bad_frames_per_min, recorder, cfg.message_queue_bytes)
         await conn.send(upbit.subscribe_request(str(uuid.uuid4()), codes))
@@ -408,6 +412,7 @@ async def run_binance_feed(
 
     limits = WsLimits(cfg.max_message_bytes, cfg.message_queue_bytes, "feeds.binance")
     async with (
+        _connecting(stats),
         http_client(cfg.rest_url, cfg.connect_timeout_s, cfg.snapshot_timeout_s) as http,
         open_ws(url, connect_timeout_s=cfg.connect_timeout_s, limits=limits) as conn,
     ):
@@ -454,6 +459,18 @@ async def run_binance_feed(
             book.keeper.release()  # the diffs it buffered no longer count against the pool
             stats.connected = False
             stats.mark_untrusted(trio.current_time())
+
+
+@asynccontextmanager
+async def _connecting(stats: FeedStats) -> AsyncIterator[None]:
+    """A connect failure at a feed's first connect of the session whose name does not resolve is worth
+    FIRST_CONNECT_NAME_ATTEMPTS attempts (``max_attempts``, read by the supervisor), not the usual policy's."""
+    try:
+        yield
+    except WsConnectError as exc:
+        if stats.connects == 0 and exc.failure.kind is FailureKind.NAME:
+            exc.max_attempts = FIRST_CONNECT_NAME_ATTEMPTS
+        raise
 
 
 def diff_buffer_pool(cfg: BinanceFeedConfig) -> ByteBudget:
