@@ -151,7 +151,7 @@ def test_a_venue_half_off_the_other_is_bad_data_refused_and_never_traded(tmp_pat
 # or fails: before the byte budgets, the buffered diffs and the message queue took a session to 0.7-1.2 GB here
 # (1.7-2.9 GB with the default 10 s snapshot deadline); now a message over feeds.binance.max_message_bytes (1 MiB)
 # ends the connection, cause overflow, and a session ends by itself, well under 400 MB.
-FLOOD = {"feeds": {"binance": {"snapshot_timeout_s": 4}}}
+FLOOD = {"feeds": {"binance": {"snapshot_timeout_s": 4}}, "supervision": {"max_restarts": 2}}  # given up sooner
 
 
 @pytest.mark.parametrize("rest", ["silent", "trickle", "fail"])
@@ -168,7 +168,7 @@ def test_with_messages_up_to_16_mib_allowed_the_diff_buffer_overflows_instead(tm
     """The second line of defence: the flood's diffs get through, and the diffs buffered for the snapshot that
     never comes outgrow feeds.binance.diff_buffer_bytes (32 MiB, estimated decoded size): counted, logged,
     started over, and three in a row end the connection (overflow)."""
-    flood = {"feeds": {"binance": {"snapshot_timeout_s": 4, "max_message_bytes": 16 * 1024 * 1024}}}
+    flood = {**FLOOD, "feeds": {"binance": {"snapshot_timeout_s": 4, "max_message_bytes": 16 * 1024 * 1024}}}
     run = run_against(tmp_path, binance_ws="flood", binance_rest="silent", extra=flood)
     assert_ended_well(run)
     feed = run["kpi"]["feeds"]["binance"]
