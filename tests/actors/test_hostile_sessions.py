@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -39,18 +39,15 @@ def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict |
     with HostileExchange(**modes) as endpoints:
         path = live_config(tmp_path, endpoints, **overrides)
         started = time.monotonic()
-        proc = subprocess.Popen(
+        with subprocess.Popen(
             [sys.executable, "-m", "actors.session", "--config", str(path)],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )
-        try:
-            out, err = proc.communicate(timeout=duration_s + STARTUP_S + GRACE_S + 30)
-        finally:
-            proc.kill()
+        ) as proc:
+            out, err, rss_kib = _wait_with_peak_rss(proc, duration_s + STARTUP_S + GRACE_S + 30)
         elapsed = time.monotonic() - started
     logs = tmp_path / "logs"
     (kpi_file,) = logs.glob("kpi_*.json")
@@ -61,9 +58,37 @@ def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict |
         "elapsed": elapsed,
         "kpi": json.loads(kpi_file.read_text()),
         "log": "".join(p.read_text() for p in logs.glob("session_*.log")),
-        # the peak over every child this test process has waited for: an upper bound for this one
-        "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "rss_mb": rss_kib / 1024,  # this session's own peak (os.wait4), not the peak of every child so far
     }
+
+
+def _wait_with_peak_rss(proc: subprocess.Popen, timeout_s: float) -> tuple[str, str, int]:
+    """Everything ``proc`` writes, then its exit and its own peak RSS in KiB (os.wait4's rusage for that child:
+    RUSAGE_CHILDREN would be the largest child this test process ever waited for)."""
+    output: dict[str, str] = {}
+
+    def read(name: str, pipe) -> None:
+        output[name] = pipe.read()
+
+    readers = [
+        threading.Thread(target=read, args=(n, p), daemon=True) for n, p in (("out", proc.stdout), ("err", proc.stderr))
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join(10)
+    return output.get("out", ""), output.get("err", ""), usage.ru_maxrss
 
 
 def assert_ended_well(run: dict, *, duration_s: float = DURATION_S) -> None:

@@ -200,9 +200,12 @@ def test_make_exchange_prints_the_endpoints_json_as_its_first_line():
     make = shutil.which("make")
     if make is None or not (ROOT / ".venv" / ".installed").exists():
         pytest.skip("needs make and the project's .venv (make test makes it)")
+    # as from a shell: under `make test` the make variables would make this a recursive make ("Entering directory")
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
     with subprocess.Popen(
         [make, "-o", ".venv/.installed", "exchange"],
         cwd=ROOT,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
