@@ -9,12 +9,13 @@ are what a user would see.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -28,6 +29,19 @@ DURATION_S, STARTUP_S, GRACE_S = 3.0, 6.0, 5.0
 MAX_RSS_MB = 400
 
 
+# The session's own peak RSS: it runs under a small interpreter that reports os.wait4's ru_maxrss of its child.
+# A child started straight from a pytest worker would count the worker's pages (Linux keeps the high-water mark of
+# the image before exec), so a worker grown to 500 MB by earlier tests made every session here look that big.
+_PEAK_RSS = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict | None = None, **modes) -> dict:
     """One session against a hostile exchange with ``modes``; its exit status, output, KPI, log and peak RSS."""
     overrides = {
@@ -39,15 +53,31 @@ def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict |
     with HostileExchange(**modes) as endpoints:
         path = live_config(tmp_path, endpoints, **overrides)
         started = time.monotonic()
+        rss_file = tmp_path / "peak_rss_kib"
         with subprocess.Popen(
-            [sys.executable, "-m", "actors.session", "--config", str(path)],
+            [
+                sys.executable,
+                "-c",
+                _PEAK_RSS,
+                str(rss_file),
+                sys.executable,
+                "-m",
+                "actors.session",
+                "--config",
+                str(path),
+            ],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         ) as proc:
-            out, err, rss_kib = _wait_with_peak_rss(proc, duration_s + STARTUP_S + GRACE_S + 30)
+            try:
+                out, err = proc.communicate(timeout=duration_s + STARTUP_S + GRACE_S + 30)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # the session too, if the test failed first
         elapsed = time.monotonic() - started
     logs = tmp_path / "logs"
     (kpi_file,) = logs.glob("kpi_*.json")
@@ -58,37 +88,8 @@ def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict |
         "elapsed": elapsed,
         "kpi": json.loads(kpi_file.read_text()),
         "log": "".join(p.read_text() for p in logs.glob("session_*.log")),
-        "rss_mb": rss_kib / 1024,  # this session's own peak (os.wait4), not the peak of every child so far
+        "rss_mb": int(rss_file.read_text()) / 1024,
     }
-
-
-def _wait_with_peak_rss(proc: subprocess.Popen, timeout_s: float) -> tuple[str, str, int]:
-    """Everything ``proc`` writes, then its exit and its own peak RSS in KiB (os.wait4's rusage for that child:
-    RUSAGE_CHILDREN would be the largest child this test process ever waited for)."""
-    output: dict[str, str] = {}
-
-    def read(name: str, pipe) -> None:
-        output[name] = pipe.read()
-
-    readers = [
-        threading.Thread(target=read, args=(n, p), daemon=True) for n, p in (("out", proc.stdout), ("err", proc.stderr))
-    ]
-    for reader in readers:
-        reader.start()
-    deadline = time.monotonic() + timeout_s
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join(10)
-    return output.get("out", ""), output.get("err", ""), usage.ru_maxrss
 
 
 def assert_ended_well(run: dict, *, duration_s: float = DURATION_S) -> None:

@@ -7,6 +7,7 @@ no traceback, bad input exits 2 with one line. The others check the command line
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -200,14 +201,15 @@ def test_make_exchange_prints_the_endpoints_json_as_its_first_line():
     make = shutil.which("make")
     if make is None or not (ROOT / ".venv" / ".installed").exists():
         pytest.skip("needs make and the project's .venv (make test makes it)")
-    # as from a shell: under `make test` the make variables would make this a recursive make ("Entering directory")
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+    # as from a shell: under `make test` its variables would make this a recursive make ("Entering directory"),
+    # and its command-line ARGS (exported to every recipe) would become the exchange's arguments
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "ARGS", "CONFIG")}
     with subprocess.Popen(
         [make, "-o", ".venv/.installed", "exchange"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group: Ctrl-C reaches make and the exchange together
     ) as proc:
@@ -217,9 +219,11 @@ def test_make_exchange_prints_the_endpoints_json_as_its_first_line():
                 selector.register(proc.stdout, selectors.EVENT_READ)
                 assert selector.select(timeout=20), "make exchange printed nothing within 20 s"
             first = proc.stdout.readline()
+            assert first, f"make exchange ended without a line: {proc.stderr.read() if proc.stderr else ''}"
             assert set(json.loads(first)) == {"upbit_url", "binance_ws_url", "binance_rest_url"}, first
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
+            with contextlib.suppress(ProcessLookupError):  # make may have ended already (a failed recipe)
+                os.killpg(proc.pid, signal.SIGINT)
             try:
                 proc.wait(timeout=STOP_S)
             except subprocess.TimeoutExpired:
