@@ -615,8 +615,8 @@ def on_disk(result: SessionResult, report_error: str | None) -> str:
     if report_error:
         lines.append(
             f"  not written: {', '.join(missing) or 'the report'} and the plots not listed above ({report_error}); "
-            f"no file is left cut short, and latest/ links none of them. Once there is room: python -m "
-            f"actors.tools.report {paths.logs_dir} --session {paths.session_id}"
+            f"no file is left cut short, and latest/ links none of them. To write them again (once the disk has "
+            f"room): python -m actors.tools.report {paths.logs_dir} --session {paths.session_id}"
         )
     return "\n".join(lines)
 

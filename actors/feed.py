@@ -262,7 +262,7 @@ async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recor
             raise SnapshotError(f"depth snapshot request failed: {_http_failure(exc, http.base_url, cfg)}") from None
     if deadline.cancelled_caught:
         raise SnapshotError(
-            f"depth snapshot: no complete answer within {cfg.snapshot_timeout_s:g} s (snapshot_timeout_s)"
+            f"depth snapshot: no complete answer within {cfg.snapshot_timeout_s:g} s (feeds.binance.snapshot_timeout_s)"
         )
     if status != 200:
         raise SnapshotError(f"depth snapshot HTTP {status}: {body[:200].decode('utf-8', 'replace')}")

@@ -169,6 +169,7 @@ class HostileExchange:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         stopped = self._stop()
+        _flood_levels.cache_clear()  # tens of MB of flood text: not kept in the test process
         if exc_type is not None:
             return  # the test's own exception says more
         if not stopped:
