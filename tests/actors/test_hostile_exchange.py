@@ -333,10 +333,10 @@ async def test_flood_sends_each_diff_with_its_ids_and_a_quarter_to_a_quarter_mil
         with trio.fail_after(10):
             limits = WsLimits(16 * 2**20, 64 * 2**20)  # the hostile frames are up to 13 MB
             async with open_ws(endpoints.binance_ws_url + STREAM, connect_timeout_s=2, limits=limits) as conn:
-                frames = [json.loads(await conn.receive()) for _ in range(4)]
+                frames = [json.loads(await conn.receive()) for _ in range(3)]
     ids = [(f["data"]["U"], f["data"]["u"]) for f in frames]
     assert all(u >= first for first, u in ids) and [u + 1 for _, u in ids[:-1]] == [first for first, _ in ids[1:]]
-    assert [len(f["data"]["b"]) for f in frames] == [*FLOOD_LEVELS, FLOOD_LEVELS[0]]
+    assert [len(f["data"]["b"]) for f in frames] == list(FLOOD_LEVELS)
     assert all(len(f["data"]["a"]) == len(f["data"]["b"]) for f in frames)
     best_bid = max(float(p) for p, _ in frames[2]["data"]["b"])
     assert best_bid < min(float(p) for p, _ in frames[2]["data"]["a"])  # never crossed

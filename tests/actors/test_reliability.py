@@ -301,8 +301,17 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
-def _session_on_a_full_disk(tmp_path: Path, free: int, names: tuple[str, ...]) -> subprocess.CompletedProcess:
-    args = ["--config", "config/demo.toml", "--virtual-time", "--duration", "120", "--session-id", "full"]
+def _session_on_a_full_disk(
+    tmp_path: Path, free: int, names: tuple[str, ...], duration_s: int = 60
+) -> subprocess.CompletedProcess:
+    # KPI snapshots as often as allowed: in virtual time they also wait for half their interval of real time,
+    # and a run of a second or two would otherwise write none, or one, by chance
+    cfg = tmp_path / "config" / "full.toml"
+    cfg.parent.mkdir()
+    demo = (ROOT / "config" / "demo.toml").read_text()
+    cfg.write_text(demo.replace("kpi_interval_s = 5", "kpi_interval_s = 0.1"))
+    assert "kpi_interval_s = 0.1" in cfg.read_text()
+    args = ["--config", str(cfg), "--virtual-time", "--duration", str(duration_s), "--session-id", "full"]
     return subprocess.run(
         [sys.executable, "-c", _FULL_DISK_SESSION, str(free), ",".join(names), *args, "--logs-dir", str(tmp_path)],
         cwd=ROOT,
