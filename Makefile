@@ -18,9 +18,9 @@ run: $(STAMP)
 	$(BIN)/python -m actors.session --config $(CONFIG) $(ARGS)
 
 # The embedded exchange on its own, for any client, until Ctrl-C (docs/simulator.md): the first stdout line
-# is its endpoints as JSON; ARGS="--replay FILE" serves a recording
+# is its endpoints as JSON (the recipe is not echoed: @); ARGS="--replay FILE" serves a recording
 exchange: $(STAMP)
-	$(BIN)/python -m actors.sim --config $(CONFIG) $(ARGS)
+	@$(BIN)/python -m actors.sim --config $(CONFIG) $(ARGS)
 
 # lint, format and types first (seconds), then the suite
 test: lint

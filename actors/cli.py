@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import re
 import sys
 import textwrap
@@ -27,6 +28,7 @@ from actors import config as config_mod
 from actors.clock import patch_record
 from actors.config import Config, ConfigError
 from actors.conventions import FEED_ACTORS, ExitCode
+from actors.inputs import MIB, InputError, read_bounded
 from actors.interrupts import Interrupts
 from actors.net.memory import memory_network
 from actors.records.kpi import ActorKpi, FeedKpi, Kpi, as_kpi, causes_in_words
@@ -44,6 +46,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = (
     ExitCode.INTERRUPTED,
 )
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+KPI_MAX_BYTES = 16 * MIB
 
 
 def new_session_id() -> str:
@@ -521,9 +524,11 @@ def main(argv: list[str] | None = None) -> int:
         _complete_latest(paths)
         return EXIT_FAILED
     print(_summary(result), flush=True)
-    _write_report(paths)
+    report_error = _write_report(paths)
     _complete_latest(paths)
-    print(_files_written(paths))
+    print(_files_written(paths), flush=True)
+    if result.kpi_error or result.kpi.get("disk_error") or report_error:
+        print(on_disk(result, report_error), file=sys.stderr)
     return result.exit_code
 
 
@@ -613,8 +618,9 @@ def _announce(cfg: Config, paths: SessionPaths, replay: ReplayMarket | None) -> 
     )
 
 
-def _write_report(paths: SessionPaths) -> None:
-    """The report (and the trades beside it), after the summary: its line ends the summary."""
+def _write_report(paths: SessionPaths) -> str | None:
+    """The report (and the trades beside it), after the summary: its line ends the summary. Why it could not
+    be written, or None."""
     try:
         from actors.tools.report import write_report
 
@@ -625,9 +631,60 @@ def _write_report(paths: SessionPaths) -> None:
             f"  report not written: {type(exc).__name__}: {exc} (python -m actors.tools.report retries)",
             file=sys.stderr,
         )
-        return
+        return str(exc) or type(exc).__name__
     trades = f", trades in {paths.trades.name}" if paths.trades.exists() else ""
     print(f"  report: {report}{trades}")
+    return None
+
+
+def _kpi_on_disk(path: Path) -> str:
+    """What the KPI file on disk is, in words, when the final one could not be written."""
+    try:
+        kpi = json.loads(read_bounded(path, KPI_MAX_BYTES))
+        final, status, traded = kpi["final"], kpi["status"], float(kpi["duration_s"])
+    except (InputError, ValueError, KeyError, TypeError):
+        return f"{path.name}: absent or unreadable"
+    if final:
+        return f"{path.name}: the final KPI file (status {status})"
+    return (
+        f'{path.name}: an earlier snapshot ("final": false, status {status}, {traded:.1f} s traded), NOT the '
+        "final figures: those are the summary above"
+    )
+
+
+def on_disk(result: SessionResult, report_error: str | None) -> str:
+    """After a disk error (or a report that could not be written): what the session left on disk and what it
+    did not, file by file, on stderr (docs/reliability.md, Disk errors)."""
+    paths, k = result.paths, as_kpi(result.kpi)
+    lines = [
+        f"on disk in {paths.logs_dir}/ after the disk error:" if k.disk_error else f"on disk in {paths.logs_dir}/:"
+    ]
+    if k.disk_error:
+        lines.append(f"  the error: {k.disk_error}")
+    if paths.fill_events.exists():
+        lines.append(
+            f"  {paths.fill_events.name}: {k.fill_events_written} of the {k.fill_events} fill events produced, "
+            "every line whole"
+        )
+    if result.kpi_error:
+        lines.append("  " + _kpi_on_disk(paths.kpi))
+        lines.append(f"  not written: the final KPI file ({result.kpi_error})")
+    elif paths.kpi.exists():
+        lines.append(f"  {paths.kpi.name}: the final KPI file (status {k.status})")
+    for path, what in ((paths.premium, "the premium series, up to the error if it failed"), (paths.log, "the log")):
+        if path.exists():
+            lines.append(f"  {path.name}: {what}")
+    written = [p.name for p in (paths.report, paths.trades) if p.exists()]
+    missing = [p.name for p in (paths.report, paths.trades) if not p.exists()]
+    if written:
+        lines.append(f"  {', '.join(written)}: written whole")
+    if report_error:
+        lines.append(
+            f"  not written: {', '.join(missing) or 'the report'} and the plots not listed above ({report_error}); "
+            f"no file is left cut short, and latest/ links none of them. To write them again (once the disk has "
+            f"room): python -m actors.tools.report {paths.logs_dir} --session {paths.session_id}"
+        )
+    return "\n".join(lines)
 
 
 def _complete_latest(paths: SessionPaths) -> None:

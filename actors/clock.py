@@ -1,9 +1,12 @@
 """The market's wall time: what fill events, the premium series and the log say happened when.
 
-Live and on the simulator it is the system clock. In a replay it is the recording's time: held at the
-end of the pre-roll while the session starts, then ``start_epoch + (now - t0) * speed`` from the
-replay's first served instant ``t0`` (Trio time: virtual in ``--as-fast-as-possible``), so two replays
-of the same recording give the same timestamps, and fills line up with the recorded market data.
+Live it is the system clock. On the simulator it is the simulated market's own: the system clock when
+the session started plus the Trio time since (``simulate``), so a virtual-time session's 1,200 s read as
+1,200 s in its fill events and report, not as the dozen seconds of wall time they took. In a replay it is
+the recording's time: held at the end of the pre-roll while the session starts, then ``start_epoch +
+(now - t0) * speed`` from the replay's first served instant ``t0`` (Trio time: virtual in
+``--as-fast-as-possible``), so two replays of the same recording give the same timestamps, and fills line
+up with the recorded market data.
 """
 
 from __future__ import annotations
@@ -19,19 +22,25 @@ class MarketClock:
     def __init__(self) -> None:
         self._held: float | None = None
         self._origin: tuple[float, float, float] | None = None  # (Trio time, epoch seconds, speed)
+        self._recorded = False
 
     @property
     def recorded(self) -> bool:
-        """Whether this clock tells a recording's time (a replay) rather than the system's."""
-        return self._held is not None or self._origin is not None
+        """Whether this clock tells a recording's time (a replay) rather than the system's or a simulation's."""
+        return self._recorded
 
     def hold(self, epoch_s: float) -> None:
         """Stand at ``epoch_s`` until ``follow``: a replay that has not started yet."""
-        self._held = epoch_s
+        self._held, self._recorded = epoch_s, True
 
     def follow(self, trio_t0: float, epoch_s: float, speed: float) -> None:
         """From Trio time ``trio_t0`` on, tell ``epoch_s`` plus ``speed`` recorded seconds per second."""
-        self._origin = (trio_t0, epoch_s, speed)
+        self._origin, self._recorded = (trio_t0, epoch_s, speed), True
+
+    def simulate(self, trio_t0: float, epoch_s: float) -> None:
+        """A simulated market's time: ``epoch_s`` at Trio time ``trio_t0``, then one second per Trio second (the
+        real clock's pace on the real clock, the virtual clock's in virtual time)."""
+        self._origin = (trio_t0, epoch_s, 1.0)
 
     def epoch_s(self, now: float) -> float:
         """Seconds since the Unix epoch at Trio time ``now``."""

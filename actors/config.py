@@ -34,6 +34,7 @@ from actors.conventions import ACTORS
 from actors.core import calibration as calibration_mod
 from actors.core import slippage as slippage_mod
 from actors.core.acceptance import Thresholds
+from actors.core.budget import in_words
 from actors.core.fills import Fees, Lots
 from actors.core.risk import RiskLimits
 from actors.core.rules import Limit, Rule, at_least, between, non_negative, off_or_at_least, positive, positive_or_inf
@@ -65,6 +66,17 @@ paths = Rule(lambda v: all(len(p) > 0 and _no_nul(p) for p in v), "a list of non
 market_code = Rule(lambda v: _MARKET_CODE.fullmatch(v) is not None, "an upper-case ASCII market code such as KRW-BTC")
 binance_symbol = Rule(lambda v: _SYMBOL.fullmatch(v) is not None, "an upper-case ASCII symbol such as BTCUSDT")
 snapshot_limit = between(1, 5000, "an integer")
+# Byte budgets (docs/reliability.md): real frames are under 100 KiB, a book's pre-snapshot diffs a few MB
+
+
+def _bytes_between(low: int, high: int) -> Rule:
+    return Rule(
+        lambda v: low <= v <= high, f"a number of bytes from {low:,} ({in_words(low)}) to {high:,} ({in_words(high)})"
+    )
+
+
+message_bytes = _bytes_between(64 * inputs.KIB, 256 * inputs.MIB)
+buffer_bytes = _bytes_between(64 * inputs.KIB, 4096 * inputs.MIB)
 # Floors of the keys that pace a loop (the loop steps by them: a smaller value never lets time advance)
 report_period = at_least(0.1)  # session.status_interval_s, session.kpi_interval_s
 chaos_period = off_or_at_least(0.1)
@@ -92,6 +104,8 @@ class UpbitFeedConfig:
     stale_after_s: float = attrs.field(default=30.0, validator=positive)
     connect_timeout_s: float = attrs.field(default=10.0, validator=positive)
     max_bad_frames_per_min: int = attrs.field(default=20, validator=positive)
+    max_message_bytes: int = attrs.field(default=1 * inputs.MIB, validator=message_bytes)  # larger: overflow
+    message_queue_bytes: int = attrs.field(default=16 * inputs.MIB, validator=buffer_bytes)  # received, unread
 
 
 @attrs.frozen
@@ -106,6 +120,11 @@ class BinanceFeedConfig:
     view_depth: int = attrs.field(default=20, validator=positive)
     max_bad_frames_per_min: int = attrs.field(default=20, validator=positive)
     scheduled_cut_s: float = attrs.field(default=86_400.0, validator=positive)
+    max_message_bytes: int = attrs.field(default=1 * inputs.MIB, validator=message_bytes)  # larger: overflow
+    message_queue_bytes: int = attrs.field(default=16 * inputs.MIB, validator=buffer_bytes)  # received, unread
+    diff_buffer_bytes: int = attrs.field(default=32 * inputs.MIB, validator=buffer_bytes)  # a book's, pre-snapshot
+    diff_buffer_total_bytes: int = attrs.field(default=128 * inputs.MIB, validator=buffer_bytes)  # every book's
+    book_bytes: int = attrs.field(default=64 * inputs.MIB, validator=buffer_bytes)  # the synced book itself
 
 
 @attrs.frozen
@@ -190,6 +209,8 @@ class ReplayConfig:
     # "direct": recorded frames handed to the feeds in memory (fast); "exchange": through the embedded
     # exchange's servers (pings, REST, faults); "auto": direct for --as-fast-as-possible without faults
     via: Literal["auto", "direct", "exchange"] = "auto"
+    # through the exchange: the steps queued for one client and not yet sent (estimated decoded bytes)
+    read_ahead_bytes: int = attrs.field(default=16 * inputs.MIB, validator=buffer_bytes)
 
     def direct(self, sim: SimConfig) -> bool:
         """Whether this replay is served directly (``actors.sim.direct``) rather than by the exchange."""
@@ -383,6 +404,19 @@ def parse(raw: dict[str, Any]) -> Config:
                     f"$.sim.{key}: applies only to market_model = 'ou' (the fitted model {config.sim.market_model!r} "
                     f"takes its processes from its file), got {given[key]!r}: remove it, or set market_model = 'ou'"
                 )
+    for venue in ("upbit", "binance"):
+        feed = getattr(config.feeds, venue)
+        if feed.message_queue_bytes < feed.max_message_bytes:
+            problems.append(
+                f"$.feeds.{venue}.message_queue_bytes: expected at least max_message_bytes "
+                f"({feed.max_message_bytes:,}: one message must fit), got {feed.message_queue_bytes:,}"
+            )
+    binance = config.feeds.binance
+    if binance.diff_buffer_total_bytes < binance.diff_buffer_bytes:
+        problems.append(
+            f"$.feeds.binance.diff_buffer_total_bytes: expected at least diff_buffer_bytes "
+            f"({binance.diff_buffer_bytes:,}: one book's buffer must fit), got {binance.diff_buffer_total_bytes:,}"
+        )
     if config.session.market == "replay" and not config.replay.files:
         problems.append("$.replay.files: expected at least one recording file when session.market = 'replay', got []")
     if problems:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import errno
 from pathlib import Path
 
 
 class ExitCode(enum.IntEnum):
-    """Exit status of ``python -m actors.session`` (docs/reliability.md)."""
+    """Exit status of ``python -m actors.session`` and of every other command (docs/reliability.md, "Exit
+    status": 0 done, 1 failed while running, 2 bad input, 130 a second Ctrl-C)."""
 
     OK = 0  # completed, or interrupted by a first Ctrl-C / SIGTERM
     FAILED = 1  # startup deadline, an actor given up on, no drain, a disk error, an unexpected error
@@ -28,6 +30,18 @@ _EXIT_MEANINGS = {
     "(one line on stderr; nothing started)",
     ExitCode.INTERRUPTED: "a second Ctrl-C / SIGTERM: exited at once (fill events complete up to their last line)",
 }
+
+
+# a write that failed because of the disk (full, quota, I/O error), not because of the place it was asked to go
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+
+
+def write_failure_status(exc: OSError) -> ExitCode:
+    """The exit status of a command whose output could not be written: FAILED (1) when the disk failed the
+    write, USAGE (2, bad input) when the place given cannot take it (a folder, a path under a file, no
+    permission)."""
+    cause = getattr(exc, "cause", exc)  # a records.files.DataWriteError carries the OSError it wraps
+    return ExitCode.FAILED if getattr(cause, "errno", None) in DISK_ERRNOS else ExitCode.USAGE
 
 
 # supervised actors, in start order; feeds are producers, the rest consumers

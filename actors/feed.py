@@ -11,6 +11,11 @@ Nothing from the exchange is trusted blindly (docs/reliability.md):
   snapshot (``snapshot_timeout_s``, body included, at most ``MAX_SNAPSHOT_BYTES``), and market data
   (``stale_after_s``: no data at all, or no book for one of the subscribed Upbit codes; keep-alive
   traffic does not count);
+- everything the exchange can make us hold has a byte budget: a message (``max_message_bytes``; larger
+  closes the connection, cause ``overflow``), the messages received and not yet read
+  (``message_queue_bytes``, which also bounds the frames one wake-up takes), and a Binance book's diffs
+  buffered while its snapshot is awaited (``diff_buffer_bytes``, and ``diff_buffer_total_bytes`` over every
+  book) and the book itself (``book_bytes``); past those the book starts over, counted in ``overflows``;
 - any exception while decoding one frame makes it a bad frame: counted, logged, skipped; more than
   ``max_bad_frames_per_min`` on one connection reconnects it;
 - a Binance book that cannot be trusted (a sequence gap, a crossed book, a book that stops advancing
@@ -22,8 +27,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import httpx
 import trio
@@ -31,20 +36,25 @@ from loguru import logger
 
 from actors.config import BinanceFeedConfig, UpbitFeedConfig
 from actors.core.book import BookView
+from actors.core.budget import ByteBudget
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
 from actors.core.venues.binance_book import BookKeeper, SnapshotError, Verdict
 from actors.core.vocabulary import FeedFailure, RestartCause, Venue
-from actors.net.failures import connect_failure
+from actors.net.failures import FailureKind, connect_failure
 from actors.net.http import http_client
-from actors.net.ws import WsClosed, WsConn, open_ws
+from actors.net.ws import WsClosed, WsConn, WsConnectError, WsLimits, open_ws
 
 BAD_FRAME_WINDOW_S = 60.0
-MAX_BATCH = 256  # frames read per wake-up when they have queued up behind the first
+MAX_BATCH = 256  # frames read per wake-up when they have queued up behind the first (and message_queue_bytes)
 MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024  # a 5000-level depth snapshot is well under 1 MiB
 MAX_REFETCH = 10  # snapshots in a row older than the buffered diffs
 MAX_STUCK_IN_A_ROW = 3  # snapshots in a row that the stream never continued: the endpoints disagree
 SCHEDULED_CUT_TOLERANCE_S = 60.0  # a close this close to scheduled_cut_s is the exchange's planned cut
+# a name that does not resolve at a feed's first connect (no internet, a mistyped URL) is tried this many times
+# in all before the feed is given up on (the usual policy retries for about 15 s); after a first connection,
+# a name failure (a network blip) gets the usual policy
+FIRST_CONNECT_NAME_ATTEMPTS = 2
 
 
 class FeedStale(FeedFailure):
@@ -99,19 +109,27 @@ class _Reader:
     """Frames of one connection, decoded and counted."""
 
     def __init__(
-        self, conn: WsConn, stats: FeedStats, decode: Callable[[Any], list], log, max_bad_per_min: int, recorder
+        self,
+        conn: WsConn,
+        stats: FeedStats,
+        decode: Callable[[Any], list],
+        log,
+        max_bad_per_min: int,
+        recorder,
+        batch_bytes: int,
     ) -> None:
         self._conn, self._stats, self._decode, self._log = conn, stats, decode, log
-        self._max_bad, self._recorder = max_bad_per_min, recorder
+        self._max_bad, self._recorder, self._batch_bytes = max_bad_per_min, recorder, batch_bytes
         stats.reset_bad_window()  # a burst on the previous connection is not held against this one
 
     async def next_events(
         self, stale_at: float, stale: Callable[[], FeedFailure], wake_at: float = math.inf
     ) -> list | None:
-        """Decoded events of the next frame and of the frames already queued behind it (up to MAX_BATCH),
-        in order; None at ``wake_at``; ``stale()`` raised at ``stale_at``. At 10 frames/s a batch is one
-        frame; when frames queue up (a replay at full speed, a pause of the event loop) one wake-up reads
-        them all and the feed publishes only the resulting book (docs/performance.md)."""
+        """Decoded events of the next frame and of the frames already queued behind it (up to MAX_BATCH
+        frames and ``batch_bytes`` of them), in order; None at ``wake_at``; ``stale()`` raised at
+        ``stale_at``. At 10 frames/s a batch is one frame; when frames queue up (a replay at full speed, a
+        pause of the event loop) one wake-up reads them all and the feed publishes only the resulting book
+        (docs/performance.md)."""
         frame: bytes | str | None = None
         with trio.move_on_at(min(stale_at, wake_at)):
             frame = await self._conn.receive()
@@ -120,14 +138,18 @@ class _Reader:
                 raise stale()
             return None
         self._stats.batches += 1
+        taken = len(frame)
         events = self._decode_counted(frame)
         for _ in range(MAX_BATCH - 1):
+            if taken >= self._batch_bytes:
+                break  # the rest waits for the next wake-up, after these events are handled
             try:
                 frame = self._conn.receive_nowait()
             except WsClosed:
                 break  # the next receive reports it, after these events are handled
             if frame is None:
                 break
+            taken += len(frame)
             events += self._decode_counted(frame)
         return events
 
@@ -168,9 +190,10 @@ async def run_upbit_feed(
     log = logger.bind(actor="feed:upbit")
     codes = (cfg.market, cfg.fx_market)
     outbox = _Outbox(out, stats, upbit.VENUE)
-    async with open_ws(cfg.url, connect_timeout_s=cfg.connect_timeout_s) as conn:
+    limits = WsLimits(cfg.max_message_bytes, cfg.message_queue_bytes, "feeds.upbit")
+    async with _connecting(stats), open_ws(cfg.url, connect_timeout_s=cfg.connect_timeout_s, limits=limits) as conn:
         stats.connects += 1
-        reader = _Reader(conn, stats, upbit.decode, log, cfg.max_bad_frames_per_min, recorder)
+        reader = _Reader(conn, stats, upbit.decode, log, cfg.max_bad_frames_per_min, recorder, cfg.message_queue_bytes)
         await conn.send(upbit.subscribe_request(str(uuid.uuid4()), codes))
         log.info("connected to {}, subscribed to {}", cfg.url, ", ".join(codes))
         stats.last_data_at = next_ping_at = subscribed_at = trio.current_time()
@@ -236,10 +259,10 @@ async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recor
                 status = response.status_code
                 body = await _read_body(response, MAX_SNAPSHOT_BYTES if status == 200 else 4096)
         except httpx.HTTPError as exc:
-            raise SnapshotError(f"depth snapshot request failed: {_http_failure(exc, http.base_url)}") from None
+            raise SnapshotError(f"depth snapshot request failed: {_http_failure(exc, http.base_url, cfg)}") from None
     if deadline.cancelled_caught:
         raise SnapshotError(
-            f"depth snapshot: no complete answer within {cfg.snapshot_timeout_s:g} s (snapshot_timeout_s)"
+            f"depth snapshot: no complete answer within {cfg.snapshot_timeout_s:g} s (feeds.binance.snapshot_timeout_s)"
         )
     if status != 200:
         raise SnapshotError(f"depth snapshot HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
@@ -251,10 +274,18 @@ async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recor
         raise SnapshotError(f"depth snapshot unreadable: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-def _http_failure(exc: httpx.HTTPError, base_url: httpx.URL) -> str:
-    """A failed REST request in words: the connect failure it names ("name resolution failed for
-    api.binance.com (...)", "connection refused by ..."), or the library's own message."""
-    fallback = f"{type(exc).__name__}: {exc}"
+def _http_failure(exc: httpx.HTTPError, base_url: httpx.URL, cfg: BinanceFeedConfig) -> str:
+    """A failed REST request in words: a timeout with the deadline and the key that sets it, the connect
+    failure it names ("name resolution failed for api.binance.com (...)", "connection refused by ..."), or
+    the library's own message."""
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return f"no connection to {base_url.host} within {cfg.connect_timeout_s:g} s (feeds.binance.connect_timeout_s)"
+    if isinstance(exc, httpx.TimeoutException):  # a read or a write: nothing moved for a whole deadline
+        return (
+            f"{base_url.host} sent nothing for {cfg.snapshot_timeout_s:g} s while answering "
+            f"({type(exc).__name__}; feeds.binance.snapshot_timeout_s)"
+        )
+    fallback = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if not isinstance(exc, httpx.TransportError):
         return fallback
     return connect_failure(exc, base_url.host, base_url.port, fallback).text
@@ -294,6 +325,7 @@ class _BinanceBook:
         log,
         recorder,
         on_published: Callable[[], None],
+        pool: ByteBudget,
     ) -> None:
         self.cfg, self._http, self._stats, self._outbox, self._log = cfg, http, stats, outbox, log
         self._recorder, self._on_published = recorder, on_published
@@ -304,6 +336,9 @@ class _BinanceBook:
             keep_sorted=max(128, 2 * cfg.view_depth),
             max_stuck_in_a_row=MAX_STUCK_IN_A_ROW,
             max_refetch=MAX_REFETCH,
+            budget=ByteBudget(cfg.diff_buffer_bytes, "feeds.binance.diff_buffer_bytes"),
+            pool=pool,
+            book_budget=ByteBudget(cfg.book_bytes, "feeds.binance.book_bytes"),
         )
         self.fetching = False
 
@@ -356,9 +391,13 @@ async def run_binance_feed(
     stats: FeedStats,
     *,
     recorder=None,
+    diff_pool: ByteBudget | None = None,
     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """``diff_pool``: the byte budget every Binance book of the session shares for the diffs it buffers while
+    its snapshot is awaited (default: this feed's own, ``diff_buffer_total_bytes``)."""
     log = logger.bind(actor="feed:binance")
+    pool = diff_pool if diff_pool is not None else diff_buffer_pool(cfg)
     names = binance.stream_names(cfg.symbol, ("depth@100ms",))
     url = cfg.ws_url.rstrip("/") + binance.combined_path(names)
     outbox = _Outbox(out, stats, binance.VENUE)
@@ -371,14 +410,18 @@ async def run_binance_feed(
             stats.connected = True
             task_status.started()
 
+    limits = WsLimits(cfg.max_message_bytes, cfg.message_queue_bytes, "feeds.binance")
     async with (
-        http_client(cfg.rest_url, cfg.connect_timeout_s) as http,
-        open_ws(url, connect_timeout_s=cfg.connect_timeout_s) as conn,
+        _connecting(stats),
+        http_client(cfg.rest_url, cfg.connect_timeout_s, cfg.snapshot_timeout_s) as http,
+        open_ws(url, connect_timeout_s=cfg.connect_timeout_s, limits=limits) as conn,
     ):
         stats.connects += 1
         log.info("connected to {}", url)
-        reader = _Reader(conn, stats, _decode_binance, log, cfg.max_bad_frames_per_min, recorder)
-        book = _BinanceBook(cfg, http, stats, outbox, log, recorder, published)
+        reader = _Reader(
+            conn, stats, _decode_binance, log, cfg.max_bad_frames_per_min, recorder, cfg.message_queue_bytes
+        )
+        book = _BinanceBook(cfg, http, stats, outbox, log, recorder, published, pool)
         stats.last_data_at = connected_at = trio.current_time()
         try:
             with _one_failure():
@@ -413,8 +456,26 @@ async def run_binance_feed(
                 ) from None
             raise
         finally:
+            book.keeper.release()  # the diffs it buffered no longer count against the pool
             stats.connected = False
             stats.mark_untrusted(trio.current_time())
+
+
+@asynccontextmanager
+async def _connecting(stats: FeedStats) -> AsyncIterator[None]:
+    """A connect failure at a feed's first connect of the session whose name does not resolve is worth
+    FIRST_CONNECT_NAME_ATTEMPTS attempts (``max_attempts``, read by the supervisor), not the usual policy's."""
+    try:
+        yield
+    except WsConnectError as exc:
+        if stats.connects == 0 and exc.failure.kind is FailureKind.NAME:
+            exc.max_attempts = FIRST_CONNECT_NAME_ATTEMPTS
+        raise
+
+
+def diff_buffer_pool(cfg: BinanceFeedConfig) -> ByteBudget:
+    """The byte budget every Binance book of a session shares for its pre-snapshot diffs."""
+    return ByteBudget(cfg.diff_buffer_total_bytes, "feeds.binance.diff_buffer_total_bytes")
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import trio
 from loguru import logger
 
 from actors.conventions import ExitCode
+from actors.records.files import remove_temporaries
 
 EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
@@ -48,6 +49,7 @@ class Interrupts:
     def _count_or_exit(self, signum: int) -> None:
         self.count += 1
         if self.count > 1:
+            remove_temporaries()  # a KPI snapshot or report file being written: the old file stays whole
             os.write(
                 2,
                 f"{signal.Signals(signum).name} received again: exited at once; the fill-event file is "

@@ -44,7 +44,7 @@ from actors.core.market import MarketView
 from actors.core.trader_outputs import FillEvent
 from actors.core.vocabulary import RestartCause
 from actors.executor import ExecutorState, run_executor
-from actors.feed import run_binance_feed, run_upbit_feed
+from actors.feed import diff_buffer_pool, run_binance_feed, run_upbit_feed
 from actors.interrupts import Interrupts
 from actors.net.seam import network_scope
 from actors.net.ws import WsConnectError
@@ -70,6 +70,7 @@ class SessionResult:
     paths: SessionPaths
     kpi: dict[str, Any]
     config: Config | None = None  # what the session ran with (the summary names the settings that mattered)
+    kpi_error: str | None = None  # why the final KPI file could not be written (the file on disk is older)
 
 
 async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
@@ -108,7 +109,7 @@ async def _serve_replay(
         direct = DirectReplay(replay, pacer)
         nursery.start_soon(direct.run_clock)
         return ENDPOINTS, pacer, direct
-    hub = ReplayHub(replay, cfg.sim, cfg.session.seed, pacer)
+    hub = ReplayHub(replay, cfg.sim, cfg.session.seed, pacer, cfg.replay.read_ahead_bytes)
     endpoints = await nursery.start(partial(serve_hub, hub, binance_symbol=cfg.feeds.binance.symbol))
     return endpoints, pacer, None
 
@@ -185,10 +186,12 @@ async def run_session(
             writer.close()  # never raises: a failure is reported through ctx.write_failed
             if recorder is not None:
                 recorder.close()
-            kpi = _final_kpi(ctx, paths, interrupted=interrupts is not None and interrupts.count > 0, log=log)
+            kpi, kpi_error = _final_kpi(
+                ctx, paths, interrupted=interrupts is not None and interrupts.count > 0, log=log
+            )
     for error in ctx.fatal:
         log.error("fatal: {}", error)
-    return SessionResult(ctx.status, EXIT_FAILED if ctx.fatal else EXIT_OK, paths, kpi, cfg)
+    return SessionResult(ctx.status, EXIT_FAILED if ctx.fatal else EXIT_OK, paths, kpi, cfg, kpi_error)
 
 
 async def _run_actors(
@@ -277,7 +280,14 @@ def _actors(
         EXECUTOR: partial(run_executor, views_recv, fills_send, executor_state),
         AGGREGATOR: partial(run_aggregator, books_recv, views_send, ctx.market_state, cfg.aggregator.coalesce_ms / 1e3),
         FEED_UPBIT: partial(run_upbit_feed, feeds[0], upbit_out, ctx.feeds["upbit"], recorder=recorder),
-        FEED_BINANCE: partial(run_binance_feed, feeds[1], binance_out, ctx.feeds["binance"], recorder=recorder),
+        FEED_BINANCE: partial(
+            run_binance_feed,
+            feeds[1],
+            binance_out,
+            ctx.feeds["binance"],
+            recorder=recorder,
+            diff_pool=diff_buffer_pool(cfg.feeds.binance),  # every Binance book's (one today), across restarts
+        ),
     }
     owned: dict[str, tuple[Any, ...]] = {
         COLLECTOR: (fills_recv,),
@@ -289,8 +299,10 @@ def _actors(
     return {name: Killable(name, child) for name, child in children.items()}, owned
 
 
-def _final_kpi(ctx: SessionContext, paths: SessionPaths, *, interrupted: bool, log) -> dict[str, Any]:
-    """The session's status and its final KPI document, written when the disk allows."""
+def _final_kpi(
+    ctx: SessionContext, paths: SessionPaths, *, interrupted: bool, log
+) -> tuple[dict[str, Any], str | None]:
+    """The session's status and its final KPI document, written when the disk allows (else why not)."""
     now = trio.current_time()
     if ctx.ended_at is None:
         ctx.ended_at = now
@@ -302,7 +314,9 @@ def _final_kpi(ctx: SessionContext, paths: SessionPaths, *, interrupted: bool, l
         ctx.write_failed(exc)
         ctx.status = "failed"
         log.error("the final KPI file was not written: {}", exc)
-    return kpi
+        # what the summary prints: the figures as final, with the failure in them (on disk is an older snapshot)
+        return build_kpi(ctx, now, final=True).document(), str(exc)
+    return kpi, None
 
 
 async def _trade(

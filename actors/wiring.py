@@ -13,6 +13,7 @@ import attrs
 from actors import config as config_mod
 from actors.config import Config
 from actors.conventions import ACTORS, SeedStream
+from actors.core.budget import ByteBudget
 from actors.core.fills import CalibratedFillModel, SimpleFillModel
 from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
@@ -70,7 +71,10 @@ def context(cfg: Config, session_id: str, opened_at: float) -> SessionContext:
     )
     ctx.chaos_every_s = cfg.chaos.kill_every_s
     ctx.thresholds = cfg.acceptance
-    ctx.started_utc = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    started = datetime.now(timezone.utc)
+    ctx.started_utc = started.isoformat(timespec="milliseconds")
+    if cfg.session.market == "sim":  # the simulated market's time runs with the (maybe virtual) Trio clock
+        ctx.clock.simulate(opened_at, started.timestamp())
     ctx.calibration = calibration_info(cfg, ctx.trader)
     ctx.realism = session_realism(cfg.session.market, cfg.sim.market_model)
     drift = ctx.trader.drift
@@ -150,4 +154,5 @@ def prepare_replay(cfg: Config) -> ReplayMarket:
         fx_market=cfg.feeds.upbit.fx_market if cfg.fx.source == "upbit" else None,
         binance_symbol=cfg.feeds.binance.symbol,
         direct=cfg.replay.direct(cfg.sim),
+        diff_buffer=ByteBudget(cfg.feeds.binance.diff_buffer_bytes, "feeds.binance.diff_buffer_bytes"),
     )

@@ -119,7 +119,7 @@ class FrameNetwork:
         return frame
 
     @asynccontextmanager
-    async def connect_ws(self, url: str, connect_timeout_s: float = 10.0):
+    async def connect_ws(self, url: str, connect_timeout_s: float = 10.0, limits=None):
         yield _Conn(self, "binance" if "/stream" in url else "upbit")
 
     def http_transport(self) -> httpx.MockTransport:

@@ -3,8 +3,9 @@
 ``python -m bench.soak [--hours 24] [--step-ms 10000] [--tracemalloc] [--results FILE]`` runs the embedded
 exchange, both feeds, chaos kills and random exchange faults on a virtual clock over the in-memory network
 and prints, per simulated hour, the Python heap (tracemalloc, if asked) and the process RSS, then the
-growth per simulated hour after the first two hours (warm-up): a slope between the samples of hour 2 and
-the last one, so it needs at least 3 simulated hours (fewer say so instead). Figures also go to
+growth per simulated hour after the first two hours (warm-up): the least-squares slope over every sample from
+hour 2 on (one noisy sample, first or last, moves it little), so it needs at least 3 simulated hours (fewer
+say so instead). Figures also go to
 ``bench/results.json`` (or ``--results``) under "soak".
 """
 
@@ -96,12 +97,11 @@ def run_soak(hours: float, step_ms: int, logs_dir: Path, use_tracemalloc: bool) 
     if use_tracemalloc:
         tracemalloc.stop()
     warm = [s for s in samples if s["hour"] >= WARMUP_HOURS]
-    span = warm[-1]["hour"] - warm[0]["hour"] if len(warm) > 1 else 0
 
     def per_hour(key: str) -> float | None:
-        if not span or warm[0][key] is None:
+        if len(warm) < 2 or warm[0][key] is None:
             return None
-        return round((warm[-1][key] - warm[0][key]) / span, 4)
+        return round(slope([(s["hour"], s[key]) for s in warm]), 4)
 
     kpi = result.kpi
     return {
@@ -120,6 +120,15 @@ def run_soak(hours: float, step_ms: int, logs_dir: Path, use_tracemalloc: bool) 
         "faults": sum(f["reconnects"] + f["gaps"] + f["bad_frames"] for f in kpi["feeds"].values()),
         "fatal_exceptions": kpi["fatal_exceptions"],
     }
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """The least-squares slope of y on x over every point (at least two, with two different x)."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
 
 
 def growth_line(out: dict) -> str:

@@ -69,11 +69,14 @@ class RestartTracker:
         self._consecutive = 0
         self._recent: deque[float] = deque()
 
-    def on_failure(self, started_at: float, failed_at: float, *, counted: bool = True) -> float | None:
+    def on_failure(
+        self, started_at: float, failed_at: float, *, counted: bool = True, max_attempts: int | None = None
+    ) -> float | None:
         """Record a failure; return the delay before the next attempt, or None to give up.
 
         ``counted=False`` (a failure caused on purpose) still backs off but does not count toward
-        the restart-intensity limit.
+        the restart-intensity limit. ``max_attempts``: this failure is worth at most that many attempts in
+        a row (since the last healthy run), whatever the intensity limit would allow.
         """
         policy = self.policy
         if failed_at - started_at >= policy.healthy_after_s:
@@ -83,6 +86,8 @@ class RestartTracker:
         while self._recent and self._recent[0] <= failed_at - policy.window_s:
             self._recent.popleft()
         if len(self._recent) > policy.max_restarts:
+            return None
+        if max_attempts is not None and self._consecutive + 1 >= max_attempts:
             return None
         base = min(policy.max_backoff_s, policy.initial_backoff_s * policy.multiplier**self._consecutive)
         self._consecutive += 1

@@ -8,7 +8,9 @@ policy's backoff; cancellation (a ``BaseException``) always passes through untou
 A child may label its failure by giving the exception a ``restart_cause`` attribute (for example
 ``"closed"`` or ``"stale"``); otherwise the cause is the exception's class name. An exception with
 ``intensity_exempt = True`` (a failure caused on purpose, such as a chaos kill) is restarted with
-the usual backoff but does not count toward the restart-intensity limit.
+the usual backoff but does not count toward the restart-intensity limit. An exception with an integer
+``max_attempts`` is worth at most that many attempts in a row: the supervisor gives up sooner than the
+intensity limit would (a failure the child knows retrying cannot fix).
 """
 
 from __future__ import annotations
@@ -97,11 +99,19 @@ def failure_cause(exc: BaseException) -> tuple[str, str]:
     return str(cause), f"{type(leaf).__name__}: {leaf}"
 
 
+def _leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _exempt(exc: BaseException) -> bool:
-    leaf = exc
-    while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
-        leaf = leaf.exceptions[0]
-    return bool(getattr(leaf, "intensity_exempt", False))
+    return bool(getattr(_leaf(exc), "intensity_exempt", False))
+
+
+def _max_attempts(exc: BaseException) -> int | None:
+    attempts = getattr(_leaf(exc), "max_attempts", None)
+    return attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else None
 
 
 class _FirstStartOnly:
@@ -154,7 +164,7 @@ async def supervise(
             failed_at = trio.current_time()
             cause, error = failure_cause(exc)
             stats.mark_down(failed_at, cause, error)
-            delay = tracker.on_failure(started_at, failed_at, counted=not _exempt(exc))
+            delay = tracker.on_failure(started_at, failed_at, counted=not _exempt(exc), max_attempts=_max_attempts(exc))
             if delay is None:
                 stats.gave_up = True
                 status.release()

@@ -14,10 +14,13 @@ Modes (``"sim"`` everywhere is the simulator's own endpoint; ``"proxy"`` a trans
   upgrade; ``stall`` completes the handshake, then sends nothing and answers no ping; ``nested_json`` proxies and
   injects a frame of 100,000 ``[`` after every 5th real frame; ``unsorted_upbit`` proxies and sets the LAST unit's
   bid of every Upbit order book (every code, when it has two units or more) 39,000 KRW above its best ask;
-  ``upbit_half_price`` proxies and halves every KRW-BTC price. The last two are Upbit-only.
+  ``upbit_half_price`` proxies and halves every KRW-BTC price. The last two are Upbit-only. ``flood`` (Binance only)
+  proxies and replaces every depth diff by one with the same ``U``, ``u`` and ``E`` but ``FLOOD_LEVELS`` levels a side
+  (cycling through about 4, 8 and 13 MB a frame; bids below 10,000, asks above 1,000,000: never crossed).
 - REST endpoint (``binance_rest``): ``trickle`` answers a real snapshot with its Content-Length, then one body
   byte a second; ``huge`` declares 2 GiB and streams 64 KiB chunks as fast as the client reads; ``silent`` reads
-  the request and never answers; ``ahead`` adds 10**9 to the snapshot's ``lastUpdateId``.
+  the request and never answers; ``ahead`` adds 10**9 to the snapshot's ``lastUpdateId``; ``fail`` answers every
+  request at once with HTTP 500.
 
 A proxy opens the simulator's URL with the client's path and query, forwards client messages unchanged and
 server messages through its mode, binary stays binary and text stays text; when one side ends, the other is
@@ -36,6 +39,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -62,11 +66,14 @@ from actors.sim.settings import SimConfig
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # never any other address
 
-WsMode = Literal["sim", "proxy", "silent_handshake", "stall", "nested_json", "unsorted_upbit", "upbit_half_price"]
-RestMode = Literal["sim", "proxy", "trickle", "huge", "silent", "ahead"]
+WsMode = Literal[
+    "sim", "proxy", "silent_handshake", "stall", "nested_json", "unsorted_upbit", "upbit_half_price", "flood"
+]
+RestMode = Literal["sim", "proxy", "trickle", "huge", "silent", "ahead", "fail"]
 WS_MODES: tuple[str, ...] = typing.get_args(WsMode)
 REST_MODES: tuple[str, ...] = typing.get_args(RestMode)
 UPBIT_ONLY_MODES = ("unsorted_upbit", "upbit_half_price")
+BINANCE_ONLY_MODES = ("flood",)
 
 NESTED_EVERY = 5  # nested_json: one injected frame after every 5th real frame
 NESTED_DEPTH = 100_000  # ... of this many "["
@@ -75,6 +82,7 @@ TRICKLE_INTERVAL_S = 1.0  # trickle: one body byte this often
 HUGE_LENGTH = 2**31  # huge: the declared Content-Length (2147483648)
 CHUNK = 64 * 1024  # huge: bytes per write; every read of a discarding handler
 AHEAD_BY = 10**9  # ahead: added to the snapshot's lastUpdateId
+FLOOD_LEVELS = (85_000, 170_000, 262_144)  # flood: levels a side of successive diffs (about 4, 8 and 13 MB)
 UPSTREAM_TIMEOUT_S = 5.0  # a proxy's connect to, or request of, the simulator
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
@@ -124,6 +132,8 @@ class HostileExchange:
                 raise ValueError(f"{name}: expected one of {', '.join(allowed)}, got {mode!r}")
         if binance_ws in UPBIT_ONLY_MODES:
             raise ValueError(f"binance_ws: {binance_ws!r} rewrites Upbit order books; use it for upbit")
+        if upbit in BINANCE_ONLY_MODES:
+            raise ValueError(f"upbit: {upbit!r} rewrites Binance depth diffs; use it for binance_ws")
         self.modes = {"upbit": upbit, "binance_ws": binance_ws, "binance_rest": binance_rest}
         self.errors: list[str] = []  # unexpected handler failures (bugs here), raised by __exit__
         self.upstream: Endpoints | None = None  # the simulator's own endpoints, once started
@@ -159,6 +169,7 @@ class HostileExchange:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         stopped = self._stop()
+        _flood_levels.cache_clear()  # tens of MB of flood text: not kept in the test process
         if exc_type is not None:
             return  # the test's own exception says more
         if not stopped:
@@ -351,6 +362,13 @@ class HostileExchange:
         if mode == "huge":
             await self._send_huge(name, conn, stream)
             return
+        if mode == "fail":
+            body = json.dumps({"code": -1, "msg": "hostile: internal error"}).encode()
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            await stream.send_all(conn.send(h11.Response(status_code=500, headers=headers)))
+            await stream.send_all(conn.send(h11.Data(data=body)))
+            await stream.send_all(conn.send(h11.EndOfMessage()))
+            return
         status, headers, body = await self._fetch(name, http, url)
         if mode == "ahead" and status == 200:
             body = _ahead(body)
@@ -428,6 +446,20 @@ def _transform(mode: str, count: Callable[[str], None]) -> Transform:
             return [message, junk.encode() if isinstance(message, bytes) else junk]
 
         return nested
+    if mode == "flood":
+        sent = 0
+
+        def flood(message: Message) -> list[Message]:
+            nonlocal sent
+            big = _flooded(message, FLOOD_LEVELS[sent % len(FLOOD_LEVELS)])
+            if big is None:
+                return [message]
+            sent += 1
+            count("frames_flooded")
+            count("flood_bytes", len(big))
+            return [big.encode() if isinstance(message, bytes) else big]
+
+        return flood
     edit = {"unsorted_upbit": _unsort, "upbit_half_price": _halve}[mode]
 
     def rewrite(message: Message) -> list[Message]:
@@ -485,6 +517,31 @@ def _halve(code: Any, units: list[dict], bid: str, ask: str) -> bool:
             if isinstance(unit.get(key), (int, float)):
                 unit[key] = unit[key] / 2
     return True
+
+
+@functools.cache
+def _flood_levels(side: str, n: int) -> str:
+    """``n`` levels as JSON pairs (without the brackets): bids from 0.01 up, asks from 1,000,000 up, a cent apart."""
+    base = 1 if side == "b" else 100_000_000  # in cents
+    return ",".join(f'["{(base + i) / 100:.2f}","0.50000000"]' for i in range(n))
+
+
+def _flooded(message: Message, levels: int) -> str | None:
+    """A Binance depth diff as a flood: the same envelope, ids and times, ``levels`` levels a side; None for
+    any other frame."""
+    try:
+        frame = json.loads(message)
+    except ValueError:
+        return None
+    data = frame.get("data", frame) if isinstance(frame, dict) else None
+    if not isinstance(data, dict) or data.get("e") != "depthUpdate":
+        return None
+    head = {k: v for k, v in data.items() if k not in ("b", "a")}
+    body = json.dumps(head, separators=(",", ":"))[:-1]
+    body += f',"b":[{_flood_levels("b", levels)}],"a":[{_flood_levels("a", levels)}]}}'
+    if "data" not in frame:
+        return body
+    return f'{{"stream":{json.dumps(frame.get("stream"))},"data":{body}}}'
 
 
 def _ahead(body: bytes) -> bytes:

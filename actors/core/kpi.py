@@ -36,6 +36,7 @@ class FeedStats:
     pings_sent: int = 0
     crossed_books: int = 0  # books rejected (Upbit) or rebuilt (Binance) because bid >= ask
     stuck_books: int = 0  # Binance books resynced because they stopped advancing while diffs arrived
+    overflows: int = 0  # Binance books resynced because their pre-snapshot diffs outgrew the byte budget
     last_data_at: float | None = None
     untrusted_s: float = 0.0  # time the book was not trustworthy: disconnected, or out of sync
     _untrusted_since: float | None = None
@@ -93,6 +94,7 @@ class FeedStatistics:
     pings_sent: int
     crossed_books: int
     stuck_books: int
+    overflows: int
     untrusted_s: float
     last_data_at: float | None
 

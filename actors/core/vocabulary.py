@@ -93,16 +93,18 @@ class RestartCause(enum.StrEnum):
     ERROR = "error"  # an error frame, or too many bad frames
     CONNECT = "connect"  # could not connect (or no handshake in time)
     SNAPSHOT = "snapshot"  # the REST snapshot failed
-    GAP = "gap"  # diff buffer overflow while waiting for a snapshot
+    OVERFLOW = "overflow"  # past a byte budget: a message over max_message_bytes, diff buffers overflowing
 
 
 class FeedFailure(Exception):
     """The one base of every failure that ends a feed's connection and makes its supervisor reconnect.
 
     ``cause`` (a ``RestartCause``) labels it in the KPI file; supervision reads it as ``restart_cause``.
-    A subclass sets ``cause`` as a class attribute, or an instance passes one."""
+    A subclass sets ``cause`` as a class attribute, or an instance passes one. ``max_attempts``, when set,
+    is how many attempts in a row this failure is worth (supervision gives up after them)."""
 
     cause: RestartCause = RestartCause.ERROR
+    max_attempts: int | None = None
 
     def __init__(self, message: str = "", cause: RestartCause | None = None) -> None:
         super().__init__(message)

@@ -56,8 +56,11 @@ async def serve_http(
     await trio.serve_listeners(handle, listeners)
 
 
-def http_client(base_url: str, timeout_s: float) -> httpx.AsyncClient:
-    """An HTTP client for ``base_url`` (over the in-memory network when one is active)."""
+def http_client(base_url: str, timeout_s: float, read_timeout_s: float | None = None) -> httpx.AsyncClient:
+    """An HTTP client for ``base_url`` (over the in-memory network when one is active): connections within
+    ``timeout_s``, each read and write within ``read_timeout_s`` (default ``timeout_s``). These are httpx's
+    per-operation timeouts; a whole request's deadline is the caller's (a trickling body resets them)."""
     network = current_network()
     transport = None if network is None else network.http_transport()
-    return httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
+    timeout = httpx.Timeout(timeout_s if read_timeout_s is None else read_timeout_s, connect=timeout_s)
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)

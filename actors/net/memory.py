@@ -18,7 +18,14 @@ import trio_websocket as tw
 from actors.net.failures import ConnectFailure, FailureKind
 from actors.net.http import Responder
 from actors.net.seam import use_network
-from actors.net.ws import MAX_MESSAGE_SIZE, MESSAGE_QUEUE_SIZE, WsConn, WsConnectError, open_ws_on_stream
+from actors.net.ws import (
+    SERVER_MAX_MESSAGE_SIZE,
+    SERVER_MESSAGE_QUEUE_SIZE,
+    WsConn,
+    WsConnectError,
+    WsLimits,
+    open_ws_on_stream,
+)
 
 
 class MemoryNetwork:
@@ -46,7 +53,9 @@ class MemoryNetwork:
         return port
 
     @asynccontextmanager
-    async def connect_ws(self, url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator[WsConn]:
+    async def connect_ws(
+        self, url: str, *, connect_timeout_s: float = 10.0, limits: WsLimits | None = None
+    ) -> AsyncIterator[WsConn]:
         port = urlsplit(url).port or 0
         entry = self._ws.get(port)
         if entry is None:
@@ -61,14 +70,14 @@ class MemoryNetwork:
 
             async def serve_one() -> None:
                 request = await tw.wrap_server_stream(
-                    server_nursery, server_stream, MESSAGE_QUEUE_SIZE, MAX_MESSAGE_SIZE
+                    server_nursery, server_stream, SERVER_MESSAGE_QUEUE_SIZE, SERVER_MAX_MESSAGE_SIZE
                 )
                 await handle(request)
 
             server_nursery.start_soon(serve_one)
             return client_stream
 
-        async with open_ws_on_stream(url, open_stream, self.HOST, connect_timeout_s) as conn:
+        async with open_ws_on_stream(url, open_stream, self.HOST, connect_timeout_s, limits) as conn:
             yield conn
 
     def http_transport(self) -> httpx.MockTransport:

@@ -1,9 +1,9 @@
 """Which network the current task (and its children) uses: the real one, or a stand-in.
 
-A stand-in is any object with an async context manager ``connect_ws(url, connect_timeout_s=...)``
-yielding a ``WsConn``-like object, ``listen_ws``/``listen_http`` for servers, and ``http_transport()``
-returning an httpx transport: ``actors.net.memory.MemoryNetwork``, or bench/pipeline.py's pre-encoded
-frames.
+A stand-in is any object with an async context manager ``connect_ws(url, connect_timeout_s=..., limits=...)``
+yielding a ``WsConn``-like object (``limits``: an ``actors.net.ws.WsLimits``, what the connection may make
+the caller hold), ``listen_ws``/``listen_http`` for servers, and ``http_transport()`` returning an httpx
+transport: ``actors.net.memory.MemoryNetwork``, or bench/pipeline.py's pre-encoded frames.
 """
 
 from __future__ import annotations

@@ -2,11 +2,14 @@
 
 - Maps the library's errors to ours (``WsConnectError``, ``WsClosed``) with a restart cause each,
   so feeds and supervisors never see library types.
-- Works around known library traps in one place: the client's default message queue of 1 (a slow
-  reader stops answering pings) and 1 MiB message limit are raised; the whole connect, handshake
-  included, is one deadline (the library's own timeout can wait forever for its reader task); and the
-  client's TCP stream is closed on every way out (trio-websocket 0.12.2 can leave it open when the
-  server closes first; tests/actors/test_ws.py pins that).
+- Works around known library traps in one place: the client's message queue (the library's default
+  of 1 makes a slow reader stop answering pings) and its message limit are set from a byte budget
+  (``WsLimits``: the library counts messages, so the queue holds ``queue_bytes // max_message_bytes``
+  of them); a message over the limit closes the connection with 1009, which we report as an
+  ``overflow``; the whole connect, handshake included, is one deadline (the library's own timeout
+  can wait forever for its reader task); and the client's TCP stream is closed on every way out
+  (trio-websocket 0.12.2 can leave it open when the server closes first; tests/actors/test_ws.py pins
+  that).
 - Server helpers for the embedded exchange: serve WebSockets, accept/reject, abrupt drop without a
   close frame.
 """
@@ -18,15 +21,37 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
+import attrs
 import trio
 import trio_websocket as tw
 
+from actors.core.budget import MIB, in_words
 from actors.core.vocabulary import FeedFailure, RestartCause
 from actors.net.failures import ConnectFailure, FailureKind, connect_failure
 from actors.net.seam import current_network
 
-MAX_MESSAGE_SIZE = 16 * 1024 * 1024
-MESSAGE_QUEUE_SIZE = 256
+MESSAGE_TOO_BIG = 1009  # RFC 6455 close code: a message over the receiver's limit
+# The embedded exchange's servers: what a client may send them (subscriptions, pings) is small
+SERVER_MAX_MESSAGE_SIZE = 1 * MIB
+SERVER_MESSAGE_QUEUE_SIZE = 16
+
+
+@attrs.frozen
+class WsLimits:
+    """What one connection may make us hold (docs/reliability.md): a message larger than ``max_message_bytes``
+    closes it (1009, reconnect cause ``overflow``); messages received and not yet read take at most
+    ``queue_bytes`` (the library counts messages: ``queue_messages`` of the largest size). ``key`` is the
+    config table they come from, for messages (``feeds.binance``)."""
+
+    max_message_bytes: int = 1 * MIB
+    queue_bytes: int = 16 * MIB
+    key: str = ""
+
+    @property
+    def queue_messages(self) -> int:
+        return max(1, self.queue_bytes // self.max_message_bytes)
+
+
 # On exit we send a close frame and wait this long for the reply. When the caller was cancelled, its
 # reader task is gone and no reply can be read, so this is the whole cost of a cancelled close.
 CLOSE_TIMEOUT_S = 0.5
@@ -44,13 +69,24 @@ class WsConnectError(FeedFailure, ConnectionError):
 
 
 class WsClosed(FeedFailure, ConnectionError):
-    """The connection ended: a close frame ("closed") or an abrupt loss ("dropped", code 1006)."""
+    """The connection ended: a close frame ("closed"), an abrupt loss ("dropped", code 1006), or a message over
+    the size limit ("overflow", code 1009: ours when we received it, the server's when it refused ours)."""
 
-    def __init__(self, code: int | None, reason: str | None) -> None:
-        super().__init__(
-            f"connection closed: code {code}, reason {reason!r}",
-            RestartCause.DROPPED if code in (None, 1006) else RestartCause.CLOSED,
-        )
+    def __init__(self, code: int | None, reason: str | None, limits: WsLimits | None = None) -> None:
+        if code == MESSAGE_TOO_BIG:
+            limit = (
+                f" over {in_words(limits.max_message_bytes)} ({limits.key}.max_message_bytes)"
+                if limits is not None and limits.key
+                else ""
+            )
+            text, cause = (
+                f"connection closed: a message{limit} was too big (code 1009, {reason!r})",
+                RestartCause.OVERFLOW,
+            )
+        else:
+            text = f"connection closed: code {code}, reason {reason!r}"
+            cause = RestartCause.DROPPED if code in (None, 1006) else RestartCause.CLOSED
+        super().__init__(text, cause)
         self.code = code
         self.reason = reason
 
@@ -80,22 +116,23 @@ def _connect_error(url: str, exc: BaseException) -> WsConnectError:
     return WsConnectError(f"cannot connect to {url}: {failure.text}", failure)
 
 
-def _closed(exc: tw.ConnectionClosed) -> WsClosed:
+def _closed(exc: tw.ConnectionClosed, limits: WsLimits | None = None) -> WsClosed:
     reason = exc.reason
-    return WsClosed(getattr(reason, "code", None), getattr(reason, "reason", None))
+    return WsClosed(getattr(reason, "code", None), getattr(reason, "reason", None), limits)
 
 
 class WsConn:
     """A connected WebSocket with our error types."""
 
-    def __init__(self, ws: tw.WebSocketConnection) -> None:
+    def __init__(self, ws: tw.WebSocketConnection, limits: WsLimits | None = None) -> None:
         self._ws = ws
+        self._limits = limits
 
     async def receive(self) -> bytes | str:
         try:
             return await self._ws.get_message()
         except tw.ConnectionClosed as exc:
-            raise _closed(exc) from None
+            raise _closed(exc, self._limits) from None
 
     def receive_nowait(self) -> bytes | str | None:
         """The next message if one is already queued, else None; never blocks and is not a checkpoint.
@@ -108,7 +145,7 @@ class WsConn:
             return None
         except (trio.ClosedResourceError, trio.EndOfChannel):
             reason = self._ws._close_reason
-            raise WsClosed(getattr(reason, "code", None), getattr(reason, "reason", None)) from None
+            raise WsClosed(getattr(reason, "code", None), getattr(reason, "reason", None), self._limits) from None
 
     async def send(self, message: bytes | str) -> None:
         try:
@@ -132,12 +169,16 @@ class WsConn:
 
 
 @asynccontextmanager
-async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator[WsConn]:
+async def open_ws(
+    url: str, *, connect_timeout_s: float = 10.0, limits: WsLimits | None = None
+) -> AsyncIterator[WsConn]:
     """Connect to ``url``, the TCP connect, TLS and the opening handshake included, within
-    ``connect_timeout_s``; on exit close the connection and its TCP stream."""
+    ``connect_timeout_s``; on exit close the connection and its TCP stream. ``limits``: what the connection
+    may make us hold (default ``WsLimits()``)."""
+    limits = limits if limits is not None else WsLimits()
     network = current_network()
     if network is not None:
-        async with network.connect_ws(url, connect_timeout_s=connect_timeout_s) as conn:
+        async with network.connect_ws(url, connect_timeout_s=connect_timeout_s, limits=limits) as conn:
             yield conn
         return
     parts = urlsplit(url)
@@ -153,13 +194,17 @@ async def open_ws(url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator
         return await trio.open_tcp_stream(host, port)
 
     host_header = host if port in (80, 443) else f"{host}:{port}"
-    async with open_ws_on_stream(url, open_stream, host_header, connect_timeout_s) as conn:
+    async with open_ws_on_stream(url, open_stream, host_header, connect_timeout_s, limits) as conn:
         yield conn
 
 
 @asynccontextmanager
 async def open_ws_on_stream(
-    url: str, open_stream: Callable[[], Awaitable[trio.abc.Stream]], host: str, timeout_s: float
+    url: str,
+    open_stream: Callable[[], Awaitable[trio.abc.Stream]],
+    host: str,
+    timeout_s: float,
+    limits: WsLimits | None = None,
 ) -> AsyncIterator[WsConn]:
     """A client connection on a stream we own, its reader task in a nursery we own.
 
@@ -167,6 +212,7 @@ async def open_ws_on_stream(
     own reader task, which a server that accepted TCP and never answers the handshake keeps blocked
     forever; and a failed connect can leave its socket open. Here the whole connect is one deadline that
     cancels the reader with it, and the stream is closed on every way out."""
+    limits = limits if limits is not None else WsLimits()
     parts = urlsplit(url)
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     stream: trio.abc.Stream | None = None
@@ -183,8 +229,8 @@ async def open_ws_on_stream(
                         stream,  # type: ignore[arg-type]
                         host,
                         resource,
-                        message_queue_size=MESSAGE_QUEUE_SIZE,
-                        max_message_size=MAX_MESSAGE_SIZE,
+                        message_queue_size=limits.queue_messages,
+                        max_message_size=limits.max_message_bytes,
                     )
                 except (tw.HandshakeError, OSError) as exc:
                     raise _connect_error(url, exc) from None
@@ -195,20 +241,20 @@ async def open_ws_on_stream(
                     failure = ConnectFailure(FailureKind.NO_HANDSHAKE, f"no WebSocket handshake within {timeout_s:g} s")
                 raise WsConnectError(f"cannot connect to {url}: {failure.text}", failure)
             try:
-                yield WsConn(ws)
+                yield WsConn(ws, limits)
             finally:
                 with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
                     await ws.aclose()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        raise _one_error(url, group) from None
+        raise _one_error(url, group, limits) from None
     finally:
         if stream is not None:
             with trio.CancelScope(shield=True):
                 await stream.aclose()
 
 
-def _one_error(url: str, group: BaseExceptionGroup) -> BaseException:
+def _one_error(url: str, group: BaseExceptionGroup, limits: WsLimits | None = None) -> BaseException:
     """The one exception a caller should see for a client nursery's group.
 
     The reader task reports a rejected handshake (``ConnectionRejected``) and ends quietly otherwise, so a
@@ -219,7 +265,7 @@ def _one_error(url: str, group: BaseExceptionGroup) -> BaseException:
         return _connect_error(url, rejected.exceptions[0])
     if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
         leaf = group.exceptions[0]
-        return _closed(leaf) if isinstance(leaf, tw.ConnectionClosed) else leaf
+        return _closed(leaf, limits) if isinstance(leaf, tw.ConnectionClosed) else leaf
     return group
 
 
@@ -260,8 +306,8 @@ async def serve_ws(
             host,
             port,
             ssl_context=None,
-            max_message_size=MAX_MESSAGE_SIZE,
-            message_queue_size=MESSAGE_QUEUE_SIZE,
+            max_message_size=SERVER_MAX_MESSAGE_SIZE,
+            message_queue_size=SERVER_MESSAGE_QUEUE_SIZE,
             task_status=task_status,
         )
 

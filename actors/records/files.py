@@ -6,7 +6,11 @@
 - ``Recorder``: every raw frame a feed received (``--record``), gzip, flushed every second.
 - ``write_json_atomic``: temp file, fsync, rename over the target, fsync the directory; a reader
   sees the old or the new KPI file, never a mix.
+- ``replacing``: the same for any file written whole (the report, its plots, the trades CSV): a file
+  that cannot be written completely is not there at all (the old one stays), never cut short.
 - Every data file is opened through ``open_data`` (the seam tests use to fill the disk).
+- Temporary files exist only while they are written, and ``remove_temporaries`` removes those of a
+  write in progress (a second Ctrl-C exits at once, but first calls it).
 """
 
 from __future__ import annotations
@@ -17,14 +21,35 @@ import gzip
 import os
 import secrets
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 import msgspec
 
 from actors.core.trader_outputs import FillEvent
 
 _encoder = msgspec.json.Encoder()
+_temporaries: set[Path] = set()  # temporary files being written now
+
+
+def _temporary(path: Path) -> Path:
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    _temporaries.add(tmp)
+    return tmp
+
+
+def _drop_temporary(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+    _temporaries.discard(tmp)
+
+
+def remove_temporaries() -> None:
+    """Remove the temporary files of writes in progress (safe in a signal handler: unlink calls only)."""
+    for tmp in list(_temporaries):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 class DataWriteError(OSError):
@@ -222,7 +247,7 @@ def write_json_atomic(path: Path, document: Any) -> None:
     The temporary file is opened as every data file is (``open_data``: 0o666 less the umask, never
     ``mkstemp``'s 0o600), so the KPI file has the permissions of the fill events and the log beside it."""
     data = msgspec.json.format(_encoder.encode(document), indent=2) + b"\n"
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp = _temporary(path)
     try:
         with open_data(tmp, "xb", buffering=0) as f:
             _write_all(f, data)
@@ -234,13 +259,34 @@ def write_json_atomic(path: Path, document: Any) -> None:
         finally:
             os.close(dir_fd)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        _drop_temporary(tmp)
         raise DataWriteError(path, exc) from None
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        _drop_temporary(tmp)
         raise
+    _temporaries.discard(tmp)
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` with, whole or not at all: a temporary file beside it (opened by
+    ``open_data``: 0o666 less the umask), fsynced and renamed over ``path`` when the block ends. If anything
+    fails (a full disk), the temporary file is removed, ``path`` stays as it was (absent, or the old file),
+    and an OSError is raised as DataWriteError naming ``path``."""
+    tmp = _temporary(path)
+    try:
+        with open_data(tmp, "xb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _drop_temporary(tmp)
+        raise DataWriteError(path, exc) from None
+    except BaseException:
+        _drop_temporary(tmp)
+        raise
+    _temporaries.discard(tmp)
 
 
 def append_text(path: Path, text: str) -> None:

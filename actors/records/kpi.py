@@ -126,6 +126,7 @@ class FeedKpi(msgspec.Struct, frozen=True, kw_only=True):
     pings_sent: int = 0
     crossed_books: int = 0
     stuck_books: int = 0
+    overflows: int = 0
     untrusted_s: float = 0.0
     reconnects: int
     reconnect_causes: dict[str, int]

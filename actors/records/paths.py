@@ -153,6 +153,13 @@ def point_latest(paths: SessionPaths) -> Path:
     raise AssertionError("unreachable")
 
 
+def _linked_by_report(paths: SessionPaths) -> list[Path]:
+    """The files the report links (its plots, the trades CSV) that exist."""
+    prefix, suffix = _PLOT
+    plots = sorted(paths.logs_dir.glob(f"{prefix}{glob.escape(paths.session_id)}_*{suffix}"))
+    return plots + ([paths.trades] if paths.trades.exists() else [])
+
+
 def complete_latest(paths: SessionPaths) -> bool:
     """At the session's end (after the report): if ``latest/`` is still this session's, point it again, so
     it links every file the session wrote (KPI, premium series, report, trades...) and none it did not. A
@@ -173,13 +180,16 @@ def _point_latest(paths: SessionPaths) -> Path:
     latest = paths.logs_dir / "latest"
     fresh = paths.logs_dir / f".latest.{paths.session_id}"
     fresh.mkdir(exist_ok=True)
+    for link in fresh.iterdir():  # left by a run that was stopped while making it
+        link.unlink()
     for name, attr in LATEST.items():
-        link = fresh / name
-        if link.is_symlink() or link.exists():
-            link.unlink()
         target = getattr(paths, attr)
         if target.exists():
-            link.symlink_to(Path("..") / target.name)
+            (fresh / name).symlink_to(Path("..") / target.name)
+    # the report links its plots and the trades CSV by their own names: the same names here, so that
+    # latest/report.md's links resolve from latest/ too
+    for target in _linked_by_report(paths):
+        (fresh / target.name).symlink_to(Path("..") / target.name)
     if latest.is_symlink() or latest.is_file():
         latest.unlink()
     elif latest.is_dir():

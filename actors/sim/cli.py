@@ -252,7 +252,7 @@ def _hub(cfg: Config, replay: ReplayMarket | None) -> tuple[SimHub, ReplayPacer 
     if replay is None:
         return simulated_hub(cfg.sim, cfg.session.seed, cfg.feeds.binance.symbol), None
     pacer = ReplayPacer(replay, cfg.replay.speed, replay_pace(cfg))
-    return ReplayHub(replay, cfg.sim, cfg.session.seed, pacer), pacer
+    return ReplayHub(replay, cfg.sim, cfg.session.seed, pacer, cfg.replay.read_ahead_bytes), pacer
 
 
 def _announce(cfg: Config, args: argparse.Namespace, replay: ReplayMarket | None) -> None:

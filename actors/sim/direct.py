@@ -15,6 +15,11 @@ through the embedded exchange (``ReplayHub``), and why it is faster:
 - Binance serves the ``depth@100ms`` stream only, Upbit order books only; no pings, faults or
   status frames (faults need the exchange: ``replay.via = "exchange"``).
 
+Each connection keeps the byte budget the feed asked for (``WsLimits``), as the WebSocket library does
+for a socket: the frames handed out and not yet read take at most ``queue_bytes`` (the replay waits for
+the feed meanwhile: its read-ahead), and a frame over ``max_message_bytes`` ends the connection as a
+1009 close would (reconnect cause ``overflow``).
+
 The pace (``ReplayPacer``) is the same as through the exchange: the replay starts once both venues
 have a client, and every step is handed out at its recorded time, so both ways give the same fill
 events for the same recording and seed (tests/actors/test_replay_direct.py).
@@ -30,7 +35,7 @@ import httpx
 import trio
 
 from actors.core.venues import upbit
-from actors.net.ws import WsClosed
+from actors.net.ws import MESSAGE_TOO_BIG, WsClosed, WsLimits
 from actors.sim.binance_server import diff_payload, rest_response, stream_route
 from actors.sim.exchange import SimEndpoints
 from actors.sim.model import StepResult
@@ -40,42 +45,66 @@ from actors.sim.upbit_server import SubscribeError, Subscription, error_frame, o
 
 HOST = "replay.direct"
 ENDPOINTS = SimEndpoints(f"ws://{HOST}/upbit/websocket/v1", f"ws://{HOST}/binance", f"http://{HOST}")
-QUEUE_FRAMES = 256  # per connection: frames handed out and not yet read (the replay then waits)
+QUEUE_FRAMES = 256  # per connection: frames handed out and not yet read, at most (and at most queue_bytes)
 
 
 class _Conn:
     """One feed's connection: the reading side of a WsConn, fed by the replay."""
 
-    def __init__(self, venue: str) -> None:
+    def __init__(self, venue: str, limits: WsLimits | None = None) -> None:
         self.venue = venue
+        self.limits = limits if limits is not None else WsLimits()
         self._send, self._receive = trio.open_memory_channel[bytes | str](QUEUE_FRAMES)
+        self._queued_bytes = 0
+        self._room = trio.Event()  # set when a frame is read (bytes left the queue)
+        self._close: tuple[int, str] = (1000, "the replay closed the connection")
         self.upbit_sub = Subscription({})
         self.depth_stream = False  # Binance: subscribed to <symbol>@depth@100ms
         self.combined = True
 
     async def put(self, frame: bytes | str) -> None:
+        """Hand ``frame`` to the feed once the frames it has not read leave room for it (an empty queue takes
+        any frame up to the message limit); a frame over the limit ends the connection (1009)."""
+        size = len(frame)
+        if size > self.limits.max_message_bytes:
+            self._close = (MESSAGE_TOO_BIG, f"Exceeded maximum message size: {self.limits.max_message_bytes} bytes")
+            self.end()
+            return
+        while self._queued_bytes and self._queued_bytes + size > self.limits.queue_bytes:
+            self._room = trio.Event()
+            await self._room.wait()
+        self._queued_bytes += size  # before the send: the feed may read it before the send returns
         try:
             await self._send.send(frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the feed has gone: its frames go nowhere, as on a dropped socket
+            self._queued_bytes -= size  # the feed has gone: its frames go nowhere, as on a dropped socket
+
+    def _taken(self, frame: bytes | str) -> bytes | str:
+        self._queued_bytes -= len(frame)
+        self._room.set()
+        return frame
 
     def end(self) -> None:
         self._send.close()
         self._receive.close()
+        self._room.set()  # a put waiting for room sees the closed channel
+
+    def _closed(self) -> WsClosed:
+        return WsClosed(*self._close, self.limits)
 
     async def receive(self) -> bytes | str:
         try:
-            return await self._receive.receive()
+            return self._taken(await self._receive.receive())
         except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise WsClosed(1000, "the replay closed the connection") from None
+            raise self._closed() from None
 
     def receive_nowait(self) -> bytes | str | None:
         try:
-            return self._receive.receive_nowait()
+            return self._taken(self._receive.receive_nowait())
         except trio.WouldBlock:
             return None
         except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise WsClosed(1000, "the replay closed the connection") from None
+            raise self._closed() from None
 
     async def send(self, message: bytes | str) -> None:
         await trio.lowlevel.checkpoint()  # the feed's subscriptions and keep-alives (handled by the replay)
@@ -91,8 +120,8 @@ class _Conn:
 
 
 class _UpbitConn(_Conn):
-    def __init__(self, replay: DirectReplay) -> None:
-        super().__init__("upbit")
+    def __init__(self, replay: DirectReplay, limits: WsLimits | None) -> None:
+        super().__init__("upbit", limits)
         self._replay = replay
 
     async def send(self, message: bytes | str) -> None:
@@ -125,13 +154,15 @@ class DirectReplay:
     # -- the network seam ------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def connect_ws(self, url: str, *, connect_timeout_s: float = 10.0) -> AsyncIterator[_Conn]:
+    async def connect_ws(
+        self, url: str, *, connect_timeout_s: float = 10.0, limits: WsLimits | None = None
+    ) -> AsyncIterator[_Conn]:
         parts = urlsplit(url)
         conn: _Conn
         if parts.path.startswith("/upbit"):
-            conn = _UpbitConn(self)
+            conn = _UpbitConn(self, limits)
         else:
-            conn = _Conn("binance")
+            conn = _Conn("binance", limits)
             route = stream_route(parts.path[len("/binance") :] + (f"?{parts.query}" if parts.query else ""))
             combined, streams = route if route is not None else (True, [])
             conn.combined = combined

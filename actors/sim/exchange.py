@@ -25,7 +25,7 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.net.ws import MAX_MESSAGE_SIZE, WsConn
+from actors.net.ws import WsConn, WsLimits
 from actors.sim import market_file
 from actors.sim.model import SimMarket, StepResult
 from actors.sim.settings import VENUE_KINDS, FaultConfig, SimConfig
@@ -170,9 +170,13 @@ class SimHub:
         self._queues[key] = send
         try:
             async for step in receive:
+                self._dequeued(key, step)
                 await on_step(step)
         finally:
             self.close_queue(key)
+
+    def _dequeued(self, key: int, step: StepResult) -> None:
+        """A client's queue handed out ``step`` (a replay counts the bytes it holds per queue)."""
 
     def close_queue(self, key: int) -> None:
         send = self._queues.pop(key, None)
@@ -278,7 +282,7 @@ class FaultTarget:
             elif kind == "garbage":
                 await self.conn.send(self.garbage())
             elif kind == "oversized":
-                junk = self.garbage()
-                await self.conn.send(junk * (MAX_MESSAGE_SIZE // len(junk) + 1))
+                junk = self.garbage()  # just over a client's default limit (feeds.*.max_message_bytes)
+                await self.conn.send(junk * (WsLimits().max_message_bytes // len(junk) + 1))
             else:
                 await self.venue_fault(fault)

@@ -31,6 +31,7 @@ import trio
 from loguru import logger
 
 from actors.core.book import DiffBook
+from actors.core.budget import MIB, UPDATE_BYTES, ByteBudget, levels_bytes
 from actors.core.venues import binance
 from actors.sim import market_file
 from actors.sim.exchange import SimHub
@@ -39,6 +40,7 @@ from actors.sim.recordings import MALFORMED, Recorded, Recording, RecordingError
 from actors.sim.settings import SimConfig
 
 CONNECT_POLL_S = 0.01
+READ_AHEAD_BYTES = 16 * MIB  # replay.read_ahead_bytes: steps queued for one client and not yet sent
 LEAD_IN_S = 0.1  # between the clients' connections and the first served event: subscriptions settle
 
 
@@ -59,7 +61,9 @@ class ReplayMarket:
         fx_market: str | None,
         binance_symbol: str,
         direct: bool = False,
+        diff_buffer: ByteBudget | None = None,
     ) -> None:
+        """``diff_buffer``: what the recorded Binance diffs before a snapshot may hold (default 32 MiB)."""
         self.recording = recording
         self.direct = direct
         self.binance_symbol = binance_symbol
@@ -88,6 +92,8 @@ class ReplayMarket:
             if r.symbol in self.recorded and (r.venue == "binance") == (r.symbol == binance_symbol)
         )
         self._sync = binance.BookSync(binance_symbol)
+        if diff_buffer is not None:
+            self._sync.budget = diff_buffer
         # recorded codes are DiffBooks (_recorded_book), synthesised ones the model's SimBooks
         self.books: dict[str, DiffBook | SimBook] = {c: DiffBook() for c in self.upbit_codes if c in self.recorded}
         if binance_symbol in self.recorded:
@@ -176,7 +182,9 @@ class ReplayMarket:
             return None
         if isinstance(event, binance.DepthDiff):
             self.time_ms = event.event_ms
-            if self._sync.on_diff(event) is binance.Outcome.GAP:
+            # a gap, or the diffs before the recording's first snapshot outgrowing their byte budget: the
+            # recorded book waits for the recording's next snapshot either way
+            if self._sync.on_diff(event) in (binance.Outcome.GAP, binance.Outcome.OVERFLOW):
                 self.gaps_seen += 1
             return StepResult(self.time_ms, (), BinanceDiff(event.first_id, event.final_id, event.bids, event.asks))
         if isinstance(event, binance.DepthSnapshot):
@@ -309,21 +317,57 @@ class ReplayPacer:
                 was_ready = ready
 
 
+def step_bytes(step: StepResult) -> int:
+    """The estimated memory a queued step holds (``actors.core.budget``): its diff's levels, or a book per code."""
+    diff = step.binance_diff
+    held = UPDATE_BYTES if diff is None else levels_bytes(len(diff.bids) + len(diff.asks))
+    return held + len(step.upbit_changed) * UPDATE_BYTES
+
+
 class ReplayHub(SimHub):
-    """The simulator's hub, fed by a ReplayMarket instead of the model's clock."""
+    """The simulator's hub, fed by a ReplayMarket instead of the model's clock.
+
+    Its read-ahead is bounded in bytes: the steps queued for a client and not yet sent to it hold at most
+    ``read_ahead_bytes`` (estimated; a step larger than that alone still goes), so a recording of huge
+    diffs read faster than a client takes them does not pile up in memory."""
 
     market: ReplayMarket
 
-    def __init__(self, market: ReplayMarket, cfg: SimConfig, seed: int, pacer: ReplayPacer) -> None:
+    def __init__(
+        self,
+        market: ReplayMarket,
+        cfg: SimConfig,
+        seed: int,
+        pacer: ReplayPacer,
+        read_ahead_bytes: int = READ_AHEAD_BYTES,
+    ) -> None:
         super().__init__(cfg, seed, market=market)
         self.pacer = pacer
+        self.read_ahead_bytes = read_ahead_bytes
+        self._held: dict[int, int] = {}  # per client queue: the bytes of the steps in it
+        self._room = trio.Event()  # set when a queue hands a step out
+
+    def _dequeued(self, key: int, step: StepResult) -> None:
+        self._held[key] = max(0, self._held.get(key, 0) - step_bytes(step))
+        self._room.set()
+
+    def close_queue(self, key: int) -> None:
+        super().close_queue(key)
+        self._held.pop(key, None)
+        self._room.set()
 
     async def _deliver(self, recorded: Recorded | None, result: StepResult | None) -> None:
-        """Like ``publish``, but a client whose queue is full is waited for, not dropped: a replay
-        above the clients' pace runs as fast as they read (the recording is not a live exchange)."""
+        """Like ``publish``, but a client whose queue is full (in steps, or in bytes) is waited for, not
+        dropped: a replay above the clients' pace runs as fast as they read (the recording is not a live
+        exchange)."""
         if result is None:
             return
+        size = step_bytes(result)
         for key, send in list(self._queues.items()):
+            while key in self._queues and 0 < self._held.get(key, 0) and self._held[key] + size > self.read_ahead_bytes:
+                self._room = trio.Event()
+                await self._room.wait()
+            self._held[key] = self._held.get(key, 0) + size
             try:
                 await send.send(result)
             except (trio.BrokenResourceError, trio.ClosedResourceError):

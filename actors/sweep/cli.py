@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from actors.conventions import ExitCode
 from actors.sweep.engines import _run_local, _run_ray
 from actors.sweep.grid import SweepError, _label, check_effective, parse_grid, plan
 from actors.sweep.results import SweepRow, read_rows, row_document, write_heatmap, write_tables
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE, ExitCode.INTERRUPTED
 
 
 # -- progress --------------------------------------------------------------------------------------

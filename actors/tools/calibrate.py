@@ -20,11 +20,13 @@ Fill events of the calibrated fill model (``fill_model`` = "calibrated") hold th
 ratios: a refit gives them back. A warning on stderr says so and how many legs they are (more bluntly
 when every zone and side repeats one ratio, the deterministic mode); the exit status does not change.
 
-Bad input is one line on stderr naming the file (and line) and the problem, and exit status 1: a
-file that is not a regular file, a line that is not JSON or not a fill event (the fields used here
-are checked by a typed decoder: ``leg``; for entry and exit legs ``side`` BUY or SELL, ``fill_ratio``
-in [0, 1], ``entry_bps`` and ``tp_bps`` > 0, ``fill_model`` simple or calibrated if present), a line over
-16 MiB, a ``--keep-from`` file that is not a calibration, an ``--out`` that cannot be written.
+Bad input is one line on stderr naming the file (and line) and the problem, and exit status 2 (the rule of
+every command: docs/reliability.md): a file that is not a regular file, a line that is not JSON or not a
+fill event (the fields used here are checked by a typed decoder: ``leg``; for entry and exit legs ``side``
+BUY or SELL, ``fill_ratio`` in [0, 1], ``entry_bps`` and ``tp_bps`` > 0, ``fill_model`` simple or
+calibrated if present), a line over 16 MiB, a ``--keep-from`` file that is not a calibration, an ``--out``
+that cannot go where it is asked to (a folder, a path under a file, no permission). An ``--out`` that the
+disk fails (full, an I/O error) is one line too, and exit status 1.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
+from actors.conventions import ExitCode, write_failure_status
 from actors.core import calibration, slippage
 from actors.core.vocabulary import Zone
 from actors.inputs import MAX_LINE_BYTES, MIB, BadLine, read_jsonl, read_text_bounded
@@ -77,6 +80,15 @@ _FillLine = Union[_Entry, _Exit, _Hedge]
 
 class CalibrateError(ValueError):
     """Input calibrate cannot use; str() names the file (and line) and the problem."""
+
+
+class CannotWrite(Exception):
+    """The output could not be written; str() names the file and the problem, ``status`` the exit status
+    (``conventions.write_failure_status``: 1 for a full disk, 2 for a place that cannot take it)."""
+
+    def __init__(self, message: str, status: ExitCode) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _record(e: _Entry | _Exit | _Hedge) -> dict[str, Any]:
@@ -126,7 +138,8 @@ def read_slippage_legs(path: Path) -> list[dict]:
 
 
 def _slippage(args: argparse.Namespace, out: Path) -> int:
-    """``--slippage``: build and write the drift model; 1 with one line on stderr for unusable input."""
+    """``--slippage``: build and write the drift model; one line on stderr and 2 for unusable input, 1 when the
+    model cannot be written."""
     try:
         legs: list[dict] = []
         for name in args.files:
@@ -140,7 +153,10 @@ def _slippage(args: argparse.Namespace, out: Path) -> int:
         _write(out, json.dumps(slippage.to_dict(model), indent=2) + "\n")
     except ValueError as exc:  # InputError and CalibrateError alike
         print(f"calibrate: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.USAGE
+    except CannotWrite as exc:
+        print(f"calibrate: {exc}", file=sys.stderr)
+        return exc.status
     for (venue, side, bucket), stats in model.buckets.items():
         lo, hi = stats.ci95
         enough = "" if stats.n >= slippage.MIN_SAMPLES else f" [under {slippage.MIN_SAMPLES} legs: pooled used]"
@@ -192,7 +208,7 @@ def _write(out: Path, text: str) -> None:
             os.unlink(tmp)
             raise
     except OSError as exc:
-        raise CalibrateError(f"{out}: cannot write ({exc.strerror or exc})") from None
+        raise CannotWrite(f"{out}: cannot write ({exc.strerror or exc})", write_failure_status(exc)) from None
 
 
 def echo_warning(events: list[dict]) -> str | None:
@@ -319,7 +335,10 @@ def main(argv: list[str] | None = None) -> int:
         _write(out, json.dumps(calibration.to_dict(result), indent=2) + "\n")
     except ValueError as exc:  # InputError, CalibrateError and calibration.build's errors alike
         print(f"calibrate: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.USAGE
+    except CannotWrite as exc:
+        print(f"calibrate: {exc}", file=sys.stderr)
+        return exc.status
     warning = echo_warning(events)
     if warning is not None:
         print(f"calibrate: {warning}", file=sys.stderr)

@@ -10,11 +10,16 @@ line on stderr counts them by kind: ``decode: skipped 12 trade frames, 3 subscri
 books; --all prints those the codec decodes)``. ``--all`` prints every event the codec decodes, trades and
 replies included, and skips only the kinds it does not decode.
 
-Exit status 0 when at least one frame was printed and every other one was a recognised message. 1 when
-nothing was printed (``decode: no order-book frame ...``), when a frame cannot be decoded (``FILE:LINE:
-cannot decode: reason`` on stderr, after the other frames; whatever the decoder raises: deeply nested
-JSON is a ``RecursionError``), or when a PATH cannot be read: one line ``PATH: problem`` for a file that
-is not a regular file of at most 64 MiB, or a folder without frame files.
+Exit status (the rule of every command: docs/reliability.md) 0 when at least one frame was printed and
+every other one was a recognised message; 2, bad input, when nothing was printed (``decode: no order-book
+frame ...``), when a frame cannot be decoded, or when a PATH cannot be read: one line ``PATH: problem`` for
+a file that is not a regular file of at most 64 MiB, or a folder without frame files.
+
+Frames that cannot be decoded (whatever the decoder raises: deeply nested JSON is a ``RecursionError``) are
+reported per file, after its frames: the first ``SHOW_BAD`` as ``FILE:LINE: cannot decode: reason``, then
+one line counting the rest. A file in which no frame decodes at all (random bytes, the other venue's
+frames) is one line: ``FILE: not a file of binance frames: none of its 7,650 frames decodes (line 1: ...;
+line 2: ...; line 3: ...)``.
 """
 
 from __future__ import annotations
@@ -29,11 +34,14 @@ from typing import Iterator
 import attrs
 import msgspec
 
+from actors.conventions import ExitCode
 from actors.core.venues import FrameError, binance, upbit
 from actors.inputs import MIB, InputError, read_bounded
 from actors.tools import piped
 
 MAX_FILE_BYTES = 64 * MIB
+SHOW_BAD = 3  # frames that cannot be decoded shown per file; the rest are counted
+REASON_CHARS = 160
 FRAME_SUFFIXES = (".json", ".jsonl", ".txt")
 _TIMESTAMP_PREFIX = re.compile(rb"^\d{10,20} ")
 _encoder = msgspec.json.Encoder()
@@ -148,6 +156,41 @@ def skipped_line(skipped: Counter[str], *, everything: bool) -> str:
     return f"decode: skipped {counts} ({why})"
 
 
+@attrs.define
+class _BadFrames:
+    """The frames of one file that cannot be decoded: the first few in words, and how many."""
+
+    path: Path
+    shown: list[tuple[int, str]] = attrs.field(factory=list)
+    count: int = 0
+    good: int = 0  # frames that decoded, or were recognised and skipped
+
+    def add(self, number: int, exc: Exception) -> None:
+        self.count += 1
+        if len(self.shown) < SHOW_BAD:
+            reason = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {exc}"
+            if len(reason) > REASON_CHARS:
+                reason = reason[:REASON_CHARS] + "..."
+            self.shown.append((number, reason))
+
+    def lines(self, venue: str) -> list[str]:
+        """What stderr says about them: nothing, one line for a file where nothing decodes, or the first few
+        and a count of the rest."""
+        if not self.count:
+            return []
+        if not self.good and self.count > SHOW_BAD:
+            first = "; ".join(f"line {n}: {reason}" for n, reason in self.shown)
+            return [f"{self.path}: not a file of {venue} frames: none of its {self.count:,} frames decodes ({first})"]
+        out = [f"{self.path}:{n}: cannot decode: {reason}" for n, reason in self.shown]
+        more = self.count - SHOW_BAD
+        if more > 0:
+            out.append(
+                f"{self.path}: {more:,} more {'frame' if more == 1 else 'frames'} cannot be decoded "
+                f"({self.count:,} of {self.count + self.good:,})"
+            )
+        return out
+
+
 def frame_files(name: str) -> list[Path]:
     """The files a PATH names: itself, or a folder's frame files; InputError for a folder without any."""
     path = Path(name)
@@ -196,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(exc, file=sys.stderr)
                 failures += 1
                 continue
+            bad = _BadFrames(path)
             for number, frame in frames(data):
                 try:
                     events = decode_events(args.venue, frame)
@@ -203,11 +247,11 @@ def main(argv: list[str] | None = None) -> int:
                     kind = unsupported_kind(args.venue, frame)
                     if kind is not None:
                         skipped[kind] += 1
+                        bad.good += 1
                         continue
-                    reason = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {exc}"
-                    print(f"{path}:{number}: cannot decode: {reason}", file=sys.stderr)
-                    failures += 1
+                    bad.add(number, exc)
                     continue
+                bad.good += 1
                 lines = []
                 for event in events:
                     kind = kind_of(event)
@@ -217,13 +261,17 @@ def main(argv: list[str] | None = None) -> int:
                         lines.append(_encoder.encode(as_document(args.venue, event)) + b"\n")
                 out.writelines(lines)
                 printed += len(lines)
+            out.flush()
+            for line in bad.lines(args.venue):
+                print(line, file=sys.stderr)
+            failures += bad.count
     out.flush()
     if skipped:
         print(skipped_line(skipped, everything=args.all), file=sys.stderr)
     if not printed and not failures:
         wanted = "frame the codec decodes" if args.all else "order-book frame"
         print(f"decode: no {wanted} in {' '.join(args.paths)}", file=sys.stderr)
-    return 0 if printed and not failures else 1
+    return ExitCode.OK if printed and not failures else ExitCode.USAGE
 
 
 def run() -> int:

@@ -17,7 +17,9 @@ Without ``--session``, the newest session in LOGS_DIR is the one that started la
 A KPI file is read with a bounded read (16 MiB) and decoded strictly into the KPI document's type
 (``actors.records.kpi.Kpi``, fields added since older files were written have defaults): anything
 else (``[]``, ``42``, ``{}``, a missing field) is one line ``report: FILE: not a KPI file (...)`` and
-exit status 1. Fill-event lines of the wrong shape are skipped and counted, and the report says how many.
+exit status 2, bad input (the rule of every command: docs/reliability.md); a report the disk cannot take
+(full, an I/O error) is one line and exit status 1, and leaves no file cut short. Fill-event lines of the wrong
+shape are skipped and counted, and the report says how many.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from typing import Any
 import attrs
 
 from actors.config import ConfigError, read_slippage_calibration
+from actors.conventions import ExitCode, write_failure_status
 from actors.core.acceptance import SIDES, SideDistributions, side_distributions
 from actors.core.vocabulary import Side
+from actors.records.files import replacing
 from actors.records.kpi import Kpi, ReplayInfo
 from actors.tools import ledger_report, realism, slippage_report
 from actors.tools.report_plots import SIMPLE_MODEL_NOTE, clean, figures, save_figure, zone_order
@@ -162,6 +166,18 @@ def _header(s: Session) -> list[str]:
     if s.fills.skipped:
         lines += [skip_note(s.paths.fill_events, s.fills) + ".", ""]
     return lines
+
+
+def _not_final(kpi: Kpi) -> list[str]:
+    """A KPI file that is not the session's final one (it is still running, or its final write failed)."""
+    if kpi.final:
+        return []
+    return [
+        f"**Not final:** this KPI file is a snapshot taken while the session ran (status {kpi.status}, "
+        f"{kpi.duration_s:.1f} s traded): the session is still running, or could not write its final KPI file "
+        "(its summary on the terminal has the final figures). Trades and fills below are from the fill events.",
+        "",
+    ]
 
 
 def _criteria(kpi: Kpi) -> list[str]:
@@ -357,13 +373,14 @@ def write_report(logs_dir: Path, session_id: str | None = None, out: Path | None
         path = paths.plot(name) if out is None else page.with_name(f"{page.stem}_{name}.png")
         save_figure(fig, path)
         plots.append(path)
-    lines = _header(s) + realism.section(s.kpi) + _criteria(s.kpi) + _totals(s)
+    lines = _header(s) + _not_final(s.kpi) + realism.section(s.kpi) + _criteria(s.kpi) + _totals(s)
     inventory_plot = paths.plot("inventory") if out is None else page.with_name(f"{page.stem}_inventory.png")
     lines += ledger_report.section(s, inventory_plot) + _trades(s, _link(paths.trades, page))
     slippage_plot = paths.plot("slippage") if out is None else page.with_name(f"{page.stem}_slippage.png")
     lines += _fills(s) + _slippage(s, slippage_plot) + _zones(s.kpi) + _feeds(s.kpi)
     lines += ["## Plots", ""] + [f"![{p.name}]({_link(p, page)})" for p in plots] + [""]
-    page.write_text("\n".join(lines), encoding="utf-8")
+    with replacing(page) as f:  # whole or not at all, as every file of the report
+        f.write("\n".join(lines).encode("utf-8"))
     return page
 
 
@@ -496,15 +513,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {args.out}")
             else:
                 print(text, end="")
-            return 0
+            return ExitCode.OK
         if len(args.logs_dirs) != 1:
             parser.error("one LOGS_DIR, or several with --compare")
         path = write_report(Path(args.logs_dirs[0]), args.session, Path(args.out) if args.out else None)
-    except (ReportError, OSError, ValueError) as exc:  # InputError is a ValueError
+    except (ReportError, ValueError) as exc:  # InputError is a ValueError
         print(f"report: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.USAGE
+    except OSError as exc:  # DataWriteError: the report, a plot or the trades could not be written
+        print(f"report: {exc}", file=sys.stderr)
+        return write_failure_status(exc)
     print(f"wrote {path}")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from actors.core.acceptance import SIDES  # noqa: E402
 from actors.core.vocabulary import Direction, Leg  # noqa: E402
+from actors.records.files import replacing  # noqa: E402
 from actors.records.kpi import Kpi  # noqa: E402
 from actors.tools.realism import market_label  # noqa: E402
 from actors.tools.session_files import Session  # noqa: E402
@@ -212,9 +213,13 @@ def figures(s: Session) -> dict[str, Any]:
 
 
 def save_figure(fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    """The figure as a PNG at ``path``, whole or not at all (``replacing``: no truncated PNG on a full disk)."""
+    try:
+        fig.tight_layout()
+        with replacing(path) as f:
+            fig.savefig(f, dpi=90, format="png")
+    finally:
+        plt.close(fig)
 
 
 # -- the report's sections -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from pathlib import Path
 
+from actors.conventions import ExitCode
 from actors.records.paths import file_pattern
 from actors.tools import piped
 
@@ -67,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.logs_dir)
     if not root.is_dir():
         print(f"tail: {root} is not a folder", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     try:
         return follow(root, lines=args.lines)
     except KeyboardInterrupt:
-        return 0
+        return ExitCode.OK
 
 
 def run() -> int:

@@ -13,6 +13,7 @@ Reading only, no files but the CSV written; the arithmetic is the reader's, not 
 from __future__ import annotations
 
 import csv
+import io
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -22,6 +23,7 @@ import msgspec
 
 from actors.core.ledger import LedgerError, Left, left_by_trade
 from actors.core.vocabulary import Direction, HedgeReason, Leg, Side, Venue
+from actors.records.files import replacing
 
 # how a trade ended, besides an exit leg's own reason (take_profit, max_hold)
 OPEN_AT_END = "open at end"  # no leg finished it and no exit was sent: still held when the session stopped
@@ -331,37 +333,40 @@ def _cell(x: object) -> object:
 
 
 def write_trades_csv(path: Path, trades: Sequence[Trade]) -> Path:
-    """``trades_<id>.csv``: a header row (``CSV_COLUMNS``), then one row per trade in trade-id order."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(CSV_COLUMNS)
-        for t in trades:
-            row = (
-                t.trade_id,
-                t.opened_t_s,
-                t.opened_utc,
-                t.closed_t_s,
-                t.closed_utc,
-                t.direction_words,
-                t.zone,
-                t.order_btc,
-                t.size_btc,
-                t.entry_premium_bps,
-                t.exit_premium_bps,
-                t.fees_usdt,
-                t.slippage_bps,
-                t.exit_reason,
-                t.pnl_usdt,
-                t.pnl_krw,
-                t.notional_usdt,
-                t.legs,
-                t.hedge_cost_bps,
-                t.exit_resends,
-                t.unwind_btc,
-                t.left_upbit_btc,
-                t.left_binance_btc,
-            )
-            out.writerow([_cell(x) for x in row])
+    """``trades_<id>.csv``: a header row (``CSV_COLUMNS``), then one row per trade in trade-id order. Written
+    whole or not at all (``replacing``: on a full disk no file is left cut short); DataWriteError otherwise."""
+    text = io.StringIO(newline="")
+    out = csv.writer(text)
+    out.writerow(CSV_COLUMNS)
+    for t in trades:
+        row = (
+            t.trade_id,
+            t.opened_t_s,
+            t.opened_utc,
+            t.closed_t_s,
+            t.closed_utc,
+            t.direction_words,
+            t.zone,
+            t.order_btc,
+            t.size_btc,
+            t.entry_premium_bps,
+            t.exit_premium_bps,
+            t.fees_usdt,
+            t.slippage_bps,
+            t.exit_reason,
+            t.pnl_usdt,
+            t.pnl_krw,
+            t.notional_usdt,
+            t.legs,
+            t.hedge_cost_bps,
+            t.exit_resends,
+            t.unwind_btc,
+            t.left_upbit_btc,
+            t.left_binance_btc,
+        )
+        out.writerow([_cell(x) for x in row])
+    with replacing(path) as f:
+        f.write(text.getvalue().encode("utf-8"))
     return path
 
 

@@ -57,12 +57,12 @@ def test_slippage_model_is_built_and_loaded_by_the_executor(tmp_path, capsys):
 
 def test_slippage_input_without_predictions_or_malformed_is_refused(tmp_path, capsys):
     old = _legs(tmp_path / "old.jsonl", predicted=False)
-    assert main([str(old), "--slippage", "--out", str(tmp_path / "d.json")]) == 1
+    assert main([str(old), "--slippage", "--out", str(tmp_path / "d.json")]) == 2
     err = capsys.readouterr().err
     assert "no leg that filled carries predicted_slippage_bps" in err and not (tmp_path / "d.json").exists()
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"venue": "upbit", "side": "SIDEWAYS", "order_qty": 1, "filled_qty": 1, "slippage_bps": 0}\n')
-    assert main([str(bad), "--slippage", "--out", str(tmp_path / "d.json")]) == 1
+    assert main([str(bad), "--slippage", "--out", str(tmp_path / "d.json")]) == 2
     assert "bad.jsonl:1: not a fill event" in capsys.readouterr().err
 
 

@@ -64,4 +64,4 @@ def test_measured_fill_events_give_no_warning(tmp_path, capsys):
 def test_an_unknown_fill_model_is_not_a_fill_event(tmp_path, capsys):
     legs = [("entry", "BUY", 0.5, "simple"), ("entry", "SELL", 0.5, "magic")]
     status, _out, err = _run(tmp_path, _events(tmp_path / "fill_events_x.jsonl", legs), capsys)
-    assert status == 1 and ":2: not a fill event" in err and "$.fill_model" in err
+    assert status == 2 and ":2: not a fill event" in err and "$.fill_model" in err

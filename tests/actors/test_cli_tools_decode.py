@@ -1,9 +1,11 @@
 """python -m actors.tools.decode over folders and files of mixed frames: order books printed, the venue's
-other messages counted by kind and skipped, exit 0 unless nothing decoded or a frame is malformed."""
+other messages counted by kind and skipped, exit 0 unless nothing decoded or a frame is malformed (2, bad
+input); frames that cannot be decoded shown a few per file, then counted."""
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 from actors.tools.decode import main
@@ -105,22 +107,36 @@ def test_lines_with_timestamps_count_each_kind(tmp_path, capsys):
 def test_nothing_decoded_or_a_malformed_frame_fails(tmp_path, capsys):
     only_trades = _folder(tmp_path / "trades", {"a.json": TRADE, "b.json": ACK})
     status, events, err = _decode(capsys, "--venue", "binance", str(only_trades))
-    assert status == 1 and events == []
+    assert status == 2 and events == []
     assert err[0].startswith("decode: skipped 1 subscription ack, 1 trade frame")
     assert err[1] == f"decode: no order-book frame in {only_trades}"
     # a malformed trade is malformed (the codec decodes trades), not a skipped kind
     broken = tmp_path / "broken.txt"
     broken.write_text(f'{DIFF}\n{TRADE.replace("61000.02", "NaN")}\nnot json\n{{"e": 7}}\n{UPBIT_BOOK}\n')
     status, events, err = _decode(capsys, "--venue", "binance", str(broken))
-    assert status == 1 and [e["event"] for e in events] == ["DepthDiff"]
-    assert [line.split(": cannot decode: ")[0] for line in err] == [f"{broken}:{n}" for n in (2, 3, 4, 5)]
+    assert status == 2 and [e["event"] for e in events] == ["DepthDiff"]
+    assert [line.split(": cannot decode: ")[0] for line in err[:3]] == [f"{broken}:{n}" for n in (2, 3, 4)]
+    assert err[3:] == [f"{broken}: 1 more frame cannot be decoded (4 of 5)"]  # the first three, then a count
     # the other venue's frames are not recognised messages of this one
     status, events, err = _decode(capsys, "--venue", "upbit", str(_folder(tmp_path / "b2", {"d.json": DIFF})))
     assert (
-        status == 1 and events == [] and err[0].endswith("not an Upbit server message (no type, status or error field)")
+        status == 2 and events == [] and err[0].endswith("not an Upbit server message (no type, status or error field)")
     )
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "capture.bin").write_bytes(b"\0")
     status, _events, err = _decode(capsys, "--venue", "upbit", str(empty))
-    assert status == 1 and err == [f"{empty}: is a folder without frame files (.json, .jsonl, .txt)"]
+    assert status == 2 and err == [f"{empty}: is a folder without frame files (.json, .jsonl, .txt)"]
+
+
+def test_a_megabyte_of_random_bytes_is_one_line_naming_the_file_and_the_problem(tmp_path, capsys):
+    """1 MB of random bytes (about 4,000 'lines'): one line, the file, the problem, the first three bad lines and
+    the count, where every bad line used to be a line of its own."""
+    noise = tmp_path / "capture.txt"
+    noise.write_bytes(random.Random(24).randbytes(1_000_000))
+    status, events, err = _decode(capsys, "--venue", "binance", str(noise), str(noise))
+    assert status == 2 and events == []
+    assert len(err) == 2 and err[0] == err[1]  # one line per file
+    assert err[0].startswith(f"{noise}: not a file of binance frames: none of its ")
+    assert "frames decodes (line 1: not a Binance frame: JSON is malformed" in err[0]
+    assert err[0].count("; line ") == 2 and len(err[0]) < 1000

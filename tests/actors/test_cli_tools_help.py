@@ -3,8 +3,12 @@ required), and no description shows reStructuredText markup."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -15,6 +19,7 @@ from actors.tools import calibrate, decode, realism, report, tail
 from bench import run as bench_run
 from bench import soak
 
+ROOT = Path(__file__).resolve().parents[2]
 CLIS: dict[str, Callable[[list[str]], int]] = {
     "actors.sweep": sweep_cli.main,
     "actors.tools.calibrate": calibrate.main,
@@ -67,3 +72,18 @@ def test_help_shows_every_default_and_no_markup(name, capsys, monkeypatch):
         assert help_, f"{name}: {invocation} has no help"
         if invocation.startswith("-") and not _is_flag(invocation):
             assert "default" in help_ or "required" in help_, f"{name}: {invocation}: {help_}"
+
+
+@pytest.mark.parametrize("short", ["report", "decode", "tail", "calibrate"])
+def test_the_short_names_every_earlier_doc_used_still_run_the_tools(short):
+    """``python -m actors.report`` (and decode, tail, calibrate) is the same command as ``actors.tools.<name>``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", f"actors.{short}", "--help"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"usage: python -m actors.tools.{short} ")

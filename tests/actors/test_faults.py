@@ -51,7 +51,7 @@ def fault(kind: str, venue: str, at_s: float = 12, duration_s: float = 5) -> dic
 
 
 @pytest.mark.parametrize("venue", ["upbit", "binance"])
-@pytest.mark.parametrize("kind, cause", [("close", "closed"), ("drop", "dropped"), ("oversized", "closed")])
+@pytest.mark.parametrize("kind, cause", [("close", "closed"), ("drop", "dropped"), ("oversized", "overflow")])
 def test_connection_faults_are_reconnected_with_their_cause(session_with, venue, kind, cause):
     kpi = session_with("s", [fault(kind, venue)])
     feed = kpi["feeds"][venue]

@@ -116,7 +116,7 @@ class QueuedNetwork:
         self._queued: list[str] = []
 
     @asynccontextmanager
-    async def connect_ws(self, url: str, connect_timeout_s: float = 10.0):
+    async def connect_ws(self, url: str, connect_timeout_s: float = 10.0, limits=None):
         yield self
 
     async def receive(self) -> str:

@@ -22,6 +22,7 @@ import pytest
 import trio
 from hostile import (
     AHEAD_BY,
+    FLOOD_LEVELS,
     HUGE_LENGTH,
     NESTED_DEPTH,
     UNSORTED_ABOVE_ASK_KRW,
@@ -34,7 +35,7 @@ from hostile import (
 
 from actors import config
 from actors.core.venues import upbit
-from actors.net.ws import WsClosed, open_ws
+from actors.net.ws import WsClosed, WsLimits, open_ws
 from actors.sim.settings import FaultConfig, SimConfig
 
 pytestmark = pytest.mark.realtime  # a real exchange thread and clients on 127.0.0.1, on the real clock
@@ -131,6 +132,8 @@ def test_bad_modes_are_refused():
         HostileExchange(binance_rest="stall")
     with pytest.raises(ValueError, match="Upbit order books"):
         HostileExchange(binance_ws="unsorted_upbit")
+    with pytest.raises(ValueError, match="Binance depth diffs"):
+        HostileExchange(upbit="flood")
 
 
 def test_live_config_is_a_loadable_live_session_with_the_overrides(tmp_path):
@@ -324,7 +327,32 @@ async def test_proxy_passes_the_simulators_close_and_drop_on_to_the_client():
     assert counters["binance_ws.frames_forwarded"] >= 5
 
 
+async def test_flood_sends_each_diff_with_its_ids_and_a_quarter_to_a_quarter_million_levels_a_side():
+    exchange = HostileExchange(binance_ws="flood")
+    with exchange as endpoints:
+        with trio.fail_after(10):
+            limits = WsLimits(16 * 2**20, 64 * 2**20)  # the hostile frames are up to 13 MB
+            async with open_ws(endpoints.binance_ws_url + STREAM, connect_timeout_s=2, limits=limits) as conn:
+                frames = [json.loads(await conn.receive()) for _ in range(3)]
+    ids = [(f["data"]["U"], f["data"]["u"]) for f in frames]
+    assert all(u >= first for first, u in ids) and [u + 1 for _, u in ids[:-1]] == [first for first, _ in ids[1:]]
+    assert [len(f["data"]["b"]) for f in frames] == list(FLOOD_LEVELS)
+    assert all(len(f["data"]["a"]) == len(f["data"]["b"]) for f in frames)
+    best_bid = max(float(p) for p, _ in frames[2]["data"]["b"])
+    assert best_bid < min(float(p) for p, _ in frames[2]["data"]["a"])  # never crossed
+    assert exchange.counters["binance_ws.flood_bytes"] > 25 * 10**6
+
+
 # -- REST modes ------------------------------------------------------------------------------------
+
+
+def test_fail_answers_every_request_at_once_with_http_500():
+    exchange = HostileExchange(binance_rest="fail")
+    with exchange as endpoints:
+        with httpx.Client(base_url=endpoints.binance_rest_url, timeout=2) as http:
+            answers = [http.get(DEPTH) for _ in range(2)]  # the same connection, kept alive
+    assert [a.status_code for a in answers] == [500, 500] and answers[0].json()["code"] == -1
+    assert exchange.counters["binance_rest.requests"] == 2
 
 
 def test_trickle_sends_the_real_length_then_one_byte_a_second():

@@ -9,10 +9,11 @@ are what a user would see.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-import resource
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,19 @@ DURATION_S, STARTUP_S, GRACE_S = 3.0, 6.0, 5.0
 MAX_RSS_MB = 400
 
 
+# The session's own peak RSS: it runs under a small interpreter that reports os.wait4's ru_maxrss of its child.
+# A child started straight from a pytest worker would count the worker's pages (Linux keeps the high-water mark of
+# the image before exec), so a worker grown to 500 MB by earlier tests made every session here look that big.
+_PEAK_RSS = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict | None = None, **modes) -> dict:
     """One session against a hostile exchange with ``modes``; its exit status, output, KPI, log and peak RSS."""
     overrides = {
@@ -39,18 +53,31 @@ def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict |
     with HostileExchange(**modes) as endpoints:
         path = live_config(tmp_path, endpoints, **overrides)
         started = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "actors.session", "--config", str(path)],
+        rss_file = tmp_path / "peak_rss_kib"
+        with subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _PEAK_RSS,
+                str(rss_file),
+                sys.executable,
+                "-m",
+                "actors.session",
+                "--config",
+                str(path),
+            ],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )
-        try:
-            out, err = proc.communicate(timeout=duration_s + STARTUP_S + GRACE_S + 30)
-        finally:
-            proc.kill()
+            start_new_session=True,
+        ) as proc:
+            try:
+                out, err = proc.communicate(timeout=duration_s + STARTUP_S + GRACE_S + 30)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # the session too, if the test failed first
         elapsed = time.monotonic() - started
     logs = tmp_path / "logs"
     (kpi_file,) = logs.glob("kpi_*.json")
@@ -61,8 +88,7 @@ def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict |
         "elapsed": elapsed,
         "kpi": json.loads(kpi_file.read_text()),
         "log": "".join(p.read_text() for p in logs.glob("session_*.log")),
-        # the peak over every child this test process has waited for: an upper bound for this one
-        "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "rss_mb": int(rss_file.read_text()) / 1024,
     }
 
 
@@ -145,3 +171,33 @@ def test_a_venue_half_off_the_other_is_bad_data_refused_and_never_traded(tmp_pat
     assert run["rc"] == 0 and kpi["premium_bps"] < -4000
     assert kpi["fill_events"] == 0 and kpi["entry_trades"] == 0
     assert kpi["refusals"].get("premium_band", 0) > 0
+
+
+# Large diffs (about 4, 8 and 13 MB each, 85,000 to 262,144 levels a side) while the REST snapshot hangs, trickles
+# or fails: before the byte budgets, the buffered diffs and the message queue took a session to 0.7-1.2 GB here
+# (1.7-2.9 GB with the default 10 s snapshot deadline); now a message over feeds.binance.max_message_bytes (1 MiB)
+# ends the connection, cause overflow, and a session ends by itself, well under 400 MB.
+FLOOD = {"feeds": {"binance": {"snapshot_timeout_s": 4}}, "supervision": {"max_restarts": 2}}  # given up sooner
+
+
+@pytest.mark.parametrize("rest", ["silent", "trickle", "fail"])
+def test_a_flood_of_large_diffs_while_the_snapshot_hangs_trickles_or_fails_is_an_overflow(tmp_path, rest):
+    run = run_against(tmp_path, binance_ws="flood", binance_rest=rest, extra=FLOOD)
+    assert_ended_well(run)
+    feed = run["kpi"]["feeds"]["binance"]
+    assert feed["reconnect_causes"].get("overflow", 0) >= 1 and feed["books"] == 0
+    assert "a message over 1 MiB (feeds.binance.max_message_bytes) was too big" in fatal_error(run)
+    assert "failed (overflow)" in run["log"]
+
+
+def test_with_messages_up_to_16_mib_allowed_the_diff_buffer_overflows_instead(tmp_path):
+    """The second line of defence: the flood's diffs get through, and the diffs buffered for the snapshot that
+    never comes outgrow feeds.binance.diff_buffer_bytes (32 MiB, estimated decoded size): counted, logged,
+    started over, and three in a row end the connection (overflow)."""
+    flood = {**FLOOD, "feeds": {"binance": {"snapshot_timeout_s": 4, "max_message_bytes": 16 * 1024 * 1024}}}
+    run = run_against(tmp_path, binance_ws="flood", binance_rest="silent", extra=flood)
+    assert_ended_well(run)
+    feed = run["kpi"]["feeds"]["binance"]
+    assert feed["overflows"] >= 3 and feed["reconnect_causes"].get("overflow", 0) >= 1
+    assert "budget of 32 MiB (feeds.binance.diff_buffer_bytes)" in run["log"]
+    assert "discarding them and resyncing (overflow)" in run["log"]

@@ -361,7 +361,7 @@ def test_calibrate_names_the_line_that_is_not_a_fill_event(tmp_path, name):
     line, problem = WRONG_SHAPE[name]
     events = _fills_file(tmp_path / "fill_events_x.jsonl", line)
     proc = _cli("actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     _one_line(proc, f"{events}:4: not a fill event", problem)
     assert not (tmp_path / "cal.json").exists()
 
@@ -381,7 +381,7 @@ def test_calibrate_input_that_is_no_fill_event_file(tmp_path, fifo, kind):
     else:
         path, problem = _not_regular(kind, tmp_path, fifo)
     proc = _cli("actors.tools.calibrate", str(path), "--out", str(tmp_path / "cal.json"), bounded=True)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     _one_line(proc, str(path), problem)
 
 
@@ -391,7 +391,7 @@ def test_calibrate_to_an_unwritable_out(tmp_path, kind):
     (tmp_path / "plain").write_text("x")
     out = tmp_path / "plain" / "cal.json" if kind == "under a file" else tmp_path
     proc = _cli("actors.tools.calibrate", str(events), "--out", str(out))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     _one_line(proc, str(out), "cannot write")
 
 
@@ -416,7 +416,7 @@ def test_calibrate_keep_from_a_bad_calibration(tmp_path, sparse_gib, content):
         "10/12",
         bounded=True,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     _one_line(proc, str(base), problem)
 
 
@@ -433,7 +433,7 @@ def test_calibrate_keep_that_is_no_zone(tmp_path, keep):
         "--keep",
         keep,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     _one_line(proc, "--keep", repr(keep))
 
 
@@ -500,7 +500,7 @@ def test_report_of_a_file_that_is_not_a_kpi_file(tmp_path, name, compare):
     folder = _logs(tmp_path / "bad", content)
     args = ("--compare", str(good), str(folder)) if compare else (str(folder),)
     proc = _cli("actors.tools.report", *args)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     line = _one_line(proc, f"{folder / f'kpi_{SID}.json'}: not a KPI file (", problem)
     assert line.startswith("report: ")
 
@@ -516,7 +516,7 @@ def test_report_of_a_kpi_file_that_is_not_a_regular_small_file(tmp_path, sparse_
     else:
         kpi.symlink_to("/dev/zero" if kind == "device" else sparse_gib)
     proc = _cli("actors.tools.report", str(folder), bounded=True)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     _one_line(proc, str(kpi), problem)
 
 
@@ -545,13 +545,13 @@ def test_decode_a_deeply_nested_frame(tmp_path, frame):
     lines = tmp_path / "frames.txt"
     lines.write_text(f"{TICKER}\n{frame}\n{TICKER}\n")
     proc = _cli("actors.tools.decode", "--venue", "binance", str(lines))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     _one_line(proc, f"{lines}:2: cannot decode: ")
     assert [json.loads(x)["event"] for x in proc.stdout.splitlines()] == ["BookTicker", "BookTicker"]
     whole = tmp_path / "frame.json"
     whole.write_text(frame)
     proc = _cli("actors.tools.decode", "--venue", "upbit", str(whole))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     _one_line(proc, f"{whole}:1: cannot decode: ")
 
 
@@ -562,7 +562,7 @@ def test_decode_a_file_that_is_not_a_frame_file(tmp_path, fifo, sparse_gib, kind
     else:
         path, problem = _not_regular(kind, tmp_path, fifo)
     proc = _cli("actors.tools.decode", "--venue", "binance", str(path), bounded=True)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     _one_line(proc, str(path), problem)
 
 

@@ -177,4 +177,7 @@ def test_the_command_line_chooses_the_market_model_and_names_a_bad_one(tmp_path)
         timeout=60,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"$.sim.market_model: {str(bad)!r}: params.binance.jump_scale_bps: missing (expected a finite number)" in proc.stderr
+    assert (
+        f"$.sim.market_model: {str(bad)!r}: params.binance.jump_scale_bps: missing (expected a finite number)"
+        in proc.stderr
+    )

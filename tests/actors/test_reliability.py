@@ -3,7 +3,6 @@ ends. docs/reliability.md lists the guarantees these tests hold the session to."
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import signal
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from fulldisk import FullDisk
 from markets import on_ou
 from session_process import SessionProcess
 
@@ -34,46 +34,6 @@ def demo(tmp_path: Path, **tables) -> config.Config:
 
 
 # -- disk full -------------------------------------------------------------------------------------
-
-
-class FullDisk:
-    """``files.open_data`` on a disk that has ``free`` bytes left for the files whose names contain one of
-    ``names``: the write that crosses it is cut short, then every write fails with ENOSPC (truncation frees
-    space, as on a real file system)."""
-
-    def __init__(self, free: int, names: tuple[str, ...]) -> None:
-        self.free, self.names, self.refused = free, names, 0
-        self._open = files.open_data
-
-    def open(self, path: Path, mode: str, buffering: int = -1):
-        f = self._open(path, mode, buffering)
-        return _Limited(f, self, raw=buffering == 0) if any(n in path.name for n in self.names) else f
-
-
-class _Limited:
-    def __init__(self, f, disk: FullDisk, raw: bool) -> None:
-        self._f, self._disk, self._raw = f, disk, raw
-
-    def write(self, data) -> int:
-        data = bytes(data)
-        if self._disk.free <= 0:
-            self._disk.refused += 1
-            raise OSError(errno.ENOSPC, "No space left on device")
-        part = data[: self._disk.free]
-        self._f.write(part)
-        self._disk.free -= len(part)
-        if len(part) < len(data) and not self._raw:
-            raise OSError(errno.ENOSPC, "No space left on device")  # a buffered file cannot say "partly"
-        return len(part)
-
-    def __getattr__(self, name):
-        return getattr(self._f, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._f.close()
 
 
 def _run_virtual(cfg, paths):
@@ -282,6 +242,34 @@ def test_a_second_signal_exits_at_once_with_130_and_the_files_stay_valid(tmp_pat
         json.loads((logs / "kpi_twice.json").read_text())
 
 
+def test_a_second_signal_while_a_file_is_being_replaced_leaves_no_temporary_file(tmp_path):
+    """The second signal arrives while a KPI snapshot is half written: the process exits at once (130), the
+    temporary file is removed, and the KPI file on disk is the previous one, whole."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from pathlib import Path\n"
+        "from actors.interrupts import Interrupts\n"
+        "from actors.records import files\n"
+        "Interrupts().install()\n"
+        "kpi = Path(sys.argv[1]) / 'kpi_x.json'\n"
+        "files.write_json_atomic(kpi, {'final': False, 'n': 1})\n"
+        "def half_written(f, data):\n"
+        "    f.write(data[:10])\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(10)\n"
+        "files._write_all = half_written\n"
+        "files.write_json_atomic(kpi, {'final': False, 'n': 2})\n"
+        "print('not reached')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 130 and "not reached" not in proc.stdout, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kpi_x.json"]  # no .kpi_x.json.*.tmp
+    assert json.loads((tmp_path / "kpi_x.json").read_text()) == {"final": False, "n": 1}
+
+
 def test_a_second_signal_outside_the_session_run_exits_with_130():
     """After the Trio run (the report is being written) the process-level handlers answer."""
     script = (
@@ -299,3 +287,73 @@ def test_a_second_signal_outside_the_session_run_exits_with_130():
     assert proc.returncode == 130 and proc.stdout == "still running after the first\n"
     assert "SIGINT received: stopping" in proc.stderr and "SIGTERM received again: exited at once" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# A whole session from the command line (``actors.cli.main``, virtual time) whose files land on a disk with
+# ``free`` bytes left for the files named: what it prints, and what it leaves behind.
+_FULL_DISK_SESSION = """
+import sys
+from fulldisk import FullDisk
+from actors.records import files
+disk = FullDisk(free=int(sys.argv[1]), names=tuple(sys.argv[2].split(",")))
+files.open_data = disk.open
+from actors.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _session_on_a_full_disk(
+    tmp_path: Path, free: int, names: tuple[str, ...], duration_s: int = 60
+) -> subprocess.CompletedProcess:
+    # KPI snapshots as often as allowed: in virtual time they also wait for half their interval of real time,
+    # and a run of a second or two would otherwise write none, or one, by chance
+    cfg = tmp_path / "config" / "full.toml"
+    cfg.parent.mkdir()
+    demo = (ROOT / "config" / "demo.toml").read_text()
+    cfg.write_text(demo.replace("kpi_interval_s = 5", "kpi_interval_s = 0.1"))
+    assert "kpi_interval_s = 0.1" in cfg.read_text()
+    args = ["--config", str(cfg), "--virtual-time", "--duration", str(duration_s), "--session-id", "full"]
+    return subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_SESSION, str(free), ",".join(names), *args, "--logs-dir", str(tmp_path)],
+        cwd=ROOT,
+        env={**ENV, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _left_whole(logs: Path) -> None:
+    """No temporary file, no file cut short, no link in latest/ to a file that is not there."""
+    assert not [p.name for p in logs.iterdir() if p.name.endswith(".tmp")]
+    for png in logs.glob("*.png"):
+        assert png.read_bytes().endswith(b"IEND\xaeB`\x82"), f"{png.name} is cut short"
+    for csv_file in logs.glob("trades_*.csv"):
+        assert csv_file.read_text().startswith("trade_id,")
+    for link in (logs / "latest").iterdir():
+        assert link.exists(), f"latest/{link.name} links a file that was not written"
+
+
+def test_a_report_that_does_not_fit_on_the_disk_leaves_no_file_cut_short_and_says_so(tmp_path):
+    proc = _session_on_a_full_disk(tmp_path, 20_000, ("report_", "trades_"))  # the trades fit, a plot does not
+    assert proc.returncode == 0, proc.stderr  # the session itself completed: its data files are whole
+    _left_whole(tmp_path)
+    assert not (tmp_path / "report_full.md").exists() and not (tmp_path / "latest" / "report.md").exists()
+    assert "  report not written: DataWriteError: cannot write" in proc.stderr
+    assert "No space left on device" in proc.stderr
+    assert "not written: report_full.md" in proc.stderr and "python -m actors.tools.report" in proc.stderr
+    assert "kpi_full.json: the final KPI file (status completed)" in proc.stderr
+
+
+def test_a_final_kpi_file_that_cannot_be_written_is_named_with_what_is_on_disk_instead(tmp_path):
+    proc = _session_on_a_full_disk(tmp_path, 10_000, ("kpi_",))  # room for one snapshot (about 7 KB), then full
+    assert proc.returncode == 1, proc.stderr
+    _left_whole(tmp_path)
+    on_disk = json.loads((tmp_path / "kpi_full.json").read_text())
+    assert on_disk["final"] is False and on_disk["status"] == "running"  # the last snapshot that fitted
+    assert "on disk in " in proc.stderr and "after the disk error:" in proc.stderr
+    assert 'kpi_full.json: an earlier snapshot ("final": false, status running' in proc.stderr
+    assert "NOT the final figures: those are the summary above" in proc.stderr
+    assert "not written: the final KPI file (cannot write" in proc.stderr
+    assert "session full failed" in proc.stdout  # the summary: the final figures, with the failure
+    assert "**Not final:** this KPI file is a snapshot" in (tmp_path / "report_full.md").read_text()

@@ -4,16 +4,19 @@ rules: tests/core/test_acceptance.py)."""
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from markets import on_ou
 
 from actors import config
-from actors.records.paths import SessionPaths
+from actors.records.paths import SessionPaths, point_latest
 from actors.tools.report import write_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +68,7 @@ def test_report_cli_errors(tmp_path):
         env=env,
         timeout=60,
     )
-    assert proc.returncode == 1 and "no session files" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "no session files" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_compare_sessions_with_different_l2_sources(tmp_path, run_virtual):
@@ -93,3 +96,30 @@ def test_compare_sessions_with_different_l2_sources(tmp_path, run_virtual):
         assert f"| 20260101_000040 | {tmp_path / source} | {source} |" in text
     notes = text.split("## Differences against the first session")[1]
     assert "available_volume: mean" in notes and "with mock" in notes and "with binance" in notes
+
+
+def test_a_virtual_time_report_tells_the_markets_time_and_its_links_resolve_from_latest(tmp_path, run_virtual):
+    """60 simulated seconds take a second or two of wall time: fill events, the premium series and the report's
+    trade table say the market's time (the start plus the session clock), not the wall clock's; and every link
+    of latest/report.md (the plots, the trades CSV) resolves from latest/ as from the session's folder."""
+    cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(tmp_path), "duration_s": 60}})
+    paths = SessionPaths(tmp_path, "virtual")
+    result = run_virtual(cfg, paths)
+    started = datetime.fromisoformat(result.kpi["started_utc"])
+    events = [json.loads(line) for line in paths.fill_events.read_text().splitlines()]
+    assert len(events) >= 4 and events[-1]["t_s"] > 20
+    for e in events:
+        assert (datetime.fromisoformat(e["ts_utc"]) - started).total_seconds() == pytest.approx(e["t_s"], abs=0.5)
+    last = paths.premium.read_text().splitlines()[-1].split(",")
+    assert (datetime.fromisoformat(last[3]) - started).total_seconds() == pytest.approx(float(last[0]), abs=0.5)
+    text = write_report(tmp_path, "virtual").read_text()
+    first = events[0]
+    market_time = datetime.fromisoformat(first["ts_utc"]).strftime("%H:%M:%S")
+    assert f"| 1 | {first['t_s']:.1f} s ({market_time}) |" in text
+    point_latest(paths)
+    page = tmp_path / "latest" / "report.md"
+    targets = re.findall(r"\]\(([^)]+)\)", page.read_text())
+    assert len(targets) >= 6 and any(t.endswith(".csv") for t in targets)  # the trades and the plots
+    for target in targets:
+        assert (page.parent / target).is_file(), f"latest/report.md links {target}, which latest/ does not hold"
+        assert (tmp_path / target).is_file()  # and from the session's own folder, as before

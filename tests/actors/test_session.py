@@ -189,7 +189,7 @@ def test_decode_cli(fixtures, tmp_path):
     lines = tmp_path / "frames.txt"
     lines.write_text('1723161253937085768 {"u":1,"s":"X","b":"1.0","B":"2","a":"1.5","A":"3"}\nnot a frame\n')
     proc = _cli("actors.tools.decode", "--venue", "binance", str(lines))
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert json.loads(proc.stdout)["event"] == "BookTicker"
     assert f"{lines}:2: cannot decode: not a Binance frame" in proc.stderr
 
@@ -241,7 +241,7 @@ def test_calibrate_cli_builds_and_keeps_zones(tmp_path):
     assert zones[(10.0, 12.0)]["BUY"]["mean"] == 0.2615  # kept, with its source
     assert "earlier system" in zones[(10.0, 12.0)]["BUY"]["source"]
     proc = _cli("actors.tools.calibrate", str(tmp_path / "missing.jsonl"), "--out", str(out))
-    assert proc.returncode == 1 and "calibrate:" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "calibrate:" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_virtual_time_needs_the_simulator(tmp_path):

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,22 @@ def test_a_name_that_does_not_resolve_is_named(tmp_path):
     assert "The exchange could not be reached (name resolution failed)" in fatal and "--market sim" in fatal
     assert "gaierror" not in fatal and "max_restarts" not in fatal
     assert resolver.asked and set(resolver.asked) == {"nonexistent.invalid"}
+
+
+def test_a_name_that_does_not_resolve_at_the_first_connect_is_given_up_on_after_two_attempts(tmp_path):
+    """With the default [supervision] policy a refused or dropped connection is retried for about 15 s (backoff
+    0.5, 1, 2, 4, 8 s); a name that does not resolve at a feed's first connect is tried twice (0.5 s)."""
+    tables = _live(tmp_path, "nonexistent.invalid:9")
+    del tables["supervision"]  # the defaults
+    cfg = config.load(ROOT / "config" / "demo.toml", tables)
+    assert (cfg.supervision.initial_backoff_s, cfg.supervision.max_restarts) == (0.5, 5)
+    resolver = _Resolver()
+    started = time.monotonic()
+    result, _ = _run(cfg, SessionPaths(tmp_path, "dns2"), resolver)
+    assert time.monotonic() - started < 5  # 15 s and more before
+    (fatal,) = result.kpi["fatal_errors"]
+    assert fatal.startswith("feed:upbit failed 2 times within 60 s") and "name resolution failed" in fatal
+    assert result.kpi["actors"]["feed:upbit"]["causes"] == {"connect": 2} and len(resolver.asked) == 2
 
 
 def test_a_startup_deadline_after_connect_failures_also_suggests_market_sim(tmp_path):

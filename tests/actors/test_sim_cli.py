@@ -7,8 +7,11 @@ no traceback, bad input exits 2 with one line. The others check the command line
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +26,7 @@ from trio_websocket import open_websocket_url
 from actors.core.venues.upbit import subscribe_request
 from actors.sim.cli import build_parser, overrides_from, status_line, totals_line
 from actors.sim.exchange import HubStatistics, VenueStatistics
-from actors.sim.process import ExchangeProcess
+from actors.sim.process import STOP_S, ExchangeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -189,3 +192,40 @@ def test_status_and_totals_lines():
         "totals after 61.2 s: upbit 2 opened, 300 frames; binance 1 opened, 150 frames; "
         "faults injected 3 (binance:gap 2, upbit:close 1)"
     )
+
+
+@pytest.mark.realtime
+def test_make_exchange_prints_the_endpoints_json_as_its_first_line():
+    """README and docs/simulator.md: `make exchange`'s first stdout line is the JSON (make echoed its command
+    first). ``-o .venv/.installed``: the test never reinstalls the project."""
+    make = shutil.which("make")
+    if make is None or not (ROOT / ".venv" / ".installed").exists():
+        pytest.skip("needs make and the project's .venv (make test makes it)")
+    # as from a shell: under `make test` its variables would make this a recursive make ("Entering directory"),
+    # and its command-line ARGS (exported to every recipe) would become the exchange's arguments
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "ARGS", "CONFIG")}
+    with subprocess.Popen(
+        [make, "-o", ".venv/.installed", "exchange"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: Ctrl-C reaches make and the exchange together
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            with selectors.DefaultSelector() as selector:
+                selector.register(proc.stdout, selectors.EVENT_READ)
+                assert selector.select(timeout=20), "make exchange printed nothing within 20 s"
+            first = proc.stdout.readline()
+            assert first, f"make exchange ended without a line: {proc.stderr.read() if proc.stderr else ''}"
+            assert set(json.loads(first)) == {"upbit_url", "binance_ws_url", "binance_rest_url"}, first
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # make may have ended already (a failed recipe)
+                os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=STOP_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -46,3 +46,11 @@ def test_policy_rejects_bad_values():
         RestartPolicy(jitter=1.5)
     with pytest.raises(ValueError, match="max_restarts"):
         RestartPolicy(max_restarts=0)
+
+
+def test_a_failure_worth_few_attempts_gives_up_sooner_than_the_intensity_limit():
+    t = tracker(initial_backoff_s=0.5, max_restarts=5, window_s=60, healthy_after_s=30)
+    assert t.on_failure(0, 0.1, max_attempts=2) == 0.5  # the first attempt failed: one more
+    assert t.on_failure(0.6, 0.7, max_attempts=2) is None  # the second too: given up, not at the sixth
+    usual = tracker(initial_backoff_s=0.5, max_restarts=5, window_s=60, healthy_after_s=30)
+    assert [usual.on_failure(0, i) for i in range(6)] == [0.5, 1.0, 2.0, 4.0, 8.0, None]  # about 15 s

@@ -16,8 +16,9 @@ import attrs
 import msgspec
 
 from actors.core.book import DiffBook, Level, check_level
+from actors.core.budget import ByteBudget, in_words, levels_bytes
 from actors.core.venues import FrameError
-from actors.core.vocabulary import RestartCause, Venue
+from actors.core.vocabulary import Venue
 
 VENUE = Venue.BINANCE
 
@@ -284,10 +285,10 @@ class Outcome(enum.Enum):
     STUCK = "stuck"  # max_ignored diffs in a row older than the book: discarded, resync needed
     REFETCH = "refetch"  # snapshot older than the first buffered event: fetch again
     SYNCED = "synced"  # snapshot accepted and buffer replayed
+    OVERFLOW = "overflow"  # the diffs buffered for a snapshot outgrew their byte budget: discarded, start over
 
 
-class SyncOverflow(FrameError):
-    restart_cause = RestartCause.GAP
+DIFF_BUFFER_BYTES = 32 * 1024 * 1024  # a book's pre-snapshot buffer; real diffs average ~36 levels (~4 KB)
 
 
 @attrs.define
@@ -300,22 +301,28 @@ class BookSync:
     else apply and set id = u. The first event after the snapshot may start at lastUpdateId + 1
     (real captures do), which the update rule accepts.
 
-    Beyond the documented procedure, two rules for servers that do not keep it:
+    Beyond the documented procedure, three rules for servers that do not keep it:
     - a book is ``trusted`` only once a diff has been applied on top of its snapshot: a snapshot is
       one REST answer, the stream is what proves it current;
     - ``max_ignored`` diffs in a row that are all older than the book (a snapshot whose lastUpdateId
       is ahead of everything the stream sends, or a stream that replays old events) mean the book
-      has stopped advancing while the market moves: STUCK, discarded like a gap.
+      has stopped advancing while the market moves: STUCK, discarded like a gap;
+    - the diffs buffered while a snapshot is awaited are bounded in bytes (their estimated decoded size,
+      ``actors.core.budget``), by the book's own ``budget`` and by ``pool``, shared with every other book:
+      a diff that does not fit makes the buffer OVERFLOW: it is discarded with everything buffered, and
+      the procedure starts over (``overflow`` says what did not fit). ``release`` gives the bytes back.
     """
 
     symbol: str
-    max_buffer: int = 10_000
     max_ignored: int = 20  # 2 s of the 100 ms stream
     book: DiffBook = attrs.field(factory=DiffBook)
+    budget: ByteBudget = attrs.field(factory=lambda: ByteBudget(DIFF_BUFFER_BYTES))
+    pool: ByteBudget | None = None
     state: SyncState = SyncState.WAITING_FIRST_EVENT
     gaps: int = 0
     _buffer: list[DepthDiff] = attrs.field(factory=list)
     replayed: int = 0  # buffered diffs applied by the last snapshot
+    overflow: str = ""  # what the last OVERFLOW could not buffer, in words
     _ignored: int = 0  # diffs ignored in a row since the last applied one (or the snapshot)
     _advanced: bool = False  # a diff was applied since the snapshot
 
@@ -328,14 +335,49 @@ class BookSync:
         """Synced, and advanced by the stream since its snapshot."""
         return self.state is SyncState.SYNCED and self._advanced
 
+    @property
+    def buffered_bytes(self) -> int:
+        """The estimated size of the diffs buffered for a snapshot (what this book holds of its budget)."""
+        return self.budget.used
+
     def on_diff(self, diff: DepthDiff) -> Outcome:
         if self.state is not SyncState.SYNCED:
-            if len(self._buffer) >= self.max_buffer:
-                raise SyncOverflow(f"{len(self._buffer)} diffs buffered while waiting for a snapshot")
-            self._buffer.append(diff)
+            if not self._hold(diff):
+                self.restart()
+                return Outcome.OVERFLOW
             self.state = SyncState.NEEDS_SNAPSHOT
             return Outcome.BUFFERED
         return self._apply(diff)
+
+    def _hold(self, diff: DepthDiff) -> bool:
+        """Buffer ``diff`` if its bytes fit this book's budget and the pool; else say why in ``overflow``."""
+        size = levels_bytes(len(diff.bids) + len(diff.asks))
+        full = None
+        if not self.budget.take(size):
+            full = self.budget
+        elif self.pool is not None and not self.pool.take(size):
+            self.budget.give(size)
+            full = self.pool
+        if full is not None:
+            if full is self.budget:
+                whose = f"this book's budget of {in_words(full.limit)}"
+            else:
+                whose = f"the budget every book shares, {in_words(full.limit)} ({in_words(full.used)} held)"
+            key = f" ({full.key})" if full.key else ""
+            self.overflow = (
+                f"{len(self._buffer) + 1} diffs buffered for a snapshot ({in_words(self.budget.used + size)}, "
+                f"the last one {len(diff.bids) + len(diff.asks):,} levels) outgrew {whose}{key}"
+            )
+            return False
+        self._buffer.append(diff)
+        return True
+
+    def release(self) -> None:
+        """Drop the buffered diffs and give their bytes back (to the pool too)."""
+        self._buffer.clear()
+        used, self.budget.used = self.budget.used, 0
+        if self.pool is not None:
+            self.pool.give(used)
 
     def on_snapshot(self, snap: DepthSnapshot) -> Outcome:
         """Set the book to ``snap``. With nothing buffered (a replay that meets the snapshot first) the
@@ -344,7 +386,7 @@ class BookSync:
             return Outcome.REFETCH
         self.book.reset(snap.bids, snap.asks, snap.last_update_id)
         pending = [d for d in self._buffer if d.final_id > snap.last_update_id]
-        self._buffer.clear()
+        self.release()
         self.state = SyncState.SYNCED
         self._ignored, self._advanced = 0, False
         self.replayed = len(pending)
@@ -357,13 +399,15 @@ class BookSync:
     def restart(self) -> None:
         """Discard the book (it cannot be trusted) and start the procedure from the beginning."""
         self.book.clear()
-        self._buffer.clear()
+        self.release()
         self.state = SyncState.WAITING_FIRST_EVENT
 
     def _discard(self, diff: DepthDiff) -> None:
-        """Drop the book and wait for a new snapshot, buffering from ``diff``."""
+        """Drop the book and wait for a new snapshot, buffering from ``diff`` (if it fits: a snapshot then
+        needs the stream to continue it, as with nothing buffered)."""
         self.book.clear()
-        self._buffer = [diff]
+        self.release()
+        self._hold(diff)
         self.state = SyncState.NEEDS_SNAPSHOT
 
     def _apply(self, diff: DepthDiff) -> Outcome:

@@ -9,7 +9,11 @@ publishes and withdraws views, logs the reasons). On top of ``BookSync``'s docum
 - a sequence gap, a book that crosses after a diff, or a book that stops advancing while diffs arrive
   (STUCK) makes it untrusted at once: the verdict says why, the shell withdraws it downstream;
 - ``max_stuck_in_a_row`` stuck books without a trusted one in between, or ``max_refetch`` snapshots in a
-  row older than the buffered diffs, mean the REST endpoint and the stream disagree: ``SnapshotError``.
+  row older than the buffered diffs, mean the REST endpoint and the stream disagree: ``SnapshotError``;
+- the diffs buffered while a snapshot is awaited outgrowing their byte budget (``BookSync``), or the book
+  itself outgrowing ``book_budget`` (a stream that keeps adding levels: estimated like the diffs), is
+  counted (``overflows``) and the book starts over; ``max_overflows_in_a_row`` of them without a published
+  book in between end the connection: ``BufferOverflow`` (reconnect cause ``overflow``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import attrs
 
 from actors.core.book import BookView, DiffBook
+from actors.core.budget import LEVEL_BYTES, ByteBudget, in_words
 from actors.core.kpi import FeedStats
 from actors.core.venues.binance import VENUE, BookSync, DepthDiff, DepthSnapshot, Outcome, SyncState
 from actors.core.vocabulary import FeedFailure, RestartCause
@@ -26,6 +31,12 @@ class SnapshotError(FeedFailure):
     """The REST depth snapshot failed, was too slow or too large, or never agreed with the stream."""
 
     cause = RestartCause.SNAPSHOT
+
+
+class BufferOverflow(FeedFailure):
+    """The diffs buffered for a snapshot outgrew their byte budget too many times in a row."""
+
+    cause = RestartCause.OVERFLOW
 
 
 @attrs.frozen
@@ -46,11 +57,20 @@ class BookKeeper:
         keep_sorted: int = 128,
         max_stuck_in_a_row: int = 3,
         max_refetch: int = 10,
+        budget: ByteBudget | None = None,
+        pool: ByteBudget | None = None,
+        max_overflows_in_a_row: int = 3,
+        book_budget: ByteBudget | None = None,
     ) -> None:
         self.symbol, self._stats = symbol, stats
-        self.sync = BookSync(symbol, book=DiffBook(keep_sorted=keep_sorted))
+        self.sync = BookSync(symbol, book=DiffBook(keep_sorted=keep_sorted), pool=pool)
+        if budget is not None:
+            self.sync.budget = budget
         self.max_stuck_in_a_row, self.max_refetch = max_stuck_in_a_row, max_refetch
+        self.max_overflows_in_a_row = max_overflows_in_a_row
+        self.book_budget = book_budget
         self._stuck_in_a_row = 0
+        self._overflows_in_a_row = 0
         self._refetches_in_a_row = 0
         self._event_ms: int | None = None  # exchange time of the newest diff the book holds (or will)
 
@@ -67,6 +87,8 @@ class BookKeeper:
             return Verdict(lost=f"sequence gap at U={diff.first_id} (local id was lower); resyncing")
         if outcome is Outcome.STUCK:
             return Verdict(lost=self._stuck(f" (last u={diff.final_id})"))
+        if outcome is Outcome.OVERFLOW:
+            return Verdict(lost=self._overflowed("them"))
         return self._checked(outcome is Outcome.APPLIED)
 
     def on_snapshot(self, snapshot: DepthSnapshot) -> Verdict:
@@ -90,20 +112,45 @@ class BookKeeper:
         return verdict
 
     def published(self) -> None:
-        """A view of the book went out: it is trusted again, stuck books no longer count in a row."""
+        """A view of the book went out: it is trusted again, stuck books and overflows no longer count in a row."""
         self._stuck_in_a_row = 0
+        self._overflows_in_a_row = 0
+
+    def release(self) -> None:
+        """The connection ends: give the buffered diffs' bytes back to the pool every book shares."""
+        self.sync.release()
 
     def view(self, depth: int, received_at: float) -> BookView:
         return self.sync.book.view(VENUE, self.symbol, depth, received_at, self._event_ms)
 
     def _checked(self, changed: bool) -> Verdict:
         sync = self.sync
+        budget = self.book_budget
+        if budget is not None and changed and len(sync.book) * LEVEL_BYTES > budget.limit:
+            levels = len(sync.book)
+            sync.restart()
+            key = f" ({budget.key})" if budget.key else ""
+            sync.overflow = (
+                f"the book grew to {levels:,} levels ({in_words(levels * LEVEL_BYTES)}), past its budget of "
+                f"{in_words(budget.limit)}{key}"
+            )
+            return Verdict(lost=self._overflowed("it"))
         if sync.synced and sync.book.crossed:
             self._stats.crossed_books += 1
             update_id = sync.book.update_id
             sync.restart()
             return Verdict(lost=f"book crossed at update {update_id}: discarding it and resyncing")
         return Verdict(publish=changed and sync.trusted)
+
+    def _overflowed(self, what: str) -> str:
+        self._stats.overflows += 1
+        self._overflows_in_a_row += 1
+        if self._overflows_in_a_row >= self.max_overflows_in_a_row:
+            raise BufferOverflow(
+                f"{self.sync.overflow}, {self._overflows_in_a_row} times in a row: the stream outgrows what may "
+                "be held until a snapshot arrives"
+            )
+        return f"{self.sync.overflow}: discarding {what} and resyncing (overflow)"
 
     def _stuck(self, detail: str) -> str:
         self._stats.stuck_books += 1
