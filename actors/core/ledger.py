@@ -18,6 +18,8 @@ from types import MappingProxyType
 from typing import Iterable, Mapping, Protocol
 
 import attrs
+import numpy as np
+import numpy.typing as npt
 
 from actors.core.fills import Lots
 from actors.core.market import MarketView
@@ -288,17 +290,45 @@ def marks_of(view: MarketView) -> dict[Key, float] | None:
 @attrs.define
 class InventoryLog:
     """Inventory samples at least ``interval_s`` apart, at most ``max_samples`` of them: when full, every second
-    one is dropped and the interval doubles, so a day-long session keeps a bounded, evenly spaced series."""
+    one is dropped and the interval doubles, so a day-long session keeps a bounded, evenly spaced series.
+
+    Held as rows of numbers in one array allocated at the first sample (time, each venue's assets' change,
+    value), not as objects: a session of days keeps the same memory whatever the thinning does
+    (tests/actors/test_soak.py measures allocated blocks); ``samples`` builds the objects when asked."""
 
     interval_s: float = 10.0
     max_samples: int = 360
-    samples: list[InventorySample] = attrs.field(factory=list)
+    _columns: tuple[Key, ...] = ()
+    _rows: npt.NDArray[np.float64] | None = None
+    _count: int = 0
 
     def due(self, t_s: float) -> bool:
-        return not self.samples or t_s >= self.samples[-1].t_s + self.interval_s
+        return self._rows is None or self._count == 0 or t_s >= float(self._rows[self._count - 1, 0]) + self.interval_s
 
     def add(self, sample: InventorySample) -> None:
-        self.samples.append(sample)
-        if len(self.samples) > self.max_samples:
-            self.samples = self.samples[::2]
+        if self._rows is None:
+            self._columns = tuple((venue, asset) for venue, assets in sample.change.items() for asset in assets)
+            self._rows = np.zeros((self.max_samples + 1, len(self._columns) + 2))
+        row = self._rows[self._count]
+        row[0], row[-1] = sample.t_s, sample.value_usdt
+        for i, (venue, asset) in enumerate(self._columns):
+            row[i + 1] = sample.change.get(venue, {}).get(asset, 0.0)
+        self._count += 1
+        if self._count > self.max_samples:
+            kept = self._rows[: self._count : 2].copy()
+            self._rows[: len(kept)] = kept
+            self._count = len(kept)
             self.interval_s *= 2
+
+    @property
+    def samples(self) -> list[InventorySample]:
+        if self._rows is None:
+            return []
+        out = []
+        for row in self._rows[: self._count]:
+            change: dict[str, dict[str, float]] = {}
+            for i, (venue, asset) in enumerate(self._columns):
+                change.setdefault(venue, {})[asset] = float(row[i + 1])
+            venues = {venue: MappingProxyType(assets) for venue, assets in change.items()}
+            out.append(InventorySample(float(row[0]), MappingProxyType(venues), float(row[-1])))
+        return out

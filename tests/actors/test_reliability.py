@@ -346,7 +346,7 @@ def test_a_report_that_does_not_fit_on_the_disk_leaves_no_file_cut_short_and_say
 
 
 def test_a_final_kpi_file_that_cannot_be_written_is_named_with_what_is_on_disk_instead(tmp_path):
-    proc = _session_on_a_full_disk(tmp_path, 10_000, ("kpi_",))  # room for one snapshot (about 7 KB), then full
+    proc = _session_on_a_full_disk(tmp_path, 25_000, ("kpi_",))  # room for one snapshot (about 15 KB), then full
     assert proc.returncode == 1, proc.stderr
     _left_whole(tmp_path)
     on_disk = json.loads((tmp_path / "kpi_full.json").read_text())

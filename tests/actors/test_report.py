@@ -102,7 +102,7 @@ def test_a_virtual_time_report_tells_the_markets_time_and_its_links_resolve_from
     """60 simulated seconds take a second or two of wall time: fill events, the premium series and the report's
     trade table say the market's time (the start plus the session clock), not the wall clock's; and every link
     of latest/report.md (the plots, the trades CSV) resolves from latest/ as from the session's folder."""
-    cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(tmp_path), "duration_s": 60}})
+    cfg = config.load(ROOT / "config" / "demo.toml", on_ou({"session": {"logs_dir": str(tmp_path), "duration_s": 60}}))
     paths = SessionPaths(tmp_path, "virtual")
     result = run_virtual(cfg, paths)
     started = datetime.fromisoformat(result.kpi["started_utc"])
