@@ -12,14 +12,25 @@ whose values would all give the same runs (``strategy.entry_bps`` while ``[strat
 is refused before anything starts. docs/scaling.md.
 """
 
-from actors.sweep.grid import SweepError, parse_grid, plan
-from actors.sweep.results import SweepRow, read_rows, row_document, row_from_document, write_heatmap, write_tables
+from actors.sweep.grid import SweepError, parse_grid, parse_seeds, plan, plan_sim
+from actors.sweep.results import (
+    SweepRow,
+    by_point,
+    read_rows,
+    row_document,
+    row_from_document,
+    write_heatmap,
+    write_tables,
+)
 
 __all__ = [
     "SweepError",
     "SweepRow",
+    "by_point",
     "parse_grid",
+    "parse_seeds",
     "plan",
+    "plan_sim",
     "read_rows",
     "row_document",
     "row_from_document",

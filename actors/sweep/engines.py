@@ -72,12 +72,14 @@ def run_task(task: dict[str, Any], out_dir: str) -> SweepRow:
 
 
 def _row(task: dict[str, Any], recording: str, seed: int, kpi: Kpi, paths: SessionPaths, wall_s: float) -> SweepRow:
-    """The row of a session that ended: its KPI's figures, and its trades' wins and fees from its fill events."""
+    """The row of a session that ended: its KPI's figures, and from its fill events its trades' wins and the fees
+    of the trades its realized PnL counts (so that PnL + fees is the PnL before fees)."""
     from actors.tools.realism import market_sentence
     from actors.tools.session_files import read_events
     from actors.tools.trades import rebuild_trades, totals
 
-    trades = totals(rebuild_trades(read_events(paths.fill_events).events))
+    trades = rebuild_trades(read_events(paths.fill_events).events)
+    summed = totals(trades)
     stats = kpi.realism.stats.values() if kpi.realism is not None else ()
     judged = [s.in_window_range for s in stats if s.in_window_range is not None]  # measured, with a reference
     simulated = kpi.market == SIM
@@ -93,12 +95,12 @@ def _row(task: dict[str, Any], recording: str, seed: int, kpi: Kpi, paths: Sessi
         replayed_s=None if simulated else round(kpi.duration_s, 3),
         simulated_s=round(kpi.duration_s, 3) if simulated else None,
         trades=kpi.entry_trades,
-        closed_trades=trades.closed,
-        wins=trades.wins,
+        closed_trades=summed.closed,
+        wins=summed.wins,
         fill_events=kpi.fill_events,
         pnl_usdt=round(kpi.pnl_usdt, 6),
         unrealized_pnl_usdt=round(kpi.unrealized_pnl_usdt, 6),
-        fees_usdt=round(trades.fees_usdt, 6),
+        fees_usdt=round(sum(t.fees_usdt for t in trades if t.pnl_usdt is not None), 6),  # those of pnl_usdt
         fill_ratio_by_zone={
             f"{zone} {side}": round(ratio.mean, 4)
             for zone, sides in kpi.fill_ratio_by_zone.items()

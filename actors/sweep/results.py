@@ -39,7 +39,7 @@ class SweepRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     fill_events: int | None = None
     pnl_usdt: float | None = None  # realized, after fees
     unrealized_pnl_usdt: float | None = None  # open trades marked to mid at the end
-    fees_usdt: float | None = None  # every leg's fee, in USDT
+    fees_usdt: float | None = None  # the fees (USDT) of the finished trades pnl_usdt counts: PnL + fees = before fees
     fill_ratio_by_zone: dict[str, float] | None = None  # "<zone> <side>" -> mean fill ratio
     reconnects: int | None = None
     risk_stopped: str | None = None  # why new entries stopped ([risk]), when they did
@@ -97,7 +97,6 @@ class Point:
     runs: int  # rows, failed ones included
     failed: int  # runs without a PnL (they did not run to the end of a session)
     pnl_usdt: tuple[float, ...]  # realized PnL of each run that has one, in run order
-
     trades: int  # entry trades, over the runs
     closed_trades: int
     wins: int
@@ -284,6 +283,7 @@ def _points_table(points: list[Point], grid_keys: list[str], over: str) -> list[
         "in profit",
         "trades per run",
         "win rate",
+        "before fees per run",
         "fees per run",
     ]
     lines = [
@@ -291,8 +291,8 @@ def _points_table(points: list[Point], grid_keys: list[str], over: str) -> list[
         "",
         f"Sorted by mean realized PnL (USDT, after fees, per run). PnL std: the spread over the {over} (sample "
         f"standard deviation); in profit: {over} whose realized PnL is above 0; win rate: closed trades that made "
-        "money, pooled; fees: every leg's fee in USDT. A point is robust when most of its "
-        f"{over} agree, not when one of them is lucky.",
+        "money (after fees), pooled; before fees: the realized PnL plus the fees its trades paid. A point is robust "
+        f"when most of its {over} agree, not when one of them is lucky.",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "---|" * len(cols),
@@ -301,6 +301,7 @@ def _points_table(points: list[Point], grid_keys: list[str], over: str) -> list[
         runs = str(p.runs) + (f" ({p.failed} failed)" if p.failed else "")
         win = "-" if p.win_rate is None else f"{p.win_rate:.0%} ({p.wins}/{p.closed_trades})"
         trades, fees = p.per_run(p.trades), p.per_run(p.fees_usdt)
+        gross = None if p.mean_pnl_usdt is None or fees is None else p.mean_pnl_usdt + fees
         lines.append(
             "| "
             + " | ".join(
@@ -314,6 +315,7 @@ def _points_table(points: list[Point], grid_keys: list[str], over: str) -> list[
                     f"{p.in_profit} of {len(p.pnl_usdt)}" if p.pnl_usdt else "-",
                     "-" if trades is None else f"{trades:.1f}",
                     win,
+                    _money(gross),
                     "-" if fees is None else f"{fees:.4f}",
                 ]
             )
