@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from actors.sweep.engines import _run_local, _run_ray
-from actors.sweep.grid import SIM, SweepError, _label, check_effective, parse_grid, parse_seeds, plan, plan_sim
-from actors.sweep.results import SweepRow, read_rows, row_document, write_heatmap, write_tables
+from actors.sweep.grid import SweepError, _label, check_effective, parse_grid, parse_seeds, plan, plan_sim
+from actors.sweep.results import REPLAY, SIM, SweepRow, read_rows, row_document, write_heatmap, write_tables
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -178,7 +178,7 @@ def _checked(args: argparse.Namespace) -> tuple[Any, dict[str, list[Any]], list[
         runs_per_point = len(seeds)
     else:
         base = config_mod.load(
-            args.config, {"session": {"market": "replay"}, "replay": {"files": args.replay[0].split("+")}}
+            args.config, {"session": {"market": REPLAY}, "replay": {"files": args.replay[0].split("+")}}
         )
         for recording in args.replay:
             for f in recording.split("+"):
@@ -196,7 +196,7 @@ def _checked(args: argparse.Namespace) -> tuple[Any, dict[str, list[Any]], list[
         args.config,
         seed=args.seed,
         duration_s=args.duration,
-        market=SIM if args.sim_seeds is not None else "replay",
+        market=SIM if args.sim_seeds is not None else REPLAY,
     )
     if args.workers is not None and args.workers < 1:
         raise SweepError(f"--workers expected an integer >= 1, got {args.workers}")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from actors.core.acceptance import SIDES
-from actors.sweep.grid import REPLAY, SIM, SweepError
-from actors.sweep.results import SweepRow
+from actors.sweep.grid import SweepError
+from actors.sweep.results import REPLAY, SIM, SweepRow
 
 if TYPE_CHECKING:
     from actors.records.kpi import Kpi

@@ -13,13 +13,13 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from actors.config import Config, merge_tables
+from actors.sweep.results import REPLAY, SIM
 
 
 class SweepError(Exception):
     """A sweep that cannot start; str() says why."""
 
 
-REPLAY, SIM = "replay", "sim"  # where a sweep's runs take their market from: recordings, or the simulator
 MAX_SEEDS = 10_000  # a typo such as 1-1000000 is refused, not planned
 _DIGITS = re.compile("[0-9]{1,18}")  # a seed: an integer from 0, below 2**63
 

@@ -18,7 +18,8 @@ import msgspec
 
 from actors.inputs import read_jsonl
 
-REPLAY, SIM = "replay", "sim"  # a row's market (actors.sweep.grid spells the same words for its tasks)
+# where a sweep's runs take their market from (session.market): recordings, or the simulator
+REPLAY, SIM = "replay", "sim"
 
 
 class SweepRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
