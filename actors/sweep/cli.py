@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        help="a dotted config key and its values, repeat for more keys (default: none, one run per recording)",
+        help="a dotted config key and its values, repeat for more keys (default: none, one run per recording or seed)",
     )
     p.add_argument(
         "--engine",

@@ -456,7 +456,9 @@ def test_a_sim_sweep_sums_up_each_point_over_its_seeds_then_resumes(tmp_path):
         models.add(kpi["realism"]["model"]["name"])
     assert sum(r["trades"] for r in rows) > 0, "no trade at all: the sweep's figures would test nothing"
     # each grid point over its two seeds, recomputed from the rows
-    points = {p["strategy.order_qty_btc"]: p for p in csv.DictReader((out / "results_by_point.csv").open())}
+    points = {
+        p["strategy.order_qty_btc"]: p for p in csv.DictReader((out / "results_by_point.csv").read_text().splitlines())
+    }
     assert set(points) == {"0.002", "0.02"}
     for qty, point in points.items():
         pnl = [r["pnl_usdt"] for r in rows if r["strategy.order_qty_btc"] == qty]
