@@ -118,12 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--replay",
         nargs="+",
         metavar="FILE",
-        help="replay these recordings, one run set each; join the files of one recording with '+'",
+        help="replay these recordings, one run set each; join the files of one recording with '+' (this or "
+        "--sim-seeds is required)",
     )
     market.add_argument(
         "--sim-seeds",
         metavar="SEEDS",
-        help="run on the simulated market ([sim] of the config) once per seed: 1,2,3 or 1-8 or 1-4,9",
+        help="run on the simulated market ([sim] of the config) once per seed: 1,2,3 or 1-8 or 1-4,9 (this or "
+        "--replay is required)",
     )
     p.add_argument(
         "--grid",
