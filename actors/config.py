@@ -66,6 +66,8 @@ paths = Rule(lambda v: all(len(p) > 0 and _no_nul(p) for p in v), "a list of non
 market_code = Rule(lambda v: _MARKET_CODE.fullmatch(v) is not None, "an upper-case ASCII market code such as KRW-BTC")
 binance_symbol = Rule(lambda v: _SYMBOL.fullmatch(v) is not None, "an upper-case ASCII symbol such as BTCUSDT")
 snapshot_limit = between(1, 5000, "an integer")
+# at least one depth snapshot of the largest limit (weight 250) must fit a minute
+rest_weight = between(250, 1_000_000, "an integer")
 # Byte budgets (docs/reliability.md): real frames are under 100 KiB, a book's pre-snapshot diffs a few MB
 
 
@@ -114,6 +116,8 @@ class BinanceFeedConfig:
     rest_url: str = attrs.field(default="https://api.binance.com", validator=http_url)
     symbol: str = attrs.field(default="BTCUSDT", validator=binance_symbol)
     snapshot_limit: int = attrs.field(default=1000, validator=snapshot_limit)
+    # the REST weight a minute this process may spend (Binance: 6,000 per IP, shared by every process on it)
+    rest_weight_per_min: int = attrs.field(default=6_000, validator=rest_weight)
     stale_after_s: float = attrs.field(default=30.0, validator=positive)
     connect_timeout_s: float = attrs.field(default=10.0, validator=positive)
     snapshot_timeout_s: float = attrs.field(default=10.0, validator=positive)  # a whole REST call, body included

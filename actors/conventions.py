@@ -65,6 +65,7 @@ class SeedStream(enum.IntEnum):
     CHAOS = 2  # which actor chaos kills
     FAULTS = 3  # the simulator's random faults
     MOCK_BOOK = 7  # l2_source = "mock"
+    REST_JITTER = 8  # the Binance REST weight budget's jitter (a request that has to wait)
 
 
 # The market model a [sim] table's market_model = "default" selects: the fit to ../shared's real data

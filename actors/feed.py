@@ -16,6 +16,9 @@ Nothing from the exchange is trusted blindly (docs/reliability.md):
   (``message_queue_bytes``, which also bounds the frames one wake-up takes), and a Binance book's diffs
   buffered while its snapshot is awaited (``diff_buffer_bytes``, and ``diff_buffer_total_bytes`` over every
   book) and the book itself (``book_bytes``); past those the book starts over, counted in ``overflows``;
+- every REST request waits for the process's weight budget (``RestBudget``, ``feeds.binance.rest_weight_per_min``):
+  a resync storm queues instead of earning a 429; a 429 or a 418 the exchange answers all the same ends the
+  connection (cause ``rate_limited`` or ``banned``) and the budget holds every request until its ``Retry-After``;
 - any exception while decoding one frame makes it a bad frame: counted, logged, skipped; more than
   ``max_bad_frames_per_min`` on one connection reconnects it;
 - a Binance book that cannot be trusted (a sequence gap, a crossed book, a book that stops advancing
@@ -40,10 +43,12 @@ from actors.core.budget import ByteBudget
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
 from actors.core.venues.binance_book import BookKeeper, SnapshotError, Verdict
+from actors.core.venues.binance_weight import Answer, depth_weight
 from actors.core.vocabulary import FeedFailure, RestartCause, Venue
 from actors.net.failures import FailureKind, connect_failure
 from actors.net.http import http_client
 from actors.net.ws import WsClosed, WsConn, WsConnectError, WsLimits, open_ws
+from actors.rest_budget import RestBudget
 
 BAD_FRAME_WINDOW_S = 60.0
 MAX_BATCH = 256  # frames read per wake-up when they have queued up behind the first (and message_queue_bytes)
@@ -61,6 +66,10 @@ class FeedStale(FeedFailure):
     """No market data (or no book for a subscribed code) for stale_after_s."""
 
     cause = RestartCause.STALE
+
+
+class RestRefused(SnapshotError):
+    """Binance refused a REST request: 429 (past the weight limit) or 418 (the IP is banned)."""
 
 
 class FeedError(FeedFailure):
@@ -249,20 +258,40 @@ async def run_upbit_feed(
             stats.mark_untrusted(trio.current_time())
 
 
-async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recorder=None) -> binance.DepthSnapshot:
-    """One REST depth snapshot, within ``snapshot_timeout_s`` for the whole request (a body that trickles
-    one byte a second never times out per read) and at most MAX_SNAPSHOT_BYTES (announced or streamed)."""
+async def _fetch_snapshot(
+    http: httpx.AsyncClient, cfg: BinanceFeedConfig, rest: RestBudget, stats: FeedStats, recorder=None
+) -> binance.DepthSnapshot:
+    """One REST depth snapshot, once the weight budget grants it; within ``snapshot_timeout_s`` for the whole
+    request (a body that trickles one byte a second never times out per read) and at most MAX_SNAPSHOT_BYTES
+    (announced or streamed). A 429 or 418 raises ``RestRefused``, after the budget has taken in its Retry-After."""
     query = binance.depth_query(cfg.symbol, cfg.snapshot_limit)
+    weight = depth_weight(cfg.snapshot_limit)
+    asked_at = trio.current_time()
+    sent_at = await rest.acquire(weight)
+    stats.rest_weight += weight
+    stats.rest_wait_s += sent_at - asked_at
+    headers: dict[str, str] = {}
+    answer = Answer.OK
     with trio.move_on_after(cfg.snapshot_timeout_s) as deadline:
         try:
             async with http.stream("GET", query) as response:
-                status = response.status_code
+                status, headers = response.status_code, dict(response.headers)
                 body = await _read_body(response, MAX_SNAPSHOT_BYTES if status == 200 else 4096)
         except httpx.HTTPError as exc:
             raise SnapshotError(f"depth snapshot request failed: {_http_failure(exc, http.base_url, cfg)}") from None
+        finally:
+            if headers:
+                answer = rest.answered(status, headers, sent_at)
     if deadline.cancelled_caught:
         raise SnapshotError(
             f"depth snapshot: no complete answer within {cfg.snapshot_timeout_s:g} s (feeds.binance.snapshot_timeout_s)"
+        )
+    if answer is not Answer.OK:
+        cause = RestartCause.BANNED if answer is Answer.BANNED else RestartCause.RATE_LIMITED
+        raise RestRefused(
+            f"depth snapshot HTTP {status} ({cause}): no REST request before Retry-After "
+            f"({headers.get('retry-after', '?')} s); {body[:200].decode('utf-8', 'replace')}",
+            cause=cause,
         )
     if status != 200:
         raise SnapshotError(f"depth snapshot HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
@@ -326,8 +355,10 @@ class _BinanceBook:
         recorder,
         on_published: Callable[[], None],
         pool: ByteBudget,
+        rest: RestBudget,
     ) -> None:
         self.cfg, self._http, self._stats, self._outbox, self._log = cfg, http, stats, outbox, log
+        self._rest = rest
         self._recorder, self._on_published = recorder, on_published
         # the book keeps twice the view's depth sorted, so every view is a slice (actors/core/book.py)
         self.keeper = BookKeeper(
@@ -362,7 +393,7 @@ class _BinanceBook:
         try:
             attempt = 0
             while self.keeper.needs_snapshot:
-                snapshot = await _fetch_snapshot(self._http, self.cfg, self._recorder)
+                snapshot = await _fetch_snapshot(self._http, self.cfg, self._rest, self._stats, self._recorder)
                 verdict = self.keeper.on_snapshot(snapshot)
                 if verdict.refetch:
                     attempt += 1
@@ -392,12 +423,15 @@ async def run_binance_feed(
     *,
     recorder=None,
     diff_pool: ByteBudget | None = None,
+    rest: RestBudget | None = None,
     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """``diff_pool``: the byte budget every Binance book of the session shares for the diffs it buffers while
-    its snapshot is awaited (default: this feed's own, ``diff_buffer_total_bytes``)."""
+    its snapshot is awaited (default: this feed's own, ``diff_buffer_total_bytes``). ``rest``: the process's
+    REST weight budget (default: this connection's own, ``rest_weight_per_min``)."""
     log = logger.bind(actor="feed:binance")
     pool = diff_pool if diff_pool is not None else diff_buffer_pool(cfg)
+    rest = rest if rest is not None else rest_budget(cfg)
     names = binance.stream_names(cfg.symbol, ("depth@100ms",))
     url = cfg.ws_url.rstrip("/") + binance.combined_path(names)
     outbox = _Outbox(out, stats, binance.VENUE)
@@ -421,7 +455,7 @@ async def run_binance_feed(
         reader = _Reader(
             conn, stats, _decode_binance, log, cfg.max_bad_frames_per_min, recorder, cfg.message_queue_bytes
         )
-        book = _BinanceBook(cfg, http, stats, outbox, log, recorder, published, pool)
+        book = _BinanceBook(cfg, http, stats, outbox, log, recorder, published, pool, rest)
         stats.last_data_at = connected_at = trio.current_time()
         try:
             with _one_failure():
@@ -476,6 +510,11 @@ async def _connecting(stats: FeedStats) -> AsyncIterator[None]:
 def diff_buffer_pool(cfg: BinanceFeedConfig) -> ByteBudget:
     """The byte budget every Binance book of a session shares for its pre-snapshot diffs."""
     return ByteBudget(cfg.diff_buffer_total_bytes, "feeds.binance.diff_buffer_total_bytes")
+
+
+def rest_budget(cfg: BinanceFeedConfig, seed: int | None = None) -> RestBudget:
+    """The REST weight budget of a process's Binance feeds (``rest_weight_per_min``), its jitter seeded."""
+    return RestBudget.per_minute(cfg.rest_weight_per_min, seed)
 
 
 @contextmanager

@@ -44,7 +44,7 @@ from actors.core.market import MarketView
 from actors.core.trader_outputs import FillEvent
 from actors.core.vocabulary import RestartCause
 from actors.executor import ExecutorState, run_executor
-from actors.feed import diff_buffer_pool, run_binance_feed, run_upbit_feed
+from actors.feed import diff_buffer_pool, rest_budget, run_binance_feed, run_upbit_feed
 from actors.interrupts import Interrupts
 from actors.net.seam import network_scope
 from actors.net.ws import WsConnectError
@@ -287,6 +287,7 @@ def _actors(
             ctx.feeds["binance"],
             recorder=recorder,
             diff_pool=diff_buffer_pool(cfg.feeds.binance),  # every Binance book's (one today), across restarts
+            rest=rest_budget(cfg.feeds.binance, cfg.session.seed + SeedStream.REST_JITTER),  # the process's weight
         ),
     }
     owned: dict[str, tuple[Any, ...]] = {

@@ -37,6 +37,8 @@ class FeedStats:
     crossed_books: int = 0  # books rejected (Upbit) or rebuilt (Binance) because bid >= ask
     stuck_books: int = 0  # Binance books resynced because they stopped advancing while diffs arrived
     overflows: int = 0  # Binance books resynced because their pre-snapshot diffs outgrew the byte budget
+    rest_weight: int = 0  # Binance REST weight this feed spent (depth snapshots)
+    rest_wait_s: float = 0.0  # time its REST requests waited for the weight budget
     last_data_at: float | None = None
     untrusted_s: float = 0.0  # time the book was not trustworthy: disconnected, or out of sync
     _untrusted_since: float | None = None
@@ -71,6 +73,7 @@ class FeedStats:
         """The counters as of ``now`` (``untrusted_s`` includes a stretch still going on)."""
         values = {f.name: getattr(self, f.name) for f in attrs.fields(FeedStatistics)}
         values["untrusted_s"] = round(self.current_untrusted_s(now), 6)
+        values["rest_wait_s"] = round(self.rest_wait_s, 6)
         return FeedStatistics(**values)
 
 
@@ -95,6 +98,8 @@ class FeedStatistics:
     crossed_books: int
     stuck_books: int
     overflows: int
+    rest_weight: int
+    rest_wait_s: float
     untrusted_s: float
     last_data_at: float | None
 

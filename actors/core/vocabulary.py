@@ -94,6 +94,8 @@ class RestartCause(enum.StrEnum):
     CONNECT = "connect"  # could not connect (or no handshake in time)
     SNAPSHOT = "snapshot"  # the REST snapshot failed
     OVERFLOW = "overflow"  # past a byte budget: a message over max_message_bytes, diff buffers overflowing
+    RATE_LIMITED = "rate_limited"  # Binance REST answered 429: past the weight limit (Retry-After honoured)
+    BANNED = "banned"  # Binance REST answered 418: the IP is banned until Retry-After
 
 
 class FeedFailure(Exception):

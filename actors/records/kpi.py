@@ -127,6 +127,8 @@ class FeedKpi(msgspec.Struct, frozen=True, kw_only=True):
     crossed_books: int = 0
     stuck_books: int = 0
     overflows: int = 0
+    rest_weight: int = 0
+    rest_wait_s: float = 0.0
     untrusted_s: float = 0.0
     reconnects: int
     reconnect_causes: dict[str, int]
