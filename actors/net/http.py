@@ -3,6 +3,7 @@ for the simulator's REST endpoint; both over the in-memory network when one is i
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Awaitable, Callable
 
 import h11
@@ -11,6 +12,8 @@ import trio
 
 from actors.net.seam import current_network
 
+# the address of the client a server's handler is answering (a limit per IP reads it); "memory" in-memory
+_client_host: ContextVar[str] = ContextVar("client_host", default="memory")
 Responder = Callable[[str], Awaitable[tuple[int, dict[str, str], bytes]]]  # target -> (status, headers, body)
 
 
@@ -46,6 +49,7 @@ async def serve_http(
     listeners = await trio.open_tcp_listeners(port, host=host)
 
     async def handle(stream: trio.SocketStream) -> None:
+        _client_host.set(str(stream.socket.getpeername()[0]))  # this connection's task only
         async with stream:
             try:
                 await _serve_http_stream(stream, respond)
@@ -54,6 +58,11 @@ async def serve_http(
 
     task_status.started(listeners[0].socket.getsockname()[1])
     await trio.serve_listeners(handle, listeners)
+
+
+def client_host() -> str:
+    """The address of the client the current request came from ("memory" over the in-memory network)."""
+    return _client_host.get()
 
 
 def http_client(base_url: str, timeout_s: float, read_timeout_s: float | None = None) -> httpx.AsyncClient:

@@ -282,6 +282,12 @@ class WsRequest:
     def path(self) -> str:
         return self._request.path
 
+    @property
+    def client_host(self) -> str:
+        """The client's address ("memory" over the in-memory network, where streams have none)."""
+        remote = self._request.remote
+        return str(remote.address) if isinstance(remote, tw.Endpoint) else "memory"
+
     async def accept(self) -> WsConn:
         return WsConn(await self._request.accept())
 

@@ -16,34 +16,36 @@ PROTOCOLS.md §2.8:
   as the real stream was seen doing after a snapshot; a client keeping the documented rule applies it.
 - Control messages SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY with
   ``{"result":…,"id":…}`` or ``{"error":{"code":…,"msg":…},"id":…}``; non-JSON closes with 1008;
-  more than 5 client messages in a second closes with 1008 "Too many requests".
+  more than ``binance_ws_messages_per_s`` (5) client messages in a second closes with 1008 "Too many requests".
 - A ping every 20 s carrying the time in ms; no pong within 60 s closes with 1008 "Pong timeout".
 - Connections are cut after ``max_connection_s`` (24 h).
 - ``GET /api/v3/depth?symbol=&limit=`` (limit default 100, capped at 5000; the model's book is that
-  deep) with ``X-MBX-USED-WEIGHT-1M`` (5, 25, 50, 250 up to 100, 500, 1000, 5000 levels); unknown
-  symbol -> 400 ``{"code":-1121,"msg":"Invalid symbol."}``.
+  deep), weighing 5, 25, 50, 250 up to 100, 500, 1000, 5000 levels (any other path 1); unknown
+  symbol -> 400 ``{"code":-1121,"msg":"Invalid symbol."}``. Every answer carries ``X-MBX-USED-WEIGHT-1M``,
+  the client IP's weight this minute; past ``binance_rest_weight_per_min`` a request gets 429 with
+  ``Retry-After``, and a client that asks again before it a 418 ban (``actors.sim.limits``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import deque
 from typing import Awaitable, Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 import trio
 from loguru import logger
 
-from actors.net.http import serve_http
+from actors.core.venues.binance_weight import depth_weight
+from actors.net.http import client_host, serve_http
 from actors.net.ws import WsConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, MarketHolder, SimHub
+from actors.sim.limits import RateWindow
 from actors.sim.model import BinanceDiff, Level, SimMarket, StepResult
 from actors.sim.settings import FaultConfig
 
 _STREAM_RE = re.compile(r"^[a-z0-9]+@[a-zA-Z0-9_@]+$")
 _PARTIAL_RE = re.compile(r"^depth(5|10|20)(@100ms)?$")
-MAX_MESSAGES_PER_S = 5
 SLOW_DEPTH_STEPS = 10  # @depth without @100ms: one frame a second
 
 
@@ -95,7 +97,7 @@ class _Session(FaultTarget):
         self._pending_slow: dict[str, BinanceDiff] = {}
         self._slow_count = 0
         self._last_touch: tuple[Level, Level] | None = None
-        self._recent: deque[float] = deque()
+        self._incoming = RateWindow(hub.cfg.binance_ws_messages_per_s)
         for s in streams:
             self._add(s)
 
@@ -215,11 +217,7 @@ class _Session(FaultTarget):
     async def read(self) -> None:
         while True:
             message = await self.conn.receive()
-            now = trio.current_time()
-            self._recent.append(now)
-            while self._recent and self._recent[0] <= now - 1.0:
-                self._recent.popleft()
-            if len(self._recent) > MAX_MESSAGES_PER_S:
+            if not self._incoming.allow(trio.current_time()):
                 await self.conn.close(1008, "Too many requests")
                 return
             try:
@@ -327,9 +325,25 @@ async def serve_binance_ws(
 # -- REST ------------------------------------------------------------------------------------------
 
 
-def depth_weight(limit: int) -> int:
-    """The request weight of a depth snapshot (Binance's table since 2023-10-19, PROTOCOLS.md §2.5)."""
-    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+def request_weight(target: str) -> int:
+    """A request's weight: a depth snapshot's by its limit (default 100, capped at 5000), anything else 1."""
+    parts = urlsplit(target)
+    if parts.path != "/api/v3/depth":
+        return 1
+    limit = parse_qs(parts.query).get("limit", ["100"])[0]
+    return depth_weight(min(int(limit), 5000)) if limit.isdigit() else 1
+
+
+def _refusal_body(status: int, limit: int) -> bytes:
+    if status == 429:
+        return (
+            f'{{"code":-1003,"msg":"Too much request weight used; current limit is {limit} request weight per '
+            f'1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."}}'
+        ).encode()
+    return (
+        b'{"code":-1003,"msg":"Way too much request weight used; IP banned. '
+        b'Please use WebSocket Streams for live updates to avoid bans."}'
+    )
 
 
 def rest_response(hub: MarketHolder, symbol: str, target: str) -> tuple[int, dict[str, str], bytes]:
@@ -361,6 +375,13 @@ async def serve_binance_rest(
 ) -> None:
     async def respond(target: str) -> tuple[int, dict[str, str], bytes]:
         now = trio.current_time()
+        limits = hub.rest_limiter.check(client_host(), request_weight(target), now)
+        if limits.status is not None:
+            return limits.status, limits.headers, _refusal_body(limits.status, hub.rest_limiter.weight_per_min)
+        answer = await _answer(target, now)
+        return answer[0], {**answer[1], **limits.headers}, answer[2]
+
+    async def _answer(target: str, now: float) -> tuple[int, dict[str, str], bytes]:
         if now < hub.rest_fail_until:
             return 500, {}, b'{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}'
         if now < hub.rest_slow_until:

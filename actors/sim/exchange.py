@@ -27,6 +27,7 @@ from loguru import logger
 
 from actors.net.ws import WsConn, WsLimits
 from actors.sim import market_file
+from actors.sim.limits import RateWindow, WeightLimiter
 from actors.sim.model import SimMarket, StepResult
 from actors.sim.settings import VENUE_KINDS, FaultConfig, SimConfig
 
@@ -113,6 +114,8 @@ class SimHub:
         self.frames_sent: Counter[str] = Counter()  # per venue, counted by CountedConn
         self.rest_slow_until = -math.inf
         self.rest_fail_until = -math.inf
+        self.rest_limiter = WeightLimiter(cfg.binance_rest_weight_per_min, cfg.binance_ban_s)  # per client IP
+        self.upbit_connects: dict[str, RateWindow] = {}  # per client IP
 
     def statistics(self) -> HubStatistics:
         """A frozen snapshot of the counters."""

@@ -79,6 +79,15 @@ class SimConfig:
     binance_pong_timeout_s: float = attrs.field(default=60.0, validator=positive)
     max_connection_s: float = attrs.field(default=86_400.0, validator=positive)
     binance_overlap_after_snapshot: bool = False  # each REST answer: the next diff overlaps the one before
+    # the exchanges' limits, enforced (docs/simulator.md; 0: not enforced): Binance REST weight per client IP per
+    # minute (429 past it, 418 ban for a client that asks again before Retry-After, first ban binance_ban_s and
+    # doubling), client messages per second on a Binance connection (more: closed 1008), Upbit data requests per
+    # second on a connection (more: error frame TOO_MANY_REQUEST, closed) and connects per second per IP (HTTP 429)
+    binance_rest_weight_per_min: int = attrs.field(default=6_000, validator=between(0, 1_000_000, "an integer"))
+    binance_ban_s: float = attrs.field(default=120.0, validator=positive)
+    binance_ws_messages_per_s: int = attrs.field(default=5, validator=between(0, 10_000, "an integer"))
+    upbit_messages_per_s: int = attrs.field(default=5, validator=between(0, 10_000, "an integer"))
+    upbit_connects_per_s: int = attrs.field(default=5, validator=between(0, 10_000, "an integer"))
     faults: tuple[FaultConfig, ...] = ()
     fault_rate_per_min: float = attrs.field(default=0.0, validator=between(0, MAX_FAULT_RATE_PER_MIN))  # seeded
     fault_kinds: tuple[Literal[FAULT_KINDS], ...] = ("close", "drop", "stall", "garbage", "gap")  # type: ignore

@@ -9,6 +9,11 @@
   writes prices plain (``116606000``) and sizes with at most 8 decimals, small ones as Java does
   (``7.9276E-4``).
 - Errors: ``{"error":{"name":…,"message":…}}`` then a normal close (1000).
+- Limits (PROTOCOLS.md §1.7; ``actors.sim.limits``): more than ``upbit_messages_per_s`` (5) data requests
+  (subscribes; a text ``PING`` is not one) in a second on a connection get the error frame ``TOO_MANY_REQUEST``
+  and the close (what Upbit sends is not documented nor observed: this is our choice, in its error shape);
+  more than ``upbit_connects_per_s`` (5) connects in a second from one IP are refused at the handshake with
+  HTTP 429 (Upbit's documented answer past a limit).
 - Text ``PING`` starts ``{"status":"UP"}`` every 10 s. A connection with no frame either way for
   ``upbit_idle_timeout_s`` (wire: about 60 s; the docs say 120 s) is dropped without a close frame (the
   client sees 1006). Any frame counts: the client's messages, its protocol pings and pongs (which the
@@ -29,6 +34,7 @@ from loguru import logger
 
 from actors.net.ws import WatchedConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, MarketHolder, SimHub
+from actors.sim.limits import RateWindow
 from actors.sim.model import UPBIT_BTC, UPBIT_USDT, StepResult
 from actors.sim.settings import FaultConfig
 
@@ -176,6 +182,7 @@ class _Session(FaultTarget):
         self.sub = Subscription({})
         self.sent_snapshot: set[str] = set()
         self.up_started = trio.Event()
+        self._requests = RateWindow(hub.cfg.upbit_messages_per_s)
 
     async def send_books(self, codes: Iterable[str]) -> None:
         sub = self.sub
@@ -200,6 +207,8 @@ class _Session(FaultTarget):
                 self.up_started.set()
                 continue
             try:
+                if not self._requests.allow(trio.current_time()):
+                    raise SubscribeError("TOO_MANY_REQUEST", "Too many requests.")
                 self.sub = parse_subscription(text, self.hub.market.upbit_codes)
             except SubscribeError as exc:
                 await self.conn.send(error_frame(exc.name, exc.message))
@@ -266,6 +275,11 @@ async def serve_upbit(
     async def handler(request: WsRequest) -> None:
         if request.path.split("?")[0] != "/websocket/v1":
             await request.reject(404)
+            return
+        connects = hub.upbit_connects.setdefault(request.client_host, RateWindow(hub.cfg.upbit_connects_per_s))
+        if not connects.allow(trio.current_time()):
+            logger.bind(actor="sim").warning("sim upbit: more than {} connects in a second; HTTP 429", connects.per_s)
+            await request.reject(429, b'{"error":{"name":"too_many_requests","message":"Too many requests."}}')
             return
         conn = WatchedConn(await request.accept())
         with _Session(hub, conn) as session:
