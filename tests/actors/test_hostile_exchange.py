@@ -409,7 +409,8 @@ def test_ahead_moves_the_snapshot_a_billion_updates_ahead():
     with exchange as endpoints:
         honest = httpx.get(exchange.upstream.binance_rest_url + DEPTH, timeout=2).json()
         response = httpx.get(endpoints.binance_rest_url + DEPTH, timeout=2)
-    assert response.status_code == 200 and response.headers["X-MBX-USED-WEIGHT-1M"] == "5"
+    # the IP's weight this minute: the honest request's 5 and this one's (5 alone if a minute turned between)
+    assert response.status_code == 200 and response.headers["X-MBX-USED-WEIGHT-1M"] in ("10", "5")
     ahead = response.json()
     assert AHEAD_BY <= ahead["lastUpdateId"] - honest["lastUpdateId"] < AHEAD_BY + 1000
     assert len(ahead["bids"]) == len(ahead["asks"]) == 5
