@@ -56,7 +56,7 @@ from actors.sim.exchange import SimEndpoints
 from actors.sim.replay import ReplayHub, ReplayMarket, ReplayPacer
 from actors.sim.serve import serve_hub, serve_sim
 from actors.wiring import context, feed_configs, prepare_replay, replay_info, replay_pace
-from supervision import SupervisorGaveUp, supervise
+from supervision import SupervisorGaveUp, sole_exception, supervise
 
 EXIT_OK, EXIT_FAILED = ExitCode.OK, ExitCode.FAILED
 BOOKS_BUFFER, VIEWS_BUFFER, FILLS_BUFFER = 64, 16, 1024
@@ -391,9 +391,7 @@ def _gave_up(exc: SupervisorGaveUp, market: str) -> str:
     """The fatal line of an actor given up on. A live feed that could not connect says why in words (the name
     did not resolve, the connection was refused, it timed out) and what to do on this machine, instead of the
     generic advice to allow more restarts."""
-    leaf = exc.__cause__
-    while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
-        leaf = leaf.exceptions[0]
+    leaf = None if exc.__cause__ is None else sole_exception(exc.__cause__)
     if not isinstance(leaf, WsConnectError) or market != "live":
         return str(exc)
     failure = leaf.failure

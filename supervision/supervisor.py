@@ -24,6 +24,7 @@ import trio
 from loguru import logger
 
 from supervision.policy import RestartPolicy, RestartTracker
+from supervision.words import counts_in_words, sole_exception
 
 Child = Callable[..., Awaitable[Any]]
 
@@ -92,25 +93,17 @@ class ChildStats:
 
 def failure_cause(exc: BaseException) -> tuple[str, str]:
     """(cause label, one-line description) for a failure; looks inside a one-leaf group."""
-    leaf = exc
-    while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
-        leaf = leaf.exceptions[0]
+    leaf = sole_exception(exc)
     cause = getattr(leaf, "restart_cause", None) or type(leaf).__name__
     return str(cause), f"{type(leaf).__name__}: {leaf}"
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
 def _exempt(exc: BaseException) -> bool:
-    return bool(getattr(_leaf(exc), "intensity_exempt", False))
+    return bool(getattr(sole_exception(exc), "intensity_exempt", False))
 
 
 def _max_attempts(exc: BaseException) -> int | None:
-    attempts = getattr(_leaf(exc), "max_attempts", None)
+    attempts = getattr(sole_exception(exc), "max_attempts", None)
     return attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else None
 
 
@@ -173,7 +166,7 @@ async def supervise(
                     name,
                     tracker.restarts_in_window,
                     policy.window_s,
-                    ", ".join(f"{c} {n}" for c, n in sorted(stats.causes.items(), key=lambda kv: (-kv[1], kv[0]))),
+                    counts_in_words(stats.causes),
                     error,
                 )
                 raise SupervisorGaveUp(name, tracker.restarts_in_window, policy.window_s, error) from exc

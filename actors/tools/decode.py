@@ -38,6 +38,7 @@ from actors.conventions import ExitCode
 from actors.core.venues import FrameError, binance, upbit
 from actors.inputs import MIB, InputError, read_bounded
 from actors.tools import piped
+from supervision import most_frequent_first
 
 MAX_FILE_BYTES = 64 * MIB
 SHOW_BAD = 3  # frames that cannot be decoded shown per file; the rest are counted
@@ -151,7 +152,7 @@ def _plural(noun: str, n: int) -> str:
 
 def skipped_line(skipped: Counter[str], *, everything: bool) -> str:
     """``decode: skipped 12 trade frames, 3 subscription acks (...)``: most frequent kind first."""
-    counts = ", ".join(_plural(kind, n) for kind, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+    counts = ", ".join(_plural(kind, n) for kind, n in most_frequent_first(skipped))
     why = "kinds the codec does not decode" if everything else "not order books; --all prints those the codec decodes"
     return f"decode: skipped {counts} ({why})"
 

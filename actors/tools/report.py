@@ -51,6 +51,7 @@ from actors.tools.session_files import (
     skip_note,
 )
 from actors.tools.trades import Trade, clock_time, max_drawdown, totals, write_trades_csv
+from supervision import most_frequent_first
 
 FULL_TABLE_UP_TO = 20  # trades; above it the report shows the first FIRST_TRADES and the WORST_TRADES
 FIRST_TRADES, WORST_TRADES = 10, 5
@@ -257,7 +258,7 @@ def _totals(s: Session) -> list[str]:
     lines.append(f"- Turnover: {_num(t.turnover_usdt, ',.2f')} USDT filled" + (f" ({split})." if split else "."))
     lines.append(f"- Fees: {_num(t.fees_usdt, ',.4f')} USDT in all (KRW at each leg's FX rate, BTC at its price).")
     if kpi.refusals:
-        refused = ", ".join(f"{k} {n}" for k, n in sorted(kpi.refusals.items(), key=lambda kv: -kv[1]))
+        refused = ", ".join(f"{k} {n}" for k, n in most_frequent_first(kpi.refusals))
         lines.append(f"- Decisions not taken: {refused}.")
     return lines + [""] + _fees(s) + _balances(kpi)
 
