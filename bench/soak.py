@@ -26,7 +26,7 @@ import trio
 import trio.testing
 
 from actors import config
-from actors.cli import configure_logging
+from actors.logs import configure_logging
 from actors.net.memory import memory_network
 from actors.records.paths import SessionPaths
 from actors.session import run_session

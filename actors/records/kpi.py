@@ -29,7 +29,7 @@ from actors.core.trader_outputs import TraderStatistics, ZoneFillRatio
 from actors.core.vocabulary import LegRisk, Side
 from actors.records.files import DataWriteError
 from actors.records.realism import RealismContext, RealismKpi
-from supervision import ChildStats
+from supervision import ChildStats, counts_in_words
 
 
 @attrs.define
@@ -545,12 +545,6 @@ def premium_sample(ctx: SessionContext, now: float) -> str | None:
     )
 
 
-def causes_in_words(causes: Mapping[str, int]) -> str:
-    """ "stale 2, snapshot 1": failure causes, the most frequent first (never a Python dict)."""
-    by_count = sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))
-    return ", ".join(f"{cause} {count}" for cause, count in by_count)
-
-
 # a feed's state in words (the status line and the live panel): a feed that has not been started yet
 # (the Binance feed starts once Upbit is ready), or has never delivered a book, is not "DOWN"
 NOT_STARTED, CONNECTING, UP, RECONNECTING, NEVER_CONNECTED, GIVEN_UP, STOPPED = (
@@ -599,7 +593,7 @@ def status_line(ctx: SessionContext, now: float) -> str:
         feed = stats.statistics(now)
         age = book_age_s(view, venue)
         child = ctx.children.get(FEED_ACTORS.get(venue, ""))
-        failures = f" ({causes_in_words(child.causes)})" if child is not None and child.causes else ""
+        failures = f" ({counts_in_words(child.causes)})" if child is not None and child.causes else ""
         parts.append(
             f"{venue}:{state} msgs={feed.messages} age={'-' if age is None else f'{age:.2f}s'} "
             f"rc={child.restarts if child else 0}{failures}"

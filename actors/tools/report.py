@@ -39,6 +39,7 @@ from actors.core.acceptance import SIDES, SideDistributions, side_distributions
 from actors.core.vocabulary import Side
 from actors.records.files import replacing
 from actors.records.kpi import Kpi, ReplayInfo
+from actors.records.summary import market_label
 from actors.tools import ledger_report, realism, slippage_report
 from actors.tools.report_plots import SIMPLE_MODEL_NOTE, clean, figures, save_figure, zone_order
 from actors.tools.session_files import (
@@ -396,7 +397,7 @@ def _slippage(s: Session, plot: Path) -> list[str]:
             model = read_slippage_calibration(orders.slippage_calibration_path)
         except ConfigError as exc:
             return [f"Slippage not judged: the session's drift model cannot be read now ({exc}).", ""]
-    return slippage_report.section(s.events, model, name, plot, note=realism.market_label(s.kpi))
+    return slippage_report.section(s.events, model, name, plot, note=market_label(s.kpi))
 
 
 # -- comparison ------------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ import trio
 from loguru import logger
 
 from actors import config
-from actors.cli import _summary
 from actors.records.kpi import status_line
 from actors.records.paths import SessionPaths
+from actors.records.summary import summary
 from actors.session import EXIT_FAILED, run_session
 from actors.wiring import context
 
@@ -93,7 +93,7 @@ def test_a_refused_connection_is_named_and_the_session_suggests_market_sim(tmp_p
     # the supervisor's give-up line: causes in words, not a dict
     (gave_up,) = [line for line in errors if "gave up" in line]
     assert "(causes since the start: connect 2)" in gave_up and "{" not in gave_up
-    text = _summary(result)
+    text = summary(result.kpi, result.config)
     assert "upbit never connected (2 failed attempts: connect 2; given up)" in text
     assert "binance not started" in text or "binance never connected" in text
     assert "DOWN" not in text and "rc=0" not in text and f"    {fatal}" in text

@@ -7,15 +7,14 @@ session ends by cancelling the producers; channel closure then drains the aggreg
 the collector in that order, within ``shutdown_grace_s``; the final KPI file is written last. Ctrl-C or
 SIGTERM take the same path (``actors.interrupts``), as does a disk error.
 
-The command line is ``actors.cli`` (``python -m actors.session`` runs it); what is built from the
-config is ``actors.wiring``.
+The command line is ``actors.cli`` (``python -m actors.session`` runs it: ``actors/session/__main__.py``);
+what is built from the config is ``actors.wiring``.
 """
 
 from __future__ import annotations
 
 import gc
 import random
-import sys
 from contextlib import ExitStack, nullcontext
 from functools import partial
 from typing import Any
@@ -403,9 +402,3 @@ def _gave_up(exc: SupervisorGaveUp, market: str) -> str:
             "or run on the embedded exchange with --market sim."
         )
     return str(attrs.evolve(exc, last_error=str(leaf), advice=advice))
-
-
-if __name__ == "__main__":
-    from actors.cli import main
-
-    sys.exit(main())

@@ -5,6 +5,9 @@ Ctrl-C or SIGTERM, for any client. stdout carries exactly one line, the endpoint
 as the servers listen; everything else (log lines, a status line every ``STATUS_INTERVAL_S``, the totals
 at the end) goes to stderr. Exit status: 0 once stopped by a signal, 2 for bad input (config, command line,
 recording, a port or host that cannot be served), one line on stderr and no traceback.
+
+It sits with the other command lines, above the config it reads (``actors/sim/`` is below ``actors.config``);
+``actors/sim/__main__.py`` runs it.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ import trio
 from loguru import logger
 
 from actors import config as config_mod
-from actors.cli import configure_logging
 from actors.config import Config, ConfigError
 from actors.conventions import ExitCode
+from actors.logs import configure_logging
 from actors.sim.exchange import HubStatistics, SimEndpoints, SimHub
 from actors.sim.recordings import RecordingError
 from actors.sim.replay import ReplayHub, ReplayMarket, ReplayPacer
