@@ -23,7 +23,7 @@ import trio.testing
 from loguru import logger
 
 from actors import config as config_mod
-from actors.config import Config, ConfigError
+from actors.config import Config, ConfigError, Loaded
 from actors.conventions import ExitCode
 from actors.interrupts import Interrupts
 from actors.logs import configure_logging
@@ -228,14 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     interrupts.install()  # from here on, a first Ctrl-C or SIGTERM stops the session, a second one exits
     args = build_parser().parse_args(argv)
     try:
-        cfg, replay = _checked_input(args)
+        loaded, replay = _checked_input(args)
+        cfg = loaded.config
         virtual = args.virtual_time or (replay is not None and cfg.replay.as_fast_as_possible)
         paths, console = _claim(args, cfg, virtual)
     except _Usage as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    _announce(cfg, paths, replay)
-    session = partial(run_session, cfg, paths, interrupts=interrupts, replay=replay)
+    _announce(loaded, paths, replay)
+    session = partial(run_session, cfg, paths, interrupts=interrupts, replay=replay, inputs=loaded.inputs)
     try:
         if virtual:
 
@@ -261,12 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     return result.exit_code
 
 
-def _checked_input(args: argparse.Namespace) -> tuple[Config, ReplayMarket | None]:
-    """The config with the flags applied, checked, and the pre-rolled recording of a replay; _Usage otherwise."""
+def _checked_input(args: argparse.Namespace) -> tuple[Loaded, ReplayMarket | None]:
+    """The config with the flags applied, checked (and the files it names, parsed), and the pre-rolled
+    recording of a replay; _Usage otherwise."""
     try:
-        cfg = config_mod.load(args.config, overrides_from(args))
+        loaded = config_mod.load_with_inputs(args.config, overrides_from(args))
     except ConfigError as exc:
         raise _Usage(f"config error: {exc}") from None
+    cfg = loaded.config
     if args.virtual_time and cfg.session.market != "sim":
         hint = " (a replay uses --as-fast-as-possible)" if cfg.session.market == "replay" else ""
         raise _Usage(f"config error: --virtual-time needs market = 'sim', got {cfg.session.market!r}{hint}")
@@ -278,9 +281,9 @@ def _checked_input(args: argparse.Namespace) -> tuple[Config, ReplayMarket | Non
     if args.session_id is not None and not _SESSION_ID.match(args.session_id):
         raise _Usage(f"command line error: --session-id expected letters, digits, '_' or '-', got {args.session_id!r}")
     if cfg.session.market != "replay":
-        return cfg, None
+        return loaded, None
     try:
-        return cfg, prepare_replay(cfg)
+        return loaded, prepare_replay(cfg, loaded.inputs)
     except RecordingError as exc:
         raise _Usage(f"replay error: {exc}") from None
 
@@ -312,9 +315,10 @@ def _claim(args: argparse.Namespace, cfg: Config, virtual: bool) -> tuple[Sessio
     return paths, console
 
 
-def _announce(cfg: Config, paths: SessionPaths, replay: ReplayMarket | None) -> None:
+def _announce(loaded: Loaded, paths: SessionPaths, replay: ReplayMarket | None) -> None:
     """The log's first lines: what runs, where its files go, what a replay serves."""
     log = logger.bind(actor="session")
+    cfg, calibration = loaded.config, loaded.inputs.calibration
     s = cfg.session
     log.info(
         "session {}: market {}, {:g} s, seed {}, logs in {}",
@@ -326,8 +330,7 @@ def _announce(cfg: Config, paths: SessionPaths, replay: ReplayMarket | None) -> 
     )
     st = cfg.strategy
     zones = ", ".join(f"{e:g}/{t:g}" for e, t in st.params().zones) or f"{st.entry_bps:g}/{st.tp_bps:g}"
-    if st.fill_model == "calibrated":
-        calibration = config_mod.read_calibration(st.calibration)
+    if st.fill_model == "calibrated" and calibration is not None:
         model = f"calibrated ({st.calibration_mode}), calibration {calibration.version} from {st.calibration}"
     else:
         model = "simple (what the visible depth allows)"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 import attrs
 import trio
@@ -80,15 +80,32 @@ class ChildStats:
             return self.downtime_s
         return self.downtime_s + (now - self._down_since)
 
-    def as_dict(self, now: float) -> dict[str, Any]:
-        return {
-            "starts": self.starts,
-            "restarts": self.restarts,
-            "causes": dict(sorted(self.causes.items())),
-            "last_error": self.last_error,
-            "downtime_s": round(self.current_downtime_s(now), 6),
-            "gave_up": self.gave_up,
-        }
+    def statistics(self, now: float) -> ChildStatistics:
+        """A frozen snapshot as of ``now`` (the downtime includes an outage still going on)."""
+        return ChildStatistics(
+            self.name,
+            self.starts,
+            self.restarts,
+            dict(sorted(self.causes.items())),
+            self.last_error,
+            self.last_cause,
+            round(self.current_downtime_s(now), 6),
+            self.gave_up,
+        )
+
+
+@attrs.frozen
+class ChildStatistics:
+    """A snapshot of one child's ``ChildStats``: what outsiders (a KPI file, a status line) read."""
+
+    name: str
+    starts: int
+    restarts: int
+    causes: Mapping[str, int]  # cause label -> failures, by label
+    last_error: str | None
+    last_cause: str | None
+    downtime_s: float
+    gave_up: bool
 
 
 def failure_cause(exc: BaseException) -> tuple[str, str]:

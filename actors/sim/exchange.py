@@ -25,6 +25,7 @@ import attrs
 import trio
 from loguru import logger
 
+from actors.conventions import SeedStream
 from actors.net.ws import WsConn, WsLimits
 from actors.sim import market_file
 from actors.sim.model import SimMarket, StepResult
@@ -94,19 +95,27 @@ class SimHub:
     """Owns the market and the per-connection step queues."""
 
     def __init__(
-        self, cfg: SimConfig, seed: int, epoch_ms: int | None = None, market: ServedMarket | None = None
+        self,
+        cfg: SimConfig,
+        seed: int,
+        epoch_ms: int | None = None,
+        market: ServedMarket | None = None,
+        *,
+        model: market_file.MarketModel | None = None,
     ) -> None:
+        """``market``: what to serve (a replay's); without it the seeded model's, on ``model`` (the fitted
+        model's file as parsed, else read from the file ``cfg`` names)."""
         self.cfg = cfg
         self.market: ServedMarket = (
             market
             if market is not None
             else SimMarket(
-                cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms, market_file.params_of(cfg)
+                cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms, market_file.params_of(cfg, model)
             )
         )
         self._queues: dict[int, trio.MemorySendChannel[StepResult]] = {}
         self._next_id = 0
-        self._fault_rng = random.Random(seed + 3)
+        self._fault_rng = random.Random(seed + SeedStream.FAULTS)
         self.targets: dict[str, set[FaultTarget]] = {"upbit": set(), "binance": set()}
         self.faults_injected: Counter[str] = Counter()
         self.connections_opened: Counter[str] = Counter()  # per venue, since the start

@@ -36,7 +36,7 @@ import msgspec
 
 from actors.core import realism
 from actors.inputs import KIB, InputError, LineReader
-from actors.records.kpi import PREMIUM_COLUMNS, Kpi, ReplayInfo
+from actors.records.kpi import Kpi, ReplayInfo
 from actors.records.paths import SessionPaths
 from actors.records.realism import (
     DEFAULT_MODEL,
@@ -49,6 +49,7 @@ from actors.records.realism import (
     figures,
     load_model_reference,
 )
+from actors.records.status import PREMIUM_COLUMNS
 from actors.tools import piped
 from actors.tools.session_files import read_kpi
 

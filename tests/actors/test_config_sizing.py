@@ -61,6 +61,6 @@ def test_lots_default_to_the_venues_rules_and_reach_the_trader(monkeypatch):
 
     monkeypatch.chdir(ROOT)  # the drift model's path in the config is relative to the project
     cfg = config.load(ROOT / "config" / "d85_x.toml", {"lots": {"binance_min_usdt": 10}})
-    lots = trader(cfg, "s", 0.0).execution.lots
+    lots = trader(cfg, "s", 0.0, config.read_inputs(cfg)).execution.lots
     assert (lots.upbit_btc, lots.upbit_min_krw, lots.binance_btc, lots.binance_min_usdt) == (1e-8, 5000, 1e-5, 10)
     assert cfg.strategy.exit_retries == 3
