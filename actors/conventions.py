@@ -6,6 +6,8 @@ import enum
 import errno
 from pathlib import Path
 
+from actors.core.vocabulary import Venue
+
 
 class ExitCode(enum.IntEnum):
     """Exit status of ``python -m actors.session`` and of every other command (docs/reliability.md, "Exit
@@ -53,7 +55,7 @@ COLLECTOR, EXECUTOR, AGGREGATOR, FEED_UPBIT, FEED_BINANCE = (
     "feed:binance",
 )
 ACTORS = (COLLECTOR, EXECUTOR, AGGREGATOR, FEED_UPBIT, FEED_BINANCE)
-FEED_ACTORS = {"upbit": FEED_UPBIT, "binance": FEED_BINANCE}
+FEED_ACTORS: dict[str, str] = {Venue.UPBIT: FEED_UPBIT, Venue.BINANCE: FEED_BINANCE}  # by venue (its word)
 
 
 class SeedStream(enum.IntEnum):

@@ -268,7 +268,7 @@ async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recor
     if status != 200:
         raise SnapshotError(f"depth snapshot HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
     if recorder is not None:
-        recorder.write("binance", "rest", trio.current_time(), body)
+        recorder.write(Venue.BINANCE, "rest", trio.current_time(), body)
     try:
         return binance.decode_snapshot(body)
     except Exception as exc:  # any exception of the decoder: RecursionError on nested JSON, say

@@ -65,7 +65,7 @@ def sources(info: SessionInfo, inputs: Inputs, pacer: ReplayPacer | None = None)
 
 
 def market_state(cfg: Config, opened_at: float) -> MarketState:
-    fx_key = (Venue.UPBIT, cfg.feeds.upbit.fx_market) if cfg.fx.source == "upbit" else None
+    fx_key = (Venue.UPBIT, cfg.feeds.upbit.fx_market) if cfg.fx.source == Venue.UPBIT else None
     return MarketState(
         (Venue.UPBIT, cfg.feeds.upbit.market),
         (Venue.BINANCE, cfg.feeds.binance.symbol),
@@ -170,7 +170,7 @@ def prepare_replay(cfg: Config, inputs: Inputs | None = None) -> ReplayMarket:
         cfg.sim,
         cfg.session.seed,
         upbit_market=cfg.feeds.upbit.market,
-        fx_market=cfg.feeds.upbit.fx_market if cfg.fx.source == "upbit" else None,
+        fx_market=cfg.feeds.upbit.fx_market if cfg.fx.source == Venue.UPBIT else None,
         binance_symbol=cfg.feeds.binance.symbol,
         direct=cfg.replay.direct(cfg.sim),
         diff_buffer=ByteBudget(cfg.feeds.binance.diff_buffer_bytes, "feeds.binance.diff_buffer_bytes"),

@@ -16,6 +16,7 @@ from actors import inputs
 from actors.config.files import Inputs, read_inputs
 from actors.config.sections import Config, ConfigError, one_line
 from actors.config.structure import structure, unstructure
+from actors.core.vocabulary import Venue
 from actors.sim.settings import OU_ONLY_KEYS
 
 CONFIG_MAX_BYTES = 1 * inputs.MIB  # a config is a few KiB: anything larger is not one
@@ -57,7 +58,7 @@ def parse(raw: dict[str, Any]) -> Config:
                     f"$.sim.{key}: applies only to market_model = 'ou' (the fitted model {config.sim.market_model!r} "
                     f"takes its processes from its file), got {given[key]!r}: remove it, or set market_model = 'ou'"
                 )
-    for venue in ("upbit", "binance"):
+    for venue in Venue:
         feed = getattr(config.feeds, venue)
         if feed.message_queue_bytes < feed.max_message_bytes:
             problems.append(

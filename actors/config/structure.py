@@ -6,6 +6,7 @@ each key's rule (validators are run one by one, so every problem is listed, not 
 
 from __future__ import annotations
 
+import enum
 import math
 import typing
 from typing import Any, Callable, Literal
@@ -71,9 +72,27 @@ _converter.register_structure_hook(str, _strict(lambda v: isinstance(v, str), "a
 _converter.register_structure_hook(bool, _strict(lambda v: isinstance(v, bool), "true or false", bool))
 
 
+def _is_enum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, enum.Enum)
+
+
+def _enum_word(value: Any, tp: type[enum.StrEnum]) -> enum.StrEnum:
+    """A word of a StrEnum (``FaultKind``, ``Venue``): one of its values, as written, or what it expects.
+    (Registered for StrEnum itself: it is more specific than ``str``, whose hook would let any string in.)"""
+    if isinstance(value, str) and value in tp._value2member_map_:
+        return tp(value)
+    raise _Mismatch(_describe(tp))
+
+
+_converter.register_structure_hook(enum.StrEnum, _enum_word)
+_converter.register_unstructure_hook(enum.StrEnum, lambda member: member.value)  # TOML-shaped: the plain word
+
+
 def _describe(tp: Any) -> str:
     if typing.get_origin(tp) is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if _is_enum(tp):  # a StrEnum's words, as a Literal's would read
+        return "one of " + ", ".join(repr(member.value) for member in tp)
     if attrs.has(tp):
         return "a table"
     return {

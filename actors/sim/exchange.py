@@ -26,6 +26,7 @@ import trio
 from loguru import logger
 
 from actors.conventions import SeedStream
+from actors.core.vocabulary import Venue
 from actors.net.ws import WsConn, WsLimits
 from actors.sim import market_file
 from actors.sim.model import SimMarket, StepResult
@@ -54,7 +55,7 @@ class VenueStatistics:
 class HubStatistics:
     """What the exchange has done so far (the status lines of ``python -m actors.sim``)."""
 
-    venues: Mapping[str, VenueStatistics]  # "upbit", "binance"
+    venues: Mapping[Venue, VenueStatistics]
     faults_injected: Mapping[str, int]  # "venue:kind" -> count
 
     @property
@@ -116,7 +117,7 @@ class SimHub:
         self._queues: dict[int, trio.MemorySendChannel[StepResult]] = {}
         self._next_id = 0
         self._fault_rng = random.Random(seed + SeedStream.FAULTS)
-        self.targets: dict[str, set[FaultTarget]] = {"upbit": set(), "binance": set()}
+        self.targets: dict[Venue, set[FaultTarget]] = {Venue.UPBIT: set(), Venue.BINANCE: set()}
         self.faults_injected: Counter[str] = Counter()
         self.connections_opened: Counter[str] = Counter()  # per venue, since the start
         self.frames_sent: Counter[str] = Counter()  # per venue, counted by CountedConn
@@ -248,7 +249,7 @@ class CountedConn:
 class FaultTarget:
     """A server connection that can be told to misbehave; venues add their own kinds."""
 
-    venue = ""
+    venue: Venue  # set by each venue's server
 
     def __init__(self, hub: SimHub, conn: WsConn) -> None:
         self.hub = hub

@@ -33,6 +33,7 @@ from loguru import logger
 from actors.core.book import DiffBook
 from actors.core.budget import MIB, UPDATE_BYTES, ByteBudget, levels_bytes
 from actors.core.venues import binance
+from actors.core.vocabulary import Venue
 from actors.sim import market_file
 from actors.sim.exchange import SimHub
 from actors.sim.model import BINANCE_BTC, UPBIT_BTC, UPBIT_USDT, BinanceDiff, SimBook, SimMarket, StepResult
@@ -83,7 +84,7 @@ class ReplayMarket:
         self._stream = (
             r
             for r in recording.events(validate=self.needs_books)
-            if r.symbol in self.recorded and (r.venue == "binance") == (r.symbol == binance_symbol)
+            if r.symbol in self.recorded and (r.venue == Venue.BINANCE) == (r.symbol == binance_symbol)
         )
         self._sync = binance.BookSync(binance_symbol)
         if diff_buffer is not None:
@@ -104,7 +105,7 @@ class ReplayMarket:
     def _recorded_codes(self) -> set[str]:
         """The configured codes the recording has; RecordingError when it has neither market."""
         recording = self.recording
-        has_upbit, has_binance = recording.symbols("upbit"), recording.symbols("binance")
+        has_upbit, has_binance = recording.symbols(Venue.UPBIT), recording.symbols(Venue.BINANCE)
         recorded = {c for c in self.upbit_codes if c in has_upbit}
         if self.binance_symbol in has_binance:
             recorded.add(self.binance_symbol)
