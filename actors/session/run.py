@@ -43,6 +43,7 @@ from actors.sim.replay import ReplayHub, ReplayMarket
 from actors.sim.serve import serve_hub, serve_sim
 
 if TYPE_CHECKING:
+    from loguru import Logger
     from rich.console import Console
 
 EXIT_OK, EXIT_FAILED = ExitCode.OK, ExitCode.FAILED
@@ -85,20 +86,10 @@ async def run_session(
     # pre-rolled recording, the books) out of the cyclic collector's reach, so later collections only
     # walk what trading allocates (a full pass over the startup heap took ~30 ms; docs/performance.md)
     gc.collect()
-    inputs = inputs if inputs is not None else read_inputs(cfg)
-    if cfg.session.market == "replay" and replay is None:
-        replay = wiring.prepare_replay(cfg, inputs)
-    info = wiring.session_info(cfg, paths, inputs, trio.current_time(), replay)
-    sources = wiring.sources(info, inputs, None if replay is None else wiring.replay_pacer(cfg, replay))
+    frame = _open(cfg, paths, inputs, replay, stop if stop is not None else trio.Event(), log)
     if handle_signals and interrupts is None:
         interrupts = Interrupts()
-    paths.logs_dir.mkdir(parents=True, exist_ok=True)
-    writer = FillWriter(paths.fill_events, cfg.collector.fsync, cfg.collector.fsync_interval_s, disk=sources.disk)
-    recorder = Recorder(paths.recording, info.opened_at, sources.disk) if cfg.session.record else None
-    if writer.repaired_bytes:
-        log.warning("{}: cut a torn last line ({} bytes) left by a crash", paths.fill_events, writer.repaired_bytes)
-    frame = Frame(info, inputs, sources, _market_clock(info), stop or trio.Event(), writer, recorder, log)
-    live = None if live_console is None else LiveView(info, sources, live_console)
+    live = None if live_console is None else LiveView(frame.info, frame.sources, live_console)
     with live if live is not None else nullcontext():  # leaving it draws the last frame, with the final status
         try:
             async with trio.open_nursery() as root:
@@ -114,16 +105,38 @@ async def run_session(
         finally:
             show_in_log(None)
             gc.unfreeze()
-            writer.close()  # never raises: a failure is reported to the DiskWatch
-            if recorder is not None:
-                recorder.close()
+            frame.writer.close()  # never raises: a failure is reported to the DiskWatch
+            if frame.recorder is not None:
+                frame.recorder.close()
             _on_disk_failure(frame)  # a failure while closing, after the watcher stopped
-            interrupted = interrupts is not None and interrupts.count > 0
-            kpi, kpi_error = _final_kpi(frame, interrupted=interrupted)
-    fatal = sources.lifecycle.statistics().fatal
+            kpi, kpi_error = _final_kpi(frame, interrupted=interrupts is not None and interrupts.count > 0)
+    fatal = frame.sources.lifecycle.statistics().fatal
     for error in fatal:
         log.error("fatal: {}", error)
-    return SessionResult(sources.lifecycle.status, EXIT_FAILED if fatal else EXIT_OK, paths, kpi, cfg, kpi_error)
+    status = frame.sources.lifecycle.status
+    return SessionResult(status, EXIT_FAILED if fatal else EXIT_OK, paths, kpi, cfg, kpi_error)
+
+
+def _open(
+    cfg: Config,
+    paths: SessionPaths,
+    inputs: Inputs | None,
+    replay: ReplayMarket | None,
+    stop: trio.Event,
+    log: Logger,
+) -> Frame:
+    """The session frame as the session opens: what it is, its sources, its data files."""
+    inputs = inputs if inputs is not None else read_inputs(cfg)
+    if cfg.session.market == "replay" and replay is None:
+        replay = wiring.prepare_replay(cfg, inputs)
+    info = wiring.session_info(cfg, paths, inputs, trio.current_time(), replay)
+    sources = wiring.sources(info, inputs, None if replay is None else wiring.replay_pacer(cfg, replay))
+    paths.logs_dir.mkdir(parents=True, exist_ok=True)
+    writer = FillWriter(paths.fill_events, cfg.collector.fsync, cfg.collector.fsync_interval_s, disk=sources.disk)
+    recorder = Recorder(paths.recording, info.opened_at, sources.disk) if cfg.session.record else None
+    if writer.repaired_bytes:
+        log.warning("{}: cut a torn last line ({} bytes) left by a crash", paths.fill_events, writer.repaired_bytes)
+    return Frame(info, inputs, sources, _market_clock(info), stop, writer, recorder, log)
 
 
 def _market_clock(info: SessionInfo) -> MarketClock:
