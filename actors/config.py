@@ -11,6 +11,7 @@ step by 1e-300 and keep a virtual clock from advancing. Files are read with ``ac
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
@@ -39,6 +40,7 @@ from actors.core.fills import Fees, Lots
 from actors.core.risk import RiskLimits
 from actors.core.rules import Limit, Rule, at_least, between, non_negative, off_or_at_least, positive, positive_or_inf
 from actors.core.strategy import StrategyParams
+from actors.core.vocabulary import L2Source, Sizing
 from actors.sim.settings import OU_ONLY_KEYS, SimConfig, ping_period
 from supervision import RestartPolicy
 
@@ -152,7 +154,7 @@ class StrategyConfig(StrategyParams):
     latency_ms: float = attrs.field(default=0.0, validator=non_negative)
     latency_jitter_ms: float = attrs.field(default=0.0, validator=non_negative)
     leg_risk: Literal["hedge", "carry"] = "hedge"
-    l2_source: Literal["multi", "upbit", "binance", "mock"] = "multi"
+    l2_source: L2Source = L2Source.MULTI
 
     def params(self) -> StrategyParams:
         """The core's view of this section: the StrategyParams fields, nothing else."""
@@ -291,6 +293,8 @@ _converter.register_structure_hook(bool, _strict(lambda v: isinstance(v, bool), 
 def _describe(tp: Any) -> str:
     if typing.get_origin(tp) is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if isinstance(tp, type) and issubclass(tp, enum.StrEnum):  # a word of the core's vocabulary
+        return "one of " + ", ".join(repr(str(member)) for member in tp)
     if attrs.has(tp):
         return "a table"
     return {
@@ -301,6 +305,13 @@ def _describe(tp: Any) -> str:
         bool: "true or false",
     }.get(tp, str(tp))
 
+
+def _is_word(word: type[enum.StrEnum]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, str) and v in {str(member) for member in word}
+
+
+for _word in (L2Source, Sizing):  # the core's words a key takes, each registered (str's hook would match them)
+    _converter.register_structure_hook(_word, _strict(_is_word(_word), _describe(_word), _word))
 
 _MISSING = object()
 

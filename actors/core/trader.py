@@ -65,7 +65,19 @@ from actors.core.strategy import (
 )
 from actors.core.trade import EXITING, Order, Step, Trade
 from actors.core.trader_outputs import FillEvent, TraderStatistics, statistics_of
-from actors.core.vocabulary import Direction, HedgeReason, Leg, LegRisk, Side, TradePhase, Zone
+from actors.core.vocabulary import (
+    Currency,
+    Direction,
+    HedgeReason,
+    L2Source,
+    Leg,
+    LegRisk,
+    Side,
+    Sizing,
+    TradePhase,
+    Venue,
+    Zone,
+)
 
 
 @attrs.frozen
@@ -87,7 +99,7 @@ class Trader:
     execution: ExecutionParams = attrs.field(factory=ExecutionParams)
     risk: RiskLimits = attrs.field(factory=RiskLimits)
     seed: int = 0
-    l2_source: str = "multi"
+    l2_source: L2Source = attrs.field(default=L2Source.MULTI, converter=L2Source)
     drift: SlippageDrift = attrs.field(factory=NoDrift)  # expected slippage beyond the walk's prediction
     baseline: Baseline = attrs.field(init=False)
     memory: LiquidityMemory = attrs.field(factory=LiquidityMemory)
@@ -124,7 +136,7 @@ class Trader:
     def __attrs_post_init__(self) -> None:
         self.baseline = Baseline(self.params.baseline_halflife_s)
         self._rng = random.Random(self.seed)
-        self._mock = MockBook(self.seed + 7) if self.l2_source == "mock" else None
+        self._mock = MockBook(self.seed + 7) if self.l2_source is L2Source.MOCK else None
 
     def stop_entries(self, reason: str) -> None:
         """No new trades from now on (exits and legs in flight go on); ``risk_stopped`` says why."""
@@ -241,7 +253,7 @@ class Trader:
         qty = self._size(view, direction, threshold)
         if qty is None or not self._within_limits(view, direction, qty):
             return []
-        if self.params.sizing == "depth":  # the trade's premium is the one at its size
+        if self.params.sizing is Sizing.DEPTH:  # the trade's premium is the one at its size
             sell_krw, buy_krw = self._premiums(view, qty)
             costs = self._hedge_costs(view, zone, qty)
             cost = costs[direction]
@@ -290,7 +302,7 @@ class Trader:
         """The levels an order on ``book`` could take now, as the fill would see them (the L2 source's; the
         book's own with the mock source, whose levels are drawn at the fill), minus our own fills' liquidity,
         within the limit price."""
-        if self.l2_source in ("multi", "mock"):
+        if self.l2_source in (L2Source.MULTI, L2Source.MOCK):
             shown = book.asks if side == BUY else book.bids
         else:
             krw, usdt = view.krw_leg, view.usdt_leg
@@ -306,7 +318,7 @@ class Trader:
         clears ``threshold_bps`` with both books walked, capped by the participation share, balances and risk
         limits; None (counted as a refusal) when that is below min_order_qty_btc."""
         p = self.params
-        if p.sizing == "fixed":
+        if p.sizing is Sizing.FIXED:
             return p.order_qty_btc
         krw, usdt, fx = view.krw_leg, view.usdt_leg, view.fx
         assert krw is not None and usdt is not None and fx is not None
@@ -349,7 +361,7 @@ class Trader:
                 room = min(room, assets["BTC"])
             else:
                 worst = book.asks[0][0] * (1 + self.params.max_slippage_bps / 1e4)
-                room = min(room, assets[_quote(book)] / (worst * (1 + fees.rate_bps(book.venue) / 1e4)))
+                room = min(room, assets[Venue(book.venue).quote] / (worst * (1 + fees.rate_bps(book.venue) / 1e4)))
         return max(room, 0.0)
 
     def _send_child(
@@ -472,8 +484,8 @@ class Trader:
         """Why the balances cannot pay for ``qty`` on ``book`` (a BUY at the limit price, its fee included), or
         None."""
         price = book.asks[0][0] if side == BUY else book.bids[0][0]
-        quote = _quote(book)
-        fee, fee_ccy = self.execution.fees.charge(book.venue, side, qty, price, quote)
+        quote = Venue(book.venue).quote
+        fee, fee_ccy = self.execution.fees.charge(book.venue, side, qty, price)
         return self.portfolio.shortfall(
             book.venue,
             side,
@@ -660,16 +672,16 @@ class Trader:
         else:
             fill = self.fill_model.fill(levels, order.side, order.qty, limit, trade.zone)
         self.memory.record(book.venue, order.side, shown, fill)
-        quote = _quote(book)
+        quote = Venue(book.venue).quote
         fee, fee_ccy = (
             (0.0, quote)
             if fill.filled_qty == 0
-            else self.execution.fees.charge(book.venue, order.side, fill.filled_qty, fill.avg_price or 0.0, quote)
+            else self.execution.fees.charge(book.venue, order.side, fill.filled_qty, fill.avg_price or 0.0)
         )
         if fill.filled_qty > 0:
             self.portfolio.apply(book.venue, order.side, fill.filled_qty, fill.avg_price or 0.0, quote, fee, fee_ccy)
         sign = 1 if order.side == BUY else -1
-        btc = sign * fill.filled_qty - (fee if fee_ccy == "BTC" else 0.0)
+        btc = sign * fill.filled_qty - (fee if fee_ccy is Currency.BTC else 0.0)
         cash = -sign * fill.filled_qty * (fill.avg_price or 0.0) - (fee if fee_ccy == quote else 0.0)
         if order.on_krw:
             trade.krw_btc += btc
@@ -869,7 +881,3 @@ class Trader:
     def statistics(self) -> TraderStatistics:
         """A frozen snapshot of everything the KPI file, the status line and the live view report."""
         return statistics_of(self)
-
-
-def _quote(book: BookView) -> str:
-    return "KRW" if book.symbol.startswith("KRW-") else "USDT"

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import attrs
 
 from actors.core.fills import CalibratedFillModel, Lots
 from actors.core.kpi import Dispersion, RunningStats
 from actors.core.ledger import FlowTotals, InventorySample
-from actors.core.vocabulary import Leg, LegRisk, Side, Venue, Zone
+from actors.core.vocabulary import Currency, L2Source, Leg, LegRisk, Side, Sizing, Venue, Zone
 
 if TYPE_CHECKING:  # the trader imports this module: the type only, for the annotations
     from actors.core.trader import Trader
@@ -39,13 +39,13 @@ class FillEvent:
     best_price: float
     slippage_bps: float
     fee: float
-    fee_ccy: str
-    quote_ccy: str
+    fee_ccy: Currency
+    quote_ccy: Currency
     zone: str
     entry_bps: float
     tp_bps: float
     fill_model: str
-    l2_source: str
+    l2_source: L2Source
     decided_t_s: float
     latency_ms: float
     book_age_ms: float
@@ -115,12 +115,12 @@ class TraderStatistics:
     carried_imbalance_btc: float
     risk_stopped: str | None  # why new entries stopped, or None
     baseline_bps: float | None  # the strategy's baseline of the mid premium
-    l2_source: str
+    l2_source: L2Source
     fill_model: str
     latency_ms: float
     latency_jitter_ms: float
     leg_risk: LegRisk
-    sizing: Literal["fixed", "depth"] = "fixed"
+    sizing: Sizing = Sizing.FIXED
     children_sent: int = 0  # child orders (a trade that is not split sends one)
     parents_stopped: int = 0  # split trades stopped before their last child because the premium closed
     planned_qty_btc: float = 0.0  # the trades' planned sizes, summed

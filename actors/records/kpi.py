@@ -26,7 +26,7 @@ from actors.core.ledger import InventorySample, reconcile, unexplained_btc
 from actors.core.market import MarketState, MarketView
 from actors.core.trader import Trader
 from actors.core.trader_outputs import TraderStatistics, ZoneFillRatio
-from actors.core.vocabulary import LegRisk, Side
+from actors.core.vocabulary import LegRisk, Side, Sizing
 from actors.records.files import DataWriteError
 from actors.records.realism import RealismContext, RealismKpi
 from supervision import ChildStats
@@ -163,7 +163,7 @@ class CalibrationInfo(msgspec.Struct, frozen=True):
 class Orders(msgspec.Struct, frozen=True):
     """``orders``: how trades were sized and sent (docs/kpis.md)."""
 
-    sizing: Literal["fixed", "depth"] = "fixed"
+    sizing: Sizing = Sizing.FIXED
     parents: int = 0  # trades opened
     children: int = 0  # child orders sent (each a pair of entry legs)
     parents_stopped_early: int = 0  # split trades stopped when the premium no longer cleared
