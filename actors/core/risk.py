@@ -8,6 +8,7 @@ import math
 import attrs
 
 from actors.core.book import BookView
+from actors.core.refusals import Refusal
 from actors.core.rules import Limit, positive_or_inf
 
 
@@ -24,17 +25,17 @@ class RiskLimits:
     max_premium_bps: Limit = attrs.field(default=Limit(1500.0), validator=positive_or_inf)
 
 
-def book_problem(book: BookView, now: float, max_age_s: float) -> str | None:
-    """Why no order may be sent on ``book`` at ``now``: ``empty`` (a side without levels), ``crossed``,
-    ``unsorted`` (out of price order) or ``stale`` (older than ``max_age_s``); None when it may."""
+def book_problem(book: BookView, now: float, max_age_s: float) -> Refusal | None:
+    """Why no order may be sent on ``book`` at ``now``: ``EMPTY`` (a side without levels), ``CROSSED``,
+    ``UNSORTED`` (out of price order) or ``STALE`` (older than ``max_age_s``); None when it may."""
     if not book.bids or not book.asks:
-        return "empty"
+        return Refusal.EMPTY
     if book.crossed:
-        return "crossed"
+        return Refusal.CROSSED
     if not in_order(book):
-        return "unsorted"
+        return Refusal.UNSORTED
     if now - book.received_at > max_age_s:
-        return "stale"
+        return Refusal.STALE
     return None
 
 

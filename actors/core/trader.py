@@ -52,6 +52,7 @@ from actors.core.l2source import MockBook, leg_levels
 from actors.core.ledger import FlowTotals, InventoryLog, InventorySample, inventory_sample, marks_of
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
+from actors.core.refusals import Refusal
 from actors.core.risk import RiskLimits, book_problem
 from actors.core.sizing import NoDrift, SlippageDrift, clearing_size, depth, within_limit
 from actors.core.strategy import (
@@ -110,7 +111,7 @@ class Trader:
     exits: int = 0
     fills_by_side: Counter[Side] = attrs.field(factory=Counter)
     fills_by_zone: Counter[Zone] = attrs.field(factory=Counter)
-    refusals: Counter[str] = attrs.field(factory=Counter)
+    refusals: Counter[Refusal] = attrs.field(factory=Counter)
     realized_pnl_usdt: float = 0.0
     realized_pnl_krw: float = 0.0
     trade_pnls: RunningStats = attrs.field(factory=RunningStats)
@@ -203,7 +204,7 @@ class Trader:
         assert view.premium_bps is not None
         if not abs(view.premium_bps) <= self.risk.max_premium_bps:
             # bad data, not an opportunity: no order on it, and the baseline does not learn from it
-            self.refusals["premium_band"] += 1
+            self.refusals[Refusal.PREMIUM_BAND] += 1
             return []
         baseline = self.baseline.update(view.premium_bps, view.at)
         deviation = view.premium_bps - baseline
@@ -230,7 +231,7 @@ class Trader:
         if self.trades:
             return []  # one trade at a time
         if self.baseline.first_at is None or view.at - self.baseline.first_at < self.params.warmup_s:
-            self.refusals["warmup"] += 1
+            self.refusals[Refusal.WARMUP] += 1
             return []
         zone = self.params.zone(self.next_trade_id - 1)
         costs = self._hedge_costs(view, zone, self.params.signal_qty())
@@ -239,9 +240,9 @@ class Trader:
             # the order size is not executable on the visible depth, or its premium is inside the threshold, or
             # it is beyond the threshold only before the expected cost of hedging what will not fill
             if entry_signal(baseline, sell_krw, buy_krw, zone.entry_bps) is not None:
-                self.refusals["hedge_cost"] += 1
+                self.refusals[Refusal.HEDGE_COST] += 1
             else:
-                self.refusals["thin_books" if sell_krw is None and buy_krw is None else "below_entry"] += 1
+                self.refusals[Refusal.THIN_BOOKS if sell_krw is None and buy_krw is None else Refusal.BELOW_ENTRY] += 1
             return []
         if not self._tradeable(view):
             return []
@@ -344,7 +345,7 @@ class Trader:
             self.drift,
         )
         if qty < p.min_order_qty_btc:
-            self.refusals["size_below_min"] += 1
+            self.refusals[Refusal.SIZE_BELOW_MIN] += 1
             return None
         return qty
 
@@ -458,25 +459,25 @@ class Trader:
         assert view.krw_leg is not None and view.usdt_leg is not None and view.fx is not None
         risk = self.risk
         if self.risk_stopped is not None:
-            self.refusals["risk_stopped"] += 1
+            self.refusals[Refusal.RISK_STOPPED] += 1
             return False
         if self.realized_pnl_usdt + self.unrealized_pnl_usdt() <= -risk.max_loss_usdt:
             self.risk_stopped = (
                 f"max_loss: PnL {self.realized_pnl_usdt + self.unrealized_pnl_usdt():.2f} USDT "
                 f"reached -{risk.max_loss_usdt:g}; no new entries"
             )
-            self.refusals["risk_stopped"] += 1
+            self.refusals[Refusal.RISK_STOPPED] += 1
             return False
         if qty * (view.usdt_leg.mid or 0.0) > risk.max_notional_usdt:
-            self.refusals["max_notional"] += 1
+            self.refusals[Refusal.MAX_NOTIONAL] += 1
             return False
         for book, side in ((view.krw_leg, direction.krw_side), (view.usdt_leg, direction.usdt_side)):
             held = self.portfolio.balances[book.venue]["BTC"] - self.portfolio.initial[book.venue]["BTC"]
             if abs(held + (qty if side == BUY else -qty)) > risk.max_position_btc:
-                self.refusals["max_position"] += 1
+                self.refusals[Refusal.MAX_POSITION] += 1
                 return False
             if self._shortfall(book, side, qty) is not None:
-                self.refusals["budget"] += 1
+                self.refusals[Refusal.BUDGET] += 1
                 return False
         return True
 
@@ -603,7 +604,7 @@ class Trader:
             if leg is Leg.HEDGE:
                 qty = min(qty, self.risk.max_notional_usdt / (view.usdt_leg.mid or math.inf))
             if self._shortfall(book, side, qty) is not None:
-                self.refusals["exit_budget"] += 1
+                self.refusals[Refusal.EXIT_BUDGET] += 1
                 continue
             self._send(
                 trade,

@@ -12,6 +12,7 @@ import attrs
 from actors.core.fills import CalibratedFillModel, Lots
 from actors.core.kpi import Dispersion, RunningStats
 from actors.core.ledger import FlowTotals, InventorySample
+from actors.core.refusals import Refusal
 from actors.core.vocabulary import Currency, L2Source, Leg, LegRisk, Side, Sizing, Venue, Zone
 
 if TYPE_CHECKING:  # the trader imports this module: the type only, for the annotations
@@ -103,7 +104,7 @@ class TraderStatistics:
     legs_in_flight: int
     fills_by_side: Mapping[Side, int]  # both sides, BUY first
     fills_by_zone: Mapping[Zone, int]
-    refusals: Mapping[str, int]  # decisions not taken, by reason (sorted)
+    refusals: Mapping[Refusal, int]  # decisions not taken, by reason (sorted by label)
     available_volume: Mapping[Side, Dispersion]
     fill_ratios: Mapping[Zone, Mapping[Side, ZoneFillRatio]]
     realized_pnl_usdt: float

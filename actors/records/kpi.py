@@ -410,7 +410,7 @@ def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
         reconciliation=_reconciliation(trader),
         lots=trader.lots,
         risk_stopped=trader.risk_stopped,
-        refusals=dict(trader.refusals),
+        refusals={reason.label: n for reason, n in trader.refusals.items()},
         l2_source=trader.l2_source,
         fill_model=trader.fill_model,
         calibration=ctx.calibration,
