@@ -14,13 +14,14 @@ from actors import config as config_mod
 from actors.config import Config
 from actors.conventions import ACTORS, SeedStream
 from actors.core.budget import ByteBudget
+from actors.core.execution import ExecutionParams
 from actors.core.fills import CalibratedFillModel, SimpleFillModel
 from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
 from actors.core.portfolio import Portfolio
 from actors.core.sizing import NoDrift
 from actors.core.slippage import SlippageModel
-from actors.core.trader import ExecutionParams, Trader
+from actors.core.trader import Trader
 from actors.records.kpi import CalibrationInfo, SessionContext
 from actors.records.realism import session_realism
 from actors.sim import recordings
@@ -49,8 +50,9 @@ def trader(cfg: Config, session_id: str, opened_at: float) -> Trader:
         _fill_model(cfg, seed),
         ExecutionParams(strategy.latency_ms, strategy.latency_jitter_ms, strategy.leg_risk, cfg.fees, cfg.lots),
         cfg.risk,
-        seed=seed,
+        seed=seed + SeedStream.MARKET,  # the orders' latency jitter
         l2_source=strategy.l2_source,
+        mock_seed=seed + SeedStream.MOCK_BOOK,
         drift=config_mod.read_slippage_calibration(strategy.slippage_calibration)
         if strategy.slippage_calibration
         else NoDrift(),

@@ -16,7 +16,7 @@ import random
 from typing import Mapping
 
 from actors.core.book import BookView, Level
-from actors.core.vocabulary import L2Source
+from actors.core.vocabulary import L2Source, Venue
 
 
 def remap(levels: tuple[Level, ...], to_best: float) -> tuple[Level, ...]:
@@ -44,7 +44,7 @@ class MockBook:
 
 
 def leg_levels(
-    source: L2Source, leg: BookView, others: Mapping[str, BookView], buy: bool, at: float, mock: MockBook | None
+    source: L2Source, leg: BookView, others: Mapping[Venue, BookView], buy: bool, at: float, mock: MockBook | None
 ) -> tuple[Level, ...]:
     """The levels a BUY (asks) or SELL (bids) leg on ``leg`` is filled against (``others``: each venue's book)."""
     own = leg.asks if buy else leg.bids
