@@ -62,7 +62,7 @@ class SeedStream(enum.IntEnum):
     """Offsets from ``session.seed``: each random stream of a session has its own, so adding one never
     shifts another (same seed, same market and decisions)."""
 
-    MARKET = 0  # the simulated market; the supervisors' jitter
+    MARKET = 0  # the simulated market; the supervisors' jitter; the orders' latency jitter (the trader's seed)
     FILL_MODEL = 1  # calibrated fill model, stochastic mode
     CHAOS = 2  # which actor chaos kills
     FAULTS = 3  # the simulator's random faults

@@ -13,12 +13,13 @@ import attrs
 from actors.config import BinanceFeedConfig, Config, Inputs, UpbitFeedConfig
 from actors.conventions import ACTORS, SeedStream
 from actors.core.budget import ByteBudget
+from actors.core.execution import ExecutionParams
 from actors.core.fills import CalibratedFillModel, FillModel, SimpleFillModel
 from actors.core.kpi import FeedStats, LatencyHistogram
 from actors.core.market import MarketState
 from actors.core.portfolio import Portfolio
 from actors.core.sizing import NoDrift
-from actors.core.trader import ExecutionParams, Trader
+from actors.core.trader import Trader
 from actors.core.vocabulary import Venue
 from actors.records.files import DiskWatch
 from actors.records.info import CalibrationInfo, ReplayDescription, SessionInfo, SlippageInfo
@@ -85,8 +86,9 @@ def trader(cfg: Config, session_id: str, opened_at: float, inputs: Inputs) -> Tr
         _fill_model(cfg, inputs, seed),
         ExecutionParams(strategy.latency_ms, strategy.latency_jitter_ms, strategy.leg_risk, cfg.fees, cfg.lots),
         cfg.risk,
-        seed=seed,
+        seed=seed + SeedStream.MARKET,  # the orders' latency jitter
         l2_source=strategy.l2_source,
+        mock_seed=seed + SeedStream.MOCK_BOOK,
         drift=inputs.slippage if inputs.slippage is not None else NoDrift(),
     )
 

@@ -16,6 +16,7 @@ from actors.core.fills import Fees, Lots
 from actors.core.risk import RiskLimits
 from actors.core.rules import Rule, at_least, between, non_negative, off_or_at_least, positive
 from actors.core.strategy import StrategyParams
+from actors.core.vocabulary import L2Source
 from actors.sim.settings import SimConfig, ping_period
 from supervision import RestartPolicy
 
@@ -126,7 +127,7 @@ class StrategyConfig(StrategyParams):
     latency_ms: float = attrs.field(default=0.0, validator=non_negative)
     latency_jitter_ms: float = attrs.field(default=0.0, validator=non_negative)
     leg_risk: Literal["hedge", "carry"] = "hedge"
-    l2_source: Literal["multi", "upbit", "binance", "mock"] = "multi"
+    l2_source: L2Source = L2Source.MULTI
 
     def params(self) -> StrategyParams:
         """The core's view of this section: the StrategyParams fields, nothing else."""

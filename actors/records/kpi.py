@@ -20,7 +20,7 @@ from actors.core.fills import Lots
 from actors.core.kpi import Dispersion, FeedStatistics, LatencyPercentiles, Spread
 from actors.core.ledger import InventorySample, reconcile, unexplained_btc
 from actors.core.trader_outputs import TraderStatistics, ZoneFillRatio
-from actors.core.vocabulary import LegRisk, Side
+from actors.core.vocabulary import LegRisk, Side, Sizing
 from actors.records.info import CalibrationInfo, SessionInfo, SessionStatus
 from actors.records.realism import RealismKpi
 from actors.records.sources import Progress, Snapshot
@@ -100,7 +100,7 @@ class ChaosKpi(msgspec.Struct, frozen=True):
 class Orders(msgspec.Struct, frozen=True):
     """``orders``: how trades were sized and sent (docs/kpis.md)."""
 
-    sizing: Literal["fixed", "depth"] = "fixed"
+    sizing: Sizing = Sizing.FIXED
     parents: int = 0  # trades opened
     children: int = 0  # child orders sent (each a pair of entry legs)
     parents_stopped_early: int = 0  # split trades stopped when the premium no longer cleared
@@ -359,7 +359,7 @@ def _trade_fields(info: SessionInfo, trader: TraderStatistics, snap: Snapshot) -
         "reconciliation": _reconciliation(trader),
         "lots": trader.lots,
         "risk_stopped": trader.risk_stopped,
-        "refusals": dict(trader.refusals),
+        "refusals": {reason.label: n for reason, n in trader.refusals.items()},
         "l2_source": trader.l2_source,
         "fill_model": trader.fill_model,
         "calibration": info.calibration,

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from actors.config import Config
 from actors.conventions import FEED_ACTORS
+from actors.core.refusals import Refusal, words_of
 from actors.inputs import MIB, InputError, read_bounded
 from actors.records.kpi import ActorKpi, FeedKpi, Kpi, ReplayInfo, as_kpi
 from actors.records.paths import SessionPaths
@@ -49,31 +50,6 @@ def _feed(venue: str, feed: FeedKpi, actor: ActorKpi | None) -> str:
     return text + ", given up" if given_up else text
 
 
-# refusal reason (docs/kpis.md) -> (short label, a sentence for a run without a trade, the setting it names)
-_REFUSALS: dict[str, tuple[str, str, str | None]] = {
-    "below_entry": ("premium inside the entry threshold", "the premium never moved beyond the entry threshold", None),
-    "thin_books": ("thin books", "the order size was not executable on the visible depth", "strategy.order_qty_btc"),
-    "stale": ("stale book", "a book was older than allowed", "strategy.max_book_age_s"),
-    "crossed": ("crossed book", "a book was crossed (bid >= ask)", None),
-    "unsorted": ("book out of order", "a book was out of price order", None),
-    "empty": ("empty book", "a book was empty (withdrawn while it resynced)", None),
-    "budget": ("budget", "the balances ([portfolio]) could not pay for an entry", None),
-    "max_position": ("max position", "an entry would have exceeded the position limit", "risk.max_position_btc"),
-    "max_notional": ("max notional", "a leg would have exceeded the notional limit", "risk.max_notional_usdt"),
-    "risk_stopped": ("risk stop", "new entries were stopped (the risk stop below)", None),
-    "premium_band": (
-        "premium out of band",
-        "the premium was implausible, beyond its sanity band",
-        "risk.max_premium_bps",
-    ),
-    "hedge_cost": (
-        "expected hedge cost",
-        "the premium cleared the entry threshold only before the expected cost of hedging what the fill model "
-        "says will not fill",
-        None,
-    ),
-    "exit_budget": ("exit budget", "the balances could not pay for an exit leg (it was tried again later)", None),
-}
 _UNITS = {"_s": "s", "_btc": "BTC", "_usdt": "USDT", "_bps": "bps"}
 
 
@@ -88,15 +64,14 @@ def _setting(cfg: Config, key: str) -> str:
 def _refusal(reason: str, count: int, k: Kpi, cfg: Config | None) -> str:
     """Why ``count`` views were not traded, as a sentence for a run that made no trade."""
     views = _count(count, "view")
-    if reason == "warmup":
-        if cfg is None:
-            return f"warm-up (strategy.warmup_s): no entry before the baseline had that much history ({views})"
+    if reason == Refusal.WARMUP and cfg is not None:
         warmup = cfg.strategy.warmup_s
         if warmup >= k.duration_s:
             return f"warm-up ({_setting(cfg, 'strategy.warmup_s')}) outlasted the run ({views})"
         return f"warm-up: no entry in the first {warmup:g} s ({_setting(cfg, 'strategy.warmup_s')}) ({views})"
-    _, sentence, key = _REFUSALS.get(reason, (reason, reason.replace("_", " "), None))
-    if reason == "below_entry" and cfg is not None:
+    words = words_of(reason)
+    sentence, key = words.sentence, words.setting
+    if reason == Refusal.BELOW_ENTRY and cfg is not None:
         zone = cfg.strategy.params().zone(k.entry_trades)  # the zone the next entry would have used
         return f"{sentence} ({zone.entry_bps:g} bps from its baseline) ({views})"
     if key is not None and cfg is not None:
@@ -123,8 +98,7 @@ def _refusals_line(k: Kpi) -> list[str]:
     by_count = most_frequent_first(k.refusals)
     if not by_count:
         return []
-    labels = {reason: label for reason, (label, _, _) in _REFUSALS.items()} | {"warmup": "warm-up"}
-    return ["  views not traded: " + ", ".join(f"{labels.get(r, r)} {n:,}" for r, n in by_count)]
+    return ["  views not traded: " + ", ".join(f"{words_of(r).short} {n:,}" for r, n in by_count)]
 
 
 def summary(kpi: Kpi | Mapping[str, Any], cfg: Config | None) -> str:

@@ -16,7 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     "strategy, words",
     [
-        ({"sizing": "biggest"}, "$.strategy.sizing"),
+        ({"sizing": "biggest"}, "$.strategy.sizing: expected one of 'fixed', 'depth', got 'biggest'"),
+        (
+            {"l2_source": "kraken"},
+            "$.strategy.l2_source: expected one of 'multi', 'upbit', 'binance', 'mock', got 'kraken'",
+        ),
         ({"max_depth_share": 0}, "$.strategy.max_depth_share: expected a number from 0.01 to 1, got 0"),
         ({"max_depth_share": 1.5}, "$.strategy.max_depth_share"),
         ({"slices": 0}, "$.strategy.slices: expected an integer from 1 to 100, got 0"),

@@ -102,6 +102,17 @@ def test_no_trade_says_why_most_frequent_first_naming_the_settings(tmp_path):
     ]
 
 
+def test_size_below_minimum_is_said_in_words_with_the_setting_it_names(tmp_path):
+    cfg = _demo(tmp_path, strategy={"sizing": "depth", "min_order_qty_btc": 0.002})
+    text = _summary(_result(tmp_path, cfg, entry_trades=0, refusals={"size_below_min": 9}))
+    assert (
+        "  no trade: depth sizing found no size from the minimum order up that clears the entry threshold "
+        "(strategy.min_order_qty_btc = 0.002 BTC) (9 views)" in text
+    )
+    text = _summary(_result(tmp_path, refusals={"size_below_min": 1200, "below_entry": 9}))
+    assert "  views not traded: size below minimum 1,200, premium inside the entry threshold 9" in text
+
+
 def test_no_trade_without_the_config_still_says_why_in_words(tmp_path):
     text = _summary(_result(tmp_path, entry_trades=0, refusals={"thin_books": 12, "risk_stopped": 4}))
     assert "  no trade: the order size was not executable on the visible depth (12 views)" in text
