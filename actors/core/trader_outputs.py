@@ -12,7 +12,7 @@ import attrs
 from actors.core.execution import LegFill
 from actors.core.fills import CalibratedFillModel, Lots
 from actors.core.kpi import Dispersion, RunningStats
-from actors.core.ledger import FlowTotals, InventorySample
+from actors.core.ledger import NO_INVENTORY, FlowTotals, InventoryRows, InventorySample
 from actors.core.market import MarketView
 from actors.core.refusals import Refusal
 from actors.core.trade import Trade
@@ -200,7 +200,8 @@ class TraderStatistics:
     unwind_legs: int = 0  # hedge legs sent for what the exit rounds left
     trades_worked: int = 0  # closed trades whose exit needed re-sends or unwind legs
     flows: FlowTotals = attrs.field(factory=FlowTotals)  # every fill's flows and fees (a copy)
-    inventory: tuple[InventorySample, ...] = ()  # the balances' change over time, marked to market
+    # the balances' change over time, marked to market (numbers: ``inventory.samples()`` builds the objects)
+    inventory: InventoryRows = NO_INVENTORY
     inventory_interval_s: float = 0.0  # the spacing of those samples now
     inventory_now: InventorySample | None = None  # the same at the latest view
     lots: Lots = attrs.field(factory=Lots)  # each venue's minimum order
@@ -255,7 +256,7 @@ def statistics_of(trader: Trader) -> TraderStatistics:
         unwind_legs=accounts.unwind_legs,
         trades_worked=accounts.trades_worked,
         flows=accounts.flows.copy(),
-        inventory=tuple(accounts.inventory.samples),
+        inventory=accounts.inventory.rows(),
         inventory_interval_s=accounts.inventory.interval_s,
         inventory_now=trader.inventory_now(),
         lots=execution.lots,

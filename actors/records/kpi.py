@@ -438,7 +438,7 @@ def _point(sample: InventorySample) -> InventoryPoint:
 def _inventory(trader: TraderStatistics) -> Inventory:
     return Inventory(
         trader.inventory_interval_s,
-        tuple(_point(s) for s in trader.inventory),
+        tuple(_point(s) for s in trader.inventory.samples()),
         None if trader.inventory_now is None else _point(trader.inventory_now),
         {venue: round(x, 12) for venue, x in trader.open_btc.items()},
         {venue: round(x, 12) for venue, x in trader.dust_btc.items()},

@@ -12,8 +12,8 @@ from typing import Any, NoReturn
 
 from actors.conventions import ExitCode
 from actors.sweep.engines import _run_local, _run_ray
-from actors.sweep.grid import SweepError, _label, check_effective, parse_grid, plan
-from actors.sweep.results import SweepRow, read_rows, row_document, write_heatmap, write_tables
+from actors.sweep.grid import SweepError, _label, check_effective, parse_grid, parse_seeds, plan, plan_sim
+from actors.sweep.results import REPLAY, SIM, SweepRow, read_rows, row_document, write_heatmap, write_tables
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE, ExitCode.INTERRUPTED
 
@@ -73,9 +73,12 @@ class _Progress:
         )
 
     def _point(self, row: SweepRow) -> str:
-        """What the run ran: its grid values, and its recording when the sweep has several (or no grid)."""
+        """What the run ran: its grid values, and its seed on the simulated market, or its recording when the
+        sweep has several (or no grid)."""
         parts = [f"{key}={value}" for key, value in row.values.items()]
-        if self._recordings > 1 or not parts:
+        if row.market == SIM:
+            parts.append(f"seed {row.seed}")
+        elif self._recordings > 1 or not parts:
             parts.append(f"on {row.recording}")
         return " ".join(parts)
 
@@ -105,23 +108,32 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m actors.sweep",
-        description="Replay recordings over a grid of config values: one replay session per grid point and "
-        "recording, results sorted by PnL and a heatmap (docs/scaling.md).",
+        description="Run a grid of config values over recordings (one replay session per grid point and "
+        "recording) or over the simulated market (one simulated session per grid point and seed), on the "
+        "virtual clock; results sorted by PnL, per grid point over its seeds or recordings, and a heatmap "
+        "(docs/scaling.md).",
     )
     p.add_argument("--config", required=True, metavar="PATH", help="base TOML config, docs/config.md (required)")
-    p.add_argument(
+    market = p.add_mutually_exclusive_group(required=True)
+    market.add_argument(
         "--replay",
-        required=True,
         nargs="+",
         metavar="FILE",
-        help="recordings, one run set each; join the files of one recording with '+' (required)",
+        help="replay these recordings, one run set each; join the files of one recording with '+' (this or "
+        "--sim-seeds is required)",
+    )
+    market.add_argument(
+        "--sim-seeds",
+        metavar="SEEDS",
+        help="run on the simulated market ([sim] of the config) once per seed: 1,2,3 or 1-8 or 1-4,9 (this or "
+        "--replay is required)",
     )
     p.add_argument(
         "--grid",
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        help="a dotted config key and its values, repeat for more keys (default: none, one run per recording)",
+        help="a dotted config key and its values, repeat for more keys (default: none, one run per recording or seed)",
     )
     p.add_argument(
         "--engine",
@@ -139,12 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="sweep folder (default: sweeps/<time> beside session.logs_dir, e.g. logs/sweeps/<time>)",
     )
     p.add_argument("--resume", action="store_true", help="skip rows already done in --out")
-    p.add_argument("--seed", type=int, metavar="N", help="session.seed of every run (default: the config's)")
+    p.add_argument("--seed", type=int, metavar="N", help="--replay: session.seed of every run (default: the config's)")
     p.add_argument(
         "--duration",
         type=float,
         metavar="S",
-        help="cap each replay at S session seconds (default: the whole recording, up to session.duration_s)",
+        help="--replay: cap each replay at S session seconds (default: the whole recording, up to "
+        "session.duration_s); --sim-seeds: each run lasts S seconds (default: session.duration_s)",
     )
     p.add_argument("--heatmap", metavar="KEY1,KEY2", help="the two grid keys of the heatmap (default: the first two)")
     return p
@@ -156,19 +169,38 @@ def _checked(args: argparse.Namespace) -> tuple[Any, dict[str, list[Any]], list[
     from actors import config as config_mod
 
     grid = parse_grid(args.grid)
-    base = config_mod.load(
-        args.config, {"session": {"market": "replay"}, "replay": {"files": args.replay[0].split("+")}}
-    )
-    for recording in args.replay:
-        for f in recording.split("+"):
-            if not Path(f).is_file():
-                raise SweepError(f"--replay {f}: file not found")
-    tasks = plan(args.config, args.replay, grid, seed=args.seed, duration_s=args.duration)
+    if args.sim_seeds is not None:
+        if args.seed is not None:
+            raise SweepError(
+                f"--seed {args.seed}: a sweep over the simulated market runs every seed of --sim-seeds; "
+                f"give the seed there (--sim-seeds {args.seed})"
+            )
+        seeds = parse_seeds(args.sim_seeds)
+        base = config_mod.load(args.config, {"session": {"market": SIM}})
+        tasks = plan_sim(args.config, seeds, grid, duration_s=args.duration)
+        runs_per_point = len(seeds)
+    else:
+        base = config_mod.load(
+            args.config, {"session": {"market": REPLAY}, "replay": {"files": args.replay[0].split("+")}}
+        )
+        for recording in args.replay:
+            for f in recording.split("+"):
+                if not Path(f).is_file():
+                    raise SweepError(f"--replay {f}: file not found")
+        tasks = plan(args.config, args.replay, grid, seed=args.seed, duration_s=args.duration)
+        runs_per_point = len(args.replay)
     points = [
         config_mod.load(args.config, json.loads(json.dumps(task["overrides"])))
-        for task in tasks[: len(tasks) // len(args.replay)]
+        for task in tasks[: len(tasks) // runs_per_point]
     ]
-    check_effective(grid, points, args.config, seed=args.seed, duration_s=args.duration)
+    check_effective(
+        grid,
+        points,
+        args.config,
+        seed=args.seed,
+        duration_s=args.duration,
+        market=SIM if args.sim_seeds is not None else REPLAY,
+    )
     if args.workers is not None and args.workers < 1:
         raise SweepError(f"--workers expected an integer >= 1, got {args.workers}")
     heat_keys = [k.strip() for k in args.heatmap.split(",")] if args.heatmap else list(grid)
@@ -178,6 +210,24 @@ def _checked(args: argparse.Namespace) -> tuple[Any, dict[str, list[Any]], list[
     return base, grid, tasks, heat_keys
 
 
+def _manifest(args: argparse.Namespace, grid: dict[str, list[Any]], tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """What --resume checks: the arguments that decide the runs, and the runs' ids."""
+    labels = {k: [_label(v) for v in vs] for k, vs in grid.items()}
+    if args.sim_seeds is not None:
+        seeds = sorted({t["seed"] for t in tasks})
+        where: dict[str, Any] = {"market": SIM, "seeds": seeds, "grid": labels}
+    else:
+        where = {"recordings": args.replay, "grid": labels, "seed": args.seed}
+    return {"config": args.config, **where, "duration_s": args.duration, "runs": [t["run_id"] for t in tasks]}
+
+
+def _over(manifest: dict[str, Any]) -> str:
+    """What a sweep's grid runs over, in words: its recordings, or its seeds of the simulated market."""
+    if manifest.get("market") == SIM:
+        return f"seeds {manifest.get('seeds')} of the simulated market"
+    return str(manifest.get("recordings"))
+
+
 def _folder(
     args: argparse.Namespace, base: Any, grid: dict[str, list[Any]], tasks: list[dict[str, Any]]
 ) -> tuple[Path, bool]:
@@ -185,14 +235,7 @@ def _folder(
     sweep only with --resume and the same arguments (SweepError otherwise); one where the same sweep never
     finished a run (its engine did not start, say) holds nothing to protect and is taken as it is."""
     out = Path(args.out or Path(base.session.logs_dir).parent / "sweeps" / time.strftime("%Y%m%d_%H%M%S"))
-    manifest = {
-        "config": args.config,
-        "recordings": args.replay,
-        "grid": {k: [_label(v) for v in vs] for k, vs in grid.items()},
-        "seed": args.seed,
-        "duration_s": args.duration,
-        "runs": [t["run_id"] for t in tasks],
-    }
+    manifest = _manifest(args, grid, tasks)
     if out.exists() and (out / "sweep.json").exists():
         previous = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
         unstarted = previous == manifest and not (out / "rows.jsonl").exists()
@@ -201,7 +244,7 @@ def _folder(
         if previous != manifest:
             raise SweepError(
                 f"--resume with different arguments than the sweep in {out} "
-                f"(it has grid {previous['grid']} over {previous['recordings']})"
+                f"(it has grid {previous.get('grid')} over {_over(previous)})"
             )
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -237,13 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     todo = [t for t in tasks if t["run_id"] not in done]
     rows = [done[t["run_id"]] for t in tasks if t["run_id"] in done]
     workers = args.workers or os.cpu_count() or 1
+    if args.sim_seeds is not None:
+        seeds = len({t["seed"] for t in tasks})
+        over = f"{seeds} seed{'s' if seeds > 1 else ''} on the simulated market"
+    else:
+        over = f"{len(args.replay)} recording(s)"
     print(
         f"sweep: {len(tasks)} runs ({len(grid) and ' x '.join(str(len(v)) for v in grid.values()) or 1} grid "
-        f"points x {len(args.replay)} recording(s)), {len(done)} already done, engine {args.engine}, "
+        f"points x {over}), {len(done)} already done, engine {args.engine}, "
         f"{workers if args.engine == 'local' or not args.address else 'cluster'} workers; folder {out}",
         file=sys.stderr,
     )
-    progress = _Progress(len(tasks), len(done), recordings=len(args.replay))
+    progress = _Progress(len(tasks), len(done), recordings=len(args.replay or ()))
     started = time.monotonic()
 
     def on_row(row: SweepRow) -> None:
@@ -272,13 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     latest = {r.run_id: r for r in rows}  # a resumed failure replaces its earlier row
     final = [latest[t["run_id"]] for t in tasks if t["run_id"] in latest]
     write_tables(out, final, list(grid))
-    heatmap = write_heatmap(out, final, heat_keys)
+    heatmap = write_heatmap(out, final, heat_keys, {k: [_label(v) for v in vs] for k, vs in grid.items()})
     failed = sum(1 for r in final if r.error)
     now_done = len(final) - len(done)
     print(
         f"sweep: {len(final)}/{len(tasks)} runs done ({failed} failed); {now_done} in {wall:.1f} s "
-        f"({now_done / max(wall, 1e-9):.3f} runs/s); {out / 'results.md'}, {out / 'results.csv'}"
-        + (f", {heatmap}" if heatmap else ""),
+        f"({now_done / max(wall, 1e-9):.3f} runs/s); {out / 'results.md'}, {out / 'results.csv'}, "
+        f"{out / 'results_by_point.csv'}" + (f", {heatmap}" if heatmap else ""),
         file=sys.stderr,
     )
     if status == EXIT_INTERRUPTED:

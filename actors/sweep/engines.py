@@ -1,4 +1,5 @@
-"""Running tasks: one replay session per task in a worker process, on a local process pool or on Ray."""
+"""Running tasks: one session per task in a worker process (a replay, or a simulated session), both on the
+virtual clock over the in-memory network, on a local process pool or on Ray."""
 
 from __future__ import annotations
 
@@ -8,17 +9,23 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from actors.core.acceptance import SIDES
 from actors.sweep.grid import SweepError
-from actors.sweep.results import SweepRow
+from actors.sweep.results import REPLAY, SIM, SweepRow
+
+if TYPE_CHECKING:
+    from actors.records.kpi import Kpi
+    from actors.records.paths import SessionPaths
 
 # -- one run (in a worker process) -----------------------------------------------------------------
 
 
 def run_task(task: dict[str, Any], out_dir: str) -> SweepRow:
-    """Run one replay session; always returns a row (``error`` says what went wrong, if anything)."""
+    """Run one session: a replay of the task's recording, or the simulated market of its seed, as
+    ``python -m actors.session`` runs them with ``--as-fast-as-possible`` / ``--virtual-time``; always returns
+    a row (``error`` says what went wrong, if anything)."""
     import trio
     import trio.testing
 
@@ -31,7 +38,8 @@ def run_task(task: dict[str, Any], out_dir: str) -> SweepRow:
     from actors.wiring import prepare_replay
 
     started = time.perf_counter()
-    recording = Path(task["recording"].split("+")[0]).name
+    market = task.get("market", REPLAY)
+    recording = Path(task["recording"].split("+")[0]).name if market == REPLAY else ""
     try:
         run_dir = Path(out_dir) / "runs" / task["run_id"]
         overrides = json.loads(json.dumps(task["overrides"]))
@@ -42,43 +50,69 @@ def run_task(task: dict[str, Any], out_dir: str) -> SweepRow:
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
         configure_logging(paths.log, stderr_level="CRITICAL")
-        replay = prepare_replay(cfg)
+        replay = prepare_replay(cfg) if market == REPLAY else None
 
         async def main():
             memory_network()
             return await run_session(cfg, paths, handle_signals=False, replay=replay)
 
         kpi = as_kpi(trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)).kpi)
-        return SweepRow(
-            run_id=task["run_id"],
-            recording=recording,
-            values=task["values"],
-            status=kpi.status,
-            error="; ".join(kpi.fatal_errors),
-            seed=cfg.session.seed,
-            replayed_s=round(kpi.duration_s, 3),
-            trades=kpi.entry_trades,
-            fill_events=kpi.fill_events,
-            pnl_usdt=round(kpi.pnl_usdt, 6),
-            unrealized_pnl_usdt=round(kpi.unrealized_pnl_usdt, 6),
-            fill_ratio_by_zone={
-                f"{zone} {side}": round(ratio.mean, 4)
-                for zone, sides in kpi.fill_ratio_by_zone.items()
-                for side in SIDES
-                if (ratio := sides.of(side)).mean is not None
-            },
-            reconnects=sum(kpi.reconnects.values()),
-            wall_s=round(time.perf_counter() - started, 3),
-        )
+        return _row(task, recording, cfg.session.seed, kpi, paths, time.perf_counter() - started)
     except Exception as exc:  # reported in the row; the other runs go on
         return SweepRow(
             run_id=task["run_id"],
+            market=market,
             recording=recording,
             values=task["values"],
             status="failed",
             error=f"{type(exc).__name__}: {exc}".replace("\n", " | "),
+            seed=task.get("seed"),
             wall_s=round(time.perf_counter() - started, 3),
         )
+
+
+def _row(task: dict[str, Any], recording: str, seed: int, kpi: Kpi, paths: SessionPaths, wall_s: float) -> SweepRow:
+    """The row of a session that ended: its KPI's figures, and from its fill events its trades' wins and the fees
+    of the trades its realized PnL counts (so that PnL + fees is the PnL before fees)."""
+    from actors.tools.realism import market_sentence
+    from actors.tools.session_files import read_events
+    from actors.tools.trades import rebuild_trades, totals
+
+    trades = rebuild_trades(read_events(paths.fill_events).events)
+    summed = totals(trades)
+    stats = kpi.realism.stats.values() if kpi.realism is not None else ()
+    judged = [s.in_window_range for s in stats if s.in_window_range is not None]  # measured, with a reference
+    simulated = kpi.market == SIM
+    return SweepRow(
+        run_id=task["run_id"],
+        market=kpi.market,
+        market_note=market_sentence(kpi),
+        recording=recording,
+        values=task["values"],
+        status=kpi.status,
+        error="; ".join(kpi.fatal_errors),
+        seed=seed,
+        replayed_s=None if simulated else round(kpi.duration_s, 3),
+        simulated_s=round(kpi.duration_s, 3) if simulated else None,
+        trades=kpi.entry_trades,
+        closed_trades=summed.closed,
+        wins=summed.wins,
+        fill_events=kpi.fill_events,
+        pnl_usdt=round(kpi.pnl_usdt, 6),
+        unrealized_pnl_usdt=round(kpi.unrealized_pnl_usdt, 6),
+        fees_usdt=round(sum(t.fees_usdt for t in trades if t.pnl_usdt is not None), 6),  # those of pnl_usdt
+        fill_ratio_by_zone={
+            f"{zone} {side}": round(ratio.mean, 4)
+            for zone, sides in kpi.fill_ratio_by_zone.items()
+            for side in SIDES
+            if (ratio := sides.of(side)).mean is not None
+        },
+        reconnects=sum(kpi.reconnects.values()),
+        risk_stopped=kpi.risk_stopped,
+        realism_in_range=sum(judged) if judged else None,
+        realism_judged=len(judged) if judged else None,
+        wall_s=round(wall_s, 3),
+    )
 
 
 # -- engines ---------------------------------------------------------------------------------------

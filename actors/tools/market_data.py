@@ -267,10 +267,16 @@ def read_candle_set(files: dict[str, str]) -> tuple[list[Span], list[float]]:
     return spans, _daily_changes(np.floor(tx / 86_400), cx)
 
 
+UPBIT_MARKET, UPBIT_FX = "KRW-BTC", "KRW-USDT"
+
+
 def _recording(path: str) -> tuple[list[Span], float | None]:
-    """Binance's sub-second moves, and 1-minute closes where both venues' books are recorded."""
+    """Binance's sub-second moves (how often its mid changes), and 1-minute closes where the recording holds
+    both venues' books and the FX book (Upbit KRW-BTC and KRW-USDT beside Binance: what ``--record`` saves)."""
     from actors.core.venues import binance as binance_codec
+    from actors.core.venues import upbit as upbit_codec
     from actors.sim.recordings import Recording, RecordingError
+    from actors.tools.market_fit import moves_per_s
 
     try:
         recording = Recording.open([path])
@@ -281,24 +287,38 @@ def _recording(path: str) -> tuple[list[Span], float | None]:
         return [], None
     sync = binance_codec.BookSync(symbols[0])
     mids: list[tuple[float, float]] = []
+    upbit_mids: dict[str, float] = {}
+    samples: list[tuple[float, float, float, float]] = []  # (t, binance, upbit KRW, USDT/KRW)
     try:
         for r in recording.events():
-            if r.venue != Venue.BINANCE or r.symbol != symbols[0]:
-                continue
             event = r.event
-            if isinstance(event, binance_codec.DepthSnapshot):
-                sync.on_snapshot(event)
-            elif isinstance(event, binance_codec.DepthDiff):
-                sync.on_diff(event)
-            if sync.synced:
-                bids, asks = sync.book.top(1)
-                if bids and asks:
-                    mids.append((r.at_s, (bids[0][0] + asks[0][0]) / 2))
+            if isinstance(event, upbit_codec.Orderbook):
+                if event.bids and event.asks and r.symbol in (UPBIT_MARKET, UPBIT_FX):
+                    upbit_mids[r.symbol] = (event.bids[0][0] + event.asks[0][0]) / 2
+            elif r.symbol == symbols[0]:
+                if isinstance(event, binance_codec.DepthSnapshot):
+                    sync.on_snapshot(event)
+                elif isinstance(event, binance_codec.DepthDiff):
+                    sync.on_diff(event)
+                if sync.synced:
+                    bids, asks = sync.book.top(1)
+                    if bids and asks:
+                        mids.append((r.at_s, (bids[0][0] + asks[0][0]) / 2))
+            if mids and len(upbit_mids) == 2:
+                samples.append((r.at_s, mids[-1][1], upbit_mids[UPBIT_MARKET], upbit_mids[UPBIT_FX]))
     except RecordingError as exc:
         raise MarketDataError(str(exc)) from None
-    from actors.tools.market_fit import moves_per_s
-
-    return [], moves_per_s(mids)
+    spans: list[Span] = []
+    if samples:
+        t, b, u, fx = (np.array(c) for c in zip(*samples))
+        start = recording.start_epoch_ms / 1000
+        minutes, closes = realism.minute_closes(list(start + t), list(_premium(u, b, fx)), list(b), list(u))
+        valid = np.all([np.isfinite(c) for c in closes], axis=0)
+        spans = [
+            Span(float(minutes[run.start]), realism.Stretch(*(c[run] for c in closes)))
+            for run in realism.runs(minutes, valid)
+        ]
+    return spans, moves_per_s(mids)
 
 
 def detect(path: str) -> str:

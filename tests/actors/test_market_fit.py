@@ -186,3 +186,21 @@ def test_too_little_data_is_refused(tmp_path, capsys):
     args = [f"{role}={tmp_path / 'b.csv'}" for role in ("binance", "upbit", "fx")]
     assert calibrate.main(["--market", *args, "--out", str(tmp_path / "m.json")]) == 2
     assert "the fit needs at least 120" in capsys.readouterr().err
+
+
+def test_our_own_recording_gives_minutes_of_both_venues_and_binance_s_sub_second_moves(tmp_path, run_virtual, truth):
+    """A session recorded on the fitted market: calibrate reads its 1-minute closes of both venues and how
+    often Binance's mid moved, which is the model's moves_per_s (the recording shows what it served)."""
+    from actors import config
+    from actors.records.paths import SessionPaths
+
+    cfg = config.load(
+        ROOT / "config" / "demo.toml",
+        {"session": {"logs_dir": str(tmp_path), "duration_s": 300, "record": True, "seed": 3}},
+    )
+    recording = run_virtual(cfg, SessionPaths(tmp_path, "rec")).paths.recording
+    data = market_data.read([str(recording)])
+    assert data.minutes >= 4 and all(s.stretch.binance is not None for s in data.spans)
+    assert data.binance_moves_per_s == pytest.approx(truth.binance.moves_per_s, rel=0.3)
+    premium = data.spans[0].stretch.premium_bps
+    assert np.all(np.abs(premium - truth.premium.mean_bps) < 400)  # the fitted premium's range, in bps

@@ -11,17 +11,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from markets import ou_config
 
-from actors.sweep import SweepError, parse_grid, plan, row_from_document, write_tables
+from actors.sweep import SweepError, parse_grid, parse_seeds, plan, plan_sim, row_from_document, write_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 HFT = "recorded/hftbacktest/btcusdt_20240808.gz"
 
 
-def _sweep(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def _sweep(*args: str, timeout: float = 240, config: str = "config/sweep.toml") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "actors.sweep", "--config", "config/sweep.toml", *args],
+        [sys.executable, "-m", "actors.sweep", "--config", config, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -342,3 +343,240 @@ def test_heatmap_colours_diverge_at_zero_pnl():
 
     plt.close(gains)
     plt.close(flat)
+
+
+# -- sweeps over the simulated market (--sim-seeds) ----------------------------------------------------
+
+
+def _sim_config(tmp_path: Path) -> Path:
+    """config/sweep_sim.toml on the OU market with a 5 s warm-up: trades within a minute (tests/markets.py; the
+    fitted market trades a few times an hour, too rarely for a test of the mechanics)."""
+    path = ou_config(tmp_path, ROOT / "config" / "sweep_sim.toml")
+    text = path.read_text()
+    assert "warmup_s = 120" in text, "config/sweep_sim.toml no longer spells its warm-up in one line"
+    path.write_text(text.replace("warmup_s = 120", "warmup_s = 5"))
+    return path
+
+
+def _fee_usdt(event: dict) -> float:
+    """A fill event's fee in USDT: KRW at its FX rate, BTC at its price (in USDT on Binance)."""
+    if event["fee_ccy"] == "KRW":
+        return event["fee"] / event["fx_krw_per_usdt"]
+    if event["fee_ccy"] == "BTC":
+        assert event["quote_ccy"] == "USDT"
+        return event["fee"] * event["avg_price"]
+    return event["fee"]
+
+
+def test_seed_specs_are_lists_and_ranges():
+    assert parse_seeds("1,2,3") == (1, 2, 3)
+    assert parse_seeds("1-4,9") == (1, 2, 3, 4, 9)
+    assert parse_seeds(" 7 ") == (7,)
+    assert parse_seeds("0-0") == (0,)
+    for bad, message in (
+        ("", "expected seeds"),
+        ("1,,2", "expected seeds"),
+        ("a", "expected seeds"),
+        ("-1", "expected seeds"),
+        ("1-", "expected seeds"),
+        ("1.5", "expected seeds"),
+        ("²", "expected seeds"),  # a digit to str.isdigit, not to int()
+        ("4-1", "goes down; write it 1-4"),
+        ("1-3,2", "seed 2 given twice"),
+        ("1-100000", "more than 10,000 seeds"),
+    ):
+        with pytest.raises(SweepError, match=message):
+            parse_seeds(bad)
+
+
+def test_plan_sim_ids_are_stable_and_each_seed_runs_every_point():
+    grid = parse_grid(["strategy.entry_bps=8,10", "strategy.order_qty_btc=0.002,0.02"])
+    tasks = plan_sim("config/sweep_sim.toml", (3, 5), grid, duration_s=60)
+    assert len(tasks) == 8 and len({t["run_id"] for t in tasks}) == 8
+    assert tasks == plan_sim("config/sweep_sim.toml", (3, 5), grid, duration_s=60)
+    assert [t["seed"] for t in tasks] == [3] * 4 + [5] * 4
+    assert all(t["run_id"].startswith(f"s{t['seed']}_") and t["market"] == "sim" for t in tasks)
+    assert tasks[0]["overrides"] == {
+        "strategy": {"entry_bps": 8, "order_qty_btc": 0.002},
+        "session": {"market": "sim", "seed": 3, "duration_s": 60},
+    }
+    # another duration or config is another sweep: other ids
+    assert not {t["run_id"] for t in tasks} & {t["run_id"] for t in plan_sim("x.toml", (3, 5), grid, duration_s=60)}
+    assert not {t["run_id"] for t in tasks} & {
+        t["run_id"] for t in plan_sim("config/sweep_sim.toml", (3, 5), grid, duration_s=None)
+    }
+
+
+def test_a_grid_point_is_summed_up_over_its_seeds():
+    from actors.sweep.results import SweepRow, by_point
+
+    def row(seed: int, x: str, pnl: float | None, closed: int = 2, wins: int = 1) -> SweepRow:
+        if pnl is None:
+            return SweepRow(run_id=f"{x}{seed}", market="sim", values={"k.x": x}, status="failed", error="E", seed=seed)
+        return SweepRow(run_id=f"{x}{seed}", market="sim", values={"k.x": x}, status="completed", error="",
+                        seed=seed, trades=closed + 1, closed_trades=closed, wins=wins, pnl_usdt=pnl,
+                        fees_usdt=0.5)  # fmt: skip
+
+    rows = [row(1, "a", -3.0), row(2, "a", 1.0, wins=2), row(3, "a", -1.0), row(1, "b", 0.5), row(2, "b", None)]
+    best, worst = by_point(rows, ["k.x"])
+    assert best.values == {"k.x": "b"} and (best.runs, best.failed, best.pnl_usdt) == (2, 1, (0.5,))
+    assert best.mean_pnl_usdt == 0.5 and best.std_pnl_usdt is None and best.in_profit == 1
+    assert worst.mean_pnl_usdt == pytest.approx(-1.0) and worst.std_pnl_usdt == pytest.approx(2.0)
+    assert worst.in_profit == 1 and (worst.closed_trades, worst.wins) == (6, 4)
+    assert worst.win_rate == pytest.approx(4 / 6) and worst.per_run(worst.fees_usdt) == pytest.approx(0.5)
+    assert worst.per_run(worst.trades) == 3
+
+
+def test_a_sim_sweep_sums_up_each_point_over_its_seeds_then_resumes(tmp_path):
+    config = _sim_config(tmp_path)
+    out = tmp_path / "sweep"
+    args = ["--sim-seeds", "1-2", "--grid", "strategy.order_qty_btc=0.002,0.02", "--duration", "60"]
+    args += ["--workers", "2", "--out", str(out)]
+    proc = _sweep(*args, config=str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert "4 runs (2 grid points x 2 seeds on the simulated market)" in proc.stderr
+    assert sum(" seed 1: PnL " in line for line in proc.stderr.splitlines()) == 2
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert sorted((r["seed"], r["strategy.order_qty_btc"]) for r in rows) == [
+        (1, "0.002"), (1, "0.02"), (2, "0.002"), (2, "0.02")
+    ]  # fmt: skip
+    models = set()
+    for r in rows:  # each row is its session's KPI and fill events
+        assert (r["market"], r["status"], r["simulated_s"], r["error"]) == ("sim", "completed", 60.0, "")
+        assert "recording" not in r and "replayed_s" not in r
+        run_dir = out / "runs" / r["run_id"]
+        kpi = json.loads((run_dir / f"kpi_{r['run_id']}.json").read_text())
+        assert (kpi["market"], kpi["realism"]["market"]) == ("sim", "sim")
+        assert r["pnl_usdt"] == round(kpi["pnl_usdt"], 6) and r["trades"] == kpi["entry_trades"]
+        events = [json.loads(line) for line in (run_dir / f"fill_events_{r['run_id']}.jsonl").read_text().splitlines()]
+        assert len(events) == r["fill_events"]
+        finished = {e["trade_id"] for e in events if e.get("trade_pnl_usdt") is not None}
+        assert r["fees_usdt"] == pytest.approx(sum(_fee_usdt(e) for e in events if e["trade_id"] in finished), abs=1e-5)
+        assert 0 <= r["wins"] <= r["closed_trades"] <= r["trades"]
+        models.add(kpi["realism"]["model"]["name"])
+    assert sum(r["trades"] for r in rows) > 0, "no trade at all: the sweep's figures would test nothing"
+    # each grid point over its two seeds, recomputed from the rows
+    points = {
+        p["strategy.order_qty_btc"]: p for p in csv.DictReader((out / "results_by_point.csv").read_text().splitlines())
+    }
+    assert set(points) == {"0.002", "0.02"}
+    for qty, point in points.items():
+        pnl = [r["pnl_usdt"] for r in rows if r["strategy.order_qty_btc"] == qty]
+        mean, spread = sum(pnl) / 2, abs(pnl[0] - pnl[1]) / 2**0.5
+        assert float(point["pnl_mean_usdt"]) == pytest.approx(mean, abs=1e-6)
+        assert float(point["pnl_std_usdt"]) == pytest.approx(spread, abs=1e-6)
+        assert (float(point["pnl_min_usdt"]), float(point["pnl_max_usdt"])) == (min(pnl), max(pnl))
+        assert int(point["runs_in_profit"]) == sum(p > 0 for p in pnl) and point["runs"] == "2"
+        mine = [r for r in rows if r["strategy.order_qty_btc"] == qty]
+        assert int(point["trades"]) == sum(r["trades"] for r in mine)
+        assert int(point["wins"]) == sum(r["wins"] for r in mine)
+    md = (out / "results.md").read_text()
+    assert md.startswith("# Sweep: 4 runs on the simulated market\n")
+    assert "**Simulated market**: the old Ornstein-Uhlenbeck model" in md and models == {"ou"}
+    assert "Seeds 1, 2: each seed is one path of the simulated market" in md and "60 s of market each" in md
+    by_point, every_run = md.split("## By grid point, over its seeds")[1].split("## Every run")
+    ranked = sorted(points, key=lambda q: -float(points[q]["pnl_mean_usdt"]))
+    assert by_point.index(f"| {ranked[0]} | 2 |") < by_point.index(f"| {ranked[1]} | 2 |")
+    assert every_run.count("| completed") == 4
+    # resume: the rows done are kept, the one taken out runs again and gives the same figures
+    lines = (out / "rows.jsonl").read_text().splitlines()
+    (out / "rows.jsonl").write_text("\n".join(lines[1:]) + "\n")
+    proc = _sweep(*args, "--resume", config=str(config))
+    assert proc.returncode == 0 and "3 already done" in proc.stderr and "; 1 in " in proc.stderr, proc.stderr
+    redone = {json.loads(line)["run_id"]: json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()}
+    first = json.loads(lines[0])
+    keys = ("pnl_usdt", "trades", "fill_events", "closed_trades", "wins", "fees_usdt", "unrealized_pnl_usdt")
+    assert [redone[first["run_id"]][k] for k in keys] == [first[k] for k in keys]
+    # the same folder with other seeds is another sweep
+    other = [*args[:1], "1-3", *args[2:]]
+    proc = _sweep(*other, "--resume", config=str(config))
+    assert proc.returncode == 2 and "over seeds [1, 2] of the simulated market" in proc.stderr
+
+
+def _sim_args(tmp_path: Path, *more: str, config: str = "config/sweep_sim.toml") -> list[str]:
+    return ["--config", config, "--out", str(tmp_path / "out"), *more]
+
+
+@pytest.mark.parametrize(
+    "more, message",
+    [
+        (("--sim-seeds", "1-x"), "sweep error: --sim-seeds '1-x': expected seeds (integers >= 0) and ranges"),
+        (("--sim-seeds", "3-1"), "sweep error: --sim-seeds '3-1': the range 3-1 goes down; write it 1-3"),
+        (("--sim-seeds", "1,2", "--seed", "4"), "sweep error: --seed 4: a sweep over the simulated market runs"),
+        (("--sim-seeds", "1", "--duration", "0"), "$.session.duration_s"),
+        (
+            ("--sim-seeds", "1,2", "--grid", "session.seed=3,4"),
+            "sweep error: --grid session.seed: every value would give the same runs: --sim-seeds sets session.seed",
+        ),
+        (
+            ("--sim-seeds", "1", "--grid", "session.market=sim,replay"),
+            "every run is on the simulated market (session.market = 'sim')",
+        ),
+        (("--sim-seeds", "1", "--grid", "replay.speed=1,2"), "which reads no [replay] table; remove this grid key"),
+        (
+            ("--sim-seeds", "1", "--grid", "session.duration_s=60,120", "--duration", "30"),
+            "--duration 30.0 sets session.duration_s for every run",
+        ),
+    ],
+)
+def test_bad_sim_sweep_input_is_one_line_and_exit_2(tmp_path, capsys, more, message):
+    from actors.sweep.cli import main
+
+    assert main(_sim_args(tmp_path, *more)) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize(
+    "more, message",
+    [
+        (("--sim-seeds", "1", "--replay", "x.gz"), "argument --replay: not allowed with argument --sim-seeds"),
+        ((), "one of the arguments --replay --sim-seeds is required"),
+    ],
+)
+def test_a_sweep_runs_on_recordings_or_on_the_simulator_not_both(tmp_path, capsys, more, message):
+    from actors.sweep.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(_sim_args(tmp_path, *more))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_the_sim_start_volatility_is_refused_on_the_ou_market(tmp_path, capsys):
+    from actors.sweep.cli import main
+
+    config = str(_sim_config(tmp_path))
+    assert (
+        main(_sim_args(tmp_path, "--sim-seeds", "1", "--grid", "sim.start_volatility=mean,random", config=config)) == 2
+    )
+    assert "sim.market_model is 'ou', which has no volatility regime" in capsys.readouterr().err
+    # on the fitted market it changes the runs
+    from actors.sweep.cli import _checked, build_parser
+
+    args = build_parser().parse_args(
+        _sim_args(tmp_path, "--sim-seeds", "1,2", "--grid", "sim.start_volatility=mean,random")
+    )
+    _base, grid, tasks, _keys = _checked(args)
+    assert len(tasks) == 4
+
+
+def test_a_sim_heatmap_says_its_market_and_spread():
+    from actors.sweep.results import SweepRow, heatmap_figure
+
+    def row(x: str, y: str, seed: int, pnl: float) -> SweepRow:
+        values = {"k.x": x, "k.y": y}
+        return SweepRow(run_id=f"{x}{y}{seed}", market="sim", values=values, status="completed", error="",
+                        seed=seed, pnl_usdt=pnl)  # fmt: skip
+
+    rows = [row(x, y, s, p) for x, y in (("[[5,5]]", "1"), ("[[10,12]]", "1")) for s, p in ((1, -1.0), (2, -3.0))]
+    figure = heatmap_figure(rows, ["k.x", "k.y"], {"k.x": ["[[5,5]]", "[[10,12]]"]})
+    ax = figure.axes[0]
+    assert "simulated market, each cell a mean over 2 seeds" in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["[[5,5]]", "[[10,12]]"]  # the grid's order
+    assert ax.texts[0].get_text() == f"-2.00\n±{2**0.5:.2f}"
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
