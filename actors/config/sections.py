@@ -16,7 +16,7 @@ from actors.core.fills import Fees, Lots
 from actors.core.risk import RiskLimits
 from actors.core.rules import Rule, at_least, between, non_negative, off_or_at_least, positive
 from actors.core.strategy import StrategyParams
-from actors.core.vocabulary import L2Source
+from actors.core.vocabulary import L2Source, Venue
 from actors.sim.settings import SimConfig, ping_period
 from supervision import RestartPolicy
 
@@ -110,7 +110,7 @@ class FeedsConfig:
 
 @attrs.frozen
 class FxConfig:
-    source: Literal["upbit", "fixed"] = "upbit"
+    source: Literal[Venue.UPBIT, "fixed"] = Venue.UPBIT  # Upbit's KRW-USDT book, or fixed_krw_per_usdt
     fixed_krw_per_usdt: float = attrs.field(default=1380.0, validator=positive)
 
 

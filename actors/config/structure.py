@@ -31,7 +31,7 @@ class _Mismatch(TypeError):
         self.expected = expected
 
 
-def _strict(check: Callable[[Any], bool], expected: str, convert: Callable[[Any], Any]):
+def _strict(check: Callable[[Any], bool], expected: str, convert: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
     def hook(value: Any, _type: Any) -> Any:
         if not check(value):
             raise _Mismatch(expected)
@@ -40,7 +40,7 @@ def _strict(check: Callable[[Any], bool], expected: str, convert: Callable[[Any]
     return hook
 
 
-def _number(*, allow_inf: bool, expected: str, expected_finite: str):
+def _number(*, allow_inf: bool, expected: str, expected_finite: str) -> Callable[[Any, Any], float]:
     """Structure hook of float (finite only: every float key, present and future) and of Limit (finite
     or inf; its rule refuses -inf)."""
 
@@ -90,7 +90,8 @@ _converter.register_unstructure_hook(enum.StrEnum, lambda member: member.value) 
 
 def _describe(tp: Any) -> str:
     if typing.get_origin(tp) is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+        # a member of a StrEnum among the words (fx.source: Venue.UPBIT) as it is written: its value
+        return "one of " + ", ".join(repr(a.value if _is_enum(type(a)) else a) for a in typing.get_args(tp))
     if _is_enum(tp):  # a StrEnum's words, as a Literal's would read
         return "one of " + ", ".join(repr(member.value) for member in tp)
     if attrs.has(tp):

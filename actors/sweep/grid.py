@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from actors.config import Config, merge_tables
+from actors.core.vocabulary import Venue
 from actors.sweep.results import REPLAY, SIM
 
 
@@ -212,7 +213,7 @@ _IDLE = (
     ),
     _Idle(
         ("fx.fixed_krw_per_usdt",),
-        lambda c: c.fx.source == "upbit",
+        lambda c: c.fx.source == Venue.UPBIT,
         "fx.source is 'upbit', so USDT/KRW comes from Upbit's KRW-USDT book",
         "set [fx] source = 'fixed' in {config} or sweep fx.source too",
     ),
