@@ -86,7 +86,7 @@ def open_data(path: Path, mode: str, buffering: int = -1) -> IO[bytes]:
     return open(path, mode, buffering=buffering)
 
 
-def _write_all(f, data: bytes) -> None:
+def _write_all(f: IO[bytes], data: bytes) -> None:
     """Write every byte to a raw (unbuffered) file, which may take several writes."""
     view = memoryview(data)
     while view:

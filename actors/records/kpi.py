@@ -262,7 +262,7 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
 
     def document(self) -> dict[str, Any]:
         """The document as kpi_<id>.json holds it: plain dicts, lists, strings and numbers."""
-        return msgspec.json.decode(_encoder.encode(self))
+        return msgspec.json.decode(_encoder.encode(self), type=dict[str, Any])
 
     @property
     def recording_ended(self) -> bool:

@@ -105,7 +105,6 @@ def summary(kpi: Kpi | Mapping[str, Any], cfg: Config | None) -> str:
     """What the session prints when it ends (the files it wrote follow, once the report is written:
     ``files_written``); ``cfg``: what it ran with (the settings that mattered are named)."""
     k = as_kpi(kpi)
-    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
     lines = [
         f"session {k.session_id} {k.status} ({k.market}), {k.duration_s:.1f} s of {k.requested_duration_s:g} s",
         f"  entry trades {k.entry_trades}, fill events {k.fill_events} "
@@ -118,8 +117,8 @@ def summary(kpi: Kpi | Mapping[str, Any], cfg: Config | None) -> str:
     lines += _market_line(k)
     lines += _ledger_line(k)
     lines += [
-        f"  available_volume std/mean: BUY {fmt(k.available_volume.BUY.std_over_mean)}, "
-        f"SELL {fmt(k.available_volume.SELL.std_over_mean)}",
+        f"  available_volume std/mean: BUY {_three(k.available_volume.BUY.std_over_mean)}, "
+        f"SELL {_three(k.available_volume.SELL.std_over_mean)}",
         f"  PnL {k.pnl_usdt:+.4f} USDT / {k.pnl_krw:+.0f} KRW realized after fees "
         f"({_count(k.closed_trades, 'closed trade')}), open trades marked {k.unrealized_pnl_usdt:+.4f} USDT",
         "  zones: " + (", ".join(f"{z} {n} fills" for z, n in k.fill_events_by_zone.items()) or "none"),
@@ -131,6 +130,10 @@ def summary(kpi: Kpi | Mapping[str, Any], cfg: Config | None) -> str:
     ]
     lines += [f"    {error}" for error in k.fatal_errors]
     return "\n".join(lines)
+
+
+def _three(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def _market_line(k: Kpi) -> list[str]:

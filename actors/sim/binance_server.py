@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from typing import Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 import trio
@@ -230,7 +230,7 @@ class _Session(FaultTarget):
                 return
             await self.conn.send(json.dumps(self.control(request), separators=(",", ":")))
 
-    def control(self, request: object) -> dict:
+    def control(self, request: object) -> dict[str, Any]:
         if not isinstance(request, dict):
             return {"error": {"code": 2, "msg": "Invalid request: expected an object"}, "id": None}
         rid = request.get("id")

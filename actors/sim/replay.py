@@ -24,7 +24,7 @@ both venues have a client (so nothing is served to nobody), and sets ``finished`
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterator
 
 import attrs
 import trio
@@ -39,6 +39,9 @@ from actors.sim.exchange import SimHub
 from actors.sim.model import BINANCE_BTC, UPBIT_BTC, UPBIT_USDT, BinanceDiff, SimBook, SimMarket, StepResult
 from actors.sim.recordings import MALFORMED, Recorded, Recording, RecordingError
 from actors.sim.settings import SimConfig
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 CONNECT_POLL_S = 0.01
 READ_AHEAD_BYTES = 16 * MIB  # replay.read_ahead_bytes: steps queued for one client and not yet sent
@@ -321,7 +324,7 @@ class ReplayPacer:
         self.finished.set()
 
     async def _serve(
-        self, t0: float, deliver: Callable[[Recorded | None, StepResult | None], Awaitable[None]], log
+        self, t0: float, deliver: Callable[[Recorded | None, StepResult | None], Awaitable[None]], log: Logger
     ) -> None:
         market = self.market
         was_ready = True

@@ -97,8 +97,9 @@ def parse_seeds(spec: str) -> tuple[int, ...]:
 
 
 def _nested(key: str, value: Any) -> dict[str, Any]:
-    out: Any = value
-    for part in reversed(key.split(".")):
+    *parents, last = key.split(".")
+    out: dict[str, Any] = {last: value}
+    for part in reversed(parents):
         out = {part: out}
     return out
 
@@ -119,7 +120,9 @@ def _points(grid: dict[str, list[Any]]) -> list[tuple[dict[str, Any], dict[str, 
     return points
 
 
-def _task(run_id: str, config_path: str, values: dict[str, Any], overrides: dict[str, Any], **market: Any) -> dict:
+def _task(
+    run_id: str, config_path: str, values: dict[str, Any], overrides: dict[str, Any], **market: Any
+) -> dict[str, Any]:
     labels = {k: _label(v) for k, v in values.items()}
     return {"run_id": run_id, "config": config_path, **market, "values": labels, "overrides": overrides}
 

@@ -132,7 +132,7 @@ class _SlippageLeg(msgspec.Struct):
     predicted_slippage_bps: float | None = None  # absent in files older than the field
 
 
-def read_slippage_legs(path: Path) -> list[dict]:
+def read_slippage_legs(path: Path) -> list[dict[str, Any]]:
     """The legs of one file as ``slippage.build`` reads them; CalibrateError for a line that is not one."""
     return [msgspec.structs.asdict(e) for _, e in read_jsonl(path, _SlippageLeg, on_bad=_refuse)]
 
@@ -141,7 +141,7 @@ def _slippage(args: argparse.Namespace, out: Path) -> int:
     """``--slippage``: build and write the drift model; one line on stderr and 2 for unusable input, 1 when the
     model cannot be written."""
     try:
-        legs: list[dict] = []
+        legs: list[dict[str, Any]] = []
         for name in args.files:
             legs += read_slippage_legs(Path(name))
         model = slippage.build(legs, args.version or out.stem, tuple(Path(n).name for n in args.files))
@@ -168,7 +168,7 @@ def _slippage(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
-def read_events(path: Path) -> list[dict]:
+def read_events(path: Path) -> list[dict[str, Any]]:
     """The fill events of one file; CalibrateError (or InputError) for the first line that is not one."""
     return [_record(e) for _, e in read_jsonl(path, _FillLine, on_bad=_refuse)]
 
@@ -211,7 +211,7 @@ def _write(out: Path, text: str) -> None:
         raise CannotWrite(f"{out}: cannot write ({exc.strerror or exc})", write_failure_status(exc)) from None
 
 
-def echo_warning(events: list[dict]) -> str | None:
+def echo_warning(events: list[dict[str, Any]]) -> str | None:
     """A warning when entry or exit legs came from the calibrated fill model: their fill ratios are the
     calibration's own numbers (lower only where the book's depth capped a fill), so a refit gives back what
     went in. Stronger when every zone and side repeats one ratio (the deterministic mode: std 0)."""

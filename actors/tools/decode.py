@@ -29,7 +29,7 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 import attrs
 import msgspec
@@ -82,20 +82,20 @@ def frames(data: bytes) -> Iterator[tuple[int, bytes]]:
             yield number, _TIMESTAMP_PREFIX.sub(b"", line, count=1)
 
 
-def decode_events(venue: Venue, frame: bytes) -> list:
+def decode_events(venue: Venue, frame: bytes) -> Sequence[upbit.Event | binance.Event]:
     """The codec's events of one frame; FrameError (or whatever the decoder raises) when it cannot."""
     return upbit.decode(frame) if venue == Venue.UPBIT else [binance.decode(frame)]
 
 
-def as_document(venue: Venue, event) -> dict:
+def as_document(venue: Venue, event: upbit.Event | binance.Event) -> dict[str, Any]:
     return {"venue": venue, "event": type(event).__name__, **attrs.asdict(event, recurse=True)}
 
 
-def decode_frame(venue: Venue, frame: bytes) -> list[dict]:
+def decode_frame(venue: Venue, frame: bytes) -> list[dict[str, Any]]:
     return [as_document(venue, e) for e in decode_events(venue, frame)]
 
 
-def kind_of(event) -> str | None:
+def kind_of(event: upbit.Event | binance.Event) -> str | None:
     """What a decoded event that is not an order book is called ("trade frame", "subscription ack");
     None for an order-book event."""
     if isinstance(event, BOOK_EVENTS):
