@@ -31,7 +31,7 @@ import numpy as np
 from actors.core import realism
 from actors.core.vocabulary import Venue
 from actors.inputs import KIB, InputError, LineReader
-from actors.tools.market_fit import Span
+from actors.tools.market_moments import Span
 
 MAX_CSV_LINE = 64 * KIB
 MAX_ROWS = 20_000_000  # about 38 years of minutes
