@@ -115,37 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="trading time in seconds, counted from both feeds ready; " + _overrides("session.duration_s"),
     )
-    p.add_argument(
-        "--market",
-        choices=("live", "sim", "replay"),
-        help="where the books come from: live (the exchanges: needs internet), sim (the embedded exchange on "
-        "127.0.0.1), replay (a recording); " + _overrides("session.market"),
-    )
-    p.add_argument(
-        "--replay",
-        nargs="+",
-        metavar="FILE",
-        help="recording(s) to replay (ours, hftbacktest or cryptofeed; merged by time), implies --market replay; "
-        + _overrides("replay.files"),
-    )
-    pace = p.add_mutually_exclusive_group()
-    pace.add_argument(
-        "--speed", type=float, metavar="X", help="replay at X times the recorded pace; " + _overrides("replay.speed")
-    )
-    pace.add_argument(
-        "--as-fast-as-possible",
-        action="store_true",
-        default=None,
-        help="replay on a virtual clock, as fast as the CPU allows (same recording and seed, same fill events); "
-        + _overrides("replay.as_fast_as_possible"),
-    )
-    p.add_argument(
-        "--replay-via",
-        choices=("auto", "direct", "exchange"),
-        help="serve a replay directly to the feeds in memory (fast) or through the embedded exchange's servers "
-        "(pings, REST, faults); auto = direct for --as-fast-as-possible without [sim] faults; "
-        + _overrides("replay.via"),
-    )
+    _book_source_arguments(p)
     p.add_argument(
         "--session-id",
         metavar="ID",
@@ -183,6 +153,41 @@ def build_parser() -> argparse.ArgumentParser:
         "(same market and decisions; wall-clock fields and rates differ) (default: off, the real clock)",
     )
     return p
+
+
+def _book_source_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the books come from: the market, a recording to replay and how it is paced and served."""
+    p.add_argument(
+        "--market",
+        choices=("live", "sim", "replay"),
+        help="where the books come from: live (the exchanges: needs internet), sim (the embedded exchange on "
+        "127.0.0.1), replay (a recording); " + _overrides("session.market"),
+    )
+    p.add_argument(
+        "--replay",
+        nargs="+",
+        metavar="FILE",
+        help="recording(s) to replay (ours, hftbacktest or cryptofeed; merged by time), implies --market replay; "
+        + _overrides("replay.files"),
+    )
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--speed", type=float, metavar="X", help="replay at X times the recorded pace; " + _overrides("replay.speed")
+    )
+    pace.add_argument(
+        "--as-fast-as-possible",
+        action="store_true",
+        default=None,
+        help="replay on a virtual clock, as fast as the CPU allows (same recording and seed, same fill events); "
+        + _overrides("replay.as_fast_as_possible"),
+    )
+    p.add_argument(
+        "--replay-via",
+        choices=("auto", "direct", "exchange"),
+        help="serve a replay directly to the feeds in memory (fast) or through the embedded exchange's servers "
+        "(pings, REST, faults); auto = direct for --as-fast-as-possible without [sim] faults; "
+        + _overrides("replay.via"),
+    )
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:

@@ -238,7 +238,7 @@ def echo_warning(events: list[dict[str, Any]]) -> str | None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m actors.tools.calibrate",
         description="Build a fill-ratio calibration (per zone and side), or with --slippage the slippage drift "
@@ -280,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         help="build the slippage drift model (realized minus predicted slippage per venue, side and size "
         "bucket) instead of a fill-ratio calibration",
     )
+    _market_arguments(parser)
+    return parser
+
+
+def _market_arguments(parser: argparse.ArgumentParser) -> None:
     market = parser.add_argument_group("--market: fit the simulated market to real prices (docs/simulator.md)")
     market.add_argument(
         "--market",
@@ -303,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         "--seed", type=int, default=1, help="seed of the bootstrap and of the check run (default: %(default)s)"
     )
     market.add_argument("--name", metavar="NAME", help="the model's name (default: the output file's stem)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.market:
         from actors.tools import calibrate_market
@@ -312,10 +321,16 @@ def main(argv: list[str] | None = None) -> int:
         return calibrate_market.run(args)
     if args.keep and not args.keep_from:
         parser.error("--keep needs --keep-from")
-    events = []
     out = Path(args.out)
     if args.slippage:
         return _slippage(args, out)
+    return _fill_ratios(args, out)
+
+
+def _fill_ratios(args: argparse.Namespace, out: Path) -> int:
+    """The fill-ratio calibration: build and write it, print its zones; one line on stderr and 2 for unusable
+    input, 1 when it cannot be written."""
+    events: list[dict[str, Any]] = []
     try:
         if args.min_samples < 1:
             raise CalibrateError(f"--min-samples expects a whole number >= 1, got {args.min_samples}")
