@@ -56,7 +56,8 @@ def test_no_module_over_500_lines_and_no_function_over_60(path):
 @pytest.mark.parametrize("module, function", sorted(ALLOWED))
 def test_an_allowed_function_is_still_long(module, function):
     """Once the work an entry names has brought the function under 60 lines, the entry goes too."""
-    assert function in {name for name, _, _ in _long_functions(ROOT / module)}, f"remove {module} {function} from ALLOWED"
+    long = {name for name, _, _ in _long_functions(ROOT / module)}
+    assert function in long, f"remove {module} {function} from ALLOWED"
 
 
 def test_the_size_check_sees_a_long_function():
