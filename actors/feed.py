@@ -40,6 +40,7 @@ from actors.core.budget import ByteBudget
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
 from actors.core.venues.binance_book import BookKeeper, SnapshotError, Verdict
+from actors.core.venues.upbit_book import BookBatcher
 from actors.core.vocabulary import FeedFailure, RestartCause, Venue
 from actors.net.failures import FailureKind, connect_failure
 from actors.net.http import http_client
@@ -197,17 +198,10 @@ async def run_upbit_feed(
         await conn.send(upbit.subscribe_request(str(uuid.uuid4()), codes))
         log.info("connected to {}, subscribed to {}", cfg.url, ", ".join(codes))
         stats.last_data_at = next_ping_at = subscribed_at = trio.current_time()
-        last_book = dict.fromkeys(codes, subscribed_at)  # per code; the subscription time until its first book
-        seen: set[str] = set()
+        books = BookBatcher(codes, stats, subscribed_at)
 
         def stale() -> FeedStale:
-            code = min(codes, key=last_book.__getitem__)
-            if code not in seen:
-                return FeedStale(
-                    f"no order book for {code} within {cfg.stale_after_s:g} s of subscribing "
-                    f"(is {code} a market listed on the exchange?)"
-                )
-            return FeedStale(f"no order book for {code} for {cfg.stale_after_s:g} s")
+            return FeedStale(books.stale_reason(cfg.stale_after_s))
 
         try:
             while True:
@@ -216,34 +210,16 @@ async def run_upbit_feed(
                     await conn.send(upbit.PING)
                     stats.pings_sent += 1
                     next_ping_at += cfg.ping_interval_s
-                events = await reader.next_events(min(last_book.values()) + cfg.stale_after_s, stale, next_ping_at)
+                events = await reader.next_events(books.stale_at(cfg.stale_after_s), stale, next_ping_at)
                 if events is None:
                     continue  # time to ping
-                now = trio.current_time()
-                newest: dict[str, upbit.Orderbook] = {}  # each Upbit book is a full state: the last one wins
-                error = None
-                for event in events:
-                    if isinstance(event, upbit.Orderbook):
-                        stats.padded_levels += event.padded_levels
-                        if event.code in newest:
-                            stats.books_superseded += 1
-                        newest[event.code] = event
-                    elif isinstance(event, upbit.ErrorFrame):
-                        error = error or event
-                if newest:
-                    stats.last_data_at = now
-                    stats.mark_trusted(now)
-                for event in newest.values():
-                    if event.code in last_book:
-                        last_book[event.code] = now
-                    outbox.publish(BookView(upbit.VENUE, event.code, event.bids, event.asks, now, event.timestamp_ms))
-                    if not stats.connected:
-                        seen.add(event.code)
-                        if seen.issuperset(codes):
-                            stats.connected = True
-                            task_status.started()
-                if error is not None:
-                    raise FeedError(f"Upbit error {error.name}: {error.message}")
+                batch = books.on_batch(events, trio.current_time())
+                for view in batch.views:
+                    outbox.publish(view)
+                if batch.ready:
+                    task_status.started()
+                if batch.error is not None:
+                    raise FeedError(f"Upbit error {batch.error.name}: {batch.error.message}")
         finally:
             stats.connected = False
             stats.mark_untrusted(trio.current_time())
@@ -351,9 +327,7 @@ class _BinanceBook:
         return self._follow(self.keeper.on_diff(diff))
 
     def publish(self, received_at: float) -> None:
-        self.keeper.published()
-        self._stats.mark_trusted(received_at)
-        self._outbox.publish(self.keeper.view(self.cfg.view_depth, received_at))
+        self._outbox.publish(self.keeper.publish(self.cfg.view_depth, received_at))
         self._on_published()
 
     async def resync(self) -> None:
@@ -377,12 +351,11 @@ class _BinanceBook:
             self.fetching = False
 
     def _follow(self, verdict: Verdict) -> bool:
+        now = trio.current_time()
         if verdict.lost is not None:
-            now = trio.current_time()
-            self._stats.mark_untrusted(now)
             self._outbox.withdraw(self.cfg.symbol, now)
             self._log.warning(verdict.lost)
-        return verdict.publish
+        return self.keeper.follow(verdict, now)
 
 
 async def run_binance_feed(
