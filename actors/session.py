@@ -51,6 +51,7 @@ from actors.net.ws import WsConnectError
 from actors.records.files import DataWriteError, FillWriter, Recorder, write_json_atomic
 from actors.records.kpi import SessionContext, build_kpi
 from actors.records.paths import SessionPaths
+from actors.replay_batch import BatchedReplay, why_actors
 from actors.sim.direct import ENDPOINTS, DirectReplay
 from actors.sim.exchange import SimEndpoints
 from actors.sim.replay import ReplayHub, ReplayMarket, ReplayPacer
@@ -89,7 +90,7 @@ async def _stop_after_replay(pacer: ReplayPacer, ctx: SessionContext, stop: trio
 
 async def _serve_replay(
     cfg: Config, ctx: SessionContext, replay: ReplayMarket, nursery: trio.Nursery
-) -> tuple[SimEndpoints, ReplayPacer, DirectReplay | None]:
+) -> tuple[SimEndpoints, ReplayPacer, DirectReplay | BatchedReplay | None]:
     """Serve a replay, directly at the network seam or through the embedded exchange; the session's
     market clock follows the recording from the replay's first served instant."""
     speed = 1.0 if cfg.replay.as_fast_as_possible else cfg.replay.speed
@@ -107,8 +108,9 @@ async def _serve_replay(
     }
     if replay.direct:
         direct = DirectReplay(replay, pacer)
-        nursery.start_soon(direct.run_clock)
-        return ENDPOINTS, pacer, direct
+        batched = BatchedReplay(cfg, ctx, direct) if why_actors(cfg) is None else None
+        nursery.start_soon(direct.run_clock if batched is None else batched.run_clock)
+        return ENDPOINTS, pacer, direct if batched is None else batched
     hub = ReplayHub(replay, cfg.sim, cfg.session.seed, pacer, cfg.replay.read_ahead_bytes)
     endpoints = await nursery.start(partial(serve_hub, hub, binance_symbol=cfg.feeds.binance.symbol))
     return endpoints, pacer, None
@@ -177,8 +179,15 @@ async def run_session(
                     endpoints, pacer, direct = await _serve_replay(cfg, ctx, replay, root)
                 else:
                     endpoints = None
-                with network_scope(direct) if direct is not None else nullcontext():
-                    await _run_actors(cfg, paths, ctx, writer, recorder, feed_configs(cfg, endpoints), stop, pacer, log)
+                if isinstance(direct, BatchedReplay):
+                    await direct.run(cfg, paths, writer, stop, log)
+                else:
+                    if cfg.session.market == "replay":
+                        log.info("replay path: actors ({})", why_actors(cfg))
+                    with network_scope(direct) if direct is not None else nullcontext():
+                        await _run_actors(
+                            cfg, paths, ctx, writer, recorder, feed_configs(cfg, endpoints), stop, pacer, log
+                        )
                 root.cancel_scope.cancel()
         finally:
             show_in_log(None)

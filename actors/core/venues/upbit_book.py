@@ -20,7 +20,7 @@ import attrs
 
 from actors.core.book import BookView
 from actors.core.kpi import FeedStats
-from actors.core.venues.upbit import VENUE, ErrorFrame, Orderbook
+from actors.core.venues.upbit import VENUE, ErrorFrame, Event, Orderbook
 
 
 @attrs.frozen
@@ -40,7 +40,7 @@ class BookBatcher:
         self._last_book = dict.fromkeys(codes, subscribed_at)  # per code; the subscription time until its first
         self._seen: set[str] = set()
 
-    def on_batch(self, events: list, now: float) -> UpbitBatch:
+    def on_batch(self, events: list[Event], now: float) -> UpbitBatch:
         stats = self._stats
         newest: dict[str, Orderbook] = {}  # each Upbit book is a full state: the last one wins
         error = None
