@@ -45,6 +45,7 @@ from actors.core.vocabulary import FeedFailure, RestartCause, Venue
 from actors.net.failures import FailureKind, connect_failure
 from actors.net.http import http_client
 from actors.net.ws import WsClosed, WsConn, WsConnectError, WsLimits, open_ws
+from supervision import sole_exception
 
 BAD_FRAME_WINDOW_S = 60.0
 MAX_BATCH = 256  # frames read per wake-up when they have queued up behind the first (and message_queue_bytes)
@@ -243,7 +244,7 @@ async def _fetch_snapshot(http: httpx.AsyncClient, cfg: BinanceFeedConfig, recor
     if status != 200:
         raise SnapshotError(f"depth snapshot HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
     if recorder is not None:
-        recorder.write("binance", "rest", trio.current_time(), body)
+        recorder.write(Venue.BINANCE, "rest", trio.current_time(), body)
     try:
         return binance.decode_snapshot(body)
     except Exception as exc:  # any exception of the decoder: RecursionError on nested JSON, say
@@ -458,6 +459,7 @@ def _one_failure() -> Iterator[None]:
     try:
         yield
     except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-            raise group.exceptions[0] from None
+        leaf = sole_exception(group)
+        if isinstance(leaf, Exception):
+            raise leaf from None
         raise

@@ -46,11 +46,9 @@ from actors.core.trader_outputs import FillEvent
 from actors.core.venues import binance, upbit
 from actors.core.venues.binance_book import BookKeeper, Verdict
 from actors.core.venues.upbit_book import BookBatcher
-from actors.core.vocabulary import FeedFailure
+from actors.core.vocabulary import FeedFailure, Venue
 from actors.feed import BAD_FRAME_WINDOW_S, MAX_REFETCH, MAX_STUCK_IN_A_ROW, diff_buffer_pool
-from actors.records.files import FillWriter
-from actors.records.kpi import SessionContext
-from actors.records.paths import SessionPaths
+from actors.session.tree import REPLAY_TAIL_S, Frame
 from actors.sim.binance_server import diff_payload, rest_response
 from actors.sim.direct import DirectReplay
 from actors.sim.model import StepResult
@@ -59,7 +57,6 @@ from actors.sim.upbit_server import orderbook_frame, parse_subscription
 from supervision import SupervisorGaveUp, supervise
 
 FILLS_BUFFER = 1024  # as the session's fills channel
-REPLAY_TAIL_S = 1.0  # as the session: after the recording's last event, legs in flight meet the last books
 
 
 def why_actors(cfg: Config) -> str | None:
@@ -115,11 +112,12 @@ class BatchedReplay:
     """The feeds, the aggregator and the executor of a direct replay on the virtual clock, as one pass of
     the pure core per step (``run_clock`` is the replay's clock task, ``run`` the session's actors)."""
 
-    def __init__(self, cfg: Config, ctx: SessionContext, direct: DirectReplay) -> None:
-        self.cfg, self.ctx, self.direct = cfg, ctx, direct
+    def __init__(self, frame: Frame, direct: DirectReplay) -> None:
+        cfg = frame.info.config
+        self.frame, self.direct = frame, direct
         self.market, self.pacer = direct.market, direct.pacer
         self._ufeed, self._bfeed = cfg.feeds.upbit, cfg.feeds.binance
-        self._ustats, self._bstats = ctx.feeds["upbit"], ctx.feeds["binance"]
+        self._ustats, self._bstats = frame.sources.feeds[Venue.UPBIT], frame.sources.feeds[Venue.BINANCE]
         self._ulog, self._blog = logger.bind(actor="feed:upbit"), logger.bind(actor="feed:binance")
         self._codes = (self._ufeed.market, self._ufeed.fx_market)
         ticket = upbit.subscribe_request("batched", self._codes)
@@ -129,11 +127,10 @@ class BatchedReplay:
         self._snapshot_wanted = False
         self._connected = False  # what the pacer waits for: both feeds connected
         self._ready = trio.Event()  # both feeds have published their first books
-        self._aggregator = _Coalescer(ctx.market_state, cfg.aggregator.coalesce_ms / 1e3)
+        self._aggregator = _Coalescer(frame.sources.market, cfg.aggregator.coalesce_ms / 1e3)
         self._window = trio.Event()  # a window opened while the executor's task slept
         self._next_ping_at = math.inf
         self._fills: trio.MemorySendChannel[FillEvent] | None = None
-        self._stop: trio.Event | None = None
         self._stopped_at: float | None = None
         self._outbox: list[FillEvent] = []
         self.error: str | None = None  # what ended the batched pass early
@@ -152,8 +149,7 @@ class BatchedReplay:
         except Exception as exc:  # a failure a feed's restart would have handled: the session ends on it
             self.error = f"{type(exc).__name__}: {exc}"
             self._window.set()
-            if self._stop is not None:
-                self._stop.set()
+            self.frame.stop.set()
             return
         if self._aggregator.ends_at is not None:
             self._window.set()
@@ -219,7 +215,7 @@ class BatchedReplay:
                 str(exc)[:200],
                 frame[:120],
             )
-            if recent > (self._ufeed if stats.venue == "upbit" else self._bfeed).max_bad_frames_per_min:
+            if recent > (self._ufeed if stats.venue == Venue.UPBIT else self._bfeed).max_bad_frames_per_min:
                 raise BatchUnsupported(f"feed:{stats.venue} would reconnect: {recent} bad frames") from None
             return []
 
@@ -335,7 +331,8 @@ class BatchedReplay:
     async def _execute(self) -> None:
         """The executor's part: a view at the end of each window, the legs at their times; after the stop, the
         window still open (as the aggregator drains its inbox), then the session drains the legs."""
-        trader, clock, ctx = self.ctx.trader, self.ctx.clock, self.ctx
+        sources, clock = self.frame.sources, self.frame.clock
+        trader = sources.trader
         while self.error is None:
             window, due = self._aggregator.ends_at, trader.due_at()
             if window is None and self._stopped_at is not None:
@@ -346,36 +343,43 @@ class BatchedReplay:
                 await self._window.wait()  # a window opened (or the session stopped) before ``at``
             if trio.current_time() < at:
                 continue
+            self._heed_disk()
             stopped = trader.risk_stopped
             if due is not None and due <= at:
                 self._outbox.extend(trader.on_timer(at, clock.utc(at)))
             else:
-                view = ctx.market_state.view(self._aggregator.close())
+                view = sources.market.view(self._aggregator.close())
                 if view.complete:
                     self._outbox.extend(trader.on_view(view, clock.utc(at)))
                     if view.newest_received_at is not None:
-                        ctx.wire_to_decision.add(at - view.newest_received_at)
+                        sources.wire_to_decision.add(at - view.newest_received_at)
             if trader.risk_stopped is not None and stopped is None:
                 logger.bind(actor="executor").warning("risk limit reached, no new entries: {}", trader.risk_stopped)
             await self._flush()
+
+    def _heed_disk(self) -> None:
+        """As the executor: no new trades once a data write failed (``ExecutorState.heed_disk``)."""
+        disk = self.frame.sources.disk
+        if disk.error is not None:
+            self.frame.sources.trader.stop_entries(f"disk: {disk.error}")
 
     async def _flush(self) -> None:
         assert self._fills is not None
         while self._outbox:
             await self._fills.send(self._outbox.pop(0))
 
-    async def run(self, cfg: Config, paths: SessionPaths, writer: FillWriter, stop: trio.Event, log) -> None:
+    async def run(self) -> None:
         """In place of the session's actor tree: the collector under its supervisor, the pure pass in this
         task; the same start (both feeds ready within startup_timeout_s), duration and stop."""
-        ctx, s = self.ctx, cfg.session
+        frame = self.frame
+        info, sources, stop, log = frame.info, frame.sources, frame.stop, frame.log
+        cfg, life = info.config, sources.lifecycle
+        s = cfg.session
         log.info("replay path: batched, one pass of the pure core per instant (replay.batched = false: the actors)")
-        self._stop = stop
         fills_send, fills_recv = trio.open_memory_channel[FillEvent](FILLS_BUFFER)
         self._fills = fills_send
         jitter_rng = random.Random(s.seed + SeedStream.MARKET)
-        collector = partial(
-            run_collector, fills_recv, writer, ctx, paths.kpi, s.kpi_interval_s, s.status_interval_s, paths.premium
-        )
+        collector = partial(run_collector, fills_recv, frame.writer, info, sources, frame.clock)
 
         async def supervised(*, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
             with fills_recv:
@@ -384,68 +388,73 @@ class BatchedReplay:
                         collector,
                         name=COLLECTOR,
                         policy=cfg.supervision,
-                        stats=ctx.children[COLLECTOR],
+                        stats=sources.actors[COLLECTOR],
                         rng=random.Random(jitter_rng.random()),
+                        hurry=frame.draining,
                         task_status=task_status,
                     )
                 except SupervisorGaveUp as exc:
-                    ctx.fatal.append(str(exc))
+                    life.fail(str(exc))
                     stop.set()
 
         async with trio.open_nursery() as consumers:
             await consumers.start(supervised, name=COLLECTOR)
             with fills_send:
                 for name in (EXECUTOR, AGGREGATOR, FEED_UPBIT, FEED_BINANCE):  # each started once, ready at once
-                    ctx.children[name].starts += 1
+                    sources.actors[name].starts += 1
                 async with trio.open_nursery() as trading:
                     trading.start_soon(self._execute)
                     self._connect(trio.current_time())
-                    with trio.CancelScope(deadline=ctx.opened_at + s.startup_timeout_s) as startup:
+                    with trio.CancelScope(deadline=info.opened_at + s.startup_timeout_s) as startup:
                         async with trio.open_nursery() as waiting:
                             waiting.start_soon(_cancel_when, stop, startup)
                             await self._ready.wait()
                             waiting.cancel_scope.cancel()
                     if startup.cancelled_caught and not stop.is_set():
-                        ctx.fatal.append(
+                        life.fail(
                             f"startup: the feeds were not ready within startup_timeout_s={s.startup_timeout_s:g} "
                             "(batched replay path)"
                         )
                         stop.set()
                     if not stop.is_set():
-                        await self._trade(cfg, stop, log)
+                        await self._trade()
                     if self.error is not None:
-                        ctx.fatal.append(f"replay (batched path): {self.error}; rerun with replay.batched = false")
-                    self._stopped_at = ctx.ended_at = trio.current_time()
+                        life.fail(f"replay (batched path): {self.error}; rerun with replay.batched = false")
+                    self._stopped_at = ended_at = trio.current_time()
+                    life.end(ended_at)
                     log.info("stopping: cancelling the feeds, draining the pipeline")
-                    while self._next_ping_at < ctx.ended_at:  # the Upbit feed's keep-alives until it is cancelled
+                    frame.draining.set()
+                    while self._next_ping_at < ended_at:  # the Upbit feed's keep-alives until it is cancelled
                         self._ustats.pings_sent += 1
                         self._next_ping_at += self._ufeed.ping_interval_s
                     for stats in (self._ustats, self._bstats):
                         stats.connected = False
-                        stats.mark_untrusted(ctx.ended_at)
+                        stats.mark_untrusted(ended_at)
                     self._window.set()
                 # the executor's drain once its inbox closes: legs still in flight meet the last books
-                trader = ctx.trader
+                self._heed_disk()
+                trader = sources.trader
                 while (due := trader.due_at()) is not None:
-                    self._outbox.extend(trader.on_timer(due, ctx.clock.utc(due)))
+                    self._outbox.extend(trader.on_timer(due, frame.clock.utc(due)))
                 await self._flush()
             consumers.cancel_scope.deadline = trio.current_time() + s.shutdown_grace_s
         if consumers.cancel_scope.cancelled_caught:
-            ctx.fatal.append(f"the pipeline did not drain within shutdown_grace_s={s.shutdown_grace_s:g}")
+            life.fail(f"the pipeline did not drain within shutdown_grace_s={s.shutdown_grace_s:g}")
 
-    async def _trade(self, cfg: Config, stop: trio.Event, log) -> None:
-        ctx = self.ctx
-        ctx.trading_since = trio.current_time()
+    async def _trade(self) -> None:
+        frame = self.frame
+        cfg, life, log = frame.info.config, frame.sources.lifecycle, frame.log
+        life.trading_since = trio.current_time()
         gc.freeze()  # as the session does once the feeds are ready (undone when it ends)
         log.info(
             "both feeds ready after {:.2f} s; trading for {:g} s",
-            ctx.trading_since - ctx.opened_at,
+            life.trading_since - frame.info.opened_at,
             cfg.session.duration_s,
         )
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._stop_after_replay, stop, log)
+            nursery.start_soon(self._stop_after_replay)
             with trio.move_on_after(cfg.session.duration_s):
-                await stop.wait()
+                await frame.stop.wait()
             nursery.cancel_scope.cancel()
         pacer = self.pacer
         if not pacer.finished.is_set():
@@ -455,13 +464,14 @@ class BatchedReplay:
                 pacer.market.recording.describe(),
             )
 
-    async def _stop_after_replay(self, stop: trio.Event, log) -> None:
+    async def _stop_after_replay(self) -> None:
+        frame = self.frame
         await self.pacer.finished.wait()
         await trio.sleep(REPLAY_TAIL_S)  # legs in flight meet the last books, the collector writes them
-        log.info("end of the recording: stopping")
+        frame.log.info("end of the recording: stopping")
         if self.pacer.error is not None:
-            self.ctx.fatal.append(f"replay: {self.pacer.error}")
-        stop.set()
+            frame.sources.lifecycle.fail(f"replay: {self.pacer.error}")
+        frame.stop.set()
 
 
 def _decode_binance(frame: bytes | str) -> list[binance.Event]:

@@ -160,7 +160,7 @@ def _replay_session() -> dict[str, Any]:
 
     import trio
 
-    from actors.cli import configure_logging
+    from actors.logs import configure_logging
     from actors.net.memory import memory_network
     from actors.records.paths import SessionPaths
     from actors.session import run_session
@@ -220,7 +220,7 @@ def latency(speed: float, duration_s: float) -> dict[str, Any]:
 
     import trio
 
-    from actors.cli import configure_logging
+    from actors.logs import configure_logging
     from actors.records.paths import SessionPaths
     from actors.session import run_session
 

@@ -294,7 +294,8 @@ class InventoryLog:
 
     Held as rows of numbers in one array allocated at the first sample (time, each venue's assets' change,
     value), not as objects: a session of days keeps the same memory whatever the thinning does
-    (tests/actors/test_soak.py measures allocated blocks); ``samples`` builds the objects when asked."""
+    (tests/actors/test_soak.py measures allocated blocks); ``samples`` builds the objects when asked, ``rows``
+    copies the numbers."""
 
     interval_s: float = 10.0
     max_samples: int = 360
@@ -321,14 +322,39 @@ class InventoryLog:
             self.interval_s *= 2
 
     @property
-    def samples(self) -> list[InventorySample]:
+    def samples(self) -> tuple[InventorySample, ...]:
+        return self.rows().samples()
+
+    def rows(self) -> InventoryRows:
+        """A read-only copy of the samples so far, as numbers (what a statistics snapshot holds: read every
+        second, so it builds no object per sample)."""
         if self._rows is None:
-            return []
+            return NO_INVENTORY
+        rows = self._rows[: self._count].copy()
+        rows.flags.writeable = False
+        return InventoryRows(self._columns, rows)
+
+
+@attrs.frozen
+class InventoryRows:
+    """Inventory samples as ``InventoryLog`` holds them: per row the time, each (venue, asset)'s change in
+    ``columns`` order and the value in USDT."""
+
+    columns: tuple[Key, ...]
+    rows: npt.NDArray[np.float64] = attrs.field(eq=False)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def samples(self) -> tuple[InventorySample, ...]:
         out = []
-        for row in self._rows[: self._count]:
+        for row in self.rows:
             change: dict[str, dict[str, float]] = {}
-            for i, (venue, asset) in enumerate(self._columns):
+            for i, (venue, asset) in enumerate(self.columns):
                 change.setdefault(venue, {})[asset] = float(row[i + 1])
             venues = {venue: MappingProxyType(assets) for venue, assets in change.items()}
             out.append(InventorySample(float(row[0]), MappingProxyType(venues), float(row[-1])))
-        return out
+        return tuple(out)
+
+
+NO_INVENTORY = InventoryRows((), np.zeros((0, 2)))

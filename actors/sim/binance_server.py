@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 from loguru import logger
 
+from actors.core.vocabulary import Venue
 from actors.net.http import serve_http
 from actors.net.ws import WsConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, MarketHolder, SimHub
@@ -82,7 +83,7 @@ def diff_payload(symbol: str, time_ms: int, diff: BinanceDiff) -> str:
 
 
 class _Session(FaultTarget):
-    venue = "binance"
+    venue = Venue.BINANCE
 
     def __init__(self, hub: SimHub, conn: WsConn, symbol: str, combined: bool, streams: list[str]) -> None:
         super().__init__(hub, conn)
@@ -368,7 +369,7 @@ async def serve_binance_rest(
         await hub.wait_book()
         answer = rest_response(hub, symbol, target)
         if answer[0] == 200 and hub.cfg.binance_overlap_after_snapshot:
-            for session in hub.targets["binance"]:  # the snapshot's client is one of them; the others do not mind
+            for session in hub.targets[Venue.BINANCE]:  # the snapshot's client is one of them; the others do not mind
                 if isinstance(session, _Session):
                     session.overlap_next = True
         return answer

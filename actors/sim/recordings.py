@@ -52,6 +52,7 @@ import attrs
 import msgspec
 
 from actors.core.venues import FrameError, binance, upbit
+from actors.core.vocabulary import Venue
 from actors.inputs import MAX_LINE_BYTES, MIB, InputError, LineReader
 
 BookEvent = Union[binance.DepthDiff, binance.DepthSnapshot, upbit.Orderbook]
@@ -83,7 +84,7 @@ class Recorded:
 
     def __init__(self, at_s: float, venue: str, symbol: str, kind: Kind, frame: str | bytes) -> None:
         self.at_s = at_s  # seconds since the recording's first kept event
-        self.venue = venue  # "upbit" | "binance"
+        self.venue = venue
         self.symbol = symbol  # Upbit code or Binance symbol (upper case)
         self.kind = kind
         self.frame = frame
@@ -101,7 +102,7 @@ class Recorded:
 
 
 def _decode_book(venue: str, kind: Kind, frame: str | bytes) -> BookEvent:
-    if venue == "binance":
+    if venue == Venue.BINANCE:
         event = binance.decode(frame)
         expected = binance.DepthDiff if kind is Kind.DIFF else binance.DepthSnapshot
         if isinstance(event, expected):
@@ -156,7 +157,7 @@ class _Peeked:
 def _peek(venue: str, frame: str | bytes, skipped: Counter[str]) -> _Peeked | None:
     """What a frame is (None: not a book; counted in ``skipped``). Raises on a frame that is not JSON of
     the venue's shape: the caller counts it as damage."""
-    if venue == "binance":
+    if venue == Venue.BINANCE:
         p = _peek_binance.decode(frame)
         d = p.data if p.data is not None else p
         if d.e == "depthUpdate":
@@ -216,12 +217,12 @@ def _finite(x: float) -> float:
 
 def _venue_of(url: str) -> str | None:
     host = urlsplit(url).hostname or ""
-    return "binance" if "binance" in host else "upbit" if "upbit" in host else None
+    return Venue.BINANCE if Venue.BINANCE in host else Venue.UPBIT if Venue.UPBIT in host else None
 
 
 class _OurLine(msgspec.Struct):
     t_s: float
-    venue: Literal["upbit", "binance"]
+    venue: Venue
     kind: Literal["ws", "rest"]
     frame: str
     wall_ns: float = 0.0
@@ -262,7 +263,7 @@ class _Hftbacktest:
             raise ValueError("not '<ns> <json>'")
         local_s = _finite(int(m.group(1)) / 1e9)
         payload = m.group(2)
-        peeked = _peek("binance", payload, skipped)
+        peeked = _peek(Venue.BINANCE, payload, skipped)
         if peeked is None:
             return []
         if peeked.event_ms is not None:
@@ -271,7 +272,7 @@ class _Hftbacktest:
             at = peeked.event_ms / 1e3
         else:
             at = local_s + self.offset_s
-        return [_Timed(at, "binance", peeked.symbol, peeked.kind, payload)]
+        return [_Timed(at, Venue.BINANCE, peeked.symbol, peeked.kind, payload)]
 
 
 class _Cryptofeed:
@@ -304,13 +305,15 @@ class _Cryptofeed:
                 raise RecordingError(f"{self._path}: a connection to {url}, neither Upbit nor Binance")
         elif arrow == "->":  # an HTTP response body
             rest_venue = _venue_of(url)
-            if rest_venue != "binance" or urlsplit(url).path != "/api/v3/depth" or body is None:
+            if rest_venue != Venue.BINANCE or urlsplit(url).path != "/api/v3/depth" or body is None:
                 skipped[f"{rest_venue or 'other'}:http"] += 1
                 return []
-            peeked = _peek("binance", body, skipped)
+            peeked = _peek(Venue.BINANCE, body, skipped)
             if peeked is not None:
                 symbol = parse_qs(urlsplit(url).query).get("symbol", [None])[0]
-                return [_Timed(_finite(float(ts)), "binance", symbol.upper() if symbol else None, peeked.kind, body)]
+                return [
+                    _Timed(_finite(float(ts)), Venue.BINANCE, symbol.upper() if symbol else None, peeked.kind, body)
+                ]
         else:
             skipped["sent"] += 1
         return []
@@ -413,7 +416,7 @@ class _File:
                 diff_symbols.add(t.symbol)
         rest_symbol = next(iter(diff_symbols)) if len(diff_symbols) == 1 else None
         if unnamed_rest and rest_symbol is not None:
-            books.add(("binance", rest_symbol))
+            books.add((Venue.BINANCE, rest_symbol))
         offsets = reader.offsets if isinstance(reader, _Hftbacktest) else None
         return cls(path, fmt, books, rest_symbol, statistics.median(offsets) if offsets else 0.0)
 

@@ -30,7 +30,7 @@ def run_task(task: dict[str, Any], out_dir: str) -> SweepRow:
     import trio.testing
 
     from actors import config as config_mod
-    from actors.cli import configure_logging
+    from actors.logs import configure_logging
     from actors.net.memory import memory_network
     from actors.records.kpi import as_kpi
     from actors.records.paths import SessionPaths

@@ -19,6 +19,7 @@ from typing import Sequence
 import attrs
 
 from actors.core.ledger import LedgerError, left_by_trade, not_flat, reconcile_fills
+from actors.core.refusals import Refusal
 from actors.core.vocabulary import HedgeReason, Leg
 from actors.records.kpi import InventoryPoint, Kpi
 from actors.tools.report_plots import clean, zone_order
@@ -232,7 +233,7 @@ def _hedge_costs(s: Session) -> list[str]:
                 sum(closed) / len(closed) if closed else None,
             )
         )
-    refused = s.kpi.refusals.get("hedge_cost", 0)
+    refused = s.kpi.refusals.get(Refusal.HEDGE_COST.label, 0)
     lines = [
         "### Expected hedge cost",
         "",

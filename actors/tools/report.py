@@ -39,6 +39,7 @@ from actors.core.acceptance import SIDES, SideDistributions, side_distributions
 from actors.core.vocabulary import Side
 from actors.records.files import replacing
 from actors.records.kpi import Kpi, ReplayInfo
+from actors.records.summary import market_label
 from actors.tools import ledger_report, realism, slippage_report
 from actors.tools.report_plots import SIMPLE_MODEL_NOTE, clean, figures, save_figure, zone_order
 from actors.tools.session_files import (
@@ -51,6 +52,7 @@ from actors.tools.session_files import (
     skip_note,
 )
 from actors.tools.trades import Trade, clock_time, max_drawdown, totals, write_trades_csv
+from supervision import most_frequent_first
 
 FULL_TABLE_UP_TO = 20  # trades; above it the report shows the first FIRST_TRADES and the WORST_TRADES
 FIRST_TRADES, WORST_TRADES = 10, 5
@@ -257,7 +259,7 @@ def _totals(s: Session) -> list[str]:
     lines.append(f"- Turnover: {_num(t.turnover_usdt, ',.2f')} USDT filled" + (f" ({split})." if split else "."))
     lines.append(f"- Fees: {_num(t.fees_usdt, ',.4f')} USDT in all (KRW at each leg's FX rate, BTC at its price).")
     if kpi.refusals:
-        refused = ", ".join(f"{k} {n}" for k, n in sorted(kpi.refusals.items(), key=lambda kv: -kv[1]))
+        refused = ", ".join(f"{k} {n}" for k, n in most_frequent_first(kpi.refusals))
         lines.append(f"- Decisions not taken: {refused}.")
     return lines + [""] + _fees(s) + _balances(kpi)
 
@@ -395,7 +397,7 @@ def _slippage(s: Session, plot: Path) -> list[str]:
             model = read_slippage_calibration(orders.slippage_calibration_path)
         except ConfigError as exc:
             return [f"Slippage not judged: the session's drift model cannot be read now ({exc}).", ""]
-    return slippage_report.section(s.events, model, name, plot, note=realism.market_label(s.kpi))
+    return slippage_report.section(s.events, model, name, plot, note=market_label(s.kpi))
 
 
 # -- comparison ------------------------------------------------------------------------------------

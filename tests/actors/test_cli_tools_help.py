@@ -13,9 +13,9 @@ from typing import Callable
 
 import pytest
 
-from actors.sim import cli as sim_cli
 from actors.sweep import cli as sweep_cli
 from actors.tools import calibrate, decode, realism, report, tail
+from actors.tools import exchange as sim_cli
 from bench import run as bench_run
 from bench import soak
 

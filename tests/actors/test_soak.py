@@ -14,18 +14,26 @@ def test_a_simulated_day_with_chaos_and_faults_does_not_grow(tmp_path):
     # on the market fitted to the real one the demo strategy trades a few times an hour (92 fill events here)
     assert out["fill_events"] == out["fill_events_written"] > 50
     blocks = [s["blocks"] for s in out["samples"]]
-    assert len(blocks) == 25
-    # after a two-hour warm-up, live Python objects stay flat: the least-squares slope over all 23 samples
-    # from hour 2 on. Measured: about +33 allocated blocks a simulated hour (bounded books fluctuating); a leak
-    # of one object per market view gave +141
-    assert out["blocks_per_hour"] == pytest.approx(slope([(s["hour"], s["blocks"]) for s in out["samples"][2:]]))
-    assert out["blocks_per_hour"] < 80, blocks
+    assert len(blocks) == 97  # at the start, then every 15 minutes from 7.5 minutes on
+    # After a two-hour warm-up, live Python objects stay flat: Theil-Sen slopes over the 88 samples from hour 2
+    # on. Containers the collector tracks (views, trades, events, dicts and lists holding objects): measured
+    # +4.5 a simulated hour; keeping one market view in 60 gave +484. Allocated blocks, which also count
+    # floats and strings, vary with the books (a Binance book widens between resyncs, up to 9,000 blocks for
+    # hours): measured +85 to +88 a hour; keeping one float in 60 views (about 120 a hour) gave +213.
+    warm = [s for s in out["samples"] if s["hour"] >= 2]
+    assert len(warm) == 88
+    assert out["blocks_per_hour"] == pytest.approx(slope([(s["hour"], s["blocks"]) for s in warm]))
+    assert out["objects_per_hour"] < 40, [s["objects"] for s in out["samples"]]
+    assert out["blocks_per_hour"] < 150, blocks
 
 
-def test_the_growth_is_a_slope_over_every_sample_not_the_first_and_last():
-    """One high last sample (a book that happened to be wide at that instant) no longer decides the figure: the
-    first-to-last slope of these samples is +91 a hour (over the bound of 80, the failure once seen at 122);
-    the fitted one +22. A steady leak still shows in full."""
-    hours = range(2, 25)
-    assert slope([(h, 2000.0 if h == 24 else 0.0) for h in hours]) == pytest.approx(2000 * 11 / 1012)
-    assert slope([(h, 141.0 * h + (50 if h % 2 else -50)) for h in hours]) == pytest.approx(141.0, abs=10)
+def test_the_growth_is_a_robust_slope_over_every_sample():
+    """A few samples far above their neighbours (caught with a book at its widest, an actor restarting) do not
+    decide the figure: four spikes of 3,000 to 6,000 blocks among 23 hourly samples, as seen on the hour, gave a
+    least-squares slope of +90 to +134 a hour over a flat line; the robust slope reads the line. A steady leak
+    still shows in full, and so does a slow one under the noise of a book."""
+    hours = list(range(2, 25))
+    spikes = {4: 3000.0, 18: 3000.0, 19: 6000.0, 22: 4000.0}
+    assert slope([(h, 1000.0 + spikes.get(h, 0.0)) for h in hours]) == pytest.approx(0.0)
+    assert slope([(h, 141.0 * h + (500 if h % 2 else -500)) for h in hours]) == pytest.approx(141.0, abs=10)
+    assert slope([(h, 60.0 * h + spikes.get(h, 0.0)) for h in hours]) == pytest.approx(60.0)
