@@ -30,7 +30,7 @@ import gc
 import math
 import random
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import trio
 from loguru import logger
@@ -51,16 +51,22 @@ from actors.feed import BAD_FRAME_WINDOW_S, MAX_REFETCH, MAX_STUCK_IN_A_ROW, dif
 from actors.session.tree import REPLAY_TAIL_S, Frame
 from actors.sim.binance_server import diff_payload, rest_response
 from actors.sim.direct import DirectReplay
-from actors.sim.model import StepResult
-from actors.sim.recordings import Kind, Recorded
+from actors.sim.model import BinanceDiff, StepResult
+from actors.sim.recordings import Kind, Recorded, Scan, scan
+from actors.sim.replay import ReplayMarket
 from actors.sim.upbit_server import orderbook_frame, parse_subscription
 from supervision import SupervisorGaveUp, supervise
 
 FILLS_BUFFER = 1024  # as the session's fills channel
+# bounds of a frame the simulated exchange writes (a synthesised book): its head, an Upbit slot of four numbers
+# in Java's spelling or at 8 decimals, a Binance level of two 8-decimal strings; within max_message_bytes by
+# these bounds, the book is handed over as the event its frame decodes to (not written and decoded again)
+WRITTEN_HEAD_BYTES, WRITTEN_UNIT_BYTES, WRITTEN_LEVEL_BYTES = 512, 256, 128
 
 
-def why_actors(cfg: Config) -> str | None:
-    """Why a session must run on the actor path (None: the batched path applies)."""
+def why_actors(cfg: Config, market: ReplayMarket | None = None) -> str | None:
+    """Why a session must run on the actor path (None: the batched path applies). ``market``: the replay's,
+    whose recording is scanned for what only the actors follow (``why_not_followed``)."""
     if cfg.session.market != "replay" or not cfg.replay.as_fast_as_possible or not cfg.replay.direct(cfg.sim):
         return "not a direct replay on the virtual clock"
     if not cfg.replay.batched:
@@ -71,6 +77,29 @@ def why_actors(cfg: Config) -> str | None:
         return "--record writes the frames as the feeds read them"
     if cfg.aggregator.coalesce_ms <= 0:
         return "aggregator.coalesce_ms = 0: the actor path's views then depend on Trio's scheduling"
+    return None if market is None else why_not_followed(cfg, market.recorded, scan(market.recording))
+
+
+def why_not_followed(cfg: Config, recorded: Iterable[str], found: Scan) -> str | None:
+    """Why the actors must replay this recording: a recorded book silent for a feed's ``stale_after_s`` (the
+    feed reconnects there: the session's last REPLAY_TAIL_S counts after the recording's end), or a frame
+    over its ``max_message_bytes`` (the connection is closed). A reconnect is the feed's supervisor's; the
+    batched path has none, so such a recording is replayed by the actors, with the same results."""
+    for code in recorded:
+        venue = Venue.BINANCE if code == cfg.feeds.binance.symbol else Venue.UPBIT
+        feed = cfg.feeds.binance if venue == Venue.BINANCE else cfg.feeds.upbit
+        book = (venue, code)
+        silent = max(found.silence_s.get(book, 0.0), found.trailing_s.get(book, 0.0) + REPLAY_TAIL_S)
+        if silent >= feed.stale_after_s:
+            return (
+                f"the recording has no {venue} {code} frame for {silent:.1f} s, over feeds.{venue}.stale_after_s = "
+                f"{feed.stale_after_s:g}: the feed reconnects there, as only the actors do"
+            )
+        if found.longest.get(book, 0) > feed.max_message_bytes:
+            return (
+                f"the recording has a {venue} {code} frame of {found.longest[book]:,} bytes, over "
+                f"feeds.{venue}.max_message_bytes: the feed reconnects there, as only the actors do"
+            )
     return None
 
 
@@ -125,6 +154,7 @@ class BatchedReplay:
         self._upbit: BookBatcher | None = None
         self._keeper: BookKeeper | None = None
         self._snapshot_wanted = False
+        self._refetch_at, self._refetches = -math.inf, 0  # a snapshot older than the buffered diffs: when to ask again
         self._connected = False  # what the pacer waits for: both feeds connected
         self._ready = trio.Event()  # both feeds have published their first books
         self._aggregator = _Coalescer(frame.sources.market, cfg.aggregator.coalesce_ms / 1e3)
@@ -159,8 +189,8 @@ class BatchedReplay:
         while self._next_ping_at <= now:  # the Upbit feed's keep-alive (counted; the replay answers nothing)
             self._ustats.pings_sent += 1
             self._next_ping_at += self._ufeed.ping_interval_s
-        upbit_frames: list[bytes | str] = []
-        diffs: list[tuple[bytes | str, Recorded | None]] = []
+        upbit_frames: list[bytes | str | upbit.Orderbook] = []
+        diffs: list[tuple[bytes | str | binance.DepthDiff, Recorded | None]] = []
         if recorded is not None:
             if recorded.kind is Kind.BOOK:
                 self.direct._last_upbit[recorded.symbol] = recorded.frame
@@ -171,23 +201,47 @@ class BatchedReplay:
             else:
                 body = recorded.frame.encode() if isinstance(recorded.frame, str) else recorded.frame
                 self.direct._snapshot_body = body
-                if not self.market.keeps_books and self._snapshot_wanted:
+                if not self.market.keeps_books and self._snapshot_wanted and now >= self._refetch_at:
                     self._resync(body, now)
         elif result is not None:
             for code in result.upbit_changed:
                 units = self._sub.units.get(code)
                 if units is not None:
-                    upbit_frames.append(orderbook_frame(self.direct, code, units, False, self._sub.fmt))
+                    upbit_frames.append(self._synthesised_book(code, units))
             if result.binance_diff is not None:
-                symbol = self.market.binance_symbol
-                payload = diff_payload(symbol, self.market.time_ms, result.binance_diff)
-                diffs.append((f'{{"stream":"{symbol.lower()}@depth@100ms","data":{payload}}}', None))
+                diffs.append((self._synthesised_diff(result.binance_diff), None))
         if upbit_frames:
             self._upbit_batch(upbit_frames, now)
         if diffs:
             self._binance_batch(diffs, now)
-        if self._snapshot_wanted and self.market.keeps_books and self.market.binance_ready:
+        if self._snapshot_wanted and self.market.keeps_books and self.market.binance_ready and now >= self._refetch_at:
             self._resync(self._rest(), now)
+
+    def _synthesised_book(self, code: str, units: int) -> bytes | str | upbit.Orderbook:
+        """The model's book of ``code`` as the Upbit feed decodes it: the event itself where the frame the
+        exchange would write is one ``upbit.decode`` reads on its fast path and fits max_message_bytes (every
+        slot at most WRITTEN_UNIT_BYTES), else the frame."""
+        if (
+            self._sub.fmt == "DEFAULT"
+            and WRITTEN_HEAD_BYTES + units * WRITTEN_UNIT_BYTES <= self._ufeed.max_message_bytes
+        ):
+            bids, asks = self.market.books[code].top(units)
+            event = upbit.written_book(code, self.market.time_ms, bids, asks, units)
+            if event is not None:
+                return event
+        return orderbook_frame(self.direct, code, units, False, self._sub.fmt)
+
+    def _synthesised_diff(self, diff: BinanceDiff) -> bytes | str | binance.DepthDiff:
+        """The model's diff as the Binance feed decodes it: the event itself where the frame fits
+        max_message_bytes and ``binance.decode`` reads it on its fast path, else the frame."""
+        symbol, time_ms = self.market.binance_symbol, self.market.time_ms
+        levels = len(diff.bids) + len(diff.asks)
+        if WRITTEN_HEAD_BYTES + levels * WRITTEN_LEVEL_BYTES <= self._bfeed.max_message_bytes:
+            event = binance.written_diff(symbol, time_ms, diff.first_id, diff.final_id, diff.bids, diff.asks)
+            if event is not None:
+                return event
+        payload = diff_payload(symbol, time_ms, diff)
+        return f'{{"stream":"{symbol.lower()}@depth@100ms","data":{payload}}}'
 
     def _check_stale(self, now: float) -> None:
         upbit_books, stale_after = self._upbit, self._ufeed.stale_after_s
@@ -219,14 +273,18 @@ class BatchedReplay:
                 raise BatchUnsupported(f"feed:{stats.venue} would reconnect: {recent} bad frames") from None
             return []
 
-    def _upbit_batch(self, frames: list[bytes | str], now: float) -> None:
+    def _upbit_batch(self, frames: list[bytes | str | upbit.Orderbook], now: float) -> None:
         books = self._upbit
         assert books is not None
         stats, limit = self._ustats, self._ufeed.max_message_bytes
         self._ustats.batches += 1
         events: list = []
         for frame in frames:
-            events += self._decoded(stats, frame, upbit.decode, limit, self._ulog)
+            if isinstance(frame, upbit.Orderbook):  # a synthesised book, as its frame decodes
+                stats.messages += 1
+                events.append(frame)
+            else:
+                events += self._decoded(stats, frame, upbit.decode, limit, self._ulog)
         batch = books.on_batch(events, now)
         for view in batch.views:
             stats.books += 1
@@ -234,17 +292,22 @@ class BatchedReplay:
         if batch.error is not None:
             raise BatchUnsupported(f"feed:upbit would reconnect: Upbit error {batch.error.name}")
 
-    def _binance_batch(self, diffs: list[tuple[bytes | str, Recorded | None]], now: float) -> None:
+    def _binance_batch(self, diffs: list[tuple[bytes | str | binance.DepthDiff, Recorded | None]], now: float) -> None:
         keeper = self._keeper
         assert keeper is not None
         stats, limit = self._bstats, self._bfeed.max_message_bytes
         stats.batches += 1
         changed = False
         for frame, recorded in diffs:
-            # a recorded diff the replayed market decoded already is the same event (binance.decode of the same
-            # frame): counted and checked as the feed does, decoded once
-            decode = _decode_binance if recorded is None or not self.market.keeps_books else _recorded(recorded)
-            for event in self._decoded(stats, frame, decode, limit, self._blog):
+            if isinstance(frame, binance.DepthDiff):  # a synthesised diff, as its frame decodes
+                stats.messages += 1
+                events: list = [frame]
+            else:
+                # a recorded diff the replayed market decoded already is the same event (binance.decode of the
+                # same frame): counted and checked as the feed does, decoded once
+                decode = _decode_binance if recorded is None or not self.market.keeps_books else _recorded(recorded)
+                events = self._decoded(stats, frame, decode, limit, self._blog)
+            for event in events:
                 if isinstance(event, binance.DepthDiff):
                     stats.last_data_at = now
                     if self._follow(keeper.on_diff(event), now):
@@ -252,7 +315,9 @@ class BatchedReplay:
                         changed = True
                     if keeper.needs_snapshot:
                         self._snapshot_wanted = True
-                else:
+                elif isinstance(event, binance.ErrorReply):
+                    self._blog.warning("error reply {}: {}", event.code, event.msg)
+                else:  # a recording's stream frames are depth diffs (``recordings._peek``)
                     raise BatchUnsupported(f"feed:binance got {type(event).__name__}, which the actor path handles")
         if changed and keeper.sync.trusted:
             self._publish(now)
@@ -288,9 +353,12 @@ class BatchedReplay:
         assert keeper is not None
         snapshot = binance.decode_snapshot(body)
         verdict = keeper.on_snapshot(snapshot)
-        if verdict.refetch:  # the actor path fetches again 0.2 s later: a time between steps
-            raise BatchUnsupported("feed:binance: a depth snapshot older than the buffered diffs")
+        if verdict.refetch:  # as the feed: ask again 0.2 s later, and later each time (the next step from then)
+            self._refetches += 1
+            self._refetch_at = now + 0.2 * self._refetches
+            return
         self._snapshot_wanted = False
+        self._refetch_at, self._refetches = -math.inf, 0
         self._blog.info("book synced from snapshot {} ({} levels)", snapshot.last_update_id, len(keeper.sync.book))
         if self._follow(verdict, now):
             self._publish(now)
@@ -307,7 +375,9 @@ class BatchedReplay:
         self._upbit = BookBatcher(self._codes, ustats, now)
         ustats.pings_sent += 1
         self._next_ping_at = now + self._ufeed.ping_interval_s
-        frames = [self.direct.upbit_snapshot(code, units, self._sub.fmt) for code, units in self._sub.units.items()]
+        frames: list[bytes | str | upbit.Orderbook] = [
+            self.direct.upbit_snapshot(code, units, self._sub.fmt) for code, units in self._sub.units.items()
+        ]
         if not self._sub.only_realtime:
             self._upbit_batch(frames, now)
         if not ustats.connected:

@@ -103,8 +103,6 @@ async def run_session(
                 if isinstance(direct, BatchedReplay):
                     await direct.run()
                 else:
-                    if cfg.session.market == "replay":
-                        log.info("replay path: actors ({})", why_actors(cfg))
                     with network_scope(direct) if direct is not None else nullcontext():
                         await run_actors(frame, wiring.feed_configs(cfg, endpoints))
                 root.cancel_scope.cancel()
@@ -179,9 +177,12 @@ async def _serve_replay(
     clock.hold(replay.start_epoch_s)
     show_in_log(clock)
     pacer.on_start = lambda t0: clock.follow(t0, replay.start_epoch_s, pacer.speed)
+    why = why_actors(cfg, replay)
+    if why is not None:
+        frame.log.info("replay path: actors ({})", why)
     if replay.direct:
         direct = DirectReplay(replay, pacer)
-        batched = BatchedReplay(frame, direct) if why_actors(cfg) is None else None
+        batched = BatchedReplay(frame, direct) if why is None else None
         nursery.start_soon(direct.run_clock if batched is None else batched.run_clock)
         return ENDPOINTS, direct if batched is None else batched
     hub = ReplayHub(replay, cfg.sim, cfg.session.seed, pacer, cfg.replay.read_ahead_bytes)

@@ -12,9 +12,11 @@ replayed through both paths.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from loguru import logger
 from markets import on_ou
@@ -109,3 +111,48 @@ def test_what_needs_the_actors_runs_on_them(tmp_path, fixtures, run_virtual):
     overrides["chaos"] = {"kill_every_s": 10}
     _, log = _logged(run_virtual, config.load(ROOT / "config" / "demo.toml", overrides), SessionPaths(folder, "c"))
     assert "replay path: actors (chaos kills need the actors)" in log
+
+
+def test_a_recording_with_a_gap_longer_than_stale_after_s_replays_on_the_actors(tmp_path, run_virtual):
+    """A recording silent for longer than a feed's stale_after_s: the feed reconnects there, which only the actor
+    path does. The pre-scan of the recording sends such a replay to the actors before it starts (the log says
+    why): the default run completes and gives what replay.batched = false gives."""
+    source = tmp_path / "source"
+    cfg = config.load(
+        ROOT / "config" / "d84_2.toml",
+        on_ou({"session": {"logs_dir": str(source), "duration_s": 60, "record": True, "market": "sim"}}),
+    )
+    recording = run_virtual(cfg, SessionPaths(source, "rec")).paths.recording
+    gapped = tmp_path / "gapped.jsonl.gz"
+    with gzip.open(recording, "rb") as src, gzip.open(gapped, "wb") as out:
+        for line in src:  # no stream frame of either venue from 20 s to 36 s (REST snapshots stay)
+            record = msgspec.json.decode(line)
+            if record["kind"] == "rest" or not 20.0 <= record["t_s"] < 36.0:
+                out.write(line)
+    stale = {"upbit": {"stale_after_s": 10}, "binance": {"stale_after_s": 10}}
+    logs = {}
+    for batched in (True, False):
+        folder = tmp_path / ("default" if batched else "actors")
+        overrides = on_ou({"session": {"logs_dir": str(folder), "market": "replay", "duration_s": 600}, "feeds": stale})
+        overrides["replay"] = {"files": [str(gapped)], "as_fast_as_possible": True, "batched": batched}
+        result, logs[batched] = _logged(
+            run_virtual, config.load(ROOT / "config" / "d84_2.toml", overrides), SessionPaths(folder, "same")
+        )
+        assert result.kpi["status"] == "completed", result.kpi["fatal_errors"]
+        assert result.kpi["replay"]["recording_ended"]
+    assert "replay path: actors (the recording has no" in logs[True]
+    assert "stale_after_s = 10" in logs[True]
+    assert "replay path: batched" not in logs[True]
+
+
+def test_a_recording_that_follows_within_the_limits_is_not_sent_to_the_actors(fixtures):
+    """The pre-scan's verdict on the shared recording at the defaults, and with a stale_after_s it overruns."""
+    from actors.replay_batch import why_not_followed
+    from actors.sim.recordings import Recording, scan
+
+    found = scan(Recording.open([fixtures / HFT]))
+    cfg = config.load(ROOT / "config" / "demo.toml")
+    assert why_not_followed(cfg, ["BTCUSDT"], found) is None
+    longest = found.silence_s[("binance", "BTCUSDT")]
+    tight = config.load(ROOT / "config" / "demo.toml", {"feeds": {"binance": {"stale_after_s": longest}}})
+    assert "no binance BTCUSDT frame" in (why_not_followed(tight, ["BTCUSDT"], found) or "")
