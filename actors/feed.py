@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import uuid
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 import httpx
 import trio
@@ -351,6 +351,25 @@ class _BinanceBook:
         finally:
             self.fetching = False
 
+    def on_events(self, events: Iterable[binance.Event], received_at: float, snapshots: trio.Nursery) -> None:
+        """One batch of a connection's events: diffs applied (a snapshot fetched in ``snapshots`` when the book
+        needs one), one view published as of the last diff, a shutdown notice ending the connection."""
+        changed = False  # one view per batch, as of its last diff
+        for event in events:
+            if isinstance(event, binance.DepthDiff):
+                self._stats.last_data_at = received_at
+                if self.on_diff(event):
+                    self._stats.books_superseded += changed
+                    changed = True
+                if self.needs_snapshot:
+                    snapshots.start_soon(self.resync)
+            elif isinstance(event, binance.ServerShutdown):
+                raise FeedError("server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED)
+            elif isinstance(event, binance.ErrorReply):
+                self._log.warning("error reply {}: {}", event.code, event.msg)
+        if changed and self.keeper.sync.trusted:
+            self.publish(received_at)
+
     def _follow(self, verdict: Verdict) -> bool:
         now = trio.current_time()
         if verdict.lost is not None:
@@ -403,36 +422,26 @@ async def run_binance_feed(
                     while True:
                         outbox.flush()
                         events = await reader.next_events(stats.last_data_at + cfg.stale_after_s, stale)
-                        received_at = trio.current_time()
-                        changed = False  # one view per batch, as of its last diff
-                        for event in events or ():
-                            if isinstance(event, binance.DepthDiff):
-                                stats.last_data_at = received_at
-                                if book.on_diff(event):
-                                    stats.books_superseded += changed
-                                    changed = True
-                                if book.needs_snapshot:
-                                    snapshots.start_soon(book.resync)
-                            elif isinstance(event, binance.ServerShutdown):
-                                raise FeedError(
-                                    "server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED
-                                )
-                            elif isinstance(event, binance.ErrorReply):
-                                log.warning("error reply {}: {}", event.code, event.msg)
-                        if changed and book.keeper.sync.trusted:
-                            book.publish(received_at)
+                        book.on_events(events or (), trio.current_time(), snapshots)
         except WsClosed:
-            age = trio.current_time() - connected_at
-            if age >= cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
-                raise FeedError(
-                    f"connection closed after {age:.0f} s: the scheduled cut ({cfg.scheduled_cut_s:g} s)",
-                    cause=RestartCause.SCHEDULED,
-                ) from None
-            raise
+            cut = _scheduled_cut(cfg, trio.current_time() - connected_at)
+            if cut is None:
+                raise
+            raise cut from None
         finally:
             book.keeper.release()  # the diffs it buffered no longer count against the pool
             stats.connected = False
             stats.mark_untrusted(trio.current_time())
+
+
+def _scheduled_cut(cfg: BinanceFeedConfig, age: float) -> FeedError | None:
+    """A close this long after connecting is the exchange's scheduled cut (None: it is not)."""
+    if age < cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
+        return None
+    return FeedError(
+        f"connection closed after {age:.0f} s: the scheduled cut ({cfg.scheduled_cut_s:g} s)",
+        cause=RestartCause.SCHEDULED,
+    )
 
 
 @asynccontextmanager
