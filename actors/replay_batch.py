@@ -20,8 +20,12 @@ the process can see those hops, so this module calls the same pure code in the s
 Both paths give byte-identical fill events, premium series and KPI documents (except the counters of how
 the feeds happened to batch their frames, which depend on Trio's scheduling even between two runs of the
 actor path): tests/actors/test_replay_batch.py. What only the actor path can do (a feed reconnecting after
-a stale stream or an oversized frame, chaos kills, faults, recording a session) is refused up front
-(``why_actors``) or, found mid-replay, ends the session with a fatal error naming ``replay.batched``.
+a stale stream or an oversized frame, chaos kills, faults, recording a session) is sent to the actors up
+front (``why_actors``; a recording's gaps and oversized frames by a pre-scan, ``why_not_followed``). What
+the pre-scan cannot see (a storm of frames that do not decode, a snapshot older than the diffs MAX_REFETCH
+times) ends the session with a fatal error naming ``replay.batched``. The synthesised venue's books and diffs
+are handed to the keepers as the events their frames decode to (``upbit.written_book``,
+``binance.written_diff``), not written and decoded again.
 """
 
 from __future__ import annotations
