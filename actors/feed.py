@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import uuid
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 import httpx
 import trio
@@ -40,6 +40,7 @@ from actors.core.budget import ByteBudget
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
 from actors.core.venues.binance_book import BookKeeper, SnapshotError, Verdict
+from actors.core.venues.upbit_book import BookBatcher
 from actors.core.vocabulary import FeedFailure, RestartCause, Venue
 from actors.net.failures import FailureKind, connect_failure
 from actors.net.http import http_client
@@ -198,17 +199,10 @@ async def run_upbit_feed(
         await conn.send(upbit.subscribe_request(str(uuid.uuid4()), codes))
         log.info("connected to {}, subscribed to {}", cfg.url, ", ".join(codes))
         stats.last_data_at = next_ping_at = subscribed_at = trio.current_time()
-        last_book = dict.fromkeys(codes, subscribed_at)  # per code; the subscription time until its first book
-        seen: set[str] = set()
+        books = BookBatcher(codes, stats, subscribed_at)
 
         def stale() -> FeedStale:
-            code = min(codes, key=last_book.__getitem__)
-            if code not in seen:
-                return FeedStale(
-                    f"no order book for {code} within {cfg.stale_after_s:g} s of subscribing "
-                    f"(is {code} a market listed on the exchange?)"
-                )
-            return FeedStale(f"no order book for {code} for {cfg.stale_after_s:g} s")
+            return FeedStale(books.stale_reason(cfg.stale_after_s))
 
         try:
             while True:
@@ -217,34 +211,16 @@ async def run_upbit_feed(
                     await conn.send(upbit.PING)
                     stats.pings_sent += 1
                     next_ping_at += cfg.ping_interval_s
-                events = await reader.next_events(min(last_book.values()) + cfg.stale_after_s, stale, next_ping_at)
+                events = await reader.next_events(books.stale_at(cfg.stale_after_s), stale, next_ping_at)
                 if events is None:
                     continue  # time to ping
-                now = trio.current_time()
-                newest: dict[str, upbit.Orderbook] = {}  # each Upbit book is a full state: the last one wins
-                error = None
-                for event in events:
-                    if isinstance(event, upbit.Orderbook):
-                        stats.padded_levels += event.padded_levels
-                        if event.code in newest:
-                            stats.books_superseded += 1
-                        newest[event.code] = event
-                    elif isinstance(event, upbit.ErrorFrame):
-                        error = error or event
-                if newest:
-                    stats.last_data_at = now
-                    stats.mark_trusted(now)
-                for event in newest.values():
-                    if event.code in last_book:
-                        last_book[event.code] = now
-                    outbox.publish(BookView(upbit.VENUE, event.code, event.bids, event.asks, now, event.timestamp_ms))
-                    if not stats.connected:
-                        seen.add(event.code)
-                        if seen.issuperset(codes):
-                            stats.connected = True
-                            task_status.started()
-                if error is not None:
-                    raise FeedError(f"Upbit error {error.name}: {error.message}")
+                batch = books.on_batch(events, trio.current_time())
+                for view in batch.views:
+                    outbox.publish(view)
+                if batch.ready:
+                    task_status.started()
+                if batch.error is not None:
+                    raise FeedError(f"Upbit error {batch.error.name}: {batch.error.message}")
         finally:
             stats.connected = False
             stats.mark_untrusted(trio.current_time())
@@ -352,9 +328,7 @@ class _BinanceBook:
         return self._follow(self.keeper.on_diff(diff))
 
     def publish(self, received_at: float) -> None:
-        self.keeper.published()
-        self._stats.mark_trusted(received_at)
-        self._outbox.publish(self.keeper.view(self.cfg.view_depth, received_at))
+        self._outbox.publish(self.keeper.publish(self.cfg.view_depth, received_at))
         self._on_published()
 
     async def resync(self) -> None:
@@ -377,13 +351,31 @@ class _BinanceBook:
         finally:
             self.fetching = False
 
+    def on_events(self, events: Iterable[binance.Event], received_at: float, snapshots: trio.Nursery) -> None:
+        """One batch of a connection's events: diffs applied (a snapshot fetched in ``snapshots`` when the book
+        needs one), one view published as of the last diff, a shutdown notice ending the connection."""
+        changed = False  # one view per batch, as of its last diff
+        for event in events:
+            if isinstance(event, binance.DepthDiff):
+                self._stats.last_data_at = received_at
+                if self.on_diff(event):
+                    self._stats.books_superseded += changed
+                    changed = True
+                if self.needs_snapshot:
+                    snapshots.start_soon(self.resync)
+            elif isinstance(event, binance.ServerShutdown):
+                raise FeedError("server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED)
+            elif isinstance(event, binance.ErrorReply):
+                self._log.warning("error reply {}: {}", event.code, event.msg)
+        if changed and self.keeper.sync.trusted:
+            self.publish(received_at)
+
     def _follow(self, verdict: Verdict) -> bool:
+        now = trio.current_time()
         if verdict.lost is not None:
-            now = trio.current_time()
-            self._stats.mark_untrusted(now)
             self._outbox.withdraw(self.cfg.symbol, now)
             self._log.warning(verdict.lost)
-        return verdict.publish
+        return self.keeper.follow(verdict, now)
 
 
 async def run_binance_feed(
@@ -430,36 +422,26 @@ async def run_binance_feed(
                     while True:
                         outbox.flush()
                         events = await reader.next_events(stats.last_data_at + cfg.stale_after_s, stale)
-                        received_at = trio.current_time()
-                        changed = False  # one view per batch, as of its last diff
-                        for event in events or ():
-                            if isinstance(event, binance.DepthDiff):
-                                stats.last_data_at = received_at
-                                if book.on_diff(event):
-                                    stats.books_superseded += changed
-                                    changed = True
-                                if book.needs_snapshot:
-                                    snapshots.start_soon(book.resync)
-                            elif isinstance(event, binance.ServerShutdown):
-                                raise FeedError(
-                                    "server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED
-                                )
-                            elif isinstance(event, binance.ErrorReply):
-                                log.warning("error reply {}: {}", event.code, event.msg)
-                        if changed and book.keeper.sync.trusted:
-                            book.publish(received_at)
+                        book.on_events(events or (), trio.current_time(), snapshots)
         except WsClosed:
-            age = trio.current_time() - connected_at
-            if age >= cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
-                raise FeedError(
-                    f"connection closed after {age:.0f} s: the scheduled cut ({cfg.scheduled_cut_s:g} s)",
-                    cause=RestartCause.SCHEDULED,
-                ) from None
-            raise
+            cut = _scheduled_cut(cfg, trio.current_time() - connected_at)
+            if cut is None:
+                raise
+            raise cut from None
         finally:
             book.keeper.release()  # the diffs it buffered no longer count against the pool
             stats.connected = False
             stats.mark_untrusted(trio.current_time())
+
+
+def _scheduled_cut(cfg: BinanceFeedConfig, age: float) -> FeedError | None:
+    """A close this long after connecting is the exchange's scheduled cut (None: it is not)."""
+    if age < cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
+        return None
+    return FeedError(
+        f"connection closed after {age:.0f} s: the scheduled cut ({cfg.scheduled_cut_s:g} s)",
+        cause=RestartCause.SCHEDULED,
+    )
 
 
 @asynccontextmanager
