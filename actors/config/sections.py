@@ -184,6 +184,9 @@ class ReplayConfig:
     # "direct": recorded frames handed to the feeds in memory (fast); "exchange": through the embedded
     # exchange's servers (pings, REST, faults); "auto": direct for --as-fast-as-possible without faults
     via: Literal["auto", "direct", "exchange"] = "auto"
+    # a direct replay on the virtual clock runs as one pass of the pure core per instant (actors/session/batch.py);
+    # false: through the feed, aggregator and executor actors (the same results, slower)
+    batched: bool = True
     # through the exchange: the steps queued for one client and not yet sent (estimated decoded bytes)
     read_ahead_bytes: int = attrs.field(default=16 * inputs.MIB, validator=buffer_bytes)
 

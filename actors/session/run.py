@@ -36,6 +36,8 @@ from actors.records.files import DataWriteError, FillWriter, Recorder, write_jso
 from actors.records.info import SessionInfo, SessionStatus
 from actors.records.kpi import build_kpi
 from actors.records.paths import SessionPaths
+from actors.session.batch import BatchedReplay
+from actors.session.batch_path import why_actors
 from actors.session.tree import Frame, run_actors
 from actors.sim.direct import ENDPOINTS, DirectReplay
 from actors.sim.exchange import SimEndpoints
@@ -99,8 +101,11 @@ async def run_session(
                     root.start_soon(live.run)
                 root.start_soon(_watch_disk, frame)
                 endpoints, direct = await _serve(frame, root)
-                with network_scope(direct) if direct is not None else nullcontext():
-                    await run_actors(frame, wiring.feed_configs(cfg, endpoints))
+                if isinstance(direct, BatchedReplay):
+                    await direct.run()
+                else:
+                    with network_scope(direct) if direct is not None else nullcontext():
+                        await run_actors(frame, wiring.feed_configs(cfg, endpoints))
                 root.cancel_scope.cancel()
         finally:
             show_in_log(None)
@@ -148,7 +153,7 @@ def _market_clock(info: SessionInfo) -> MarketClock:
     return clock
 
 
-async def _serve(frame: Frame, root: trio.Nursery) -> tuple[SimEndpoints | None, DirectReplay | None]:
+async def _serve(frame: Frame, root: trio.Nursery) -> tuple[SimEndpoints | None, DirectReplay | BatchedReplay | None]:
     """The market the feeds connect to: the embedded exchange, a replay, or (None) the live exchanges."""
     cfg = frame.info.config
     if cfg.session.market == "sim":
@@ -161,19 +166,26 @@ async def _serve(frame: Frame, root: trio.Nursery) -> tuple[SimEndpoints | None,
     return None, None
 
 
-async def _serve_replay(frame: Frame, nursery: trio.Nursery) -> tuple[SimEndpoints, DirectReplay | None]:
+async def _serve_replay(
+    frame: Frame, nursery: trio.Nursery
+) -> tuple[SimEndpoints, DirectReplay | BatchedReplay | None]:
     """Serve a replay, directly at the network seam or through the embedded exchange; the session's
-    market clock follows the recording from the replay's first served instant."""
+    market clock follows the recording from the replay's first served instant. A direct replay on the
+    virtual clock runs batched where it can (``actors.session.batch``)."""
     cfg, pacer, clock = frame.info.config, frame.sources.replay, frame.clock
     assert pacer is not None
     replay = pacer.market
     clock.hold(replay.start_epoch_s)
     show_in_log(clock)
     pacer.on_start = lambda t0: clock.follow(t0, replay.start_epoch_s, pacer.speed)
+    why = why_actors(cfg, replay)
+    if why is not None:
+        frame.log.info("replay path: actors ({})", why)
     if replay.direct:
         direct = DirectReplay(replay, pacer)
-        nursery.start_soon(direct.run_clock)
-        return ENDPOINTS, direct
+        batched = BatchedReplay(frame, direct) if why is None else None
+        nursery.start_soon(direct.run_clock if batched is None else batched.run_clock)
+        return ENDPOINTS, direct if batched is None else batched
     hub = ReplayHub(replay, cfg.sim, cfg.session.seed, pacer, cfg.replay.read_ahead_bytes)
     endpoints: SimEndpoints = await nursery.start(partial(serve_hub, hub, binance_symbol=cfg.feeds.binance.symbol))
     return endpoints, None

@@ -43,7 +43,7 @@ import math
 import statistics
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, Union
+from typing import Iterable, Iterator, Mapping, Sequence, Union
 
 import attrs
 
@@ -239,6 +239,51 @@ class Recording:
         return f"{' + '.join(self.sources)}: {self.duration_s:.1f} s; kept {kept}; skipped {skipped}"
 
 
+@attrs.frozen
+class Scan:
+    """A pass over a recording's times and frame lengths, no frame decoded (``Recording.scan``): for each book
+    (venue, symbol), the longest time between two of its stream frames, from its last one to the recording's
+    end, and its longest frame. A REST snapshot is no stream frame (the feeds' staleness counts none)."""
+
+    silence_s: Mapping[tuple[str, str], float]
+    trailing_s: Mapping[tuple[str, str], float]
+    longest: Mapping[tuple[str, str], int]
+
+
+_SCANS: dict[tuple[tuple[str, int, int], ...], Scan] = {}  # by the files' path, size and mtime: sweeps scan once
+_SCANS_KEPT = 16
+
+
+def scan(recording: Recording) -> Scan:
+    """``Scan`` of ``recording`` (cached while its files are unchanged)."""
+    files = recording._files
+    key = tuple((str(f.path), (st := f.path.stat()).st_size, st.st_mtime_ns) for f in files)
+    if key not in _SCANS:
+        if len(_SCANS) >= _SCANS_KEPT:
+            del _SCANS[next(iter(_SCANS))]
+        _SCANS[key] = _scan(files)
+    return _SCANS[key]
+
+
+def _scan(files: list[_File]) -> Scan:
+    last: dict[tuple[str, str], float] = {}
+    silence: dict[tuple[str, str], float] = {}
+    longest: dict[tuple[str, str], int] = {}
+    end = -math.inf
+    for t in _merged(files, Counter()):
+        end = t.epoch_s
+        if t.kind is Kind.SNAPSHOT or t.symbol is None:
+            continue
+        book = (t.venue, t.symbol)
+        before = last.get(book)
+        if before is not None and t.epoch_s - before > silence.get(book, 0.0):
+            silence[book] = t.epoch_s - before
+        last[book] = t.epoch_s
+        if len(t.frame) > longest.get(book, 0):
+            longest[book] = len(t.frame)
+    return Scan(silence, {book: end - at for book, at in last.items()}, longest)
+
+
 def _merged(files: Iterable[_File], skipped: Counter[str]) -> Iterator[Timed]:
     return heapq.merge(*(f.events(skipped) for f in files), key=lambda t: t.epoch_s)
 
@@ -271,4 +316,4 @@ def load(paths: Sequence[str | Path]) -> Loaded:
     return Loaded(recording, list(recording.events()))
 
 
-__all__ = ["Kind", "Loaded", "Recorded", "Recording", "RecordingError", "detect_format", "load"]
+__all__ = ["Kind", "Loaded", "Recorded", "Recording", "RecordingError", "Scan", "detect_format", "load", "scan"]
