@@ -9,13 +9,13 @@ the given actors, chosen by a seeded generator, every ``every_s`` seconds (``--c
 from __future__ import annotations
 
 import random
-from collections import Counter
 from typing import Any, Awaitable, Callable
 
 import trio
 from loguru import logger
 
 from actors.core.vocabulary import RestartCause
+from actors.records.sources import ChaosKills
 
 
 class ChaosKill(Exception):
@@ -60,7 +60,7 @@ class Killable:
             raise ChaosKill(f"{self.name} killed by chaos")
 
 
-async def run_chaos(targets: list[Killable], every_s: float, rng: random.Random, kills: Counter) -> None:
+async def run_chaos(targets: list[Killable], every_s: float, rng: random.Random, kills: ChaosKills) -> None:
     log = logger.bind(actor="chaos")
     next_at = trio.current_time()
     while True:
@@ -68,7 +68,6 @@ async def run_chaos(targets: list[Killable], every_s: float, rng: random.Random,
         await trio.sleep_until(next_at)
         target = rng.choice(targets)
         if target.kill():
-            kills[target.name] += 1
-            log.warning("chaos: killed {} (kill #{})", target.name, sum(kills.values()))
+            log.warning("chaos: killed {} (kill #{})", target.name, kills.record(target.name))
         else:
             log.info("chaos: {} was not running; no kill this time", target.name)

@@ -9,8 +9,6 @@ the report, completes ``latest/`` and lists every file written. Exit codes: ``ac
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import re
 import sys
 import textwrap
@@ -25,18 +23,16 @@ import trio.testing
 from loguru import logger
 
 from actors import config as config_mod
-from actors.clock import patch_record
-from actors.config import Config, ConfigError
-from actors.conventions import FEED_ACTORS, ExitCode
-from actors.inputs import MIB, InputError, read_bounded
+from actors.config import Config, ConfigError, Loaded
+from actors.conventions import ExitCode
 from actors.interrupts import Interrupts
+from actors.logs import configure_logging
 from actors.net.memory import memory_network
-from actors.records.kpi import ActorKpi, FeedKpi, Kpi, as_kpi, causes_in_words
 from actors.records.paths import SessionIdTaken, SessionPaths, claim_session, complete_latest, point_latest
+from actors.records.summary import files_written, on_disk, summary
 from actors.session import SessionResult, run_session
 from actors.sim.recordings import RecordingError
 from actors.sim.replay import ReplayMarket
-from actors.tools.realism import market_label
 from actors.wiring import prepare_replay, replay_pace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = (
@@ -46,7 +42,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = (
     ExitCode.INTERRUPTED,
 )
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-KPI_MAX_BYTES = 16 * MIB
 
 
 def new_session_id() -> str:
@@ -120,37 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="trading time in seconds, counted from both feeds ready; " + _overrides("session.duration_s"),
     )
-    p.add_argument(
-        "--market",
-        choices=("live", "sim", "replay"),
-        help="where the books come from: live (the exchanges: needs internet), sim (the embedded exchange on "
-        "127.0.0.1), replay (a recording); " + _overrides("session.market"),
-    )
-    p.add_argument(
-        "--replay",
-        nargs="+",
-        metavar="FILE",
-        help="recording(s) to replay (ours, hftbacktest or cryptofeed; merged by time), implies --market replay; "
-        + _overrides("replay.files"),
-    )
-    pace = p.add_mutually_exclusive_group()
-    pace.add_argument(
-        "--speed", type=float, metavar="X", help="replay at X times the recorded pace; " + _overrides("replay.speed")
-    )
-    pace.add_argument(
-        "--as-fast-as-possible",
-        action="store_true",
-        default=None,
-        help="replay on a virtual clock, as fast as the CPU allows (same recording and seed, same fill events); "
-        + _overrides("replay.as_fast_as_possible"),
-    )
-    p.add_argument(
-        "--replay-via",
-        choices=("auto", "direct", "exchange"),
-        help="serve a replay directly to the feeds in memory (fast) or through the embedded exchange's servers "
-        "(pings, REST, faults); auto = direct for --as-fast-as-possible without [sim] faults; "
-        + _overrides("replay.via"),
-    )
+    _book_source_arguments(p)
     p.add_argument(
         "--session-id",
         metavar="ID",
@@ -190,6 +155,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _book_source_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the books come from: the market, a recording to replay and how it is paced and served."""
+    p.add_argument(
+        "--market",
+        choices=("live", "sim", "replay"),
+        help="where the books come from: live (the exchanges: needs internet), sim (the embedded exchange on "
+        "127.0.0.1), replay (a recording); " + _overrides("session.market"),
+    )
+    p.add_argument(
+        "--replay",
+        nargs="+",
+        metavar="FILE",
+        help="recording(s) to replay (ours, hftbacktest or cryptofeed; merged by time), implies --market replay; "
+        + _overrides("replay.files"),
+    )
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--speed", type=float, metavar="X", help="replay at X times the recorded pace; " + _overrides("replay.speed")
+    )
+    pace.add_argument(
+        "--as-fast-as-possible",
+        action="store_true",
+        default=None,
+        help="replay on a virtual clock, as fast as the CPU allows (same recording and seed, same fill events); "
+        + _overrides("replay.as_fast_as_possible"),
+    )
+    p.add_argument(
+        "--replay-via",
+        choices=("auto", "direct", "exchange"),
+        help="serve a replay directly to the feeds in memory (fast) or through the embedded exchange's servers "
+        "(pings, REST, faults); auto = direct for --as-fast-as-possible without [sim] faults; "
+        + _overrides("replay.via"),
+    )
+
+
 def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     session = {
         key: value
@@ -224,272 +224,6 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return out
 
 
-# a replay's lines also say the recording's time ("rec 14:02:11.250 | ", actors.clock)
-LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {extra[actor]: <12} | {extra[market_time]}{message}"
-
-
-class _LogFile:
-    """The session log as a loguru sink: line-buffered, and on a write error (disk full) it reports once on
-    stderr and stops, where loguru's own file sink would print a traceback for every line."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: Any = open(path, "a", buffering=1, encoding="utf-8")
-
-    def write(self, message: str) -> None:
-        if self._file is None:
-            return
-        try:
-            self._file.write(message)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
-            sys.stderr.write(
-                f"log file {self.path}: cannot write ({exc.strerror or exc}); logging to the terminal only\n"
-            )
-
-    def stop(self) -> None:
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-
-
-def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO", console=None) -> None:
-    """stderr for people (through ``console`` when a live view owns the terminal) and a file per session."""
-    logger.remove()
-    logger.configure(extra={"actor": "-", "market_time": ""}, patcher=patch_record)
-    if console is None:
-        sink = sys.stderr
-    else:
-
-        def sink(message) -> None:
-            console.print(str(message).rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
-
-    logger.add(sink, level=stderr_level, format=LOG_FORMAT, colorize=False, backtrace=False, diagnose=False)
-    if log_path is not None:
-        logger.add(
-            _LogFile(log_path), level="DEBUG", format=LOG_FORMAT, colorize=False, backtrace=False, diagnose=False
-        )
-
-
-def _count(n: int, noun: str) -> str:
-    """ "1 closed trade", "2 closed trades", "1,681 views"."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def _reconnects(n: int, causes: dict[str, int]) -> str:
-    """ "reconnects 0", or "reconnects 3 (stale 2, snapshot 1)": the causes most frequent first."""
-    return f"reconnects {n} ({causes_in_words(causes)})" if causes else f"reconnects {n}"
-
-
-def _feed(venue: str, feed: FeedKpi, actor: ActorKpi | None) -> str:
-    """One feed in the summary: its messages and reconnects, or that it never got that far."""
-    if actor is not None and actor.starts == 0:
-        return f"{venue} not started"
-    given_up = actor is not None and actor.gave_up
-    if feed.connects == 0:
-        failures = sum(actor.causes.values()) if actor is not None else 0
-        if not failures:
-            return f"{venue} never connected"
-        causes = causes_in_words(actor.causes) if actor is not None else ""
-        end = "; given up" if given_up else ""
-        return f"{venue} never connected ({_count(failures, 'failed attempt')}: {causes}{end})"
-    text = f"{venue} msgs {feed.messages} {_reconnects(feed.reconnects, feed.reconnect_causes)}"
-    return text + ", given up" if given_up else text
-
-
-# refusal reason (docs/kpis.md) -> (short label, a sentence for a run without a trade, the setting it names)
-_REFUSALS: dict[str, tuple[str, str, str | None]] = {
-    "below_entry": ("premium inside the entry threshold", "the premium never moved beyond the entry threshold", None),
-    "thin_books": ("thin books", "the order size was not executable on the visible depth", "strategy.order_qty_btc"),
-    "stale": ("stale book", "a book was older than allowed", "strategy.max_book_age_s"),
-    "crossed": ("crossed book", "a book was crossed (bid >= ask)", None),
-    "unsorted": ("book out of order", "a book was out of price order", None),
-    "empty": ("empty book", "a book was empty (withdrawn while it resynced)", None),
-    "budget": ("budget", "the balances ([portfolio]) could not pay for an entry", None),
-    "max_position": ("max position", "an entry would have exceeded the position limit", "risk.max_position_btc"),
-    "max_notional": ("max notional", "a leg would have exceeded the notional limit", "risk.max_notional_usdt"),
-    "risk_stopped": ("risk stop", "new entries were stopped (the risk stop below)", None),
-    "premium_band": (
-        "premium out of band",
-        "the premium was implausible, beyond its sanity band",
-        "risk.max_premium_bps",
-    ),
-    "hedge_cost": (
-        "expected hedge cost",
-        "the premium cleared the entry threshold only before the expected cost of hedging what the fill model "
-        "says will not fill",
-        None,
-    ),
-    "exit_budget": ("exit budget", "the balances could not pay for an exit leg (it was tried again later)", None),
-}
-_UNITS = {"_s": "s", "_btc": "BTC", "_usdt": "USDT", "_bps": "bps"}
-
-
-def _setting(cfg: Config, key: str) -> str:
-    """ "strategy.warmup_s = 600 s": a config key, its value and unit."""
-    section, name = key.split(".")
-    value = getattr(getattr(cfg, section), name)
-    unit = next((u for suffix, u in _UNITS.items() if name.endswith(suffix)), "")
-    return f"{key} = {value:g} {unit}".rstrip()
-
-
-def _refusal(reason: str, count: int, k: Kpi, cfg: Config | None) -> str:
-    """Why ``count`` views were not traded, as a sentence for a run that made no trade."""
-    views = _count(count, "view")
-    if reason == "warmup":
-        if cfg is None:
-            return f"warm-up (strategy.warmup_s): no entry before the baseline had that much history ({views})"
-        warmup = cfg.strategy.warmup_s
-        if warmup >= k.duration_s:
-            return f"warm-up ({_setting(cfg, 'strategy.warmup_s')}) outlasted the run ({views})"
-        return f"warm-up: no entry in the first {warmup:g} s ({_setting(cfg, 'strategy.warmup_s')}) ({views})"
-    _, sentence, key = _REFUSALS.get(reason, (reason, reason.replace("_", " "), None))
-    if reason == "below_entry" and cfg is not None:
-        zone = cfg.strategy.params().zone(k.entry_trades)  # the zone the next entry would have used
-        return f"{sentence} ({zone.entry_bps:g} bps from its baseline) ({views})"
-    if key is not None and cfg is not None:
-        return f"{sentence} ({_setting(cfg, key)}) ({views})"
-    return f"{sentence} ({views})"
-
-
-def _why_no_trade(k: Kpi, cfg: Config | None) -> list[str]:
-    """A run without a trade says why: the refusals in words, the most frequent first, with their counts."""
-    by_count = sorted(k.refusals.items(), key=lambda kv: (-kv[1], kv[0]))
-    if not by_count:
-        if k.startup_s is None:
-            why = "it was interrupted" if k.status == "interrupted" else "the feeds were not both ready"
-            return [f"  no trade: the session never started trading ({why})"]
-        return ["  no trade: no market view was complete enough to decide on"]
-    return [
-        f"  {'no trade: ' if n == 0 else ' ' * 10}{_refusal(reason, count, k, cfg)}"
-        for n, (reason, count) in enumerate(by_count)
-    ]
-
-
-def _refusals_line(k: Kpi) -> list[str]:
-    """A run with trades: the views not traded, in short words, the most frequent first."""
-    by_count = sorted(k.refusals.items(), key=lambda kv: (-kv[1], kv[0]))
-    if not by_count:
-        return []
-    labels = {reason: label for reason, (label, _, _) in _REFUSALS.items()} | {"warmup": "warm-up"}
-    return ["  views not traded: " + ", ".join(f"{labels.get(r, r)} {n:,}" for r, n in by_count)]
-
-
-def _summary(result: SessionResult) -> str:
-    """What the session prints when it ends (the files it wrote follow, once the report is written:
-    ``_files_written``)."""
-    k = as_kpi(result.kpi)
-    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
-    lines = [
-        f"session {k.session_id} {k.status} ({k.market}), {k.duration_s:.1f} s of {k.requested_duration_s:g} s",
-        f"  entry trades {k.entry_trades}, fill events {k.fill_events} "
-        f"(BUY {k.fill_events_by_side.BUY}, SELL {k.fill_events_by_side.SELL}), written {k.fill_events_written}",
-    ]
-    lines += _why_no_trade(k, result.config) if k.entry_trades == 0 else _refusals_line(k)
-    if k.risk_stopped:
-        lines.append(f"  risk stop: {k.risk_stopped}")
-    lines += _orders_line(k)
-    lines += _market_line(k)
-    lines += _ledger_line(k)
-    lines += [
-        f"  available_volume std/mean: BUY {fmt(k.available_volume.BUY.std_over_mean)}, "
-        f"SELL {fmt(k.available_volume.SELL.std_over_mean)}",
-        f"  PnL {k.pnl_usdt:+.4f} USDT / {k.pnl_krw:+.0f} KRW realized after fees "
-        f"({_count(k.closed_trades, 'closed trade')}), open trades marked {k.unrealized_pnl_usdt:+.4f} USDT",
-        "  zones: " + (", ".join(f"{z} {n} fills" for z, n in k.fill_events_by_zone.items()) or "none"),
-        "  feeds: " + ", ".join(_feed(v, f, k.actors.get(FEED_ACTORS.get(v, ""))) for v, f in k.feeds.items()),
-        "  chaos: off"
-        if not k.chaos.kill_every_s
-        else f"  chaos kills: {k.chaos.kills} (one every {k.chaos.kill_every_s:g} s)",
-        f"  fatal exceptions {k.fatal_exceptions}" + (":" if k.fatal_errors else ""),
-    ]
-    lines += [f"    {error}" for error in k.fatal_errors]
-    return "\n".join(lines)
-
-
-def _market_line(k: Kpi) -> list[str]:
-    """Which market the figures come from and, off live, how many realism statistics sit in the real windows'
-    range (docs/realism.md; the report's Realism section has the table)."""
-    text = f"  market: {market_label(k)}"
-    block = k.realism
-    if block is None or k.market == "live" or block.reference is None or not block.window_min:
-        return [text]
-    judged = [s.in_window_range for s in block.stats.values() if s.in_window_range is not None]
-    if not judged:
-        return [f"{text}; realism: the run is too short for any statistic"]
-    return [
-        f"{text}; realism: {sum(judged)} of {len(judged)} statistics measured inside the real "
-        f"{block.window_min}-min windows' 10-90 % range"
-    ]
-
-
-def _ledger_line(k: Kpi) -> list[str]:
-    """Whether the balances add up (the KPI's reconciliation), what open trades hold, the dust closed trades left
-    and how exits were worked; nothing before the first fill."""
-    r = k.reconciliation
-    if not r.fills:
-        return []
-    if r.ok:
-        text = f"  ledger: balances = before + {_count(r.fills, 'fill')} (residuals within float rounding)"
-    else:
-        off = ", ".join(
-            f"{row.venue} {row.asset} {row.residual:+.6g}" for row in r.rows if abs(row.residual) > row.tolerance
-        )
-        text = f"  ledger: balances DO NOT reconcile with the {_count(r.fills, 'fill')}: {off}"
-    held = {v: x for v, x in k.inventory.open_btc.items() if x}
-    if held:
-        text += "; open trades hold " + ", ".join(f"{v} {x:+.8f}" for v, x in held.items()) + " BTC"
-    dust = {v: x for v, x in k.inventory.dust_btc.items() if x}
-    if dust:
-        text += "; dust " + ", ".join(f"{v} {x:+.8f}" for v, x in dust.items()) + " BTC"
-    unexplained = {v: x for v, x in k.inventory.unexplained_btc.items() if abs(x) > 1e-9}
-    if unexplained:
-        text += "; BTC NOT EXPLAINED " + ", ".join(f"{v} {x:+.8f}" for v, x in unexplained.items())
-    e = k.exits
-    if e.trades_worked:
-        text += (
-            f"; {_count(e.trades_worked, 'exit')} worked ({_count(e.resent_legs, 'leg')} re-sent, "
-            f"{_count(e.unwind_legs, 'unwind hedge')})"
-        )
-    return [text]
-
-
-def _orders_line(k: Kpi) -> list[str]:
-    """With depth sizing or split entries: sizes, children and slippage in one line (docs/slippage.md)."""
-    o = k.orders
-    if not o.parents or (o.sizing == "fixed" and o.children == o.parents):
-        return []
-    parts = [f"  orders: {o.sizing} sizing, mean {o.planned_qty_btc / o.parents:.4g} BTC planned"]
-    if o.filled_share is not None:
-        parts.append(f"{o.filled_share:.0%} of it filled")
-    if o.children > o.parents:
-        parts.append(f"{o.children} child orders ({_count(o.parents_stopped_early, 'trade')} stopped early)")
-    slip = k.slippage_bps
-    if slip.BUY.mean is not None or slip.SELL.mean is not None:
-        parts.append(
-            "slippage BUY "
-            + ("-" if slip.BUY.mean is None else f"{slip.BUY.mean:.3f}")
-            + ", SELL "
-            + ("-" if slip.SELL.mean is None else f"{slip.SELL.mean:.3f}")
-            + " bps mean"
-        )
-    return [", ".join(parts)]
-
-
-def _files_written(paths: SessionPaths, width: int = 100) -> str:
-    """Every file of the session that exists (the report, its plots and the trades too, once written), a few
-    names a line."""
-    lines, line = [f"files in {paths.logs_dir}/ (links in {paths.logs_dir}/latest/):"], ""
-    for name in (p.name for p in paths.written()):
-        if line and len(line) + 2 + len(name) > width:
-            lines.append(line)
-            line = ""
-        line = f"{line}  {name}"
-    return "\n".join(lines + [line] if line else lines)
-
-
 class _Usage(Exception):
     """Bad input found before the session starts: one line on stderr, exit status 2."""
 
@@ -499,14 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     interrupts.install()  # from here on, a first Ctrl-C or SIGTERM stops the session, a second one exits
     args = build_parser().parse_args(argv)
     try:
-        cfg, replay = _checked_input(args)
+        loaded, replay = _checked_input(args)
+        cfg = loaded.config
         virtual = args.virtual_time or (replay is not None and cfg.replay.as_fast_as_possible)
         paths, console = _claim(args, cfg, virtual)
     except _Usage as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    _announce(cfg, paths, replay)
-    session = partial(run_session, cfg, paths, interrupts=interrupts, replay=replay)
+    _announce(loaded, paths, replay)
+    session = partial(run_session, cfg, paths, interrupts=interrupts, replay=replay, inputs=loaded.inputs)
     try:
         if virtual:
 
@@ -523,21 +258,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"session failed: {type(exc).__name__}: {exc} (details in {paths.log})", file=sys.stderr)
         _complete_latest(paths)
         return EXIT_FAILED
-    print(_summary(result), flush=True)
+    print(summary(result.kpi, result.config), flush=True)
     report_error = _write_report(paths)
     _complete_latest(paths)
-    print(_files_written(paths), flush=True)
+    print(files_written(paths), flush=True)
     if result.kpi_error or result.kpi.get("disk_error") or report_error:
-        print(on_disk(result, report_error), file=sys.stderr)
+        print(on_disk(paths, result.kpi, result.kpi_error, report_error), file=sys.stderr)
     return result.exit_code
 
 
-def _checked_input(args: argparse.Namespace) -> tuple[Config, ReplayMarket | None]:
-    """The config with the flags applied, checked, and the pre-rolled recording of a replay; _Usage otherwise."""
+def _checked_input(args: argparse.Namespace) -> tuple[Loaded, ReplayMarket | None]:
+    """The config with the flags applied, checked (and the files it names, parsed), and the pre-rolled
+    recording of a replay; _Usage otherwise."""
     try:
-        cfg = config_mod.load(args.config, overrides_from(args))
+        loaded = config_mod.load_with_inputs(args.config, overrides_from(args))
     except ConfigError as exc:
         raise _Usage(f"config error: {exc}") from None
+    cfg = loaded.config
     if args.virtual_time and cfg.session.market != "sim":
         hint = " (a replay uses --as-fast-as-possible)" if cfg.session.market == "replay" else ""
         raise _Usage(f"config error: --virtual-time needs market = 'sim', got {cfg.session.market!r}{hint}")
@@ -549,9 +286,9 @@ def _checked_input(args: argparse.Namespace) -> tuple[Config, ReplayMarket | Non
     if args.session_id is not None and not _SESSION_ID.match(args.session_id):
         raise _Usage(f"command line error: --session-id expected letters, digits, '_' or '-', got {args.session_id!r}")
     if cfg.session.market != "replay":
-        return cfg, None
+        return loaded, None
     try:
-        return cfg, prepare_replay(cfg)
+        return loaded, prepare_replay(cfg, loaded.inputs)
     except RecordingError as exc:
         raise _Usage(f"replay error: {exc}") from None
 
@@ -583,9 +320,10 @@ def _claim(args: argparse.Namespace, cfg: Config, virtual: bool) -> tuple[Sessio
     return paths, console
 
 
-def _announce(cfg: Config, paths: SessionPaths, replay: ReplayMarket | None) -> None:
+def _announce(loaded: Loaded, paths: SessionPaths, replay: ReplayMarket | None) -> None:
     """The log's first lines: what runs, where its files go, what a replay serves."""
     log = logger.bind(actor="session")
+    cfg, calibration = loaded.config, loaded.inputs.calibration
     s = cfg.session
     log.info(
         "session {}: market {}, {:g} s, seed {}, logs in {}",
@@ -597,8 +335,7 @@ def _announce(cfg: Config, paths: SessionPaths, replay: ReplayMarket | None) -> 
     )
     st = cfg.strategy
     zones = ", ".join(f"{e:g}/{t:g}" for e, t in st.params().zones) or f"{st.entry_bps:g}/{st.tp_bps:g}"
-    if st.fill_model == "calibrated":
-        calibration = config_mod.read_calibration(st.calibration)
+    if st.fill_model == "calibrated" and calibration is not None:
         model = f"calibrated ({st.calibration_mode}), calibration {calibration.version} from {st.calibration}"
     else:
         model = "simple (what the visible depth allows)"
@@ -635,56 +372,6 @@ def _write_report(paths: SessionPaths) -> str | None:
     trades = f", trades in {paths.trades.name}" if paths.trades.exists() else ""
     print(f"  report: {report}{trades}")
     return None
-
-
-def _kpi_on_disk(path: Path) -> str:
-    """What the KPI file on disk is, in words, when the final one could not be written."""
-    try:
-        kpi = json.loads(read_bounded(path, KPI_MAX_BYTES))
-        final, status, traded = kpi["final"], kpi["status"], float(kpi["duration_s"])
-    except (InputError, ValueError, KeyError, TypeError):
-        return f"{path.name}: absent or unreadable"
-    if final:
-        return f"{path.name}: the final KPI file (status {status})"
-    return (
-        f'{path.name}: an earlier snapshot ("final": false, status {status}, {traded:.1f} s traded), NOT the '
-        "final figures: those are the summary above"
-    )
-
-
-def on_disk(result: SessionResult, report_error: str | None) -> str:
-    """After a disk error (or a report that could not be written): what the session left on disk and what it
-    did not, file by file, on stderr (docs/reliability.md, Disk errors)."""
-    paths, k = result.paths, as_kpi(result.kpi)
-    lines = [
-        f"on disk in {paths.logs_dir}/ after the disk error:" if k.disk_error else f"on disk in {paths.logs_dir}/:"
-    ]
-    if k.disk_error:
-        lines.append(f"  the error: {k.disk_error}")
-    if paths.fill_events.exists():
-        lines.append(
-            f"  {paths.fill_events.name}: {k.fill_events_written} of the {k.fill_events} fill events produced, "
-            "every line whole"
-        )
-    if result.kpi_error:
-        lines.append("  " + _kpi_on_disk(paths.kpi))
-        lines.append(f"  not written: the final KPI file ({result.kpi_error})")
-    elif paths.kpi.exists():
-        lines.append(f"  {paths.kpi.name}: the final KPI file (status {k.status})")
-    for path, what in ((paths.premium, "the premium series, up to the error if it failed"), (paths.log, "the log")):
-        if path.exists():
-            lines.append(f"  {path.name}: {what}")
-    written = [p.name for p in (paths.report, paths.trades) if p.exists()]
-    missing = [p.name for p in (paths.report, paths.trades) if not p.exists()]
-    if written:
-        lines.append(f"  {', '.join(written)}: written whole")
-    if report_error:
-        lines.append(
-            f"  not written: {', '.join(missing) or 'the report'} and the plots not listed above ({report_error}); "
-            f"no file is left cut short, and latest/ links none of them. To write them again (once the disk has "
-            f"room): python -m actors.tools.report {paths.logs_dir} --session {paths.session_id}"
-        )
-    return "\n".join(lines)
 
 
 def _complete_latest(paths: SessionPaths) -> None:

@@ -3,28 +3,37 @@
 It drains its inbox until every producer has closed it, so no fill event already produced is lost at
 shutdown. The session writes the final KPI once all actors have stopped.
 
-A data file that cannot be written (disk full, I/O error) is reported to the session context once
-(``write_failed``: no new trades, the session stops and fails) and never crashes the collector: it
-goes on draining its inbox, so the pipeline still ends, and the KPI counts the fill events produced
-against those on disk.
+A data file that cannot be written (disk full, I/O error) is reported to the session's ``DiskWatch``
+(the session reacts: no new trades, it stops and fails) and never crashes the collector: it goes on
+draining its inbox, so the pipeline still ends, and the KPI counts the fill events produced against those
+on disk. What it counts (``CollectorStats``) is held by the session frame, so a restart keeps it; it reads
+everything else through snapshots (``Sources``).
 """
 
 from __future__ import annotations
 
 import time
 from functools import partial
+from typing import TYPE_CHECKING, Callable
 
 import trio
 from loguru import logger
 
+if TYPE_CHECKING:
+    from loguru import Logger
+
+from actors.clock import MarketClock
 from actors.core.trader_outputs import FillEvent
 from actors.records.files import DataWriteError, FillWriter, append_text, write_json_atomic
-from actors.records.kpi import PREMIUM_HEADER, SessionContext, build_kpi, premium_sample, status_line
+from actors.records.info import SessionInfo
+from actors.records.kpi import build_kpi
+from actors.records.sources import Sources
+from actors.records.status import PREMIUM_HEADER, premium_sample, status_line
 
 PREMIUM_SAMPLE_S = 1.0
 
 
-async def _every(interval_s: float, fn, *, real_time_too: bool = False) -> None:
+async def _every(interval_s: float, fn: Callable[[], None], *, real_time_too: bool = False) -> None:
     """Call ``fn`` every ``interval_s`` of session time; ``real_time_too``: and only once half that much
     real time has passed since the last call too (always so on the real clock; on a virtual clock a
     replay's session time runs hundreds of times faster, and the KPI file and the status line are for
@@ -44,57 +53,33 @@ async def _every(interval_s: float, fn, *, real_time_too: bool = False) -> None:
 async def run_collector(
     inbox: trio.MemoryReceiveChannel[FillEvent],
     writer: FillWriter,
-    ctx: SessionContext,
-    kpi_path,
-    kpi_interval_s: float,
-    status_interval_s: float,
-    premium_path=None,
+    info: SessionInfo,
+    sources: Sources,
+    clock: MarketClock,
     *,
-    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """Write every fill event; meanwhile the KPI snapshots, the status lines and the premium series."""
     log = logger.bind(actor="collector")
-
-    def snapshot() -> None:
-        if ctx.disk_error is None:
-            try:
-                write_json_atomic(kpi_path, build_kpi(ctx, trio.current_time(), final=False))
-            except DataWriteError as exc:
-                ctx.write_failed(exc)
-
-    def status() -> None:
-        log.info(status_line(ctx, trio.current_time()))
-
-    def sample() -> None:
-        now = trio.current_time()
-        line = premium_sample(ctx, now)
-        if line is None:
-            return
-        ctx.realism.observe(ctx.clock, now, ctx.opened_at, ctx.market_state.view(now))  # the KPI's realism
-        if premium_path is not None and ctx.disk_error is None:
-            try:
-                append_text(
-                    premium_path,
-                    line if premium_path.exists() else PREMIUM_HEADER + line,
-                )
-            except DataWriteError as exc:
-                ctx.write_failed(exc)
-
+    s = info.config.session
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(partial(_every, kpi_interval_s, snapshot, real_time_too=True))
-        nursery.start_soon(_every, PREMIUM_SAMPLE_S, sample)
-        nursery.start_soon(partial(_every, status_interval_s, status, real_time_too=True))
+        nursery.start_soon(partial(_every, s.kpi_interval_s, partial(_snapshot, info, sources), real_time_too=True))
+        nursery.start_soon(_every, PREMIUM_SAMPLE_S, partial(_sample, info, sources, clock))
+        status = partial(_status, log, info, sources)
+        nursery.start_soon(partial(_every, s.status_interval_s, status, real_time_too=True))
         task_status.started()
+        stats = sources.collector
         async for event in inbox:
             if writer.failed is not None:
                 continue  # produced, not on disk: the KPI's fill_events against fill_events_written says so
             try:
                 writer.write(event)
             except DataWriteError as exc:
-                ctx.write_failed(exc)
+                sources.disk.report(exc)
                 continue
-            ctx.fill_events_written = writer.count
+            stats.fill_events_written = writer.count
             # from the receipt of the book this leg filled against to the line being written
-            ctx.wire_to_fill_written.add(trio.current_time() - (ctx.opened_at + event.t_s - event.book_age_ms / 1e3))
+            stats.wire_to_fill_written.add(trio.current_time() - (info.opened_at + event.t_s - event.book_age_ms / 1e3))
             log.debug(
                 "fill {} {} {} {:.8f}/{:.8f} @ {}",
                 event.trade_id,
@@ -105,3 +90,32 @@ async def run_collector(
                 event.avg_price,
             )
         nursery.cancel_scope.cancel()
+
+
+def _snapshot(info: SessionInfo, sources: Sources) -> None:
+    """A KPI snapshot (not final), unless the disk has failed."""
+    if sources.disk.error is None:
+        try:
+            write_json_atomic(info.paths.kpi, build_kpi(info, sources.snapshot(trio.current_time()), final=False))
+        except DataWriteError as exc:
+            sources.disk.report(exc)
+
+
+def _status(log: Logger, info: SessionInfo, sources: Sources) -> None:
+    log.info(status_line(info, sources.progress(trio.current_time())))
+
+
+def _sample(info: SessionInfo, sources: Sources, clock: MarketClock) -> None:
+    """A line of the premium series, and the minute's sample for the KPI's realism block."""
+    now = trio.current_time()
+    view = sources.market.view(now)
+    line = premium_sample(now - info.opened_at, clock.utc(now), view, sources.trader.statistics())
+    if line is None:
+        return
+    sources.collector.realism.observe(clock, now, info.opened_at, view)
+    path = info.paths.premium
+    if sources.disk.error is None:
+        try:
+            append_text(path, line if path.exists() else PREMIUM_HEADER + line)
+        except DataWriteError as exc:
+            sources.disk.report(exc)

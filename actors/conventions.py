@@ -6,6 +6,8 @@ import enum
 import errno
 from pathlib import Path
 
+from actors.core.vocabulary import Venue
+
 
 class ExitCode(enum.IntEnum):
     """Exit status of ``python -m actors.session`` and of every other command (docs/reliability.md, "Exit
@@ -53,14 +55,14 @@ COLLECTOR, EXECUTOR, AGGREGATOR, FEED_UPBIT, FEED_BINANCE = (
     "feed:binance",
 )
 ACTORS = (COLLECTOR, EXECUTOR, AGGREGATOR, FEED_UPBIT, FEED_BINANCE)
-FEED_ACTORS = {"upbit": FEED_UPBIT, "binance": FEED_BINANCE}
+FEED_ACTORS: dict[str, str] = {Venue.UPBIT: FEED_UPBIT, Venue.BINANCE: FEED_BINANCE}  # by venue (its word)
 
 
 class SeedStream(enum.IntEnum):
     """Offsets from ``session.seed``: each random stream of a session has its own, so adding one never
     shifts another (same seed, same market and decisions)."""
 
-    MARKET = 0  # the simulated market; the supervisors' jitter
+    MARKET = 0  # the simulated market; the supervisors' jitter; the orders' latency jitter (the trader's seed)
     FILL_MODEL = 1  # calibrated fill model, stochastic mode
     CHAOS = 2  # which actor chaos kills
     FAULTS = 3  # the simulator's random faults

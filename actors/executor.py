@@ -8,6 +8,9 @@ Fill events are never dropped: the send to the collector waits (bounded channel,
 Orders have latency: the executor wakes at the earliest arrival time of a leg in flight and fills
 it against the latest book. When its inbox closes (session end), legs still in flight arrive
 against the last book it saw.
+
+A data file that could not be written (``DiskWatch``) stops new entries before the next decision: no trade
+opens whose fills could not be recorded.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from actors.core.kpi import LatencyHistogram
 from actors.core.market import MarketView
 from actors.core.trader import Trader
 from actors.core.trader_outputs import FillEvent
+from actors.records.files import DiskWatch
 
 
 @attrs.define
@@ -32,6 +36,12 @@ class ExecutorState:
     clock: MarketClock = attrs.field(factory=MarketClock)  # fill events' ts_utc: the market's time
     outbox: deque[FillEvent] = attrs.field(factory=deque)
     wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)  # newest input's receipt -> decided
+    disk: DiskWatch = attrs.field(factory=DiskWatch)  # once a data write failed, no new trade: none could be recorded
+
+    def heed_disk(self) -> None:
+        """No new trades once the disk failed (exits and legs in flight go on)."""
+        if self.disk.error is not None:
+            self.trader.stop_entries(f"disk: {self.disk.error}")
 
 
 async def _flush(state: ExecutorState, out: trio.MemorySendChannel[FillEvent]) -> None:
@@ -57,6 +67,7 @@ async def run_executor(
                 view = await inbox.receive()
             except trio.EndOfChannel:
                 break
+        state.heed_disk()
         stopped = trader.risk_stopped
         if timer.cancelled_caught:
             state.outbox.extend(trader.on_timer(trio.current_time(), clock.utc(trio.current_time())))
@@ -67,6 +78,7 @@ async def run_executor(
         if trader.risk_stopped is not None and stopped is None:
             logger.bind(actor="executor").warning("risk limit reached, no new entries: {}", trader.risk_stopped)
         await _flush(state, out)
+    state.heed_disk()
     while (due := trader.due_at()) is not None:
         state.outbox.extend(trader.on_timer(due, clock.utc(due)))
     await _flush(state, out)

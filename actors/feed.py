@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import uuid
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Iterator
 
 import httpx
 import trio
@@ -42,17 +42,23 @@ from actors.core.book import BookView
 from actors.core.budget import ByteBudget
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
-from actors.core.venues.binance_book import BookKeeper, SnapshotError, Verdict
-from actors.core.venues.binance_weight import Answer, depth_weight
+from actors.core.venues.binance_book import BookKeeper, Verdict
+from actors.core.venues.upbit_book import BookBatcher
 from actors.core.vocabulary import FeedFailure, RestartCause, Venue
-from actors.net.failures import FailureKind, connect_failure
+from actors.feed_snapshot import fetch_snapshot, rest_budget
+from actors.net.failures import FailureKind
 from actors.net.http import http_client
+from actors.net.rest_budget import RestBudget
 from actors.net.ws import WsClosed, WsConn, WsConnectError, WsLimits, open_ws
-from actors.rest_budget import RestBudget
+from supervision import sole_exception
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+    from actors.records.files import Recorder
 
 BAD_FRAME_WINDOW_S = 60.0
 MAX_BATCH = 256  # frames read per wake-up when they have queued up behind the first (and message_queue_bytes)
-MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024  # a 5000-level depth snapshot is well under 1 MiB
 MAX_REFETCH = 10  # snapshots in a row older than the buffered diffs
 MAX_STUCK_IN_A_ROW = 3  # snapshots in a row that the stream never continued: the endpoints disagree
 SCHEDULED_CUT_TOLERANCE_S = 60.0  # a close this close to scheduled_cut_s is the exchange's planned cut
@@ -66,10 +72,6 @@ class FeedStale(FeedFailure):
     """No market data (or no book for a subscribed code) for stale_after_s."""
 
     cause = RestartCause.STALE
-
-
-class RestRefused(SnapshotError):
-    """Binance refused a REST request: 429 (past the weight limit) or 418 (the IP is banned)."""
 
 
 class FeedError(FeedFailure):
@@ -121,10 +123,10 @@ class _Reader:
         self,
         conn: WsConn,
         stats: FeedStats,
-        decode: Callable[[Any], list],
-        log,
+        decode: Callable[[Any], list[Any]],
+        log: Logger,
         max_bad_per_min: int,
-        recorder,
+        recorder: Recorder | None,
         batch_bytes: int,
     ) -> None:
         self._conn, self._stats, self._decode, self._log = conn, stats, decode, log
@@ -133,7 +135,7 @@ class _Reader:
 
     async def next_events(
         self, stale_at: float, stale: Callable[[], FeedFailure], wake_at: float = math.inf
-    ) -> list | None:
+    ) -> list[Any] | None:
         """Decoded events of the next frame and of the frames already queued behind it (up to MAX_BATCH
         frames and ``batch_bytes`` of them), in order; None at ``wake_at``; ``stale()`` raised at
         ``stale_at``. At 10 frames/s a batch is one frame; when frames queue up (a replay at full speed, a
@@ -162,7 +164,7 @@ class _Reader:
             events += self._decode_counted(frame)
         return events
 
-    def _decode_counted(self, frame: bytes | str) -> list:
+    def _decode_counted(self, frame: bytes | str) -> list[Any]:
         """One frame's events ([] for a bad frame: counted, logged, skipped). Any exception of the decoder
         is a bad frame (deeply nested JSON raises RecursionError, not a decode error)."""
         stats = self._stats
@@ -193,8 +195,8 @@ async def run_upbit_feed(
     out: trio.MemorySendChannel[BookView],
     stats: FeedStats,
     *,
-    recorder=None,
-    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+    recorder: Recorder | None = None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     log = logger.bind(actor="feed:upbit")
     codes = (cfg.market, cfg.fx_market)
@@ -206,17 +208,10 @@ async def run_upbit_feed(
         await conn.send(upbit.subscribe_request(str(uuid.uuid4()), codes))
         log.info("connected to {}, subscribed to {}", cfg.url, ", ".join(codes))
         stats.last_data_at = next_ping_at = subscribed_at = trio.current_time()
-        last_book = dict.fromkeys(codes, subscribed_at)  # per code; the subscription time until its first book
-        seen: set[str] = set()
+        books = BookBatcher(codes, stats, subscribed_at)
 
         def stale() -> FeedStale:
-            code = min(codes, key=last_book.__getitem__)
-            if code not in seen:
-                return FeedStale(
-                    f"no order book for {code} within {cfg.stale_after_s:g} s of subscribing "
-                    f"(is {code} a market listed on the exchange?)"
-                )
-            return FeedStale(f"no order book for {code} for {cfg.stale_after_s:g} s")
+            return FeedStale(books.stale_reason(cfg.stale_after_s))
 
         try:
             while True:
@@ -225,115 +220,19 @@ async def run_upbit_feed(
                     await conn.send(upbit.PING)
                     stats.pings_sent += 1
                     next_ping_at += cfg.ping_interval_s
-                events = await reader.next_events(min(last_book.values()) + cfg.stale_after_s, stale, next_ping_at)
+                events = await reader.next_events(books.stale_at(cfg.stale_after_s), stale, next_ping_at)
                 if events is None:
                     continue  # time to ping
-                now = trio.current_time()
-                newest: dict[str, upbit.Orderbook] = {}  # each Upbit book is a full state: the last one wins
-                error = None
-                for event in events:
-                    if isinstance(event, upbit.Orderbook):
-                        stats.padded_levels += event.padded_levels
-                        if event.code in newest:
-                            stats.books_superseded += 1
-                        newest[event.code] = event
-                    elif isinstance(event, upbit.ErrorFrame):
-                        error = error or event
-                if newest:
-                    stats.last_data_at = now
-                    stats.mark_trusted(now)
-                for event in newest.values():
-                    if event.code in last_book:
-                        last_book[event.code] = now
-                    outbox.publish(BookView(upbit.VENUE, event.code, event.bids, event.asks, now, event.timestamp_ms))
-                    if not stats.connected:
-                        seen.add(event.code)
-                        if seen.issuperset(codes):
-                            stats.connected = True
-                            task_status.started()
-                if error is not None:
-                    raise FeedError(f"Upbit error {error.name}: {error.message}")
+                batch = books.on_batch(events, trio.current_time())
+                for view in batch.views:
+                    outbox.publish(view)
+                if batch.ready:
+                    task_status.started()
+                if batch.error is not None:
+                    raise FeedError(f"Upbit error {batch.error.name}: {batch.error.message}")
         finally:
             stats.connected = False
             stats.mark_untrusted(trio.current_time())
-
-
-async def _fetch_snapshot(
-    http: httpx.AsyncClient, cfg: BinanceFeedConfig, rest: RestBudget, stats: FeedStats, recorder=None
-) -> binance.DepthSnapshot:
-    """One REST depth snapshot, once the weight budget grants it; within ``snapshot_timeout_s`` for the whole
-    request (a body that trickles one byte a second never times out per read) and at most MAX_SNAPSHOT_BYTES
-    (announced or streamed). A 429 or 418 raises ``RestRefused``, after the budget has taken in its Retry-After."""
-    query = binance.depth_query(cfg.symbol, cfg.snapshot_limit)
-    weight = depth_weight(cfg.snapshot_limit)
-    asked_at = trio.current_time()
-    sent_at = await rest.acquire(weight)
-    stats.rest_weight += weight
-    stats.rest_wait_s += sent_at - asked_at
-    headers: dict[str, str] = {}
-    answer = Answer.OK
-    with trio.move_on_after(cfg.snapshot_timeout_s) as deadline:
-        try:
-            async with http.stream("GET", query) as response:
-                status, headers = response.status_code, dict(response.headers)
-                body = await _read_body(response, MAX_SNAPSHOT_BYTES if status == 200 else 4096)
-        except httpx.HTTPError as exc:
-            raise SnapshotError(f"depth snapshot request failed: {_http_failure(exc, http.base_url, cfg)}") from None
-        finally:
-            if headers:
-                answer = rest.answered(status, headers, sent_at)
-    if deadline.cancelled_caught:
-        raise SnapshotError(
-            f"depth snapshot: no complete answer within {cfg.snapshot_timeout_s:g} s (feeds.binance.snapshot_timeout_s)"
-        )
-    if answer is not Answer.OK:
-        cause = RestartCause.BANNED if answer is Answer.BANNED else RestartCause.RATE_LIMITED
-        raise RestRefused(
-            f"depth snapshot HTTP {status} ({cause}): no REST request before Retry-After "
-            f"({headers.get('retry-after', '?')} s); {body[:200].decode('utf-8', 'replace')}",
-            cause=cause,
-        )
-    if status != 200:
-        raise SnapshotError(f"depth snapshot HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
-    if recorder is not None:
-        recorder.write("binance", "rest", trio.current_time(), body)
-    try:
-        return binance.decode_snapshot(body)
-    except Exception as exc:  # any exception of the decoder: RecursionError on nested JSON, say
-        raise SnapshotError(f"depth snapshot unreadable: {type(exc).__name__}: {str(exc)[:200]}") from None
-
-
-def _http_failure(exc: httpx.HTTPError, base_url: httpx.URL, cfg: BinanceFeedConfig) -> str:
-    """A failed REST request in words: a timeout with the deadline and the key that sets it, the connect
-    failure it names ("name resolution failed for api.binance.com (...)", "connection refused by ..."), or
-    the library's own message."""
-    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-        return f"no connection to {base_url.host} within {cfg.connect_timeout_s:g} s (feeds.binance.connect_timeout_s)"
-    if isinstance(exc, httpx.TimeoutException):  # a read or a write: nothing moved for a whole deadline
-        return (
-            f"{base_url.host} sent nothing for {cfg.snapshot_timeout_s:g} s while answering "
-            f"({type(exc).__name__}; feeds.binance.snapshot_timeout_s)"
-        )
-    fallback = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if not isinstance(exc, httpx.TransportError):
-        return fallback
-    return connect_failure(exc, base_url.host, base_url.port, fallback).text
-
-
-async def _read_body(response: httpx.Response, limit: int) -> bytes:
-    """The (decoded) body, or SnapshotError as soon as it is known to exceed ``limit`` bytes."""
-    announced = response.headers.get("content-length", "")
-    if announced.isdigit() and int(announced) > limit and response.status_code == 200:
-        raise SnapshotError(f"depth snapshot of {int(announced):,} bytes announced; at most {limit:,} accepted")
-    chunks, size = [], 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            if response.status_code != 200:
-                break  # an error page: its start is enough to say what went wrong
-            raise SnapshotError(f"depth snapshot longer than {limit:,} bytes: abandoned")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode_binance(frame: bytes | str) -> list[binance.Event]:
@@ -351,8 +250,8 @@ class _BinanceBook:
         http: httpx.AsyncClient,
         stats: FeedStats,
         outbox: _Outbox,
-        log,
-        recorder,
+        log: Logger,
+        recorder: Recorder | None,
         on_published: Callable[[], None],
         pool: ByteBudget,
         rest: RestBudget,
@@ -382,9 +281,7 @@ class _BinanceBook:
         return self._follow(self.keeper.on_diff(diff))
 
     def publish(self, received_at: float) -> None:
-        self.keeper.published()
-        self._stats.mark_trusted(received_at)
-        self._outbox.publish(self.keeper.view(self.cfg.view_depth, received_at))
+        self._outbox.publish(self.keeper.publish(self.cfg.view_depth, received_at))
         self._on_published()
 
     async def resync(self) -> None:
@@ -393,7 +290,7 @@ class _BinanceBook:
         try:
             attempt = 0
             while self.keeper.needs_snapshot:
-                snapshot = await _fetch_snapshot(self._http, self.cfg, self._rest, self._stats, self._recorder)
+                snapshot = await fetch_snapshot(self._http, self.cfg, self._rest, self._stats, self._recorder)
                 verdict = self.keeper.on_snapshot(snapshot)
                 if verdict.refetch:
                     attempt += 1
@@ -407,13 +304,31 @@ class _BinanceBook:
         finally:
             self.fetching = False
 
+    def on_events(self, events: Iterable[binance.Event], received_at: float, snapshots: trio.Nursery) -> None:
+        """One batch of a connection's events: diffs applied (a snapshot fetched in ``snapshots`` when the book
+        needs one), one view published as of the last diff, a shutdown notice ending the connection."""
+        changed = False  # one view per batch, as of its last diff
+        for event in events:
+            if isinstance(event, binance.DepthDiff):
+                self._stats.last_data_at = received_at
+                if self.on_diff(event):
+                    self._stats.books_superseded += changed
+                    changed = True
+                if self.needs_snapshot:
+                    snapshots.start_soon(self.resync)
+            elif isinstance(event, binance.ServerShutdown):
+                raise FeedError("server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED)
+            elif isinstance(event, binance.ErrorReply):
+                self._log.warning("error reply {}: {}", event.code, event.msg)
+        if changed and self.keeper.sync.trusted:
+            self.publish(received_at)
+
     def _follow(self, verdict: Verdict) -> bool:
+        now = trio.current_time()
         if verdict.lost is not None:
-            now = trio.current_time()
-            self._stats.mark_untrusted(now)
             self._outbox.withdraw(self.cfg.symbol, now)
             self._log.warning(verdict.lost)
-        return verdict.publish
+        return self.keeper.follow(verdict, now)
 
 
 async def run_binance_feed(
@@ -421,10 +336,10 @@ async def run_binance_feed(
     out: trio.MemorySendChannel[BookView],
     stats: FeedStats,
     *,
-    recorder=None,
+    recorder: Recorder | None = None,
     diff_pool: ByteBudget | None = None,
     rest: RestBudget | None = None,
-    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """``diff_pool``: the byte budget every Binance book of the session shares for the diffs it buffers while
     its snapshot is awaited (default: this feed's own, ``diff_buffer_total_bytes``). ``rest``: the process's
@@ -463,36 +378,26 @@ async def run_binance_feed(
                     while True:
                         outbox.flush()
                         events = await reader.next_events(stats.last_data_at + cfg.stale_after_s, stale)
-                        received_at = trio.current_time()
-                        changed = False  # one view per batch, as of its last diff
-                        for event in events or ():
-                            if isinstance(event, binance.DepthDiff):
-                                stats.last_data_at = received_at
-                                if book.on_diff(event):
-                                    stats.books_superseded += changed
-                                    changed = True
-                                if book.needs_snapshot:
-                                    snapshots.start_soon(book.resync)
-                            elif isinstance(event, binance.ServerShutdown):
-                                raise FeedError(
-                                    "server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED
-                                )
-                            elif isinstance(event, binance.ErrorReply):
-                                log.warning("error reply {}: {}", event.code, event.msg)
-                        if changed and book.keeper.sync.trusted:
-                            book.publish(received_at)
+                        book.on_events(events or (), trio.current_time(), snapshots)
         except WsClosed:
-            age = trio.current_time() - connected_at
-            if age >= cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
-                raise FeedError(
-                    f"connection closed after {age:.0f} s: the scheduled cut ({cfg.scheduled_cut_s:g} s)",
-                    cause=RestartCause.SCHEDULED,
-                ) from None
-            raise
+            cut = _scheduled_cut(cfg, trio.current_time() - connected_at)
+            if cut is None:
+                raise
+            raise cut from None
         finally:
             book.keeper.release()  # the diffs it buffered no longer count against the pool
             stats.connected = False
             stats.mark_untrusted(trio.current_time())
+
+
+def _scheduled_cut(cfg: BinanceFeedConfig, age: float) -> FeedError | None:
+    """A close this long after connecting is the exchange's scheduled cut (None: it is not)."""
+    if age < cfg.scheduled_cut_s - SCHEDULED_CUT_TOLERANCE_S:
+        return None
+    return FeedError(
+        f"connection closed after {age:.0f} s: the scheduled cut ({cfg.scheduled_cut_s:g} s)",
+        cause=RestartCause.SCHEDULED,
+    )
 
 
 @asynccontextmanager
@@ -512,11 +417,6 @@ def diff_buffer_pool(cfg: BinanceFeedConfig) -> ByteBudget:
     return ByteBudget(cfg.diff_buffer_total_bytes, "feeds.binance.diff_buffer_total_bytes")
 
 
-def rest_budget(cfg: BinanceFeedConfig, seed: int | None = None) -> RestBudget:
-    """The REST weight budget of a process's Binance feeds (``rest_weight_per_min``), its jitter seeded."""
-    return RestBudget.per_minute(cfg.rest_weight_per_min, seed)
-
-
 @contextmanager
 def _one_failure() -> Iterator[None]:
     """A connection's nursery raises a group; its one real failure (the reader's or a snapshot task's)
@@ -524,6 +424,7 @@ def _one_failure() -> Iterator[None]:
     try:
         yield
     except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-            raise group.exceptions[0] from None
+        leaf = sole_exception(group)
+        if isinstance(leaf, Exception):
+            raise leaf from None
         raise

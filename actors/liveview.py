@@ -10,6 +10,8 @@ instead (the collector does that in both cases).
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import trio
 from rich.console import Console, Group
 from rich.live import Live
@@ -19,59 +21,62 @@ from rich.table import Table
 from rich.text import Text
 
 from actors.conventions import FEED_ACTORS
-from actors.records.kpi import (
-    CONNECTING,
-    GIVEN_UP,
-    NEVER_CONNECTED,
-    NOT_STARTED,
-    RECONNECTING,
-    UP,
-    SessionContext,
-    book_age_s,
-    feed_state,
-)
+from actors.records.info import SessionInfo, SessionStatus
+from actors.records.sources import Progress, Sources
+from actors.records.status import FeedState, book_age_s, feed_state
 
 REFRESH_S = 0.5
 BAR_WIDTH = 28  # the head row (bar, "1200.0 / 1200 s", the phase) stays within 80 columns
 _STATE_STYLE = {
-    UP: "green",
-    CONNECTING: "yellow",
-    RECONNECTING: "bold yellow",
-    NOT_STARTED: "dim",
-    NEVER_CONNECTED: "bold red",
-    GIVEN_UP: "bold red",
+    FeedState.UP: "green",
+    FeedState.CONNECTING: "yellow",
+    FeedState.RECONNECTING: "bold yellow",
+    FeedState.NOT_STARTED: "dim",
+    FeedState.NEVER_CONNECTED: "bold red",
+    FeedState.GIVEN_UP: "bold red",
 }
-_PHASE_STYLE = {"completed": "bold green", "interrupted": "bold yellow", "failed": "bold red"}
+_PHASE_STYLE: dict[str, str] = {
+    SessionStatus.COMPLETED: "bold green",
+    SessionStatus.INTERRUPTED: "bold yellow",
+    SessionStatus.FAILED: "bold red",
+}
 
 
-def phase(ctx: SessionContext) -> str:
+def phase(progress: Progress) -> str:
     """starting (feeds not ready), running, stopping (draining), then the final status."""
-    if ctx.status != "running":
-        return ctx.status  # completed | interrupted | failed, set once the final KPI file is written
-    if ctx.ended_at is not None:
+    life = progress.lifecycle
+    if life.status != SessionStatus.RUNNING:
+        return life.status  # completed | interrupted | failed, set once the final KPI file is written
+    if life.ended_at is not None:
         return "stopping"
-    return "running" if ctx.trading_since is not None else "starting"
+    return "running" if life.trading_since is not None else "starting"
 
 
-def render(ctx: SessionContext, now: float, rates: dict[str, float]) -> Panel:
-    elapsed = ctx.duration_s(now)
-    total = ctx.requested_duration_s
+def render(info: SessionInfo, progress: Progress, rates: Mapping[str, float]) -> Panel:
+    elapsed = progress.duration_s()
+    total = info.requested_duration_s
     head = Table.grid(padding=(0, 2))
-    word = phase(ctx)
+    word = phase(progress)
     head.add_row(
         ProgressBar(total=total, completed=min(elapsed, total), width=BAR_WIDTH),
         f"{elapsed:7.1f} / {total:g} s",
         Text(word, style=_PHASE_STYLE.get(word, "")),
     )
+    return Panel(
+        Group(head, _feeds(progress, rates), _market(progress)),
+        title=f"session {info.session_id} ({info.market})",
+        expand=False,
+    )
+
+
+def _feeds(progress: Progress, rates: Mapping[str, float]) -> Table:
     feeds = Table(box=None, padding=(0, 1))
     for column in ("feed", "state", "msgs/s", "book age", "reconnects", "untrusted s"):
         feeds.add_column(column, justify="left" if column in ("feed", "state") else "right", no_wrap=True)
-    view = ctx.market_state.view(now)
-    for venue, stats in ctx.feeds.items():
-        feed = stats.statistics(now)
-        age = book_age_s(view, venue)
-        child = ctx.children.get(FEED_ACTORS[venue])
-        state = feed_state(ctx, venue, now)
+    for venue, feed in progress.feeds.items():
+        age = book_age_s(progress.view, venue)
+        child = progress.actors.get(FEED_ACTORS[venue])
+        state = feed_state(progress, venue)
         feeds.add_row(
             venue,
             Text(state, style=_STATE_STYLE.get(state, "")),
@@ -80,56 +85,58 @@ def render(ctx: SessionContext, now: float, rates: dict[str, float]) -> Panel:
             str(child.restarts if child else 0),
             f"{feed.untrusted_s:.1f}",
         )
-    trader = ctx.trader.statistics()
+    return feeds
+
+
+def _market(progress: Progress) -> Text:
+    view, trader = progress.view, progress.trader
     baseline = trader.baseline_bps
     premium = "-" if view.premium_bps is None else f"{view.premium_bps:+.1f} bps"
     fx = "-" if view.fx is None else f"{view.fx.krw_per_usdt:,.1f} KRW/USDT"
-    market = Text.assemble(
+    return Text.assemble(
         f"premium {premium}   baseline {'-' if baseline is None else f'{baseline:+.1f} bps'}   FX {fx}\n",
         f"trades {trader.entries} (open {trader.open_trades})   fill events {trader.fill_events}\n",
         f"PnL {trader.realized_pnl_usdt:+.4f} USDT realized, open trades marked {trader.unrealized_pnl_usdt:+.4f}",
         no_wrap=True,
     )
-    return Panel(Group(head, feeds, market), title=f"session {ctx.session_id} ({ctx.market})", expand=False)
 
 
 class LiveView:
-    """The panel for one session: ``with LiveView(ctx, console) as live:`` around the session, ``live.run``
-    as one of its tasks; leaving the block draws the last frame, with the session's final status (set the
-    status before leaving)."""
+    """The panel for one session: ``with LiveView(info, sources, console) as live:`` around the session,
+    ``live.run`` as one of its tasks; leaving the block draws the last frame, with the session's final status
+    (set the status before leaving)."""
 
-    def __init__(self, ctx: SessionContext, console: Console) -> None:
-        self._ctx = ctx
+    def __init__(self, info: SessionInfo, sources: Sources, console: Console) -> None:
+        self._info, self._sources = info, sources
         self._live = Live(console=console, auto_refresh=False, transient=False)
         self._rates: dict[str, float] = {}
 
+    def _draw(self, progress: Progress, rates: Mapping[str, float]) -> None:
+        self._live.update(render(self._info, progress, rates), refresh=True)
+
     def __enter__(self) -> LiveView:
         self._live.start()
-        self._live.update(render(self._ctx, trio.current_time(), self._rates), refresh=True)
+        self._draw(self._sources.progress(trio.current_time()), self._rates)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        ctx, now = self._ctx, trio.current_time()
-        duration = ctx.duration_s(now)
+        progress = self._sources.progress(trio.current_time())
+        duration = progress.duration_s()
         # the last frame: the average rate over the trading time, not the rate while the feeds were stopping
-        rates = {v: s.statistics(now).messages / duration for v, s in ctx.feeds.items()} if duration > 0 else {}
+        rates = {v: feed.messages / duration for v, feed in progress.feeds.items()} if duration > 0 else {}
         try:
-            self._live.update(render(ctx, now, rates), refresh=True)
+            self._draw(progress, rates)
         finally:
             self._live.stop()
 
     async def run(self) -> None:
         """Redraw every REFRESH_S with the messages/s of the last interval, until cancelled."""
-        ctx = self._ctx
-
-        def messages() -> dict[str, int]:
-            now = trio.current_time()
-            return {venue: stats.statistics(now).messages for venue, stats in ctx.feeds.items()}
-
-        last = messages()
+        last = self._sources.progress(trio.current_time())
         while True:
             await trio.sleep(REFRESH_S)
-            counts = messages()
-            self._rates = {venue: (n - last[venue]) / REFRESH_S for venue, n in counts.items()}
-            last = counts
-            self._live.update(render(ctx, trio.current_time(), self._rates), refresh=True)
+            progress = self._sources.progress(trio.current_time())
+            self._rates = {
+                v: (feed.messages - last.feeds[v].messages) / REFRESH_S for v, feed in progress.feeds.items()
+            }
+            last = progress
+            self._draw(progress, self._rates)

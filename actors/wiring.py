@@ -1,94 +1,103 @@
-"""From a checked config to the session's runtime objects: the trader, the market state, the session
-context, the feeds' endpoints. No I/O beyond reading the calibration and the recordings the config
-names; ``actors.session`` runs what is built here."""
+"""From a checked config (and the files it names, parsed once: ``actors.config.Inputs``) to the session's
+runtime objects: what the session is (``SessionInfo``), the owners of its state (``Sources``: the trader, the
+market state, the feeds' and actors' statistics...), the replay's market and clock, the feeds' endpoints.
+No I/O beyond reading the recordings the config names; ``actors.session`` runs what is built here."""
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timezone
-from typing import Any
 
 import attrs
 
-from actors import config as config_mod
-from actors.config import Config
+from actors.config import BinanceFeedConfig, Config, Inputs, UpbitFeedConfig
 from actors.conventions import ACTORS, SeedStream
 from actors.core.budget import ByteBudget
-from actors.core.fills import CalibratedFillModel, SimpleFillModel
-from actors.core.kpi import FeedStats
+from actors.core.execution import ExecutionParams
+from actors.core.fills import CalibratedFillModel, FillModel, SimpleFillModel
+from actors.core.kpi import FeedStats, LatencyHistogram
 from actors.core.market import MarketState
 from actors.core.portfolio import Portfolio
 from actors.core.sizing import NoDrift
-from actors.core.slippage import SlippageModel
-from actors.core.trader import ExecutionParams, Trader
-from actors.records.kpi import CalibrationInfo, SessionContext
+from actors.core.trader import Trader
+from actors.core.vocabulary import Venue
+from actors.records.files import DiskWatch
+from actors.records.info import CalibrationInfo, ReplayDescription, SessionInfo, SlippageInfo
+from actors.records.paths import SessionPaths
 from actors.records.realism import session_realism
+from actors.records.sources import CollectorStats, Lifecycle, Sources
 from actors.sim import recordings
-from actors.sim.replay import ReplayMarket
+from actors.sim.exchange import SimEndpoints
+from actors.sim.replay import ReplayMarket, ReplayPacer
 from supervision import ChildStats
 
 
+def session_info(
+    cfg: Config, paths: SessionPaths, inputs: Inputs, opened_at: float, replay: ReplayMarket | None = None
+) -> SessionInfo:
+    """What the session is, as it opens (now, on the wall clock)."""
+    slippage = inputs.slippage
+    return SessionInfo(
+        cfg,
+        paths,
+        opened_at,
+        datetime.now(timezone.utc),
+        calibration_info(cfg, inputs),
+        None if slippage is None else SlippageInfo(slippage.version, cfg.strategy.slippage_calibration),
+        None if replay is None else replay_description(cfg, replay),
+    )
+
+
+def sources(info: SessionInfo, inputs: Inputs, pacer: ReplayPacer | None = None) -> Sources:
+    """The owners of everything the session counts, each empty (the session frame holds them)."""
+    cfg = info.config
+    model = None if inputs.market_model is None else inputs.market_model.document
+    return Sources(
+        lifecycle=Lifecycle(),
+        disk=DiskWatch(),
+        trader=trader(cfg, info.session_id, info.opened_at, inputs),
+        market=market_state(cfg, info.opened_at),
+        feeds={venue: FeedStats(venue) for venue in (Venue.UPBIT, Venue.BINANCE)},
+        actors={name: ChildStats(name) for name in ACTORS},
+        collector=CollectorStats(session_realism(cfg.session.market, cfg.sim.market_model, model)),
+        wire_to_decision=LatencyHistogram(),
+        replay=pacer,
+    )
+
+
 def market_state(cfg: Config, opened_at: float) -> MarketState:
-    fx_key = ("upbit", cfg.feeds.upbit.fx_market) if cfg.fx.source == "upbit" else None
+    fx_key = (Venue.UPBIT, cfg.feeds.upbit.fx_market) if cfg.fx.source == Venue.UPBIT else None
     return MarketState(
-        ("upbit", cfg.feeds.upbit.market),
-        ("binance", cfg.feeds.binance.symbol),
+        (Venue.UPBIT, cfg.feeds.upbit.market),
+        (Venue.BINANCE, cfg.feeds.binance.symbol),
         fx_key,
         cfg.fx.fixed_krw_per_usdt,
         started_at=opened_at,
     )
 
 
-def trader(cfg: Config, session_id: str, opened_at: float) -> Trader:
+def trader(cfg: Config, session_id: str, opened_at: float, inputs: Inputs) -> Trader:
     strategy, seed = cfg.strategy, cfg.session.seed
     return Trader(
         strategy.params(),
         session_id,
         opened_at,
         _portfolio(cfg),
-        _fill_model(cfg, seed),
+        _fill_model(cfg, inputs, seed),
         ExecutionParams(strategy.latency_ms, strategy.latency_jitter_ms, strategy.leg_risk, cfg.fees, cfg.lots),
         cfg.risk,
-        seed=seed,
+        seed=seed + SeedStream.MARKET,  # the orders' latency jitter
         l2_source=strategy.l2_source,
-        drift=config_mod.read_slippage_calibration(strategy.slippage_calibration)
-        if strategy.slippage_calibration
-        else NoDrift(),
+        mock_seed=seed + SeedStream.MOCK_BOOK,
+        drift=inputs.slippage if inputs.slippage is not None else NoDrift(),
     )
 
 
-def context(cfg: Config, session_id: str, opened_at: float) -> SessionContext:
-    """The session's context: its trader, market state, feed and actor statistics."""
-    ctx = SessionContext(
-        session_id,
-        cfg.session.market,
-        cfg.session.duration_s,
-        trader(cfg, session_id, opened_at),
-        market_state(cfg, opened_at),
-        {"upbit": FeedStats("upbit"), "binance": FeedStats("binance")},
-        {name: ChildStats(name) for name in ACTORS},
-        opened_at,
-    )
-    ctx.chaos_every_s = cfg.chaos.kill_every_s
-    ctx.thresholds = cfg.acceptance
-    started = datetime.now(timezone.utc)
-    ctx.started_utc = started.isoformat(timespec="milliseconds")
-    if cfg.session.market == "sim":  # the simulated market's time runs with the (maybe virtual) Trio clock
-        ctx.clock.simulate(opened_at, started.timestamp())
-    ctx.calibration = calibration_info(cfg, ctx.trader)
-    ctx.realism = session_realism(cfg.session.market, cfg.sim.market_model)
-    drift = ctx.trader.drift
-    if isinstance(drift, SlippageModel):
-        ctx.slippage_calibration, ctx.slippage_calibration_path = drift.version, cfg.strategy.slippage_calibration
-    return ctx
-
-
-def calibration_info(cfg: Config, trader: Trader) -> CalibrationInfo | None:
+def calibration_info(cfg: Config, inputs: Inputs) -> CalibrationInfo | None:
     """Which calibration the calibrated fill model uses (None with the simple model)."""
-    model = trader.fill_model
-    if not isinstance(model, CalibratedFillModel):
+    calibration = inputs.calibration
+    if cfg.strategy.fill_model != "calibrated" or calibration is None:
         return None
-    calibration = model.calibration
     return CalibrationInfo(
         calibration.version,
         cfg.strategy.calibration,
@@ -97,19 +106,24 @@ def calibration_info(cfg: Config, trader: Trader) -> CalibrationInfo | None:
     )
 
 
-def replay_info(cfg: Config, replay: ReplayMarket) -> dict[str, Any]:
-    """What a replay served, for the KPI file (``recording_s`` and ``ended`` grow as it is served)."""
-    return {
-        "files": list(cfg.replay.files),
-        "sources": replay.recording.sources,
-        "speed": "as fast as possible" if cfg.replay.as_fast_as_possible else cfg.replay.speed,
-        "via": "direct" if replay.direct else "exchange",
-        "recording_s": round(replay.served_s, 3),
-        "recording_ended": False,
-        "recorded": sorted(replay.recorded),
-        "synthesised": replay.synthesised,
-        "start_epoch_ms": replay.recording.start_epoch_ms,
-    }
+def replay_description(cfg: Config, replay: ReplayMarket) -> ReplayDescription:
+    """What a replay serves, for the KPI file (how far it got is the pacer's: ``ReplayPacer.statistics``)."""
+    return ReplayDescription(
+        files=tuple(cfg.replay.files),
+        sources=tuple(replay.recording.sources),
+        speed="as fast as possible" if cfg.replay.as_fast_as_possible else cfg.replay.speed,
+        via="direct" if replay.direct else "exchange",
+        recorded=tuple(sorted(replay.recorded)),
+        synthesised=tuple(replay.synthesised),
+        start_epoch_ms=replay.recording.start_epoch_ms,
+        start_epoch_s=replay.start_epoch_s,
+        pace=replay_speed(cfg),
+    )
+
+
+def replay_speed(cfg: Config) -> float:
+    """Recorded seconds per session second (on the virtual clock when as fast as possible)."""
+    return 1.0 if cfg.replay.as_fast_as_possible else cfg.replay.speed
 
 
 def replay_pace(cfg: Config) -> str:
@@ -119,7 +133,12 @@ def replay_pace(cfg: Config) -> str:
     return "at the recorded pace" if cfg.replay.speed == 1 else f"at {cfg.replay.speed:g}x the recorded pace"
 
 
-def feed_configs(cfg: Config, endpoints) -> tuple[Any, Any]:
+def replay_pacer(cfg: Config, replay: ReplayMarket) -> ReplayPacer:
+    return ReplayPacer(replay, replay_speed(cfg), replay_pace(cfg))
+
+
+def feed_configs(cfg: Config, endpoints: SimEndpoints | None) -> tuple[UpbitFeedConfig, BinanceFeedConfig]:
+    """The feeds' configs, pointed at the embedded exchange's endpoints when there is one."""
     upbit_cfg, binance_cfg = cfg.feeds.upbit, cfg.feeds.binance
     if endpoints is not None:
         upbit_cfg = attrs.evolve(upbit_cfg, url=endpoints.upbit_url)
@@ -129,30 +148,33 @@ def feed_configs(cfg: Config, endpoints) -> tuple[Any, Any]:
 
 def _portfolio(cfg: Config) -> Portfolio:
     p = cfg.portfolio
-    return Portfolio.of("upbit", p.upbit_krw, p.upbit_btc, "binance", p.binance_usdt, p.binance_btc)
+    return Portfolio.of(Venue.UPBIT, p.upbit_krw, p.upbit_btc, Venue.BINANCE, p.binance_usdt, p.binance_btc)
 
 
-def _fill_model(cfg: Config, seed: int):
+def _fill_model(cfg: Config, inputs: Inputs, seed: int) -> FillModel:
     strategy = cfg.strategy
     if strategy.fill_model == "simple":
         return SimpleFillModel()
+    assert inputs.calibration is not None, "fill_model = 'calibrated' without a calibration (config.read_inputs)"
     return CalibratedFillModel(
-        config_mod.read_calibration(strategy.calibration),
+        inputs.calibration,
         strategy.calibration_mode == "stochastic",
         random.Random(seed + SeedStream.FILL_MODEL),
     )
 
 
-def prepare_replay(cfg: Config) -> ReplayMarket:
-    """Open the recordings named by $.replay.files and pre-roll them; RecordingError says what is wrong."""
+def prepare_replay(cfg: Config, inputs: Inputs | None = None) -> ReplayMarket:
+    """Open the recordings named by $.replay.files and pre-roll them; RecordingError says what is wrong.
+    ``inputs``: the files the config names, parsed (the market model for the books the recording lacks)."""
     recording = recordings.Recording.open(cfg.replay.files)
     return ReplayMarket(
         recording,
         cfg.sim,
         cfg.session.seed,
         upbit_market=cfg.feeds.upbit.market,
-        fx_market=cfg.feeds.upbit.fx_market if cfg.fx.source == "upbit" else None,
+        fx_market=cfg.feeds.upbit.fx_market if cfg.fx.source == Venue.UPBIT else None,
         binance_symbol=cfg.feeds.binance.symbol,
         direct=cfg.replay.direct(cfg.sim),
         diff_buffer=ByteBudget(cfg.feeds.binance.diff_buffer_bytes, "feeds.binance.diff_buffer_bytes"),
+        model=None if inputs is None else inputs.market_model,
     )

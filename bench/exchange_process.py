@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str]) -> int:
     from actors import config
-    from actors.cli import configure_logging
+    from actors.logs import configure_logging
     from actors.sim.replay import ReplayHub, ReplayPacer
     from actors.sim.serve import serve_hub
     from actors.wiring import prepare_replay

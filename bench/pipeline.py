@@ -132,7 +132,7 @@ class FrameNetwork:
 def run_once(script: list[tuple[str, bytes]], snapshot: str, window: int = 64) -> dict[str, Any]:
     """One session over the script; updates/s from the first Binance frame to the last frame handed out,
     and the same including the drain (the session stopping and writing everything)."""
-    from actors.cli import configure_logging
+    from actors.logs import configure_logging
     from actors.net.seam import use_network
     from actors.records.paths import SessionPaths
     from actors.session import run_session

@@ -1,6 +1,7 @@
-"""Benchmarks: ``make bench`` (``python -m bench.run [--quick] [--soak-hours H]``).
+"""Benchmarks: ``make bench`` (``python -m bench.run [--quick] [--day] [--day-hours H] [--soak-hours H]``).
 
-Prints a table and writes ``bench/results.json`` (name -> value, plus the machine and the commit).
+Prints a table and writes ``bench/results.json`` (name -> value, plus the machine, the commit and the wall
+time of each section, ``section_s``).
 Each throughput figure is the median of several runs; each ratio is measured in the same run.
 docs/performance.md explains each figure and what bounds it.
 
@@ -20,8 +21,9 @@ docs/performance.md explains each figure and what bounds it.
 - soak: bench.soak (a simulated day of both feeds, kills and faults), RSS MB per simulated hour;
 - replay: ``python -m actors.session --replay ... --as-fast-as-possible`` over the recording, served
   directly (the default) and through the embedded exchange, x real time of the whole process and of
-  the replay span, peak RSS (bench/replay.py); and over a generated day of recording (bench/longday.py:
-  the recording laid end to end), to show that memory does not grow with the recording;
+  the replay span, peak RSS (bench/replay.py); with ``--day`` also over a generated day of recording
+  (bench/longday.py: the recording laid end to end), to show that memory does not grow with the
+  recording (about 11 minutes, so not in the default run, which stays under 5 minutes);
 - peer: cryptofeed's Binance order-book handler fed the same diffs, in its own virtualenv
   (bench/peer_cryptofeed.py; never a project dependency);
 - peers: nautilus_trader's BacktestEngine and hftbacktest's run loop over the same recording, each in
@@ -158,7 +160,7 @@ def _replay_session() -> dict[str, Any]:
 
     import trio
 
-    from actors.cli import configure_logging
+    from actors.logs import configure_logging
     from actors.net.memory import memory_network
     from actors.records.paths import SessionPaths
     from actors.session import run_session
@@ -218,7 +220,7 @@ def latency(speed: float, duration_s: float) -> dict[str, Any]:
 
     import trio
 
-    from actors.cli import configure_logging
+    from actors.logs import configure_logging
     from actors.records.paths import SessionPaths
     from actors.session import run_session
 
@@ -352,25 +354,43 @@ def main(argv: list[str] | None = None) -> int:
         "--soak-hours", type=float, metavar="H", help="simulated hours of the soak (default: 24, 3 with --quick)"
     )
     parser.add_argument(
+        "--day",
+        action="store_true",
+        help="also replay a generated day of recording (24 h, 1 h with --quick; about 11 minutes for 24 h here)",
+    )
+    parser.add_argument(
         "--day-hours",
         type=float,
         metavar="H",
-        help="hours of the generated recording replayed (default: 24, 1 with --quick)",
+        help="hours of the generated recording replayed (implies --day; default: 24, 1 with --quick)",
     )
     args = parser.parse_args(argv)
+    run_day = args.day or args.day_hours is not None
+    bench_start = time.perf_counter()
+    section_s: dict[str, float] = {}
+    section: list[Any] = [None, bench_start]
+
+    def starting(name: str) -> None:
+        """Note the wall time of the section that ends here, and say which one starts."""
+        now = time.perf_counter()
+        if section[0] is not None:
+            section_s[section[0]] = round(now - section[1], 1)
+        section[:] = [name, now]
+        print(f"{name} ...", file=sys.stderr, flush=True)
+
     if not RECORDING.exists():
         print(f"bench: needs the shared recording at {RECORDING}", file=sys.stderr)
         return 2
     repeats = 3 if args.quick else 7
     results: dict[str, Any] = {}
 
-    print("floor ...", file=sys.stderr, flush=True)
+    starting("floor")
     snapshot, diffs = recorded_binance_frames()
     upbit_frames = synthetic_upbit_frames(2000)
     results["floor_binance_frames_per_s"] = round(floor_binance(snapshot, diffs, repeats))
     results["floor_upbit_frames_per_s"] = round(floor_upbit(upbit_frames, repeats))
 
-    print("pipeline ...", file=sys.stderr, flush=True)
+    starting("pipeline")
     pipe = pipeline(snapshot, diffs, repeats, window=64)
     pipe_one = pipeline(snapshot, diffs, repeats, window=1)
     results["pipeline_updates_per_s"] = pipe["updates_per_s"]
@@ -385,44 +405,49 @@ def main(argv: list[str] | None = None) -> int:
     results["pipeline_one_frame_per_wakeup_over_floor"] = round(pipe_one["updates_per_s"] / floor_mix, 4)
     results["pipeline_detail"] = pipe
     results["pipeline_one_frame_per_wakeup_detail"] = pipe_one
-    print("session end to end ...", file=sys.stderr, flush=True)
+    starting("session end to end")
     results["session_end_to_end"] = session_end_to_end(1)
 
-    print("latency ...", file=sys.stderr, flush=True)
+    starting("latency")
     live = latency(1.0, 20 if args.quick else 60)
     fast = latency(100.0, 3.5)  # the whole recording at 100x
     results["latency_live"] = live
     results["latency_100x"] = fast
 
-    print("replay ...", file=sys.stderr, flush=True)
+    starting("replay")
     results["replay_direct"] = replay(RECORDING, "direct")
     results["replay_exchange"] = replay(RECORDING, "exchange")
-    print("replay peers (nautilus_trader, hftbacktest) ...", file=sys.stderr, flush=True)
+    starting("replay peers (nautilus_trader, hftbacktest)")
     results["replay_peers"] = peers(3)
     day_hours = args.day_hours or (1 if args.quick else 24)
-    print(f"replay of a generated {day_hours:g} h recording ...", file=sys.stderr, flush=True)
-    results["replay_day"] = replay_day(day_hours)
+    if run_day:
+        starting(f"replay of a generated {day_hours:g} h recording")
+        results["replay_day"] = replay_day(day_hours)
 
-    direct, day, nautilus = results["replay_direct"], results["replay_day"], results["replay_peers"]["nautilus_trader"]
-    if "error" not in day and "error" not in direct:
+    direct, nautilus = results["replay_direct"], results["replay_peers"]["nautilus_trader"]
+    day = results.get("replay_day")
+    if day is not None and "error" not in day and "error" not in direct:
         results["replay_day_rss_over_short_mb"] = round(day["peak_rss_replay_mb"] - direct["peak_rss_replay_mb"], 1)
     if "x_real_time_run" in nautilus and "error" not in direct:
         results["replay_span_over_nautilus_run"] = round(direct["x_real_time_span"] / nautilus["x_real_time_run"], 2)
 
-    print("sizing ...", file=sys.stderr, flush=True)
+    starting("sizing")
     from bench import sizing
 
     results["sizing"] = sizing.measure()
 
-    print("soak ...", file=sys.stderr, flush=True)
+    starting("soak")
     results["soak"] = soak(args.soak_hours or (3 if args.quick else 24))
 
-    print("peer ...", file=sys.stderr, flush=True)
+    starting("peer")
     peer_result = peer(repeats)
     results["peer_cryptofeed"] = peer_result
     if "frames_per_s" in peer_result:
         results["floor_over_peer"] = round(results["floor_binance_frames_per_s"] / peer_result["frames_per_s"], 2)
 
+    section_s[section[0]] = round(time.perf_counter() - section[1], 1)  # the last section ends here
+    results["section_s"] = section_s
+    results["wall_s"] = round(time.perf_counter() - bench_start, 1)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -436,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     path = ROOT / "bench" / "results.json"
     doc = json.loads(path.read_text()) if path.exists() else {}
     doc.update(results)
+    if "replay_day" not in results:  # no day figure of an older run beside these
+        doc.pop("replay_day", None)
+        doc.pop("replay_day_rss_over_short_mb", None)
     path.write_text(json.dumps(doc, indent=2) + "\n")
 
     def row(name: str, value: Any, target: str = "") -> None:
@@ -466,9 +494,12 @@ def main(argv: list[str] | None = None) -> int:
         results["soak"]["rss_mb_per_hour"],
         "target <= 1",
     )
-    direct, exchange, day = results["replay_direct"], results["replay_exchange"], results["replay_day"]
+    exchange = results["replay_exchange"]
     nautilus, hftb = results["replay_peers"]["nautilus_trader"], results["replay_peers"]["hftbacktest"]
-    for name, r in (("direct", direct), ("exchange", exchange), (f"direct, generated {day_hours:g} h", day)):
+    replays = [("direct", direct), ("exchange", exchange)]
+    if day is not None:
+        replays.append((f"direct, generated {day_hours:g} h", day))
+    for name, r in replays:
         if "error" in r:
             row(f"replay {name}", r["error"])
             continue
@@ -492,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
         row("floor / cryptofeed", results["floor_over_peer"], "target >= 2")
     else:
         row("peer: cryptofeed", peer_result.get("error", "?"))
+    if day is None:
+        print("(the replay of a generated day runs with --day: make bench ARGS=--day)")
+    print(f"bench wall time {results['wall_s']:.0f} s: " + ", ".join(f"{k} {v:g}" for k, v in section_s.items()))
     print(f"results in {path}")
     return 0
 

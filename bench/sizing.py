@@ -16,11 +16,12 @@ import statistics
 import time
 
 from actors.core.book import BookView
+from actors.core.execution import ExecutionParams
 from actors.core.fills import Fees, SimpleFillModel
 from actors.core.market import MarketState
 from actors.core.portfolio import Portfolio
 from actors.core.strategy import StrategyParams
-from actors.core.trader import ExecutionParams, Trader
+from actors.core.trader import Trader
 from actors.core.vocabulary import Direction
 
 FX = 1380.0

@@ -28,7 +28,7 @@ import trio.testing
 from scipy.stats import theilslopes
 
 from actors import config
-from actors.cli import configure_logging
+from actors.logs import configure_logging
 from actors.net.memory import memory_network
 from actors.records.paths import SessionPaths
 from actors.session import run_session

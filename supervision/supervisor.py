@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 import attrs
 import trio
 from loguru import logger
 
 from supervision.policy import RestartPolicy, RestartTracker
+from supervision.words import counts_in_words, sole_exception
 
 Child = Callable[..., Awaitable[Any]]
 
@@ -79,38 +80,47 @@ class ChildStats:
             return self.downtime_s
         return self.downtime_s + (now - self._down_since)
 
-    def as_dict(self, now: float) -> dict[str, Any]:
-        return {
-            "starts": self.starts,
-            "restarts": self.restarts,
-            "causes": dict(sorted(self.causes.items())),
-            "last_error": self.last_error,
-            "downtime_s": round(self.current_downtime_s(now), 6),
-            "gave_up": self.gave_up,
-        }
+    def statistics(self, now: float) -> ChildStatistics:
+        """A frozen snapshot as of ``now`` (the downtime includes an outage still going on)."""
+        return ChildStatistics(
+            self.name,
+            self.starts,
+            self.restarts,
+            dict(sorted(self.causes.items())),
+            self.last_error,
+            self.last_cause,
+            round(self.current_downtime_s(now), 6),
+            self.gave_up,
+        )
+
+
+@attrs.frozen
+class ChildStatistics:
+    """A snapshot of one child's ``ChildStats``: what outsiders (a KPI file, a status line) read."""
+
+    name: str
+    starts: int
+    restarts: int
+    causes: Mapping[str, int]  # cause label -> failures, by label
+    last_error: str | None
+    last_cause: str | None
+    downtime_s: float
+    gave_up: bool
 
 
 def failure_cause(exc: BaseException) -> tuple[str, str]:
     """(cause label, one-line description) for a failure; looks inside a one-leaf group."""
-    leaf = exc
-    while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
-        leaf = leaf.exceptions[0]
+    leaf = sole_exception(exc)
     cause = getattr(leaf, "restart_cause", None) or type(leaf).__name__
     return str(cause), f"{type(leaf).__name__}: {leaf}"
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
 def _exempt(exc: BaseException) -> bool:
-    return bool(getattr(_leaf(exc), "intensity_exempt", False))
+    return bool(getattr(sole_exception(exc), "intensity_exempt", False))
 
 
 def _max_attempts(exc: BaseException) -> int | None:
-    attempts = getattr(_leaf(exc), "max_attempts", None)
+    attempts = getattr(sole_exception(exc), "max_attempts", None)
     return attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else None
 
 
@@ -173,7 +183,7 @@ async def supervise(
                     name,
                     tracker.restarts_in_window,
                     policy.window_s,
-                    ", ".join(f"{c} {n}" for c, n in sorted(stats.causes.items(), key=lambda kv: (-kv[1], kv[0]))),
+                    counts_in_words(stats.causes),
                     error,
                 )
                 raise SupervisorGaveUp(name, tracker.restarts_in_window, policy.window_s, error) from exc

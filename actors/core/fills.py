@@ -24,7 +24,7 @@ import attrs
 from actors.core.book import Level
 from actors.core.calibration import Calibration
 from actors.core.rules import non_negative, positive
-from actors.core.vocabulary import Side, Venue, Zone
+from actors.core.vocabulary import Currency, Side, Venue, Zone
 
 BUY, SELL = Side.BUY, Side.SELL
 _PRICE_TOLERANCE = 1e-12
@@ -126,20 +126,21 @@ class Fees:
     upbit_bps: float = attrs.field(default=5.0, validator=non_negative)
     binance_bps: float = attrs.field(default=10.0, validator=non_negative)
 
-    def charge(self, venue: Venue, side: Side, qty: float, price: float, quote: str) -> tuple[float, str]:
-        """(fee amount, currency) of a fill of ``qty`` BTC at ``price``."""
-        rate = (self.upbit_bps if venue == "upbit" else self.binance_bps) / 1e4
-        if venue == "binance" and side == BUY:
-            return qty * rate, "BTC"
-        return qty * price * rate, quote
+    def charge(self, venue: Venue, side: Side, qty: float, price: float) -> tuple[float, Currency]:
+        """(fee amount, currency) of a fill of ``qty`` BTC at ``price``: in the venue's quote currency, but a
+        Binance BUY's, which is taken from the BTC it buys."""
+        rate = self.rate_bps(venue) / 1e4
+        if venue == Venue.BINANCE and side == BUY:
+            return qty * rate, Currency.BTC
+        return qty * price * rate, Venue(venue).quote
 
     def rate_bps(self, venue: Venue) -> float:
-        return self.upbit_bps if venue == "upbit" else self.binance_bps
+        return self.upbit_bps if venue == Venue.UPBIT else self.binance_bps
 
     def order_for(self, venue: Venue, side: Side, net_btc: float) -> float:
         """The order quantity whose fill changes the BTC held by ``net_btc`` (> 0) once the fee is paid: more
         than ``net_btc`` for a Binance BUY, whose fee is taken from the BTC received; ``net_btc`` otherwise."""
-        if venue == "binance" and side == BUY:
+        if venue == Venue.BINANCE and side == BUY:
             return net_btc / (1 - self.binance_bps / 1e4)
         return net_btc
 
@@ -159,7 +160,7 @@ class Lots:
     def min_order_btc(self, venue: Venue, price: float) -> float:
         """The smallest quantity an order on ``venue`` may have at ``price`` (its quote per BTC)."""
         lot, value = (
-            (self.upbit_btc, self.upbit_min_krw) if venue == "upbit" else (self.binance_btc, self.binance_min_usdt)
+            (self.upbit_btc, self.upbit_min_krw) if venue == Venue.UPBIT else (self.binance_btc, self.binance_min_usdt)
         )
         return max(lot, value / price) if price > 0 else lot
 

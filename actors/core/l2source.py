@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Mapping
 
 from actors.core.book import BookView, Level
+from actors.core.vocabulary import L2Source, Venue
 
 
 def remap(levels: tuple[Level, ...], to_best: float) -> tuple[Level, ...]:
@@ -42,15 +44,16 @@ class MockBook:
 
 
 def leg_levels(
-    source: str, leg: BookView, others: dict[str, BookView], buy: bool, at: float, mock: MockBook | None
+    source: L2Source, leg: BookView, others: Mapping[Venue, BookView], buy: bool, at: float, mock: MockBook | None
 ) -> tuple[Level, ...]:
-    """The levels a BUY (asks) or SELL (bids) leg on ``leg`` is filled against."""
+    """The levels a BUY (asks) or SELL (bids) leg on ``leg`` is filled against (``others``: each venue's book)."""
     own = leg.asks if buy else leg.bids
-    if source == "multi" or not own:
+    if source is L2Source.MULTI or not own:
         return own
-    if source == "mock":
+    if source is L2Source.MOCK:
         assert mock is not None
         return mock.levels(own[0][0], buy, at)
-    book = others[source]
+    assert source.venue is not None
+    book = others[source.venue]
     src = book.asks if buy else book.bids
     return remap(src, own[0][0]) if src else own

@@ -1,5 +1,6 @@
-"""Risk limits (``[risk]``) and the checks every order's books pass first: a book the trader may not send an
-order on says why, as the refusal counted for it (docs/kpis.md, ``refusals``)."""
+"""Risk limits (``[risk]``), the checks every order's books pass first, and what the limits and balances allow
+an entry (``OrderChecks``): a book or an order the trader may not send says why, as the refusal counted for
+it (docs/kpis.md, ``refusals``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import math
 import attrs
 
 from actors.core.book import BookView
+from actors.core.fills import Fees
+from actors.core.market import MarketView
+from actors.core.portfolio import Portfolio
+from actors.core.refusals import Refusal
 from actors.core.rules import Limit, positive_or_inf
+from actors.core.vocabulary import Direction, Side, Venue
 
 
 @attrs.frozen
@@ -24,17 +30,17 @@ class RiskLimits:
     max_premium_bps: Limit = attrs.field(default=Limit(1500.0), validator=positive_or_inf)
 
 
-def book_problem(book: BookView, now: float, max_age_s: float) -> str | None:
-    """Why no order may be sent on ``book`` at ``now``: ``empty`` (a side without levels), ``crossed``,
-    ``unsorted`` (out of price order) or ``stale`` (older than ``max_age_s``); None when it may."""
+def book_problem(book: BookView, now: float, max_age_s: float) -> Refusal | None:
+    """Why no order may be sent on ``book`` at ``now``: ``EMPTY`` (a side without levels), ``CROSSED``,
+    ``UNSORTED`` (out of price order) or ``STALE`` (older than ``max_age_s``); None when it may."""
     if not book.bids or not book.asks:
-        return "empty"
+        return Refusal.EMPTY
     if book.crossed:
-        return "crossed"
+        return Refusal.CROSSED
     if not in_order(book):
-        return "unsorted"
+        return Refusal.UNSORTED
     if now - book.received_at > max_age_s:
-        return "stale"
+        return Refusal.STALE
     return None
 
 
@@ -45,3 +51,69 @@ def in_order(book: BookView) -> bool:
     return all(bids[i][0] > bids[i + 1][0] for i in range(len(bids) - 1)) and all(
         asks[i][0] < asks[i + 1][0] for i in range(len(asks) - 1)
     )
+
+
+@attrs.frozen
+class OrderChecks:
+    """What the books, the limits and the balances allow an order: the ``[risk]`` limits, the fees a leg pays, how
+    far from the best price it may fill (``strategy.max_slippage_bps``) and how old a book may be."""
+
+    limits: RiskLimits
+    fees: Fees
+    max_slippage_bps: float
+    max_book_age_s: float
+
+    def books(self, view: MarketView) -> Refusal | None:
+        """Why no order may be sent on ``view`` (entries and exits alike): a book missing a side, crossed, out of
+        price order or stale (``book_problem``, the KRW leg's first); None when both books allow it."""
+        for book in (view.krw_leg, view.usdt_leg):
+            assert book is not None
+            problem = book_problem(book, view.at, self.max_book_age_s)
+            if problem is not None:
+                return problem
+        return None
+
+    def refusal(self, portfolio: Portfolio, view: MarketView, direction: Direction, qty: float) -> Refusal | None:
+        """Why an entry of ``qty`` in ``direction`` may not be sent (its notional, either venue's position or
+        balances), or None. The loss limit and a risk stop are the trader's: it holds the PnL."""
+        assert view.krw_leg is not None and view.usdt_leg is not None
+        if qty * (view.usdt_leg.mid or 0.0) > self.limits.max_notional_usdt:
+            return Refusal.MAX_NOTIONAL
+        for book, side in ((view.krw_leg, direction.krw_side), (view.usdt_leg, direction.usdt_side)):
+            held = portfolio.balances[book.venue]["BTC"] - portfolio.initial[book.venue]["BTC"]
+            if abs(held + (qty if side == Side.BUY else -qty)) > self.limits.max_position_btc:
+                return Refusal.MAX_POSITION
+            if self.shortfall(portfolio, book, side, qty) is not None:
+                return Refusal.BUDGET
+        return None
+
+    def shortfall(self, portfolio: Portfolio, book: BookView, side: Side, qty: float) -> str | None:
+        """Why the balances cannot pay for ``qty`` on ``book`` (a BUY at the limit price, its fee included), or
+        None."""
+        price = book.asks[0][0] if side == Side.BUY else book.bids[0][0]
+        quote = Venue(book.venue).quote
+        fee, fee_ccy = self.fees.charge(book.venue, side, qty, price)
+        return portfolio.shortfall(
+            book.venue,
+            side,
+            qty,
+            price * (1 + self.max_slippage_bps / 1e4) if side == Side.BUY else price,
+            quote,
+            fee if fee_ccy == quote else 0.0,
+        )
+
+    def room(self, portfolio: Portfolio, view: MarketView, direction: Direction) -> float:
+        """The largest size the balances and limits allow an entry in ``direction`` (``refusal`` checks the
+        final size)."""
+        assert view.krw_leg is not None and view.usdt_leg is not None
+        room = self.limits.max_notional_usdt / (view.usdt_leg.mid or math.inf)
+        for book, side in ((view.krw_leg, direction.krw_side), (view.usdt_leg, direction.usdt_side)):
+            assets = portfolio.balances[book.venue]
+            held = assets["BTC"] - portfolio.initial[book.venue]["BTC"]
+            room = min(room, self.limits.max_position_btc - (held if side == Side.BUY else -held))
+            if side == Side.SELL:
+                room = min(room, assets["BTC"])
+            else:
+                worst = book.asks[0][0] * (1 + self.max_slippage_bps / 1e4)
+                room = min(room, assets[Venue(book.venue).quote] / (worst * (1 + self.fees.rate_bps(book.venue) / 1e4)))
+        return max(room, 0.0)

@@ -20,6 +20,9 @@ from typing import Protocol, Sequence
 import attrs
 
 from actors.core.book import Level
+from actors.core.fills import Fees
+from actors.core.market import MarketView
+from actors.core.strategy import StrategyParams
 from actors.core.vocabulary import Direction, Side
 
 _EPS = 1e-12
@@ -133,3 +136,46 @@ def within_limit(levels: Sequence[Level], side: Side, limit: float) -> tuple[Lev
 
 def depth(levels: Sequence[Level]) -> float:
     return math.fsum(size for _, size in levels)
+
+
+@attrs.frozen
+class DepthSizer:
+    """``sizing = "depth"``: an entry's size is the largest, up to ``max_order_qty_btc`` and the participation
+    share of each side's reachable depth, whose walked premium still clears the entry threshold."""
+
+    params: StrategyParams
+    fees: Fees
+    drift: SlippageDrift
+
+    def size(
+        self,
+        view: MarketView,
+        direction: Direction,
+        threshold_bps: float,
+        reachable: tuple[tuple[Level, ...], tuple[Level, ...]],
+        room: float,
+    ) -> float:
+        """The size for an entry in ``direction`` that must clear ``threshold_bps``: ``reachable`` are the levels
+        each leg may take (the KRW venue's first), ``room`` the most the balances and limits allow."""
+        p, fees = self.params, self.fees
+        krw, usdt, fx = view.krw_leg, view.usdt_leg, view.fx
+        assert krw is not None and usdt is not None and fx is not None
+        krw_levels, usdt_levels = reachable
+        cap = min(
+            p.max_order_qty_btc,
+            p.max_depth_share * depth(krw_levels),
+            p.max_depth_share * depth(usdt_levels),
+            room,
+        )
+        sell, buy = (krw_levels, usdt_levels) if direction is Direction.SELL_KRW else (usdt_levels, krw_levels)
+        return clearing_size(
+            direction,
+            threshold_bps,
+            sell,
+            buy,
+            cap,
+            fx.krw_per_usdt,
+            (krw.venue, fees.rate_bps(krw.venue)),
+            (usdt.venue, fees.rate_bps(usdt.venue)),
+            self.drift,
+        )

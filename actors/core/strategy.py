@@ -19,13 +19,13 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import attrs
 
 from actors.core.book import BookView, Level
 from actors.core.rules import Rule, between, non_negative, positive
-from actors.core.vocabulary import Direction, Side, Zone
+from actors.core.vocabulary import Direction, Side, Sizing, Zone
 
 ZONE_PAIRS = Rule(
     lambda v: all(len(z) == 2 and z[0] > 0 and z[1] > 0 for z in v),
@@ -52,7 +52,7 @@ class StrategyParams:
     zones: tuple[tuple[float, ...], ...] = attrs.field(default=(), validator=ZONE_PAIRS)
     # "fixed": every trade is order_qty_btc; "depth": the largest size up to max_order_qty_btc whose executable
     # premium, both books walked together, still clears the entry threshold (actors.core.sizing)
-    sizing: Literal["fixed", "depth"] = "fixed"
+    sizing: Sizing = attrs.field(default=Sizing.FIXED, converter=Sizing)
     max_order_qty_btc: float = attrs.field(default=1.0, validator=positive)
     min_order_qty_btc: float = attrs.field(default=0.0001, validator=positive)  # smaller: no trade
     max_depth_share: float = attrs.field(default=1.0, validator=between(0.01, 1.0))  # of the depth within the limit
@@ -63,7 +63,7 @@ class StrategyParams:
 
     def signal_qty(self) -> float:
         """The size the entry signal is computed at: the order's, or with depth sizing the smallest one."""
-        return self.order_qty_btc if self.sizing == "fixed" else self.min_order_qty_btc
+        return self.order_qty_btc if self.sizing is Sizing.FIXED else self.min_order_qty_btc
 
     def zone(self, trade_index: int) -> Zone:
         """The zone of the ``trade_index``-th trade: ``zones`` cycled, or the one of entry_bps/tp_bps."""

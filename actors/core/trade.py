@@ -84,6 +84,18 @@ class Trade:
         self.phase = TRANSITIONS[(self.phase, step)]
         return self.phase
 
+    def take(self, on_krw: bool, btc: float, cash: float, price: float | None) -> None:
+        """A fill on the KRW venue (``on_krw``) or the USDT venue moved ``btc`` and ``cash`` (net of fees) at
+        ``price`` (None: nothing filled, the latest price stays)."""
+        if on_krw:
+            self.krw_btc += btc
+            self.krw_cash += cash
+            self.krw_price = price or self.krw_price
+        else:
+            self.usdt_btc += btc
+            self.usdt_cash += cash
+            self.usdt_price = price or self.usdt_price
+
     def held(self, on_krw: bool) -> float:
         """BTC it holds on the KRW venue (``on_krw``) or the USDT venue, net of BTC fees."""
         return self.krw_btc if on_krw else self.usdt_btc
@@ -106,24 +118,33 @@ class Trade:
         return side, fees.order_for(venue, side, abs(held))
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
+class Prediction:
+    """What the walk of a leg's book at its decision predicted (nothing when that side was empty)."""
+
+    slippage_bps: float | None = None  # None when the walk filled nothing
+    levels_walked: int = 0
+    decision_price: float | None = None  # the best price the leg was decided on
+    depth_left: float | None = None  # depth within the limit the walk left on the book
+
+
+@attrs.frozen(kw_only=True)
 class Order:
+    """One leg in flight: decided at ``decided_at``, meeting its book at ``arrive_at``."""
+
     trade_id: int
     leg: Leg
-    on_krw: bool
+    on_krw: bool  # on the KRW venue's book, or the USDT venue's
     side: Side
     qty: float
     decided_at: float
     arrive_at: float
-    premium_bps: float
+    premium_bps: float  # the mid premium of the view it was decided on
     exec_premium_bps: float | None
     deviation_bps: float
-    reason: str | None = None
-    qty_planned: float = 0.0
-    predicted_slippage_bps: float | None = None
-    levels_walked: int = 0
+    reason: str | None = None  # an exit's or a hedge's reason
+    qty_planned: float = 0.0  # entry legs: the trade's planned size; other legs their own size
+    predicted: Prediction = Prediction()
     child: int = 0
-    decision_price: float | None = None
-    depth_left: float | None = None
     attempt: int = 0  # exit legs: the exit round (1 the first, 2... the re-sends); other legs 0
     hedge_cost_bps: float | None = None  # entry legs: the expected hedge cost taken off their premium

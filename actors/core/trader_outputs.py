@@ -1,26 +1,31 @@
-"""What a ``Trader`` hands out: fill events (one line of fill_events_<id>.jsonl each) and the frozen
-snapshot of its statistics that the KPI file, the status line and the live view read."""
+"""What a ``Trader`` hands out: fill events (one line of fill_events_<id>.jsonl each, built by ``fill_event``)
+and the frozen snapshot of its statistics that the KPI file, the status line and the live view read."""
 
 from __future__ import annotations
 
 from collections import Counter
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import attrs
 
+from actors.core.execution import LegFill
 from actors.core.fills import CalibratedFillModel, Lots
 from actors.core.kpi import Dispersion, RunningStats
 from actors.core.ledger import NO_INVENTORY, FlowTotals, InventoryRows, InventorySample
-from actors.core.vocabulary import Leg, LegRisk, Side, Venue, Zone
+from actors.core.market import MarketView
+from actors.core.refusals import Refusal
+from actors.core.trade import Trade
+from actors.core.vocabulary import Currency, L2Source, Leg, LegRisk, Side, Sizing, Venue, Zone
 
 if TYPE_CHECKING:  # the trader imports this module: the type only, for the annotations
     from actors.core.trader import Trader
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class FillEvent:
-    """One simulated fill of one leg; one line of fill_events_<id>.jsonl (docs/file-formats.md)."""
+    """One simulated fill of one leg; one line of fill_events_<id>.jsonl (docs/file-formats.md), its keys in
+    this order."""
 
     t_s: float
     ts_utc: str
@@ -39,13 +44,13 @@ class FillEvent:
     best_price: float
     slippage_bps: float
     fee: float
-    fee_ccy: str
-    quote_ccy: str
+    fee_ccy: Currency
+    quote_ccy: Currency
     zone: str
     entry_bps: float
     tp_bps: float
     fill_model: str
-    l2_source: str
+    l2_source: L2Source
     decided_t_s: float
     latency_ms: float
     book_age_ms: float
@@ -71,6 +76,68 @@ class FillEvent:
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
+
+
+def fill_event(
+    leg: LegFill,
+    view: MarketView,
+    trade: Trade,
+    *,
+    session_id: str,
+    started_at: float,
+    wall_now: str,
+    l2_source: L2Source,
+) -> FillEvent:
+    """The fill event of ``leg``, which met its book in ``view``; ``trade`` holds what it filled already."""
+    order, fill, book, zone = leg.order, leg.fill, leg.book, trade.zone
+    assert view.fx is not None
+    predicted = order.predicted
+    return FillEvent(
+        t_s=round(leg.at - started_at, 6),
+        ts_utc=wall_now,
+        session_id=session_id,
+        trade_id=order.trade_id,
+        leg=order.leg,
+        venue=book.venue,
+        symbol=book.symbol,
+        side=order.side,
+        order_qty=order.qty,
+        filled_qty=fill.filled_qty,
+        fill_ratio=fill.fill_ratio,
+        available_volume=fill.available_volume,
+        limit_price=fill.limit_price,
+        avg_price=fill.avg_price,
+        best_price=fill.best_price,
+        slippage_bps=fill.slippage_bps,
+        fee=leg.fee,
+        fee_ccy=leg.fee_ccy,
+        quote_ccy=leg.quote_ccy,
+        zone=zone.label,
+        entry_bps=zone.entry_bps,
+        tp_bps=zone.tp_bps,
+        fill_model=leg.fill_model,
+        l2_source=l2_source,
+        decided_t_s=round(order.decided_at - started_at, 6),
+        latency_ms=round((order.arrive_at - order.decided_at) * 1e3, 6),
+        book_age_ms=round((leg.at - book.received_at) * 1e3, 3),
+        fx_krw_per_usdt=view.fx.krw_per_usdt,
+        fx_source=view.fx.source,
+        fx_age_ms=round((view.at - view.fx.observed_at) * 1e3, 3),
+        premium_bps=order.premium_bps,
+        exec_premium_bps=order.exec_premium_bps,
+        deviation_bps=order.deviation_bps,
+        exit_reason=order.reason,
+        qty_planned=order.qty_planned,
+        predicted_slippage_bps=predicted.slippage_bps,
+        levels_walked=predicted.levels_walked,
+        predicted_depth_left_btc=predicted.depth_left,
+        parent_id=order.trade_id,
+        child=order.child,
+        decision_price=predicted.decision_price,
+        attempt=order.attempt,
+        position_btc=trade.held(order.on_krw),
+        hedge_cost_bps=order.hedge_cost_bps,
+    )
 
 
 @attrs.frozen
@@ -103,7 +170,7 @@ class TraderStatistics:
     legs_in_flight: int
     fills_by_side: Mapping[Side, int]  # both sides, BUY first
     fills_by_zone: Mapping[Zone, int]
-    refusals: Mapping[str, int]  # decisions not taken, by reason (sorted)
+    refusals: Mapping[Refusal, int]  # decisions not taken, by reason (sorted by label)
     available_volume: Mapping[Side, Dispersion]
     fill_ratios: Mapping[Zone, Mapping[Side, ZoneFillRatio]]
     realized_pnl_usdt: float
@@ -115,12 +182,12 @@ class TraderStatistics:
     carried_imbalance_btc: float
     risk_stopped: str | None  # why new entries stopped, or None
     baseline_bps: float | None  # the strategy's baseline of the mid premium
-    l2_source: str
+    l2_source: L2Source
     fill_model: str
     latency_ms: float
     latency_jitter_ms: float
     leg_risk: LegRisk
-    sizing: Literal["fixed", "depth"] = "fixed"
+    sizing: Sizing = Sizing.FIXED
     children_sent: int = 0  # child orders (a trade that is not split sends one)
     parents_stopped: int = 0  # split trades stopped before their last child because the premium closed
     planned_qty_btc: float = 0.0  # the trades' planned sizes, summed
@@ -150,38 +217,24 @@ def balances_snapshot(balances: dict[str, dict[str, float]]) -> Mapping[str, Map
 
 def statistics_of(trader: Trader) -> TraderStatistics:
     """``Trader.statistics()``: a frozen snapshot of everything the KPI file, the status line and the live view
-    report, copied out of the trader."""
-    calibration = trader.fill_model.calibration if isinstance(trader.fill_model, CalibratedFillModel) else None
-
-    def ratio(zone: Zone, side: Side, stats: RunningStats) -> ZoneFillRatio:
-        mean = stats.mean if stats.count else None
-        if calibration is None:
-            return ZoneFillRatio(stats.count, mean)
-        predicted = calibration.lookup(zone, side)
-        return ZoneFillRatio(stats.count, mean, predicted.mean, predicted.ci95)
-
-    portfolio, execution = trader.portfolio, trader.execution
+    report, copied out of the trader and its accounts."""
+    accounts, execution = trader.accounts, trader.execution
     return TraderStatistics(
-        entries=trader.entries,
-        exits=trader.exits,
+        entries=accounts.entries,
+        exits=accounts.exits,
         open_trades=len(trader.trades),
-        legs_in_flight=len(trader.pending),
-        fills_by_side=MappingProxyType({side: trader.fills_by_side[side] for side in Side}),
-        fills_by_zone=MappingProxyType(dict(sorted(trader.fills_by_zone.items()))),
-        refusals=MappingProxyType(dict(sorted(trader.refusals.items()))),
-        available_volume=MappingProxyType({side: trader.available_volume[side].statistics() for side in Side}),
-        fill_ratios=MappingProxyType(
-            {
-                zone: MappingProxyType({side: ratio(zone, side, stats) for side, stats in sides.items()})
-                for zone, sides in sorted(trader.zone_ratios.items())
-            }
-        ),
-        realized_pnl_usdt=trader.realized_pnl_usdt,
-        realized_pnl_krw=trader.realized_pnl_krw,
+        legs_in_flight=len(trader.legs.pending),
+        fills_by_side=MappingProxyType({side: accounts.fills_by_side[side] for side in Side}),
+        fills_by_zone=MappingProxyType(dict(sorted(accounts.fills_by_zone.items()))),
+        refusals=MappingProxyType(dict(sorted(accounts.refusals.items()))),
+        available_volume=MappingProxyType({side: accounts.available_volume[side].statistics() for side in Side}),
+        fill_ratios=_fill_ratios(trader),
+        realized_pnl_usdt=accounts.realized_pnl_usdt,
+        realized_pnl_krw=accounts.realized_pnl_krw,
         unrealized_pnl_usdt=trader.unrealized_pnl_usdt(),
-        fees_paid=MappingProxyType(dict(sorted(portfolio.fees_paid.items()))),
-        balances=balances_snapshot(portfolio.balances),
-        initial_balances=balances_snapshot(portfolio.initial),
+        fees_paid=MappingProxyType(dict(sorted(accounts.portfolio.fees_paid.items()))),
+        balances=balances_snapshot(accounts.portfolio.balances),
+        initial_balances=balances_snapshot(accounts.portfolio.initial),
         carried_imbalance_btc=trader.carried_imbalance_btc,
         risk_stopped=trader.risk_stopped,
         baseline_bps=trader.baseline.value,
@@ -191,20 +244,41 @@ def statistics_of(trader: Trader) -> TraderStatistics:
         latency_jitter_ms=execution.latency_jitter_ms,
         leg_risk=execution.leg_risk,
         sizing=trader.params.sizing,
-        children_sent=trader.children_sent,
-        parents_stopped=trader.parents_stopped,
-        planned_qty_btc=trader.planned_qty_btc,
-        entry_filled_btc=trader.entry_filled_btc,
+        children_sent=accounts.children_sent,
+        parents_stopped=accounts.parents_stopped,
+        planned_qty_btc=accounts.planned_qty_btc,
+        entry_filled_btc=accounts.entry_filled_btc,
         open_by_phase=MappingProxyType(dict(sorted(Counter(str(t.phase) for t in trader.trades.values()).items()))),
         open_btc=MappingProxyType(trader.open_btc()),
-        dust_btc=MappingProxyType(dict(trader.dust_btc)),
+        dust_btc=MappingProxyType(dict(accounts.dust_btc)),
         exit_retries=trader.params.exit_retries,
-        resent_legs=trader.resent_legs,
-        unwind_legs=trader.unwind_legs,
-        trades_worked=trader.trades_worked,
-        flows=trader.flows.copy(),
-        inventory=trader.inventory.rows(),
-        inventory_interval_s=trader.inventory.interval_s,
+        resent_legs=accounts.resent_legs,
+        unwind_legs=accounts.unwind_legs,
+        trades_worked=accounts.trades_worked,
+        flows=accounts.flows.copy(),
+        inventory=accounts.inventory.rows(),
+        inventory_interval_s=accounts.inventory.interval_s,
         inventory_now=trader.inventory_now(),
         lots=execution.lots,
+    )
+
+
+def _fill_ratios(trader: Trader) -> Mapping[Zone, Mapping[Side, ZoneFillRatio]]:
+    """The fill ratio of entry and exit legs per zone (numeric order) and side, with the calibrated model's
+    prediction."""
+    model = trader.fill_model
+    calibration = model.calibration if isinstance(model, CalibratedFillModel) else None
+
+    def ratio(zone: Zone, side: Side, stats: RunningStats) -> ZoneFillRatio:
+        mean = stats.mean if stats.count else None
+        if calibration is None:
+            return ZoneFillRatio(stats.count, mean)
+        predicted = calibration.lookup(zone, side)
+        return ZoneFillRatio(stats.count, mean, predicted.mean, predicted.ci95)
+
+    return MappingProxyType(
+        {
+            zone: MappingProxyType({side: ratio(zone, side, stats) for side, stats in sides.items()})
+            for zone, sides in sorted(trader.accounts.zone_ratios.items())
+        }
     )

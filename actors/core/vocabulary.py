@@ -1,5 +1,5 @@
-"""The domain's words as types: sides, venues, legs, directions, trade phases, hedge reasons, zones, restart
-causes.
+"""The domain's words as types: sides, venues and their currencies, legs, directions, trade phases, hedge
+reasons, how trades are sized, where the depth comes from, zones, restart causes.
 
 Each is a ``StrEnum``: it compares equal to its wire spelling ("BUY", "upbit", "entry") and encodes as
 that string in JSON, so files and KPIs read as before, while the code names members and a typo is an
@@ -23,9 +23,20 @@ class Side(enum.StrEnum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
+class Currency(enum.StrEnum):
+    BTC = "BTC"
+    KRW = "KRW"
+    USDT = "USDT"
+
+
 class Venue(enum.StrEnum):
     UPBIT = "upbit"  # the KRW venue
     BINANCE = "binance"  # the USDT venue
+
+    @property
+    def quote(self) -> Currency:
+        """The currency its BTC market is quoted in (and its cash balance held in)."""
+        return Currency.KRW if self is Venue.UPBIT else Currency.USDT
 
 
 class Leg(enum.StrEnum):
@@ -63,6 +74,27 @@ class HedgeReason(enum.StrEnum):
 
     IMBALANCE = "imbalance"  # the entry legs filled unevenly
     UNFILLED_EXIT = "unfilled_exit"  # the exit and its re-sends left BTC unfilled
+
+
+class Sizing(enum.StrEnum):
+    """How an entry's size is chosen (``strategy.sizing``)."""
+
+    FIXED = "fixed"  # every trade is order_qty_btc
+    DEPTH = "depth"  # the largest size up to max_order_qty_btc whose walked premium still clears (actors.core.sizing)
+
+
+class L2Source(enum.StrEnum):
+    """Where the depth a leg is sized and filled against comes from (``strategy.l2_source``, actors.core.l2source)."""
+
+    MULTI = "multi"  # each leg its own venue's book
+    UPBIT = Venue.UPBIT.value  # both legs Upbit's depth, placed at each leg's own best price
+    BINANCE = Venue.BINANCE.value  # both legs Binance's depth, likewise
+    MOCK = "mock"  # a seeded synthetic book, drawn at each fill
+
+    @property
+    def venue(self) -> Venue | None:
+        """The one venue whose depth both legs take (``upbit``, ``binance``); None for ``multi`` and ``mock``."""
+        return Venue(self.value) if self in (L2Source.UPBIT, L2Source.BINANCE) else None
 
 
 class LegRisk(enum.StrEnum):

@@ -29,6 +29,7 @@ from actors.core.budget import MIB, in_words
 from actors.core.vocabulary import FeedFailure, RestartCause
 from actors.net.failures import ConnectFailure, FailureKind, connect_failure
 from actors.net.seam import current_network
+from supervision import sole_exception
 
 MESSAGE_TOO_BIG = 1009  # RFC 6455 close code: a message over the receiver's limit
 # The embedded exchange's servers: what a client may send them (subscriptions, pings) is small
@@ -263,8 +264,8 @@ def _one_error(url: str, group: BaseExceptionGroup, limits: WsLimits | None = No
     rejected = group.subgroup(tw.HandshakeError)
     if rejected is not None:
         return _connect_error(url, rejected.exceptions[0])
-    if len(group.exceptions) == 1 and isinstance(group.exceptions[0], Exception):
-        leaf = group.exceptions[0]
+    leaf = sole_exception(group)
+    if isinstance(leaf, Exception):
         return _closed(leaf, limits) if isinstance(leaf, tw.ConnectionClosed) else leaf
     return group
 

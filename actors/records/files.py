@@ -23,9 +23,10 @@ import secrets
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import msgspec
+import trio
 
 from actors.core.trader_outputs import FillEvent
 
@@ -63,12 +64,29 @@ class DataWriteError(OSError):
         return str(self.strerror)
 
 
-def open_data(path: Path, mode: str, buffering: int = -1):
+class DiskWatch:
+    """The session's data disk, as an event: the first data write that failed (disk full, I/O error).
+
+    Every writer reports its failure here (``report``); the session reacts to ``failed`` (it logs the error,
+    records it as fatal and stops) and the executor reads ``error`` before each decision (no new trade once
+    a fill could not be recorded). Later failures (the disk is still full) add nothing."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+        self.failed = trio.Event()
+
+    def report(self, error: DataWriteError) -> None:
+        if self.error is None:
+            self.error = str(error)
+            self.failed.set()
+
+
+def open_data(path: Path, mode: str, buffering: int = -1) -> IO[bytes]:
     """Open a session data file; the one place data files are opened (tests replace it to fill the disk)."""
     return open(path, mode, buffering=buffering)
 
 
-def _write_all(f, data: bytes) -> None:
+def _write_all(f: IO[bytes], data: bytes) -> None:
     """Write every byte to a raw (unbuffered) file, which may take several writes."""
     view = memoryview(data)
     while view:
@@ -90,11 +108,11 @@ class Recorder:
     ``RECORDING_FLUSH_S`` of session time, so a killed session leaves a recording readable up to then.
     """
 
-    def __init__(self, path: Path, started_at: float, on_error: Callable[[DataWriteError], None]) -> None:
+    def __init__(self, path: Path, started_at: float, disk: DiskWatch) -> None:
         self.path = path
         self.frames = 0
         self._started_at = started_at
-        self._on_error = on_error
+        self._disk = disk
         self._flushed_at = started_at
         self._raw = open_data(path, "ab")
         self._file: gzip.GzipFile | None = gzip.GzipFile(fileobj=self._raw, mode="ab")
@@ -129,7 +147,7 @@ class Recorder:
         self._file = None
         with contextlib.suppress(OSError):
             self._raw.close()
-        self._on_error(DataWriteError(self.path, exc))
+        self._disk.report(DataWriteError(self.path, exc))
 
     def close(self) -> None:
         if self._file is None:
@@ -150,7 +168,7 @@ class FillWriter:
 
     A write that fails (ENOSPC, EIO, ...) is cut back to the last whole line, so every line on disk
     stays valid, and raises ``DataWriteError``; the writer is then ``failed`` and writes nothing more.
-    ``close`` never raises: a failure there is reported the same way, through ``on_error``.
+    ``close`` never raises: a failure there is reported to ``disk`` (``DiskWatch``).
     """
 
     def __init__(
@@ -158,8 +176,8 @@ class FillWriter:
         path: Path,
         fsync: str = "interval",
         fsync_interval_s: float = 1.0,
-        clock=time.monotonic,
-        on_error: Callable[[DataWriteError], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        disk: DiskWatch | None = None,
     ) -> None:
         self.path = path
         self.count = 0
@@ -169,7 +187,7 @@ class FillWriter:
         self._interval = fsync_interval_s
         self._clock = clock
         self._last_sync = clock()
-        self._on_error = on_error
+        self._disk = disk
         self._file = open_data(path, "ab", buffering=0)
         self._size = os.fstat(self._file.fileno()).st_size  # bytes of whole lines
 
@@ -204,8 +222,8 @@ class FillWriter:
                 os.fsync(self._file.fileno())
         except OSError as exc:
             failed = self._fail(exc)
-            if self._on_error is not None:
-                self._on_error(failed)
+            if self._disk is not None:
+                self._disk.report(failed)
         finally:
             with contextlib.suppress(OSError):
                 self._file.close()
@@ -268,7 +286,7 @@ def write_json_atomic(path: Path, document: Any) -> None:
 
 
 @contextmanager
-def replacing(path: Path) -> Iterator[BinaryIO]:
+def replacing(path: Path) -> Iterator[IO[bytes]]:
     """A binary file to write ``path`` with, whole or not at all: a temporary file beside it (opened by
     ``open_data``: 0o666 less the umask), fsynced and renamed over ``path`` when the block ends. If anything
     fails (a full disk), the temporary file is removed, ``path`` stays as it was (absent, or the old file),

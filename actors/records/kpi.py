@@ -1,8 +1,6 @@
-"""The session's context (everything its actors count, held by the session frame), the KPI document
-built from it (``Kpi``, the type of kpi_<id>.json: docs/kpis.md), the status line and the premium series.
-
-The context holds live objects that the actors change; everything here reads them through their
-snapshots (``Trader.statistics()``, ``FeedStats.statistics(now)``, ``MarketState.view(now)``).
+"""The KPI document (``Kpi``, the type of kpi_<id>.json: docs/kpis.md) and ``build_kpi``, which assembles it
+from what the session is (``SessionInfo``) and a ``Snapshot`` of its sources taken at one instant
+(``actors.records.sources``): never from a live object.
 
 ``Kpi`` and its parts are frozen msgspec Structs: the field order is the file's, encoding is one call,
 and a reader (the report, the sweep) decodes a file strictly into the same type (``decode_kpi``).
@@ -11,76 +9,24 @@ Fields that older files may lack have defaults, so those files still decode.
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any, Callable, Generic, Literal, Mapping, TypeVar
+from typing import Any, Generic, Literal, Mapping, TypeVar
 
 import attrs
 import msgspec
 
-from actors.clock import MarketClock
 from actors.conventions import FEED_ACTORS
 from actors.core.acceptance import Criterion, Thresholds, criteria
 from actors.core.fills import Lots
-from actors.core.kpi import Dispersion, FeedStatistics, FeedStats, LatencyHistogram, LatencyPercentiles, Spread
+from actors.core.kpi import Dispersion, FeedStatistics, LatencyPercentiles, Spread
 from actors.core.ledger import InventorySample, reconcile, unexplained_btc
-from actors.core.market import MarketState, MarketView
-from actors.core.trader import Trader
 from actors.core.trader_outputs import TraderStatistics, ZoneFillRatio
-from actors.core.vocabulary import LegRisk, Side
-from actors.records.files import DataWriteError
-from actors.records.realism import RealismContext, RealismKpi
-from supervision import ChildStats
-
-
-@attrs.define
-class SessionContext:
-    """Everything the session's actors count, held by the session frame (survives restarts)."""
-
-    session_id: str
-    market: str
-    requested_duration_s: float
-    trader: Trader
-    market_state: MarketState
-    feeds: dict[str, FeedStats]
-    children: dict[str, ChildStats]
-    opened_at: float  # trio time when the session began starting up
-    started_utc: str = ""  # wall-clock time the session started (ISO 8601): what "newest session" means
-    calibration: CalibrationInfo | None = None  # the calibrated fill model's calibration
-    slippage_calibration: str | None = None  # the slippage drift model's version
-    slippage_calibration_path: str | None = None
-    trading_since: float | None = None  # trio time when both feeds were ready
-    ended_at: float | None = None
-    fill_events_written: int = 0
-    fatal: list[str] = attrs.field(factory=list)
-    chaos_kills: Counter = attrs.field(factory=Counter)
-    chaos_every_s: float = 0.0
-    thresholds: Thresholds = attrs.field(factory=Thresholds)
-    status: str = "running"  # running | completed | interrupted | failed
-    replay: dict[str, Any] | None = None  # market = "replay": what was replayed (build_kpi copies it)
-    replay_progress: Callable[[], dict[str, Any]] | None = None  # the replay block's fields that change
-    clock: MarketClock = attrs.field(factory=MarketClock)  # the market's wall time (a replay's: recorded)
-    wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)
-    wire_to_fill_written: LatencyHistogram = attrs.field(factory=LatencyHistogram)
-    disk_error: str | None = None  # the first data write that failed; the session stops on it
-    realism: RealismContext = attrs.field(factory=RealismContext)  # the market's 1-minute closes and reference
-    on_disk_error: Callable[[str], None] | None = None  # set by the session: log it, stop the session
-
-    def write_failed(self, error: DataWriteError) -> None:
-        """A data file could not be written: no new trades from now on (no fill we could not record), the
-        session stops and fails. Reported once; later failures (the disk is still full) add nothing."""
-        if self.disk_error is not None:
-            return
-        self.disk_error = str(error)
-        self.trader.stop_entries(f"disk: {error}")
-        self.fatal.append(f"disk: {error}; no new trades were opened after it")
-        if self.on_disk_error is not None:
-            self.on_disk_error(self.disk_error)
-
-    def duration_s(self, now: float) -> float:
-        if self.trading_since is None:
-            return 0.0
-        return (self.ended_at if self.ended_at is not None else now) - self.trading_since
-
+from actors.core.vocabulary import LegRisk, Side, Sizing
+from actors.records.info import CalibrationInfo, SessionInfo, SessionStatus
+from actors.records.realism import RealismKpi
+from actors.records.sources import Progress, Snapshot
+from actors.records.status import book_age_s
+from actors.sim.replay import ReplayProgress
+from supervision import ChildStatistics
 
 # -- the KPI document (docs/kpis.md) ---------------------------------------------------------------
 
@@ -153,19 +99,10 @@ class ChaosKpi(msgspec.Struct, frozen=True):
     kills_by_actor: dict[str, int] = {}
 
 
-class CalibrationInfo(msgspec.Struct, frozen=True):
-    """``calibration`` (fill_model = "calibrated" only): which calibration the fill model used."""
-
-    version: str
-    path: str
-    mode: Literal["deterministic", "stochastic"]
-    zones: tuple[str, ...]  # the zones it calibrates ("entry/tp" bps); others use its fallback
-
-
 class Orders(msgspec.Struct, frozen=True):
     """``orders``: how trades were sized and sent (docs/kpis.md)."""
 
-    sizing: Literal["fixed", "depth"] = "fixed"
+    sizing: Sizing = Sizing.FIXED
     parents: int = 0  # trades opened
     children: int = 0  # child orders sent (each a pair of entry legs)
     parents_stopped_early: int = 0  # split trades stopped when the premium no longer cleared
@@ -273,7 +210,7 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
     session_id: str = ""
     started_utc: str = ""
     final: bool = False
-    status: str
+    status: SessionStatus
     market: str
     requested_duration_s: float
     duration_s: float
@@ -327,7 +264,7 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
 
     def document(self) -> dict[str, Any]:
         """The document as kpi_<id>.json holds it: plain dicts, lists, strings and numbers."""
-        return msgspec.json.decode(_encoder.encode(self))
+        return msgspec.json.decode(_encoder.encode(self), type=dict[str, Any])
 
     @property
     def recording_ended(self) -> bool:
@@ -351,114 +288,143 @@ def as_kpi(kpi: Kpi | Mapping[str, Any]) -> Kpi:
     return kpi if isinstance(kpi, Kpi) else msgspec.convert(kpi, Kpi)
 
 
-def book_age_s(view: MarketView, venue: str) -> float | None:
-    """Age of the latest book of a feed's venue (Upbit is the KRW leg), or None before its first book."""
-    return view.book_age_s(view.krw_leg if venue == "upbit" else view.usdt_leg)
+def build_kpi(info: SessionInfo, snap: Snapshot, *, final: bool) -> Kpi:
+    """The KPI document at the instant of ``snap`` (``final``: the session has ended)."""
+    kpi = Kpi(**_session_fields(info, snap, final), **_trade_fields(info, snap.progress.trader, snap))
+    thresholds = info.config.acceptance
+    return msgspec.structs.replace(kpi, acceptance=tuple(criteria(kpi, thresholds)))
 
 
-def _replay_now(ctx: SessionContext) -> dict[str, Any]:
-    """The replay block with what has been served so far."""
-    replay = dict(ctx.replay or {})
-    if ctx.replay_progress is not None:
-        replay.update(ctx.replay_progress())
-    return replay
+def _session_fields(info: SessionInfo, snap: Snapshot, final: bool) -> dict[str, Any]:
+    """What the session did: its status and times, feeds, actors, chaos, failures, latency, replay, realism."""
+    progress, life = snap.progress, snap.progress.lifecycle
+    feeds = {venue: _feed(venue, feed, progress) for venue, feed in progress.feeds.items()}
+    view = progress.view
+    return {
+        "session_id": info.session_id,
+        "started_utc": info.started_utc,
+        "final": final,
+        "status": life.status,
+        "market": info.market,
+        "requested_duration_s": info.requested_duration_s,
+        "duration_s": round(progress.duration_s(), 6),
+        "startup_s": None if life.trading_since is None else round(life.trading_since - info.opened_at, 6),
+        "fill_events_written": snap.collector.fill_events_written,
+        "disk_error": snap.disk_error,
+        "premium_bps": view.premium_bps,
+        "fx": None if view.fx is None else Fx(view.fx.krw_per_usdt, view.fx.source),
+        "feeds": feeds,
+        "reconnects": {venue: feed.reconnects for venue, feed in feeds.items()},
+        "actors": {name: _actor(child) for name, child in progress.actors.items()},
+        "chaos": ChaosKpi(info.config.chaos.kill_every_s, sum(snap.chaos_kills.values()), dict(snap.chaos_kills)),
+        "fatal_exceptions": len(life.fatal),
+        "fatal_errors": life.fatal,
+        "pipeline_latency_ms": PipelineLatency(snap.wire_to_decision, snap.collector.wire_to_fill_written),
+        "replay": _replay(info, snap.replay),
+        "realism": snap.collector.realism,
+        "acceptance_thresholds": info.config.acceptance,
+    }
 
 
-def build_kpi(ctx: SessionContext, now: float, *, final: bool) -> Kpi:
-    trader = ctx.trader.statistics()
-    fill_ratio, slippage = ctx.trader.fill_spreads()
-    view = ctx.market_state.view(now)
-    feeds = {venue: _feed(venue, stats, ctx, view, now) for venue, stats in ctx.feeds.items()}
-    kpi = Kpi(
-        session_id=ctx.session_id,
-        started_utc=ctx.started_utc,
-        final=final,
-        status=ctx.status,
-        market=ctx.market,
-        requested_duration_s=ctx.requested_duration_s,
-        duration_s=round(ctx.duration_s(now), 6),
-        startup_s=None if ctx.trading_since is None else round(ctx.trading_since - ctx.opened_at, 6),
-        entry_trades=trader.entries,
-        closed_trades=trader.exits,
-        open_trades=trader.open_trades,
-        fill_events=trader.fill_events,
-        fill_events_written=ctx.fill_events_written,
-        disk_error=ctx.disk_error,
-        fill_events_by_side=BySide(trader.fills_by_side[Side.BUY], trader.fills_by_side[Side.SELL]),
-        available_volume=BySide(trader.available_volume[Side.BUY], trader.available_volume[Side.SELL]),
-        fill_ratio=BySide(fill_ratio[Side.BUY], fill_ratio[Side.SELL]),
-        slippage_bps=BySide(slippage[Side.BUY], slippage[Side.SELL]),
-        fill_events_by_zone={zone.label: n for zone, n in trader.fills_by_zone.items()},
-        fill_ratio_by_zone={
+def _trade_fields(info: SessionInfo, trader: TraderStatistics, snap: Snapshot) -> dict[str, Any]:
+    """What the trader did: trades, fills, PnL, balances, exits, inventory, orders, refusals."""
+    return {
+        "entry_trades": trader.entries,
+        "closed_trades": trader.exits,
+        "open_trades": trader.open_trades,
+        "fill_events": trader.fill_events,
+        "fill_events_by_side": BySide(trader.fills_by_side[Side.BUY], trader.fills_by_side[Side.SELL]),
+        "available_volume": BySide(trader.available_volume[Side.BUY], trader.available_volume[Side.SELL]),
+        "fill_ratio": BySide(snap.fill_ratio[Side.BUY], snap.fill_ratio[Side.SELL]),
+        "slippage_bps": BySide(snap.slippage_bps[Side.BUY], snap.slippage_bps[Side.SELL]),
+        "fill_events_by_zone": {zone.label: n for zone, n in trader.fills_by_zone.items()},
+        "fill_ratio_by_zone": {
             zone.label: BySide(_zone_ratio(sides[Side.BUY]), _zone_ratio(sides[Side.SELL]))
             for zone, sides in trader.fill_ratios.items()
         },
-        pnl_usdt=round(trader.realized_pnl_usdt, 8),
-        pnl_krw=round(trader.realized_pnl_krw, 4),
-        unrealized_pnl_usdt=round(trader.unrealized_pnl_usdt, 8),
-        fees_paid={f"{venue}:{ccy}": round(amount, 10) for (venue, ccy), amount in trader.fees_paid.items()},
-        balances=_balances(trader.balances),
-        initial_balances=_balances(trader.initial_balances),
-        carried_imbalance_btc=round(trader.carried_imbalance_btc, 12),
-        legs_in_flight=trader.legs_in_flight,
-        exits=Exits(
+        "pnl_usdt": round(trader.realized_pnl_usdt, 8),
+        "pnl_krw": round(trader.realized_pnl_krw, 4),
+        "unrealized_pnl_usdt": round(trader.unrealized_pnl_usdt, 8),
+        "fees_paid": {f"{venue}:{ccy}": round(amount, 10) for (venue, ccy), amount in trader.fees_paid.items()},
+        "balances": _balances(trader.balances),
+        "initial_balances": _balances(trader.initial_balances),
+        "carried_imbalance_btc": round(trader.carried_imbalance_btc, 12),
+        "legs_in_flight": trader.legs_in_flight,
+        "exits": Exits(
             trader.exit_retries,
             trader.resent_legs,
             trader.unwind_legs,
             trader.trades_worked,
             dict(trader.open_by_phase),
         ),
-        inventory=_inventory(trader),
-        reconciliation=_reconciliation(trader),
-        lots=trader.lots,
-        risk_stopped=trader.risk_stopped,
-        refusals=dict(trader.refusals),
-        l2_source=trader.l2_source,
-        fill_model=trader.fill_model,
-        calibration=ctx.calibration,
-        orders=Orders(
-            trader.sizing,
-            trader.entries,
-            trader.children_sent,
-            trader.parents_stopped,
-            round(trader.planned_qty_btc, 8),
-            round(trader.entry_filled_btc / 2, 8),
-            round(trader.entry_filled_btc / 2 / trader.planned_qty_btc, 6) if trader.planned_qty_btc else None,
-            ctx.slippage_calibration,
-            ctx.slippage_calibration_path,
-        ),
-        latency_ms=OrderLatency(trader.latency_ms, trader.latency_jitter_ms),
-        leg_risk=trader.leg_risk,
-        premium_bps=view.premium_bps,
-        fx=None if view.fx is None else Fx(view.fx.krw_per_usdt, view.fx.source),
-        feeds=feeds,
-        reconnects={venue: feed.reconnects for venue, feed in feeds.items()},
-        actors={name: msgspec.convert(child.as_dict(now), ActorKpi) for name, child in ctx.children.items()},
-        chaos=ChaosKpi(ctx.chaos_every_s, sum(ctx.chaos_kills.values()), dict(sorted(ctx.chaos_kills.items()))),
-        fatal_exceptions=len(ctx.fatal),
-        fatal_errors=tuple(ctx.fatal),
-        pipeline_latency_ms=PipelineLatency(
-            ctx.wire_to_decision.statistics_ms(), ctx.wire_to_fill_written.statistics_ms()
-        ),
-        replay=msgspec.UNSET if ctx.replay is None else msgspec.convert(_replay_now(ctx), ReplayInfo),
-        realism=ctx.realism.kpi(),
-        acceptance_thresholds=ctx.thresholds,
+        "inventory": _inventory(trader),
+        "reconciliation": _reconciliation(trader),
+        "lots": trader.lots,
+        "risk_stopped": trader.risk_stopped,
+        "refusals": {reason.label: n for reason, n in trader.refusals.items()},
+        "l2_source": trader.l2_source,
+        "fill_model": trader.fill_model,
+        "calibration": info.calibration,
+        "orders": _orders(info, trader),
+        "latency_ms": OrderLatency(trader.latency_ms, trader.latency_jitter_ms),
+        "leg_risk": trader.leg_risk,
+    }
+
+
+def _orders(info: SessionInfo, trader: TraderStatistics) -> Orders:
+    planned = trader.planned_qty_btc
+    return Orders(
+        trader.sizing,
+        trader.entries,
+        trader.children_sent,
+        trader.parents_stopped,
+        round(planned, 8),
+        round(trader.entry_filled_btc / 2, 8),
+        round(trader.entry_filled_btc / 2 / planned, 6) if planned else None,
+        None if info.slippage is None else info.slippage.version,
+        None if info.slippage is None else info.slippage.path,
     )
-    return msgspec.structs.replace(kpi, acceptance=tuple(criteria(kpi, ctx.thresholds)))
 
 
-def _feed(venue: str, stats: FeedStats, ctx: SessionContext, view: MarketView, now: float) -> FeedKpi:
+def _feed(venue: str, feed: FeedStatistics, progress: Progress) -> FeedKpi:
     """A feed's KPI entry: its health while trading (to the stop, not through the shutdown) and its restarts."""
-    s = stats.statistics(ctx.ended_at if ctx.ended_at is not None else now)
-    child = ctx.children.get(FEED_ACTORS.get(venue, ""))
-    age = book_age_s(view, venue)
-    counters = {f.name: getattr(s, f.name) for f in attrs.fields(FeedStatistics) if f.name in FeedKpi.__struct_fields__}
+    child = progress.actors.get(FEED_ACTORS.get(venue, ""))
+    age = book_age_s(progress.view, venue)
+    counters = {
+        f.name: getattr(feed, f.name) for f in attrs.fields(FeedStatistics) if f.name in FeedKpi.__struct_fields__
+    }
     return FeedKpi(
         **counters,
         reconnects=child.restarts if child else 0,
-        reconnect_causes=dict(sorted(child.causes.items())) if child else {},
-        downtime_s=round(child.current_downtime_s(now), 6) if child else 0.0,
+        reconnect_causes=dict(child.causes) if child else {},
+        downtime_s=child.downtime_s if child else 0.0,
         book_age_s=None if age is None else round(age, 6),
+    )
+
+
+def _actor(child: ChildStatistics) -> ActorKpi:
+    return ActorKpi(child.starts, child.restarts, dict(child.causes), child.last_error, child.downtime_s, child.gave_up)
+
+
+def _replay(info: SessionInfo, progress: ReplayProgress | None) -> ReplayInfo | msgspec.UnsetType:
+    """The replay block: what the replay serves, and how far it got."""
+    d = info.replay
+    if d is None:
+        return msgspec.UNSET
+    started_at = None if progress is None else progress.started_at
+    return ReplayInfo(
+        files=d.files,
+        sources=d.sources,
+        speed=d.speed,
+        via=d.via,
+        recording_s=0.0 if progress is None else round(progress.served_s, 3),
+        recording_ended=progress is not None and progress.ended,
+        recorded=d.recorded,
+        synthesised=d.synthesised,
+        start_epoch_ms=d.start_epoch_ms,
+        started_at_s=None if started_at is None else round(started_at - info.opened_at, 6),
+        start_epoch_s=d.start_epoch_s,
+        pace=d.pace,
     )
 
 
@@ -509,106 +475,3 @@ def _zone_ratio(r: ZoneFillRatio) -> ZoneRatio:
 
 def _balances(balances: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
     return {venue: dict(assets) for venue, assets in balances.items()}
-
-
-# -- the status line and the premium series --------------------------------------------------------
-
-
-# premium_<id>.csv's columns (docs/file-formats.md); files written before the last three (or the last four)
-# lack them, and readers accept those
-PREMIUM_COLUMNS = (
-    "t_s",
-    "premium_bps",
-    "baseline_bps",
-    "ts_utc",
-    "equity_usdt",
-    "binance_mid",
-    "upbit_mid",
-    "krw_per_usdt",
-)
-PREMIUM_HEADER = ",".join(PREMIUM_COLUMNS) + "\n"
-
-
-def premium_sample(ctx: SessionContext, now: float) -> str | None:
-    """One line of premium_<id>.csv (``PREMIUM_COLUMNS``): t_s, premium_bps, baseline_bps, ts_utc, equity_usdt
-    (realized PnL plus open trades marked to mid), then the view's Binance mid (USDT), Upbit mid (KRW) and FX
-    (KRW per USDT) the premium came from; None before both books."""
-    view = ctx.market_state.view(now)
-    trader = ctx.trader.statistics()
-    baseline = trader.baseline_bps
-    usdt_mid = view.usdt_leg.mid if view.usdt_leg is not None else None
-    krw_mid = view.krw_leg.mid if view.krw_leg is not None else None
-    if view.premium_bps is None or baseline is None or view.fx is None or usdt_mid is None or krw_mid is None:
-        return None
-    equity = trader.realized_pnl_usdt + trader.unrealized_pnl_usdt
-    return (
-        f"{now - ctx.opened_at:.3f},{view.premium_bps:.4f},{baseline:.4f},{ctx.clock.utc(now)},{equity:.6f},"
-        f"{usdt_mid:.12g},{krw_mid:.12g},{view.fx.krw_per_usdt:.12g}\n"
-    )
-
-
-def causes_in_words(causes: Mapping[str, int]) -> str:
-    """ "stale 2, snapshot 1": failure causes, the most frequent first (never a Python dict)."""
-    by_count = sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))
-    return ", ".join(f"{cause} {count}" for cause, count in by_count)
-
-
-# a feed's state in words (the status line and the live panel): a feed that has not been started yet
-# (the Binance feed starts once Upbit is ready), or has never delivered a book, is not "DOWN"
-NOT_STARTED, CONNECTING, UP, RECONNECTING, NEVER_CONNECTED, GIVEN_UP, STOPPED = (
-    "not started",
-    "connecting",
-    "up",
-    "reconnecting",
-    "never connected",
-    "given up",
-    "stopped",
-)
-
-
-def feed_state(ctx: SessionContext, venue: str, now: float) -> str:
-    """One of the words above for a feed, from its counters and its supervisor's."""
-    feed = ctx.feeds[venue].statistics(now)
-    child = ctx.children.get(FEED_ACTORS.get(venue, ""))
-    if child is not None and child.starts == 0:
-        return NOT_STARTED
-    if feed.connected:
-        return UP
-    if feed.connects == 0 and (ctx.ended_at is not None or (child is not None and child.gave_up)):
-        return NEVER_CONNECTED
-    if child is not None and child.gave_up:
-        return GIVEN_UP
-    if ctx.ended_at is not None:
-        return STOPPED
-    return CONNECTING if feed.books == 0 else RECONNECTING
-
-
-def status_line(ctx: SessionContext, now: float) -> str:
-    """The log's status line: trading time (or the time spent starting), each feed, premium, trades, PnL.
-
-    ``t=   29.9s | upbit:up msgs=603 age=0.10s rc=0 | binance:not started | premium=...``; a feed with
-    failures adds their causes in words: ``rc=5 (connect 5)``."""
-    view = ctx.market_state.view(now)
-    if ctx.trading_since is None and ctx.ended_at is None:
-        parts = [f"starting {now - ctx.opened_at:5.1f}s"]
-    else:
-        parts = [f"t={ctx.duration_s(now):7.1f}s"]
-    for venue, stats in ctx.feeds.items():
-        state = feed_state(ctx, venue, now)
-        if state == NOT_STARTED:
-            parts.append(f"{venue}:{state}")
-            continue
-        feed = stats.statistics(now)
-        age = book_age_s(view, venue)
-        child = ctx.children.get(FEED_ACTORS.get(venue, ""))
-        failures = f" ({causes_in_words(child.causes)})" if child is not None and child.causes else ""
-        parts.append(
-            f"{venue}:{state} msgs={feed.messages} age={'-' if age is None else f'{age:.2f}s'} "
-            f"rc={child.restarts if child else 0}{failures}"
-        )
-    premium = "-" if view.premium_bps is None else f"{view.premium_bps:.1f}bps"
-    trader = ctx.trader.statistics()
-    parts.append(
-        f"premium={premium} trades={trader.entries} fills={trader.fill_events} pnl={trader.realized_pnl_usdt:+.4f}USDT"
-    )
-    return " | ".join(parts)

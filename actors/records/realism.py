@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import attrs
 import msgspec
@@ -56,7 +56,7 @@ class _Spread(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class _ReferenceSection(msgspec.Struct, frozen=True):
     source: str
-    stats: dict[str, msgspec.Raw]  # each decoded on its own, so that an error names its statistic
+    stats: dict[str, Any]  # each converted on its own, so that an error names its statistic
     window_min: int | None = None
     # more window lengths (minutes, as text) -> statistic -> its spread over real windows that long
     windows: dict[str, dict[str, _Spread]] = {}
@@ -65,10 +65,6 @@ class _ReferenceSection(msgspec.Struct, frozen=True):
 class _ModelFile(msgspec.Struct, frozen=True):
     reference: _ReferenceSection
     name: str = ""
-
-
-_model_decoder = msgspec.json.Decoder(_ModelFile)
-_stat_decoder = msgspec.json.Decoder(_StatReference)
 
 
 @attrs.frozen
@@ -113,30 +109,23 @@ def load_model_reference(path: str | Path, shown_as: str | None = None) -> Model
     except inputs.InputError as exc:
         raise MarketModelError(str(exc).replace(str(path), shown, 1)) from None
     try:
-        document = _model_decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        raise MarketModelError(f"{shown}: not a market model file with a reference ({exc})") from None
+        document = msgspec.json.decode(data)
     except Exception as exc:  # a decode error, or RecursionError on deeply nested input
         raise MarketModelError(f"{shown}: not JSON ({type(exc).__name__}: {exc})") from None
-    section = document.reference
+    return model_reference(document, shown, Path(path).stem)
+
+
+def model_reference(document: Any, shown: str, stem: str) -> ModelReference:
+    """The ``reference`` section of a market model file's document (as parsed once:
+    ``actors.sim.market_file.MarketModel.document``); MarketModelError names ``shown`` and the problem."""
+    try:
+        model = msgspec.convert(document, _ModelFile)
+    except msgspec.ValidationError as exc:
+        raise MarketModelError(f"{shown}: not a market model file with a reference ({exc})") from None
+    section = model.reference
     if section.window_min is not None and section.window_min < 1:
         raise MarketModelError(f"{shown}: $.reference.window_min: expected a positive number of minutes")
-    stats: dict[str, realism.Reference] = {}
-    for key, raw in section.stats.items():
-        where = f"{shown}: $.reference.stats.{key}"
-        if key not in realism.BY_KEY:
-            raise MarketModelError(f"{where}: not a statistic this version knows ({', '.join(realism.BY_KEY)})")
-        try:
-            ref = _stat_decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            raise MarketModelError(f"{where}: {exc}") from None
-        numbers = [x for x in (ref.value, ref.p10, ref.p50, ref.p90) if x is not None]
-        if not all(math.isfinite(x) for x in numbers):
-            raise MarketModelError(f"{where}: expected finite numbers, got {numbers}")
-        spread = [x for x in (ref.p10, ref.p50, ref.p90) if x is not None]
-        if spread != sorted(spread):
-            raise MarketModelError(f"{where}: expected p10 <= p50 <= p90, got {spread}")
-        stats[key] = realism.Reference(ref.value, ref.p10, ref.p50, ref.p90)
+    stats = {key: _stat(f"{shown}: $.reference.stats.{key}", key, raw) for key, raw in section.stats.items()}
     windows: dict[int, dict[str, realism.Reference]] = {}
     for length, table in section.windows.items():
         if not length.isdigit() or int(length) < 1:
@@ -149,8 +138,24 @@ def load_model_reference(path: str | Path, shown_as: str | None = None) -> Model
             if not all(math.isfinite(x) for x in numbers) or numbers != sorted(numbers):
                 raise MarketModelError(f"{where}: expected finite p10 <= p50 <= p90, got {numbers}")
             windows.setdefault(int(length), {})[key] = realism.Reference(math.nan, *numbers)
-    name = document.name or Path(path).stem
-    return ModelReference(name, shown, section.source, section.window_min, stats, windows)
+    return ModelReference(model.name or stem, shown, section.source, section.window_min, stats, windows)
+
+
+def _stat(where: str, key: str, raw: Any) -> realism.Reference:
+    """One statistic of the reference section, checked."""
+    if key not in realism.BY_KEY:
+        raise MarketModelError(f"{where}: not a statistic this version knows ({', '.join(realism.BY_KEY)})")
+    try:
+        ref = msgspec.convert(raw, _StatReference)
+    except msgspec.ValidationError as exc:
+        raise MarketModelError(f"{where}: {exc}") from None
+    numbers = [x for x in (ref.value, ref.p10, ref.p50, ref.p90) if x is not None]
+    if not all(math.isfinite(x) for x in numbers):
+        raise MarketModelError(f"{where}: expected finite numbers, got {numbers}")
+    spread = [x for x in (ref.p10, ref.p50, ref.p90) if x is not None]
+    if spread != sorted(spread):
+        raise MarketModelError(f"{where}: expected p10 <= p50 <= p90, got {spread}")
+    return realism.Reference(ref.value, ref.p10, ref.p50, ref.p90)
 
 
 def load_reference(path: str | Path) -> tuple[str, Mapping[str, realism.Reference]]:
@@ -297,11 +302,12 @@ class RealismContext:
         )
 
 
-def session_realism(market: str, market_model: str) -> RealismContext:
+def session_realism(market: str, market_model: str, parsed: Any = None) -> RealismContext:
     """The realism of a session on ``market`` (live, sim, replay) whose ``[sim] market_model`` is
     ``market_model``: the model it names (none live) and the reference to compare with: that model file's, or
     the default file's for a live session, the OU model, or a model file that gives no reference. Never
-    raises: without any reference, ``reference_note`` says why (the simulator reports its own errors)."""
+    raises: without any reference, ``reference_note`` says why (the simulator reports its own errors).
+    ``parsed``: the model file's document when the caller has read it already (the session's config did)."""
     if market == "live":
         return _default_reference(market, None, "live: the real market now")
     named = model_path(market_model)
@@ -309,7 +315,10 @@ def session_realism(market: str, market_model: str) -> RealismContext:
         return _default_reference(market, MarketModelInfo(OU), "the OU model is not fitted to real data")
     path, shown = named
     try:
-        reference = load_model_reference(path, shown)
+        if parsed is None:
+            reference = load_model_reference(path, shown)
+        else:
+            reference = model_reference(parsed, shown, path.stem)
     except inputs.InputError as exc:
         return _default_reference(market, MarketModelInfo(path.stem, shown), str(exc))
     return RealismContext(market, MarketModelInfo(reference.name, shown, reference.source), reference, None)

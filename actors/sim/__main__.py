@@ -1,4 +1,4 @@
-"""``python -m actors.sim``: the embedded exchange as a program (actors/sim/cli.py)."""
+"""``python -m actors.sim``: the embedded exchange as a program (actors/tools/exchange.py)."""
 
 import signal
 import sys
@@ -7,7 +7,7 @@ import sys
 # tenths of a second) ends it quietly, with status 0, as it does later
 signal.signal(signal.SIGTERM, signal.default_int_handler)
 try:
-    from actors.sim.cli import main
+    from actors.tools.exchange import main
 except KeyboardInterrupt:
     sys.exit(0)
 

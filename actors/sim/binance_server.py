@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 import trio
 from loguru import logger
 
 from actors.core.venues.binance_weight import depth_weight
+from actors.core.vocabulary import Venue
 from actors.net.http import client_host, serve_http
 from actors.net.ws import WsConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, MarketHolder, SimHub
@@ -84,7 +85,7 @@ def diff_payload(symbol: str, time_ms: int, diff: BinanceDiff) -> str:
 
 
 class _Session(FaultTarget):
-    venue = "binance"
+    venue = Venue.BINANCE
 
     def __init__(self, hub: SimHub, conn: WsConn, symbol: str, combined: bool, streams: list[str]) -> None:
         super().__init__(hub, conn)
@@ -227,7 +228,7 @@ class _Session(FaultTarget):
                 return
             await self.conn.send(json.dumps(self.control(request), separators=(",", ":")))
 
-    def control(self, request: object) -> dict:
+    def control(self, request: object) -> dict[str, Any]:
         if not isinstance(request, dict):
             return {"error": {"code": 2, "msg": "Invalid request: expected an object"}, "id": None}
         rid = request.get("id")
@@ -389,7 +390,7 @@ async def serve_binance_rest(
         await hub.wait_book()
         answer = rest_response(hub, symbol, target)
         if answer[0] == 200 and hub.cfg.binance_overlap_after_snapshot:
-            for session in hub.targets["binance"]:  # the snapshot's client is one of them; the others do not mind
+            for session in hub.targets[Venue.BINANCE]:  # the snapshot's client is one of them; the others do not mind
                 if isinstance(session, _Session):
                     session.overlap_next = True
         return answer

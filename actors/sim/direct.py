@@ -35,6 +35,7 @@ import httpx
 import trio
 
 from actors.core.venues import upbit
+from actors.core.vocabulary import Venue
 from actors.net.ws import MESSAGE_TOO_BIG, WsClosed, WsLimits
 from actors.sim.binance_server import diff_payload, rest_response, stream_route
 from actors.sim.exchange import SimEndpoints
@@ -51,7 +52,7 @@ QUEUE_FRAMES = 256  # per connection: frames handed out and not yet read, at mos
 class _Conn:
     """One feed's connection: the reading side of a WsConn, fed by the replay."""
 
-    def __init__(self, venue: str, limits: WsLimits | None = None) -> None:
+    def __init__(self, venue: Venue, limits: WsLimits | None = None) -> None:
         self.venue = venue
         self.limits = limits if limits is not None else WsLimits()
         self._send, self._receive = trio.open_memory_channel[bytes | str](QUEUE_FRAMES)
@@ -121,7 +122,7 @@ class _Conn:
 
 class _UpbitConn(_Conn):
     def __init__(self, replay: DirectReplay, limits: WsLimits | None) -> None:
-        super().__init__("upbit", limits)
+        super().__init__(Venue.UPBIT, limits)
         self._replay = replay
 
     async def send(self, message: bytes | str) -> None:
@@ -146,7 +147,7 @@ class DirectReplay:
     def __init__(self, market: ReplayMarket, pacer: ReplayPacer) -> None:
         self.market = market  # also what rest_response and orderbook_frame read (the hub's shape)
         self.pacer = pacer
-        self._conns: dict[str, set[_Conn]] = {"upbit": set(), "binance": set()}
+        self._conns: dict[Venue, set[_Conn]] = {Venue.UPBIT: set(), Venue.BINANCE: set()}
         self._last_upbit: dict[str, bytes | str] = {}  # recorded code -> its latest frame as recorded
         self._snapshot = trio.Event()  # set when the recording's next REST snapshot is served
         self._snapshot_body: bytes = b""
@@ -162,7 +163,7 @@ class DirectReplay:
         if parts.path.startswith("/upbit"):
             conn = _UpbitConn(self, limits)
         else:
-            conn = _Conn("binance", limits)
+            conn = _Conn(Venue.BINANCE, limits)
             route = stream_route(parts.path[len("/binance") :] + (f"?{parts.query}" if parts.query else ""))
             combined, streams = route if route is not None else (True, [])
             conn.combined = combined
@@ -212,11 +213,11 @@ class DirectReplay:
     async def _deliver_recorded(self, r: Recorded) -> None:
         if r.kind is Kind.BOOK:
             self._last_upbit[r.symbol] = r.frame
-            for conn in list(self._conns["upbit"]):
+            for conn in list(self._conns[Venue.UPBIT]):
                 if r.symbol in conn.upbit_sub.units and not conn.upbit_sub.only_snapshot:
                     await conn.put(r.frame)
         elif r.kind is Kind.DIFF:
-            for conn in list(self._conns["binance"]):
+            for conn in list(self._conns[Venue.BINANCE]):
                 if conn.depth_stream:
                     await conn.put(r.frame)
         else:
@@ -227,7 +228,7 @@ class DirectReplay:
 
     async def _deliver_synthesised(self, result: StepResult) -> None:
         for code in result.upbit_changed:
-            for conn in list(self._conns["upbit"]):
+            for conn in list(self._conns[Venue.UPBIT]):
                 sub = conn.upbit_sub
                 units = sub.units.get(code)
                 if units is not None and not sub.only_snapshot:
@@ -237,6 +238,6 @@ class DirectReplay:
             symbol = self.market.binance_symbol
             payload = diff_payload(symbol, self.market.time_ms, diff)
             framed = f'{{"stream":"{symbol.lower()}@depth@100ms","data":{payload}}}'
-            for conn in list(self._conns["binance"]):
+            for conn in list(self._conns[Venue.BINANCE]):
                 if conn.depth_stream:
                     await conn.put(framed if conn.combined else payload)

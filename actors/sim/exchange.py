@@ -25,6 +25,8 @@ import attrs
 import trio
 from loguru import logger
 
+from actors.conventions import SeedStream
+from actors.core.vocabulary import Venue
 from actors.net.ws import WsConn, WsLimits
 from actors.sim import market_file
 from actors.sim.limits import RateWindow, WeightLimiter
@@ -54,7 +56,7 @@ class VenueStatistics:
 class HubStatistics:
     """What the exchange has done so far (the status lines of ``python -m actors.sim``)."""
 
-    venues: Mapping[str, VenueStatistics]  # "upbit", "binance"
+    venues: Mapping[Venue, VenueStatistics]
     faults_injected: Mapping[str, int]  # "venue:kind" -> count
 
     @property
@@ -95,20 +97,28 @@ class SimHub:
     """Owns the market and the per-connection step queues."""
 
     def __init__(
-        self, cfg: SimConfig, seed: int, epoch_ms: int | None = None, market: ServedMarket | None = None
+        self,
+        cfg: SimConfig,
+        seed: int,
+        epoch_ms: int | None = None,
+        market: ServedMarket | None = None,
+        *,
+        model: market_file.MarketModel | None = None,
     ) -> None:
+        """``market``: what to serve (a replay's); without it the seeded model's, on ``model`` (the fitted
+        model's file as parsed, else read from the file ``cfg`` names)."""
         self.cfg = cfg
         self.market: ServedMarket = (
             market
             if market is not None
             else SimMarket(
-                cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms, market_file.params_of(cfg)
+                cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms, market_file.params_of(cfg, model)
             )
         )
         self._queues: dict[int, trio.MemorySendChannel[StepResult]] = {}
         self._next_id = 0
-        self._fault_rng = random.Random(seed + 3)
-        self.targets: dict[str, set[FaultTarget]] = {"upbit": set(), "binance": set()}
+        self._fault_rng = random.Random(seed + SeedStream.FAULTS)
+        self.targets: dict[Venue, set[FaultTarget]] = {Venue.UPBIT: set(), Venue.BINANCE: set()}
         self.faults_injected: Counter[str] = Counter()
         self.connections_opened: Counter[str] = Counter()  # per venue, since the start
         self.frames_sent: Counter[str] = Counter()  # per venue, counted by CountedConn
@@ -242,7 +252,7 @@ class CountedConn:
 class FaultTarget:
     """A server connection that can be told to misbehave; venues add their own kinds."""
 
-    venue = ""
+    venue: Venue  # set by each venue's server
 
     def __init__(self, hub: SimHub, conn: WsConn) -> None:
         self.hub = hub

@@ -5,7 +5,6 @@ path of a model file."""
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,6 @@ def parse(document: Any, path: str) -> MarketModel:
     return MarketModel(str(document.get("name", Path(path).stem)), path, params, str(words), document)
 
 
-@functools.lru_cache(maxsize=16)
 def read(path: str) -> MarketModel:
     """The model in ``path``; MarketModelError saying what is wrong (a file that cannot be read, is not JSON,
     is not a model, or has a parameter out of range, named)."""
@@ -75,21 +73,25 @@ def path_of(sim: SimConfig) -> str | None:
     return str(DEFAULT_PATH) if sim.market_model == DEFAULT else sim.market_model
 
 
-def resolve(sim: SimConfig) -> MarketModel | None:
-    """The fitted model a ``[sim]`` table selects (None: the OU model)."""
+def resolve(sim: SimConfig, parsed: MarketModel | None = None) -> MarketModel | None:
+    """The fitted model a ``[sim]`` table selects (None: the OU model): ``parsed`` when the caller has it
+    already (``actors.config.read_inputs`` reads it once per session), else read from its file."""
     path = path_of(sim)
-    return None if path is None else read(path)
+    if path is None:
+        return None
+    return parsed if parsed is not None else read(path)
 
 
-def params_of(sim: SimConfig) -> MarketParams | None:
-    """The parameters ``SimMarket`` needs for this ``[sim]`` table (None: the OU model)."""
-    model = resolve(sim)
+def params_of(sim: SimConfig, parsed: MarketModel | None = None) -> MarketParams | None:
+    """The parameters ``SimMarket`` needs for this ``[sim]`` table (None: the OU model); ``parsed``: as for
+    ``resolve``."""
+    model = resolve(sim, parsed)
     return None if model is None else model.params
 
 
-def describe(sim: SimConfig) -> str:
+def describe(sim: SimConfig, parsed: MarketModel | None = None) -> str:
     """The selected model in words, for logs and reports."""
-    model = resolve(sim)
+    model = resolve(sim, parsed)
     if model is None:
         return "the Ornstein-Uhlenbeck premium model (not fitted to real data)"
     return f"market model {model.name}" + (f" (fitted to {model.fitted_on})" if model.fitted_on else "")

@@ -32,6 +32,7 @@ from typing import Iterator
 
 import attrs
 
+from actors.core.vocabulary import Venue
 from actors.sim.market_model import MarketParams, MarketProcess
 from actors.sim.settings import SimConfig
 
@@ -363,7 +364,7 @@ class SimMarket:
             else MarketProcess(params, cfg.step_ms / 1000, (seed, PROCESS_STREAM), cfg.start_volatility)
         )
         self.premium_bps = cfg.premium_mean_bps if self.process is None else self.process.premium_bps
-        self._log_depth = {"upbit": 0.0, "binance": 0.0}
+        self._log_depth = {Venue.UPBIT: 0.0, Venue.BINANCE: 0.0}
         mids = self.mids()
         binance_occupancy = cfg.binance_occupancy or 0.3
         self.books = {
@@ -401,7 +402,7 @@ class SimMarket:
         self.update_id = 10_000_000_000 + self.rng.randrange(10**9)
         self.step()  # books populated before anyone connects
 
-    def depth_factor(self, venue: str) -> float:
+    def depth_factor(self, venue: Venue) -> float:
         return math.exp(self._log_depth[venue])
 
     def mids(self) -> dict[str, float]:
@@ -459,12 +460,12 @@ class SimMarket:
         for code in (UPBIT_BTC, UPBIT_USDT):
             if code in self.still:
                 continue
-            moves = self.books[code].step(mids[code], self.depth_factor("upbit"))
+            moves = self.books[code].step(mids[code], self.depth_factor(Venue.UPBIT))
             if moves.bids or moves.asks:
                 changed.append(code)
         diff = None
         if BINANCE_BTC not in self.still:
-            diff = self._binance_diff(self.books[BINANCE_BTC].step(mids[BINANCE_BTC], self.depth_factor("binance")))
+            diff = self._binance_diff(self.books[BINANCE_BTC].step(mids[BINANCE_BTC], self.depth_factor(Venue.BINANCE)))
         return StepResult(self.time_ms, tuple(changed), diff)
 
     def _binance_diff(self, moves: BookMoves) -> BinanceDiff | None:

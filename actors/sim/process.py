@@ -72,7 +72,8 @@ class ExchangeProcess:
         if line is None:
             last = next((x.strip() for x in reversed(self.err) if x.strip()), "nothing on stderr")
             raise ExchangeNotStarted(f"the exchange ended (exit {self.proc.wait()}) before serving: {last}")
-        return json.loads(line)
+        endpoints: dict[str, str] = json.loads(line)
+        return endpoints
 
     def stop(self, signum: int = signal.SIGINT, timeout_s: float = STOP_S) -> tuple[int | None, str, str]:
         """Send ``signum``; (exit status, or None if it had to be killed; the rest of stdout; stderr)."""

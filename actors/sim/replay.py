@@ -24,7 +24,7 @@ both venues have a client (so nothing is served to nobody), and sets ``finished`
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterator
 
 import attrs
 import trio
@@ -33,11 +33,15 @@ from loguru import logger
 from actors.core.book import DiffBook
 from actors.core.budget import MIB, UPDATE_BYTES, ByteBudget, levels_bytes
 from actors.core.venues import binance
+from actors.core.vocabulary import Venue
 from actors.sim import market_file
 from actors.sim.exchange import SimHub
 from actors.sim.model import BINANCE_BTC, UPBIT_BTC, UPBIT_USDT, BinanceDiff, SimBook, SimMarket, StepResult
 from actors.sim.recordings import MALFORMED, Recorded, Recording, RecordingError
 from actors.sim.settings import SimConfig
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 CONNECT_POLL_S = 0.01
 READ_AHEAD_BYTES = 16 * MIB  # replay.read_ahead_bytes: steps queued for one client and not yet sent
@@ -62,24 +66,18 @@ class ReplayMarket:
         binance_symbol: str,
         direct: bool = False,
         diff_buffer: ByteBudget | None = None,
+        model: market_file.MarketModel | None = None,
     ) -> None:
-        """``diff_buffer``: what the recorded Binance diffs before a snapshot may hold (default 32 MiB)."""
+        """``diff_buffer``: what the recorded Binance diffs before a snapshot may hold (default 32 MiB);
+        ``model``: the fitted model's file as parsed, for the books the recording lacks (else read from the
+        file ``sim_cfg`` names)."""
         self.recording = recording
         self.direct = direct
         self.binance_symbol = binance_symbol
         self.upbit_market = upbit_market
         self.fx_market = fx_market
         self.upbit_codes = tuple(c for c in (upbit_market, fx_market) if c)
-        has_upbit, has_binance = recording.symbols("upbit"), recording.symbols("binance")
-        self.recorded = {c for c in self.upbit_codes if c in has_upbit}
-        if binance_symbol in has_binance:
-            self.recorded.add(binance_symbol)
-        if upbit_market not in self.recorded and binance_symbol not in self.recorded:
-            raise RecordingError(
-                f"{' + '.join(recording.sources)}: has neither {upbit_market} (Upbit) nor {binance_symbol} (Binance) "
-                f"to replay; it has Upbit {sorted(has_upbit) or 'nothing'} and Binance "
-                f"{sorted(has_binance) or 'nothing'} (set feeds.upbit.market or feeds.binance.symbol to one of them)"
-            )
+        self.recorded = self._recorded_codes()
         self.synthesised = [c for c in (*self.upbit_codes, binance_symbol) if c not in self.recorded]
         # the books are kept up to date (every recorded frame decoded) through the exchange, and directly
         # where synthesised books are pinned to them; otherwise only until the feeds have their first
@@ -89,7 +87,7 @@ class ReplayMarket:
         self._stream = (
             r
             for r in recording.events(validate=self.needs_books)
-            if r.symbol in self.recorded and (r.venue == "binance") == (r.symbol == binance_symbol)
+            if r.symbol in self.recorded and (r.venue == Venue.BINANCE) == (r.symbol == binance_symbol)
         )
         self._sync = binance.BookSync(binance_symbol)
         if diff_buffer is not None:
@@ -105,21 +103,39 @@ class ReplayMarket:
         self.last_s = self.start_s  # the recording's time (since its first event) served so far
         self._synth: SimMarket | None = None
         if self.synthesised:
-            model = market_file.resolve(sim_cfg)
-            mean_bps = sim_cfg.premium_mean_bps if model is None else model.params.premium.mean_bps
-            btc, fx = self._anchor(sim_cfg.usdt_krw, mean_bps)
-            if btc is None:  # a recorded book with an empty side: no price to pin the synthesised books to
-                raise RecordingError(
-                    f"{' + '.join(recording.sources)}: the recorded book is one-sided where the "
-                    f"replay starts; no BTC price to anchor the synthesised books to"
-                )
-            cfg = attrs.evolve(sim_cfg, btc_usdt=btc, usdt_krw=fx or sim_cfg.usdt_krw)
-            self._synth = SimMarket(cfg, seed, self.time_ms, None if model is None else model.params)
-            model_code = {upbit_market: UPBIT_BTC, fx_market: UPBIT_USDT, binance_symbol: BINANCE_BTC}
-            self._model_code = {c: model_code[c] for c in self.synthesised}
-            self._synth.still = {BINANCE_BTC, UPBIT_BTC, UPBIT_USDT} - set(self._model_code.values())
-            for code, model_book in self._model_code.items():
-                self.books[code] = self._synth.books[model_book]
+            self._synthesise(sim_cfg, seed, market_file.resolve(sim_cfg, model))
+
+    def _recorded_codes(self) -> set[str]:
+        """The configured codes the recording has; RecordingError when it has neither market."""
+        recording = self.recording
+        has_upbit, has_binance = recording.symbols(Venue.UPBIT), recording.symbols(Venue.BINANCE)
+        recorded = {c for c in self.upbit_codes if c in has_upbit}
+        if self.binance_symbol in has_binance:
+            recorded.add(self.binance_symbol)
+        if self.upbit_market not in recorded and self.binance_symbol not in recorded:
+            raise RecordingError(
+                f"{' + '.join(recording.sources)}: has neither {self.upbit_market} (Upbit) nor {self.binance_symbol} "
+                f"(Binance) to replay; it has Upbit {sorted(has_upbit) or 'nothing'} and Binance "
+                f"{sorted(has_binance) or 'nothing'} (set feeds.upbit.market or feeds.binance.symbol to one of them)"
+            )
+        return recorded
+
+    def _synthesise(self, sim_cfg: SimConfig, seed: int, model: market_file.MarketModel | None) -> None:
+        """The model's books for the codes the recording lacks, anchored to the recorded prices."""
+        mean_bps = sim_cfg.premium_mean_bps if model is None else model.params.premium.mean_bps
+        btc, fx = self._anchor(sim_cfg.usdt_krw, mean_bps)
+        if btc is None:  # a recorded book with an empty side: no price to pin the synthesised books to
+            raise RecordingError(
+                f"{' + '.join(self.recording.sources)}: the recorded book is one-sided where the "
+                f"replay starts; no BTC price to anchor the synthesised books to"
+            )
+        cfg = attrs.evolve(sim_cfg, btc_usdt=btc, usdt_krw=fx or sim_cfg.usdt_krw)
+        self._synth = SimMarket(cfg, seed, self.time_ms, None if model is None else model.params)
+        model_code = {self.upbit_market: UPBIT_BTC, self.fx_market: UPBIT_USDT, self.binance_symbol: BINANCE_BTC}
+        self._model_code = {c: model_code[c] for c in self.synthesised}
+        self._synth.still = {BINANCE_BTC, UPBIT_BTC, UPBIT_USDT} - set(self._model_code.values())
+        for code, model_book in self._model_code.items():
+            self.books[code] = self._synth.books[model_book]
 
     def stop_keeping_books(self) -> None:
         """The direct path's feeds have their snapshot: stop decoding recorded frames, unless needed."""
@@ -245,6 +261,16 @@ class ReplayMarket:
             yield at_s, recorded, self.advance(at_s, recorded)
 
 
+@attrs.frozen
+class ReplayProgress:
+    """A snapshot of a replay's progress (``ReplayPacer.statistics``)."""
+
+    served_s: float  # seconds of recording served since the pre-roll
+    ended: bool  # served to its end (and read without error)
+    started_at: float | None  # the Trio time of its first served instant
+    error: str | None  # why the recording could not be read to its end
+
+
 class ReplayPacer:
     """The replay's clock, whichever way it is served (the exchange's servers, or ``actors.sim.direct``):
     it starts once both venues have a client (plus ``LEAD_IN_S``), serves each step at ``speed`` times
@@ -259,6 +285,12 @@ class ReplayPacer:
         self.on_start: Callable[[float], None] | None = None  # told started_at (the session's market clock)
         self.error: str | None = None  # why the recording could not be read to its end (corrupt gzip data)
         self._book_changed = trio.Event()
+
+    def statistics(self) -> ReplayProgress:
+        """How far the replay has got (a frozen snapshot)."""
+        return ReplayProgress(
+            self.market.served_s, self.finished.is_set() and self.error is None, self.started_at, self.error
+        )
 
     async def wait_book(self) -> None:
         """Return once the recorded Binance book is in sync (REST can answer from it)."""
@@ -292,7 +324,7 @@ class ReplayPacer:
         self.finished.set()
 
     async def _serve(
-        self, t0: float, deliver: Callable[[Recorded | None, StepResult | None], Awaitable[None]], log
+        self, t0: float, deliver: Callable[[Recorded | None, StepResult | None], Awaitable[None]], log: Logger
     ) -> None:
         market = self.market
         was_ready = True

@@ -8,6 +8,7 @@ import attrs
 import trio
 from loguru import logger
 
+from actors.sim import market_file
 from actors.sim.binance_server import serve_binance_rest, serve_binance_ws
 from actors.sim.exchange import SimEndpoints, SimHub
 from actors.sim.model import BINANCE_BTC, SimMarket
@@ -27,9 +28,12 @@ class SimPorts:
 ANY_PORTS = SimPorts()
 
 
-def simulated_hub(cfg: SimConfig, seed: int, binance_symbol: str = "BTCUSDT") -> SimHub:
-    """A hub on the seeded model's market, its Binance book served under ``binance_symbol``."""
-    hub = SimHub(cfg, seed)
+def simulated_hub(
+    cfg: SimConfig, seed: int, binance_symbol: str = "BTCUSDT", model: market_file.MarketModel | None = None
+) -> SimHub:
+    """A hub on the seeded model's market, its Binance book served under ``binance_symbol``; ``model``: the
+    fitted model's file as parsed (else read from the file ``cfg`` names)."""
+    hub = SimHub(cfg, seed, model=model)
     assert isinstance(hub.market, SimMarket)  # a hub built without a market simulates one
     hub.market.books[binance_symbol] = hub.market.books[BINANCE_BTC]  # served under the configured name
     return hub
@@ -42,10 +46,11 @@ async def serve_sim(
     host: str = "127.0.0.1",
     ports: SimPorts = ANY_PORTS,
     binance_symbol: str = "BTCUSDT",
+    model: market_file.MarketModel | None = None,
     task_status: trio.TaskStatus[SimEndpoints] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the embedded exchange until cancelled; ``started()`` reports its SimEndpoints."""
-    hub = simulated_hub(cfg, seed, binance_symbol)
+    hub = simulated_hub(cfg, seed, binance_symbol, model)
     await serve_hub(hub, host=host, ports=ports, binance_symbol=binance_symbol, task_status=task_status)
 
 

@@ -4,22 +4,59 @@ that reads them stays pure; ``actors.config`` reads them from TOML."""
 
 from __future__ import annotations
 
+import enum
 from typing import Literal
 
 import attrs
 
 from actors.core.rules import at_least, between, non_negative, positive
+from actors.core.vocabulary import Venue
 
 ping_period = at_least(1.0)  # a ping loop's period (feeds.upbit.ping_interval_s, sim.binance_ping_interval_s)
 MAX_FAULT_RATE_PER_MIN = 600.0  # 10 a second: one every market step at the default step_ms
 
-_BOTH_VENUES = ("close", "drop", "stall", "garbage", "oversized", "nan_level", "negative_level", "crossed_book")
+
+class FaultKind(enum.StrEnum):
+    """What a fault does (docs/config.md, [sim], says each; the config spells them as these words)."""
+
+    CLOSE = "close"  # a clean close (1000)
+    DROP = "drop"  # the TCP connection cut, no close frame
+    STALL = "stall"  # the socket stays open, no market data for duration_s
+    GARBAGE = "garbage"  # a frame that is not JSON
+    OVERSIZED = "oversized"  # a frame over the client's message limit
+    NAN_LEVEL = "nan_level"  # a level with a NaN price
+    NEGATIVE_LEVEL = "negative_level"  # a level with a negative size
+    CROSSED_BOOK = "crossed_book"  # a well-formed book whose best bid is above its best ask
+    GAP = "gap"  # Binance: a diff left out (the update ids jump)
+    OVERLAP = "overlap"  # Binance: the next diff overlaps the one before
+    SHUTDOWN = "shutdown"  # Binance: a serverShutdown event, then a close
+    ERROR_FRAME = "error_frame"  # Upbit: an error frame, then a close
+    REST_SLOW = "rest_slow"  # Binance: REST snapshots answered slowly for duration_s
+    REST_FAIL = "rest_fail"  # Binance: REST snapshots answered with an error for duration_s
+
+
+_BOTH_VENUES = (
+    FaultKind.CLOSE,
+    FaultKind.DROP,
+    FaultKind.STALL,
+    FaultKind.GARBAGE,
+    FaultKind.OVERSIZED,
+    FaultKind.NAN_LEVEL,
+    FaultKind.NEGATIVE_LEVEL,
+    FaultKind.CROSSED_BOOK,
+)
 # which fault kinds each venue's server can inject (docs/config.md, [sim])
-VENUE_KINDS: dict[Literal["upbit", "binance"], tuple[str, ...]] = {
-    "upbit": (*_BOTH_VENUES, "error_frame"),
-    "binance": (*_BOTH_VENUES, "gap", "overlap", "shutdown", "rest_slow", "rest_fail"),
+VENUE_KINDS: dict[Venue, tuple[FaultKind, ...]] = {
+    Venue.UPBIT: (*_BOTH_VENUES, FaultKind.ERROR_FRAME),
+    Venue.BINANCE: (
+        *_BOTH_VENUES,
+        FaultKind.GAP,
+        FaultKind.OVERLAP,
+        FaultKind.SHUTDOWN,
+        FaultKind.REST_SLOW,
+        FaultKind.REST_FAIL,
+    ),
 }
-FAULT_KINDS = (*_BOTH_VENUES, "gap", "overlap", "shutdown", "error_frame", "rest_slow", "rest_fail")
 
 
 # the [sim] keys of the OU model's processes: with a fitted market model they would do nothing
@@ -39,8 +76,8 @@ class FaultConfig:
     """One fault the simulator injects (docs/config.md lists the kinds and what each does)."""
 
     at_s: float = attrs.field(validator=non_negative)  # seconds after the simulator started
-    venue: Literal["upbit", "binance"]
-    kind: Literal[FAULT_KINDS]  # type: ignore[valid-type]
+    venue: Venue
+    kind: FaultKind
     duration_s: float = attrs.field(default=5.0, validator=non_negative)  # stall, rest_slow, rest_fail
 
 
@@ -90,4 +127,10 @@ class SimConfig:
     upbit_connects_per_s: int = attrs.field(default=5, validator=between(0, 10_000, "an integer"))
     faults: tuple[FaultConfig, ...] = ()
     fault_rate_per_min: float = attrs.field(default=0.0, validator=between(0, MAX_FAULT_RATE_PER_MIN))  # seeded
-    fault_kinds: tuple[Literal[FAULT_KINDS], ...] = ("close", "drop", "stall", "garbage", "gap")  # type: ignore
+    fault_kinds: tuple[FaultKind, ...] = (
+        FaultKind.CLOSE,
+        FaultKind.DROP,
+        FaultKind.STALL,
+        FaultKind.GARBAGE,
+        FaultKind.GAP,
+    )

@@ -32,6 +32,7 @@ import attrs
 import trio
 from loguru import logger
 
+from actors.core.vocabulary import Venue
 from actors.net.ws import WatchedConn, WsRequest, serve_ws
 from actors.sim.exchange import FaultTarget, MarketHolder, SimHub
 from actors.sim.limits import RateWindow
@@ -174,7 +175,7 @@ def error_frame(name: str, message: str) -> bytes:
 class _Session(FaultTarget):
     """One client connection."""
 
-    venue = "upbit"
+    venue = Venue.UPBIT
 
     def __init__(self, hub: SimHub, conn: WatchedConn) -> None:
         super().__init__(hub, conn)

@@ -263,6 +263,52 @@ def _take_back(out: Path, created: bool) -> None:
             out.rmdir()
 
 
+def _start_line(
+    args: argparse.Namespace,
+    tasks: list[dict[str, Any]],
+    grid: dict[str, list[Any]],
+    done: int,
+    workers: int,
+    out: Path,
+) -> str:
+    """What the sweep is about to run, and where."""
+    if args.sim_seeds is not None:
+        seeds = len({t["seed"] for t in tasks})
+        over = f"{seeds} seed{'s' if seeds > 1 else ''} on the simulated market"
+    else:
+        over = f"{len(args.replay)} recording(s)"
+    return (
+        f"sweep: {len(tasks)} runs ({len(grid) and ' x '.join(str(len(v)) for v in grid.values()) or 1} grid "
+        f"points x {over}), {done} already done, engine {args.engine}, "
+        f"{workers if args.engine == 'local' or not args.address else 'cluster'} workers; folder {out}"
+    )
+
+
+def _results(
+    out: Path,
+    tasks: list[dict[str, Any]],
+    rows: list[SweepRow],
+    grid: dict[str, list[Any]],
+    heat_keys: list[str],
+    done: int,
+    wall: float,
+) -> tuple[int, int]:
+    """Write the tables and the heatmap of every task's latest row and say so; (rows finished, failed)."""
+    latest = {r.run_id: r for r in rows}  # a resumed failure replaces its earlier row
+    final = [latest[t["run_id"]] for t in tasks if t["run_id"] in latest]
+    write_tables(out, final, list(grid))
+    heatmap = write_heatmap(out, final, heat_keys, {k: [_label(v) for v in vs] for k, vs in grid.items()})
+    failed = sum(1 for r in final if r.error)
+    now_done = len(final) - done
+    print(
+        f"sweep: {len(final)}/{len(tasks)} runs done ({failed} failed); {now_done} in {wall:.1f} s "
+        f"({now_done / max(wall, 1e-9):.3f} runs/s); {out / 'results.md'}, {out / 'results.csv'}, "
+        f"{out / 'results_by_point.csv'}" + (f", {heatmap}" if heatmap else ""),
+        file=sys.stderr,
+    )
+    return len(final), failed
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -280,17 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     todo = [t for t in tasks if t["run_id"] not in done]
     rows = [done[t["run_id"]] for t in tasks if t["run_id"] in done]
     workers = args.workers or os.cpu_count() or 1
-    if args.sim_seeds is not None:
-        seeds = len({t["seed"] for t in tasks})
-        over = f"{seeds} seed{'s' if seeds > 1 else ''} on the simulated market"
-    else:
-        over = f"{len(args.replay)} recording(s)"
-    print(
-        f"sweep: {len(tasks)} runs ({len(grid) and ' x '.join(str(len(v)) for v in grid.values()) or 1} grid "
-        f"points x {over}), {len(done)} already done, engine {args.engine}, "
-        f"{workers if args.engine == 'local' or not args.address else 'cluster'} workers; folder {out}",
-        file=sys.stderr,
-    )
+    print(_start_line(args, tasks, grid, len(done), workers, out), file=sys.stderr)
     progress = _Progress(len(tasks), len(done), recordings=len(args.replay or ()))
     started = time.monotonic()
 
@@ -316,23 +352,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     finally:
         progress.close()
-    wall = time.monotonic() - started
-    latest = {r.run_id: r for r in rows}  # a resumed failure replaces its earlier row
-    final = [latest[t["run_id"]] for t in tasks if t["run_id"] in latest]
-    write_tables(out, final, list(grid))
-    heatmap = write_heatmap(out, final, heat_keys, {k: [_label(v) for v in vs] for k, vs in grid.items()})
-    failed = sum(1 for r in final if r.error)
-    now_done = len(final) - len(done)
-    print(
-        f"sweep: {len(final)}/{len(tasks)} runs done ({failed} failed); {now_done} in {wall:.1f} s "
-        f"({now_done / max(wall, 1e-9):.3f} runs/s); {out / 'results.md'}, {out / 'results.csv'}, "
-        f"{out / 'results_by_point.csv'}" + (f", {heatmap}" if heatmap else ""),
-        file=sys.stderr,
-    )
+    finished, failed = _results(out, tasks, rows, grid, heat_keys, len(done), time.monotonic() - started)
     if status == EXIT_INTERRUPTED:
         print(
             f"interrupted: the finished rows are kept; run the same command with --resume to do the "
-            f"{len(tasks) - len(final)} others",
+            f"{len(tasks) - finished} others",
             file=sys.stderr,
         )
         return status

@@ -18,6 +18,7 @@ from actors.sweep.results import REPLAY, SIM, SweepRow
 if TYPE_CHECKING:
     from actors.records.kpi import Kpi
     from actors.records.paths import SessionPaths
+    from actors.session import SessionResult
 
 # -- one run (in a worker process) -----------------------------------------------------------------
 
@@ -30,7 +31,7 @@ def run_task(task: dict[str, Any], out_dir: str) -> SweepRow:
     import trio.testing
 
     from actors import config as config_mod
-    from actors.cli import configure_logging
+    from actors.logs import configure_logging
     from actors.net.memory import memory_network
     from actors.records.kpi import as_kpi
     from actors.records.paths import SessionPaths
@@ -52,7 +53,7 @@ def run_task(task: dict[str, Any], out_dir: str) -> SweepRow:
         configure_logging(paths.log, stderr_level="CRITICAL")
         replay = prepare_replay(cfg) if market == REPLAY else None
 
-        async def main():
+        async def main() -> SessionResult:
             memory_network()
             return await run_session(cfg, paths, handle_signals=False, replay=replay)
 
@@ -118,7 +119,7 @@ def _row(task: dict[str, Any], recording: str, seed: int, kpi: Kpi, paths: Sessi
 # -- engines ---------------------------------------------------------------------------------------
 
 
-def _run_local(tasks: list[dict], out_dir: str, workers: int, on_row: Callable[[SweepRow], None]) -> None:
+def _run_local(tasks: list[dict[str, Any]], out_dir: str, workers: int, on_row: Callable[[SweepRow], None]) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -147,7 +148,11 @@ def _ignore_sigint() -> None:
 
 
 def _run_ray(
-    tasks: list[dict], out_dir: str, workers: int | None, address: str | None, on_row: Callable[[SweepRow], None]
+    tasks: list[dict[str, Any]],
+    out_dir: str,
+    workers: int | None,
+    address: str | None,
+    on_row: Callable[[SweepRow], None],
 ) -> None:
     """The tasks as Ray tasks, on the cluster at ``address`` or on a local Ray instance of ``workers`` CPUs.
 

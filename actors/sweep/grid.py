@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from actors.config import Config, merge_tables
+from actors.core.vocabulary import Venue
 from actors.sweep.results import REPLAY, SIM
 
 
@@ -96,8 +97,9 @@ def parse_seeds(spec: str) -> tuple[int, ...]:
 
 
 def _nested(key: str, value: Any) -> dict[str, Any]:
-    out: Any = value
-    for part in reversed(key.split(".")):
+    *parents, last = key.split(".")
+    out: dict[str, Any] = {last: value}
+    for part in reversed(parents):
         out = {part: out}
     return out
 
@@ -118,7 +120,9 @@ def _points(grid: dict[str, list[Any]]) -> list[tuple[dict[str, Any], dict[str, 
     return points
 
 
-def _task(run_id: str, config_path: str, values: dict[str, Any], overrides: dict[str, Any], **market: Any) -> dict:
+def _task(
+    run_id: str, config_path: str, values: dict[str, Any], overrides: dict[str, Any], **market: Any
+) -> dict[str, Any]:
     labels = {k: _label(v) for k, v in values.items()}
     return {"run_id": run_id, "config": config_path, **market, "values": labels, "overrides": overrides}
 
@@ -212,7 +216,7 @@ _IDLE = (
     ),
     _Idle(
         ("fx.fixed_krw_per_usdt",),
-        lambda c: c.fx.source == "upbit",
+        lambda c: c.fx.source == Venue.UPBIT,
         "fx.source is 'upbit', so USDT/KRW comes from Upbit's KRW-USDT book",
         "set [fx] source = 'fixed' in {config} or sweep fx.source too",
     ),

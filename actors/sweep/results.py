@@ -446,7 +446,7 @@ def _axis(labels: set[str], order: list[str] | None) -> list[str]:
     return sorted(labels, key=_order)
 
 
-def _order(label: str) -> tuple:
+def _order(label: str) -> tuple[int, float, str]:
     try:
         return (0, float(label), label)
     except ValueError:

@@ -132,7 +132,7 @@ class _SlippageLeg(msgspec.Struct):
     predicted_slippage_bps: float | None = None  # absent in files older than the field
 
 
-def read_slippage_legs(path: Path) -> list[dict]:
+def read_slippage_legs(path: Path) -> list[dict[str, Any]]:
     """The legs of one file as ``slippage.build`` reads them; CalibrateError for a line that is not one."""
     return [msgspec.structs.asdict(e) for _, e in read_jsonl(path, _SlippageLeg, on_bad=_refuse)]
 
@@ -141,7 +141,7 @@ def _slippage(args: argparse.Namespace, out: Path) -> int:
     """``--slippage``: build and write the drift model; one line on stderr and 2 for unusable input, 1 when the
     model cannot be written."""
     try:
-        legs: list[dict] = []
+        legs: list[dict[str, Any]] = []
         for name in args.files:
             legs += read_slippage_legs(Path(name))
         model = slippage.build(legs, args.version or out.stem, tuple(Path(n).name for n in args.files))
@@ -168,7 +168,7 @@ def _slippage(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
-def read_events(path: Path) -> list[dict]:
+def read_events(path: Path) -> list[dict[str, Any]]:
     """The fill events of one file; CalibrateError (or InputError) for the first line that is not one."""
     return [_record(e) for _, e in read_jsonl(path, _FillLine, on_bad=_refuse)]
 
@@ -211,7 +211,7 @@ def _write(out: Path, text: str) -> None:
         raise CannotWrite(f"{out}: cannot write ({exc.strerror or exc})", write_failure_status(exc)) from None
 
 
-def echo_warning(events: list[dict]) -> str | None:
+def echo_warning(events: list[dict[str, Any]]) -> str | None:
     """A warning when entry or exit legs came from the calibrated fill model: their fill ratios are the
     calibration's own numbers (lower only where the book's depth capped a fill), so a refit gives back what
     went in. Stronger when every zone and side repeats one ratio (the deterministic mode: std 0)."""
@@ -238,7 +238,7 @@ def echo_warning(events: list[dict]) -> str | None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m actors.tools.calibrate",
         description="Build a fill-ratio calibration (per zone and side), or with --slippage the slippage drift "
@@ -280,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         help="build the slippage drift model (realized minus predicted slippage per venue, side and size "
         "bucket) instead of a fill-ratio calibration",
     )
+    _market_arguments(parser)
+    return parser
+
+
+def _market_arguments(parser: argparse.ArgumentParser) -> None:
     market = parser.add_argument_group("--market: fit the simulated market to real prices (docs/simulator.md)")
     market.add_argument(
         "--market",
@@ -303,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         "--seed", type=int, default=1, help="seed of the bootstrap and of the check run (default: %(default)s)"
     )
     market.add_argument("--name", metavar="NAME", help="the model's name (default: the output file's stem)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.market:
         from actors.tools import calibrate_market
@@ -312,10 +321,16 @@ def main(argv: list[str] | None = None) -> int:
         return calibrate_market.run(args)
     if args.keep and not args.keep_from:
         parser.error("--keep needs --keep-from")
-    events = []
     out = Path(args.out)
     if args.slippage:
         return _slippage(args, out)
+    return _fill_ratios(args, out)
+
+
+def _fill_ratios(args: argparse.Namespace, out: Path) -> int:
+    """The fill-ratio calibration: build and write it, print its zones; one line on stderr and 2 for unusable
+    input, 1 when it cannot be written."""
+    events: list[dict[str, Any]] = []
     try:
         if args.min_samples < 1:
             raise CalibrateError(f"--min-samples expects a whole number >= 1, got {args.min_samples}")

@@ -29,15 +29,17 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 import attrs
 import msgspec
 
 from actors.conventions import ExitCode
 from actors.core.venues import FrameError, binance, upbit
+from actors.core.vocabulary import Venue
 from actors.inputs import MIB, InputError, read_bounded
 from actors.tools import piped
+from supervision import most_frequent_first
 
 MAX_FILE_BYTES = 64 * MIB
 SHOW_BAD = 3  # frames that cannot be decoded shown per file; the rest are counted
@@ -57,7 +59,10 @@ _KINDS: dict[type, str] = {
     upbit.ErrorFrame: "error frame",
 }
 # message types each codec decodes: one of these that the codec refuses is malformed, not skipped
-_DECODED_TYPES = {"binance": {"depthUpdate", "trade", "aggTrade", "serverShutdown"}, "upbit": {"orderbook", "trade"}}
+_DECODED_TYPES = {
+    Venue.BINANCE: {"depthUpdate", "trade", "aggTrade", "serverShutdown"},
+    Venue.UPBIT: {"orderbook", "trade"},
+}
 
 
 def frames(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -77,20 +82,20 @@ def frames(data: bytes) -> Iterator[tuple[int, bytes]]:
             yield number, _TIMESTAMP_PREFIX.sub(b"", line, count=1)
 
 
-def decode_events(venue: str, frame: bytes) -> list:
+def decode_events(venue: Venue, frame: bytes) -> Sequence[upbit.Event | binance.Event]:
     """The codec's events of one frame; FrameError (or whatever the decoder raises) when it cannot."""
-    return upbit.decode(frame) if venue == "upbit" else [binance.decode(frame)]
+    return upbit.decode(frame) if venue == Venue.UPBIT else [binance.decode(frame)]
 
 
-def as_document(venue: str, event) -> dict:
+def as_document(venue: Venue, event: upbit.Event | binance.Event) -> dict[str, Any]:
     return {"venue": venue, "event": type(event).__name__, **attrs.asdict(event, recurse=True)}
 
 
-def decode_frame(venue: str, frame: bytes) -> list[dict]:
+def decode_frame(venue: Venue, frame: bytes) -> list[dict[str, Any]]:
     return [as_document(venue, e) for e in decode_events(venue, frame)]
 
 
-def kind_of(event) -> str | None:
+def kind_of(event: upbit.Event | binance.Event) -> str | None:
     """What a decoded event that is not an order book is called ("trade frame", "subscription ack");
     None for an order-book event."""
     if isinstance(event, BOOK_EVENTS):
@@ -115,12 +120,12 @@ class _UpbitPeek(msgspec.Struct):
     ticket: object = None
 
 
-def unsupported_kind(venue: str, frame: bytes) -> str | None:
+def unsupported_kind(venue: Venue, frame: bytes) -> str | None:
     """What a frame the codec refused is called, when it is a well-formed message of a kind the codec does
     not decode (an Upbit ticker, a Binance kline, a client's subscription request); None when it is
     malformed, or of a kind the codec decodes (then its refusal says what is wrong with it)."""
     try:
-        if venue == "binance":
+        if venue == Venue.BINANCE:
             peek = msgspec.json.decode(frame, type=_BinancePeek)
             if peek.stream is not None and len(peek.data):
                 peek = msgspec.json.decode(peek.data, type=_BinancePeek)
@@ -151,7 +156,7 @@ def _plural(noun: str, n: int) -> str:
 
 def skipped_line(skipped: Counter[str], *, everything: bool) -> str:
     """``decode: skipped 12 trade frames, 3 subscription acks (...)``: most frequent kind first."""
-    counts = ", ".join(_plural(kind, n) for kind, n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+    counts = ", ".join(_plural(kind, n) for kind, n in most_frequent_first(skipped))
     why = "kinds the codec does not decode" if everything else "not order books; --all prints those the codec decodes"
     return f"decode: skipped {counts} ({why})"
 
@@ -208,7 +213,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Decode raw exchange frames (files, one frame per file or per line, or folders of them) "
         "and print each order-book event as a JSON line; other messages are counted on stderr.",
     )
-    parser.add_argument("--venue", required=True, choices=("upbit", "binance"), help="whose frames (required)")
+    parser.add_argument(
+        "--venue", required=True, choices=[venue.value for venue in Venue], help="whose frames (required)"
+    )
     parser.add_argument(
         "--all",
         action="store_true",

@@ -19,21 +19,16 @@ from typing import Sequence
 import attrs
 
 from actors.core.ledger import LedgerError, left_by_trade, not_flat, reconcile_fills
+from actors.core.refusals import Refusal
 from actors.core.vocabulary import HedgeReason, Leg
 from actors.records.kpi import InventoryPoint, Kpi
-from actors.tools.report_plots import clean, zone_order
+from actors.tools.report_numbers import num
+from actors.tools.report_plots import zone_order
 from actors.tools.session_files import Session
 from actors.tools.trades import FillLine, Trade
 
 INVENTORY_ROWS = 8  # samples shown in the table (evenly spaced), the end row besides
 _AMOUNT = {"BTC": "+.8f", "KRW": "+,.0f", "USDT": "+,.2f"}
-
-
-def _num(x: float | None, spec: str) -> str:
-    if x is None:
-        return "-"
-    text = format(clean(x), spec)
-    return format(0.0, spec.replace("+", "")) if float(text.replace(",", "")) == 0 else text
 
 
 def _count(n: int, noun: str) -> str:
@@ -66,8 +61,8 @@ def _reconciliation(s: Session) -> list[str]:
     for row in r.rows:
         spec = _AMOUNT.get(row.asset, "+.6g")
         lines.append(
-            f"| {row.venue} | {row.asset} | {_num(row.before, spec[1:])} | {_num(row.flows, spec)} | "
-            f"{_num(row.fees, spec[1:])} | {_num(row.expected, spec[1:])} | {_num(row.after, spec[1:])} | "
+            f"| {row.venue} | {row.asset} | {num(row.before, spec[1:])} | {num(row.flows, spec)} | "
+            f"{num(row.fees, spec[1:])} | {num(row.expected, spec[1:])} | {num(row.after, spec[1:])} | "
             f"{row.residual:.3g} | {_fmt_stated(stated.get((row.venue, row.asset)))} |"
         )
     lines.append("")
@@ -102,7 +97,7 @@ def _flat(s: Session) -> list[str]:
     for trade_id in finished:
         for venue, held in left.get(trade_id, {}).items():
             dust[venue] = dust.get(venue, 0.0) + held.btc
-    dust_words = ", ".join(f"{v} {_num(x, '+.8f')}" for v, x in sorted(dust.items()) if abs(x) > 1e-12) or "none"
+    dust_words = ", ".join(f"{v} {num(x, '+.8f')}" for v, x in sorted(dust.items()) if abs(x) > 1e-12) or "none"
     if not wrong:
         return [
             f"**Every finished trade is flat**: {_count(len(finished), 'trade')}, each leaving nothing on either "
@@ -111,7 +106,7 @@ def _flat(s: Session) -> list[str]:
             "",
         ]
     trades = len({w.trade_id for w in wrong})
-    listed = "; ".join(f"trade {w.trade_id} {w.venue} {_num(w.btc, '+.8f')} BTC" for w in wrong[:10])
+    listed = "; ".join(f"trade {w.trade_id} {w.venue} {num(w.btc, '+.8f')} BTC" for w in wrong[:10])
     more = f" and {len(wrong) - 10} more" if len(wrong) > 10 else ""
     return [
         f"**Not flat**: {trades} of {len(finished)} finished trades left more than dust on a venue (booked while "
@@ -138,22 +133,22 @@ def _inventory(kpi: Kpi, plot: Path | None) -> list[str]:
         "|---|" + "---|" * (len(keys) + 2),
     ]
     for p in shown:
-        cells = [_num(p.change.get(v, {}).get(a, 0.0), _AMOUNT.get(a, "+.6g")) for v, a in keys]
+        cells = [num(p.change.get(v, {}).get(a, 0.0), _AMOUNT.get(a, "+.6g")) for v, a in keys]
         lines.append(
-            f"| {p.t_s:.1f} | " + " | ".join(cells) + f" | {_num(p.net_btc, '+.8f')} | {_num(p.value_usdt, '+,.4f')} |"
+            f"| {p.t_s:.1f} | " + " | ".join(cells) + f" | {num(p.net_btc, '+.8f')} | {num(p.value_usdt, '+,.4f')} |"
         )
     lines.append("")
-    held = ", ".join(f"{v} {_num(x, '+.8f')}" for v, x in inv.open_btc.items()) or "nothing"
-    dust = ", ".join(f"{v} {_num(x, '+.8f')}" for v, x in inv.dust_btc.items()) or "none"
+    held = ", ".join(f"{v} {num(x, '+.8f')}" for v, x in inv.open_btc.items()) or "nothing"
+    dust = ", ".join(f"{v} {num(x, '+.8f')}" for v, x in inv.dust_btc.items()) or "none"
     unexplained = {v: x for v, x in inv.unexplained_btc.items() if abs(x) > 1e-9}
     lines.append(
         f"At the end the open trades ({kpi.open_trades}) hold {held} BTC (net, the carried imbalance: "
-        f"{_num(kpi.carried_imbalance_btc, '+.8f')} BTC); closed trades left dust {dust} BTC. "
+        f"{num(kpi.carried_imbalance_btc, '+.8f')} BTC); closed trades left dust {dust} BTC. "
         + (
             "Nothing else moved BTC: the balances' BTC change is exactly that."
             if not unexplained
             else "**BTC neither explains**: "
-            + ", ".join(f"{v} {_num(x, '+.8f')}" for v, x in unexplained.items())
+            + ", ".join(f"{v} {num(x, '+.8f')}" for v, x in unexplained.items())
             + " (a position the trades lost track of)."
         )
     )
@@ -232,7 +227,7 @@ def _hedge_costs(s: Session) -> list[str]:
                 sum(closed) / len(closed) if closed else None,
             )
         )
-    refused = s.kpi.refusals.get("hedge_cost", 0)
+    refused = s.kpi.refusals.get(Refusal.HEDGE_COST.label, 0)
     lines = [
         "### Expected hedge cost",
         "",
@@ -246,8 +241,8 @@ def _hedge_costs(s: Session) -> list[str]:
     ]
     for r in rows:
         lines.append(
-            f"| {r.zone} | {r.trades} | {_num(r.expected_bps, '.2f')} | {_num(r.paid_bps, '.2f')} | {r.closed} | "
-            f"{_num(r.mean_pnl_usdt, '+.4f')} |"
+            f"| {r.zone} | {r.trades} | {num(r.expected_bps, '.2f')} | {num(r.paid_bps, '.2f')} | {r.closed} | "
+            f"{num(r.mean_pnl_usdt, '+.4f')} |"
         )
     losing = [r for r in rows if r.mean_pnl_usdt is not None and r.mean_pnl_usdt < 0]
     for r in losing:
@@ -262,7 +257,7 @@ def _hedge_costs(s: Session) -> list[str]:
                 "whose re-sent and unwound exit legs met worse prices than the exit decision saw"
             )
         lines.append("")
-        lines.append(f"Zone {r.zone} still loses ({_num(r.mean_pnl_usdt, '+.4f')} USDT a closed trade): {why}.")
+        lines.append(f"Zone {r.zone} still loses ({num(r.mean_pnl_usdt, '+.4f')} USDT a closed trade): {why}.")
     return lines + [""]
 
 

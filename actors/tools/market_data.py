@@ -29,12 +29,13 @@ import attrs
 import numpy as np
 
 from actors.core import realism
+from actors.core.vocabulary import Venue
 from actors.inputs import KIB, InputError, LineReader
-from actors.tools.market_fit import Span
+from actors.tools.market_moments import Span
 
 MAX_CSV_LINE = 64 * KIB
 MAX_ROWS = 20_000_000  # about 38 years of minutes
-ROLES = ("upbit", "binance", "fx")
+ROLES = (Venue.UPBIT, Venue.BINANCE, "fx")  # the files of plain candles: upbit=FILE binance=FILE fx=FILE
 SHARED_COLUMNS = ("unix_ts_utc", "upbit_krw_close", "binance_usdt_close", "upbit_usdtkrw_daily_close", "block_id")
 
 
@@ -247,16 +248,16 @@ def read_candles(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_candle_set(files: dict[str, str]) -> tuple[list[Span], list[float]]:
-    missing = [r for r in ("upbit", "binance") if r not in files]
+    missing = [r for r in (Venue.UPBIT, Venue.BINANCE) if r not in files]
     if missing:
         raise MarketDataError(f"candles: {missing[0]}=FILE missing (plain candles need upbit=, binance= and fx=)")
     if "fx" not in files:
         raise MarketDataError("candles: fx=FILE missing: Upbit KRW-USDT candles give the USDT/KRW rate")
-    (tu, cu), (tb, cb), (tx, cx) = (read_candles(files[r]) for r in ("upbit", "binance", "fx"))
+    (tu, cu), (tb, cb), (tx, cx) = (read_candles(files[r]) for r in ROLES)
     mu, mb = np.floor(tu / 60), np.floor(tb / 60)
     common, iu, ib = np.intersect1d(mu, mb, return_indices=True)
     if len(common) < 2:
-        raise MarketDataError(f"{files['upbit']} and {files['binance']}: no minutes in common")
+        raise MarketDataError(f"{files[Venue.UPBIT]} and {files[Venue.BINANCE]}: no minutes in common")
     at = np.searchsorted(tx, common * 60 + 59, side="right") - 1
     ok = at >= 0
     if not ok.any():
@@ -281,7 +282,7 @@ def _recording(path: str) -> tuple[list[Span], float | None]:
         recording = Recording.open([path])
     except (RecordingError, InputError) as exc:
         raise MarketDataError(str(exc)) from None
-    symbols = sorted(recording.symbols("binance"))
+    symbols = sorted(recording.symbols(Venue.BINANCE))
     if not symbols:
         return [], None
     sync = binance_codec.BookSync(symbols[0])

@@ -18,7 +18,8 @@ that is not a positive finite number, times going backwards, corrupt gzip data, 
 too short for any statistic). A torn last row (a session killed mid-write) is skipped.
 
 This module also writes the report's parts about the market: the sentence that says where the market came
-from (``market_sentence``), the label of each plot (``market_label``) and the Realism section (``section``).
+from (``market_sentence``) and the Realism section (``section``); the label of each plot is
+``actors.records.summary.market_label``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import msgspec
 
 from actors.core import realism
 from actors.inputs import KIB, InputError, LineReader
-from actors.records.kpi import PREMIUM_COLUMNS, Kpi, ReplayInfo
+from actors.records.kpi import Kpi, ReplayInfo
 from actors.records.paths import SessionPaths
 from actors.records.realism import (
     DEFAULT_MODEL,
@@ -48,6 +49,7 @@ from actors.records.realism import (
     figures,
     load_model_reference,
 )
+from actors.records.status import PREMIUM_COLUMNS
 from actors.tools import piped
 from actors.tools.session_files import read_kpi
 
@@ -370,26 +372,6 @@ def market_sentence(kpi: Kpi) -> str:
         f"**Simulated market**: {_model_words(model)}. Its PnL measures the strategy against that model, not "
         "against the real market."
     )
-
-
-def market_label(kpi: Kpi) -> str:
-    """A plot's note: which market its figures come from."""
-    if kpi.market == "live":
-        return "live market"
-    block = kpi.realism
-    model = _short_model(None if block is None else block.model, known=block is not None)
-    if kpi.market == "replay":
-        synthesised = isinstance(kpi.replay, ReplayInfo) and kpi.replay.synthesised
-        return "replayed market" + (f" (synthesised books: {model})" if synthesised else "")
-    return f"simulated market ({model})"
-
-
-def _short_model(model: MarketModelInfo | None, *, known: bool) -> str:
-    if model is None:
-        return "the old OU model, not fitted to real data" if not known else "model unknown"
-    if model.name == OU:
-        return "the old OU model, not fitted to real data"
-    return f"model {model.name}" + (", fitted to real data" if model.fitted_to else ", no reference to real data")
 
 
 def section(kpi: Kpi) -> list[str]:

@@ -29,28 +29,22 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from actors.config import ConfigError, read_slippage_calibration
 from actors.conventions import ExitCode, write_failure_status
-from actors.core.acceptance import SIDES, SideDistributions, side_distributions
-from actors.core.vocabulary import Side
+from actors.core.acceptance import SIDES, side_distributions
 from actors.records.files import replacing
 from actors.records.kpi import Kpi, ReplayInfo
+from actors.records.summary import market_label
 from actors.tools import ledger_report, realism, slippage_report
+from actors.tools.report_compare import compare
+from actors.tools.report_numbers import fmt, num
 from actors.tools.report_plots import SIMPLE_MODEL_NOTE, clean, figures, save_figure, zone_order
-from actors.tools.session_files import (
-    ReportError,
-    Session,
-    find_session,
-    load_session,
-    read_events,
-    read_kpi,
-    skip_note,
-)
+from actors.tools.session_files import ReportError, Session, find_session, load_session, skip_note
 from actors.tools.trades import Trade, clock_time, max_drawdown, totals, write_trades_csv
+from supervision import most_frequent_first
 
 FULL_TABLE_UP_TO = 20  # trades; above it the report shows the first FIRST_TRADES and the WORST_TRADES
 FIRST_TRADES, WORST_TRADES = 10, 5
@@ -63,31 +57,11 @@ DESCRIPTION = (
 # -- numbers and words -----------------------------------------------------------------------------
 
 
-def _fmt(x: Any, digits: int = 4) -> str:
-    """A figure for a table: ``digits`` significant digits, thousands separated from 10,000 on."""
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        x = clean(x)
-        return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:,.0f}"
-    return str(x)
-
-
-def _num(x: float | None, spec: str) -> str:
-    """``x`` formatted with ``spec`` (``"+.4f"``), or "-"; a value that rounds to zero shows no sign."""
-    if x is None:
-        return "-"
-    text = format(clean(x), spec)
-    if float(text.replace(",", "")) == 0:
-        text = format(0.0, spec.replace("+", ""))
-    return text
-
-
 _AMOUNT = {"BTC": ".8f", "KRW": ",.2f", "USDT": ",.4f"}
 
 
 def _amount(x: float | None, ccy: str) -> str:
-    return _num(x, ("+" if x is not None and x < 0 else "") + _AMOUNT.get(ccy, ".6g"))
+    return num(x, ("+" if x is not None and x < 0 else "") + _AMOUNT.get(ccy, ".6g"))
 
 
 def _capital(text: str) -> str:
@@ -129,7 +103,7 @@ def _sizing(kpi: Kpi) -> str:
         text = "fixed order size"
     else:
         mean = o.planned_qty_btc / o.parents if o.parents else 0.0
-        text = f"depth-aware sizing (mean {mean:.4g} BTC planned, {_fmt(o.filled_share, 3)} of it filled)"
+        text = f"depth-aware sizing (mean {mean:.4g} BTC planned, {fmt(o.filled_share, 3)} of it filled)"
     if o.parents and o.children > o.parents:
         trades = f"{o.parents} trade" + ("s" if o.parents != 1 else "")
         text += f", {o.children} child orders for {trades} ({o.parents_stopped_early} stopped early)"
@@ -149,8 +123,8 @@ def _header(s: Session) -> list[str]:
         f"{kpi.status.capitalize()} {kpi.market} session{f' started {started}' if started else ''}: "
         f"traded {kpi.duration_s:.1f} s of the {kpi.requested_duration_s:g} s asked. {kpi.entry_trades} trades "
         f"({kpi.closed_trades} closed, {kpi.open_trades} open at the end), {kpi.fill_events} fill events. "
-        f"PnL {_num(kpi.pnl_usdt, '+.4f')} USDT ({_num(kpi.pnl_krw, '+,.0f')} KRW) realized after fees; "
-        f"open trades marked {_num(kpi.unrealized_pnl_usdt, '+.4f')} USDT. {_capital(_model(kpi))}; "
+        f"PnL {num(kpi.pnl_usdt, '+.4f')} USDT ({num(kpi.pnl_krw, '+,.0f')} KRW) realized after fees; "
+        f"open trades marked {num(kpi.unrealized_pnl_usdt, '+.4f')} USDT. {_capital(_model(kpi))}; "
         f"L2 source {kpi.l2_source}; order latency {kpi.latency_ms.fixed:g} ± {kpi.latency_ms.jitter:g} ms; "
         f"{_sizing(kpi)}.",
         "",
@@ -204,8 +178,8 @@ def _fees(s: Session) -> list[str]:
     lines = ["| fees | currency | paid | in USDT |", "|---|---|---|---|"]
     for key in sorted(paid):
         venue, _, ccy = key.partition(":")
-        lines.append(f"| {venue} | {ccy} | {_amount(paid[key], ccy)} | {_num(in_usdt.get(key), ',.4f')} |")
-    lines.append(f"| **all** | | | **{_num(sum(in_usdt.values()), ',.4f')}** |")
+        lines.append(f"| {venue} | {ccy} | {_amount(paid[key], ccy)} | {num(in_usdt.get(key), ',.4f')} |")
+    lines.append(f"| **all** | | | **{num(sum(in_usdt.values()), ',.4f')}** |")
     return lines + [""]
 
 
@@ -220,7 +194,7 @@ def _balances(kpi: Kpi) -> list[str]:
             change = None if a is None or b is None else b - a
             lines.append(
                 f"| {venue} | {asset} | {_amount(a, asset)} | {_amount(b, asset)} | "
-                f"{_num(change, '+' + _AMOUNT.get(asset, '.6g'))} |"
+                f"{num(change, '+' + _AMOUNT.get(asset, '.6g'))} |"
             )
     return lines + [""]
 
@@ -233,13 +207,13 @@ def _totals(s: Session) -> list[str]:
     lines.append(f"- Closed trades: {t.closed} ({', '.join(extra)}){won}.")
     if t.best is not None and t.worst is not None:
         lines.append(
-            f"- PnL per closed trade: average {_num(t.average_usdt, '+.4f')}, best {_num(t.best.pnl_usdt, '+.4f')} "
-            f"(trade {t.best.trade_id}), worst {_num(t.worst.pnl_usdt, '+.4f')} (trade {t.worst.trade_id}) USDT."
+            f"- PnL per closed trade: average {num(t.average_usdt, '+.4f')}, best {num(t.best.pnl_usdt, '+.4f')} "
+            f"(trade {t.best.trade_id}), worst {num(t.worst.pnl_usdt, '+.4f')} (trade {t.worst.trade_id}) USDT."
         )
     equity = kpi.pnl_usdt + kpi.unrealized_pnl_usdt
     lines.append(
-        f"- PnL: realized {_num(kpi.pnl_usdt, '+.4f')} USDT after fees, open trades marked "
-        f"{_num(kpi.unrealized_pnl_usdt, '+.4f')}, equity at the end {_num(equity, '+.4f')}."
+        f"- PnL: realized {num(kpi.pnl_usdt, '+.4f')} USDT after fees, open trades marked "
+        f"{num(kpi.unrealized_pnl_usdt, '+.4f')}, equity at the end {num(equity, '+.4f')}."
     )
     curve, source = s.equity_curve()
     dd = max_drawdown(curve)
@@ -247,17 +221,17 @@ def _totals(s: Session) -> list[str]:
         lines.append(f"- Max drawdown: none (on {source}, it never fell).")
     else:
         lines.append(
-            f"- Max drawdown: {_num(dd.depth_usdt, '.4f')} USDT on {source}: from {_num(dd.peak_usdt, '+.4f')} "
-            f"at {dd.peak_t_s:.1f} s to {_num(dd.trough_usdt, '+.4f')} at {dd.trough_t_s:.1f} s."
+            f"- Max drawdown: {num(dd.depth_usdt, '.4f')} USDT on {source}: from {num(dd.peak_usdt, '+.4f')} "
+            f"at {dd.peak_t_s:.1f} s to {num(dd.trough_usdt, '+.4f')} at {dd.trough_t_s:.1f} s."
         )
     by_venue: dict[str, float] = {}
     for e in s.events:
         by_venue[str(e.venue)] = by_venue.get(str(e.venue), 0.0) + e.notional_usdt
-    split = ", ".join(f"{v} {_num(n, ',.2f')}" for v, n in sorted(by_venue.items()) if n)
-    lines.append(f"- Turnover: {_num(t.turnover_usdt, ',.2f')} USDT filled" + (f" ({split})." if split else "."))
-    lines.append(f"- Fees: {_num(t.fees_usdt, ',.4f')} USDT in all (KRW at each leg's FX rate, BTC at its price).")
+    split = ", ".join(f"{v} {num(n, ',.2f')}" for v, n in sorted(by_venue.items()) if n)
+    lines.append(f"- Turnover: {num(t.turnover_usdt, ',.2f')} USDT filled" + (f" ({split})." if split else "."))
+    lines.append(f"- Fees: {num(t.fees_usdt, ',.4f')} USDT in all (KRW at each leg's FX rate, BTC at its price).")
     if kpi.refusals:
-        refused = ", ".join(f"{k} {n}" for k, n in sorted(kpi.refusals.items(), key=lambda kv: -kv[1]))
+        refused = ", ".join(f"{k} {n}" for k, n in most_frequent_first(kpi.refusals))
         lines.append(f"- Decisions not taken: {refused}.")
     return lines + [""] + _fees(s) + _balances(kpi)
 
@@ -272,9 +246,9 @@ _TRADE_HEAD = [
 def _trade_row(t: Trade) -> str:
     return (
         f"| {t.trade_id} | {_at(t.opened_t_s, t.opened_utc)} | {_at(t.closed_t_s, t.closed_utc)} | "
-        f"{t.direction_words} | {t.zone} | {_num(t.size_btc, '.6f')} | {_num(t.entry_premium_bps, '.1f')} | "
-        f"{_num(t.exit_premium_bps, '.1f')} | {_num(t.fees_usdt, '.4f')} | {_num(t.slippage_bps, '.2f')} | "
-        f"{t.exit_reason} | {_num(t.pnl_usdt, '+.4f')} | {_num(t.pnl_krw, '+,.0f')} |"
+        f"{t.direction_words} | {t.zone} | {num(t.size_btc, '.6f')} | {num(t.entry_premium_bps, '.1f')} | "
+        f"{num(t.exit_premium_bps, '.1f')} | {num(t.fees_usdt, '.4f')} | {num(t.slippage_bps, '.2f')} | "
+        f"{t.exit_reason} | {num(t.pnl_usdt, '+.4f')} | {num(t.pnl_krw, '+,.0f')} |"
     )
 
 
@@ -314,10 +288,10 @@ def _fills(s: Session) -> list[str]:
             own = None if spread is None else spread.of(side)
             median = None if own is None or not own.count else own.median
             if own is not None and own.count and (own.count, own.median) != (d.count, d.median):
-                disagree.append(f"{side} {measure} (KPI: {own.count} legs, median {_fmt(own.median)})")
+                disagree.append(f"{side} {measure} (KPI: {own.count} legs, median {fmt(own.median)})")
             lines.append(
-                f"| {side} | {measure} | {d.count} | {_fmt(d.min)} | {_fmt(d.max)} | {_fmt(d.mean)} | "
-                f"{_fmt(d.median)} | {_fmt(d.std)} | {_fmt(median)} | {d.label} |"
+                f"| {side} | {measure} | {d.count} | {fmt(d.min)} | {fmt(d.max)} | {fmt(d.mean)} | "
+                f"{fmt(d.median)} | {fmt(d.std)} | {fmt(median)} | {d.label} |"
             )
     if disagree:
         lines += ["", f"The KPI file disagrees with the fill events on {'; '.join(disagree)}."]
@@ -338,7 +312,7 @@ def _zones(kpi: Kpi) -> list[str]:
             row = sides.of(side)
             ci = row.predicted_ci95
             lines.append(
-                f"| {zone} | {side} | {row.n} | {_fmt(row.mean)} | {_fmt(row.predicted)} | "
+                f"| {zone} | {side} | {row.n} | {fmt(row.mean)} | {fmt(row.predicted)} | "
                 f"{'-' if ci is None else f'{ci[0]:.4f}-{ci[1]:.4f}'} | "
                 f"{'-' if row.within_ci95 is None else ('yes' if row.within_ci95 else 'no')} |"
             )
@@ -395,86 +369,7 @@ def _slippage(s: Session, plot: Path) -> list[str]:
             model = read_slippage_calibration(orders.slippage_calibration_path)
         except ConfigError as exc:
             return [f"Slippage not judged: the session's drift model cannot be read now ({exc}).", ""]
-    return slippage_report.section(s.events, model, name, plot, note=realism.market_label(s.kpi))
-
-
-# -- comparison ------------------------------------------------------------------------------------
-
-CALL_OUT = 0.10  # a mean or a std/mean this much (relative) away from the first session's is called out
-
-
-@attrs.frozen
-class _Compared:
-    folder: Path
-    session_id: str
-    kpi: Kpi
-    sides: dict[Side, SideDistributions]
-
-
-def compare(logs_dirs: list[Path]) -> str:
-    """Sessions side by side (the newest in each folder), differences in fill distributions called out."""
-    rows, skips = [], []
-    for folder in logs_dirs:
-        paths = find_session(folder, None)
-        kpi = read_kpi(paths.kpi)
-        fills = read_events(paths.fill_events)
-        if fills.skipped:
-            skips.append(f"- {folder}: {skip_note(paths.fill_events, fills)}")
-        rows.append(_Compared(folder, paths.session_id, kpi, side_distributions(fills.events)))
-    lines = [
-        "# Session comparison",
-        "",
-        "| session | folder | L2 source | fill model | sizing | trades | mean size BTC | filled share "
-        "| slippage bps BUY/SELL | fill events | PnL USDT | criteria passed |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        kpi = row.kpi
-        passed = sum(c.passed for c in kpi.acceptance)
-        orders = kpi.orders
-        size = orders.planned_qty_btc / orders.parents if orders.parents else None
-        slip = "/".join(_fmt(x, 3) for x in (kpi.slippage_bps.BUY.mean, kpi.slippage_bps.SELL.mean))
-        lines.append(
-            f"| {row.session_id} | {row.folder} | {kpi.l2_source} | {kpi.fill_model} | {orders.sizing} | "
-            f"{kpi.entry_trades} | {_fmt(size)} | {_fmt(orders.filled_share, 3)} | {slip} | "
-            f"{kpi.fill_events} | {_num(kpi.pnl_usdt, '+.4f')} | {passed}/{len(kpi.acceptance)} |"
-        )
-    if skips:
-        lines += [""] + skips
-    lines += [
-        "",
-        "## Fill distributions",
-        "",
-        "| session | side | measure | count | mean | median | std | std/mean | kind |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        for side in SIDES:
-            for measure, d in row.sides[side].measures():
-                lines.append(
-                    f"| {row.session_id} ({row.kpi.l2_source}) | {side} | {measure} | {d.count} | "
-                    f"{_fmt(d.mean)} | {_fmt(d.median)} | {_fmt(d.std)} | {_fmt(d.std_over_mean, 3)} | "
-                    f"{d.label} |"
-                )
-    notes = []
-    base = rows[0]
-    here = f"with {base.kpi.l2_source} ({base.session_id})"
-    for row in rows[1:]:
-        there = f"with {row.kpi.l2_source} ({row.session_id})"
-        for side in SIDES:
-            for (measure, a), (_, b) in zip(base.sides[side].measures(), row.sides[side].measures()):
-                if a.mean is None or b.mean is None:
-                    continue
-                if a.kind != b.kind:
-                    notes.append(f"{side} {measure}: {b.label} {there} but {a.label} {here}")
-                if a.mean and abs(b.mean - a.mean) / abs(a.mean) > CALL_OUT:
-                    notes.append(
-                        f"{side} {measure}: mean {_fmt(b.mean)} {there} vs {_fmt(a.mean)} {here}, "
-                        f"{(b.mean - a.mean) / a.mean:+.0%}"
-                    )
-    lines += ["", "## Differences against the first session", ""]
-    lines += [f"- {n}" for n in notes] or ["- none above 10 %"]
-    return "\n".join(lines) + "\n"
+    return slippage_report.section(s.events, model, name, plot, note=market_label(s.kpi))
 
 
 def _parser() -> argparse.ArgumentParser:

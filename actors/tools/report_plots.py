@@ -20,7 +20,7 @@ from actors.core.acceptance import SIDES  # noqa: E402
 from actors.core.vocabulary import Direction, Leg  # noqa: E402
 from actors.records.files import replacing  # noqa: E402
 from actors.records.kpi import Kpi  # noqa: E402
-from actors.tools.realism import market_label  # noqa: E402
+from actors.records.summary import market_label  # noqa: E402
 from actors.tools.session_files import Session  # noqa: E402
 from actors.tools.trades import DIRECTION_WORDS, FillLine, max_drawdown, realized_curve  # noqa: E402
 

@@ -24,6 +24,7 @@ import attrs
 import msgspec
 
 from actors.core.slippage import MIN_CHECKED, BucketCheck, SlippageModel, check
+from actors.core.vocabulary import Venue
 from actors.tools.trades import FillLine
 
 SHARE_NEEDED = 0.8  # of the judged buckets that must agree with the model
@@ -153,7 +154,7 @@ def _scatter(legs: Sequence[FillLine], path: Path, note: str = "") -> None:
 
     fig, ax = plt.subplots(figsize=(6, 5))
     top = 0.0
-    for venue, marker in (("upbit", "o"), ("binance", "s")):
+    for venue, marker in ((Venue.UPBIT, "o"), (Venue.BINANCE, "s")):
         pairs = [
             (leg.predicted_slippage_bps, leg.slippage_bps)
             for leg in legs

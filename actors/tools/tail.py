@@ -12,6 +12,7 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
+from typing import TextIO
 
 from actors.conventions import ExitCode
 from actors.records.paths import file_pattern
@@ -25,7 +26,7 @@ def newest_log(root: Path) -> Path | None:
     return max(logs, key=lambda p: (p.stat().st_mtime, p.name)) if logs else None
 
 
-def follow(root: Path, *, lines: int = 20, out=sys.stdout, stop: threading.Event | None = None) -> int:
+def follow(root: Path, *, lines: int = 20, out: TextIO = sys.stdout, stop: threading.Event | None = None) -> int:
     """Print the newest log's last ``lines``, then what is written to it, every POLL_S, until ``stop`` is set
     (from another thread: a test, a program embedding this) or Ctrl-C."""
     stop = threading.Event() if stop is None else stop

@@ -18,7 +18,8 @@ from actors.core.budget import ByteBudget, in_words, levels_bytes
 from actors.core.kpi import FeedStats
 from actors.core.venues.binance_book import BufferOverflow
 from actors.core.vocabulary import RestartCause
-from actors.feed import _http_failure, run_binance_feed
+from actors.feed import run_binance_feed
+from actors.feed_snapshot import _http_failure
 from actors.net.http import http_client, serve_http
 from actors.net.memory import memory_network
 from actors.net.seam import use_network

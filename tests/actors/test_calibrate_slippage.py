@@ -52,7 +52,7 @@ def test_slippage_model_is_built_and_loaded_by_the_executor(tmp_path, capsys):
     )
     from actors.wiring import trader
 
-    assert trader(cfg, "sid", 0.0).drift == model
+    assert trader(cfg, "sid", 0.0, config.read_inputs(cfg)).drift == model
 
 
 def test_slippage_input_without_predictions_or_malformed_is_refused(tmp_path, capsys):

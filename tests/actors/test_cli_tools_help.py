@@ -13,11 +13,11 @@ from typing import Callable
 
 import pytest
 
-from actors.sim import cli as sim_cli
 from actors.sweep import cli as sweep_cli
 from actors.tools import calibrate, decode, realism, report, tail
+from actors.tools import exchange as sim_cli
+from bench import market_holdout, soak
 from bench import run as bench_run
-from bench import soak
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIS: dict[str, Callable[[list[str]], int]] = {
@@ -30,6 +30,7 @@ CLIS: dict[str, Callable[[list[str]], int]] = {
     "actors.sim": sim_cli.main,
     "bench.run": bench_run.main,
     "bench.soak": soak.main,
+    "bench.market_holdout": market_holdout.main,
 }
 
 

@@ -119,6 +119,7 @@ CODES = [
     ("feeds.upbit", "fx_market", '"KRW-USDT\\n"', f"$.feeds.upbit.fx_market: expected {MARKET}, got 'KRW-USDT\\n'"),
     ("feeds.binance", "symbol", '"BTC-USDT"', f"$.feeds.binance.symbol: expected {SYMBOL}, got 'BTC-USDT'"),
     ("feeds.binance", "symbol", '"ＢＴＣUSDT"', f"$.feeds.binance.symbol: expected {SYMBOL}, got 'ＢＴＣUSDT'"),
+    ("fx", "source", '"binance"', "$.fx.source: expected one of 'upbit', 'fixed', got 'binance'"),  # a Venue, or not
 ]
 
 PATHS = [

@@ -16,7 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     "strategy, words",
     [
-        ({"sizing": "biggest"}, "$.strategy.sizing"),
+        ({"sizing": "biggest"}, "$.strategy.sizing: expected one of 'fixed', 'depth', got 'biggest'"),
+        (
+            {"l2_source": "kraken"},
+            "$.strategy.l2_source: expected one of 'multi', 'upbit', 'binance', 'mock', got 'kraken'",
+        ),
         ({"max_depth_share": 0}, "$.strategy.max_depth_share: expected a number from 0.01 to 1, got 0"),
         ({"max_depth_share": 1.5}, "$.strategy.max_depth_share"),
         ({"slices": 0}, "$.strategy.slices: expected an integer from 1 to 100, got 0"),
@@ -61,6 +65,6 @@ def test_lots_default_to_the_venues_rules_and_reach_the_trader(monkeypatch):
 
     monkeypatch.chdir(ROOT)  # the drift model's path in the config is relative to the project
     cfg = config.load(ROOT / "config" / "d85_x.toml", {"lots": {"binance_min_usdt": 10}})
-    lots = trader(cfg, "s", 0.0).execution.lots
+    lots = trader(cfg, "s", 0.0, config.read_inputs(cfg)).execution.lots
     assert (lots.upbit_btc, lots.upbit_min_krw, lots.binance_btc, lots.binance_min_usdt) == (1e-8, 5000, 1e-5, 10)
     assert cfg.strategy.exit_retries == 3

@@ -14,11 +14,12 @@ import trio
 from actors.config import BinanceFeedConfig
 from actors.core.kpi import FeedStats
 from actors.core.vocabulary import RestartCause
-from actors.feed import RestRefused, run_binance_feed
+from actors.feed import run_binance_feed
+from actors.feed_snapshot import RestRefused
 from actors.net.http import http_client, serve_http
 from actors.net.memory import memory_network
+from actors.net.rest_budget import RestBudget
 from actors.net.ws import WsClosed, WsConnectError, open_ws, serve_ws
-from actors.rest_budget import RestBudget
 from actors.sim.limits import RateWindow, WeightLimiter
 from actors.sim.serve import serve_hub, simulated_hub
 from actors.sim.settings import FaultConfig, SimConfig

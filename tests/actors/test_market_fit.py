@@ -14,7 +14,7 @@ import pytest
 
 from actors.core import realism
 from actors.sim import market_file
-from actors.tools import calibrate, calibrate_market, market_data, market_fit
+from actors.tools import calibrate, calibrate_market, market_data, market_fit, market_moments, model_moments
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_1M = Path("market") / "upbit_binance_btc_1m_2024-08-24_2025-02-23.csv.gz"
@@ -26,8 +26,8 @@ def truth() -> market_file.MarketParams:
     return market_file.read(str(market_file.DEFAULT_PATH)).params
 
 
-def _layout(spans: int, minutes: int = 200, every: int = 1000) -> list[market_fit.Span]:
-    return [market_fit.Span(float(every * k), realism.Stretch(np.zeros(minutes))) for k in range(spans)]
+def _layout(spans: int, minutes: int = 200, every: int = 1000) -> list[market_moments.Span]:
+    return [market_moments.Span(float(every * k), realism.Stretch(np.zeros(minutes))) for k in range(spans)]
 
 
 def test_the_fit_recovers_the_parameters_of_a_long_run_of_the_model(truth):
@@ -38,7 +38,7 @@ def test_the_fit_recovers_the_parameters_of_a_long_run_of_the_model(truth):
     worst were vol_of_vol at 3.6 (seed 21), lag_s at 3.0 (seed 23) and noise_reversion_s, which 1-minute
     closes barely show, at 5.9 (seed 26): docs/simulator.md says how well each parameter is determined."""
     run = calibrate_market.simulate_layout(truth, _layout(265), seed=24)
-    sums = market_fit.SpanSums.of(run)
+    sums = market_moments.SpanSums.of(run)
     fit = market_fit.fit(sums, truth, start=calibrate_market.STARTING_POINT)
     draws = market_fit.bootstrap_draws(sums, fit.params, replicates=20, seed=3)
     true, found = market_fit.flatten(truth), market_fit.flatten(fit.params)
@@ -62,7 +62,7 @@ def test_the_fit_of_a_model_that_is_not_the_data_says_so(truth):
         {**truth.as_dict(), "upbit": {**truth.as_dict()["upbit"], "lag_s": 3 * truth.upbit.lag_s}}
     )
     run = calibrate_market.simulate_layout(slow, _layout(40), seed=5)
-    fit = market_fit.fit(market_fit.SpanSums.of(run), truth, start=calibrate_market.STARTING_POINT)
+    fit = market_fit.fit(market_moments.SpanSums.of(run), truth, start=calibrate_market.STARTING_POINT)
     assert fit.params.upbit.lag_s > 2 * truth.upbit.lag_s
 
 
@@ -70,9 +70,9 @@ def test_the_model_moments_are_what_a_run_of_the_model_shows(truth):
     """The closed-form moments the fit matches against a long run measured as data is (the theory and the
     process are one model)."""
     run = calibrate_market.simulate_layout(truth, _layout(120), seed=8)
-    sums = market_fit.SpanSums.of(run)
-    data = market_fit.moments(sums)
-    model = market_fit.model_moments(truth, data.block_n, data.block_gap)
+    sums = market_moments.SpanSums.of(run)
+    data = market_moments.moments(sums)
+    model = model_moments.model_moments(truth, data.block_n, data.block_gap)
     assert np.allclose(np.log(data.v[:6] / model.v[:6]), 0, atol=0.15)  # 1 to 15 minutes
     assert data.acf[0] == pytest.approx(model.acf[0], abs=0.05)
     assert data.beta[:3] == pytest.approx(model.beta[:3], abs=0.05)  # 1, 5 and 15 minutes

@@ -20,7 +20,7 @@ import pytest
 
 from actors.core import realism
 from actors.records import realism as records_realism
-from actors.records.kpi import PREMIUM_COLUMNS
+from actors.records.status import PREMIUM_COLUMNS
 from actors.tools import realism as tool
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from actors import config
-from actors.cli import _summary
 from actors.core import realism
 from actors.records import realism as records_realism
 from actors.records.kpi import Kpi, as_kpi
 from actors.records.paths import SessionPaths
+from actors.records.summary import market_label, summary
 from actors.tools import realism as tool
 from actors.tools.report import write_report
 from actors.tools.report_plots import figures
@@ -84,7 +84,7 @@ def test_a_simulated_session_measures_its_own_market_as_the_cli_does(tmp_path, r
     assert (
         "  market: simulated market (the old OU model, not fitted to real data); realism: "
         f"{sum(inside)} of {len(inside)} statistics measured inside the real 180-min windows' 10-90 % range"
-    ) in _summary(result).splitlines()
+    ) in summary(result.kpi, result.config).splitlines()
 
     text = write_report(tmp_path).read_text()
     lines = text.splitlines()
@@ -191,7 +191,7 @@ def test_the_report_says_where_its_market_came_from(tmp_path):
     section = "\n".join(tool.section(_kpi(**cases["replay"][0])))
     assert "measured on this session's own replayed market: 200 one-minute closes" in section
     assert "| RMS premium change over 60 min (bps) |" in section
-    labels = {name: tool.market_label(_kpi(**fields)) for name, (fields, _) in cases.items()}
+    labels = {name: market_label(_kpi(**fields)) for name, (fields, _) in cases.items()}
     assert labels == {
         "sim": "simulated market (model upbit_binance_btc_2024h2, fitted to real data)",
         "replay": "replayed market (synthesised books: model upbit_binance_btc_2024h2, fitted to real data)",

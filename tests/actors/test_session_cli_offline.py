@@ -17,12 +17,11 @@ import pytest
 import trio
 from loguru import logger
 
-from actors import config
-from actors.cli import _summary
-from actors.records.kpi import status_line
+from actors import config, wiring
 from actors.records.paths import SessionPaths
+from actors.records.status import status_line
+from actors.records.summary import summary
 from actors.session import EXIT_FAILED, run_session
-from actors.wiring import context
 
 ROOT = Path(__file__).resolve().parents[2]
 RETRIES = {"initial_backoff_s": 0.01, "max_backoff_s": 0.02, "jitter": 0, "max_restarts": 1, "window_s": 60}
@@ -93,7 +92,7 @@ def test_a_refused_connection_is_named_and_the_session_suggests_market_sim(tmp_p
     # the supervisor's give-up line: causes in words, not a dict
     (gave_up,) = [line for line in errors if "gave up" in line]
     assert "(causes since the start: connect 2)" in gave_up and "{" not in gave_up
-    text = _summary(result)
+    text = summary(result.kpi, result.config)
     assert "upbit never connected (2 failed attempts: connect 2; given up)" in text
     assert "binance not started" in text or "binance never connected" in text
     assert "DOWN" not in text and "rc=0" not in text and f"    {fatal}" in text
@@ -142,18 +141,20 @@ def test_a_startup_deadline_after_connect_failures_also_suggests_market_sim(tmp_
 
 def test_the_status_line_says_not_started_connecting_and_never_connected(tmp_path):
     cfg = config.load(ROOT / "config" / "demo.toml", {"session": {"logs_dir": str(tmp_path)}})
-    ctx = context(cfg, "x", 100.0)
-    upbit = ctx.children["feed:upbit"]
+    inputs = config.read_inputs(cfg)
+    info = wiring.session_info(cfg, SessionPaths(tmp_path, "x"), inputs, 100.0)
+    sources = wiring.sources(info, inputs)
+    upbit = sources.actors["feed:upbit"]
     upbit.starts, upbit.restarts = 3, 2
     upbit.mark_down(101.0, "connect", "cannot connect")
     upbit.mark_down(102.0, "connect", "cannot connect")
-    line = status_line(ctx, 110.0)
+    line = status_line(info, sources.progress(110.0))
     assert line.startswith("starting  10.0s | ")
     assert "upbit:connecting msgs=0 age=- rc=2 (connect 2)" in line
     assert "binance:not started |" in line and "DOWN" not in line and "{" not in line
     upbit.gave_up = True
-    ctx.ended_at = 111.0
-    assert "upbit:never connected msgs=0 age=- rc=2 (connect 2)" in status_line(ctx, 112.0)
+    sources.lifecycle.end(111.0)
+    assert "upbit:never connected msgs=0 age=- rc=2 (connect 2)" in status_line(info, sources.progress(112.0))
 
 
 @pytest.mark.realtime

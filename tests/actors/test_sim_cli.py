@@ -24,9 +24,9 @@ import trio
 from trio_websocket import open_websocket_url
 
 from actors.core.venues.upbit import subscribe_request
-from actors.sim.cli import build_parser, overrides_from, status_line, totals_line
 from actors.sim.exchange import HubStatistics, VenueStatistics
 from actors.sim.process import STOP_S, ExchangeProcess
+from actors.tools.exchange import build_parser, overrides_from, status_line, totals_line
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -1,4 +1,4 @@
-"""What the session prints when it ends (``actors.cli._summary``): words a trader reads, not Python values."""
+"""What the session prints when it ends (``actors.records.summary``): words a trader reads, not Python values."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from actors import config
-from actors.cli import _files_written, _summary
 from actors.records.paths import SessionPaths
+from actors.records.summary import files_written, summary
 from actors.session import SessionResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +20,10 @@ def _result(tmp_path: Path, cfg: config.Config | None = None, **changes) -> Sess
     for key, value in changes.items():
         kpi[key] = value
     return SessionResult(kpi["status"], 0, SessionPaths(tmp_path, kpi["session_id"]), kpi, cfg)
+
+
+def _summary(result: SessionResult) -> str:
+    return summary(result.kpi, result.config)
 
 
 def _demo(tmp_path: Path, **tables) -> config.Config:
@@ -47,7 +51,7 @@ def test_every_file_written_is_listed_and_no_other(tmp_path):
     SessionPaths(tmp_path, "20261121_999999").kpi.write_text("another session\n")
 
     def listed() -> list[str]:
-        head, *names = _files_written(paths).splitlines()
+        head, *names = files_written(paths).splitlines()
         assert head == f"files in {tmp_path}/ (links in {tmp_path}/latest/):"
         return " ".join(names).split()
 
@@ -68,7 +72,7 @@ def test_every_file_written_is_listed_and_no_other(tmp_path):
             paths.plot("premium"),
         )
     ]
-    assert all(len(line) <= 102 for line in _files_written(paths).splitlines()[1:])  # a few names a line
+    assert all(len(line) <= 102 for line in files_written(paths).splitlines()[1:])  # a few names a line
 
 
 def test_a_run_with_trades_names_the_views_it_did_not_trade_and_a_risk_stop(tmp_path):
@@ -96,6 +100,17 @@ def test_no_trade_says_why_most_frequent_first_naming_the_settings(tmp_path):
         "            the premium was implausible, beyond its sanity band (risk.max_premium_bps = 1500 bps) (3 views)",
         "            something new (1 view)",
     ]
+
+
+def test_size_below_minimum_is_said_in_words_with_the_setting_it_names(tmp_path):
+    cfg = _demo(tmp_path, strategy={"sizing": "depth", "min_order_qty_btc": 0.002})
+    text = _summary(_result(tmp_path, cfg, entry_trades=0, refusals={"size_below_min": 9}))
+    assert (
+        "  no trade: depth sizing found no size from the minimum order up that clears the entry threshold "
+        "(strategy.min_order_qty_btc = 0.002 BTC) (9 views)" in text
+    )
+    text = _summary(_result(tmp_path, refusals={"size_below_min": 1200, "below_entry": 9}))
+    assert "  views not traded: size below minimum 1,200, premium inside the entry threshold 9" in text
 
 
 def test_no_trade_without_the_config_still_says_why_in_words(tmp_path):

@@ -58,10 +58,10 @@ def test_liquidity_memory_hides_what_we_took_until_the_level_changes():
 
 def test_fees_are_in_the_currency_each_venue_charges():
     fees = Fees(5.0, 10.0)
-    assert fees.charge("upbit", BUY, 0.5, 80_000_000.0, "KRW") == pytest.approx((20_000.0, "KRW"))
-    assert fees.charge("upbit", SELL, 0.5, 80_000_000.0, "KRW") == pytest.approx((20_000.0, "KRW"))
-    assert fees.charge("binance", BUY, 0.5, 60_000.0, "USDT") == pytest.approx((0.0005, "BTC"))
-    assert fees.charge("binance", SELL, 0.5, 60_000.0, "USDT") == pytest.approx((30.0, "USDT"))
+    assert fees.charge("upbit", BUY, 0.5, 80_000_000.0) == pytest.approx((20_000.0, "KRW"))
+    assert fees.charge("upbit", SELL, 0.5, 80_000_000.0) == pytest.approx((20_000.0, "KRW"))
+    assert fees.charge("binance", BUY, 0.5, 60_000.0) == pytest.approx((0.0005, "BTC"))
+    assert fees.charge("binance", SELL, 0.5, 60_000.0) == pytest.approx((30.0, "USDT"))
 
 
 def _calibration(buy=0.25, sell=1.0, var=0.0):

@@ -4,6 +4,7 @@ import pytest
 
 from actors.core.book import BookView
 from actors.core.l2source import MockBook, leg_levels, remap
+from actors.core.vocabulary import L2Source
 
 
 def test_remap_keeps_relative_distance_and_size():
@@ -16,11 +17,11 @@ def test_leg_levels_by_source():
     krw = BookView("upbit", "KRW-BTC", ((99e6, 0.3),), ((100e6, 0.4), (100.1e6, 0.6)), 0.0)
     usdt = BookView("binance", "BTCUSDT", ((59_999.0, 2.0),), ((60_000.0, 3.0),), 0.0)
     books = {"upbit": krw, "binance": usdt}
-    assert leg_levels("multi", usdt, books, True, 0.0, None) == usdt.asks
-    sized_by_upbit = leg_levels("upbit", usdt, books, True, 0.0, None)
+    assert leg_levels(L2Source.MULTI, usdt, books, True, 0.0, None) == usdt.asks
+    sized_by_upbit = leg_levels(L2Source.UPBIT, usdt, books, True, 0.0, None)
     assert [p for p, _ in sized_by_upbit] == pytest.approx([60_000.0, 60_060.0])
     assert [q for _, q in sized_by_upbit] == [0.4, 0.6]  # Upbit's sizes on Binance's prices
-    assert leg_levels("binance", krw, books, False, 0.0, None) == ((99e6, 2.0),)
+    assert leg_levels(L2Source.BINANCE, krw, books, False, 0.0, None) == ((99e6, 2.0),)
 
 
 def test_mock_book_varies_in_time_and_is_seeded():

@@ -105,7 +105,7 @@ def test_what_a_trade_left_is_judged_against_the_venue_minimum_order():
 def test_a_binance_buy_asks_for_what_delivers_the_btc_net_of_its_fee(net, rate_bps):
     fees = Fees(5.0, rate_bps)
     qty = fees.order_for(Venue.BINANCE, Side.BUY, net)
-    fee, ccy = fees.charge(Venue.BINANCE, Side.BUY, qty, 6e4, "USDT")
+    fee, ccy = fees.charge(Venue.BINANCE, Side.BUY, qty, 6e4)
     assert ccy == "BTC" and qty - fee == pytest.approx(net, rel=1e-12)
     assert fees.order_for(Venue.BINANCE, Side.SELL, net) == net == fees.order_for(Venue.UPBIT, Side.BUY, net)
 
@@ -175,8 +175,8 @@ def test_balances_applied_fill_by_fill_always_reconcile(fills):
     portfolio = Portfolio.of("upbit", 1e8, 1.0, "binance", 1e5, 1.0)
     lines = []
     for venue, side, qty, price in fills:
-        quote = "KRW" if venue is Venue.UPBIT else "USDT"
-        fee, ccy = fees.charge(venue, side, qty, price, quote)
+        quote = venue.quote
+        fee, ccy = fees.charge(venue, side, qty, price)
         if qty:
             portfolio.apply(venue, side, qty, price, quote, fee, ccy)
         lines.append(Line(venue, side, qty, price if qty else None, quote, fee if qty else 0.0, ccy))

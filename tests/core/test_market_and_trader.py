@@ -4,6 +4,7 @@ import attrs
 import pytest
 
 from actors.core.book import BookView
+from actors.core.execution import ExecutionParams
 from actors.core.fills import BUY, SELL, Fees, SimpleFillModel
 from actors.core.market import MarketState, premium_bps
 from actors.core.portfolio import Portfolio
@@ -18,7 +19,7 @@ from actors.core.strategy import (
     exit_signal,
     vwap,
 )
-from actors.core.trader import ExecutionParams, Trader
+from actors.core.trader import Trader
 
 FX = 1400.0
 NO_FEES = Fees(0.0, 0.0)
@@ -48,6 +49,7 @@ def trader(entry=10.0, tp=12.0, qty=0.5, fees=NO_FEES, **kw) -> Trader:
         baseline_halflife_s=1000,
         warmup_s=1,
         max_hold_s=kw.pop("max_hold_s", 60),
+        max_book_age_s=kw.pop("max_book_age_s", 5.0),
         zones=kw.pop("zones", ()),
     )
     execution = ExecutionParams(kw.pop("latency_ms", 0.0), 0.0, kw.pop("leg_risk", "hedge"), fees)
@@ -148,17 +150,23 @@ def test_round_trip_two_legs_each_way_with_depth_limited_exit_and_reconciled_pnl
     assert exit_krw.position_btc == pytest.approx(-0.1) and events[3].position_btc == pytest.approx(0.0)
     assert all(e.trade_pnl_usdt is None for e in events)  # 0.1 BTC still short on Upbit: not booked
     (trade,) = t.trades.values()
-    assert trade.phase == "working" and t.exits == 0 and t.carried_imbalance_btc == pytest.approx(-0.1)
+    assert trade.phase == "working" and t.accounts.exits == 0 and t.carried_imbalance_btc == pytest.approx(-0.1)
     events += run(t, [(7, 30.0, 1.0)])  # the book refreshed: the rest is sent again
     resent = events[4]
     assert (resent.leg, resent.venue, resent.side, resent.attempt) == ("exit", "upbit", BUY, 2)
     assert resent.order_qty == pytest.approx(0.1) and resent.position_btc == pytest.approx(0.0)
-    assert resent.trade_pnl_usdt is not None and not t.trades and t.exits == 1 and t.trades_worked == 1
-    assert t.trade_pnls.total == pytest.approx(t.realized_pnl_usdt) == pytest.approx(resent.trade_pnl_usdt)
+    assert (
+        resent.trade_pnl_usdt is not None and not t.trades and t.accounts.exits == 1 and t.accounts.trades_worked == 1
+    )
+    assert (
+        t.accounts.trade_pnls.total
+        == pytest.approx(t.accounts.realized_pnl_usdt)
+        == pytest.approx(resent.trade_pnl_usdt)
+    )
     assert resent.trade_pnl_krw == pytest.approx(resent.trade_pnl_usdt * resent.fx_krw_per_usdt)
     assert t.portfolio.balances["upbit"]["BTC"] == pytest.approx(10.0)
     assert t.portfolio.balances["binance"]["BTC"] == pytest.approx(10.0)
-    assert t.entries == t.exits == 1 and t.carried_imbalance_btc == 0.0
+    assert t.accounts.entries == t.accounts.exits == 1 and t.carried_imbalance_btc == 0.0
 
 
 def test_fees_are_charged_in_the_right_currency_and_balances_are_conserved():
@@ -240,28 +248,27 @@ def test_liquidity_taken_is_not_available_again_until_refreshed():
 
 
 def test_refuses_stale_or_crossed_books_and_budget_shortfalls():
-    t = trader(entry=10, tp=12, qty=0.5)
-    t.params = StrategyParams(10, 12, 0.5, 1000, 0, 60, max_book_age_s=1)
+    t = trader(entry=10, tp=12, qty=0.5, max_book_age_s=1)
     state = market()
     for b in books(0.0, 30.0):
         state.update(b)
     t.on_view(state.view(0.0), "")
     state.update(books(5.0, 50.0)[0])
-    assert t.on_view(state.view(5.0), "") == [] and t.refusals["stale"] == 1
+    assert t.on_view(state.view(5.0), "") == [] and t.accounts.refusals["stale"] == 1
     state.update(BookView("binance", "BTCUSDT", ((60_000.0, 1.0),), ((50_000.0, 1.0),), 5.0))
-    assert t.on_view(state.view(5.0), "") == [] and t.refusals["crossed"] == 1
+    assert t.on_view(state.view(5.0), "") == [] and t.accounts.refusals["crossed"] == 1
     poor = trader(qty=0.5, portfolio=Portfolio.of("upbit", 1e10, 0.1, "binance", 1e7, 10.0))
     run(poor, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0)])  # must sell 0.5 BTC on Upbit
-    assert poor.refusals["budget"] == 1 and poor.entries == 0
+    assert poor.accounts.refusals["budget"] == 1 and poor.accounts.entries == 0
 
 
 def test_risk_limits_stop_new_entries_and_say_so():
     t = trader(qty=0.5, risk=RiskLimits(max_notional_usdt=1000.0))
     run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0)])
-    assert t.entries == 0 and t.refusals["max_notional"] == 1
+    assert t.accounts.entries == 0 and t.accounts.refusals["max_notional"] == 1
     t = trader(qty=0.5, risk=RiskLimits(max_loss_usdt=1e-9), max_hold_s=1, leg_risk="carry")
     run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, 45.0, 1.0), (6.5, 60.0, 1.0), (7, 10.0, 1.0), (8, 60.0, 1.0)])
-    assert t.entries == 1 and t.risk_stopped is not None and "max_loss" in t.risk_stopped
+    assert t.accounts.entries == 1 and t.risk_stopped is not None and "max_loss" in t.risk_stopped
 
 
 def test_zone_sweep_cycles_zones_per_trade():
@@ -302,10 +309,10 @@ def test_a_premium_beyond_the_sanity_band_is_bad_data_and_never_traded():
     """Upbit 50 % off Binance is a broken feed, not a 5,000 bps opportunity: refused and counted, no fill."""
     t = trader(risk=RiskLimits(max_premium_bps=1500.0))
     events = run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5 + s, -5000.0, 1.0) for s in range(5)])
-    assert events == [] and t.entries == 0 and t.refusals["premium_band"] == 5
+    assert events == [] and t.accounts.entries == 0 and t.accounts.refusals["premium_band"] == 5
     # the same move inside the band is an ordinary entry
     t = trader(risk=RiskLimits(max_premium_bps=1500.0))
-    assert run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, -1000.0, 1.0)]) != [] and t.entries == 1
+    assert run(t, [(s, 30.0, 1.0) for s in range(0, 5)] + [(5, -1000.0, 1.0)]) != [] and t.accounts.entries == 1
 
 
 def test_a_book_out_of_price_order_is_refused_and_never_walked():
@@ -320,9 +327,9 @@ def test_a_book_out_of_price_order_is_refused_and_never_walked():
     bad = BookView("upbit", "KRW-BTC", krw.bids + ((krw.asks[0][0] + 39_000, 1.0),), krw.asks, 5.0)
     for b in (bad, usdt, fx):
         state.update(b)
-    assert t.on_view(state.view(5.0), "") == [] and t.entries == 0 and t.refusals["unsorted"] == 1
+    assert t.on_view(state.view(5.0), "") == [] and t.accounts.entries == 0 and t.accounts.refusals["unsorted"] == 1
     state.update(krw)
-    assert t.on_view(state.view(5.0), "") != [] and t.entries == 1
+    assert t.on_view(state.view(5.0), "") != [] and t.accounts.entries == 1
 
 
 def test_a_hedge_is_decided_when_the_legs_it_follows_fill_not_before():

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from actors.core.book import BookView
 from actors.core.calibration import Calibration, SideStats
+from actors.core.execution import ExecutionParams
 from actors.core.fills import BUY, SELL, CalibratedFillModel, Fees, FillModel, SimpleFillModel
 from actors.core.ledger import left_by_trade, not_flat, reconcile, reconcile_fills, unexplained_btc
 from actors.core.market import MarketState
@@ -24,7 +25,7 @@ from actors.core.portfolio import Portfolio
 from actors.core.risk import RiskLimits
 from actors.core.strategy import StrategyParams
 from actors.core.trade import TRANSITIONS
-from actors.core.trader import ExecutionParams, Trader
+from actors.core.trader import Trader
 from actors.core.trader_outputs import FillEvent
 from actors.core.vocabulary import Leg, TradePhase
 
@@ -136,8 +137,8 @@ class Session:
         t, p = self.trader, self.trader.portfolio
         recomputed = reconcile_fills(p.initial, p.balances, self.events)
         assert recomputed.ok, recomputed.failures()
-        assert reconcile(p.initial, p.balances, t.flows).ok  # the trader's own running totals agree
-        for venue, x in unexplained_btc(p.initial, p.balances, t.open_btc(), t.dust_btc).items():
+        assert reconcile(p.initial, p.balances, t.accounts.flows).ok  # the trader's own running totals agree
+        for venue, x in unexplained_btc(p.initial, p.balances, t.open_btc(), t.accounts.dust_btc).items():
             assert abs(x) < 1e-9, (venue, x)
         assert not_flat(left_by_trade(self.events), self.finished(), t.execution.lots) == ()
         assert all(trade.phase is not TradePhase.DONE for trade in t.trades.values())
@@ -173,7 +174,7 @@ def test_an_exit_cut_short_is_worked_until_flat_not_booked_take_profit():
     assert {e.exit_reason for e in exits} == {"take_profit"}
     upbit = next(e for e in exits if e.venue == "upbit")
     assert upbit.filled_qty == pytest.approx(0.35) and upbit.position_btc == pytest.approx(-0.15)
-    assert all(e.trade_pnl_usdt is None for e in s.events) and s.trader.exits == 0
+    assert all(e.trade_pnl_usdt is None for e in s.events) and s.trader.accounts.exits == 0
     assert s.trader.trades[1].phase is TradePhase.WORKING
     s.view(7.0, 0.0, (0.1,), (2.0,))  # still thin: re-sent, 0.1 of 0.15
     s.view(8.0, 0.0, (2.0,), (2.0,))
@@ -182,7 +183,7 @@ def test_an_exit_cut_short_is_worked_until_flat_not_booked_take_profit():
         (2, 0.15, 0.1),
         (3, 0.05, 0.05),
     ]
-    assert resent[-1].trade_pnl_usdt is not None and not s.trader.trades and s.trader.trades_worked == 1
+    assert resent[-1].trade_pnl_usdt is not None and not s.trader.trades and s.trader.accounts.trades_worked == 1
     assert s.trader.portfolio.balances["upbit"]["BTC"] == pytest.approx(50.0)
 
 
@@ -207,9 +208,9 @@ def test_a_calibrated_buy_ratio_of_0_26_leaves_nothing_behind():
     for at in range(5):
         s.view(float(at), 0.0, (2.0,), (2.0,))
     s.view(5.0, 150.0, (2.0,), (2.0,))  # beyond the entry threshold and the expected hedge cost
-    assert s.trader.entries == 1
+    assert s.trader.accounts.entries == 1
     s.settle(until=60.0)
-    assert not s.trader.trades and s.trader.exits == 1
+    assert not s.trader.trades and s.trader.accounts.exits == 1
     legs = [(e.leg, e.venue, e.attempt) for e in s.events if e.leg is not Leg.ENTRY]
     assert ("exit", "upbit", 4) in legs and legs[-1][0] == "hedge"  # three re-sends, then the unwind
     assert s.events[-1].exit_reason == "unfilled_exit" and s.events[-1].trade_pnl_usdt is not None
@@ -226,13 +227,15 @@ def test_an_entry_whose_hedge_would_eat_the_premium_is_refused_and_counted():
         for at in range(5):
             s.view(float(at), 0.0, (2.0,), (2.0,))
         s.view(5.0, 30.0, (2.0,), (2.0,))
-    assert plain.trader.entries == 1 and plain.events[0].hedge_cost_bps == 0.0
-    assert costly.trader.entries == 0 and costly.trader.refusals["hedge_cost"] == 1
+    assert plain.trader.accounts.entries == 1 and plain.events[0].hedge_cost_bps == 0.0
+    assert costly.trader.accounts.entries == 0 and costly.trader.accounts.refusals["hedge_cost"] == 1
     costly.view(6.0, 120.0, (2.0,), (2.0,))  # far enough beyond the baseline to pay for it
     entry = costly.events[0]  # the Upbit SELL, 1.0 of it filled: its surplus is bought back across the spread
     assert entry.venue == "upbit" and entry.side == SELL and entry.avg_price is not None
     spread_bps = 1000 / entry.avg_price * 1e4  # one 1,000 KRW tick
-    assert costly.trader.entries == 1 and entry.hedge_cost_bps == pytest.approx(0.74 / 0.26 * (spread_bps + 2 * 5))
+    assert costly.trader.accounts.entries == 1 and entry.hedge_cost_bps == pytest.approx(
+        0.74 / 0.26 * (spread_bps + 2 * 5)
+    )
     assert costly.trader.trades[1].entry_exec_bps == pytest.approx(entry.exec_premium_bps)
 
 
@@ -300,9 +303,11 @@ def test_random_sessions_always_add_up_and_close_flat(
         t += dt
         s.view(t, premium, krw, usdt)
     s.settle(until=t + 60.0)
-    assert not trader.trades and not trader.pending
+    assert not trader.trades and not trader.legs.pending
     booked = [e.trade_pnl_usdt for e in s.events if e.trade_pnl_usdt is not None]
-    assert len(booked) == len(s.finished()) and sum(booked) == pytest.approx(trader.realized_pnl_usdt, abs=1e-6)
+    assert len(booked) == len(s.finished()) and sum(booked) == pytest.approx(
+        trader.accounts.realized_pnl_usdt, abs=1e-6
+    )
     for venue, amount in trader.portfolio.balances.items():
-        dust = trader.dust_btc.get(venue, 0.0)
+        dust = trader.accounts.dust_btc.get(venue, 0.0)
         assert amount["BTC"] - trader.portfolio.initial[venue]["BTC"] == pytest.approx(dust, abs=1e-9)

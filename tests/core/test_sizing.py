@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from actors.core.book import BookView
+from actors.core.execution import ExecutionParams
 from actors.core.fills import Fees, SimpleFillModel
 from actors.core.market import MarketState
 from actors.core.portfolio import Portfolio
@@ -16,7 +17,7 @@ from actors.core.risk import RiskLimits
 from actors.core.sizing import entry_scales, largest_clearing_qty
 from actors.core.slippage import DriftStats, SlippageModel, bucket_of
 from actors.core.strategy import StrategyParams, executable_premiums, vwap
-from actors.core.trader import ExecutionParams, Trader
+from actors.core.trader import Trader
 from actors.core.vocabulary import Direction, Side
 
 FX = 1400.0
@@ -181,7 +182,7 @@ def test_participation_cap_limits_the_share_of_visible_depth():
 def test_depth_sizing_refuses_below_the_minimum_size():
     trader = _trader()
     _run(trader, [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (2.1, 15.01)])  # fees 15 bps: nothing clears 10 bps
-    assert trader.entries == 0
+    assert trader.accounts.entries == 0
 
 
 def test_split_entry_sends_children_while_the_premium_clears_and_stops_when_it_closes():
@@ -190,9 +191,9 @@ def test_split_entry_sends_children_while_the_premium_clears_and_stops_when_it_c
     events = _run(trader, script)
     entries = [e for e in events if e.leg == "entry"]
     assert sorted({e.child for e in entries}) == [1, 2]  # the third child met a closed premium
-    assert trader.parents_stopped == 1 and trader.children_sent == 2
+    assert trader.accounts.parents_stopped == 1 and trader.accounts.children_sent == 2
     assert all(e.qty_planned == pytest.approx(0.4) and e.order_qty == pytest.approx(0.1) for e in entries)
-    assert trader.entry_filled_btc == pytest.approx(0.4)  # two children, two legs of 0.1 each
+    assert trader.accounts.entry_filled_btc == pytest.approx(0.4)  # two children, two legs of 0.1 each
     exits = [e for e in events if e.leg == "exit"]  # the closed premium is also a take-profit
     assert exits and all(
         e.order_qty == pytest.approx(0.2, abs=1e-3) for e in exits
@@ -204,7 +205,7 @@ def test_split_entry_sends_every_child_when_the_premium_stays():
     script = [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0)] + [(2.1 + 0.1 * i, 200.0) for i in range(10)]
     events = _run(trader, script)
     children = [e.child for e in events if e.leg == "entry"]
-    assert children == [1, 1, 2, 2, 3, 3] and trader.parents_stopped == 0
+    assert children == [1, 1, 2, 2, 3, 3] and trader.accounts.parents_stopped == 0
     assert sum(e.filled_qty for e in events if e.leg == "entry" and e.side == "BUY") == pytest.approx(0.3)
 
 
@@ -230,7 +231,7 @@ def test_drift_model_shrinks_the_size():
     )
     worse = _trader(drift=drift)
     _run(worse, [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (2.1, 60.0)])
-    assert 0 < worse.planned_qty_btc < plain.planned_qty_btc
+    assert 0 < worse.accounts.planned_qty_btc < plain.accounts.planned_qty_btc
     assert bucket_of(0.005) == 0 and bucket_of(0.01) == 0 and bucket_of(0.011) == 1 and bucket_of(5.0) == 7
 
 

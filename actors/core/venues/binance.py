@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import sys
-from typing import Annotated, Literal, TypeVar, Union
+from typing import Annotated, Literal, Sequence, TypeVar, Union
 
 import attrs
 import msgspec
@@ -182,6 +182,22 @@ def _require(value: _T | None, what: str) -> _T:
     if value is None:
         raise FrameError(f"missing field {what}")
     return value
+
+
+def written_diff(
+    symbol: str, event_ms: int, first_id: int, final_id: int, bids: Sequence[Level], asks: Sequence[Level]
+) -> DepthDiff | None:
+    """The event ``decode`` makes of a depthUpdate written from these levels as the simulated exchange writes
+    one (``actors.sim.binance_server.diff_payload``: prices and sizes at 8 decimals), without the frame. None
+    where ``decode`` would leave its fast path (a price that rounds to 0, ids out of order): write the frame."""
+    bids, asks = _at_8_decimals(bids), _at_8_decimals(asks)
+    if final_id < first_id or any(p <= 0.0 for p, _ in bids) or any(p <= 0.0 for p, _ in asks):
+        return None
+    return DepthDiff(symbol, first_id, final_id, event_ms, bids, asks)
+
+
+def _at_8_decimals(levels: Sequence[Level]) -> tuple[Level, ...]:
+    return tuple([(round(p, 8), round(q, 8)) for p, q in levels])  # == float(f"{x:.8f}"): both correctly rounded
 
 
 def decode(frame: bytes | str) -> Event:

@@ -111,6 +111,19 @@ class BookKeeper:
             self._stats.books_superseded += self.sync.replayed - 1
         return verdict
 
+    def follow(self, verdict: Verdict, now: float) -> bool:
+        """The counters' side of a verdict (the shell withdraws a lost book and logs why): a lost book is
+        untrusted from ``now``. Whether to publish a view of the book."""
+        if verdict.lost is not None:
+            self._stats.mark_untrusted(now)
+        return verdict.publish
+
+    def publish(self, depth: int, received_at: float) -> BookView:
+        """The view to publish now: the book is trusted again from ``received_at`` (``published``)."""
+        self.published()
+        self._stats.mark_trusted(received_at)
+        return self.view(depth, received_at)
+
     def published(self) -> None:
         """A view of the book went out: it is trusted again, stuck books and overflows no longer count in a row."""
         self._stuck_in_a_row = 0

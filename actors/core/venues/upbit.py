@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Literal, TypeVar, Union
+from typing import Annotated, Literal, Sequence, TypeVar, Union
 
 import attrs
 import msgspec
@@ -235,6 +235,30 @@ def _event(f: _Frame) -> Event:
     if kind is None:
         raise FrameError("not an Upbit server message (no type, status or error field)")
     raise FrameError(f"unsupported Upbit message type {kind!r}")
+
+
+def written_book(
+    code: str, timestamp_ms: int, bids: Sequence[Level], asks: Sequence[Level], units: int
+) -> Orderbook | None:
+    """The event ``decode`` makes of a DEFAULT-format REALTIME order book of ``units`` slots written from these
+    levels (as the simulated exchange writes one: ``actors.sim.upbit_server.orderbook_frame``), without the
+    frame: a price as written (Java's spelling keeps every digit), a size at the frame's 8 decimals (what
+    ``f"{size:.8f}"`` parses back to), the empty slots as padding. None where ``decode`` would leave its fast
+    path (a crossed or disordered book): write the frame and decode it then."""
+    asks, bids = _written(asks, units), _written(bids, units)
+    if (bids and asks and bids[0][0] >= asks[0][0]) or _disorder(asks, ask=True) or _disorder(bids, ask=False):
+        return None
+    return Orderbook(code, _millis(timestamp_ms), False, bids, asks, 0.0, 2 * units - len(asks) - len(bids))
+
+
+def _written(levels: Sequence[Level], units: int) -> tuple[Level, ...]:
+    """The levels of a side as a frame of ``units`` slots carries them: sizes at 8 decimals, empty ones dropped."""
+    out = []
+    for price, size in levels[:units]:
+        size = round(size, 8)  # == the float of f"{size:.8f}" (both correctly rounded)
+        if price and size:
+            out.append((price, size))
+    return tuple(out)
 
 
 def decode(frame: bytes | str) -> list[Event]:

@@ -5,6 +5,9 @@ Ctrl-C or SIGTERM, for any client. stdout carries exactly one line, the endpoint
 as the servers listen; everything else (log lines, a status line every ``STATUS_INTERVAL_S``, the totals
 at the end) goes to stderr. Exit status: 0 once stopped by a signal, 2 for bad input (config, command line,
 recording, a port or host that cannot be served), one line on stderr and no traceback.
+
+It sits with the other command lines, above the config it reads (``actors/sim/`` is below ``actors.config``);
+``actors/sim/__main__.py`` runs it.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ import trio
 from loguru import logger
 
 from actors import config as config_mod
-from actors.cli import configure_logging
-from actors.config import Config, ConfigError
+from actors.config import Config, ConfigError, Loaded
 from actors.conventions import ExitCode
+from actors.logs import configure_logging
 from actors.sim.exchange import HubStatistics, SimEndpoints, SimHub
 from actors.sim.recordings import RecordingError
 from actors.sim.replay import ReplayHub, ReplayMarket, ReplayPacer
@@ -122,18 +125,20 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _checked_input(args: argparse.Namespace) -> tuple[Config, ReplayMarket | None]:
-    """The config with the flags applied, and the pre-rolled recording of a replay; _Usage otherwise."""
+def _checked_input(args: argparse.Namespace) -> tuple[Loaded, ReplayMarket | None]:
+    """The config with the flags applied (and the files it names, parsed), and the pre-rolled recording of a
+    replay; _Usage otherwise."""
     try:
-        cfg = config_mod.load(args.config, overrides_from(args))
+        loaded = config_mod.load_with_inputs(args.config, overrides_from(args))
     except ConfigError as exc:
         raise _Usage(f"config error: {exc}") from None
+    cfg = loaded.config
     if cfg.session.market != "replay":
         if args.speed is not None:
             raise _Usage("command line error: --speed needs --replay (or session.market = 'replay' in the config)")
-        return cfg, None
+        return loaded, None
     try:
-        return cfg, prepare_replay(cfg)
+        return loaded, prepare_replay(cfg, loaded.inputs)
     except RecordingError as exc:
         raise _Usage(f"replay error: {exc}") from None
 
@@ -248,9 +253,10 @@ async def _serve(hub: SimHub, cfg: Config, args: argparse.Namespace, pacer: Repl
             log.info(totals_line(hub.statistics(), trio.current_time() - started_at))
 
 
-def _hub(cfg: Config, replay: ReplayMarket | None) -> tuple[SimHub, ReplayPacer | None]:
+def _hub(loaded: Loaded, replay: ReplayMarket | None) -> tuple[SimHub, ReplayPacer | None]:
+    cfg = loaded.config
     if replay is None:
-        return simulated_hub(cfg.sim, cfg.session.seed, cfg.feeds.binance.symbol), None
+        return simulated_hub(cfg.sim, cfg.session.seed, cfg.feeds.binance.symbol, loaded.inputs.market_model), None
     pacer = ReplayPacer(replay, cfg.replay.speed, replay_pace(cfg))
     return ReplayHub(replay, cfg.sim, cfg.session.seed, pacer, cfg.replay.read_ahead_bytes), pacer
 
@@ -285,10 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         configure_logging(None)
-        cfg, replay = _checked_input(args)
-        _announce(cfg, args, replay)
-        hub, pacer = _hub(cfg, replay)
-        trio.run(_serve, hub, cfg, args, pacer)
+        loaded, replay = _checked_input(args)
+        _announce(loaded.config, args, replay)
+        hub, pacer = _hub(loaded, replay)
+        trio.run(_serve, hub, loaded.config, args, pacer)
     except _Usage as exc:
         print(exc, file=sys.stderr)
         return ExitCode.USAGE

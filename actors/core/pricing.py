@@ -1,0 +1,72 @@
+"""What an order of a given size would get, on the books of a view: the prices the trader decides on.
+
+The executable premium of each direction walks both books for the size with both venues' fees
+(``actors.core.strategy.executable_premiums``), less the drift model's expected slippage beyond the walk
+(``SlippageDrift``). With ``leg_risk = "hedge"`` an entry's premium is also net of the expected cost of
+hedging back what the fill model expects its smaller leg to leave unmatched (``hedge_costs``).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from actors.core.fills import Fees, FillModel
+from actors.core.market import MarketView
+from actors.core.sizing import NoDrift, SlippageDrift
+from actors.core.strategy import executable_premiums, hedge_costs, net_of
+from actors.core.vocabulary import Direction, LegRisk, Side, Zone
+
+
+@attrs.frozen
+class Pricing:
+    fees: Fees
+    leg_risk: LegRisk
+    fill_model: FillModel  # what it expects each leg to fill, for the hedge cost
+    drift: SlippageDrift  # expected slippage beyond the walk's prediction
+
+    def premiums(self, view: MarketView, qty: float) -> tuple[float | None, float | None]:
+        """(sell_krw, buy_krw) executable premiums for ``qty``, fees and the drift model's expected slippage
+        included; None for a direction whose books have an empty side."""
+        krw, usdt = view.krw_leg, view.usdt_leg
+        assert krw is not None and usdt is not None and view.fx is not None
+        sell, buy = executable_premiums(
+            krw.bids,
+            krw.asks,
+            usdt.bids,
+            usdt.asks,
+            qty,
+            view.fx.krw_per_usdt,
+            self.fees.rate_bps(krw.venue),
+            self.fees.rate_bps(usdt.venue),
+        )
+        if isinstance(self.drift, NoDrift):
+            return sell, buy
+        d = self.drift.expected_bps
+        if sell is not None:  # sell KRW, buy USDT: worse fills lower what the trade captures
+            sell -= d(krw.venue, Side.SELL, qty) + d(usdt.venue, Side.BUY, qty)
+        if buy is not None:
+            buy += d(krw.venue, Side.BUY, qty) + d(usdt.venue, Side.SELL, qty)
+        return sell, buy
+
+    def hedge_costs(self, view: MarketView, zone: Zone, qty: float) -> dict[Direction, float]:
+        """The expected cost, in bps of the position an entry of ``qty`` in each direction holds, of hedging back
+        what the fill model expects its smaller leg to leave unmatched (0 with ``leg_risk = "carry"``, which
+        keeps it, and when both legs are expected to fill alike); inf when a leg is expected to fill nothing."""
+        if self.leg_risk is not LegRisk.HEDGE:
+            return dict.fromkeys(Direction, 0.0)
+        krw, usdt = view.krw_leg, view.usdt_leg
+        assert krw is not None and usdt is not None
+        model = self.fill_model
+        return hedge_costs(
+            krw,
+            usdt,
+            {d: (model.expected_ratio(d.krw_side, zone), model.expected_ratio(d.usdt_side, zone)) for d in Direction},
+            qty,
+            self.fees.rate_bps(krw.venue),
+            self.fees.rate_bps(usdt.venue),
+        )
+
+    def net_premiums(self, view: MarketView, zone: Zone, qty: float) -> tuple[float | None, float | None]:
+        """(sell_krw, buy_krw) executable premiums for ``qty``, net of the expected hedge cost."""
+        sell_krw, buy_krw = self.premiums(view, qty)
+        return net_of(sell_krw, buy_krw, self.hedge_costs(view, zone, qty))

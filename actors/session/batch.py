@@ -1,0 +1,498 @@
+"""The batched replay: a direct replay on the virtual clock as one pass of the pure core per instant.
+
+On the actor path every recorded instant wakes the Binance feed, the Upbit feed, the aggregator and the
+executor in turn, each through a memory channel (docs/performance.md). When the clock is virtual and the
+frames are in memory (``--as-fast-as-possible`` served directly, ``actors.sim.direct``), nothing outside
+the process can see those hops, so this module calls the same pure code in the same order without them:
+
+- at each step of the replay (``ReplayPacer``, unchanged) the frames the feeds would read are decoded by
+  the venues' codecs, and the keepers the feed shells use decide what is published: ``BookBatcher``
+  (Upbit: the newest book per code, readiness) and ``BookKeeper`` (Binance: sync, verdicts, resyncs from
+  the replayed book's REST answer);
+- the published books go through the aggregator's rule: the first book after a quiet spell is applied at
+  once, the rest at the end of the ``coalesce_ms`` window, and one market view is built there (not one
+  per frame) and handed to the ``Trader``, whose legs fill at their own times (``due_at``), as the
+  executor does;
+- the fill events go to the collector actor, supervised as on the actor path, which writes them with the
+  KPI snapshots and the premium series at the same virtual times; the session's start, duration and stop
+  are the session's own.
+
+Both paths give byte-identical fill events, premium series and KPI documents (except the counters of how
+the feeds happened to batch their frames, which depend on Trio's scheduling even between two runs of the
+actor path): tests/actors/test_replay_batch.py. What only the actor path can do (a feed reconnecting after
+a stale stream or an oversized frame, chaos kills, faults, recording a session) is sent to the actors up
+front (``batch_path.why_actors``; a recording's gaps and oversized frames by a pre-scan, ``why_not_followed``). What
+the pre-scan cannot see (a storm of frames that do not decode, a snapshot older than the diffs MAX_REFETCH
+times) ends the session with a fatal error naming ``replay.batched``. The synthesised venue: WRITTEN_HEAD_BYTES.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable
+
+import trio
+from loguru import logger
+
+from actors.collector import run_collector
+from actors.conventions import AGGREGATOR, COLLECTOR, EXECUTOR, FEED_BINANCE, FEED_UPBIT, SeedStream
+from actors.core.book import BookView
+from actors.core.budget import ByteBudget
+from actors.core.kpi import FeedStats
+from actors.core.trader_outputs import FillEvent
+from actors.core.venues import binance, upbit
+from actors.core.venues.binance_book import BookKeeper, Verdict
+from actors.core.venues.binance_weight import depth_weight
+from actors.core.venues.upbit_book import BookBatcher
+from actors.core.vocabulary import Venue
+from actors.feed import BAD_FRAME_WINDOW_S, MAX_REFETCH, MAX_STUCK_IN_A_ROW, diff_buffer_pool
+from actors.session.batch_path import BatchUnsupported, Coalescer, cancel_when
+from actors.session.tree import REPLAY_TAIL_S, Frame
+from actors.sim.binance_server import diff_payload, rest_response
+from actors.sim.direct import DirectReplay
+from actors.sim.model import BinanceDiff, StepResult
+from actors.sim.recordings import Kind, Recorded
+from actors.sim.upbit_server import orderbook_frame, parse_subscription
+from supervision import SupervisorGaveUp, supervise
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+FILLS_BUFFER = 1024  # as the session's fills channel
+# bounds of a synthesised book's frame: its head, an Upbit slot of four numbers in Java's spelling or at 8
+# decimals, a Binance level of two 8-decimal strings; within max_message_bytes by these bounds the book goes to
+# the keepers as the event its frame decodes to (upbit.written_book, binance.written_diff), never encoded
+WRITTEN_HEAD_BYTES, WRITTEN_UNIT_BYTES, WRITTEN_LEVEL_BYTES = 512, 256, 128
+
+
+class BatchedReplay:
+    """The feeds, the aggregator and the executor of a direct replay on the virtual clock, as one pass of
+    the pure core per step (``run_clock`` is the replay's clock task, ``run`` the session's actors)."""
+
+    def __init__(self, frame: Frame, direct: DirectReplay) -> None:
+        cfg = frame.info.config
+        self.frame, self.direct = frame, direct
+        self.market, self.pacer = direct.market, direct.pacer
+        self._ufeed, self._bfeed = cfg.feeds.upbit, cfg.feeds.binance
+        self._ustats, self._bstats = frame.sources.feeds[Venue.UPBIT], frame.sources.feeds[Venue.BINANCE]
+        self._ulog, self._blog = logger.bind(actor="feed:upbit"), logger.bind(actor="feed:binance")
+        self._codes = (self._ufeed.market, self._ufeed.fx_market)
+        ticket = upbit.subscribe_request("batched", self._codes)
+        self._sub = parse_subscription(ticket, self.market.upbit_codes)
+        self._upbit: BookBatcher | None = None
+        self._keeper: BookKeeper | None = None
+        self._snapshot_wanted = False
+        self._refetch_at, self._refetches = -math.inf, 0  # a snapshot older than the buffered diffs: when to ask again
+        self._connected = False  # what the pacer waits for: both feeds connected
+        self._ready = trio.Event()  # both feeds have published their first books
+        self._aggregator = Coalescer(frame.sources.market, cfg.aggregator.coalesce_ms / 1e3)
+        self._window = trio.Event()  # a window opened while the executor's task slept
+        self._next_ping_at = math.inf
+        self._fills: trio.MemorySendChannel[FillEvent] | None = None
+        self._stopped_at: float | None = None
+        self._outbox: list[FillEvent] = []
+        self.error: str | None = None  # what ended the batched pass early
+
+    # -- the replay's clock (a task of the session's root nursery, as DirectReplay.run_clock) ----------
+
+    async def run_clock(self) -> None:
+        await self.pacer.run(lambda: self._connected, self._deliver)
+
+    async def _deliver(self, recorded: Recorded | None, result: StepResult | None) -> None:
+        if self.error is not None or self._stopped_at is not None:
+            return  # the feeds are gone: what the replay serves now goes nowhere
+        now = trio.current_time()
+        try:
+            self._step(recorded, result, now)
+        except Exception as exc:  # a failure a feed's restart would have handled: the session ends on it
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._window.set()
+            self.frame.stop.set()
+            return
+        if self._aggregator.ends_at is not None:
+            self._window.set()
+
+    def _step(self, recorded: Recorded | None, result: StepResult | None, now: float) -> None:
+        self._check_stale(now)
+        while self._next_ping_at <= now:  # the Upbit feed's keep-alive (counted; the replay answers nothing)
+            self._ustats.pings_sent += 1
+            self._next_ping_at += self._ufeed.ping_interval_s
+        upbit_frames: list[bytes | str | upbit.Orderbook] = []
+        diffs: list[tuple[bytes | str | binance.DepthDiff, Recorded | None]] = []
+        if recorded is not None:
+            if recorded.kind is Kind.BOOK:
+                self.direct._last_upbit[recorded.symbol] = recorded.frame
+                if recorded.symbol in self._sub.units:
+                    upbit_frames.append(recorded.frame)
+            elif recorded.kind is Kind.DIFF:
+                diffs.append((recorded.frame, recorded))
+            else:
+                body = recorded.frame.encode() if isinstance(recorded.frame, str) else recorded.frame
+                self.direct._snapshot_body = body
+                if not self.market.keeps_books and self._snapshot_wanted and now >= self._refetch_at:
+                    self._resync(body, now)
+        elif result is not None:
+            for code in result.upbit_changed:
+                units = self._sub.units.get(code)
+                if units is not None:
+                    upbit_frames.append(self._synthesised_book(code, units))
+            if result.binance_diff is not None:
+                diffs.append((self._synthesised_diff(result.binance_diff), None))
+        if upbit_frames:
+            self._upbit_batch(upbit_frames, now)
+        if diffs:
+            self._binance_batch(diffs, now)
+        if self._snapshot_wanted and self.market.keeps_books and self.market.binance_ready and now >= self._refetch_at:
+            self._resync(self._rest(), now)
+
+    def _synthesised_book(self, code: str, units: int) -> bytes | str | upbit.Orderbook:
+        """The model's book of ``code`` as the Upbit feed decodes it: the event itself where the frame the
+        exchange would write is one ``upbit.decode`` reads on its fast path and fits max_message_bytes (every
+        slot at most WRITTEN_UNIT_BYTES), else the frame."""
+        if (
+            self._sub.fmt == "DEFAULT"
+            and WRITTEN_HEAD_BYTES + units * WRITTEN_UNIT_BYTES <= self._ufeed.max_message_bytes
+        ):
+            bids, asks = self.market.books[code].top(units)
+            event = upbit.written_book(code, self.market.time_ms, bids, asks, units)
+            if event is not None:
+                return event
+        return orderbook_frame(self.direct, code, units, False, self._sub.fmt)
+
+    def _synthesised_diff(self, diff: BinanceDiff) -> bytes | str | binance.DepthDiff:
+        """The model's diff as the Binance feed decodes it: the event itself where the frame fits
+        max_message_bytes and ``binance.decode`` reads it on its fast path, else the frame."""
+        symbol, time_ms = self.market.binance_symbol, self.market.time_ms
+        levels = len(diff.bids) + len(diff.asks)
+        if WRITTEN_HEAD_BYTES + levels * WRITTEN_LEVEL_BYTES <= self._bfeed.max_message_bytes:
+            event = binance.written_diff(symbol, time_ms, diff.first_id, diff.final_id, diff.bids, diff.asks)
+            if event is not None:
+                return event
+        payload = diff_payload(symbol, time_ms, diff)
+        return f'{{"stream":"{symbol.lower()}@depth@100ms","data":{payload}}}'
+
+    def _check_stale(self, now: float) -> None:
+        upbit_books, stale_after = self._upbit, self._ufeed.stale_after_s
+        if upbit_books is not None and now >= upbit_books.stale_at(stale_after):
+            raise BatchUnsupported(f"feed:upbit would reconnect: {upbit_books.stale_reason(stale_after)}")
+        last_data_at = self._bstats.last_data_at
+        if last_data_at is not None and now >= last_data_at + self._bfeed.stale_after_s:
+            raise BatchUnsupported(f"feed:binance would reconnect: no market data for {self._bfeed.stale_after_s:g} s")
+
+    # -- the feeds' pure part, as the shells in actors/feed.py call it ---------------------------------
+
+    def _decoded(
+        self, stats: FeedStats, frame: bytes | str, decode: Callable[[Any], list[Any]], limit: int, log: Logger
+    ) -> list[Any]:
+        """``_Reader._decode_counted`` without the socket: one frame's events ([] for a bad frame)."""
+        if len(frame) > limit:
+            raise BatchUnsupported(f"feed:{stats.venue} would reconnect: a frame over max_message_bytes")
+        stats.messages += 1
+        try:
+            return decode(frame)
+        except Exception as exc:
+            recent = stats.bad_frame(trio.current_time(), BAD_FRAME_WINDOW_S)
+            log.warning(
+                "bad frame #{} skipped: {}: {} (first bytes: {!r})",
+                stats.bad_frames,
+                type(exc).__name__,
+                str(exc)[:200],
+                frame[:120],
+            )
+            if recent > (self._ufeed if stats.venue == Venue.UPBIT else self._bfeed).max_bad_frames_per_min:
+                raise BatchUnsupported(f"feed:{stats.venue} would reconnect: {recent} bad frames") from None
+            return []
+
+    def _upbit_batch(self, frames: list[bytes | str | upbit.Orderbook], now: float) -> None:
+        books = self._upbit
+        assert books is not None
+        stats, limit = self._ustats, self._ufeed.max_message_bytes
+        self._ustats.batches += 1
+        events: list[Any] = []
+        for frame in frames:
+            if isinstance(frame, upbit.Orderbook):  # a synthesised book, as its frame decodes
+                stats.messages += 1
+                events.append(frame)
+            else:
+                events += self._decoded(stats, frame, upbit.decode, limit, self._ulog)
+        batch = books.on_batch(events, now)
+        for view in batch.views:
+            stats.books += 1
+            self._aggregator.offer(view, now)
+        if batch.error is not None:
+            raise BatchUnsupported(f"feed:upbit would reconnect: Upbit error {batch.error.name}")
+
+    def _binance_batch(self, diffs: list[tuple[bytes | str | binance.DepthDiff, Recorded | None]], now: float) -> None:
+        keeper = self._keeper
+        assert keeper is not None
+        stats, limit = self._bstats, self._bfeed.max_message_bytes
+        stats.batches += 1
+        changed = False
+        for frame, recorded in diffs:
+            if isinstance(frame, binance.DepthDiff):  # a synthesised diff, as its frame decodes
+                stats.messages += 1
+                events: list[Any] = [frame]
+            else:
+                # a recorded diff the replayed market decoded already is the same event (binance.decode of the
+                # same frame): counted and checked as the feed does, decoded once
+                decode = _decode_binance if recorded is None or not self.market.keeps_books else _recorded(recorded)
+                events = self._decoded(stats, frame, decode, limit, self._blog)
+            for event in events:
+                if isinstance(event, binance.DepthDiff):
+                    stats.last_data_at = now
+                    if self._follow(keeper.on_diff(event), now):
+                        stats.books_superseded += changed
+                        changed = True
+                    if keeper.needs_snapshot:
+                        self._snapshot_wanted = True
+                elif isinstance(event, binance.ErrorReply):
+                    self._blog.warning("error reply {}: {}", event.code, event.msg)
+                else:  # a recording's stream frames are depth diffs (``recordings._peek``)
+                    raise BatchUnsupported(f"feed:binance got {type(event).__name__}, which the actor path handles")
+        if changed and keeper.sync.trusted:
+            self._publish(now)
+
+    def _follow(self, verdict: Verdict, now: float) -> bool:
+        keeper = self._keeper
+        assert keeper is not None
+        if verdict.lost is not None:
+            self._aggregator.offer(BookView(binance.VENUE, self._bfeed.symbol, (), (), now), now)
+            self._blog.warning(verdict.lost)
+        return keeper.follow(verdict, now)
+
+    def _publish(self, now: float) -> None:
+        keeper = self._keeper
+        assert keeper is not None
+        self._bstats.books += 1
+        self._aggregator.offer(keeper.publish(self._bfeed.view_depth, now), now)
+        if not self._bstats.connected:
+            self._bstats.connected = True
+            self._ready.set()
+
+    def _rest(self) -> bytes:
+        # the weight the feed's budget grants it (a replay's few snapshots a minute never wait for it)
+        self._bstats.rest_weight += depth_weight(self._bfeed.snapshot_limit)
+        status, _, body = rest_response(
+            self.direct, self.market.binance_symbol, binance.depth_query(self._bfeed.symbol, self._bfeed.snapshot_limit)
+        )
+        if status != 200:
+            raise BatchUnsupported(f"feed:binance would reconnect: depth snapshot HTTP {status}")
+        self.market.stop_keeping_books()
+        return body
+
+    def _resync(self, body: bytes, now: float) -> None:
+        keeper = self._keeper
+        assert keeper is not None
+        snapshot = binance.decode_snapshot(body)
+        verdict = keeper.on_snapshot(snapshot)
+        if verdict.refetch:  # as the feed: ask again 0.2 s later, and later each time (the next step from then)
+            self._refetches += 1
+            self._refetch_at = now + 0.2 * self._refetches
+            return
+        self._snapshot_wanted = False
+        self._refetch_at, self._refetches = -math.inf, 0
+        self._blog.info("book synced from snapshot {} ({} levels)", snapshot.last_update_id, len(keeper.sync.book))
+        if self._follow(verdict, now):
+            self._publish(now)
+
+    # -- the session's actors ----------------------------------------------------------------------
+
+    def _connect(self, now: float) -> None:
+        """Both feeds connect and subscribe, as the feed shells do at the session's start: Upbit's first books
+        (the subscription's snapshot frames) and a Binance book that waits for its first diff."""
+        ustats, bstats = self._ustats, self._bstats
+        ustats.connects += 1
+        ustats.last_data_at = now
+        self._ulog.info("connected to {}, subscribed to {}", self._ufeed.url, ", ".join(self._codes))
+        self._upbit = BookBatcher(self._codes, ustats, now)
+        ustats.pings_sent += 1
+        self._next_ping_at = now + self._ufeed.ping_interval_s
+        frames: list[bytes | str | upbit.Orderbook] = [
+            self.direct.upbit_snapshot(code, units, self._sub.fmt) for code, units in self._sub.units.items()
+        ]
+        if not self._sub.only_realtime:
+            self._upbit_batch(frames, now)
+        if not ustats.connected:
+            raise BatchUnsupported("feed:upbit: no first book for every code from the replay")
+        bcfg = self._bfeed
+        self._keeper = BookKeeper(
+            bcfg.symbol,
+            bstats,
+            keep_sorted=max(128, 2 * bcfg.view_depth),
+            max_stuck_in_a_row=MAX_STUCK_IN_A_ROW,
+            max_refetch=MAX_REFETCH,
+            budget=ByteBudget(bcfg.diff_buffer_bytes, "feeds.binance.diff_buffer_bytes"),
+            pool=diff_buffer_pool(bcfg),
+            book_budget=ByteBudget(bcfg.book_bytes, "feeds.binance.book_bytes"),
+        )
+        bstats.connects += 1
+        bstats.last_data_at = now
+        self._blog.info("connected to {}", bcfg.ws_url)
+        self._connected = True
+
+    async def _execute(self) -> None:
+        """The executor's part: a view at the end of each window, the legs at their times; after the stop, the
+        window still open (as the aggregator drains its inbox), then the session drains the legs."""
+        sources, clock = self.frame.sources, self.frame.clock
+        trader = sources.trader
+        while self.error is None:
+            window, due = self._aggregator.ends_at, trader.due_at()
+            if window is None and self._stopped_at is not None:
+                return
+            at = min((x for x in (window, due) if x is not None), default=math.inf)
+            self._window = trio.Event()
+            with trio.move_on_at(at):
+                await self._window.wait()  # a window opened (or the session stopped) before ``at``
+            if trio.current_time() < at:
+                continue
+            self._heed_disk()
+            stopped = trader.risk_stopped
+            if due is not None and due <= at:
+                self._outbox.extend(trader.on_timer(at, clock.utc(at)))
+            else:
+                view = sources.market.view(self._aggregator.close())
+                if view.complete:
+                    self._outbox.extend(trader.on_view(view, clock.utc(at)))
+                    if view.newest_received_at is not None:
+                        sources.wire_to_decision.add(at - view.newest_received_at)
+            if trader.risk_stopped is not None and stopped is None:
+                logger.bind(actor="executor").warning("risk limit reached, no new entries: {}", trader.risk_stopped)
+            await self._flush()
+
+    def _heed_disk(self) -> None:
+        """As the executor: no new trades once a data write failed (``ExecutorState.heed_disk``)."""
+        disk = self.frame.sources.disk
+        if disk.error is not None:
+            self.frame.sources.trader.stop_entries(f"disk: {disk.error}")
+
+    async def _flush(self) -> None:
+        assert self._fills is not None
+        while self._outbox:
+            await self._fills.send(self._outbox.pop(0))
+
+    async def run(self) -> None:
+        """In place of the session's actor tree: the collector under its supervisor, the pure pass in this
+        task; the same start (both feeds ready within startup_timeout_s), duration and stop."""
+        frame = self.frame
+        info, sources, stop, log = frame.info, frame.sources, frame.stop, frame.log
+        cfg, life, s = info.config, sources.lifecycle, info.config.session
+        log.info("replay path: batched, one pass of the pure core per instant (replay.batched = false: the actors)")
+        fills_send, fills_recv = trio.open_memory_channel[FillEvent](FILLS_BUFFER)
+        self._fills = fills_send
+        jitter_rng = random.Random(s.seed + SeedStream.MARKET)
+        collector = partial(run_collector, fills_recv, frame.writer, info, sources, frame.clock)
+
+        async def supervised(*, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+            with fills_recv:
+                try:
+                    await supervise(
+                        collector,
+                        name=COLLECTOR,
+                        policy=cfg.supervision,
+                        stats=sources.actors[COLLECTOR],
+                        rng=random.Random(jitter_rng.random()),
+                        hurry=frame.draining,
+                        task_status=task_status,
+                    )
+                except SupervisorGaveUp as exc:
+                    life.fail(str(exc))
+                    stop.set()
+
+        async with trio.open_nursery() as consumers:
+            await consumers.start(supervised, name=COLLECTOR)
+            with fills_send:
+                for name in (EXECUTOR, AGGREGATOR, FEED_UPBIT, FEED_BINANCE):  # each started once, ready at once
+                    sources.actors[name].starts += 1
+                async with trio.open_nursery() as trading:
+                    trading.start_soon(self._execute)
+                    self._connect(trio.current_time())
+                    await self._await_ready()
+                    if not stop.is_set():
+                        await self._trade()
+                    if self.error is not None:
+                        life.fail(f"replay (batched path): {self.error}; rerun with replay.batched = false")
+                    self._stop_feeds()
+                # the executor's drain once its inbox closes: legs still in flight meet the last books
+                self._heed_disk()
+                trader = sources.trader
+                while (due := trader.due_at()) is not None:
+                    self._outbox.extend(trader.on_timer(due, frame.clock.utc(due)))
+                await self._flush()
+            consumers.cancel_scope.deadline = trio.current_time() + s.shutdown_grace_s
+        if consumers.cancel_scope.cancelled_caught:
+            life.fail(f"the pipeline did not drain within shutdown_grace_s={s.shutdown_grace_s:g}")
+
+    async def _await_ready(self) -> None:
+        """Both feeds ready within startup_timeout_s of the session's start, or the session fails."""
+        frame = self.frame
+        s, stop = frame.info.config.session, frame.stop
+        with trio.CancelScope(deadline=frame.info.opened_at + s.startup_timeout_s) as startup:
+            async with trio.open_nursery() as waiting:
+                waiting.start_soon(cancel_when, stop, startup)
+                await self._ready.wait()
+                waiting.cancel_scope.cancel()
+        if startup.cancelled_caught and not stop.is_set():
+            frame.sources.lifecycle.fail(
+                f"startup: the feeds were not ready within startup_timeout_s={s.startup_timeout_s:g} "
+                "(batched replay path)"
+            )
+            stop.set()
+
+    def _stop_feeds(self) -> None:
+        """The session's end as the feeds' cancellation leaves it: the pings sent until then, both feeds
+        disconnected and untrusted from then on."""
+        frame = self.frame
+        self._stopped_at = ended_at = trio.current_time()
+        frame.sources.lifecycle.end(ended_at)
+        frame.log.info("stopping: cancelling the feeds, draining the pipeline")
+        frame.draining.set()
+        while self._next_ping_at < ended_at:  # the Upbit feed's keep-alives until it is cancelled
+            self._ustats.pings_sent += 1
+            self._next_ping_at += self._ufeed.ping_interval_s
+        for stats in (self._ustats, self._bstats):
+            stats.connected = False
+            stats.mark_untrusted(ended_at)
+        self._window.set()
+
+    async def _trade(self) -> None:
+        frame = self.frame
+        cfg, life, log = frame.info.config, frame.sources.lifecycle, frame.log
+        life.trading_since = trio.current_time()
+        gc.freeze()  # as the session does once the feeds are ready (undone when it ends)
+        log.info(
+            "both feeds ready after {:.2f} s; trading for {:g} s",
+            life.trading_since - frame.info.opened_at,
+            cfg.session.duration_s,
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._stop_after_replay)
+            with trio.move_on_after(cfg.session.duration_s):
+                await frame.stop.wait()
+            nursery.cancel_scope.cancel()
+        pacer = self.pacer
+        if not pacer.finished.is_set():
+            log.info(
+                "replay: stopped after {:.1f} s of the recording; {}",
+                pacer.market.served_s,
+                pacer.market.recording.describe(),
+            )
+
+    async def _stop_after_replay(self) -> None:
+        frame = self.frame
+        await self.pacer.finished.wait()
+        await trio.sleep(REPLAY_TAIL_S)  # legs in flight meet the last books, the collector writes them
+        frame.log.info("end of the recording: stopping")
+        if self.pacer.error is not None:
+            frame.sources.lifecycle.fail(f"replay: {self.pacer.error}")
+        frame.stop.set()
+
+
+def _decode_binance(frame: bytes | str) -> list[binance.Event]:
+    return [binance.decode(frame)]
+
+
+def _recorded(recorded: Recorded) -> Callable[[Any], list[Any]]:
+    return lambda _frame: [recorded.event]
