@@ -37,7 +37,7 @@ async def run_aggregator(
                 state.update(inbox.receive_nowait())
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
-        view = state.view(trio.current_time())
+        view = state.publish(trio.current_time())
         if view.complete:
             try:
                 await out.send(view)

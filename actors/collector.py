@@ -106,9 +106,13 @@ def _status(log: Logger, info: SessionInfo, sources: Sources) -> None:
 
 
 def _sample(info: SessionInfo, sources: Sources, clock: MarketClock) -> None:
-    """A line of the premium series, and the minute's sample for the KPI's realism block."""
+    """A line of the premium series, and the minute's sample for the KPI's realism block: the market as the
+    decisions last saw it (the aggregator's latest view), not the books of this very instant, which depend on
+    whether a book arriving now was scheduled before this sample."""
     now = trio.current_time()
-    view = sources.market.view(now)
+    view = sources.market.published
+    if view is None:
+        return
     line = premium_sample(now - info.opened_at, clock.utc(now), view, sources.trader.statistics())
     if line is None:
         return

@@ -54,7 +54,10 @@ def premium_bps(krw_price: float, usdt_price: float, krw_per_usdt: float) -> flo
 
 @attrs.define
 class MarketState:
-    """Latest book per market; builds a MarketView on every update."""
+    """Latest book per market; builds a MarketView from them (``view``), and keeps the last one handed to the
+    decisions (``publish``): what a reader that runs at the same instant as a book's arrival sees
+    (``published``) does not depend on whether the book came first (Trio picks the order of tasks ready at
+    one instant at random), so a session's premium series is the same from run to run."""
 
     krw_key: BookKey
     usdt_key: BookKey
@@ -62,6 +65,7 @@ class MarketState:
     fixed_krw_per_usdt: float | None = None  # used when fx_key is None
     started_at: float = 0.0
     _books: dict[BookKey, BookView] = attrs.field(factory=dict)
+    published: MarketView | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         if self.fx_key is None and self.fixed_krw_per_usdt is None:
@@ -78,6 +82,11 @@ class MarketState:
 
     def update(self, book: BookView) -> None:
         self._books[(book.venue, book.symbol)] = book
+
+    def publish(self, now: float) -> MarketView:
+        """The view of the books now, kept as ``published`` (the aggregator's, once its window closes)."""
+        self.published = self.view(now)
+        return self.published
 
     def view(self, now: float) -> MarketView:
         krw, usdt, fx = self._books.get(self.krw_key), self._books.get(self.usdt_key), self.fx()

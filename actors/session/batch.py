@@ -353,7 +353,7 @@ class BatchedReplay:
             if due is not None and due <= at:
                 self._outbox.extend(trader.on_timer(at, clock.utc(at)))
             else:
-                view = sources.market.view(self._aggregator.close())
+                view = sources.market.publish(self._aggregator.close())
                 if view.complete:
                     self._outbox.extend(trader.on_view(view, clock.utc(at)))
                     if view.newest_received_at is not None:
