@@ -30,7 +30,12 @@ def main(argv: list[str]) -> int:
     recording, speed = argv[0], float(argv[1])
     cfg = config.load(
         ROOT / "config" / "demo.toml",
-        {"session": {"market": "replay"}, "replay": {"files": [recording], "speed": speed}},
+        # Upbit synthesised on the OU market, as bench/run.py's sessions (MECHANICS_MARKET): fills to time
+        {
+            "session": {"market": "replay"},
+            "replay": {"files": [recording], "speed": speed},
+            "sim": {"market_model": "ou"},
+        },
     )
     configure_logging(None, stderr_level="ERROR")
     market = prepare_replay(cfg)

@@ -69,6 +69,8 @@ def measure(recording: Path, via: str, duration_s: float) -> dict[str, Any]:
             "--replay",
             str(recording),
             "--as-fast-as-possible",
+            "--market-model",  # the synthesised venue on the OU market: the demo strategy trades (bench/run.py)
+            "ou",
             "--replay-via",
             via,
             "--duration",
