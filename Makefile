@@ -22,9 +22,10 @@ run: $(STAMP)
 exchange: $(STAMP)
 	@$(BIN)/python -m actors.sim --config $(CONFIG) $(ARGS)
 
-# lint, format and types first (seconds), then the suite
+# lint, format and types first (seconds), then the suite; worksteal: a worker that runs out of tests takes
+# some of the other's (the suite's durations are uneven: a 60 s real-time run beside tests of milliseconds)
 test: lint
-	$(BIN)/python -m pytest -q -n 2 $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check actors supervision tests bench
@@ -33,7 +34,7 @@ lint: $(STAMP)
 
 # The suite without the tests marked realtime (real sockets, subprocess sessions, the 60 s chaos run)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not realtime" $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not realtime" $(ARGS)
 
 # Benchmarks (docs/performance.md): prints a table, writes bench/results.json. Needs ../shared;
 # installs cryptofeed into bench/.venv-peer for the peer figure (never into the project).
