@@ -127,10 +127,18 @@ def clearing_size(
 def within_limit(levels: Sequence[Level], side: Side, limit: float) -> tuple[Level, ...]:
     """The levels an order with this limit price may take (best first)."""
     out = []
-    for price, size in levels:
-        if (side == Side.BUY and price > limit * (1 + 1e-12)) or (side == Side.SELL and price < limit * (1 - 1e-12)):
-            break
-        out.append((price, size))
+    if side == Side.BUY:
+        highest = limit * (1 + 1e-12)
+        for price, size in levels:
+            if price > highest:
+                break
+            out.append((price, size))
+    else:
+        lowest = limit * (1 - 1e-12)
+        for price, size in levels:
+            if price < lowest:
+                break
+            out.append((price, size))
     return tuple(out)
 
 
