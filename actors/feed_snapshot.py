@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import trio
+from loguru import logger
 
 from actors.config import BinanceFeedConfig
 from actors.core.kpi import FeedStats
@@ -45,6 +46,12 @@ async def fetch_snapshot(
     query = binance.depth_query(cfg.symbol, cfg.snapshot_limit)
     weight = depth_weight(cfg.snapshot_limit)
     asked_at = trio.current_time()
+    held_s = rest.statistics().blocked_until - asked_at
+    if held_s > 0:  # a wait of minutes or days (a ban) says so when it starts, not only when it ends
+        logger.bind(actor="feed:binance").warning(
+            "depth snapshot held {:.0f} s: Binance's Retry-After (HTTP 429/418) stops every REST request until then",
+            held_s,
+        )
     sent_at = await rest.acquire(weight)
     stats.rest_weight += weight
     stats.rest_wait_s += sent_at - asked_at

@@ -10,6 +10,7 @@ import json
 
 import pytest
 import trio
+from loguru import logger
 
 from actors.config import BinanceFeedConfig
 from actors.core.kpi import FeedStats
@@ -184,6 +185,8 @@ async def test_after_a_429_the_next_connection_waits_out_its_retry_after(autojum
             await trio.sleep(0.1)
 
     rest = RestBudget.per_minute(6_000, seed=1)
+    warnings: list[str] = []
+    sink = logger.add(lambda message: warnings.append(str(message)), level="WARNING", format="{message}")
     async with trio.open_nursery() as nursery:
         ws_port = await nursery.start(serve_ws, handler, "memory", 0)
         rest_port = await nursery.start(serve_http, respond, "memory", 0)
@@ -195,8 +198,10 @@ async def test_after_a_429_the_next_connection_waits_out_its_retry_after(autojum
         assert refused.value.restart_cause is RestartCause.RATE_LIMITED and "HTTP 429" in str(refused.value)
         await nursery.start(functools.partial(run_binance_feed, rest=rest), cfg, send, stats)
         nursery.cancel_scope.cancel()
+    logger.remove(sink)
     assert len(asked) == 2 and asked[1] - asked[0] >= 7.0
     assert stats.rest_wait_s >= 6.9
+    assert any(w.startswith("depth snapshot held 7 s: Binance's Retry-After") for w in warnings), warnings
 
 
 # -- per-connection message rates ------------------------------------------------------------------
