@@ -259,17 +259,7 @@ class _BinanceBook:
         self.cfg, self._http, self._stats, self._outbox, self._log = cfg, http, stats, outbox, log
         self._rest = rest
         self._recorder, self._on_published = recorder, on_published
-        # the book keeps twice the view's depth sorted, so every view is a slice (actors/core/book.py)
-        self.keeper = BookKeeper(
-            cfg.symbol,
-            stats,
-            keep_sorted=max(128, 2 * cfg.view_depth),
-            max_stuck_in_a_row=MAX_STUCK_IN_A_ROW,
-            max_refetch=MAX_REFETCH,
-            budget=ByteBudget(cfg.diff_buffer_bytes, "feeds.binance.diff_buffer_bytes"),
-            pool=pool,
-            book_budget=ByteBudget(cfg.book_bytes, "feeds.binance.book_bytes"),
-        )
+        self.keeper = book_keeper(cfg, stats, pool)
         self.fetching = False
 
     @property
@@ -410,6 +400,22 @@ async def _connecting(stats: FeedStats) -> AsyncIterator[None]:
         if stats.connects == 0 and exc.failure.kind is FailureKind.NAME:
             exc.max_attempts = FIRST_CONNECT_NAME_ATTEMPTS
         raise
+
+
+def book_keeper(cfg: BinanceFeedConfig, stats: FeedStats, pool: ByteBudget) -> BookKeeper:
+    """A Binance book's keeper as every path builds it (the feed, the batched replay): twice the view's depth
+    kept sorted, so every view is a slice (actors/core/book.py); its byte budgets; the diffs it buffers for a
+    snapshot drawn from ``pool``, the session's."""
+    return BookKeeper(
+        cfg.symbol,
+        stats,
+        keep_sorted=max(128, 2 * cfg.view_depth),
+        max_stuck_in_a_row=MAX_STUCK_IN_A_ROW,
+        max_refetch=MAX_REFETCH,
+        budget=ByteBudget(cfg.diff_buffer_bytes, "feeds.binance.diff_buffer_bytes"),
+        pool=pool,
+        book_budget=ByteBudget(cfg.book_bytes, "feeds.binance.book_bytes"),
+    )
 
 
 def diff_buffer_pool(cfg: BinanceFeedConfig) -> ByteBudget:

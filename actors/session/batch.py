@@ -40,7 +40,6 @@ from loguru import logger
 from actors.collector import run_collector
 from actors.conventions import AGGREGATOR, COLLECTOR, EXECUTOR, FEED_BINANCE, FEED_UPBIT, SeedStream
 from actors.core.book import BookView
-from actors.core.budget import ByteBudget
 from actors.core.kpi import FeedStats
 from actors.core.trader_outputs import FillEvent
 from actors.core.venues import binance, upbit
@@ -48,7 +47,7 @@ from actors.core.venues.binance_book import BookKeeper, Verdict
 from actors.core.venues.binance_weight import depth_weight
 from actors.core.venues.upbit_book import BookBatcher
 from actors.core.vocabulary import Venue
-from actors.feed import BAD_FRAME_WINDOW_S, MAX_REFETCH, MAX_STUCK_IN_A_ROW, diff_buffer_pool
+from actors.feed import BAD_FRAME_WINDOW_S, book_keeper, diff_buffer_pool
 from actors.session.batch_path import BatchUnsupported, Coalescer, cancel_when
 from actors.session.tree import REPLAY_TAIL_S, Frame
 from actors.sim.binance_server import diff_payload, rest_response
@@ -317,20 +316,10 @@ class BatchedReplay:
             self._upbit_batch(frames, now)
         if not ustats.connected:
             raise BatchUnsupported("feed:upbit: no first book for every code from the replay")
-        bcfg = self._bfeed
-        self._keeper = BookKeeper(
-            bcfg.symbol,
-            bstats,
-            keep_sorted=max(128, 2 * bcfg.view_depth),
-            max_stuck_in_a_row=MAX_STUCK_IN_A_ROW,
-            max_refetch=MAX_REFETCH,
-            budget=ByteBudget(bcfg.diff_buffer_bytes, "feeds.binance.diff_buffer_bytes"),
-            pool=diff_buffer_pool(bcfg),
-            book_budget=ByteBudget(bcfg.book_bytes, "feeds.binance.book_bytes"),
-        )
+        self._keeper = book_keeper(self._bfeed, bstats, diff_buffer_pool(self._bfeed))
         bstats.connects += 1
         bstats.last_data_at = now
-        self._blog.info("connected to {}", bcfg.ws_url)
+        self._blog.info("connected to {}", self._bfeed.ws_url)
         self._connected = True
 
     async def _execute(self) -> None:
