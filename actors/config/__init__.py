@@ -27,6 +27,7 @@ from actors.config.sections import (
     FeesConfig,
     FxConfig,
     LotsConfig,
+    MarketConfig,
     PortfolioConfig,
     ReplayConfig,
     RiskConfig,
@@ -34,6 +35,8 @@ from actors.config.sections import (
     StrategyConfig,
     SupervisionConfig,
     UpbitFeedConfig,
+    is_multi_pair,
+    one_pair,
 )
 from actors.sim.settings import SimConfig
 
@@ -52,6 +55,7 @@ __all__ = [
     "Inputs",
     "Loaded",
     "LotsConfig",
+    "MarketConfig",
     "PortfolioConfig",
     "ReplayConfig",
     "RiskConfig",
@@ -60,9 +64,11 @@ __all__ = [
     "StrategyConfig",
     "SupervisionConfig",
     "UpbitFeedConfig",
+    "is_multi_pair",
     "load",
     "load_with_inputs",
     "merge_tables",
+    "one_pair",
     "parse",
     "read_calibration",
     "read_inputs",

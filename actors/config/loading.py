@@ -73,9 +73,39 @@ def parse(raw: dict[str, Any]) -> Config:
         )
     if config.session.market == "replay" and not config.replay.files:
         problems.append("$.replay.files: expected at least one recording file when session.market = 'replay', got []")
+    problems += _market_problems(config)
     if problems:
         raise ConfigError("\n".join(problems))
     return config
+
+
+def _market_problems(config: Config) -> list[str]:
+    """[market]'s checks across keys: the coins asked for against exclude and max_pairs, replay's one pair, the
+    exposure limits' order."""
+    market, problems = config.market, []
+    if isinstance(market.pairs, tuple):
+        if excluded := [coin for coin in market.pairs if coin in market.exclude]:
+            problems.append(
+                f"$.market.pairs: expected coins not in market.exclude, got {list(market.pairs)!r}: "
+                f"{', '.join(excluded)} excluded (remove it from one of the two)"
+            )
+        if len(market.pairs) > market.max_pairs:
+            problems.append(
+                f"$.market.pairs: expected at most market.max_pairs ({market.max_pairs}) coins, got {len(market.pairs)}"
+            )
+    if config.session.market == "replay" and (market.pairs == "all" or len(market.pairs or ()) > 1):
+        shown = repr(market.pairs if market.pairs == "all" else list(market.pairs or ()))
+        problems.append(
+            f"$.market.pairs: expected one coin or none when session.market = 'replay' (replay serves one pair "
+            f"today), got {shown}"
+        )
+    pair_cap, total_cap = market.max_pair_exposure_usdt, market.max_total_exposure_usdt
+    if pair_cap and total_cap and pair_cap > total_cap:
+        problems.append(
+            f"$.market.max_pair_exposure_usdt: expected at most max_total_exposure_usdt ({total_cap:g}) when both "
+            f"are set, got {pair_cap:g}"
+        )
+    return problems
 
 
 def merge_tables(raw: dict[str, Any], overrides: dict[str, Any]) -> None:
@@ -140,6 +170,8 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
 def unparse(config: Config) -> dict[str, Any]:
     """The config as a TOML-shaped document that ``parse`` gives back (the OU model's keys only with it)."""
     document = unstructure(config)
+    if config.market.pairs is None:  # absent: the one pair of [feeds] (TOML has no null)
+        document["market"].pop("pairs")
     if config.sim.market_model != "ou":
         for key in OU_ONLY_KEYS:
             document["sim"].pop(key, None)

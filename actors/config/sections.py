@@ -13,6 +13,7 @@ from actors.conventions import ACTORS
 from actors.core.acceptance import Thresholds
 from actors.core.budget import in_words
 from actors.core.fills import Fees, Lots
+from actors.core.pairs import DEFAULT_MAX_PAIRS, STABLECOINS, Pair, is_coin
 from actors.core.risk import RiskLimits
 from actors.core.rules import Rule, at_least, between, non_negative, off_or_at_least, positive
 from actors.core.strategy import StrategyParams
@@ -41,6 +42,7 @@ paths = Rule(lambda v: all(len(p) > 0 and _no_nul(p) for p in v), "a list of non
 market_code = Rule(lambda v: _MARKET_CODE.fullmatch(v) is not None, "an upper-case ASCII market code such as KRW-BTC")
 binance_symbol = Rule(lambda v: _SYMBOL.fullmatch(v) is not None, "an upper-case ASCII symbol such as BTCUSDT")
 snapshot_limit = between(1, 5000, "an integer")
+coins = Rule(lambda v: all(is_coin(c) for c in v), 'a list of upper-case ASCII coins such as ["BTC", "ETH"]')
 # at least one depth snapshot of the largest limit (weight 250) must fit a minute
 rest_weight = between(250, 1_000_000, "an integer")
 # Byte budgets (docs/reliability.md): real frames are under 100 KiB, a book's pre-snapshot diffs a few MB
@@ -75,6 +77,7 @@ class SessionConfig:
 @attrs.frozen
 class UpbitFeedConfig:
     url: str = attrs.field(default="wss://api.upbit.com/websocket/v1", validator=ws_url)
+    rest_url: str = attrs.field(default="https://api.upbit.com", validator=http_url)  # /v1/market/all ([market])
     market: str = attrs.field(default="KRW-BTC", validator=market_code)
     fx_market: str = attrs.field(default="KRW-USDT", validator=market_code)
     ping_interval_s: float = attrs.field(default=20.0, validator=ping_period)
@@ -110,6 +113,62 @@ class BinanceFeedConfig:
 class FeedsConfig:
     upbit: UpbitFeedConfig = attrs.field(factory=UpbitFeedConfig)
     binance: BinanceFeedConfig = attrs.field(factory=BinanceFeedConfig)
+
+
+# [market] pairs: absent (None) = the one pair of [feeds.upbit] market and [feeds.binance] symbol; "all" = every
+# coin on both venues; a tuple = these coins (Upbit's names)
+PairsSetting = Literal["all"] | tuple[str, ...] | None
+# [market] aliases: Upbit coin -> Binance's name for it, a TOML table held as sorted (upbit, binance) tuples
+Aliases = tuple[tuple[str, str], ...]
+
+
+def _pairs_ok(v: PairsSetting) -> bool:
+    if v is None or v == "all":
+        return True
+    return isinstance(v, tuple) and len(v) > 0 and len(set(v)) == len(v) and all(is_coin(c) for c in v)
+
+
+def _aliases_ok(v: Aliases) -> bool:
+    targets = [binance for _upbit, binance in v]
+    return all(is_coin(u) and is_coin(b) for u, b in v) and len(set(targets)) == len(targets)
+
+
+pairs_setting = Rule(_pairs_ok, '"all" or a non-empty list of distinct upper-case ASCII coins such as ["BTC", "ETH"]')
+aliases_table = Rule(
+    _aliases_ok, "a table of upper-case ASCII coins, Upbit's name = Binance's, no two onto one: { BTT = \"BTTC\" }"
+)
+max_pairs_rule = between(1, 1000, "an integer")
+open_trades_rule = between(1, 1000, "an integer")
+
+
+@attrs.frozen
+class MarketConfig:
+    """``[market]``: which pairs a session trades and the limits across them (issue 26; docs/config.md)."""
+
+    pairs: PairsSetting = attrs.field(default=None, validator=pairs_setting)
+    exclude: tuple[str, ...] = attrs.field(default=STABLECOINS, validator=coins)
+    aliases: Aliases = attrs.field(default=(), validator=aliases_table)
+    max_pairs: int = attrs.field(default=DEFAULT_MAX_PAIRS, validator=max_pairs_rule)
+    max_open_trades: int = attrs.field(default=1, validator=open_trades_rule)  # across every pair
+    max_pair_exposure_usdt: float = attrs.field(default=0.0, validator=non_negative)  # 0: no limit
+    max_total_exposure_usdt: float = attrs.field(default=0.0, validator=non_negative)  # 0: no limit
+    listing_timeout_s: float = attrs.field(default=10.0, validator=positive)  # each listing's REST call, whole
+
+    @property
+    def multi_pair(self) -> bool:
+        """Whether ``pairs`` is set: the pairs then come from both venues' listings (even a list of one coin),
+        and [feeds.upbit] market / [feeds.binance] symbol are not used for them."""
+        return self.pairs is not None
+
+    def wanted(self) -> Literal["all"] | tuple[str, ...]:
+        """``pairs`` as ``actors.core.pairs.universe`` takes it (ValueError for the one-pair config)."""
+        if self.pairs is None:
+            raise ValueError("[market] pairs is not set: the session trades the one pair of [feeds]")
+        return self.pairs
+
+    def alias_map(self) -> dict[str, str]:
+        """``aliases`` as a mapping, Upbit coin -> Binance's name for it."""
+        return dict(self.aliases)
 
 
 @attrs.frozen
@@ -206,6 +265,7 @@ class Config:
     session: SessionConfig
     strategy: StrategyConfig
     feeds: FeedsConfig = attrs.field(factory=FeedsConfig)
+    market: MarketConfig = attrs.field(factory=MarketConfig)
     fx: FxConfig = attrs.field(factory=FxConfig)
     fees: FeesConfig = attrs.field(factory=FeesConfig)
     lots: LotsConfig = attrs.field(factory=LotsConfig)
@@ -218,6 +278,16 @@ class Config:
     supervision: SupervisionConfig = attrs.field(factory=SupervisionConfig)
     sim: SimConfig = attrs.field(factory=SimConfig)
     replay: ReplayConfig = attrs.field(factory=ReplayConfig)
+
+
+def is_multi_pair(config: Config) -> bool:
+    """Whether the session's pairs come from [market] pairs (the listings), not from the one pair of [feeds]."""
+    return config.market.multi_pair
+
+
+def one_pair(config: Config) -> Pair:
+    """The pair of the one-pair config: [feeds.upbit] market and [feeds.binance] symbol (today's behaviour)."""
+    return Pair.from_codes(config.feeds.upbit.market, config.feeds.binance.symbol)
 
 
 def one_line(exc: BaseException) -> str:

@@ -21,7 +21,7 @@ from cattrs.errors import (
     IterableValidationNote,
 )
 
-from actors.config.sections import Config, one_line
+from actors.config.sections import Aliases, Config, PairsSetting, aliases_table, one_line, pairs_setting
 from actors.core.rules import Limit, positive_or_inf
 
 
@@ -70,6 +70,47 @@ _converter.register_structure_hook(
 )
 _converter.register_structure_hook(str, _strict(lambda v: isinstance(v, str), "a string", str))
 _converter.register_structure_hook(bool, _strict(lambda v: isinstance(v, bool), "true or false", bool))
+
+
+def _pairs(value: Any, _type: Any) -> PairsSetting:
+    """[market] pairs: "all" or a list of strings (each coin's rule is the field's validator)."""
+    if value == "all":
+        return "all"
+    if isinstance(value, list) and all(isinstance(coin, str) for coin in value):
+        return tuple(value)
+    raise _Mismatch(pairs_setting.expected)
+
+
+def _aliases(value: Any, _type: Any) -> Aliases:
+    """[market] aliases: a table of strings, held as sorted (Upbit coin, Binance coin) tuples."""
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return tuple(sorted(value.items()))
+    raise _Mismatch(aliases_table.expected)
+
+
+def _strings(value: Any, _type: Any) -> tuple[str, ...]:
+    """A list of strings (market.exclude, replay.files): a lone string is not split into its characters, and
+    an item that is not a string is named by its index."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise _Mismatch("a list of strings")
+    errors: list[Exception] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            error = _Mismatch("a string")
+            error.__notes__ = [IterableValidationNote(f"Structuring a list @ index {i}", i, str)]
+            errors.append(error)
+    if errors:
+        raise IterableValidationError("While structuring a list of strings", errors, tuple)
+    return tuple(value)
+
+
+_converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _strings)
+_converter.register_structure_hook_func(lambda t: t == PairsSetting, _pairs)
+_converter.register_structure_hook_func(lambda t: t == Aliases, _aliases)
+_converter.register_unstructure_hook_func(
+    lambda t: t == PairsSetting, lambda v: v if v is None or v == "all" else list(v)
+)
+_converter.register_unstructure_hook_func(lambda t: t == Aliases, dict)
 
 
 def _is_enum(tp: Any) -> bool:
