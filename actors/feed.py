@@ -43,7 +43,7 @@ from actors.core.budget import ByteBudget
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
 from actors.core.venues.binance_book import BookKeeper
-from actors.core.venues.upbit_book import BookBatcher
+from actors.core.venues.upbit_book import BookBatcher, UpbitQuiet
 from actors.core.vocabulary import FeedFailure, RestartCause, Venue
 from actors.feed_snapshot import BinanceShard, rest_budget
 from actors.net.failures import FailureKind
@@ -195,20 +195,26 @@ async def run_upbit_feed(
     out: trio.MemorySendChannel[BookView],
     stats: FeedStats,
     *,
+    codes: tuple[str, ...] | None = None,
     recorder: Recorder | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """One connection, one subscription message for every code. Default ``codes``: (``cfg.market``,
+    ``cfg.fx_market``), and a code without a book for ``stale_after_s`` reconnects the feed. Given ``codes``
+    (many coins): only ``cfg.fx_market`` or no book at all for ``stale_after_s`` reconnects; any other code goes
+    quiet, counted per code and withdrawn downstream until its next book (actors/core/venues/upbit_book.py)."""
     log = logger.bind(actor="feed:upbit")
-    codes = (cfg.market, cfg.fx_market)
+    watched = None if codes is None else (cfg.fx_market,)
+    codes = (cfg.market, cfg.fx_market) if codes is None else codes
     outbox = _Outbox(out, stats, upbit.VENUE)
     limits = WsLimits(cfg.max_message_bytes, cfg.message_queue_bytes, "feeds.upbit")
     async with _connecting(stats), open_ws(cfg.url, connect_timeout_s=cfg.connect_timeout_s, limits=limits) as conn:
         stats.connects += 1
         reader = _Reader(conn, stats, upbit.decode, log, cfg.max_bad_frames_per_min, recorder, cfg.message_queue_bytes)
         await conn.send(upbit.subscribe_request(str(uuid.uuid4()), codes))
-        log.info("connected to {}, subscribed to {}", cfg.url, ", ".join(codes))
+        log.info("connected to {}, subscribed to {}", cfg.url, _codes_in_words(codes))
         stats.last_data_at = next_ping_at = subscribed_at = trio.current_time()
-        books = BookBatcher(codes, stats, subscribed_at)
+        books = BookBatcher(codes, stats, subscribed_at, watched)
 
         def stale() -> FeedStale:
             return FeedStale(books.stale_reason(cfg.stale_after_s))
@@ -220,9 +226,11 @@ async def run_upbit_feed(
                     await conn.send(upbit.PING)
                     stats.pings_sent += 1
                     next_ping_at += cfg.ping_interval_s
-                events = await reader.next_events(books.stale_at(cfg.stale_after_s), stale, next_ping_at)
-                if events is None:
-                    continue  # time to ping
+                wake_at = min(next_ping_at, books.quiet_at(cfg.stale_after_s))
+                events = await reader.next_events(books.stale_at(cfg.stale_after_s), stale, wake_at)
+                if events is None:  # time to ping, or a code went quiet
+                    _withdraw_quiet(books.quiet(trio.current_time(), cfg.stale_after_s), outbox, log, task_status)
+                    continue
                 batch = books.on_batch(events, trio.current_time())
                 for view in batch.views:
                     outbox.publish(view)
@@ -232,7 +240,23 @@ async def run_upbit_feed(
                     raise FeedError(f"Upbit error {batch.error.name}: {batch.error.message}")
         finally:
             stats.connected = False
-            stats.mark_untrusted(trio.current_time())
+            now = trio.current_time()
+            stats.mark_untrusted(now)
+            for code in stats.per_symbol.keys() & set(codes):
+                stats.book_untrusted(code, now)
+
+
+def _codes_in_words(codes: tuple[str, ...]) -> str:
+    return ", ".join(codes) if len(codes) <= 4 else f"{len(codes)} codes ({', '.join(codes[:3])}, ...)"
+
+
+def _withdraw_quiet(quiet: UpbitQuiet, outbox: _Outbox, log: Logger, task_status: trio.TaskStatus[None]) -> None:
+    now = trio.current_time()
+    for code in quiet.codes:
+        outbox.withdraw(code, now)
+        log.warning("no order book for {}: withdrawn until its next one (the feed stays connected)", code)
+    if quiet.ready:
+        task_status.started()
 
 
 def _decode_binance(frame: bytes | str) -> list[binance.Event]:
