@@ -19,6 +19,7 @@ from actors.core.shards import plan_shards
 from actors.core.venues.binance_weight import depth_weight
 from actors.core.vocabulary import RestartCause
 from actors.feed import FeedError, FeedStale, run_binance_feed, run_upbit_feed
+from actors.feed_snapshot import SnapshotSlots
 from actors.net.http import serve_http
 from actors.net.memory import memory_network
 from actors.net.rest_budget import RestBudget
@@ -315,3 +316,25 @@ async def test_upbit_with_many_codes_still_reconnects_when_the_fx_code_is_quiet(
     assert ready.at is None  # never ready without the FX code
     assert isinstance(failure, FeedStale) and "KRW-USDT" in str(failure)
     assert not any(not v.bids for v in views)  # the coins were fine: none withdrawn
+
+
+async def test_snapshot_slots_serve_the_lower_priority_first_and_a_cancelled_waiter_leaks_no_slot(autojump_clock):
+    slots = SnapshotSlots(1)
+    order: list[str] = []
+
+    async def ask(name: str, priority: int, hold_s: float = 1.0) -> None:
+        async with slots.slot(priority):
+            order.append(name)
+            await trio.sleep(hold_s)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ask, "first", 5)
+        await trio.sleep(0.1)
+        for name, priority in (("watched-a", 1), ("open-trade", 0), ("watched-b", 1)):
+            nursery.start_soon(ask, name, priority)
+            await trio.sleep(0.1)
+        with trio.move_on_after(0.1):  # gives up while waiting
+            await ask("impatient", 0)
+        assert slots.waiting == 3 and slots.busy == 1
+    assert order == ["first", "open-trade", "watched-a", "watched-b"]
+    assert slots.busy == 0 and slots.waiting == 0
