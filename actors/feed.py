@@ -31,9 +31,9 @@ from __future__ import annotations
 import math
 import uuid
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 
-import httpx
 import trio
 from loguru import logger
 
@@ -42,10 +42,10 @@ from actors.core.book import BookView
 from actors.core.budget import ByteBudget
 from actors.core.kpi import FeedStats
 from actors.core.venues import binance, upbit
-from actors.core.venues.binance_book import BookKeeper, Verdict
-from actors.core.venues.upbit_book import BookBatcher
+from actors.core.venues.binance_book import BookKeeper
+from actors.core.venues.upbit_book import BookBatcher, UpbitQuiet
 from actors.core.vocabulary import FeedFailure, RestartCause, Venue
-from actors.feed_snapshot import fetch_snapshot, rest_budget
+from actors.feed_snapshot import BinanceShard, rest_budget
 from actors.net.failures import FailureKind
 from actors.net.http import http_client
 from actors.net.rest_budget import RestBudget
@@ -195,20 +195,26 @@ async def run_upbit_feed(
     out: trio.MemorySendChannel[BookView],
     stats: FeedStats,
     *,
+    codes: tuple[str, ...] | None = None,
     recorder: Recorder | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """One connection, one subscription message for every code. Default ``codes``: (``cfg.market``,
+    ``cfg.fx_market``), and a code without a book for ``stale_after_s`` reconnects the feed. Given ``codes``
+    (many coins): only ``cfg.fx_market`` or no book at all for ``stale_after_s`` reconnects; any other code goes
+    quiet, counted per code and withdrawn downstream until its next book (actors/core/venues/upbit_book.py)."""
     log = logger.bind(actor="feed:upbit")
-    codes = (cfg.market, cfg.fx_market)
+    watched = None if codes is None else (cfg.fx_market,)
+    codes = (cfg.market, cfg.fx_market) if codes is None else codes
     outbox = _Outbox(out, stats, upbit.VENUE)
     limits = WsLimits(cfg.max_message_bytes, cfg.message_queue_bytes, "feeds.upbit")
     async with _connecting(stats), open_ws(cfg.url, connect_timeout_s=cfg.connect_timeout_s, limits=limits) as conn:
         stats.connects += 1
         reader = _Reader(conn, stats, upbit.decode, log, cfg.max_bad_frames_per_min, recorder, cfg.message_queue_bytes)
         await conn.send(upbit.subscribe_request(str(uuid.uuid4()), codes))
-        log.info("connected to {}, subscribed to {}", cfg.url, ", ".join(codes))
+        log.info("connected to {}, subscribed to {}", cfg.url, _codes_in_words(codes))
         stats.last_data_at = next_ping_at = subscribed_at = trio.current_time()
-        books = BookBatcher(codes, stats, subscribed_at)
+        books = BookBatcher(codes, stats, subscribed_at, watched)
 
         def stale() -> FeedStale:
             return FeedStale(books.stale_reason(cfg.stale_after_s))
@@ -220,9 +226,11 @@ async def run_upbit_feed(
                     await conn.send(upbit.PING)
                     stats.pings_sent += 1
                     next_ping_at += cfg.ping_interval_s
-                events = await reader.next_events(books.stale_at(cfg.stale_after_s), stale, next_ping_at)
-                if events is None:
-                    continue  # time to ping
+                wake_at = min(next_ping_at, books.quiet_at(cfg.stale_after_s))
+                events = await reader.next_events(books.stale_at(cfg.stale_after_s), stale, wake_at)
+                if events is None:  # time to ping, or a code went quiet
+                    _withdraw_quiet(books.quiet(trio.current_time(), cfg.stale_after_s), outbox, log, task_status)
+                    continue
                 batch = books.on_batch(events, trio.current_time())
                 for view in batch.views:
                     outbox.publish(view)
@@ -232,93 +240,27 @@ async def run_upbit_feed(
                     raise FeedError(f"Upbit error {batch.error.name}: {batch.error.message}")
         finally:
             stats.connected = False
-            stats.mark_untrusted(trio.current_time())
+            now = trio.current_time()
+            stats.mark_untrusted(now)
+            for code in stats.per_symbol.keys() & set(codes):
+                stats.book_untrusted(code, now)
+
+
+def _codes_in_words(codes: tuple[str, ...]) -> str:
+    return ", ".join(codes) if len(codes) <= 4 else f"{len(codes)} codes ({', '.join(codes[:3])}, ...)"
+
+
+def _withdraw_quiet(quiet: UpbitQuiet, outbox: _Outbox, log: Logger, task_status: trio.TaskStatus[None]) -> None:
+    now = trio.current_time()
+    for code in quiet.codes:
+        outbox.withdraw(code, now)
+        log.warning("no order book for {}: withdrawn until its next one (the feed stays connected)", code)
+    if quiet.ready:
+        task_status.started()
 
 
 def _decode_binance(frame: bytes | str) -> list[binance.Event]:
     return [binance.decode(frame)]
-
-
-class _BinanceBook:
-    """The I/O around a ``BookKeeper`` (its decisions are in the core) for one connection: fetches the
-    snapshots it asks for in a task of its own, so the socket is read (and diffs buffered) while a
-    snapshot is awaited; publishes and withdraws views as its verdicts say."""
-
-    def __init__(
-        self,
-        cfg: BinanceFeedConfig,
-        http: httpx.AsyncClient,
-        stats: FeedStats,
-        outbox: _Outbox,
-        log: Logger,
-        recorder: Recorder | None,
-        on_published: Callable[[], None],
-        pool: ByteBudget,
-        rest: RestBudget,
-    ) -> None:
-        self.cfg, self._http, self._stats, self._outbox, self._log = cfg, http, stats, outbox, log
-        self._rest = rest
-        self._recorder, self._on_published = recorder, on_published
-        self.keeper = book_keeper(cfg, stats, pool)
-        self.fetching = False
-
-    @property
-    def needs_snapshot(self) -> bool:
-        return self.keeper.needs_snapshot and not self.fetching
-
-    def on_diff(self, diff: binance.DepthDiff) -> bool:
-        """Apply (or buffer) one diff; True if the book changed and can be trusted."""
-        return self._follow(self.keeper.on_diff(diff))
-
-    def publish(self, received_at: float) -> None:
-        self._outbox.publish(self.keeper.publish(self.cfg.view_depth, received_at))
-        self._on_published()
-
-    async def resync(self) -> None:
-        """Fetch snapshots until the book is in sync again (a task of the connection's nursery)."""
-        self.fetching = True
-        try:
-            attempt = 0
-            while self.keeper.needs_snapshot:
-                snapshot = await fetch_snapshot(self._http, self.cfg, self._rest, self._stats, self._recorder)
-                verdict = self.keeper.on_snapshot(snapshot)
-                if verdict.refetch:
-                    attempt += 1
-                    await trio.sleep(0.2 * attempt)
-                    continue
-                self._log.info(
-                    "book synced from snapshot {} ({} levels)", snapshot.last_update_id, len(self.keeper.sync.book)
-                )
-                if self._follow(verdict):
-                    self.publish(trio.current_time())
-        finally:
-            self.fetching = False
-
-    def on_events(self, events: Iterable[binance.Event], received_at: float, snapshots: trio.Nursery) -> None:
-        """One batch of a connection's events: diffs applied (a snapshot fetched in ``snapshots`` when the book
-        needs one), one view published as of the last diff, a shutdown notice ending the connection."""
-        changed = False  # one view per batch, as of its last diff
-        for event in events:
-            if isinstance(event, binance.DepthDiff):
-                self._stats.last_data_at = received_at
-                if self.on_diff(event):
-                    self._stats.books_superseded += changed
-                    changed = True
-                if self.needs_snapshot:
-                    snapshots.start_soon(self.resync)
-            elif isinstance(event, binance.ServerShutdown):
-                raise FeedError("server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED)
-            elif isinstance(event, binance.ErrorReply):
-                self._log.warning("error reply {}: {}", event.code, event.msg)
-        if changed and self.keeper.sync.trusted:
-            self.publish(received_at)
-
-    def _follow(self, verdict: Verdict) -> bool:
-        now = trio.current_time()
-        if verdict.lost is not None:
-            self._outbox.withdraw(self.cfg.symbol, now)
-            self._log.warning(verdict.lost)
-        return self.keeper.follow(verdict, now)
 
 
 async def run_binance_feed(
@@ -326,29 +268,24 @@ async def run_binance_feed(
     out: trio.MemorySendChannel[BookView],
     stats: FeedStats,
     *,
+    symbols: tuple[str, ...] | None = None,
+    priority: Callable[[str], int] | None = None,
+    rotate_at: Callable[[float], float] | None = None,
     recorder: Recorder | None = None,
     diff_pool: ByteBudget | None = None,
     rest: RestBudget | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """``diff_pool``: the byte budget every Binance book of the session shares for the diffs it buffers while
-    its snapshot is awaited (default: this feed's own, ``diff_buffer_total_bytes``). ``rest``: the process's
-    REST weight budget (default: this connection's own, ``rest_weight_per_min``)."""
+    """One connection carrying the depth streams of ``symbols`` (a shard; default ``(cfg.symbol,)``), a book each,
+    ready once every book has published. ``priority(symbol)``: the book's place in the snapshot queues, lower first.
+    ``rotate_at(connected_at)``: when to end the connection, cause ``scheduled`` (``ShardPlan.rotation``).
+    ``diff_pool``: the byte budget every Binance book of the session shares for its pre-snapshot diffs (default:
+    this feed's own). ``rest``: the process's REST weight budget (default: this connection's own)."""
     log = logger.bind(actor="feed:binance")
-    pool = diff_pool if diff_pool is not None else diff_buffer_pool(cfg)
-    rest = rest if rest is not None else rest_budget(cfg)
-    names = binance.stream_names(cfg.symbol, ("depth@100ms",))
+    symbols = (cfg.symbol,) if symbols is None else symbols
+    names = tuple(n for s in symbols for n in binance.stream_names(s, ("depth@100ms",)))
     url = cfg.ws_url.rstrip("/") + binance.combined_path(names)
     outbox = _Outbox(out, stats, binance.VENUE)
-
-    def stale() -> FeedStale:
-        return FeedStale(f"no market data for {cfg.stale_after_s:g} s")
-
-    def published() -> None:
-        if not stats.connected:
-            stats.connected = True
-            task_status.started()
-
     limits = WsLimits(cfg.max_message_bytes, cfg.message_queue_bytes, "feeds.binance")
     async with (
         _connecting(stats),
@@ -356,28 +293,74 @@ async def run_binance_feed(
         open_ws(url, connect_timeout_s=cfg.connect_timeout_s, limits=limits) as conn,
     ):
         stats.connects += 1
-        log.info("connected to {}", url)
+        log.info("connected to {}", url if len(symbols) == 1 else f"{cfg.ws_url} ({len(symbols)} depth streams)")
         reader = _Reader(
             conn, stats, _decode_binance, log, cfg.max_bad_frames_per_min, recorder, cfg.message_queue_bytes
         )
-        book = _BinanceBook(cfg, http, stats, outbox, log, recorder, published, pool, rest)
+        shard = BinanceShard(
+            cfg,
+            symbols,
+            http,
+            stats,
+            outbox,
+            log,
+            recorder,
+            partial(book_keeper, cfg, stats, diff_pool if diff_pool is not None else diff_buffer_pool(cfg)),
+            rest if rest is not None else rest_budget(cfg),
+            priority or _same_priority,
+            task_status.started,
+        )
         stats.last_data_at = connected_at = trio.current_time()
         try:
-            with _one_failure():
-                async with trio.open_nursery() as snapshots:
-                    while True:
-                        outbox.flush()
-                        events = await reader.next_events(stats.last_data_at + cfg.stale_after_s, stale)
-                        book.on_events(events or (), trio.current_time(), snapshots)
+            due = math.inf if rotate_at is None else rotate_at(connected_at)
+            await _read_binance(cfg, stats, reader, outbox, shard, due)
         except WsClosed:
             cut = _scheduled_cut(cfg, trio.current_time() - connected_at)
             if cut is None:
                 raise
             raise cut from None
         finally:
-            book.keeper.release()  # the diffs it buffered no longer count against the pool
+            shard.close(trio.current_time())
             stats.connected = False
             stats.mark_untrusted(trio.current_time())
+
+
+async def _read_binance(
+    cfg: BinanceFeedConfig, stats: FeedStats, reader: _Reader, outbox: _Outbox, shard: BinanceShard, due: float
+) -> None:
+    """Read the connection until it fails, goes stale, is told to shut down or is ``due`` to rotate; its books'
+    snapshots are fetched in tasks of their own meanwhile."""
+    connected_at = trio.current_time()
+
+    def stale() -> FeedStale:
+        return FeedStale(f"no market data for {cfg.stale_after_s:g} s")
+
+    with _one_failure():
+        async with trio.open_nursery() as snapshots:
+            while True:
+                outbox.flush()
+                events = await reader.next_events(_stale_at(stats, cfg.stale_after_s), stale, due)
+                if events is None:
+                    raise _rotation(trio.current_time() - connected_at, len(shard.books))
+                if shard.on_events(events, trio.current_time(), snapshots):
+                    raise FeedError("server announced a shutdown (serverShutdown)", cause=RestartCause.SCHEDULED)
+
+
+def _stale_at(stats: FeedStats, stale_after_s: float) -> float:
+    return (stats.last_data_at or 0.0) + stale_after_s
+
+
+def _same_priority(symbol: str) -> int:
+    return 0
+
+
+def _rotation(age: float, books: int) -> FeedError:
+    """The connection's planned rotation (``ShardPlan``): ended before the exchange cuts it, at a time of its own."""
+    return FeedError(
+        f"planned rotation after {age:.0f} s (before the exchange's cut, apart from the other connections'); "
+        f"its {books} book(s) resync",
+        cause=RestartCause.SCHEDULED,
+    )
 
 
 def _scheduled_cut(cfg: BinanceFeedConfig, age: float) -> FeedError | None:
@@ -402,12 +385,12 @@ async def _connecting(stats: FeedStats) -> AsyncIterator[None]:
         raise
 
 
-def book_keeper(cfg: BinanceFeedConfig, stats: FeedStats, pool: ByteBudget) -> BookKeeper:
-    """A Binance book's keeper as every path builds it (the feed, the batched replay): twice the view's depth
-    kept sorted, so every view is a slice (actors/core/book.py); its byte budgets; the diffs it buffers for a
-    snapshot drawn from ``pool``, the session's."""
+def book_keeper(cfg: BinanceFeedConfig, stats: FeedStats, pool: ByteBudget, symbol: str | None = None) -> BookKeeper:
+    """A Binance book's keeper as every path builds it (the feed, the batched replay): the book of ``symbol``
+    (default ``cfg.symbol``); twice the view's depth kept sorted, so every view is a slice (actors/core/book.py);
+    its byte budgets; the diffs it buffers for a snapshot drawn from ``pool``, the session's."""
     return BookKeeper(
-        cfg.symbol,
+        cfg.symbol if symbol is None else symbol,
         stats,
         keep_sorted=max(128, 2 * cfg.view_depth),
         max_stuck_in_a_row=MAX_STUCK_IN_A_ROW,

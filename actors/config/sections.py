@@ -107,6 +107,12 @@ class BinanceFeedConfig:
     diff_buffer_bytes: int = attrs.field(default=32 * inputs.MIB, validator=buffer_bytes)  # a book's, pre-snapshot
     diff_buffer_total_bytes: int = attrs.field(default=128 * inputs.MIB, validator=buffer_bytes)  # every book's
     book_bytes: int = attrs.field(default=64 * inputs.MIB, validator=buffer_bytes)  # the synced book itself
+    # many books (issue 26, actors/core/shards.py): depth streams a connection carries (Binance allows 1024)
+    streams_per_connection: int = attrs.field(default=100, validator=between(1, 1024, "an integer"))
+    # depth snapshots one connection may have asked for at once (the rest wait, by priority)
+    snapshots_in_flight: int = attrs.field(default=4, validator=between(1, 1000, "an integer"))
+    # a resync of a book of a many-book connection first waits a random 0..this (books lost together ask apart)
+    resync_jitter_s: float = attrs.field(default=0.5, validator=non_negative)
 
 
 @attrs.frozen

@@ -11,9 +11,51 @@ from __future__ import annotations
 import math
 import statistics
 from array import array
+from typing import Iterable, Mapping
 
 import attrs
 import msgspec
+
+
+@attrs.define
+class SymbolStats:
+    """Counters of one book of a feed that keeps many (a Binance shard, Upbit's many codes); a feed of one pair
+    keeps none (``FeedStats.per_symbol`` stays empty, and the KPI is what it always was)."""
+
+    symbol: str
+    resyncs: int = 0  # Binance snapshots applied to this book
+    gaps: int = 0  # Binance sequence gaps of this book
+    quiet: int = 0  # Upbit: stretches of stale_after_s without a book of this code (withdrawn, not reconnected)
+    untrusted_s: float = 0.0  # time this book could not be used: not yet synced, lost, quiet, disconnected
+    _untrusted_since: float | None = None
+
+    @property
+    def trusted(self) -> bool:
+        return self._untrusted_since is None
+
+    def mark_untrusted(self, now: float) -> None:
+        if self._untrusted_since is None:
+            self._untrusted_since = now
+
+    def mark_trusted(self, now: float) -> None:
+        if self._untrusted_since is not None:
+            self.untrusted_s += now - self._untrusted_since
+            self._untrusted_since = None
+
+    def statistics(self, now: float) -> SymbolStatistics:
+        extra = 0.0 if self._untrusted_since is None else max(0.0, now - self._untrusted_since)
+        return SymbolStatistics(self.symbol, self.resyncs, self.gaps, self.quiet, round(self.untrusted_s + extra, 6))
+
+
+@attrs.frozen
+class SymbolStatistics:
+    """A snapshot of one book's ``SymbolStats``."""
+
+    symbol: str
+    resyncs: int
+    gaps: int
+    quiet: int
+    untrusted_s: float
 
 
 @attrs.define
@@ -43,6 +85,31 @@ class FeedStats:
     untrusted_s: float = 0.0  # time the book was not trustworthy: disconnected, or out of sync
     _untrusted_since: float | None = None
     _recent_bad: list[float] = attrs.field(factory=list)
+    # per book, for a feed that keeps many (``track``); empty for one pair. With many books, ``untrusted_s``
+    # above is the connection's (from a disconnect until its next book) and each book's is here
+    per_symbol: dict[str, SymbolStats] = attrs.field(factory=dict)
+
+    def track(self, symbols: Iterable[str], now: float) -> None:
+        """Keep counters per book for ``symbols`` (a feed of many books); a new one is untrusted from ``now``."""
+        for symbol in symbols:
+            if symbol not in self.per_symbol:
+                self.per_symbol[symbol] = SymbolStats(symbol)
+                self.per_symbol[symbol].mark_untrusted(now)
+
+    def book_untrusted(self, symbol: str, now: float) -> None:
+        """One book can no longer be used: its own counter when it is tracked, the feed's otherwise (one pair)."""
+        book = self.per_symbol.get(symbol)
+        if book is None:
+            self.mark_untrusted(now)
+        else:
+            book.mark_untrusted(now)
+
+    def book_trusted(self, symbol: str, now: float) -> None:
+        """One book is published again; the feed delivers books again (the end of a disconnect)."""
+        book = self.per_symbol.get(symbol)
+        if book is not None:
+            book.mark_trusted(now)
+        self.mark_trusted(now)
 
     def mark_untrusted(self, now: float) -> None:
         if self._untrusted_since is None:
@@ -74,6 +141,7 @@ class FeedStats:
         values = {f.name: getattr(self, f.name) for f in attrs.fields(FeedStatistics)}
         values["untrusted_s"] = round(self.current_untrusted_s(now), 6)
         values["rest_wait_s"] = round(self.rest_wait_s, 6)
+        values["per_symbol"] = {symbol: book.statistics(now) for symbol, book in self.per_symbol.items()}
         return FeedStatistics(**values)
 
 
@@ -102,6 +170,7 @@ class FeedStatistics:
     rest_wait_s: float
     untrusted_s: float
     last_data_at: float | None
+    per_symbol: Mapping[str, SymbolStatistics] = attrs.field(factory=dict)  # only for a feed of many books
 
 
 class Dispersion(msgspec.Struct, frozen=True):

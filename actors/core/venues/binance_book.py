@@ -63,6 +63,7 @@ class BookKeeper:
         book_budget: ByteBudget | None = None,
     ) -> None:
         self.symbol, self._stats = symbol, stats
+        self._own = stats.per_symbol.get(symbol)  # this book's counters, when the feed keeps many books
         self.sync = BookSync(symbol, book=DiffBook(keep_sorted=keep_sorted), pool=pool)
         if budget is not None:
             self.sync.budget = budget
@@ -83,7 +84,7 @@ class BookKeeper:
         if outcome is Outcome.APPLIED or outcome is Outcome.BUFFERED:
             self._event_ms = diff.event_ms  # a buffered one is applied by the next snapshot, if newer
         if outcome is Outcome.GAP:
-            self._stats.gaps += 1
+            self._gap()
             return Verdict(lost=f"sequence gap at U={diff.first_id} (local id was lower); resyncing")
         if outcome is Outcome.STUCK:
             return Verdict(lost=self._stuck(f" (last u={diff.final_id})"))
@@ -101,8 +102,10 @@ class BookKeeper:
             return Verdict(refetch=True)
         self._refetches_in_a_row = 0
         self._stats.resyncs += 1
+        if self._own is not None:
+            self._own.resyncs += 1
         if outcome is Outcome.GAP:
-            self._stats.gaps += 1
+            self._gap()
             return Verdict(lost="sequence gap in the buffered diffs; resyncing")
         if outcome is Outcome.STUCK:
             return Verdict(lost=self._stuck(""))
@@ -115,13 +118,13 @@ class BookKeeper:
         """The counters' side of a verdict (the shell withdraws a lost book and logs why): a lost book is
         untrusted from ``now``. Whether to publish a view of the book."""
         if verdict.lost is not None:
-            self._stats.mark_untrusted(now)
+            self._stats.book_untrusted(self.symbol, now)
         return verdict.publish
 
     def publish(self, depth: int, received_at: float) -> BookView:
         """The view to publish now: the book is trusted again from ``received_at`` (``published``)."""
         self.published()
-        self._stats.mark_trusted(received_at)
+        self._stats.book_trusted(self.symbol, received_at)
         return self.view(depth, received_at)
 
     def published(self) -> None:
@@ -135,6 +138,11 @@ class BookKeeper:
 
     def view(self, depth: int, received_at: float) -> BookView:
         return self.sync.book.view(VENUE, self.symbol, depth, received_at, self._event_ms)
+
+    def _gap(self) -> None:
+        self._stats.gaps += 1
+        if self._own is not None:
+            self._own.gaps += 1
 
     def _checked(self, changed: bool) -> Verdict:
         sync = self.sync
