@@ -2,18 +2,19 @@
 
 A progress bar to the session's end with the session's phase, per-feed health (state in words,
 messages/s, book age, reconnects, untrusted time), the premium and its baseline, trades, fill events
-and PnL. Log lines still show, above the panel. It fits an 80-column terminal. The last frame, drawn
-once the final KPI file is written, shows the session's outcome (completed, interrupted, failed), not
-a running state. Without a terminal the session logs a plain status line every ``status_interval_s``
-instead (the collector does that in both cases).
+and PnL; in a session of several pairs, the 10 pairs whose premium is furthest from its baseline. Log
+lines still show, above the panel. It fits an 80-column terminal. The last frame, drawn once the final
+KPI file is written, shows the session's outcome (completed, interrupted, failed), not a running state.
+Without a terminal the session logs a plain status line every ``status_interval_s`` instead (the
+collector does that in both cases).
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping, Sequence
 
 import trio
-from rich.console import Console, Group
+from rich.console import Console, ConsoleRenderable, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
@@ -22,10 +23,13 @@ from rich.text import Text
 
 from actors.conventions import FEED_ACTORS
 from actors.records.info import SessionInfo, SessionStatus
+from actors.records.pairs import PairRow
 from actors.records.sources import Progress, Sources
 from actors.records.status import FeedState, book_age_s, feed_state
 
 REFRESH_S = 0.5
+TOP_PAIRS = 10  # pairs shown, ranked by |latest deviation| (issue 26)
+PAIR_NAME_WIDTH = 10  # a longer coin name is cut, never the panel
 BAR_WIDTH = 28  # the head row (bar, "1200.0 / 1200 s", the phase) stays within 80 columns
 _STATE_STYLE = {
     FeedState.UP: "green",
@@ -52,7 +56,8 @@ def phase(progress: Progress) -> str:
     return "running" if life.trading_since is not None else "starting"
 
 
-def render(info: SessionInfo, progress: Progress, rates: Mapping[str, float]) -> Panel:
+def render(info: SessionInfo, progress: Progress, rates: Mapping[str, float], pairs: Sequence[PairRow] = ()) -> Panel:
+    """The panel; with several ``pairs``, a table of the ``TOP_PAIRS`` with the largest latest deviation."""
     elapsed = progress.duration_s()
     total = info.requested_duration_s
     head = Table.grid(padding=(0, 2))
@@ -62,8 +67,11 @@ def render(info: SessionInfo, progress: Progress, rates: Mapping[str, float]) ->
         f"{elapsed:7.1f} / {total:g} s",
         Text(word, style=_PHASE_STYLE.get(word, "")),
     )
+    parts: list[ConsoleRenderable] = [head, _feeds(progress, rates), _market(progress)]
+    if len(pairs) > 1:
+        parts.append(_pairs(pairs))
     return Panel(
-        Group(head, _feeds(progress, rates), _market(progress)),
+        Group(*parts),
         title=f"session {info.session_id} ({info.market})",
         expand=False,
     )
@@ -101,18 +109,61 @@ def _market(progress: Progress) -> Text:
     )
 
 
+def top_pairs(pairs: Sequence[PairRow], n: int = TOP_PAIRS) -> list[PairRow]:
+    """The ``n`` pairs with the largest |latest deviation| (pairs without one last), ties by name."""
+    return sorted(
+        pairs,
+        key=lambda r: (r.latest_deviation_bps is None, -abs(r.latest_deviation_bps or 0.0), r.pair),
+    )[:n]
+
+
+def _bps(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1f}"
+
+
+def _pairs(pairs: Sequence[PairRow]) -> Table:
+    shown = top_pairs(pairs)
+    table = Table(
+        box=None,
+        padding=(0, 1),
+        title=f"pairs: top {len(shown)} of {len(pairs)} by |deviation|",
+        title_justify="left",
+    )
+    for column in ("pair", "premium bps", "deviation bps", "trades", "PnL USDT"):
+        table.add_column(column, justify="left" if column == "pair" else "right", no_wrap=True)
+    for r in shown:
+        table.add_row(
+            r.pair[:PAIR_NAME_WIDTH],
+            _bps(r.latest_premium_bps if r.latest_premium_bps is not None else r.premium_mean_bps),
+            _bps(r.latest_deviation_bps),
+            str(r.entries),
+            f"{r.pnl_usdt:+.4f}",
+        )
+    return table
+
+
 class LiveView:
     """The panel for one session: ``with LiveView(info, sources, console) as live:`` around the session,
     ``live.run`` as one of its tasks; leaving the block draws the last frame, with the session's final status
-    (set the status before leaving)."""
+    (set the status before leaving).
 
-    def __init__(self, info: SessionInfo, sources: Sources, console: Console) -> None:
-        self._info, self._sources = info, sources
+    ``pairs``: called at each frame for the pairs' rows (a session of several pairs); without it, or with one
+    pair, the panel is the one-pair panel."""
+
+    def __init__(
+        self,
+        info: SessionInfo,
+        sources: Sources,
+        console: Console,
+        pairs: Callable[[], Sequence[PairRow]] | None = None,
+    ) -> None:
+        self._info, self._sources, self._pairs = info, sources, pairs
         self._live = Live(console=console, auto_refresh=False, transient=False)
         self._rates: dict[str, float] = {}
 
     def _draw(self, progress: Progress, rates: Mapping[str, float]) -> None:
-        self._live.update(render(self._info, progress, rates), refresh=True)
+        pairs = () if self._pairs is None else self._pairs()
+        self._live.update(render(self._info, progress, rates, pairs), refresh=True)
 
     def __enter__(self) -> LiveView:
         self._live.start()

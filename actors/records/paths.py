@@ -19,6 +19,8 @@ _NAMES = {
     "report": ("report_", ".md"),
     "recording": ("recording_", ".jsonl.gz"),
     "trades": ("trades_", ".csv"),
+    "pairs": ("pairs_", ".csv"),
+    "pair_table": ("pair_table_", ".csv"),
 }
 SESSION_FILES = tuple(_NAMES)
 _PLOT = ("report_", ".png")  # report_<id>_<name>.png beside the report
@@ -67,6 +69,16 @@ class SessionPaths:
     def trades(self) -> Path:
         """One row per trade, written by the report."""
         return self._file("trades")
+
+    @property
+    def pairs(self) -> Path:
+        """The premium of every pair over time (several pairs only), written by the collector."""
+        return self._file("pairs")
+
+    @property
+    def pair_table(self) -> Path:
+        """One row per pair (several pairs only), written by the report."""
+        return self._file("pair_table")
 
     def plot(self, name: str) -> Path:
         """One of the report's plots: ``report_<id>_<name>.png``."""
@@ -154,10 +166,11 @@ def point_latest(paths: SessionPaths) -> Path:
 
 
 def _linked_by_report(paths: SessionPaths) -> list[Path]:
-    """The files the report links (its plots, the trades CSV) that exist."""
+    """The files the report links (its plots, the trades CSV, the pair table) and the pairs' premium panel, that
+    exist."""
     prefix, suffix = _PLOT
     plots = sorted(paths.logs_dir.glob(f"{prefix}{glob.escape(paths.session_id)}_*{suffix}"))
-    return plots + ([paths.trades] if paths.trades.exists() else [])
+    return plots + [p for p in (paths.trades, paths.pair_table, paths.pairs) if p.exists()]
 
 
 def complete_latest(paths: SessionPaths) -> bool:

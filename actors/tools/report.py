@@ -5,7 +5,8 @@ Reads a session's files (kpi, fill events, premium series) and writes ``report_<
 with PNG plots beside it, and ``trades_<id>.csv`` (one row per trade, ``actors.tools.trades``). The report,
 in the order a trader reads it: a header (status, start, trades, PnL, fill model and calibration),
 acceptance criteria C1-C7 with the thresholds they were held to, session totals (win rate, average, best
-and worst trade, max drawdown, fees per venue, balances before and after, turnover), the trades, per-side
+and worst trade, max drawdown, fees per venue, balances before and after, turnover), for a session of several
+pairs their table and premium heatmap (``report_pairs``: ``pair_table_<id>.csv``, the heatmap PNG), the trades, per-side
 distributions of available volume, fill ratio and slippage (FIXED or DISPERSED, and what that means),
 fill ratio per zone against the calibration, the feeds' health, and plots: the premium with its baseline
 and the trades by direction, fill ratio per zone, available-volume histograms and the equity curve.
@@ -38,7 +39,7 @@ from actors.core.acceptance import SIDES, side_distributions
 from actors.records.files import replacing
 from actors.records.kpi import Kpi, ReplayInfo
 from actors.records.summary import market_label
-from actors.tools import ledger_report, realism, slippage_report
+from actors.tools import ledger_report, realism, report_pairs, slippage_report
 from actors.tools.report_compare import compare
 from actors.tools.report_numbers import fmt, num
 from actors.tools.report_plots import SIMPLE_MODEL_NOTE, clean, figures, save_figure, zone_order
@@ -348,6 +349,8 @@ def write_report(logs_dir: Path, session_id: str | None = None, out: Path | None
         save_figure(fig, path)
         plots.append(path)
     lines = _header(s) + _not_final(s.kpi) + realism.section(s.kpi) + _criteria(s.kpi) + _totals(s)
+    heatmap = paths.plot(report_pairs.HEATMAP_PLOT) if out is None else page.with_name(f"{page.stem}_pairs_heatmap.png")
+    lines += report_pairs.section(s, heatmap, lambda target: _link(target, page))  # several pairs only
     inventory_plot = paths.plot("inventory") if out is None else page.with_name(f"{page.stem}_inventory.png")
     lines += ledger_report.section(s, inventory_plot) + _trades(s, _link(paths.trades, page))
     slippage_plot = paths.plot("slippage") if out is None else page.with_name(f"{page.stem}_slippage.png")

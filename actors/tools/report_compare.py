@@ -1,5 +1,6 @@
 """Sessions side by side: ``python -m actors.tools.report --compare LOGS_DIR...`` (the newest session of each
-folder), their fill distributions, and the differences against the first session called out."""
+folder), their fill distributions, their pairs when every session traded several (``report_pairs``), and the
+differences against the first session called out."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import attrs
 from actors.core.acceptance import SIDES, SideDistributions, side_distributions
 from actors.core.vocabulary import Side
 from actors.records.kpi import Kpi
+from actors.records.pairs import PairRow
 from actors.tools.report_numbers import fmt, num
-from actors.tools.session_files import find_session, read_events, read_kpi, skip_note
+from actors.tools.report_pairs import compare_lines
+from actors.tools.session_files import find_session, read_events, read_kpi_and_pairs, skip_note
 
 CALL_OUT = 0.10  # a mean or a std/mean this much (relative) away from the first session's is called out
 
@@ -22,6 +25,7 @@ class _Compared:
     session_id: str
     kpi: Kpi
     sides: dict[Side, SideDistributions]
+    pairs: tuple[PairRow, ...] = ()  # the KPI's pairs block: () in a one-pair session
 
 
 def compare(logs_dirs: list[Path]) -> str:
@@ -29,15 +33,16 @@ def compare(logs_dirs: list[Path]) -> str:
     rows, skips = [], []
     for folder in logs_dirs:
         paths = find_session(folder, None)
-        kpi = read_kpi(paths.kpi)
+        kpi, pairs = read_kpi_and_pairs(paths.kpi)
         fills = read_events(paths.fill_events)
         if fills.skipped:
             skips.append(f"- {folder}: {skip_note(paths.fill_events, fills)}")
-        rows.append(_Compared(folder, paths.session_id, kpi, side_distributions(fills.events)))
+        rows.append(_Compared(folder, paths.session_id, kpi, side_distributions(fills.events), pairs))
     lines = _sessions(rows)
     if skips:
         lines += [""] + skips
     lines += _distributions(rows)
+    lines += compare_lines([(f"{row.session_id} (#{i})", row.pairs) for i, row in enumerate(rows, 1)])
     lines += ["", "## Differences against the first session", ""]
     lines += [f"- {n}" for n in _differences(rows)] or ["- none above 10 %"]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ import attrs
 
 from actors.inputs import MIB, BadLine, LineReader, read_bounded, read_jsonl
 from actors.records.kpi import Kpi, decode_kpi
+from actors.records.pairs import PairRow, read_pairs_block
 from actors.records.paths import SessionPaths
 from actors.tools.trades import FillLine, Trade, realized_curve, rebuild_trades
 
@@ -28,13 +29,19 @@ class FillEvents:
     first_skipped: str = ""  # "line N: why", for the report
 
 
-def read_kpi(path: Path) -> Kpi:
-    """A KPI file, checked; InputError (not a small regular file) or ReportError (not a KPI file)."""
+def read_kpi_and_pairs(path: Path) -> tuple[Kpi, tuple[PairRow, ...]]:
+    """A KPI file, checked, and its ``pairs`` block's rows (() without one: a one-pair session); InputError
+    (not a small regular file) or ReportError (not a KPI file, or a ``pairs`` block of the wrong shape)."""
     data = read_bounded(path, KPI_MAX_BYTES)
     try:
-        return decode_kpi(data)
+        return decode_kpi(data), read_pairs_block(data)
     except Exception as exc:  # a decode or validation error, or RecursionError on nested JSON
         raise ReportError(f"{path}: not a KPI file ({type(exc).__name__}: {exc})") from None
+
+
+def read_kpi(path: Path) -> Kpi:
+    """A KPI file, checked; InputError (not a small regular file) or ReportError (not a KPI file)."""
+    return read_kpi_and_pairs(path)[0]
 
 
 def _started(paths: SessionPaths) -> float:
@@ -129,6 +136,7 @@ class Session:
     fills: FillEvents
     premium: tuple[PremiumRow, ...]
     trades: tuple[Trade, ...]
+    pairs: tuple[PairRow, ...] = ()  # the KPI's pairs block (issue 26): () in a one-pair session
 
     @property
     def events(self) -> tuple[FillLine, ...]:
@@ -145,4 +153,5 @@ class Session:
 
 def load_session(paths: SessionPaths) -> Session:
     fills = read_events(paths.fill_events)
-    return Session(paths, read_kpi(paths.kpi), fills, _premium(paths.premium), rebuild_trades(fills.events))
+    kpi, pairs = read_kpi_and_pairs(paths.kpi)
+    return Session(paths, kpi, fills, _premium(paths.premium), rebuild_trades(fills.events), pairs)
