@@ -268,6 +268,10 @@ class Universe:
                 return r
         raise KeyError(pair)
 
+    def rules_by_pair(self) -> dict[Pair, PairRules]:
+        """Every pair's rules, to look up many times (``rules_for`` scans)."""
+        return dict(zip(self.pairs, self.rules))
+
     def drop_counts(self) -> dict[DropReason, int]:
         """How many coins were left out for each reason (only the reasons that occurred, in DropReason's order)."""
         counts = Counter(d.reason for d in self.dropped)

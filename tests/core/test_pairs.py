@@ -192,7 +192,10 @@ def test_all_is_the_intersection_sorted_by_name_with_each_drop_counted():
         DropReason.NO_SPOT: 1,
     }
     assert (u.upbit_krw_markets, u.binance_usdt_symbols) == (9, 9)
-    assert u.rules_for(Pair.of("ETH")) == PairRules(0.01, 0.001, 0.001, 5.0)
+    assert u.rules_for(Pair.of("ETH")) == PairRules(0.01, 0.001, 0.001, 5.0) == u.rules_by_pair()[Pair.of("ETH")]
+    assert list(u.rules_by_pair()) == list(u.pairs)
+    with pytest.raises(KeyError):
+        u.rules_for(Pair.of("ONLYUP"))
     assert u.describe().startswith("4 pairs (Upbit KRW markets 9, Binance USDT symbols 9); left out: excluded 2, ")
     assert u.describe().endswith("pairs: BTC ETH SHIB XRP")
 
