@@ -38,6 +38,8 @@ from actors.sim.books import Level as Level
 from actors.sim.books import SimBook as SimBook
 from actors.sim.books import Walk as Walk
 from actors.sim.books import _tick, diff_of
+from actors.sim.coin_market import CoinMarket
+from actors.sim.coins import catalogue
 from actors.sim.market_model import MarketParams, MarketProcess
 from actors.sim.settings import SimConfig
 
@@ -54,7 +56,8 @@ def _ou_step(x: float, mean: float, std: float, reversion_s: float, dt: float, r
 class StepResult:
     time_ms: int  # exchange clock (epoch ms)
     upbit_changed: tuple[str, ...]  # Upbit codes whose book changed
-    binance_diff: BinanceDiff | None
+    binance_diff: BinanceDiff | None  # BTC's
+    binance_diffs: tuple[tuple[str, BinanceDiff], ...] = ()  # the other symbols' ([sim] coins): (symbol, diff)
 
 
 PROCESS_STREAM = 1  # the fitted processes' draws: their own numpy stream beside the books' random.Random(seed)
@@ -113,9 +116,16 @@ class SimMarket:
                 far_seed=f"{seed}:{BINANCE_BTC}",
             ),
         }
-        self.upbit_codes = (UPBIT_BTC, UPBIT_USDT)
+        self.upbit_codes: tuple[str, ...] = (UPBIT_BTC, UPBIT_USDT)
         self.still: set[str] = set()  # books not stepped (a replay serves recorded ones instead)
         self.update_id = 10_000_000_000 + self.rng.randrange(10**9)
+        # [sim] coins > 0: the other coins (their own streams: the ones above are the same with or without them)
+        self.catalogue = catalogue(cfg.coins)
+        self.coins = CoinMarket(self.catalogue, seed, cfg.step_ms, self.usdt_krw) if cfg.coins else None
+        if self.coins is not None:
+            self.books.update(self.coins.upbit_books)
+            self.books.update(self.coins.binance_books)
+            self.upbit_codes += tuple(self.coins.upbit_books)
         self.step()  # books populated before anyone connects
 
     def depth_factor(self, venue: Venue) -> float:
@@ -182,7 +192,16 @@ class SimMarket:
         diff = None
         if BINANCE_BTC not in self.still:
             diff = self._binance_diff(self.books[BINANCE_BTC].step(mids[BINANCE_BTC], self.depth_factor(Venue.BINANCE)))
-        return StepResult(self.time_ms, tuple(changed), diff)
+        if self.coins is None:
+            return StepResult(self.time_ms, tuple(changed), diff)
+        upbit, diffs = self.coins.step(
+            math.log(self.btc_usdt / self.cfg.btc_usdt),
+            self.usdt_krw,
+            self.premium_bps,
+            self.depth_factor(Venue.UPBIT),
+            self.depth_factor(Venue.BINANCE),
+        )
+        return StepResult(self.time_ms, (*changed, *upbit), diff, diffs)
 
     def _binance_diff(self, moves: BookMoves) -> BinanceDiff | None:
         """The step's diff: one update id per changed level."""
