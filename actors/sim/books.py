@@ -11,10 +11,12 @@ import bisect
 import itertools
 import math
 import random
+import zlib
 from array import array
 from typing import Iterator
 
 import attrs
+import numpy as np
 
 
 def _tick(usual: float, price: float) -> float:
@@ -57,21 +59,24 @@ class _FarBook:
         key = (sign, index)
         block = self._blocks.pop(key, None)
         if block is None:
-            spec = self._spec
-            rng = random.Random(f"{self._seed}:{sign}:{index}")
-            ticks, sizes = array("q"), array("d")
-            t, end = index * FAR_BLOCK_TICKS, (index + 1) * FAR_BLOCK_TICKS
-            while True:
-                t += 1 + int(rng.expovariate(1.0 / spec.far_gap_ticks))
-                if t >= end:
-                    break
-                ticks.append(t)
-                sizes.append(max(spec.lot, round(spec.size_scale * rng.lognormvariate(0.0, 0.6) / spec.lot) * spec.lot))
-            block = ticks, sizes
+            block = self._generate(sign, index)
             if len(self._blocks) >= FAR_BLOCKS_KEPT:
                 del self._blocks[next(iter(self._blocks))]
         self._blocks[key] = block
         return block
+
+    def _generate(self, sign: int, index: int) -> tuple[array[int], array[float]]:
+        spec = self._spec
+        rng = random.Random(f"{self._seed}:{sign}:{index}")
+        ticks, sizes = array("q"), array("d")
+        t, end = index * FAR_BLOCK_TICKS, (index + 1) * FAR_BLOCK_TICKS
+        while True:
+            t += 1 + int(rng.expovariate(1.0 / spec.far_gap_ticks))
+            if t >= end:
+                break
+            ticks.append(t)
+            sizes.append(max(spec.lot, round(spec.size_scale * rng.lognormvariate(0.0, 0.6) / spec.lot) * spec.lot))
+        return ticks, sizes
 
     def levels(self, sign: int, after: int, until: int | None = None) -> Iterator[tuple[int, float]]:
         """(tick, size) of the far levels whose key (``sign * tick``) is in (after, until], best first."""
@@ -94,6 +99,23 @@ class _FarBook:
                         return
                     yield ticks[j], sizes[j]
                 index -= 1
+
+
+class _NumpyFarBook(_FarBook):
+    """A far book whose blocks numpy draws (a hundred times faster, other numbers): the many coins' books, whose
+    blocks hold most of their ticks. The one-coin market's BTC book keeps ``_FarBook``'s numbers."""
+
+    def _generate(self, sign: int, index: int) -> tuple[array[int], array[float]]:
+        spec = self._spec
+        rng = np.random.default_rng(zlib.crc32(f"{self._seed}:{sign}:{index}".encode()))
+        start, end = index * FAR_BLOCK_TICKS, (index + 1) * FAR_BLOCK_TICKS
+        gaps = 1 + np.floor(
+            rng.exponential(spec.far_gap_ticks, int(FAR_BLOCK_TICKS / (1 + spec.far_gap_ticks) * 1.5) + 64)
+        )
+        ticks = start + np.cumsum(gaps).astype(np.int64)
+        ticks = ticks[ticks < end]
+        lots = np.round(spec.size_scale * rng.lognormal(0.0, 0.6, len(ticks)) / spec.lot)
+        return array("q", ticks.tolist()), array("d", (np.maximum(1.0, lots) * spec.lot).tolist())
 
 
 @attrs.frozen
@@ -124,7 +146,9 @@ class SimBook:
     touch, trimmed; far levels crossed by a jump) is in the step's changes, so a client that read far levels (a
     deep REST snapshot) and follows the changes holds the same book."""
 
-    def __init__(self, spec: BookSpec, rng: random.Random, far_seed: str | None = None) -> None:
+    def __init__(
+        self, spec: BookSpec, rng: random.Random, far_seed: str | None = None, *, numpy_far: bool = False
+    ) -> None:
         self.spec = spec
         self._rng = rng
         self._decimals = max(0, -math.floor(math.log10(spec.tick)))
@@ -132,7 +156,7 @@ class SimBook:
         self.asks: dict[int, float] = {}
         # each side's ticks best first, as keys ``sign * tick`` ascending (bids -tick, asks tick)
         self._keys: dict[int, list[int]] = {-1: [], 1: []}
-        self._far = _FarBook(far_seed, spec) if far_seed is not None else None
+        self._far = None if far_seed is None else (_NumpyFarBook if numpy_far else _FarBook)(far_seed, spec)
 
     def _size(self, depth_factor: float) -> float:
         spec = self.spec

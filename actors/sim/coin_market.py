@@ -45,7 +45,7 @@ def _binance_book(coin: CoinSpec, seed: int, rng: random.Random) -> SimBook:
     lot = binance_step(coin.price_usdt)
     size = max(lot, round(coin.level_usdt / coin.price_usdt / lot) * lot)
     spec = BookSpec(binance_tick(coin.price_usdt), lot, BINANCE_LEVELS, 0.5, size, 3, far_gap_ticks=1.0)
-    return SimBook(spec, rng, far_seed=f"{seed}:{coin.binance_symbol}")
+    return SimBook(spec, rng, far_seed=f"{seed}:{coin.binance_symbol}", numpy_far=True)
 
 
 class CoinMarket:
@@ -81,7 +81,8 @@ class CoinMarket:
         self._binance_at = [(i, c.binance_symbol) for i, c in enumerate(coins) if c.on_binance]
         self._first = True
 
-    def _advance(self, btc_log_return: float, usdt_krw: float, market_premium_bps: float) -> None:
+    def advance(self, btc_log_return: float, usdt_krw: float, market_premium_bps: float) -> None:
+        """The coins' processes one step on (their books stay): ``step`` does this first."""
         n = len(self.coins)
         normal = self._np.standard_normal((2, n))
         self._own_log += self._vol * normal[0]
@@ -108,7 +109,7 @@ class CoinMarket:
         binance_depth: float,
     ) -> tuple[tuple[str, ...], tuple[tuple[str, BinanceDiff], ...]]:
         """One step: (the Upbit codes whose book changed, each changed Binance symbol's diff)."""
-        self._advance(btc_log_return, usdt_krw, market_premium_bps)
+        self.advance(btc_log_return, usdt_krw, market_premium_bps)
         upbit_active, binance_active = self._active()
         changed: list[str] = []
         upbit_mid = self.upbit_mid.tolist()

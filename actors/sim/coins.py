@@ -199,7 +199,8 @@ def _coin(
     """A coin's character from its name; ``rank`` (0: the most liquid) scales its depth and activity."""
     rng = random.Random(f"coin:{base}")
     stable = base in STABLE_NAMES
-    liquidity = math.exp(-rank / 25.0) * math.exp(0.5 * rng.gauss(0.0, 1.0))
+    character = math.exp(0.5 * rng.gauss(0.0, 1.0))  # above 1: deeper and busier than its rank says
+    depth, busy = math.exp(-rank / 60.0) * character, math.exp(-rank / 30.0) * character
     return CoinSpec(
         base=base,
         korean_name=korean,
@@ -210,8 +211,8 @@ def _coin(
         stable=stable,
         beta=0.0 if stable else rng.uniform(0.6, 1.4),
         vol_bps_per_sqrt_s=0.05 if stable else 1.5 * math.exp(0.4 * rng.gauss(0.0, 1.0)) * (1.0 + min(rank, 100) / 100),
-        level_usdt=max(50.0, (500.0 if stable else 3_000.0) * liquidity),
-        activity=min(1.0, max(0.05, 1.2 * liquidity)),
+        level_usdt=max(20.0, (500.0 if stable else 3_000.0) * depth),
+        activity=min(1.0, max(0.05, 1.2 * busy)),
         premium_mean_bps=rng.gauss(0.0, 3.0) if stable else rng.gauss(0.0, 30.0),
         premium_std_bps=rng.uniform(1.0, 3.0) if stable else rng.uniform(10.0, 60.0),
         premium_reversion_s=rng.uniform(30.0, 600.0),
