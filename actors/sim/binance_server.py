@@ -17,6 +17,11 @@ PROTOCOLS.md §2.8:
 - Control messages SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY with
   ``{"result":…,"id":…}`` or ``{"error":{"code":…,"msg":…},"id":…}``; non-JSON closes with 1008;
   more than ``binance_ws_messages_per_s`` (5) client messages in a second closes with 1008 "Too many requests".
+- At most ``binance_streams_per_connection`` (1024) streams on a connection: a SUBSCRIBE past it is refused whole
+  with an error reply, a URL naming more is closed with 1008 (docs/simulator.md, the exchanges' limits).
+- With ``[sim] coins = N`` every coin's symbol is served too: ``@depth@100ms`` and ``@bookTicker`` streams (any
+  number on one connection), depth snapshots, and ``GET /api/v3/exchangeInfo`` (weight 20, ``actors.sim.listings``);
+  a symbol listed there without a book (not TRADING, not quoted in USDT) answers an empty book.
 - A ping every 20 s carrying the time in ms; no pong within 60 s closes with 1008 "Pong timeout".
 - Connections are cut after ``max_connection_s`` (24 h).
 - ``GET /api/v3/depth?symbol=&limit=`` (limit default 100, capped at 5000; the model's book is that

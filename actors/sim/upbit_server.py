@@ -14,6 +14,8 @@
   and the close (what Upbit sends is not documented nor observed: this is our choice, in its error shape);
   more than ``upbit_connects_per_s`` (5) connects in a second from one IP are refused at the handshake with
   HTTP 429 (Upbit's documented answer past a limit).
+- REST (``serve_upbit_rest``, its own port): ``GET /v1/market/all`` only, the listing (``actors.sim.listings``), at
+  most 10 requests a second per IP (the ``market`` group; more: HTTP 429).
 - Text ``PING`` starts ``{"status":"UP"}`` every 10 s. A connection with no frame either way for
   ``upbit_idle_timeout_s`` (wire: about 60 s; the docs say 120 s) is dropped without a close frame (the
   client sees 1006). Any frame counts: the client's messages, its protocol pings and pongs (which the
