@@ -17,6 +17,11 @@ PROTOCOLS.md §2.8:
 - Control messages SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY with
   ``{"result":…,"id":…}`` or ``{"error":{"code":…,"msg":…},"id":…}``; non-JSON closes with 1008;
   more than ``binance_ws_messages_per_s`` (5) client messages in a second closes with 1008 "Too many requests".
+- At most ``binance_streams_per_connection`` (1024) streams on a connection: a SUBSCRIBE past it is refused whole
+  with an error reply, a URL naming more is closed with 1008 (docs/simulator.md, the exchanges' limits).
+- With ``[sim] coins = N`` every coin's symbol is served too: ``@depth@100ms`` and ``@bookTicker`` streams (any
+  number on one connection), depth snapshots, and ``GET /api/v3/exchangeInfo`` (weight 20, ``actors.sim.listings``);
+  a symbol listed there without a book (not TRADING, not quoted in USDT) answers an empty book.
 - A ping every 20 s carrying the time in ms; no pong within 60 s closes with 1008 "Pong timeout".
 - Connections are cut after ``max_connection_s`` (24 h).
 - ``GET /api/v3/depth?symbol=&limit=`` (limit default 100, capped at 5000; the model's book is that
@@ -40,7 +45,8 @@ from actors.core.venues.binance_weight import depth_weight
 from actors.core.vocabulary import Venue
 from actors.net.http import client_host, serve_http
 from actors.net.ws import WsConn, WsRequest, serve_ws
-from actors.sim.exchange import FaultTarget, MarketHolder, SimHub
+from actors.sim import listings
+from actors.sim.exchange import FaultTarget, MarketHolder, ServedBook, ServedMarket, SimHub
 from actors.sim.limits import RateWindow
 from actors.sim.model import BinanceDiff, Level, SimMarket, StepResult
 from actors.sim.settings import FaultConfig
@@ -48,6 +54,7 @@ from actors.sim.settings import FaultConfig
 _STREAM_RE = re.compile(r"^[a-z0-9]+@[a-zA-Z0-9_@]+$")
 _PARTIAL_RE = re.compile(r"^depth(5|10|20)(@100ms)?$")
 SLOW_DEPTH_STEPS = 10  # @depth without @100ms: one frame a second
+EXCHANGE_INFO_WEIGHT = 20
 
 
 def _num(x: float) -> str:
@@ -99,12 +106,19 @@ class _Session(FaultTarget):
         self._slow_count = 0
         self._last_touch: tuple[Level, Level] | None = None
         self._incoming = RateWindow(hub.cfg.binance_ws_messages_per_s)
+        self._subscribed: set[str] = set()  # ``streams`` as a set: the many-coin steps look names up in it
         for s in streams:
             self._add(s)
 
     def _add(self, stream: str) -> None:
-        if stream not in self.streams:
+        if stream not in self._subscribed:
             self.streams.append(stream)
+            self._subscribed.add(stream)
+
+    def _remove(self, stream: str) -> None:
+        if stream in self._subscribed:
+            self.streams.remove(stream)
+            self._subscribed.discard(stream)
 
     async def _emit(self, stream: str, payload: str) -> None:
         if self.combined:
@@ -148,6 +162,19 @@ class _Session(FaultTarget):
                     f'{{"lastUpdateId":{self.hub.market.update_id},"bids":{_levels(bids)},"asks":{_levels(asks)}}}',
                 )
 
+    async def on_coins(self, diffs: tuple[tuple[str, BinanceDiff], ...]) -> None:
+        """Send the other coins' step ([sim] coins): each subscribed symbol's tickers, then its diff."""
+        subscribed, time_ms = self._subscribed, self.hub.market.time_ms
+        for symbol, diff in diffs:
+            sym = symbol.lower()
+            ticker_stream = sym + "@bookTicker"
+            if ticker_stream in subscribed:
+                for update_id, bid, ask in diff.touches():
+                    await self._emit(ticker_stream, _book_ticker(symbol, update_id, bid, ask))
+            depth_stream = sym + "@depth@100ms"
+            if depth_stream in subscribed:
+                await self._emit(depth_stream, diff_payload(symbol, time_ms, diff))
+
     def _touches(self, changes: BinanceDiff) -> list[tuple[int, Level, Level]]:
         """The step's tickers: every change of the top within it, or (a recorded diff, whose order within
         is unknown) the top after it if it changed."""
@@ -175,6 +202,8 @@ class _Session(FaultTarget):
                 self.skip_next_diff, diff = False, None  # lost on the way: the client sees a gap
             if not self.stalled:
                 await self.on_step(changes, diff)
+                if step.binance_diffs:
+                    await self.on_coins(step.binance_diffs)
             await self.apply_faults()  # after this step's data, so it follows a consistent stream
 
         await self.hub.follow(on_step)
@@ -241,11 +270,14 @@ class _Session(FaultTarget):
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             if not isinstance(params, list) or not all(isinstance(p, str) and _STREAM_RE.match(p) for p in params):
                 return {"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": rid}
+            limit = self.hub.cfg.binance_streams_per_connection
+            if method == "SUBSCRIBE" and len(self._subscribed | set(params)) > limit:
+                return {"error": {"code": 2, "msg": f"Invalid request: more than {limit} streams"}, "id": rid}
             for p in params:
                 if method == "SUBSCRIBE":
                     self._add(p)
-                elif p in self.streams:
-                    self.streams.remove(p)
+                else:
+                    self._remove(p)
             return {"result": None, "id": rid}
         if method == "LIST_SUBSCRIPTIONS":
             return {"result": list(self.streams), "id": rid}
@@ -301,6 +333,9 @@ async def serve_binance_ws(
             await request.reject(404)
             return
         conn = await request.accept()
+        if len(set(route[1])) > cfg.binance_streams_per_connection:
+            await conn.close(1008, f"Too many streams: at most {cfg.binance_streams_per_connection}")
+            return
         with _Session(hub, conn, symbol, *route) as session:
             await _run_session(session)
 
@@ -329,6 +364,8 @@ async def serve_binance_ws(
 def request_weight(target: str) -> int:
     """A request's weight: a depth snapshot's by its limit (default 100, capped at 5000), anything else 1."""
     parts = urlsplit(target)
+    if parts.path == "/api/v3/exchangeInfo":
+        return EXCHANGE_INFO_WEIGHT
     if parts.path != "/api/v3/depth":
         return 1
     limit = parse_qs(parts.query).get("limit", ["100"])[0]
@@ -347,9 +384,26 @@ def _refusal_body(status: int, limit: int) -> bytes:
     )
 
 
-def rest_response(hub: MarketHolder, symbol: str, target: str) -> tuple[int, dict[str, str], bytes]:
-    """Answer one REST request: (status, headers, body)."""
+def _book(market: ServedMarket, symbol: str, requested: str) -> tuple[ServedBook | None, int]:
+    """The book a depth request names, and its last update id: the served symbol's, or another coin's ([sim]
+    coins); (None, 0) for any other name (listed without a book, or unknown)."""
+    if requested == symbol:
+        return market.books[symbol], market.update_id
+    coins = market.coins if isinstance(market, SimMarket) else None
+    if coins is not None and requested in coins.binance_books:
+        return coins.binance_books[requested], coins.update_ids[requested]
+    return None, 0
+
+
+def rest_response(
+    hub: MarketHolder, symbol: str, target: str, weight_per_min: int = 6_000
+) -> tuple[int, dict[str, str], bytes]:
+    """Answer one REST request: (status, headers, body); ``weight_per_min``: the limit exchangeInfo states."""
     parts = urlsplit(target)
+    cat = listings.catalogue_of(hub.market)
+    if parts.path == "/api/v3/exchangeInfo":
+        status, body = listings.exchange_info(cat, symbol, parts.query, hub.market.time_ms, weight_per_min)
+        return status, {}, body
     if parts.path != "/api/v3/depth":
         return 404, {}, b'{"code":-1,"msg":"Not found."}'
     query = parse_qs(parts.query)
@@ -360,14 +414,15 @@ def rest_response(hub: MarketHolder, symbol: str, target: str) -> tuple[int, dic
             {},
             (b'{"code":-1102,"msg":"Mandatory parameter \'symbol\' was not sent, was empty/null, or malformed."}'),
         )
-    if requested != symbol:
-        return 400, {}, b'{"code":-1121,"msg":"Invalid symbol."}'
+    book, update_id = _book(hub.market, symbol, requested)
+    if book is None and requested not in listings.listed_symbols(cat, symbol):
+        return 400, {}, listings.INVALID_SYMBOL
     try:
         limit = min(int(query.get("limit", ["100"])[0]), 5000)
     except ValueError:
         return 400, {}, b'{"code":-1100,"msg":"Illegal characters found in parameter \'limit\'."}'
-    bids, asks = hub.market.books[symbol].top(max(limit, 1))
-    body = (f'{{"lastUpdateId":{hub.market.update_id},"bids":{_levels(bids)},"asks":{_levels(asks)}}}').encode()
+    bids, asks = ([], []) if book is None else book.top(max(limit, 1))
+    body = (f'{{"lastUpdateId":{update_id},"bids":{_levels(bids)},"asks":{_levels(asks)}}}').encode()
     return 200, {"X-MBX-USED-WEIGHT-1M": str(depth_weight(limit))}, body
 
 
@@ -388,7 +443,7 @@ async def serve_binance_rest(
         if now < hub.rest_slow_until:
             await trio.sleep_until(hub.rest_slow_until)
         await hub.wait_book()
-        answer = rest_response(hub, symbol, target)
+        answer = rest_response(hub, symbol, target, hub.cfg.binance_rest_weight_per_min)
         if answer[0] == 200 and hub.cfg.binance_overlap_after_snapshot:
             for session in hub.targets[Venue.BINANCE]:  # the snapshot's client is one of them; the others do not mind
                 if isinstance(session, _Session):

@@ -41,6 +41,7 @@ class SimEndpoints:
     upbit_url: str
     binance_ws_url: str
     binance_rest_url: str
+    upbit_rest_url: str = ""  # Upbit's quotation REST (the listing, /v1/market/all); "" where none is served
 
 
 @attrs.frozen
@@ -126,6 +127,7 @@ class SimHub:
         self.rest_fail_until = -math.inf
         self.rest_limiter = WeightLimiter(cfg.binance_rest_weight_per_min, cfg.binance_ban_s)  # per client IP
         self.upbit_connects: dict[str, RateWindow] = {}  # per client IP
+        self.upbit_rest_rates: dict[str, RateWindow] = {}  # per client IP: Upbit's REST market group
 
     def statistics(self) -> HubStatistics:
         """A frozen snapshot of the counters."""

@@ -110,3 +110,7 @@ class RateWindow:
         while recent and recent[0] <= now - 1.0:
             recent.popleft()
         return len(recent) <= self.per_s
+
+    def recent(self) -> tuple[float, ...]:
+        """The times of the events counted within the last second of the latest ``allow``."""
+        return tuple(self._recent)

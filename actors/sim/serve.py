@@ -13,7 +13,7 @@ from actors.sim.binance_server import serve_binance_rest, serve_binance_ws
 from actors.sim.exchange import SimEndpoints, SimHub
 from actors.sim.model import BINANCE_BTC, SimMarket
 from actors.sim.settings import SimConfig
-from actors.sim.upbit_server import serve_upbit
+from actors.sim.upbit_server import serve_upbit, serve_upbit_rest
 
 
 @attrs.frozen
@@ -23,6 +23,7 @@ class SimPorts:
     upbit: int = 0
     binance_ws: int = 0
     binance_rest: int = 0
+    upbit_rest: int = 0
 
 
 ANY_PORTS = SimPorts()
@@ -73,11 +74,15 @@ async def serve_hub(
         upbit_port = await nursery.start(serve_upbit, hub, host, ports.upbit)
         ws_port = await nursery.start(serve_binance_ws, hub, host, ports.binance_ws, binance_symbol)
         rest_port = await nursery.start(serve_binance_rest, hub, host, ports.binance_rest, binance_symbol)
+        upbit_rest_port = await nursery.start(serve_upbit_rest, hub, host, ports.upbit_rest)
         nursery.start_soon(hub.run_clock)
         nursery.start_soon(hub.run_faults)
         at = _url_host(host)
         endpoints = SimEndpoints(
-            f"ws://{at}:{upbit_port}/websocket/v1", f"ws://{at}:{ws_port}", f"http://{at}:{rest_port}"
+            f"ws://{at}:{upbit_port}/websocket/v1",
+            f"ws://{at}:{ws_port}",
+            f"http://{at}:{rest_port}",
+            f"http://{at}:{upbit_rest_port}",
         )
         logger.bind(actor="sim").info("embedded exchange on {} ({})", endpoints, type(hub.market).__name__)
         task_status.started(endpoints)

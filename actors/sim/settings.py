@@ -13,6 +13,7 @@ from actors.core.rules import at_least, between, non_negative, positive
 from actors.core.vocabulary import Venue
 
 ping_period = at_least(1.0)  # a ping loop's period (feeds.upbit.ping_interval_s, sim.binance_ping_interval_s)
+MAX_COINS = 1_000  # [sim] coins: beyond the ~200 coins the two venues share, and beyond one core
 MAX_FAULT_RATE_PER_MIN = 600.0  # 10 a second: one every market step at the default step_ms
 
 
@@ -125,6 +126,11 @@ class SimConfig:
     binance_ws_messages_per_s: int = attrs.field(default=5, validator=between(0, 10_000, "an integer"))
     upbit_messages_per_s: int = attrs.field(default=5, validator=between(0, 10_000, "an integer"))
     upbit_connects_per_s: int = attrs.field(default=5, validator=between(0, 10_000, "an integer"))
+    # Binance: streams one connection may carry (more: a SUBSCRIBE is refused, a URL naming more is closed 1008)
+    binance_streams_per_connection: int = attrs.field(default=1_024, validator=between(1, 100_000, "an integer"))
+    # the many-coin market (docs/simulator.md): this many coins beside BTC on both venues, with the listings'
+    # stablecoins, one-venue coins, alias and non-USDT symbols; 0: the one-coin market, exactly as before
+    coins: int = attrs.field(default=0, validator=between(0, MAX_COINS, "an integer"))
     faults: tuple[FaultConfig, ...] = ()
     fault_rate_per_min: float = attrs.field(default=0.0, validator=between(0, MAX_FAULT_RATE_PER_MIN))  # seeded
     fault_kinds: tuple[FaultKind, ...] = (

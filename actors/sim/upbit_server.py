@@ -14,6 +14,8 @@
   and the close (what Upbit sends is not documented nor observed: this is our choice, in its error shape);
   more than ``upbit_connects_per_s`` (5) connects in a second from one IP are refused at the handshake with
   HTTP 429 (Upbit's documented answer past a limit).
+- REST (``serve_upbit_rest``, its own port): ``GET /v1/market/all`` only, the listing (``actors.sim.listings``), at
+  most 10 requests a second per IP (the ``market`` group; more: HTTP 429).
 - Text ``PING`` starts ``{"status":"UP"}`` every 10 s. A connection with no frame either way for
   ``upbit_idle_timeout_s`` (wire: about 60 s; the docs say 120 s) is dropped without a close frame (the
   client sees 1006). Any frame counts: the client's messages, its protocol pings and pongs (which the
@@ -27,13 +29,16 @@ import functools
 import json
 from decimal import Decimal
 from typing import Iterable
+from urllib.parse import urlsplit
 
 import attrs
 import trio
 from loguru import logger
 
 from actors.core.vocabulary import Venue
+from actors.net.http import client_host, serve_http
 from actors.net.ws import WatchedConn, WsRequest, serve_ws
+from actors.sim import listings
 from actors.sim.exchange import FaultTarget, MarketHolder, SimHub
 from actors.sim.limits import RateWindow
 from actors.sim.model import UPBIT_BTC, UPBIT_USDT, StepResult
@@ -294,3 +299,35 @@ async def serve_upbit(
             nursery.start_soon(session.idle_watchdog, hub.cfg.upbit_idle_timeout_s)
 
     await serve_ws(handler, host, port, task_status=task_status)
+
+
+# -- REST ------------------------------------------------------------------------------------------
+
+MARKET_GROUP_PER_S = 10  # Upbit's quotation REST "market" group: requests a second per IP (MULTIPAIR.md §1)
+
+
+def _remaining(rate: RateWindow, now: float) -> str:
+    """Upbit's ``Remaining-Req`` header: the requests left in the market group this second."""
+    used = sum(1 for t in rate.recent() if t > now - 1.0)
+    return f"group=market; min=1800; sec={max(0, rate.per_s - used)}"
+
+
+async def serve_upbit_rest(
+    hub: SimHub, host: str, port: int, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Upbit's quotation REST, the listing only: ``GET /v1/market/all[?isDetails=true]`` (``actors.sim.listings``),
+    at most ``MARKET_GROUP_PER_S`` requests a second per client IP (more: HTTP 429, Upbit's answer past a limit)."""
+
+    async def respond(target: str) -> tuple[int, dict[str, str], bytes]:
+        now = trio.current_time()
+        rate = hub.upbit_rest_rates.setdefault(client_host(), RateWindow(MARKET_GROUP_PER_S))
+        allowed = rate.allow(now)
+        headers = {"Remaining-Req": _remaining(rate, now)}
+        if not allowed:
+            return 429, headers, b'{"error":{"name":"too_many_requests","message":"Too many requests."}}'
+        parts = urlsplit(target)
+        if parts.path != "/v1/market/all":
+            return 404, headers, b'{"error":{"name":"not_found","message":"Not found."}}'
+        return 200, headers, listings.market_all(listings.catalogue_of(hub.market), parts.query)
+
+    await serve_http(respond, host, port, task_status=task_status)
