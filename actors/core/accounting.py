@@ -91,7 +91,14 @@ class Accounts:
         order, fill = leg.order, leg.fill
         if fill.filled_qty > 0:
             self.portfolio.apply(
-                leg.venue, order.side, fill.filled_qty, fill.avg_price or 0.0, leg.quote_ccy, leg.fee, leg.fee_ccy
+                leg.venue,
+                order.side,
+                fill.filled_qty,
+                fill.avg_price or 0.0,
+                leg.quote_ccy,
+                leg.fee,
+                leg.fee_ccy,
+                leg.base,
             )
         btc, cash = leg.moved()
         trade.take(order.on_krw, btc, cash, fill.avg_price)

@@ -43,9 +43,10 @@ class LegFill:
     book: BookView  # the book it met (its venue and symbol)
     fill: Fill
     fee: float
-    fee_ccy: Currency
+    fee_ccy: Currency | str  # a coin's fee (a Binance BUY's) is in the pair's base coin: Currency.BTC for BTC
     at: float  # when it met the book: its arrival, or the view's time when that is later
     fill_model: str  # the model that filled it ("simple" for a hedge, which walks the depth)
+    base: str = "BTC"  # the coin it traded: its pair's base
 
     # what the ledger reads of a fill (actors.core.ledger.FillFlows)
     @property
@@ -69,10 +70,10 @@ class LegFill:
         return self.venue.quote
 
     def moved(self) -> tuple[float, float]:
-        """(BTC, quote cash) it moved on its venue, each net of the fee paid in it: + received, - paid."""
+        """(coin, quote cash) it moved on its venue, each net of the fee paid in it: + received, - paid."""
         sign = 1 if self.order.side == Side.BUY else -1
         price = self.fill.avg_price or 0.0
-        btc = sign * self.fill.filled_qty - (self.fee if self.fee_ccy is Currency.BTC else 0.0)
+        btc = sign * self.fill.filled_qty - (self.fee if self.fee_ccy == self.base else 0.0)
         cash = -sign * self.fill.filled_qty * price - (self.fee if self.fee_ccy == self.quote_ccy else 0.0)
         return btc, cash
 
@@ -221,10 +222,13 @@ class Execution:
         else:
             fill = self.fill_model.fill(levels, order.side, order.qty, limit, zone)
         self.memory.record(book.venue, order.side, shown, fill)
-        fee, fee_ccy = (
+        fee, charged = (
             (0.0, Venue(book.venue).quote)
             if fill.filled_qty == 0
             else self.params.fees.charge(book.venue, order.side, fill.filled_qty, fill.avg_price or 0.0)
         )
+        base = view.pair.base
+        # Fees says BTC for the coin a fill trades: the pair's base (BTC itself for the one-pair session)
+        fee_ccy: Currency | str = base if charged is Currency.BTC and base != Currency.BTC else charged
         model = "simple" if order.leg is Leg.HEDGE else self.fill_model.name
-        return LegFill(order=order, book=book, fill=fill, fee=fee, fee_ccy=fee_ccy, at=at, fill_model=model)
+        return LegFill(order=order, book=book, fill=fill, fee=fee, fee_ccy=fee_ccy, at=at, fill_model=model, base=base)

@@ -431,7 +431,7 @@ class Trader:
             side, qty = order
             if leg is Leg.HEDGE:
                 qty = min(qty, self.risk.max_notional_usdt / (view.usdt_leg.mid or math.inf))
-            if self.checks.shortfall(self.accounts.portfolio, book, side, qty) is not None:
+            if self.checks.shortfall(self.accounts.portfolio, book, side, qty, view.pair.base) is not None:
                 self.accounts.refuse(Refusal.EXIT_BUDGET)
                 continue
             exit_round = attempt if leg is Leg.EXIT else 0
