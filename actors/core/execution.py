@@ -21,6 +21,7 @@ from actors.core.book import BookView, Level
 from actors.core.fills import Fees, Fill, FillModel, LiquidityMemory, Lots, limit_price, walk
 from actors.core.l2source import MockBook, leg_levels
 from actors.core.market import MarketView
+from actors.core.portfolio import Portfolio
 from actors.core.sizing import within_limit
 from actors.core.trade import Order, Prediction, Trade
 from actors.core.vocabulary import Currency, L2Source, Leg, LegRisk, Side, Venue, Zone
@@ -88,6 +89,8 @@ class Execution:
     mock_seed: int  # the mock book's stream (l2_source = "mock")
     pending: list[Order] = attrs.field(factory=list)
     memory: LiquidityMemory = attrs.field(factory=LiquidityMemory)
+    # balances a market's pairs share (MarketTrader): each leg in flight holds what it may spend of them
+    shared: Portfolio | None = attrs.field(default=None, init=False)
     _rng: random.Random = attrs.field(init=False)
     _mock: MockBook | None = attrs.field(init=False)
 
@@ -189,8 +192,24 @@ class Execution:
             child=child,
             attempt=attempt,
             hedge_cost_bps=hedge_cost,
+            held=None if self.shared is None else self._hold(book, side, qty, view.pair.base),
         )
         self.pending.append(order)
+
+    def _hold(self, book: BookView, side: Side, qty: float, base: str) -> tuple[str, str, float] | None:
+        """Hold on the shared balances what a leg of ``qty`` may spend: a BUY its quote at the limit price with
+        its fee, a SELL the coin; released when the leg fills (``fill``)."""
+        assert self.shared is not None
+        if side == Side.SELL:
+            held = (str(book.venue), base, qty)
+        elif book.asks:
+            worst = book.asks[0][0] * (1 + self.max_slippage_bps / 1e4)
+            fee = 1 + self.params.fees.rate_bps(book.venue) / 1e4
+            held = (str(book.venue), str(Venue(book.venue).quote), qty * worst * fee)
+        else:
+            return None
+        self.shared.hold(*held)
+        return held
 
     def due_at(self) -> float | None:
         """The earliest arrival of a leg in flight."""
@@ -209,6 +228,9 @@ class Execution:
         and remember what it took."""
         book = view.krw_leg if order.on_krw else view.usdt_leg
         assert book is not None and view.krw_leg is not None and view.usdt_leg is not None
+        if self.shared is not None and order.held is not None:
+            venue, asset, amount = order.held
+            self.shared.hold(venue, asset, -amount)
         at = max(view.at, order.arrive_at)
         others = {view.krw_leg.venue: view.krw_leg, view.usdt_leg.venue: view.usdt_leg}
         shown = leg_levels(self.l2_source, book, others, order.side == Side.BUY, at, self._mock)

@@ -18,6 +18,9 @@ class Portfolio:
     balances: dict[str, dict[str, float]]  # venue -> asset -> amount
     initial: dict[str, dict[str, float]] = attrs.field(init=False)
     fees_paid: dict[tuple[str, str], float] = attrs.field(factory=dict)  # (venue, currency) -> amount
+    # (venue, asset) -> what the legs in flight may spend of it: balances a market's pairs share are held for the
+    # legs sent until they fill, so two pairs' entries cannot both count on the same KRW (none in one pair's session)
+    reserved: dict[tuple[str, str], float] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self.initial = {venue: dict(assets) for venue, assets in self.balances.items()}
@@ -46,14 +49,26 @@ class Portfolio:
     ) -> str | None:
         """Why this leg of ``qty`` ``base`` cannot be paid for (``quote_fee``: its fee when charged in the quote),
         or None."""
-        assets = self.balances[venue]
         if side == BUY:
             need = qty * price + quote_fee
-            if assets[quote] + 1e-9 < need:
-                return f"{venue} {quote} {assets[quote]:.8g} < {need:.8g} needed"
-        elif (held := assets.get(base, 0.0)) + 1e-12 < qty:
+            if (cash := self.available(venue, quote)) + 1e-9 < need:
+                return f"{venue} {quote} {cash:.8g} < {need:.8g} needed"
+        elif (held := self.available(venue, base)) + 1e-12 < qty:
             return f"{venue} {base} {held:.8g} < {qty:.8g} needed"
         return None
+
+    def available(self, venue: str, asset: str) -> float:
+        """The balance of ``asset`` on ``venue`` less what legs in flight hold of it (``reserved``)."""
+        return self.balances[venue].get(asset, 0.0) - self.reserved.get((venue, asset), 0.0)
+
+    def hold(self, venue: str, asset: str, amount: float) -> None:
+        """Hold ``amount`` of ``asset`` for a leg in flight (a negative amount releases it)."""
+        key = (venue, asset)
+        left = self.reserved.get(key, 0.0) + amount
+        if abs(left) > 1e-12:
+            self.reserved[key] = left
+        else:
+            self.reserved.pop(key, None)
 
     def apply(
         self,

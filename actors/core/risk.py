@@ -114,14 +114,14 @@ class OrderChecks:
         room = self.limits.max_notional_usdt / (view.usdt_leg.mid or math.inf)
         base = view.pair.base
         for book, side in ((view.krw_leg, direction.krw_side), (view.usdt_leg, direction.usdt_side)):
-            assets = portfolio.balances[book.venue]
             held = moved(portfolio, book.venue, base)
             room = min(room, self.limits.max_position_btc - (held if side == Side.BUY else -held))
             if side == Side.SELL:
-                room = min(room, assets.get(base, 0.0))
+                room = min(room, portfolio.available(book.venue, base))
             else:
                 worst = book.asks[0][0] * (1 + self.max_slippage_bps / 1e4)
-                room = min(room, assets[Venue(book.venue).quote] / (worst * (1 + self.fees.rate_bps(book.venue) / 1e4)))
+                cash = portfolio.available(book.venue, Venue(book.venue).quote)
+                room = min(room, cash / (worst * (1 + self.fees.rate_bps(book.venue) / 1e4)))
         return max(room, 0.0)
 
 
