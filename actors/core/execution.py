@@ -70,6 +70,10 @@ class LegFill:
     def quote_ccy(self) -> Currency:
         return self.venue.quote
 
+    @property
+    def base_ccy(self) -> str:
+        return self.base
+
     def moved(self) -> tuple[float, float]:
         """(coin, quote cash) it moved on its venue, each net of the fee paid in it: + received, - paid."""
         sign = 1 if self.order.side == Side.BUY else -1

@@ -65,7 +65,7 @@ class Portfolio:
         """Hold ``amount`` of ``asset`` for a leg in flight (a negative amount releases it)."""
         key = (venue, asset)
         left = self.reserved.get(key, 0.0) + amount
-        if abs(left) > 1e-12:
+        if abs(left) > 1e-9 * max(1.0, abs(amount)):  # a release leaves float rounding: nothing held
             self.reserved[key] = left
         else:
             self.reserved.pop(key, None)

@@ -14,6 +14,7 @@ from actors.core.fills import CalibratedFillModel, Lots
 from actors.core.kpi import Dispersion, RunningStats
 from actors.core.ledger import NO_INVENTORY, FlowTotals, InventoryRows, InventorySample
 from actors.core.market import MarketView
+from actors.core.pairs import Pair
 from actors.core.refusals import Refusal
 from actors.core.trade import Trade
 from actors.core.vocabulary import Currency, L2Source, Leg, LegRisk, Side, Sizing, Venue, Zone
@@ -213,10 +214,32 @@ class TraderStatistics:
     inventory_interval_s: float = 0.0  # the spacing of those samples now
     inventory_now: InventorySample | None = None  # the same at the latest view
     lots: Lots = attrs.field(factory=Lots)  # each venue's minimum order
+    # a market of many pairs (MarketTrader): one row per pair, in the pairs' order; empty for one pair's trader
+    pairs: tuple[PairStatistics, ...] = ()
 
     @property
     def fill_events(self) -> int:
         return sum(self.fills_by_side.values())
+
+
+@attrs.frozen
+class PairStatistics:
+    """One pair's row of a market's statistics (``TraderStatistics.pairs``). Quantities are in the pair's coin."""
+
+    pair: Pair
+    views: int  # complete views (with a premium) it decided on
+    premium_bps: Dispersion  # the mid premium of those views: mean, std, min, max
+    entries: int
+    exits: int
+    open_trades: int
+    fills: int  # fill events
+    realized_pnl_usdt: float
+    unrealized_pnl_usdt: float  # its open trades marked to mid
+    refusals: Mapping[Refusal, int]  # by reason (sorted by label); a market's caps: Refusal.MARKET_CAP
+    baseline_bps: float | None
+    open_qty: Mapping[str, float] = MappingProxyType({})  # venue -> the coin its open trades hold there
+    dust_qty: Mapping[str, float] = MappingProxyType({})  # venue -> the coin its closed trades left as dust
+    risk_stopped: str | None = None
 
 
 def balances_snapshot(balances: dict[str, dict[str, float]]) -> Mapping[str, Mapping[str, float]]:
