@@ -74,36 +74,29 @@ class MarketTrader:
     next_trade_id: int = 1  # trade ids are the market's: unique across pairs (a zone cycles by this number too)
     last_view: MarketView | None = attrs.field(default=None, init=False)  # the latest view, of any pair
     inventory: InventoryLog = attrs.field(factory=InventoryLog, init=False)  # the shared balances over time
-    _premiums: dict[Pair, RunningStats] = attrs.field(init=False)  # the mid premium of each pair's views
-    _views: dict[Pair, MarketView] = attrs.field(factory=dict, init=False)  # each pair's latest: the marks
+    portfolio: Portfolio = attrs.field(init=False)  # the one every pair's trader shares
+    started_at: float = attrs.field(init=False)
+    _slots: dict[Pair, _Slot] = attrs.field(init=False)  # per pair: its trader, premiums, latest view, due time
     _dues: dict[Pair, float] = attrs.field(factory=dict, init=False)  # pairs with something due, and when
     _holding: set[Pair] = attrs.field(factory=set, init=False)  # pairs with an open trade
-    _order: dict[Pair, int] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.traders:
             raise ValueError("MarketTrader: no pair")
-        portfolio = self.portfolio
+        first = next(iter(self.traders.values()))
+        portfolio = self.portfolio = first.accounts.portfolio
+        self.started_at = first.started_at
         for pair, trader in self.traders.items():
             if trader.accounts.portfolio is not portfolio:
                 raise ValueError(f"MarketTrader: the trader of {pair.name} does not share the market's portfolio")
             trader.gate = self._gate
             trader.legs.shared = portfolio
             trader.accounts.sampling = False  # the market samples the shared balances, marked by every pair
-        self._premiums = {pair: RunningStats() for pair in self.traders}
-        self._order = {pair: i for i, pair in enumerate(self.traders)}
-
-    @property
-    def portfolio(self) -> Portfolio:
-        return next(iter(self.traders.values())).accounts.portfolio
+        self._slots = {pair: _Slot(trader, i) for i, (pair, trader) in enumerate(self.traders.items())}
 
     @property
     def pairs(self) -> tuple[Pair, ...]:
         return tuple(self.traders)
-
-    @property
-    def started_at(self) -> float:
-        return next(iter(self.traders.values())).started_at
 
     # -- the executor's interface --------------------------------------------------------------------
 
@@ -114,25 +107,27 @@ class MarketTrader:
     def on_view(self, view: MarketView, wall_now: str) -> list[FillEvent]:
         """``view`` to its pair's trader (``view.pair``); a pair the market does not trade is a KeyError."""
         pair = view.pair
-        trader = self.traders[pair]
+        slot = self._slots[pair]
+        trader = slot.trader
         if view.premium_bps is not None:
-            self._premiums[pair].add(view.premium_bps)
+            slot.premiums.add(view.premium_bps)
         trader.next_trade_id = self.next_trade_id
         events = trader.on_view(view, wall_now)
-        self._views[pair] = self.last_view = view
-        self._settled(pair, trader)
-        self._sample(view)
+        slot.view = self.last_view = view
+        self._settled(pair, slot)
+        if self.inventory.due(view.at - self.started_at):
+            self._sample(view.at - self.started_at)
         return events
 
     def on_timer(self, now: float, wall_now: str) -> list[FillEvent]:
         """Every pair with something due by ``now``, earliest first (then in the pairs' order)."""
-        due = sorted((at, self._order[pair], pair) for pair, at in self._dues.items() if at <= now)
+        due = sorted((at, self._slots[pair].index, pair) for pair, at in self._dues.items() if at <= now)
         events: list[FillEvent] = []
         for _, _, pair in due:
-            trader = self.traders[pair]
-            trader.next_trade_id = self.next_trade_id
-            events += trader.on_timer(now, wall_now)
-            self._settled(pair, trader)
+            slot = self._slots[pair]
+            slot.trader.next_trade_id = self.next_trade_id
+            events += slot.trader.on_timer(now, wall_now)
+            self._settled(pair, slot)
         return events
 
     def stop_entries(self, reason: str) -> None:
@@ -169,7 +164,7 @@ class MarketTrader:
 
     def premium_of(self, pair: Pair) -> RunningStats:
         """The mid premium of the views ``pair`` saw (a copy)."""
-        return attrs.evolve(self._premiums[pair])
+        return attrs.evolve(self._slots[pair].premiums)
 
     def pnl_usdt(self) -> float:
         """Realized over every pair, plus the open trades marked to mid at their pair's latest view."""
@@ -179,8 +174,9 @@ class MarketTrader:
     def marks(self) -> dict[Key, float]:
         """USDT per unit of each (venue, asset), at each pair's latest view."""
         marks: dict[Key, float] = {}
-        for view in self._views.values():
-            marks.update(marks_of(view) or {})
+        for slot in self._slots.values():
+            if slot.view is not None:
+                marks.update(marks_of(slot.view) or {})
         return marks
 
     def inventory_now(self) -> InventorySample | None:
@@ -218,25 +214,28 @@ class MarketTrader:
 
     # -- bookkeeping ---------------------------------------------------------------------------------
 
-    def _settled(self, pair: Pair, trader: Trader) -> None:
-        """After a pair's trader ran: when it is due next, whether it holds a trade."""
+    def _settled(self, pair: Pair, slot: _Slot) -> None:
+        """After a pair's trader ran: when it is due next, whether it holds a trade (the dicts change only when
+        these do: most views find a pair with nothing open and nothing due)."""
+        trader = slot.trader
         self.next_trade_id = trader.next_trade_id
-        due = trader.due_at()
-        if due is None:
-            self._dues.pop(pair, None)
-        else:
-            self._dues[pair] = due
-        if trader.trades:
-            self._holding.add(pair)
-        else:
-            self._holding.discard(pair)
+        due = trader.due_at() if trader.trades or trader.legs.pending else None
+        if due != slot.due:
+            slot.due = due
+            if due is None:
+                del self._dues[pair]
+            else:
+                self._dues[pair] = due
+        if bool(trader.trades) != (pair in self._holding):
+            if trader.trades:
+                self._holding.add(pair)
+            else:
+                self._holding.discard(pair)
 
-    def _sample(self, view: MarketView) -> None:
-        t_s = view.at - self.started_at
-        if self.inventory.due(t_s):
-            sample = self._inventory(t_s)
-            if sample is not None:
-                self.inventory.add(sample)
+    def _sample(self, t_s: float) -> None:
+        sample = self._inventory(t_s)
+        if sample is not None:
+            self.inventory.add(sample)
 
     def _inventory(self, t_s: float) -> InventorySample | None:
         """The sample at ``t_s``; None while an asset that moved has no mark (one that did not move counts 0)."""
@@ -248,3 +247,14 @@ class MarketTrader:
                         return None
                     marks[(venue, asset)] = 0.0
         return inventory_sample(round(t_s, 6), portfolio.initial, portfolio.balances, marks)
+
+
+@attrs.define(slots=True)
+class _Slot:
+    """One pair's place in the market: its trader, the premiums of its views, its latest view, when it is due."""
+
+    trader: Trader
+    index: int  # its place in the pairs' order
+    premiums: RunningStats = attrs.field(factory=RunningStats)
+    view: MarketView | None = None
+    due: float | None = None

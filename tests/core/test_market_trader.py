@@ -34,9 +34,7 @@ USDT_MID = {BTC: 50_000.0, ETH: 2_500.0, XRP: 0.5}
 QTY = {BTC: 0.5, ETH: 10.0, XRP: 50_000.0}  # 25,000 USDT each, 35 M KRW
 
 
-def make_trader(
-    pair: Pair, portfolio: Portfolio, latency_ms: float = 50.0, fees: Fees = FEES, **kw
-) -> Trader:
+def make_trader(pair: Pair, portfolio: Portfolio, latency_ms: float = 50.0, fees: Fees = FEES, **kw) -> Trader:
     params = StrategyParams(
         kw.pop("entry_bps", 10.0),
         kw.pop("tp_bps", 5.0),
@@ -56,9 +54,7 @@ def market_portfolio(krw: float = 1e11, usdt: float = 1e8, pairs: tuple[Pair, ..
     )
 
 
-def make_market(
-    pairs=(BTC, ETH), caps: MarketCaps = NO_CAPS, portfolio: Portfolio | None = None, **kw
-) -> MarketTrader:
+def make_market(pairs=(BTC, ETH), caps: MarketCaps = NO_CAPS, portfolio: Portfolio | None = None, **kw) -> MarketTrader:
     portfolio = portfolio or market_portfolio()
     return MarketTrader({p: make_trader(p, portfolio, **kw) for p in pairs}, caps)
 
