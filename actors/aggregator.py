@@ -5,6 +5,9 @@ waiting (``receive_nowait``) and builds one view: books that arrive together (bo
 a 100 ms grid) make one decision, under load it conflates instead of queueing stale views, and in
 virtual time the views do not depend on the order in which Trio happens to run the feeds. The
 ``MarketState`` is held by the session, so a restarted aggregator keeps the latest books.
+
+With many pairs (a ``Markets``) it is the same loop; after a drain it sends the view of each pair whose books
+or FX changed, in the pairs' order (issue 26).
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from __future__ import annotations
 import trio
 
 from actors.core.book import BookView
-from actors.core.market import MarketState, MarketView
+from actors.core.market import Markets, MarketState, MarketView
 
 
 async def run_aggregator(
     inbox: trio.MemoryReceiveChannel[BookView],
     out: trio.MemorySendChannel[MarketView],
-    state: MarketState,
+    state: MarketState | Markets,
     coalesce_s: float = 0.0,
     *,
     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
@@ -37,9 +40,10 @@ async def run_aggregator(
                 state.update(inbox.receive_nowait())
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
-        view = state.publish(trio.current_time())
-        if view.complete:
-            try:
-                await out.send(view)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return  # the executor is gone for good; the session is ending
+        published = state.publish(trio.current_time())
+        for view in (published,) if isinstance(published, MarketView) else published:
+            if view.complete:
+                try:
+                    await out.send(view)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return  # the executor is gone for good; the session is ending

@@ -1,6 +1,7 @@
 """Executor actor: market views in, fill events out.
 
-The ``Trader`` (strategy, fill model, positions, PnL) and the outbox of fill events not yet handed to
+The ``Trader`` (strategy, fill model, positions, PnL; or for many pairs a ``MarketTrader``, which routes each
+view to its pair's trader: both are a ``Decider``) and the outbox of fill events not yet handed to
 the collector live in ``ExecutorState``, held by the session outside the restart loop: a restarted
 executor keeps its positions and first re-sends any fill event it had produced but not delivered.
 Fill events are never dropped: the send to the collector waits (bounded channel, backpressure).
@@ -25,14 +26,14 @@ from loguru import logger
 from actors.clock import MarketClock
 from actors.core.kpi import LatencyHistogram
 from actors.core.market import MarketView
-from actors.core.trader import Trader
+from actors.core.market_trader import Decider
 from actors.core.trader_outputs import FillEvent
 from actors.records.files import DiskWatch
 
 
 @attrs.define
 class ExecutorState:
-    trader: Trader
+    trader: Decider  # a Trader (one pair) or a MarketTrader (many)
     clock: MarketClock = attrs.field(factory=MarketClock)  # fill events' ts_utc: the market's time
     outbox: deque[FillEvent] = attrs.field(factory=deque)
     wire_to_decision: LatencyHistogram = attrs.field(factory=LatencyHistogram)  # newest input's receipt -> decided

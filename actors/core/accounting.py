@@ -63,6 +63,9 @@ class Accounts:
     trade_pnls: RunningStats = attrs.field(factory=RunningStats)
     flows: FlowTotals = attrs.field(factory=FlowTotals)  # every fill's flows and fees (actors.core.ledger)
     inventory: InventoryLog = attrs.field(factory=InventoryLog)  # the balances' change over time, marked
+    # False for a pair of a market (MarketTrader): its view marks one coin of balances that hold many, so the
+    # market samples the shared balances itself
+    sampling: bool = True
 
     # -- what happened -------------------------------------------------------------------------------
 
@@ -91,7 +94,14 @@ class Accounts:
         order, fill = leg.order, leg.fill
         if fill.filled_qty > 0:
             self.portfolio.apply(
-                leg.venue, order.side, fill.filled_qty, fill.avg_price or 0.0, leg.quote_ccy, leg.fee, leg.fee_ccy
+                leg.venue,
+                order.side,
+                fill.filled_qty,
+                fill.avg_price or 0.0,
+                leg.quote_ccy,
+                leg.fee,
+                leg.fee_ccy,
+                leg.base,
             )
         btc, cash = leg.moved()
         trade.take(order.on_krw, btc, cash, fill.avg_price)
@@ -130,14 +140,14 @@ class Accounts:
     def sample_inventory(self, view: MarketView, started_at: float) -> None:
         """Add the balances' change, marked at ``view``, to the inventory log when a sample is due."""
         t_s = view.at - started_at
-        marks = marks_of(view) if self.inventory.due(t_s) else None
+        marks = marks_of(view) if self.sampling and self.inventory.due(t_s) else None
         if marks is not None:
             portfolio = self.portfolio
             self.inventory.add(inventory_sample(round(t_s, 6), portfolio.initial, portfolio.balances, marks))
 
     def inventory_now(self, view: MarketView | None, started_at: float) -> InventorySample | None:
         """The balances' change since the start, marked at ``view``; None before a whole view."""
-        marks = None if view is None else marks_of(view)
+        marks = None if view is None or not self.sampling else marks_of(view)
         if view is None or marks is None:
             return None
         portfolio = self.portfolio

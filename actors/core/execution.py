@@ -21,6 +21,7 @@ from actors.core.book import BookView, Level
 from actors.core.fills import Fees, Fill, FillModel, LiquidityMemory, Lots, limit_price, walk
 from actors.core.l2source import MockBook, leg_levels
 from actors.core.market import MarketView
+from actors.core.portfolio import Portfolio
 from actors.core.sizing import within_limit
 from actors.core.trade import Order, Prediction, Trade
 from actors.core.vocabulary import Currency, L2Source, Leg, LegRisk, Side, Venue, Zone
@@ -43,9 +44,10 @@ class LegFill:
     book: BookView  # the book it met (its venue and symbol)
     fill: Fill
     fee: float
-    fee_ccy: Currency
+    fee_ccy: Currency | str  # a coin's fee (a Binance BUY's) is in the pair's base coin: Currency.BTC for BTC
     at: float  # when it met the book: its arrival, or the view's time when that is later
     fill_model: str  # the model that filled it ("simple" for a hedge, which walks the depth)
+    base: str = "BTC"  # the coin it traded: its pair's base
 
     # what the ledger reads of a fill (actors.core.ledger.FillFlows)
     @property
@@ -68,11 +70,15 @@ class LegFill:
     def quote_ccy(self) -> Currency:
         return self.venue.quote
 
+    @property
+    def base_ccy(self) -> str:
+        return self.base
+
     def moved(self) -> tuple[float, float]:
-        """(BTC, quote cash) it moved on its venue, each net of the fee paid in it: + received, - paid."""
+        """(coin, quote cash) it moved on its venue, each net of the fee paid in it: + received, - paid."""
         sign = 1 if self.order.side == Side.BUY else -1
         price = self.fill.avg_price or 0.0
-        btc = sign * self.fill.filled_qty - (self.fee if self.fee_ccy is Currency.BTC else 0.0)
+        btc = sign * self.fill.filled_qty - (self.fee if self.fee_ccy == self.base else 0.0)
         cash = -sign * self.fill.filled_qty * price - (self.fee if self.fee_ccy == self.quote_ccy else 0.0)
         return btc, cash
 
@@ -87,6 +93,8 @@ class Execution:
     mock_seed: int  # the mock book's stream (l2_source = "mock")
     pending: list[Order] = attrs.field(factory=list)
     memory: LiquidityMemory = attrs.field(factory=LiquidityMemory)
+    # balances a market's pairs share (MarketTrader): each leg in flight holds what it may spend of them
+    shared: Portfolio | None = attrs.field(default=None, init=False)
     _rng: random.Random = attrs.field(init=False)
     _mock: MockBook | None = attrs.field(init=False)
 
@@ -188,8 +196,24 @@ class Execution:
             child=child,
             attempt=attempt,
             hedge_cost_bps=hedge_cost,
+            held=None if self.shared is None else self._hold(book, side, qty, view.pair.base),
         )
         self.pending.append(order)
+
+    def _hold(self, book: BookView, side: Side, qty: float, base: str) -> tuple[str, str, float] | None:
+        """Hold on the shared balances what a leg of ``qty`` may spend: a BUY its quote at the limit price with
+        its fee, a SELL the coin; released when the leg fills (``fill``)."""
+        assert self.shared is not None
+        if side == Side.SELL:
+            held = (str(book.venue), base, qty)
+        elif book.asks:
+            worst = book.asks[0][0] * (1 + self.max_slippage_bps / 1e4)
+            fee = 1 + self.params.fees.rate_bps(book.venue) / 1e4
+            held = (str(book.venue), str(Venue(book.venue).quote), qty * worst * fee)
+        else:
+            return None
+        self.shared.hold(*held)
+        return held
 
     def due_at(self) -> float | None:
         """The earliest arrival of a leg in flight."""
@@ -208,6 +232,9 @@ class Execution:
         and remember what it took."""
         book = view.krw_leg if order.on_krw else view.usdt_leg
         assert book is not None and view.krw_leg is not None and view.usdt_leg is not None
+        if self.shared is not None and order.held is not None:
+            venue, asset, amount = order.held
+            self.shared.hold(venue, asset, -amount)
         at = max(view.at, order.arrive_at)
         others = {view.krw_leg.venue: view.krw_leg, view.usdt_leg.venue: view.usdt_leg}
         shown = leg_levels(self.l2_source, book, others, order.side == Side.BUY, at, self._mock)
@@ -221,10 +248,13 @@ class Execution:
         else:
             fill = self.fill_model.fill(levels, order.side, order.qty, limit, zone)
         self.memory.record(book.venue, order.side, shown, fill)
-        fee, fee_ccy = (
+        fee, charged = (
             (0.0, Venue(book.venue).quote)
             if fill.filled_qty == 0
             else self.params.fees.charge(book.venue, order.side, fill.filled_qty, fill.avg_price or 0.0)
         )
+        base = view.pair.base
+        # Fees says BTC for the coin a fill trades: the pair's base (BTC itself for the one-pair session)
+        fee_ccy: Currency | str = base if charged is Currency.BTC and base != Currency.BTC else charged
         model = "simple" if order.leg is Leg.HEDGE else self.fill_model.name
-        return LegFill(order=order, book=book, fill=fill, fee=fee, fee_ccy=fee_ccy, at=at, fill_model=model)
+        return LegFill(order=order, book=book, fill=fill, fee=fee, fee_ccy=fee_ccy, at=at, fill_model=model, base=base)

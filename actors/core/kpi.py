@@ -217,6 +217,20 @@ class RunningStats:
         )
 
 
+def merged_dispersion(parts: tuple[Dispersion, ...]) -> Dispersion:
+    """The dispersion of the streams of ``parts`` taken together (counts, means and population stds pooled)."""
+    full = tuple(p for p in parts if p.count and p.mean is not None and p.std is not None)
+    if not full:
+        return Dispersion()
+    n = sum(p.count for p in full)
+    mean = sum(p.count * (p.mean or 0.0) for p in full) / n
+    m2 = sum(p.count * ((p.std or 0.0) ** 2 + ((p.mean or 0.0) - mean) ** 2) for p in full)
+    std = math.sqrt(m2 / n)
+    lo = min(p.min for p in full if p.min is not None)
+    hi = max(p.max for p in full if p.max is not None)
+    return Dispersion(n, mean, std, lo, hi, std / mean if mean else None)
+
+
 class Spread(msgspec.Struct, frozen=True):
     """count, mean, median and population std of some values (None without values); in the KPI file,
     ``fill_ratio.BUY`` and ``slippage_bps.SELL`` for example."""
@@ -239,6 +253,14 @@ class Values:
 
     def __len__(self) -> int:
         return len(self._values)
+
+    @classmethod
+    def merged(cls, parts: tuple[Values, ...]) -> Values:
+        """Every value of ``parts``, in their order."""
+        values = array("d")
+        for part in parts:
+            values.extend(part._values)
+        return cls(values)
 
     def spread(self, digits: int = 10) -> Spread:
         """The values' spread, rounded to ``digits`` decimals (so float noise such as 4e-17 reads 0)."""

@@ -7,7 +7,8 @@ fill events and the lines a report reads back from ``fill_events_<id>.jsonl`` go
 report recomputes the reconciliation from the file, independently of the trader's memory.
 
 A fill of ``q`` BTC at ``p`` on a venue: a BUY adds ``q`` BTC and takes ``q * p`` of the quote, a SELL the
-reverse; its fee is taken from the fee's currency. So, per venue and asset,
+reverse (BTC, or the coin of the fill's pair: ``base_of``, issue 26); its fee is taken from the fee's
+currency. So, per venue and asset,
 ``after = before + flows - fees`` up to float rounding: ``ReconciliationRow.residual`` is what is left, and
 must be under ``ReconciliationRow.tolerance`` (a relative 1e-9 of the amounts involved).
 """
@@ -57,8 +58,16 @@ class LedgerError(ValueError):
     """A fill the ledger cannot account for (no venue, a fill without a price, an unknown currency)."""
 
 
+def base_of(fill: FillFlows) -> str:
+    """The coin ``fill`` traded: its ``base_ccy`` when it has one (a fill of a market's pair), else BTC (a line of
+    a one-pair file, a report's line that does not read it)."""
+    base = getattr(fill, "base_ccy", None)
+    return base if isinstance(base, str) and base else "BTC"
+
+
 def flows_of(fill: FillFlows) -> tuple[tuple[Key, float], ...]:
-    """What ``fill`` moves on its venue, fees apart: ((venue, "BTC"), +-q) and ((venue, quote), -+q * p)."""
+    """What ``fill`` moves on its venue, fees apart: ((venue, coin), +-q) and ((venue, quote), -+q * p), the coin
+    being its pair's base (``base_of``: BTC for one pair)."""
     if fill.filled_qty == 0:
         return ()
     if fill.venue is None or fill.avg_price is None or fill.quote_ccy not in ("KRW", "USDT"):
@@ -68,7 +77,10 @@ def flows_of(fill: FillFlows) -> tuple[tuple[Key, float], ...]:
         )
     sign = 1.0 if fill.side == Side.BUY else -1.0
     venue = str(fill.venue)
-    return ((venue, "BTC"), sign * fill.filled_qty), ((venue, fill.quote_ccy), -sign * fill.filled_qty * fill.avg_price)
+    return ((venue, base_of(fill)), sign * fill.filled_qty), (
+        (venue, fill.quote_ccy),
+        -sign * fill.filled_qty * fill.avg_price,
+    )
 
 
 @attrs.define
@@ -86,7 +98,7 @@ class FlowTotals:
             self.flows[key] = self.flows.get(key, 0.0) + amount
             self.gross[key] = self.gross.get(key, 0.0) + abs(amount)
         if fill.fee:
-            if fill.venue is None or fill.fee_ccy not in ("BTC", "KRW", "USDT"):
+            if fill.venue is None or fill.fee_ccy not in ("KRW", "USDT", base_of(fill)):
                 raise LedgerError(f"cannot account for a fee of {fill.fee} {fill.fee_ccy!r} on {fill.venue!r}")
             key = (str(fill.venue), fill.fee_ccy)
             self.fees[key] = self.fees.get(key, 0.0) + fill.fee
@@ -197,9 +209,9 @@ def left_by_trade(fills: Iterable[TradeFill]) -> dict[int, dict[str, Left]]:
     for fill in fills:
         if fill.trade_id is None or fill.filled_qty == 0:
             continue
-        venue = str(fill.venue)
-        btc = sum(amount for (_, asset), amount in flows_of(fill) if asset == "BTC")
-        if fill.fee_ccy == "BTC":
+        venue, base = str(fill.venue), base_of(fill)
+        btc = sum(amount for (_, asset), amount in flows_of(fill) if asset == base)
+        if fill.fee_ccy == base:
             btc -= fill.fee
         held = left.setdefault(fill.trade_id, {}).get(venue)
         previous = 0.0 if held is None else held.btc
@@ -222,12 +234,13 @@ def unexplained_btc(
     after: Mapping[str, Mapping[str, float]],
     open_btc: Mapping[str, float],
     dust_btc: Mapping[str, float],
+    asset: str = "BTC",
 ) -> dict[str, float]:
-    """Per venue, the BTC balance's change that neither the open trades' positions nor the dust closed trades
-    left explain: 0 up to float rounding when no trade lost track of what it holds."""
+    """Per venue, the change of the ``asset`` balance (a coin) that neither the open trades' positions nor the
+    dust closed trades left explain: 0 up to float rounding when no trade lost track of what it holds."""
     return {
-        venue: after.get(venue, {}).get("BTC", 0.0)
-        - assets.get("BTC", 0.0)
+        venue: after.get(venue, {}).get(asset, 0.0)
+        - assets.get(asset, 0.0)
         - open_btc.get(venue, 0.0)
         - dust_btc.get(venue, 0.0)
         for venue, assets in before.items()
@@ -273,17 +286,17 @@ def inventory_sample(
 
 
 def marks_of(view: MarketView) -> dict[Key, float] | None:
-    """USDT per unit of each venue's assets at ``view``: KRW at its FX rate, each venue's BTC at its mid (the
-    KRW venue's through the FX rate); None before both books and a rate."""
+    """USDT per unit of each venue's assets at ``view``: KRW at its FX rate, each venue's coin (the view's pair's
+    base) at its mid (the KRW venue's through the FX rate); None before both books and a rate."""
     krw, usdt, fx = view.krw_leg, view.usdt_leg, view.fx
     if krw is None or usdt is None or fx is None or krw.mid is None or usdt.mid is None:
         return None
-    rate = fx.krw_per_usdt
+    rate, base = fx.krw_per_usdt, view.pair.base
     return {
         (krw.venue, "KRW"): 1 / rate,
-        (krw.venue, "BTC"): krw.mid / rate,
+        (krw.venue, base): krw.mid / rate,
         (usdt.venue, "USDT"): 1.0,
-        (usdt.venue, "BTC"): usdt.mid,
+        (usdt.venue, base): usdt.mid,
     }
 
 

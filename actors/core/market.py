@@ -1,7 +1,10 @@
-"""One market view from the venue books: best prices, depth, the USDT/KRW rate, the premium, book ages.
+"""One market view per pair from the venue books: best prices, depth, the USDT/KRW rate, the premium, book ages.
 
 The premium is the Upbit KRW price converted to USDT with the FX rate, relative to the Binance USDT
 price, in basis points: ``(krw_mid / krw_per_usdt / usdt_mid - 1) * 1e4``.
+
+``MarketState`` holds one pair's books; ``Markets`` routes books to one ``MarketState`` per pair (the FX book
+reaches every pair) and publishes the views of the pairs whose inputs changed (issue 26).
 """
 
 from __future__ import annotations
@@ -9,6 +12,9 @@ from __future__ import annotations
 import attrs
 
 from actors.core.book import BookView
+from actors.core.pairs import Pair
+
+BTC_PAIR = Pair.of("BTC")  # the pair of a view built without one (the one-pair session's)
 
 BookKey = tuple[str, str]  # (venue, symbol)
 
@@ -27,6 +33,7 @@ class MarketView:
     usdt_leg: BookView | None  # e.g. Binance BTCUSDT
     fx: FxQuote | None
     premium_bps: float | None
+    pair: Pair = BTC_PAIR  # whose books these are; its FX basis (rate, source, when observed) is ``fx``
 
     @property
     def complete(self) -> bool:
@@ -64,6 +71,10 @@ class MarketState:
     fx_key: BookKey | None = None  # book whose mid is the USDT/KRW rate
     fixed_krw_per_usdt: float | None = None  # used when fx_key is None
     started_at: float = 0.0
+    # the pair whose view this builds: by default the one its two market codes name ("KRW-BTC", "BTCUSDT")
+    pair: Pair = attrs.field(
+        default=attrs.Factory(lambda self: Pair.from_codes(self.krw_key[1], self.usdt_key[1]), takes_self=True)
+    )
     _books: dict[BookKey, BookView] = attrs.field(factory=dict)
     published: MarketView | None = attrs.field(default=None, init=False)
 
@@ -83,6 +94,11 @@ class MarketState:
     def update(self, book: BookView) -> None:
         self._books[(book.venue, book.symbol)] = book
 
+    def share_books(self, books: dict[BookKey, BookView]) -> None:
+        """Keep the books in ``books`` from now on, a store other states read too (``Markets``)."""
+        books.update(self._books)
+        self._books = books
+
     def publish(self, now: float) -> MarketView:
         """The view of the books now, kept as ``published`` (the aggregator's, once its window closes)."""
         self.published = self.view(now)
@@ -93,4 +109,80 @@ class MarketState:
         premium = None
         if krw is not None and usdt is not None and fx is not None and krw.mid and usdt.mid:
             premium = premium_bps(krw.mid, usdt.mid, fx.krw_per_usdt)
-        return MarketView(now, krw, usdt, fx, premium)
+        return MarketView(now, krw, usdt, fx, premium, self.pair)
+
+
+@attrs.define
+class Markets:
+    """The market of many pairs: one ``MarketState`` per pair, in the order given, books routed to them by
+    (venue, symbol). The states share one dict of books, so a book is stored once whatever reads it: the FX book
+    (every pair's rate) is one store and marks every pair changed. ``publish(now)`` returns the views of the pairs
+    whose inputs changed since the last publish, in the pairs' order; a book no pair reads is ignored."""
+
+    states: tuple[MarketState, ...]
+    _books: dict[BookKey, BookView] = attrs.field(factory=dict)
+    _routes: dict[BookKey, tuple[int, ...]] = attrs.field(init=False)
+    _by_pair: dict[Pair, MarketState] = attrs.field(init=False)
+    _changed: set[int] = attrs.field(factory=set, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        routes: dict[BookKey, list[int]] = {}
+        for i, state in enumerate(self.states):
+            state.share_books(self._books)  # one store for every pair: the FX book is kept once
+            for key in (state.krw_key, state.usdt_key, state.fx_key):
+                if key is not None:
+                    routes.setdefault(key, []).append(i)
+        self._routes = {key: tuple(indexes) for key, indexes in routes.items()}
+        self._by_pair = {state.pair: state for state in self.states}
+        if len(self._by_pair) != len(self.states):
+            raise ValueError("Markets: a pair given twice")
+
+    @classmethod
+    def of(
+        cls,
+        pairs: tuple[Pair, ...],
+        fx_key: BookKey | None = ("upbit", "KRW-USDT"),
+        fixed_krw_per_usdt: float | None = None,
+        started_at: float = 0.0,
+        krw_venue: str = "upbit",
+        usdt_venue: str = "binance",
+    ) -> Markets:
+        """The market of ``pairs``, each on its Upbit code and Binance symbol, with one FX source for all."""
+        return cls(
+            tuple(
+                MarketState(
+                    (krw_venue, pair.upbit_code),
+                    (usdt_venue, pair.binance_symbol),
+                    fx_key,
+                    fixed_krw_per_usdt,
+                    started_at,
+                    pair,
+                )
+                for pair in pairs
+            )
+        )
+
+    @property
+    def pairs(self) -> tuple[Pair, ...]:
+        return tuple(state.pair for state in self.states)
+
+    def state(self, pair: Pair) -> MarketState:
+        return self._by_pair[pair]
+
+    def update(self, book: BookView) -> None:
+        key = (book.venue, book.symbol)
+        routes = self._routes.get(key)
+        if routes is None:
+            return
+        self._books[key] = book
+        self._changed.update(routes)
+
+    def publish(self, now: float) -> tuple[MarketView, ...]:
+        """The views now of the pairs whose books or FX changed since the last publish (each kept as its state's
+        ``published``), in the pairs' order."""
+        changed, self._changed = sorted(self._changed), set()
+        return tuple(self.states[i].publish(now) for i in changed)
+
+    def views(self) -> tuple[MarketView, ...]:
+        """Every pair's last published view (pairs never published left out)."""
+        return tuple(s.published for s in self.states if s.published is not None)

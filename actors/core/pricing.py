@@ -8,13 +8,20 @@ hedging back what the fill model expects its smaller leg to leave unmatched (``h
 
 from __future__ import annotations
 
+from typing import Callable
+
 import attrs
 
 from actors.core.fills import Fees, FillModel
 from actors.core.market import MarketView
+from actors.core.refusals import Refusal
 from actors.core.sizing import NoDrift, SlippageDrift
-from actors.core.strategy import executable_premiums, hedge_costs, net_of
+from actors.core.strategy import entry_signal, executable_premiums, hedge_costs, net_of
 from actors.core.vocabulary import Direction, LegRisk, Side, Zone
+
+# what a market of many pairs says of an entry (or a child) of a size on a view of one of them: its caps
+# (open trades, exposure) refused it, or None (actors.core.market_trader)
+EntryGate = Callable[[MarketView, float], Refusal | None]
 
 
 @attrs.frozen
@@ -70,3 +77,11 @@ class Pricing:
         """(sell_krw, buy_krw) executable premiums for ``qty``, net of the expected hedge cost."""
         sell_krw, buy_krw = self.premiums(view, qty)
         return net_of(sell_krw, buy_krw, self.hedge_costs(view, zone, qty))
+
+
+def no_entry(baseline: float, sell_krw: float | None, buy_krw: float | None, zone: Zone) -> Refusal:
+    """Why no entry signal: the premium cleared the threshold only before the expected hedge cost, or the size
+    was not executable on the visible depth either way, or the premium stayed inside the threshold."""
+    if entry_signal(baseline, sell_krw, buy_krw, zone.entry_bps) is not None:
+        return Refusal.HEDGE_COST
+    return Refusal.THIN_BOOKS if sell_krw is None and buy_krw is None else Refusal.BELOW_ENTRY

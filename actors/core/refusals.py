@@ -32,6 +32,7 @@ class Refusal(enum.StrEnum):
     RISK_STOPPED = "risk_stopped"  # new entries stopped for good (max loss, a disk error)
     PREMIUM_BAND = "premium_band"  # the mid premium beyond [risk] max_premium_bps: bad data, no decision
     EXIT_BUDGET = "exit_budget"  # an exit, re-sent exit or unwind leg the balances could not pay for
+    MARKET_CAP = "market_cap"  # a market's caps across pairs: open trades, exposure per pair or in total
 
     @property
     def label(self) -> str:
@@ -90,6 +91,10 @@ _WORDS: dict[Refusal, Words] = {
     Refusal.RISK_STOPPED: Words("risk stop", "new entries were stopped (the risk stop below)"),
     Refusal.PREMIUM_BAND: Words(
         "premium out of band", "the premium was implausible, beyond its sanity band", "risk.max_premium_bps"
+    ),
+    Refusal.MARKET_CAP: Words(
+        "market cap",
+        "the market's caps across pairs (open trades, exposure per pair or in total) left no room for an entry",
     ),
     Refusal.EXIT_BUDGET: Words("exit budget", "the balances could not pay for an exit leg (it was tried again later)"),
 }

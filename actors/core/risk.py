@@ -1,6 +1,7 @@
 """Risk limits (``[risk]``), the checks every order's books pass first, and what the limits and balances allow
 an entry (``OrderChecks``): a book or an order the trader may not send says why, as the refusal counted for
-it (docs/kpis.md, ``refusals``)."""
+it (docs/kpis.md, ``refusals``). Positions and balances are those of the view's pair's base coin (BTC for the
+one-pair session; ``max_position_btc`` limits each coin's quantity the same way)."""
 
 from __future__ import annotations
 
@@ -79,17 +80,20 @@ class OrderChecks:
         assert view.krw_leg is not None and view.usdt_leg is not None
         if qty * (view.usdt_leg.mid or 0.0) > self.limits.max_notional_usdt:
             return Refusal.MAX_NOTIONAL
+        base = view.pair.base
         for book, side in ((view.krw_leg, direction.krw_side), (view.usdt_leg, direction.usdt_side)):
-            held = portfolio.balances[book.venue]["BTC"] - portfolio.initial[book.venue]["BTC"]
-            if abs(held + (qty if side == Side.BUY else -qty)) > self.limits.max_position_btc:
+            if (
+                abs(moved(portfolio, book.venue, base) + (qty if side == Side.BUY else -qty))
+                > self.limits.max_position_btc
+            ):
                 return Refusal.MAX_POSITION
-            if self.shortfall(portfolio, book, side, qty) is not None:
+            if self.shortfall(portfolio, book, side, qty, base) is not None:
                 return Refusal.BUDGET
         return None
 
-    def shortfall(self, portfolio: Portfolio, book: BookView, side: Side, qty: float) -> str | None:
-        """Why the balances cannot pay for ``qty`` on ``book`` (a BUY at the limit price, its fee included), or
-        None."""
+    def shortfall(self, portfolio: Portfolio, book: BookView, side: Side, qty: float, base: str = "BTC") -> str | None:
+        """Why the balances cannot pay for ``qty`` of ``base`` on ``book`` (a BUY at the limit price, its fee
+        included), or None."""
         price = book.asks[0][0] if side == Side.BUY else book.bids[0][0]
         quote = Venue(book.venue).quote
         fee, fee_ccy = self.fees.charge(book.venue, side, qty, price)
@@ -100,6 +104,7 @@ class OrderChecks:
             price * (1 + self.max_slippage_bps / 1e4) if side == Side.BUY else price,
             quote,
             fee if fee_ccy == quote else 0.0,
+            base,
         )
 
     def room(self, portfolio: Portfolio, view: MarketView, direction: Direction) -> float:
@@ -107,13 +112,19 @@ class OrderChecks:
         final size)."""
         assert view.krw_leg is not None and view.usdt_leg is not None
         room = self.limits.max_notional_usdt / (view.usdt_leg.mid or math.inf)
+        base = view.pair.base
         for book, side in ((view.krw_leg, direction.krw_side), (view.usdt_leg, direction.usdt_side)):
-            assets = portfolio.balances[book.venue]
-            held = assets["BTC"] - portfolio.initial[book.venue]["BTC"]
+            held = moved(portfolio, book.venue, base)
             room = min(room, self.limits.max_position_btc - (held if side == Side.BUY else -held))
             if side == Side.SELL:
-                room = min(room, assets["BTC"])
+                room = min(room, portfolio.available(book.venue, base))
             else:
                 worst = book.asks[0][0] * (1 + self.max_slippage_bps / 1e4)
-                room = min(room, assets[Venue(book.venue).quote] / (worst * (1 + self.fees.rate_bps(book.venue) / 1e4)))
+                cash = portfolio.available(book.venue, Venue(book.venue).quote)
+                room = min(room, cash / (worst * (1 + self.fees.rate_bps(book.venue) / 1e4)))
         return max(room, 0.0)
+
+
+def moved(portfolio: Portfolio, venue: str, asset: str) -> float:
+    """How much of ``asset`` the fills moved on ``venue`` since the start (0 for an asset never held)."""
+    return portfolio.balances[venue].get(asset, 0.0) - portfolio.initial[venue].get(asset, 0.0)

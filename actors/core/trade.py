@@ -148,3 +148,4 @@ class Order:
     child: int = 0
     attempt: int = 0  # exit legs: the exit round (1 the first, 2... the re-sends); other legs 0
     hedge_cost_bps: float | None = None  # entry legs: the expected hedge cost taken off their premium
+    held: tuple[str, str, float] | None = None  # (venue, asset, amount) it holds of a market's shared balances

@@ -34,14 +34,14 @@ from actors.core.kpi import Spread
 from actors.core.ledger import InventorySample
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
-from actors.core.pricing import Pricing
+from actors.core.pricing import EntryGate, Pricing, no_entry
 from actors.core.refusals import Refusal
 from actors.core.risk import OrderChecks, RiskLimits
 from actors.core.sizing import DepthSizer, NoDrift, SlippageDrift
 from actors.core.strategy import Baseline, StrategyParams, entry_signal, exit_signal, net_of
 from actors.core.trade import EXITING, Order, Step, Trade
 from actors.core.trader_outputs import FillEvent, TraderStatistics, fill_event, statistics_of
-from actors.core.vocabulary import Direction, HedgeReason, L2Source, Leg, LegRisk, Side, Sizing, TradePhase, Zone
+from actors.core.vocabulary import Direction, HedgeReason, L2Source, Leg, LegRisk, Side, Sizing, TradePhase
 
 
 @attrs.define
@@ -57,6 +57,7 @@ class Trader:
     l2_source: L2Source = attrs.field(default=L2Source.MULTI, converter=L2Source)
     drift: SlippageDrift = attrs.field(factory=NoDrift)  # expected slippage beyond the walk's prediction
     mock_seed: int = 0  # l2_source = "mock": the synthetic book's random stream
+    gate: EntryGate | None = None  # a market's caps across pairs (MarketTrader), asked before an entry or a child
     baseline: Baseline = attrs.field(init=False)
     trades: dict[int, Trade] = attrs.field(factory=dict)  # open: held, or with legs in flight
     next_trade_id: int = 1
@@ -165,7 +166,7 @@ class Trader:
         costs = self.pricing.hedge_costs(view, zone, self.params.signal_qty())
         signal = entry_signal(baseline, *net_of(sell_krw, buy_krw, costs), zone.entry_bps)
         if signal is None:
-            self.accounts.refuse(_no_entry(baseline, sell_krw, buy_krw, zone))
+            self.accounts.refuse(no_entry(baseline, sell_krw, buy_krw, zone))
             return
         if not self._tradeable(view):
             return
@@ -236,7 +237,8 @@ class Trader:
             self.risk_stopped = f"max_loss: PnL {pnl:.2f} USDT reached -{self.risk.max_loss_usdt:g}; no new entries"
             self.accounts.refuse(Refusal.RISK_STOPPED)
             return False
-        refusal = self.checks.refusal(self.accounts.portfolio, view, direction, qty)
+        refusal = None if self.gate is None else self.gate(view, qty)
+        refusal = refusal or self.checks.refusal(self.accounts.portfolio, view, direction, qty)
         if refusal is not None:
             self.accounts.refuse(refusal)
             return False
@@ -431,7 +433,7 @@ class Trader:
             side, qty = order
             if leg is Leg.HEDGE:
                 qty = min(qty, self.risk.max_notional_usdt / (view.usdt_leg.mid or math.inf))
-            if self.checks.shortfall(self.accounts.portfolio, book, side, qty) is not None:
+            if self.checks.shortfall(self.accounts.portfolio, book, side, qty, view.pair.base) is not None:
                 self.accounts.refuse(Refusal.EXIT_BUDGET)
                 continue
             exit_round = attempt if leg is Leg.EXIT else 0
@@ -488,11 +490,3 @@ class Trader:
     def statistics(self) -> TraderStatistics:
         """A frozen snapshot of everything the KPI file, the status line and the live view report."""
         return statistics_of(self)
-
-
-def _no_entry(baseline: float, sell_krw: float | None, buy_krw: float | None, zone: Zone) -> Refusal:
-    """Why no entry signal: the premium cleared the threshold only before the expected hedge cost, or the size
-    was not executable on the visible depth either way, or the premium stayed inside the threshold."""
-    if entry_signal(baseline, sell_krw, buy_krw, zone.entry_bps) is not None:
-        return Refusal.HEDGE_COST
-    return Refusal.THIN_BOOKS if sell_krw is None and buy_krw is None else Refusal.BELOW_ENTRY

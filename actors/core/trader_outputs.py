@@ -14,9 +14,12 @@ from actors.core.fills import CalibratedFillModel, Lots
 from actors.core.kpi import Dispersion, RunningStats
 from actors.core.ledger import NO_INVENTORY, FlowTotals, InventoryRows, InventorySample
 from actors.core.market import MarketView
+from actors.core.pairs import Pair
 from actors.core.refusals import Refusal
 from actors.core.trade import Trade
 from actors.core.vocabulary import Currency, L2Source, Leg, LegRisk, Side, Sizing, Venue, Zone
+
+BASE_OF_ONE_PAIR = "BTC"
 
 if TYPE_CHECKING:  # the trader imports this module: the type only, for the annotations
     from actors.core.trader import Trader
@@ -44,7 +47,7 @@ class FillEvent:
     best_price: float
     slippage_bps: float
     fee: float
-    fee_ccy: Currency
+    fee_ccy: Currency | str  # a fee in the coin (a Binance BUY's) is in the pair's base: "ETH" for ETH
     quote_ccy: Currency
     zone: str
     entry_bps: float
@@ -73,9 +76,15 @@ class FillEvent:
     attempt: int = 0  # exit legs: the exit round (1 the first exit, 2... its re-sends); other legs 0
     position_btc: float = 0.0  # the trade's BTC on this venue after this leg, net of BTC fees
     hedge_cost_bps: float | None = None  # entry legs: the expected hedge cost taken off exec_premium_bps
+    base_ccy: str = BASE_OF_ONE_PAIR  # the coin traded (its pair's base): a line without it is BTC's
 
     def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        """Its line's keys: ``base_ccy`` only for a coin other than BTC, so a one-pair session's file is the same
+        as before pairs existed (the ledger reads a line without it as BTC's)."""
+        line = attrs.asdict(self)
+        if self.base_ccy == BASE_OF_ONE_PAIR:
+            del line["base_ccy"]
+        return line
 
 
 def fill_event(
@@ -89,9 +98,8 @@ def fill_event(
     l2_source: L2Source,
 ) -> FillEvent:
     """The fill event of ``leg``, which met its book in ``view``; ``trade`` holds what it filled already."""
-    order, fill, book, zone = leg.order, leg.fill, leg.book, trade.zone
+    order, fill, book, zone, predicted = leg.order, leg.fill, leg.book, trade.zone, leg.order.predicted
     assert view.fx is not None
-    predicted = order.predicted
     return FillEvent(
         t_s=round(leg.at - started_at, 6),
         ts_utc=wall_now,
@@ -137,6 +145,7 @@ def fill_event(
         attempt=order.attempt,
         position_btc=trade.held(order.on_krw),
         hedge_cost_bps=order.hedge_cost_bps,
+        base_ccy=leg.base,
     )
 
 
@@ -205,10 +214,32 @@ class TraderStatistics:
     inventory_interval_s: float = 0.0  # the spacing of those samples now
     inventory_now: InventorySample | None = None  # the same at the latest view
     lots: Lots = attrs.field(factory=Lots)  # each venue's minimum order
+    # a market of many pairs (MarketTrader): one row per pair, in the pairs' order; empty for one pair's trader
+    pairs: tuple[PairStatistics, ...] = ()
 
     @property
     def fill_events(self) -> int:
         return sum(self.fills_by_side.values())
+
+
+@attrs.frozen
+class PairStatistics:
+    """One pair's row of a market's statistics (``TraderStatistics.pairs``). Quantities are in the pair's coin."""
+
+    pair: Pair
+    views: int  # complete views (with a premium) it decided on
+    premium_bps: Dispersion  # the mid premium of those views: mean, std, min, max
+    entries: int
+    exits: int
+    open_trades: int
+    fills: int  # fill events
+    realized_pnl_usdt: float
+    unrealized_pnl_usdt: float  # its open trades marked to mid
+    refusals: Mapping[Refusal, int]  # by reason (sorted by label); a market's caps: Refusal.MARKET_CAP
+    baseline_bps: float | None
+    open_qty: Mapping[str, float] = MappingProxyType({})  # venue -> the coin its open trades hold there
+    dust_qty: Mapping[str, float] = MappingProxyType({})  # venue -> the coin its closed trades left as dust
+    risk_stopped: str | None = None
 
 
 def balances_snapshot(balances: dict[str, dict[str, float]]) -> Mapping[str, Mapping[str, float]]:
