@@ -58,6 +58,23 @@ ACTORS = (COLLECTOR, EXECUTOR, AGGREGATOR, FEED_UPBIT, FEED_BINANCE)
 FEED_ACTORS: dict[str, str] = {Venue.UPBIT: FEED_UPBIT, Venue.BINANCE: FEED_BINANCE}  # by venue (its word)
 
 
+def feed_key(venue: str, connection: int) -> str:
+    """The name of a venue's ``connection``-th feed (from 0) in statistics and the KPI: the venue's word for the
+    first ("binance"), then "binance-2", "binance-3"... (a market of many pairs spreads Binance's books over
+    several connections, issue 26)."""
+    return str(venue) if connection == 0 else f"{venue}-{connection + 1}"
+
+
+def feed_actor(key: str) -> str:
+    """The supervised actor of the feed named ``key`` ("binance-2" -> "feed:binance-2")."""
+    return f"feed:{key}"
+
+
+def feed_venue(key: str) -> Venue:
+    """The venue of the feed named ``key`` ("binance-2" -> binance)."""
+    return Venue(key.split("-", 1)[0])
+
+
 class SeedStream(enum.IntEnum):
     """Offsets from ``session.seed``: each random stream of a session has its own, so adding one never
     shifts another (same seed, same market and decisions)."""

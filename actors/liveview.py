@@ -21,7 +21,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from actors.conventions import FEED_ACTORS
+from actors.conventions import feed_actor
 from actors.records.info import SessionInfo, SessionStatus
 from actors.records.pairs import PairRow
 from actors.records.sources import Progress, Sources
@@ -83,7 +83,7 @@ def _feeds(progress: Progress, rates: Mapping[str, float]) -> Table:
         feeds.add_column(column, justify="left" if column in ("feed", "state") else "right", no_wrap=True)
     for venue, feed in progress.feeds.items():
         age = book_age_s(progress.view, venue)
-        child = progress.actors.get(FEED_ACTORS[venue])
+        child = progress.actors.get(feed_actor(venue))
         state = feed_state(progress, venue)
         feeds.add_row(
             venue,

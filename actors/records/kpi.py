@@ -14,7 +14,7 @@ from typing import Any, Generic, Literal, Mapping, TypeVar
 import attrs
 import msgspec
 
-from actors.conventions import FEED_ACTORS
+from actors.conventions import feed_actor
 from actors.core.acceptance import Criterion, Thresholds, criteria
 from actors.core.fills import Lots
 from actors.core.kpi import Dispersion, FeedStatistics, LatencyPercentiles, Spread
@@ -388,7 +388,7 @@ def _orders(info: SessionInfo, trader: TraderStatistics) -> Orders:
 
 def _feed(venue: str, feed: FeedStatistics, progress: Progress) -> FeedKpi:
     """A feed's KPI entry: its health while trading (to the stop, not through the shutdown) and its restarts."""
-    child = progress.actors.get(FEED_ACTORS.get(venue, ""))
+    child = progress.actors.get(feed_actor(venue))
     age = book_age_s(progress.view, venue)
     counters = {
         f.name: getattr(feed, f.name) for f in attrs.fields(FeedStatistics) if f.name in FeedKpi.__struct_fields__

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 
-from actors.conventions import FEED_ACTORS
+from actors.conventions import feed_actor
 from actors.core.market import MarketView
 from actors.core.trader_outputs import TraderStatistics
 from actors.core.vocabulary import Venue
@@ -35,7 +35,7 @@ def book_age_s(view: MarketView, venue: str) -> float | None:
 def feed_state(progress: Progress, venue: str) -> FeedState:
     """A feed's state, from its counters and its supervisor's."""
     feed = progress.feeds[venue]
-    child = progress.actors.get(FEED_ACTORS.get(venue, ""))
+    child = progress.actors.get(feed_actor(venue))
     ended = progress.lifecycle.ended_at is not None
     if child is not None and child.starts == 0:
         return FeedState.NOT_STARTED
@@ -66,7 +66,7 @@ def status_line(info: SessionInfo, progress: Progress) -> str:
             parts.append(f"{venue}:{state}")
             continue
         age = book_age_s(view, venue)
-        child = progress.actors.get(FEED_ACTORS.get(venue, ""))
+        child = progress.actors.get(feed_actor(venue))
         failures = f" ({counts_in_words(child.causes)})" if child is not None and child.causes else ""
         parts.append(
             f"{venue}:{state} msgs={feed.messages} age={'-' if age is None else f'{age:.2f}s'} "

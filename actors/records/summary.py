@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from actors.config import Config
-from actors.conventions import FEED_ACTORS
+from actors.conventions import feed_actor
 from actors.core.refusals import Refusal, words_of
 from actors.inputs import MIB, InputError, read_bounded
 from actors.records.kpi import ActorKpi, FeedKpi, Kpi, ReplayInfo, as_kpi
@@ -122,7 +122,7 @@ def summary(kpi: Kpi | Mapping[str, Any], cfg: Config | None) -> str:
         f"  PnL {k.pnl_usdt:+.4f} USDT / {k.pnl_krw:+.0f} KRW realized after fees "
         f"({_count(k.closed_trades, 'closed trade')}), open trades marked {k.unrealized_pnl_usdt:+.4f} USDT",
         "  zones: " + (", ".join(f"{z} {n} fills" for z, n in k.fill_events_by_zone.items()) or "none"),
-        "  feeds: " + ", ".join(_feed(v, f, k.actors.get(FEED_ACTORS.get(v, ""))) for v, f in k.feeds.items()),
+        "  feeds: " + ", ".join(_feed(v, f, k.actors.get(feed_actor(v))) for v, f in k.feeds.items()),
         "  chaos: off"
         if not k.chaos.kill_every_s
         else f"  chaos kills: {k.chaos.kills} (one every {k.chaos.kill_every_s:g} s)",
