@@ -55,6 +55,11 @@ class MarketView:
         return None if self.fx is None else self.at - self.fx.observed_at
 
 
+def _one_pair(krw_key: BookKey, usdt_key: BookKey) -> Pair:
+    """The pair of a one-pair session on these two books: their codes, its coin BTC."""
+    return attrs.evolve(Pair.from_codes(krw_key[1], usdt_key[1]), base=BTC_PAIR.base)
+
+
 def premium_bps(krw_price: float, usdt_price: float, krw_per_usdt: float) -> float:
     return (krw_price / krw_per_usdt / usdt_price - 1.0) * 1e4
 
@@ -71,9 +76,11 @@ class MarketState:
     fx_key: BookKey | None = None  # book whose mid is the USDT/KRW rate
     fixed_krw_per_usdt: float | None = None  # used when fx_key is None
     started_at: float = 0.0
-    # the pair whose view this builds: by default the one its two market codes name ("KRW-BTC", "BTCUSDT")
+    # the pair whose view this builds. By default the one-pair session's: its two market codes, and its coin
+    # called BTC whatever they are (its [portfolio] and every file of it say BTC: a replay may even pair KRW-WAVES
+    # with BTCUSDT); a market's pairs are given (``Markets.of``)
     pair: Pair = attrs.field(
-        default=attrs.Factory(lambda self: Pair.from_codes(self.krw_key[1], self.usdt_key[1]), takes_self=True)
+        default=attrs.Factory(lambda self: _one_pair(self.krw_key, self.usdt_key), takes_self=True)
     )
     _books: dict[BookKey, BookView] = attrs.field(factory=dict)
     published: MarketView | None = attrs.field(default=None, init=False)

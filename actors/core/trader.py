@@ -57,7 +57,8 @@ class Trader:
     l2_source: L2Source = attrs.field(default=L2Source.MULTI, converter=L2Source)
     drift: SlippageDrift = attrs.field(factory=NoDrift)  # expected slippage beyond the walk's prediction
     mock_seed: int = 0  # l2_source = "mock": the synthetic book's random stream
-    gate: EntryGate | None = None  # a market's caps across pairs (MarketTrader), asked before an entry or a child
+    # a market's caps across pairs (MarketTrader), asked before an entry or a child
+    gate: EntryGate | None = attrs.field(default=None, eq=False, repr=False)
     baseline: Baseline = attrs.field(init=False)
     trades: dict[int, Trade] = attrs.field(factory=dict)  # open: held, or with legs in flight
     next_trade_id: int = 1

@@ -33,10 +33,14 @@ def filled(markets: Markets, t: float = 1.0) -> Markets:
     return markets
 
 
-def test_a_one_pair_state_names_its_pair_from_its_codes():
-    state = MarketState(("upbit", "KRW-ETH"), ("binance", "ETHUSDT"), ("upbit", "KRW-USDT"))
-    assert state.pair == Pair("ETH", "KRW-ETH", "ETHUSDT")
+def test_a_one_pair_state_names_its_pair_from_its_codes_and_its_coin_btc():
+    """Today's one-pair session calls its coin BTC whatever its codes (its portfolio does): its views' pair keeps
+    the codes and BTC, so its balances, ledger and files are as before; a pair given is kept."""
+    state = MarketState(("upbit", "KRW-WAVES"), ("binance", "BTCUSDT"), ("upbit", "KRW-USDT"))
+    assert state.pair == Pair("BTC", "KRW-WAVES", "BTCUSDT")
     assert state.view(0.0).pair == state.pair
+    eth = MarketState(("upbit", "KRW-ETH"), ("binance", "ETHUSDT"), ("upbit", "KRW-USDT"), pair=Pair.of("ETH"))
+    assert eth.view(0.0).pair.base == "ETH"
     assert MarketState(("upbit", "KRW-BTC"), ("binance", "BTCUSDT"), None, 1400.0).view(0.0).pair == BTC_PAIR
     assert MarketView(0.0, None, None, None, None).pair == BTC_PAIR  # a view built without a pair: BTC's
 

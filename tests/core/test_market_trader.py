@@ -276,3 +276,35 @@ def test_random_market_sessions_add_up(steps, latency_ms, jitter_ms, leg_risk, o
         s.step(t, dict.fromkeys(market.pairs, 0.0), 10.0)
     assert not any(tr.trades for tr in market.traders.values())
     assert market.portfolio.reserved == {}
+
+
+async def test_the_executor_drives_a_market_trader(autojump_clock):
+    """The executor actor takes a MarketTrader as it takes a Trader: views of two pairs in, both pairs' fill
+    events out, legs filled at their arrival on the virtual clock."""
+    import trio
+
+    from actors.core.market import MarketView
+    from actors.executor import ExecutorState, run_executor
+
+    market = make_market(caps=MarketCaps(max_open_trades=2))
+    markets = Markets.of(market.pairs)
+    views_send, views_recv = trio.open_memory_channel[MarketView](16)
+    fills_send, fills_recv = trio.open_memory_channel[FillEvent](1024)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_executor, views_recv, fills_send, ExecutorState(market))
+            for t in range(8):
+                await trio.sleep_until(float(t))
+                premium = 40.0 if t == 5 else 0.0
+                for pair in market.pairs:
+                    for book in pair_books(pair, float(t), premium):
+                        markets.update(book)
+                markets.update(BookView("upbit", "KRW-USDT", ((FX - 0.5, 1e9),), ((FX + 0.5, 1e9),), float(t)))
+                for view in markets.publish(float(t)):
+                    await views_send.send(view)
+            await views_send.aclose()
+    fills_send.close()  # the executor's supervisor frame closes it in a session
+    events = [e async for e in fills_recv]
+    assert {e.base_ccy for e in events} == {"BTC", "ETH"}
+    assert market.statistics().exits == 2 and market.due_at() is None
+    assert all(e.decided_t_s == 5.0 and e.t_s == pytest.approx(5.05) for e in events if e.leg == "entry")
