@@ -2,7 +2,7 @@
 
 Two figures per N (default 0, 10, 150), printed as a table:
 
-- market steps/s: ``SimMarket.step()`` alone, as fast as it goes (the 100 ms grid needs 10 a second);
+- market steps/s: the market's ``step()`` alone, as fast as it goes (the 100 ms grid needs 10 a second);
 - serving: the embedded exchange (``serve_hub``: both venues' servers and the market clock) on the in-memory
   network under a virtual clock, with one Upbit client subscribed to every code and one Binance client
   subscribed to every symbol's ``@depth@100ms`` on one combined connection, each decoding what it receives
@@ -23,8 +23,8 @@ from actors.core.venues import binance, upbit
 from actors.net.memory import memory_network
 from actors.net.ws import open_ws
 from actors.sim import market_file
+from actors.sim.coin_market import CoinsMarket, simulated_market
 from actors.sim.exchange import SimHub
-from actors.sim.model import SimMarket
 from actors.sim.serve import serve_hub, simulated_hub
 from actors.sim.settings import SimConfig
 
@@ -34,7 +34,7 @@ SERVE_S = 30.0  # simulated seconds served
 
 def steps_per_s(coins: int) -> float:
     cfg = SimConfig(coins=coins)
-    market = SimMarket(cfg, 1, 0, market_file.params_of(cfg))
+    market = simulated_market(cfg, 1, 0, market_file.params_of(cfg))
     started = time.process_time()
     for _ in range(STEPS):
         market.step()
@@ -47,8 +47,7 @@ async def _clients(hub: SimHub, counts: dict[str, int]) -> None:
     async with trio.open_nursery() as nursery:
         endpoints = await nursery.start(serve_hub, hub)
         market = hub.market
-        assert isinstance(market, SimMarket)
-        symbols = ["BTCUSDT", *(() if market.coins is None else market.coins.binance_books)]
+        symbols = ["BTCUSDT", *(market.coins.binance_books if isinstance(market, CoinsMarket) else ())]
         streams = tuple(f"{s.lower()}@depth@100ms" for s in symbols)
 
         async def read_upbit() -> None:
@@ -87,7 +86,7 @@ def main(argv: list[str]) -> int:
     print(f"{'coins':>5} {'books':>6} {'steps/s':>8} {'frames/s':>9} {'core share':>10}")
     for coins in [int(a) for a in argv] or [0, 10, 150]:
         cfg = SimConfig(coins=coins)
-        books = len(SimMarket(cfg, 1, 0, market_file.params_of(cfg)).books)
+        books = len(simulated_market(cfg, 1, 0, market_file.params_of(cfg)).books)
         rate = steps_per_s(coins)
         frames, share = serving(coins)
         print(f"{coins:>5} {books:>6} {rate:>8.0f} {frames:>9.0f} {share:>10.2f}", flush=True)

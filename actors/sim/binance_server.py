@@ -46,6 +46,7 @@ from actors.core.vocabulary import Venue
 from actors.net.http import client_host, serve_http
 from actors.net.ws import WsConn, WsRequest, serve_ws
 from actors.sim import listings
+from actors.sim.coin_market import CoinsMarket
 from actors.sim.exchange import FaultTarget, MarketHolder, ServedBook, ServedMarket, SimHub
 from actors.sim.limits import RateWindow
 from actors.sim.model import BinanceDiff, Level, SimMarket, StepResult
@@ -389,7 +390,7 @@ def _book(market: ServedMarket, symbol: str, requested: str) -> tuple[ServedBook
     coins); (None, 0) for any other name (listed without a book, or unknown)."""
     if requested == symbol:
         return market.books[symbol], market.update_id
-    coins = market.coins if isinstance(market, SimMarket) else None
+    coins = market.coins if isinstance(market, CoinsMarket) else None
     if coins is not None and requested in coins.binance_books:
         return coins.binance_books[requested], coins.update_ids[requested]
     return None, 0

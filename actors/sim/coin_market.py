@@ -22,17 +22,73 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
+from array import array
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
-from actors.sim.books import BinanceDiff, BookSpec, SimBook, diff_of
-from actors.sim.coins import Catalogue, CoinSpec, binance_step, binance_tick, upbit_tick
+from actors.core.vocabulary import Venue
+from actors.sim.coins import Catalogue, CoinSpec, binance_step, binance_tick, catalogue, upbit_tick
+from actors.sim.market_model import MarketParams
+from actors.sim.model import (
+    FAR_BLOCK_TICKS,
+    BinanceDiff,
+    BookMoves,
+    BookSpec,
+    SimBook,
+    SimMarket,
+    StepResult,
+    Walk,
+    _FarBook,
+)
+from actors.sim.settings import SimConfig
 
 COIN_STREAM = 2  # the coins' process draws: a numpy stream beside PROCESS_STREAM (1)
 UPBIT_LEVELS, BINANCE_LEVELS = 30, 100  # levels a step maintains (Binance: a far book behind them)
 
 Floats = npt.NDArray[np.float64]
+
+
+class _NumpyFarBook(_FarBook):
+    """A far book whose blocks numpy draws (a hundred times faster, other numbers): the coins' Binance books, whose
+    few blocks hold most of their ticks. BTC's book keeps ``_FarBook``'s numbers."""
+
+    def _generate(self, sign: int, index: int) -> tuple[array[int], array[float]]:
+        spec = self._spec
+        rng = np.random.default_rng(zlib.crc32(f"{self._seed}:{sign}:{index}".encode()))
+        start, end = index * FAR_BLOCK_TICKS, (index + 1) * FAR_BLOCK_TICKS
+        draws = int(FAR_BLOCK_TICKS / (1 + spec.far_gap_ticks) * 1.5) + 64  # more gaps than a block holds
+        ticks = start + np.cumsum(1 + np.floor(rng.exponential(spec.far_gap_ticks, draws))).astype(np.int64)
+        ticks = ticks[ticks < end]
+        lots = np.maximum(1.0, np.round(spec.size_scale * rng.lognormal(0.0, 0.6, len(ticks)) / spec.lot))
+        return array("q", ticks.tolist()), array("d", (lots * spec.lot).tolist())
+
+
+def diff_of(book: SimBook, moves: BookMoves, last_id: int) -> BinanceDiff | None:
+    """A step's moves of a coin's ``book`` as a Binance diff whose ids follow ``last_id``, one id per changed level,
+    as ``SimMarket`` makes BTC's (None: nothing changed)."""
+    if not moves.bids and not moves.asks:
+        return None
+    price = book.price
+    walks = None
+    if moves.walks is not None:
+        bid_walk, ask_walk = (
+            Walk(
+                tuple((price(int(t)), s) for t, s in w.removed),
+                None if w.kept is None else (price(int(w.kept[0])), w.kept[1]),
+            )
+            for w in moves.walks
+        )
+        walks = (bid_walk, ask_walk)
+    return BinanceDiff(
+        last_id + 1,
+        last_id + len(moves.bids) + len(moves.asks),
+        tuple((price(t), s) for t, s in sorted(moves.bids.items(), reverse=True)),
+        tuple((price(t), s) for t, s in sorted(moves.asks.items())),
+        walks,
+    )
 
 
 def _upbit_book(coin: CoinSpec, krw_mid: float, rng: random.Random) -> SimBook:
@@ -45,7 +101,9 @@ def _binance_book(coin: CoinSpec, seed: int, rng: random.Random) -> SimBook:
     lot = binance_step(coin.price_usdt)
     size = max(lot, round(coin.level_usdt / coin.price_usdt / lot) * lot)
     spec = BookSpec(binance_tick(coin.price_usdt), lot, BINANCE_LEVELS, 0.5, size, 3, far_gap_ticks=1.0)
-    return SimBook(spec, rng, far_seed=f"{seed}:{coin.binance_symbol}", numpy_far=True)
+    book = SimBook(spec, rng, far_seed=f"{seed}:{coin.binance_symbol}")
+    book._far = _NumpyFarBook(f"{seed}:{coin.binance_symbol}", spec)  # the same book, its far part drawn faster
+    return book
 
 
 class CoinMarket:
@@ -133,3 +191,32 @@ class CoinMarket:
         """(whole premium, own part) of coin ``base`` in bps, as of the last step."""
         i = next(i for i, c in enumerate(self.coins) if c.base == base)
         return float(self.premium_bps[i]), float(self.own_premium_bps[i])
+
+
+class CoinsMarket(SimMarket):
+    """``SimMarket`` with the catalogue's coins beside BTC: the same BTC, USDT/KRW and premium (the one-coin
+    market's steps, unchanged), then the coins' step on them; their books are served from ``books`` too."""
+
+    def __init__(self, cfg: SimConfig, seed: int, epoch_ms: int, params: MarketParams | None = None) -> None:
+        self.catalogue = catalogue(cfg.coins)
+        self.coins = CoinMarket(self.catalogue, seed, cfg.step_ms, cfg.usdt_krw)
+        super().__init__(cfg, seed, epoch_ms, params)  # its first step moves the coins' books too
+        self.books.update(self.coins.upbit_books)
+        self.books.update(self.coins.binance_books)
+        self.upbit_codes += tuple(self.coins.upbit_books)
+
+    def step(self, btc_usdt: float | None = None, usdt_krw: float | None = None) -> StepResult:
+        result = super().step(btc_usdt, usdt_krw)
+        upbit, diffs = self.coins.step(
+            math.log(self.btc_usdt / self.cfg.btc_usdt),
+            self.usdt_krw,
+            self.premium_bps,
+            self.depth_factor(Venue.UPBIT),
+            self.depth_factor(Venue.BINANCE),
+        )
+        return attrs.evolve(result, upbit_changed=(*result.upbit_changed, *upbit), binance_diffs=diffs)
+
+
+def simulated_market(cfg: SimConfig, seed: int, epoch_ms: int, params: MarketParams | None = None) -> SimMarket:
+    """The seeded market of ``cfg``: with ``[sim] coins`` > 0 a ``CoinsMarket``, else the one-coin ``SimMarket``."""
+    return (CoinsMarket if cfg.coins else SimMarket)(cfg, seed, epoch_ms, params)

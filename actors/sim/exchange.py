@@ -29,6 +29,7 @@ from actors.conventions import SeedStream
 from actors.core.vocabulary import Venue
 from actors.net.ws import WsConn, WsLimits
 from actors.sim import market_file
+from actors.sim.coin_market import simulated_market
 from actors.sim.limits import RateWindow, WeightLimiter
 from actors.sim.model import SimMarket, StepResult
 from actors.sim.settings import VENUE_KINDS, FaultConfig, SimConfig
@@ -112,7 +113,7 @@ class SimHub:
         self.market: ServedMarket = (
             market
             if market is not None
-            else SimMarket(
+            else simulated_market(
                 cfg, seed, int(time.time() * 1000) if epoch_ms is None else epoch_ms, market_file.params_of(cfg, model)
             )
         )

@@ -19,8 +19,8 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
+from actors.sim.coin_market import CoinsMarket
 from actors.sim.coins import BinanceSymbol, Catalogue, binance_symbols, upbit_markets
-from actors.sim.model import SimMarket
 
 # markets of Upbit's other quotes, listed beside the KRW ones: (market, Korean name, English name)
 UPBIT_OTHER_QUOTES = (
@@ -140,4 +140,4 @@ def listed_symbols(cat: Catalogue, btc_symbol: str) -> frozenset[str]:
 
 def catalogue_of(market: object) -> Catalogue:
     """The coins a market serves beside BTC: a simulated market's catalogue; a replay's, none."""
-    return market.catalogue if isinstance(market, SimMarket) else Catalogue((), ())
+    return market.catalogue if isinstance(market, CoinsMarket) else Catalogue((), ())

@@ -23,23 +23,16 @@ costs the step nothing and agrees with the diffs that follow it.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import random
+from array import array
+from typing import Iterator
 
 import attrs
 
 from actors.core.vocabulary import Venue
-from actors.sim.books import FAR_BLOCK_TICKS as FAR_BLOCK_TICKS
-from actors.sim.books import FAR_BLOCKS_KEPT as FAR_BLOCKS_KEPT
-from actors.sim.books import BinanceDiff as BinanceDiff
-from actors.sim.books import BookMoves as BookMoves
-from actors.sim.books import BookSpec as BookSpec
-from actors.sim.books import Level as Level
-from actors.sim.books import SimBook as SimBook
-from actors.sim.books import Walk as Walk
-from actors.sim.books import _tick, diff_of
-from actors.sim.coin_market import CoinMarket
-from actors.sim.coins import catalogue
 from actors.sim.market_model import MarketParams, MarketProcess
 from actors.sim.settings import SimConfig
 
@@ -52,12 +45,303 @@ def _ou_step(x: float, mean: float, std: float, reversion_s: float, dt: float, r
     return mean + (x - mean) * decay + std * math.sqrt(1 - decay * decay) * rng.gauss(0, 1)
 
 
+def _tick(usual: float, price: float) -> float:
+    """The venue's usual tick, or a finer power of ten when the price is under 1000 of them (a replay
+    synthesising a book next to a cheap recorded market)."""
+    return usual if price >= 1000 * usual else 10.0 ** (math.floor(math.log10(price)) - 4)
+
+
+@attrs.frozen
+class BookSpec:
+    tick: float
+    lot: float
+    max_levels: int  # levels per side that every step maintains
+    occupancy: float  # chance that a tick behind the touch holds a level
+    size_scale: float  # mean level size in base units before the depth factor
+    refresh_per_step: int
+    far_gap_ticks: float = 1.0  # mean extra ticks between levels added at the far end
+
+
+Level = tuple[float, float]  # (price, size)
+FAR_BLOCK_TICKS = 4096  # the far book is generated in blocks of this many ticks (about 200 levels)
+# generated blocks kept, the most recently used: the few at the maintained ends, which every step reads, and
+# a 1000-level answer's (5 a side); a 5000-level answer reads 25 a side and generates most of them again. Few
+# and flat (two arrays each): the price wanders over new blocks all day, and memory must not grow with it.
+FAR_BLOCKS_KEPT = 32
+
+
+class _FarBook:
+    """The book beyond the levels a step maintains: a fixed function of the seed and the tick, generated on
+    demand a block of ticks at a time (each block from its own seeded stream), so depth costs a step nothing
+    and every answer agrees with every other. Levels are spaced as the far end of the maintained book is."""
+
+    def __init__(self, seed: str, spec: BookSpec) -> None:
+        self._seed = seed
+        self._spec = spec
+        self._blocks: dict[tuple[int, int], tuple[array[int], array[float]]] = {}  # least recently used first
+
+    def _block(self, sign: int, index: int) -> tuple[array[int], array[float]]:
+        """(ticks ascending, their sizes) of one side's block ``index``; ticks start at 1 (a price above 0)."""
+        key = (sign, index)
+        block = self._blocks.pop(key, None)
+        if block is None:
+            block = self._generate(sign, index)
+            if len(self._blocks) >= FAR_BLOCKS_KEPT:
+                del self._blocks[next(iter(self._blocks))]
+        self._blocks[key] = block
+        return block
+
+    def _generate(self, sign: int, index: int) -> tuple[array[int], array[float]]:
+        spec = self._spec
+        rng = random.Random(f"{self._seed}:{sign}:{index}")
+        ticks, sizes = array("q"), array("d")
+        t, end = index * FAR_BLOCK_TICKS, (index + 1) * FAR_BLOCK_TICKS
+        while True:
+            t += 1 + int(rng.expovariate(1.0 / spec.far_gap_ticks))
+            if t >= end:
+                return ticks, sizes
+            ticks.append(t)
+            sizes.append(max(spec.lot, round(spec.size_scale * rng.lognormvariate(0.0, 0.6) / spec.lot) * spec.lot))
+
+    def levels(self, sign: int, after: int, until: int | None = None) -> Iterator[tuple[int, float]]:
+        """(tick, size) of the far levels whose key (``sign * tick``) is in (after, until], best first."""
+        if sign > 0:  # asks: ticks ascending
+            index = (after + 1) // FAR_BLOCK_TICKS
+            while until is None or index * FAR_BLOCK_TICKS <= until:
+                ticks, sizes = self._block(1, index)
+                for j in range(bisect.bisect_right(ticks, after), len(ticks)):
+                    if until is not None and ticks[j] > until:
+                        return
+                    yield ticks[j], sizes[j]
+                index += 1
+        else:  # bids: ticks descending, down to tick 1
+            highest, lowest = -after - 1, 1 if until is None else max(1, -until)
+            index = highest // FAR_BLOCK_TICKS
+            while index >= 0 and (index + 1) * FAR_BLOCK_TICKS > lowest:
+                ticks, sizes = self._block(-1, index)
+                for j in range(bisect.bisect_right(ticks, highest) - 1, -1, -1):
+                    if ticks[j] < lowest:
+                        return
+                    yield ticks[j], sizes[j]
+                index -= 1
+
+
+@attrs.frozen
+class Walk:
+    """One side of a book before a step, from its best level down: the levels the step removed there (best
+    first, with their sizes before the step), then the best level it kept (None: it kept none)."""
+
+    removed: tuple[Level, ...]
+    kept: Level | None
+
+
+@attrs.frozen
+class BookMoves:
+    """What one step did to a book: the changed levels per side (tick -> size, 0 = removed) and, for a book
+    with a far part, each side's ``Walk`` with ticks for prices (None otherwise)."""
+
+    bids: dict[int, float]
+    asks: dict[int, float]
+    walks: tuple[Walk, Walk] | None = None
+
+
+class SimBook:
+    """One venue market's book: tick index -> size, with change tracking.
+
+    Every step maintains ``max_levels`` levels a side (``bids`` and ``asks``). A book given a ``far_seed`` goes
+    on beyond them (``_FarBook``): its far end grows by taking over the far book's next levels as they are, and
+    where it is trimmed the far book shows again; every level that changes on the way (a level made near the
+    touch, trimmed; far levels crossed by a jump) is in the step's changes, so a client that read far levels (a
+    deep REST snapshot) and follows the changes holds the same book."""
+
+    def __init__(self, spec: BookSpec, rng: random.Random, far_seed: str | None = None) -> None:
+        self.spec = spec
+        self._rng = rng
+        self._decimals = max(0, -math.floor(math.log10(spec.tick)))
+        self.bids: dict[int, float] = {}
+        self.asks: dict[int, float] = {}
+        # each side's ticks best first, as keys ``sign * tick`` ascending (bids -tick, asks tick)
+        self._keys: dict[int, list[int]] = {-1: [], 1: []}
+        self._far = _FarBook(far_seed, spec) if far_seed is not None else None
+
+    def _size(self, depth_factor: float) -> float:
+        spec = self.spec
+        raw = spec.size_scale * depth_factor * self._rng.lognormvariate(0.0, 0.6)
+        return max(spec.lot, round(raw / spec.lot) * spec.lot)
+
+    def step(self, mid: float, depth_factor: float) -> BookMoves:
+        """Move the book to ``mid``; return what changed."""
+        tick = self.spec.tick
+        best_bid = math.floor(mid / tick)
+        if best_bid * tick >= mid:
+            best_bid -= 1
+        bids, bid_walk = self._step_side(self.bids, -1, best_bid, depth_factor)
+        asks, ask_walk = self._step_side(self.asks, 1, best_bid + 1, depth_factor)
+        if bid_walk is None or ask_walk is None:
+            return BookMoves(bids, asks)
+        return BookMoves(bids, asks, (bid_walk, ask_walk))
+
+    def _step_side(
+        self, side: dict[int, float], sign: int, touch: int, depth_factor: float
+    ) -> tuple[dict[int, float], Walk | None]:
+        """Step one side (``sign`` -1: bids, 1: asks) to ``touch``: its changes, and its walk if it has a far part."""
+        spec, rng, keys = self.spec, self._rng, self._keys[sign]
+        changes: dict[int, float] = {}
+        far_before = keys[-1] if keys else None
+        # crossed by the move: the keys before the touch's
+        crossed = bisect.bisect_left(keys, sign * touch)
+        removed: list[tuple[int, float]] = []
+        for k in keys[:crossed]:
+            removed.append((sign * k, side.pop(sign * k)))
+            changes[sign * k] = 0.0
+        del keys[:crossed]
+        kept = (sign * keys[0], side[sign * keys[0]]) if keys else None
+        # the touch, and some levels behind it where the book moved away
+        added = []
+        for j in range(0, min(spec.max_levels, 40)):
+            t = touch + sign * j
+            if t in side:
+                if j > 0:
+                    break
+                continue
+            if j == 0 or rng.random() < spec.occupancy:
+                side[t] = changes[t] = self._size(depth_factor)
+                added.append(sign * t)
+        if added:
+            at = bisect.bisect_left(keys, added[0])
+            keys[at:at] = added
+        # refresh a few levels near the top (orders added and cancelled)
+        near = [sign * k for k in keys[:40]]
+        for t in rng.sample(near, min(spec.refresh_per_step, len(near))):
+            side[t] = changes[t] = self._size(depth_factor)
+        # extend the far end (with the far book's next levels, unchanged, if the book has one) or trim it
+        if self._far is not None:
+            for t, size in itertools.islice(self._far.levels(sign, keys[-1]), max(0, spec.max_levels - len(keys))):
+                side[t] = size
+                keys.append(sign * t)
+        else:
+            far = sign * keys[-1]
+            while len(keys) < spec.max_levels:
+                far += sign * (1 + int(rng.expovariate(1.0 / spec.far_gap_ticks)))
+                side[far] = changes[far] = self._size(depth_factor)
+                keys.append(sign * far)
+        trimmed: dict[int, float] = {}  # tick -> size, of the trimmed levels this step did not change
+        if len(keys) > spec.max_levels:
+            for k in keys[spec.max_levels :]:
+                size = side.pop(sign * k)
+                if sign * k not in changes:
+                    trimmed[sign * k] = size
+                changes[sign * k] = 0.0
+            del keys[spec.max_levels :]
+        if self._far is None or far_before is None:
+            return changes, None
+        return changes, self._far_changes(side, sign, far_before, changes, trimmed, removed, kept)
+
+    def _far_changes(
+        self,
+        side: dict[int, float],
+        sign: int,
+        far_before: int,
+        changes: dict[int, float],
+        trimmed: dict[int, float],
+        removed: list[tuple[int, float]],
+        kept: tuple[int, float] | None,
+    ) -> Walk:
+        """Add to ``changes`` what the far book shows where the maintained end moved; return the side's walk (in
+        ticks). Trimmed: the far book's levels show again (a trimmed level that was one of them, unchanged, is no
+        change at all). Extended: the far levels the step did not take over unchanged are gone (crossed, or under
+        new levels near a touch that jumped past the maintained side)."""
+        assert self._far is not None
+        # a kept maintained level stays: a step adds at most 40 levels before it, fewer than it keeps
+        assert kept is None or changes.get(kept[0]) != 0.0
+        far_after = self._keys[sign][-1]
+        if far_after < far_before:
+            for t, size in self._far.levels(sign, far_after, far_before):
+                if trimmed.get(t) == size:
+                    del changes[t]
+                else:
+                    changes[t] = size
+        elif far_after > far_before:
+            for t, size in self._far.levels(sign, far_before, far_after):
+                if t in side:  # taken over, or a new level on its tick (then its change is in ``changes``)
+                    if kept is None:
+                        kept = (t, size)
+                    continue
+                changes[t] = 0.0
+                if kept is None:  # the whole maintained side was crossed: the walk goes on out here
+                    removed.append((t, size))
+            if kept is None:
+                kept = next(self._far.levels(sign, far_after), None)
+        return Walk(tuple(removed), kept)
+
+    def price(self, t: int) -> float:
+        return round(t * self.spec.tick, self._decimals)
+
+    def top(self, n: int) -> tuple[list[Level], list[Level]]:
+        return self._top(self.bids, -1, n), self._top(self.asks, 1, n)
+
+    def _top(self, side: dict[int, float], sign: int, n: int) -> list[Level]:
+        keys, price = self._keys[sign], self.price
+        levels = [(price(sign * k), side[sign * k]) for k in keys[:n]]
+        if len(levels) < n and self._far is not None and keys:
+            levels += [(price(t), s) for t, s in itertools.islice(self._far.levels(sign, keys[-1]), n - len(levels))]
+        return levels
+
+
+@attrs.frozen
+class BinanceDiff:
+    """One depth diff: levels at absolute sizes (0 = removed) with update ids ``first_id..final_id``.
+
+    A diff of the model's step carries ``walks`` (bids, asks: each side's ``Walk``), so its ids can be placed
+    on its levels one by one: bid removals, ask removals, bid updates, ask updates, each best first. Applied
+    in that order the book never crosses, and ``touches`` says the top after each id that changed it."""
+
+    first_id: int
+    final_id: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    walks: tuple[Walk, Walk] | None = None  # None: a recorded or merged diff, its order unknown
+
+    def touches(self) -> list[tuple[int, Level, Level]]:
+        """(update id, best bid, best ask) after each of this diff's updates that changed the top; [] if unknown."""
+        if self.walks is None:
+            return []
+        walks = self.walks
+        best: list[Level | None] = [w.removed[0] if w.removed else w.kept for w in walks]
+        shown = (best[0], best[1])
+        out: list[tuple[int, Level, Level]] = []
+        uid = self.first_id
+        sides = (self.bids, self.asks)
+        for i in (0, 1):  # removals, bids then asks: removing the best shows the next level of the walk
+            walk = walks[i]
+            for j in range(len(walk.removed)):
+                best[i] = walk.removed[j + 1] if j + 1 < len(walk.removed) else walk.kept
+                bid, ask = best
+                if bid is not None and ask is not None and (bid, ask) != shown:
+                    shown = (bid, ask)
+                    out.append((uid + j, bid, ask))
+            uid += sum(1 for _, size in sides[i] if size == 0)
+        for i in (0, 1):  # updates, bids then asks, best first: only the first can reach the top
+            updates = [level for level in sides[i] if level[1] > 0]
+            current = best[i]
+            if updates and (
+                current is None or (updates[0][0] >= current[0] if i == 0 else updates[0][0] <= current[0])
+            ):
+                best[i] = updates[0]
+                bid, ask = best
+                if bid is not None and ask is not None and (bid, ask) != shown:
+                    shown = (bid, ask)
+                    out.append((uid, bid, ask))
+            uid += len(updates)
+        return out
+
+
 @attrs.frozen
 class StepResult:
     time_ms: int  # exchange clock (epoch ms)
     upbit_changed: tuple[str, ...]  # Upbit codes whose book changed
-    binance_diff: BinanceDiff | None  # BTC's
-    binance_diffs: tuple[tuple[str, BinanceDiff], ...] = ()  # the other symbols' ([sim] coins): (symbol, diff)
+    binance_diff: BinanceDiff | None  # BTC's; the other coins' ([sim] coins, actors.sim.coin_market): (symbol, diff)
+    binance_diffs: tuple[tuple[str, BinanceDiff], ...] = ()
 
 
 PROCESS_STREAM = 1  # the fitted processes' draws: their own numpy stream beside the books' random.Random(seed)
@@ -119,13 +403,6 @@ class SimMarket:
         self.upbit_codes: tuple[str, ...] = (UPBIT_BTC, UPBIT_USDT)
         self.still: set[str] = set()  # books not stepped (a replay serves recorded ones instead)
         self.update_id = 10_000_000_000 + self.rng.randrange(10**9)
-        # [sim] coins > 0: the other coins (their own streams: the ones above are the same with or without them)
-        self.catalogue = catalogue(cfg.coins)
-        self.coins = CoinMarket(self.catalogue, seed, cfg.step_ms, self.usdt_krw) if cfg.coins else None
-        if self.coins is not None:
-            self.books.update(self.coins.upbit_books)
-            self.books.update(self.coins.binance_books)
-            self.upbit_codes += tuple(self.coins.upbit_books)
         self.step()  # books populated before anyone connects
 
     def depth_factor(self, venue: Venue) -> float:
@@ -192,20 +469,29 @@ class SimMarket:
         diff = None
         if BINANCE_BTC not in self.still:
             diff = self._binance_diff(self.books[BINANCE_BTC].step(mids[BINANCE_BTC], self.depth_factor(Venue.BINANCE)))
-        if self.coins is None:
-            return StepResult(self.time_ms, tuple(changed), diff)
-        upbit, diffs = self.coins.step(
-            math.log(self.btc_usdt / self.cfg.btc_usdt),
-            self.usdt_krw,
-            self.premium_bps,
-            self.depth_factor(Venue.UPBIT),
-            self.depth_factor(Venue.BINANCE),
-        )
-        return StepResult(self.time_ms, (*changed, *upbit), diff, diffs)
+        return StepResult(self.time_ms, tuple(changed), diff)
 
     def _binance_diff(self, moves: BookMoves) -> BinanceDiff | None:
         """The step's diff: one update id per changed level."""
-        diff = diff_of(self.books[BINANCE_BTC], moves, self.update_id)
-        if diff is not None:
-            self.update_id = diff.final_id
-        return diff
+        if not moves.bids and not moves.asks:
+            return None
+        price = self.books[BINANCE_BTC].price
+        first = self.update_id + 1
+        self.update_id += len(moves.bids) + len(moves.asks)
+        walks = None
+        if moves.walks is not None:
+            bid_walk, ask_walk = (
+                Walk(
+                    tuple((price(int(t)), s) for t, s in w.removed),
+                    None if w.kept is None else (price(int(w.kept[0])), w.kept[1]),
+                )
+                for w in moves.walks
+            )
+            walks = (bid_walk, ask_walk)
+        return BinanceDiff(
+            first,
+            self.update_id,
+            tuple((price(t), s) for t, s in sorted(moves.bids.items(), reverse=True)),
+            tuple((price(t), s) for t, s in sorted(moves.asks.items())),
+            walks,
+        )

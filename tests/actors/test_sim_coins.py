@@ -12,7 +12,7 @@ import pytest
 from actors.core.pairs import Pair
 from actors.sim import listings, market_file
 from actors.sim.binance_server import rest_response
-from actors.sim.coin_market import CoinMarket
+from actors.sim.coin_market import CoinMarket, CoinsMarket, simulated_market
 from actors.sim.coins import STABLE_NAMES, binance_symbols, catalogue, upbit_markets, upbit_tick
 from actors.sim.exchange import SimHub
 from actors.sim.model import BINANCE_BTC, UPBIT_BTC, UPBIT_USDT, BinanceDiff, SimMarket
@@ -21,7 +21,7 @@ from actors.sim.settings import SimConfig
 
 def _market(coins: int, seed: int = 5, **cfg: object) -> SimMarket:
     config = SimConfig(coins=coins, **cfg)  # type: ignore[arg-type]
-    return SimMarket(config, seed, 0, market_file.params_of(config))
+    return simulated_market(config, seed, 0, market_file.params_of(config))
 
 
 def _universe(upbit: list[dict[str, str]], info: dict[str, object], aliases: dict[str, str]) -> set[Pair]:
@@ -112,8 +112,8 @@ def test_each_coin_has_its_own_price_level_ticks_depth_and_activity():
 
 def test_coins_zero_is_the_one_coin_market_and_coins_leave_its_streams_alone():
     plain, many = _market(0), _market(20)
-    assert set(plain.books) == {UPBIT_BTC, UPBIT_USDT, BINANCE_BTC} and plain.coins is None
-    assert plain.upbit_codes == (UPBIT_BTC, UPBIT_USDT) and plain.catalogue.coins == ()
+    assert set(plain.books) == {UPBIT_BTC, UPBIT_USDT, BINANCE_BTC} and type(plain) is SimMarket
+    assert plain.upbit_codes == (UPBIT_BTC, UPBIT_USDT) and listings.catalogue_of(plain).coins == ()
     assert len(many.books) > 40 and many.upbit_codes[:2] == (UPBIT_BTC, UPBIT_USDT)
     for _ in range(300):
         a, b = plain.step(), many.step()
@@ -156,7 +156,7 @@ def test_a_coins_premium_is_the_shared_market_part_plus_its_own_part():
 
 def test_the_books_show_each_coins_premium_and_prices_move_with_btc():
     market = _market(3, seed=3)
-    assert market.coins is not None
+    assert isinstance(market, CoinsMarket)
     usdt = market.books[UPBIT_USDT]
     fx = (usdt.top(1)[0][0][0] + usdt.top(1)[1][0][0]) / 2
     for i, coin in enumerate(market.coins.coins):

@@ -11,8 +11,8 @@ from actors.core.venues import binance, upbit
 from actors.net.http import http_client
 from actors.net.memory import memory_network
 from actors.net.ws import WsClosed, open_ws
+from actors.sim.coin_market import CoinsMarket
 from actors.sim.exchange import SimEndpoints, SimHub
-from actors.sim.model import SimMarket
 from actors.sim.serve import serve_hub, simulated_hub
 from actors.sim.settings import SimConfig
 
@@ -58,7 +58,7 @@ async def test_one_combined_connection_carries_many_coins_diffs_that_continue_th
     async with trio.open_nursery() as nursery:
         endpoints, hub = await _sim(nursery)
         market = hub.market
-        assert isinstance(market, SimMarket) and market.coins is not None
+        assert isinstance(market, CoinsMarket)
         first = ("ethusdt@depth@100ms", "xrpusdt@depth@100ms", "dogeusdt@depth@100ms")
         url = endpoints.binance_ws_url + binance.combined_path(first)
         async with open_ws(url) as conn, http_client(endpoints.binance_rest_url, 5) as http:
