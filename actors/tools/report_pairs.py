@@ -98,16 +98,17 @@ def section(s: Session, heatmap: Path, link: Callable[[Path], str]) -> list[str]
     write_pair_table(s.paths.pair_table, rows)
     traded = [r for r in rows if r.entries]
     total = sum(r.pnl_usdt for r in rows)
+    every = f"[{s.paths.pair_table.name}]({link(s.paths.pair_table)})"
     lines = [
         "## Pairs",
         "",
         f"{len(rows)} pairs; {len(traded)} traded, {sum(r.entries for r in rows)} trades, "
         f"{sum(r.fills for r in rows)} fill events, PnL {num(total, '+.4f')} USDT over all pairs. By PnL, then "
         "trades (premium: each pair's mid premium over its views; untrusted s: time its books were not "
-        "trustworthy):",
+        f"trustworthy); every pair also in {every}:",
         "",
     ]
-    lines += table_lines(rows, f"[{s.paths.pair_table.name}]({link(s.paths.pair_table)})")
+    lines += table_lines(rows, every)
     return lines + _heatmap_lines(s, heatmap, link)
 
 

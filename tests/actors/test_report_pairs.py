@@ -254,3 +254,21 @@ def test_compare_shows_per_pair_rows_when_every_session_has_pairs(tmp_path):
     assert {int(line.split(" | ")[0][3:]) for line in missing} <= set(range(35, 40))
     one = write_pairs_session(tmp_path / "c", n=1, panel=False)
     assert "## Pairs" not in compare([tmp_path / "a", one.logs_dir])
+
+
+def test_out_puts_the_heatmap_beside_the_report_and_a_malformed_pairs_block_is_one_line(tmp_path, capsys):
+    paths = write_pairs_session(tmp_path / "logs", n=5)
+    out = tmp_path / "elsewhere" / "r.md"
+    out.parent.mkdir()
+    assert report.main([str(paths.logs_dir), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert (out.parent / "r_pairs_heatmap.png").read_bytes()[:8] == PNG and "](r_pairs_heatmap.png)" in text
+    assert "](../logs/pair_table_20260101_100000.csv)" in text and paths.pair_table.is_file()
+    kpi = json.loads(paths.kpi.read_text())
+    kpi["pairs"]["table"]["C1"]["fills"] = "four"
+    paths.kpi.write_text(json.dumps(kpi))
+    capsys.readouterr()
+    assert report.main([str(paths.logs_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("report: ") and "not a KPI file" in err and "$.pairs.table" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
