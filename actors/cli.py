@@ -31,6 +31,7 @@ from actors.net.memory import memory_network
 from actors.records.paths import SessionIdTaken, SessionPaths, claim_session, complete_latest, point_latest
 from actors.records.summary import files_written, on_disk, summary
 from actors.session import SessionResult, run_session
+from actors.session.market import MarketUnavailable
 from actors.sim.recordings import RecordingError
 from actors.sim.replay import ReplayMarket
 from actors.wiring import prepare_replay, replay_pace
@@ -252,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
             result = trio.run(on_virtual_clock, clock=trio.testing.MockClock(autojump_threshold=0))
         else:
             result = trio.run(partial(session, live_console=console))
+    except MarketUnavailable as exc:  # the pairs could not be listed: nothing traded, no KPI file
+        print(f"session not started: {exc}", file=sys.stderr)
+        _complete_latest(paths)
+        return EXIT_USAGE if exc.usage else EXIT_FAILED
     except Exception as exc:  # one boundary for what no supervisor handled
         # the traceback goes to the session log only (DEBUG is below the terminal's level)
         logger.bind(actor="session").opt(exception=exc).debug("session failed: {}", exc)

@@ -16,6 +16,7 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Callable
 
+import attrs
 import trio
 from loguru import logger
 
@@ -23,10 +24,13 @@ if TYPE_CHECKING:
     from loguru import Logger
 
 from actors.clock import MarketClock
-from actors.core.trader_outputs import FillEvent
+from actors.core.market import Markets
+from actors.core.market_trader import MarketTrader
+from actors.core.trader_outputs import FillEvent, TraderStatistics
 from actors.records.files import DataWriteError, FillWriter, append_text, write_json_atomic
 from actors.records.info import SessionInfo
 from actors.records.kpi import build_kpi
+from actors.records.pairs import PairPanelWriter, PanelSample
 from actors.records.sources import Sources
 from actors.records.status import PREMIUM_HEADER, premium_sample, status_line
 
@@ -64,7 +68,8 @@ async def run_collector(
     s = info.config.session
     async with trio.open_nursery() as nursery:
         nursery.start_soon(partial(_every, s.kpi_interval_s, partial(_snapshot, info, sources), real_time_too=True))
-        nursery.start_soon(_every, PREMIUM_SAMPLE_S, partial(_sample, info, sources, clock))
+        panel = PairPanelWriter(info.paths.pairs, sources.disk) if isinstance(sources.market, Markets) else None
+        nursery.start_soon(_every, PREMIUM_SAMPLE_S, partial(_sample, info, sources, clock, panel))
         status = partial(_status, log, info, sources)
         nursery.start_soon(partial(_every, s.status_interval_s, status, real_time_too=True))
         task_status.started()
@@ -105,15 +110,44 @@ def _status(log: Logger, info: SessionInfo, sources: Sources) -> None:
     log.info(status_line(info, sources.progress(trio.current_time())))
 
 
-def _sample(info: SessionInfo, sources: Sources, clock: MarketClock) -> None:
+def _lead_statistics(sources: Sources) -> TraderStatistics:
+    """What the premium series reads of the trader: a market's lead pair's baseline (the series follows that
+    pair), with the whole market's PnL as its equity."""
+    trader, market = sources.trader, sources.market
+    if not isinstance(trader, MarketTrader) or not isinstance(market, Markets):
+        return trader.statistics()
+    lead = trader.traders[market.lead.pair]
+    return attrs.evolve(lead.statistics(), realized_pnl_usdt=trader.pnl_usdt(), unrealized_pnl_usdt=0.0)
+
+
+def _panel(panel: PairPanelWriter, info: SessionInfo, sources: Sources, clock: MarketClock, now: float) -> None:
+    """A market's line per pair in pairs_<id>.csv: its premium as the decisions last saw it, and minus its baseline."""
+    trader, market = sources.trader, sources.market
+    if not isinstance(trader, MarketTrader) or not isinstance(market, Markets):
+        return
+    samples = []
+    for state in market.states:
+        view = state.published
+        if view is None or view.premium_bps is None:
+            continue
+        baseline = trader.traders[state.pair].baseline.value
+        deviation = None if baseline is None else view.premium_bps - baseline
+        samples.append(PanelSample(state.pair.name, view.premium_bps, deviation))
+    if samples:
+        panel.write(round(now - info.opened_at, 3), clock.utc(now), samples)
+
+
+def _sample(info: SessionInfo, sources: Sources, clock: MarketClock, panel: PairPanelWriter | None = None) -> None:
     """A line of the premium series, and the minute's sample for the KPI's realism block: the market as the
     decisions last saw it (the aggregator's latest view), not the books of this very instant, which depend on
     whether a book arriving now was scheduled before this sample."""
     now = trio.current_time()
+    if panel is not None:
+        _panel(panel, info, sources, clock, now)
     view = sources.market.published
     if view is None:
         return
-    line = premium_sample(now - info.opened_at, clock.utc(now), view, sources.trader.statistics())
+    line = premium_sample(now - info.opened_at, clock.utc(now), view, _lead_statistics(sources))
     if line is None:
         return
     sources.collector.realism.observe(clock, now, info.opened_at, view)

@@ -10,13 +10,15 @@ from datetime import datetime, timezone
 
 import attrs
 
+from actors import wiring_market
 from actors.config import BinanceFeedConfig, Config, Inputs, UpbitFeedConfig
-from actors.conventions import ACTORS, SeedStream
+from actors.conventions import ACTORS, SeedStream, feed_actor
 from actors.core.budget import ByteBudget
 from actors.core.execution import ExecutionParams
 from actors.core.fills import CalibratedFillModel, FillModel, SimpleFillModel
 from actors.core.kpi import FeedStats, LatencyHistogram
-from actors.core.market import MarketState
+from actors.core.market import Markets, MarketState
+from actors.core.market_trader import Decider
 from actors.core.portfolio import Portfolio
 from actors.core.sizing import NoDrift
 from actors.core.trader import Trader
@@ -29,6 +31,7 @@ from actors.records.sources import CollectorStats, Lifecycle, Sources
 from actors.sim import recordings
 from actors.sim.exchange import SimEndpoints
 from actors.sim.replay import ReplayMarket, ReplayPacer
+from actors.wiring_market import MarketSetup
 from supervision import ChildStats
 
 
@@ -48,17 +51,29 @@ def session_info(
     )
 
 
-def sources(info: SessionInfo, inputs: Inputs, pacer: ReplayPacer | None = None) -> Sources:
-    """The owners of everything the session counts, each empty (the session frame holds them)."""
+def sources(
+    info: SessionInfo, inputs: Inputs, pacer: ReplayPacer | None = None, market: MarketSetup | None = None
+) -> Sources:
+    """The owners of everything the session counts, each empty (the session frame holds them). ``market``: a
+    market session's pairs and shards (``actors.wiring_market``); None: the one pair of [feeds]."""
     cfg = info.config
     model = None if inputs.market_model is None else inputs.market_model.document
+    one = trader(cfg, info.session_id, info.opened_at, inputs)
+    decider: Decider = one
+    state: MarketState | Markets = market_state(cfg, info.opened_at)
+    feeds = {str(venue): FeedStats(venue) for venue in (Venue.UPBIT, Venue.BINANCE)}
+    if market is not None:
+        decider = wiring_market.market_trader(cfg, info.session_id, info.opened_at, inputs, market.universe, one)
+        state = wiring_market.markets(cfg, market.universe, info.opened_at)
+        feeds = wiring_market.feed_stats(market.plan)
+    names = (*ACTORS, *(feed_actor(key) for key in feeds if feed_actor(key) not in ACTORS))
     return Sources(
         lifecycle=Lifecycle(),
         disk=DiskWatch(),
-        trader=trader(cfg, info.session_id, info.opened_at, inputs),
-        market=market_state(cfg, info.opened_at),
-        feeds={venue: FeedStats(venue) for venue in (Venue.UPBIT, Venue.BINANCE)},
-        actors={name: ChildStats(name) for name in ACTORS},
+        trader=decider,
+        market=state,
+        feeds=feeds,
+        actors={name: ChildStats(name) for name in names},
         collector=CollectorStats(session_realism(cfg.session.market, cfg.sim.market_model, model)),
         wire_to_decision=LatencyHistogram(),
         replay=pacer,

@@ -159,6 +159,11 @@ class MarketConfig:
     max_pair_exposure_usdt: float = attrs.field(default=0.0, validator=non_negative)  # 0: no limit
     max_total_exposure_usdt: float = attrs.field(default=0.0, validator=non_negative)  # 0: no limit
     listing_timeout_s: float = attrs.field(default=10.0, validator=positive)  # each listing's REST call, whole
+    # a trade's size in every pair: order_qty_btc becomes this much of the coin at its first price, and the other
+    # BTC quantities of [strategy] and [risk] keep their ratio to it (actors/wiring_market.py)
+    order_usdt: float = attrs.field(default=100.0, validator=positive)
+    # each coin held on each venue at the start (to sell on either side), this much at its first price
+    coin_inventory_usdt: float = attrs.field(default=1_000.0, validator=non_negative)
 
     @property
     def multi_pair(self) -> bool:

@@ -190,6 +190,21 @@ class Markets:
         changed, self._changed = sorted(self._changed), set()
         return tuple(self.states[i].publish(now) for i in changed)
 
+    @property
+    def lead(self) -> MarketState:
+        """The pair a session's one-line figures follow (status line, premium series): BTC's if traded, else the
+        first."""
+        return next((st for st in self.states if st.pair.base == "BTC"), self.states[0])
+
+    @property
+    def published(self) -> MarketView | None:
+        """The lead pair's last published view."""
+        return self.lead.published
+
+    def view(self, now: float) -> MarketView:
+        """The lead pair's view now."""
+        return self.lead.view(now)
+
     def views(self) -> tuple[MarketView, ...]:
         """Every pair's last published view (pairs never published left out)."""
         return tuple(s.published for s in self.states if s.published is not None)

@@ -22,7 +22,7 @@ market (each pair's trader takes the next one), so a fill event's ``trade_id`` n
 from __future__ import annotations
 
 import math
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
 import attrs
 
@@ -70,6 +70,9 @@ def exposure_usdt(trader: Trader) -> float:
 class MarketTrader:
     traders: dict[Pair, Trader]  # one per pair, in the pairs' order, all over one portfolio
     caps: MarketCaps = attrs.field(factory=MarketCaps)
+    # a pair's trader as its first whole view sizes it (its coin's price is known then): replaces the one given,
+    # which has seen nothing a decision used (None: the traders given trade as they are)
+    resize: Callable[[Pair, Trader, MarketView], Trader] | None = None
     risk_stopped: str | None = None  # why no pair opens a trade any more, or None
     next_trade_id: int = 1  # trade ids are the market's: unique across pairs (a zone cycles by this number too)
     last_view: MarketView | None = attrs.field(default=None, init=False)  # the latest view, of any pair
@@ -84,15 +87,20 @@ class MarketTrader:
         if not self.traders:
             raise ValueError("MarketTrader: no pair")
         first = next(iter(self.traders.values()))
-        portfolio = self.portfolio = first.accounts.portfolio
+        self.portfolio = first.accounts.portfolio
         self.started_at = first.started_at
         for pair, trader in self.traders.items():
-            if trader.accounts.portfolio is not portfolio:
-                raise ValueError(f"MarketTrader: the trader of {pair.name} does not share the market's portfolio")
-            trader.gate = self._gate
-            trader.legs.shared = portfolio
-            trader.accounts.sampling = False  # the market samples the shared balances, marked by every pair
-        self._slots = {pair: _Slot(trader, i) for i, (pair, trader) in enumerate(self.traders.items())}
+            self._install(pair, trader)
+        self._slots = {
+            pair: _Slot(trader, i, sized=self.resize is None) for i, (pair, trader) in enumerate(self.traders.items())
+        }
+
+    def _install(self, pair: Pair, trader: Trader) -> None:
+        if trader.accounts.portfolio is not self.portfolio:
+            raise ValueError(f"MarketTrader: the trader of {pair.name} does not share the market's portfolio")
+        trader.gate = self._gate
+        trader.legs.shared = self.portfolio
+        trader.accounts.sampling = False  # the market samples the shared balances, marked by every pair
 
     @property
     def pairs(self) -> tuple[Pair, ...]:
@@ -108,9 +116,11 @@ class MarketTrader:
         """``view`` to its pair's trader (``view.pair``); a pair the market does not trade is a KeyError."""
         pair = view.pair
         slot = self._slots[pair]
-        trader = slot.trader
         if view.premium_bps is not None:
+            if not slot.sized:
+                self._size(pair, slot, view)
             slot.premiums.add(view.premium_bps)
+        trader = slot.trader
         trader.next_trade_id = self.next_trade_id
         events = trader.on_view(view, wall_now)
         slot.view = self.last_view = view
@@ -158,6 +168,10 @@ class MarketTrader:
         )
 
     # -- what it holds -------------------------------------------------------------------------------
+
+    def holds(self, pair: Pair) -> bool:
+        """Whether ``pair`` has a trade open (its books' resyncs go first)."""
+        return pair in self._holding
 
     def open_trades(self) -> int:
         return sum(len(self.traders[pair].trades) for pair in self._holding)
@@ -214,6 +228,18 @@ class MarketTrader:
 
     # -- bookkeeping ---------------------------------------------------------------------------------
 
+    def _size(self, pair: Pair, slot: _Slot, view: MarketView) -> None:
+        """The pair's first whole view: its trader sized for its coin's price (``resize``)."""
+        assert self.resize is not None
+        old = slot.trader
+        if old.trades or old.legs.pending:  # it traded already: keep it (cannot happen before a whole view)
+            slot.sized = True
+            return
+        trader = self.resize(pair, old, view)
+        self._install(pair, trader)
+        self.traders[pair] = slot.trader = trader
+        slot.sized = True
+
     def _settled(self, pair: Pair, slot: _Slot) -> None:
         """After a pair's trader ran: when it is due next, whether it holds a trade (the dicts change only when
         these do: most views find a pair with nothing open and nothing due)."""
@@ -258,3 +284,4 @@ class _Slot:
     premiums: RunningStats = attrs.field(factory=RunningStats)
     view: MarketView | None = None
     due: float | None = None
+    sized: bool = True  # False until ``MarketTrader.resize`` made its trader for its coin's price

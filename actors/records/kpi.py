@@ -22,6 +22,7 @@ from actors.core.ledger import InventorySample, reconcile, unexplained_btc
 from actors.core.trader_outputs import TraderStatistics, ZoneFillRatio
 from actors.core.vocabulary import LegRisk, Side, Sizing
 from actors.records.info import CalibrationInfo, SessionInfo, SessionStatus
+from actors.records.pairs import PairsBlock, pairs_struct
 from actors.records.realism import RealismKpi
 from actors.records.sources import Progress, Snapshot
 from actors.records.status import book_age_s
@@ -258,6 +259,7 @@ class Kpi(msgspec.Struct, frozen=True, kw_only=True):
     fatal_errors: tuple[str, ...] = ()
     pipeline_latency_ms: PipelineLatency = PipelineLatency()
     replay: ReplayInfo | msgspec.UnsetType = msgspec.UNSET  # absent unless market = "replay"
+    pairs: PairsBlock | msgspec.UnsetType = msgspec.UNSET  # absent unless the session trades a market of pairs
     realism: RealismKpi | None = None  # the market against the real one (None in files written before it)
     acceptance_thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
     acceptance: tuple[Criterion, ...] = ()
@@ -322,6 +324,7 @@ def _session_fields(info: SessionInfo, snap: Snapshot, final: bool) -> dict[str,
         "pipeline_latency_ms": PipelineLatency(snap.wire_to_decision, snap.collector.wire_to_fill_written),
         "replay": _replay(info, snap.replay),
         "realism": snap.collector.realism,
+        "pairs": pairs_struct(progress.pairs) if progress.pairs else msgspec.UNSET,
         "acceptance_thresholds": info.config.acceptance,
     }
 

@@ -22,7 +22,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import attrs
 import msgspec
 
+from actors.core.kpi import FeedStatistics, SymbolStatistics
+from actors.core.market import MarketView
 from actors.core.pairs import Pair
+from actors.core.trader_outputs import PairStatistics
 from actors.inputs import MIB, InputError, LineReader, check_regular
 from actors.records.files import DataWriteError, DiskWatch, append_text
 
@@ -288,3 +291,39 @@ def read_panel(path: Path, max_bytes: int = PANEL_MAX_BYTES, max_pairs: int = PA
         one.deviation_bps.append(deviation)
         rows += 1
     return PairPanel(series, rows, skipped)
+
+
+def pair_rows(
+    pairs: Iterable[PairStatistics], feeds: Mapping[str, FeedStatistics], views: Iterable[MarketView]
+) -> tuple[PairRow, ...]:
+    """A market's rows, from its trader's statistics per pair, its feeds' counters per book (resyncs of the Binance
+    book, untrusted time of the pair's worse book) and each pair's last published view (its latest premium)."""
+    books: dict[str, SymbolStatistics] = {}
+    for feed in feeds.values():
+        books.update(feed.per_symbol)
+    latest = {view.pair: view.premium_bps for view in views}
+    rows = []
+    for s in pairs:
+        pair = s.pair
+        binance, upbit = books.get(pair.binance_symbol), books.get(pair.upbit_code)
+        premium = latest.get(pair)
+        dispersion = s.premium_bps
+        worse = [b.untrusted_s for b in (binance, upbit) if b is not None]
+        rows.append(
+            PairRow(
+                pair.name,
+                premium_mean_bps=dispersion.mean,
+                premium_std_bps=dispersion.std,
+                latest_deviation_bps=None if premium is None or s.baseline_bps is None else premium - s.baseline_bps,
+                views=s.views,
+                entries=s.entries,
+                exits=s.exits,
+                fills=s.fills,
+                pnl_usdt=s.realized_pnl_usdt + s.unrealized_pnl_usdt,
+                refusals=sum(s.refusals.values()),
+                resyncs=0 if binance is None else binance.resyncs,
+                untrusted_s=max(worse, default=0.0),
+                latest_premium_bps=premium,
+            )
+        )
+    return tuple(rows)

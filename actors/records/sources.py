@@ -28,12 +28,13 @@ from typing import Mapping
 import attrs
 
 from actors.core.kpi import FeedStatistics, FeedStats, LatencyHistogram, LatencyPercentiles, Spread
-from actors.core.market import MarketState, MarketView
-from actors.core.trader import Trader
+from actors.core.market import Markets, MarketState, MarketView
+from actors.core.market_trader import Decider
 from actors.core.trader_outputs import TraderStatistics
 from actors.core.vocabulary import Side
 from actors.records.files import DiskWatch
 from actors.records.info import SessionStatus
+from actors.records.pairs import PairRow, pair_rows
 from actors.records.realism import RealismContext, RealismKpi
 from actors.sim.replay import ReplayPacer, ReplayProgress
 from supervision import ChildStatistics, ChildStats
@@ -125,8 +126,9 @@ class Progress:
     lifecycle: LifecycleStatistics
     view: MarketView
     trader: TraderStatistics
-    feeds: Mapping[str, FeedStatistics]  # by venue, as of the end of trading (or now, while trading)
+    feeds: Mapping[str, FeedStatistics]  # by feed (venue; a market's Binance shards: binance-2...), as of the end
     actors: Mapping[str, ChildStatistics]  # by actor name
+    pairs: tuple[PairRow, ...] = ()  # a market of many pairs: one row each (empty for one pair)
 
     def duration_s(self) -> float:
         """Trading time so far (to the end of trading, once it ended)."""
@@ -156,9 +158,9 @@ class Sources:
 
     lifecycle: Lifecycle
     disk: DiskWatch
-    trader: Trader
-    market: MarketState
-    feeds: Mapping[str, FeedStats]  # by venue
+    trader: Decider  # a Trader (one pair) or a MarketTrader
+    market: MarketState | Markets
+    feeds: Mapping[str, FeedStats]  # by feed: the venue's word; a market's Binance shards binance-2, binance-3...
     actors: Mapping[str, ChildStats]  # by actor name
     collector: CollectorStats
     wire_to_decision: LatencyHistogram  # the executor's
@@ -168,13 +170,17 @@ class Sources:
     def progress(self, now: float) -> Progress:
         life = self.lifecycle.statistics()
         feeds_at = life.ended_at if life.ended_at is not None else now  # a feed's health while trading
+        trader = self.trader.statistics()
+        feeds = {venue: stats.statistics(feeds_at) for venue, stats in self.feeds.items()}
+        market = self.market
         return Progress(
             now,
             life,
-            self.market.view(now),
-            self.trader.statistics(),
-            {venue: stats.statistics(feeds_at) for venue, stats in self.feeds.items()},
+            market.view(now),
+            trader,
+            feeds,
             {name: stats.statistics(now) for name, stats in self.actors.items()},
+            pair_rows(trader.pairs, feeds, market.views()) if isinstance(market, Markets) else (),
         )
 
     def snapshot(self, now: float) -> Snapshot:

@@ -41,6 +41,7 @@ from actors.collector import run_collector
 from actors.conventions import AGGREGATOR, COLLECTOR, EXECUTOR, FEED_BINANCE, FEED_UPBIT, SeedStream
 from actors.core.book import BookView
 from actors.core.kpi import FeedStats
+from actors.core.market import MarketState
 from actors.core.trader_outputs import FillEvent
 from actors.core.venues import binance, upbit
 from actors.core.venues.binance_book import BookKeeper, Verdict
@@ -87,7 +88,10 @@ class BatchedReplay:
         self._refetch_at, self._refetches = -math.inf, 0  # a snapshot older than the buffered diffs: when to ask again
         self._connected = False  # what the pacer waits for: both feeds connected
         self._ready = trio.Event()  # both feeds have published their first books
-        self._aggregator = Coalescer(frame.sources.market, cfg.aggregator.coalesce_ms / 1e3)
+        market = frame.sources.market
+        assert isinstance(market, MarketState), "a batched replay serves one pair (why_actors)"
+        self._market = market
+        self._aggregator = Coalescer(market, cfg.aggregator.coalesce_ms / 1e3)
         self._window = trio.Event()  # a window opened while the executor's task slept
         self._next_ping_at = math.inf
         self._fills: trio.MemorySendChannel[FillEvent] | None = None
@@ -342,7 +346,7 @@ class BatchedReplay:
             if due is not None and due <= at:
                 self._outbox.extend(trader.on_timer(at, clock.utc(at)))
             else:
-                view = sources.market.publish(self._aggregator.close())
+                view = self._market.publish(self._aggregator.close())
                 if view.complete:
                     self._outbox.extend(trader.on_view(view, clock.utc(at)))
                     if view.newest_received_at is not None:

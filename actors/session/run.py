@@ -38,11 +38,13 @@ from actors.records.kpi import build_kpi
 from actors.records.paths import SessionPaths
 from actors.session.batch import BatchedReplay
 from actors.session.batch_path import why_actors
+from actors.session.market import open_market
 from actors.session.tree import Frame, run_actors
 from actors.sim.direct import ENDPOINTS, DirectReplay
 from actors.sim.exchange import SimEndpoints
 from actors.sim.replay import ReplayHub, ReplayMarket
 from actors.sim.serve import serve_hub, serve_sim
+from actors.wiring_market import MarketSetup
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -84,14 +86,44 @@ async def run_session(
     read here).
     """
     log = logger.bind(actor="session")
+    inputs = inputs if inputs is not None else read_inputs(cfg)
+    # a market of many pairs lists them first (and starts the embedded exchange that serves the listings)
+    async with open_market(cfg, inputs, trio.current_time(), log) as market:
+        return await _run(
+            cfg,
+            paths,
+            inputs,
+            market,
+            handle_signals,
+            interrupts,
+            live_console,
+            replay,
+            stop if stop is not None else trio.Event(),
+            log,
+        )
+
+
+async def _run(
+    cfg: Config,
+    paths: SessionPaths,
+    inputs: Inputs,
+    market: MarketSetup | None,
+    handle_signals: bool,
+    interrupts: Interrupts | None,
+    live_console: Console | None,
+    replay: ReplayMarket | None,
+    stop: trio.Event,
+    log: Logger,
+) -> SessionResult:
     # GC: collect now, then freeze everything that exists once the feeds are ready (modules, config, a
     # pre-rolled recording, the books) out of the cyclic collector's reach, so later collections only
     # walk what trading allocates (a full pass over the startup heap took ~30 ms; docs/performance.md)
     gc.collect()
-    frame = _open(cfg, paths, inputs, replay, stop if stop is not None else trio.Event(), log)
+    frame = _open(cfg, paths, inputs, replay, stop, log, market)
     if handle_signals and interrupts is None:
         interrupts = Interrupts()
-    live = None if live_console is None else LiveView(frame.info, frame.sources, live_console)
+    pairs = None if market is None else (lambda: frame.sources.progress(trio.current_time()).pairs)
+    live = None if live_console is None else LiveView(frame.info, frame.sources, live_console, pairs=pairs)
     with live if live is not None else nullcontext():  # leaving it draws the last frame, with the final status
         try:
             async with trio.open_nursery() as root:
@@ -125,23 +157,23 @@ async def run_session(
 def _open(
     cfg: Config,
     paths: SessionPaths,
-    inputs: Inputs | None,
+    inputs: Inputs,
     replay: ReplayMarket | None,
     stop: trio.Event,
     log: Logger,
+    market: MarketSetup | None = None,
 ) -> Frame:
     """The session frame as the session opens: what it is, its sources, its data files."""
-    inputs = inputs if inputs is not None else read_inputs(cfg)
     if cfg.session.market == "replay" and replay is None:
         replay = wiring.prepare_replay(cfg, inputs)
     info = wiring.session_info(cfg, paths, inputs, trio.current_time(), replay)
-    sources = wiring.sources(info, inputs, None if replay is None else wiring.replay_pacer(cfg, replay))
+    sources = wiring.sources(info, inputs, None if replay is None else wiring.replay_pacer(cfg, replay), market)
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     writer = FillWriter(paths.fill_events, cfg.collector.fsync, cfg.collector.fsync_interval_s, disk=sources.disk)
     recorder = Recorder(paths.recording, info.opened_at, sources.disk) if cfg.session.record else None
     if writer.repaired_bytes:
         log.warning("{}: cut a torn last line ({} bytes) left by a crash", paths.fill_events, writer.repaired_bytes)
-    return Frame(info, inputs, sources, _market_clock(info), stop, writer, recorder, log)
+    return Frame(info, inputs, sources, _market_clock(info), stop, writer, recorder, log, market=market)
 
 
 def _market_clock(info: SessionInfo) -> MarketClock:
@@ -156,6 +188,8 @@ def _market_clock(info: SessionInfo) -> MarketClock:
 async def _serve(frame: Frame, root: trio.Nursery) -> tuple[SimEndpoints | None, DirectReplay | BatchedReplay | None]:
     """The market the feeds connect to: the embedded exchange, a replay, or (None) the live exchanges."""
     cfg = frame.info.config
+    if frame.market is not None:  # a market session: its exchange (sim) serves already, or live (None)
+        return frame.market.endpoints, None
     if cfg.session.market == "sim":
         model = frame.inputs.market_model
         serve = partial(serve_sim, cfg.sim, cfg.session.seed, binance_symbol=cfg.feeds.binance.symbol, model=model)

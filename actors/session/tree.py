@@ -12,19 +12,30 @@ import gc
 import random
 from contextlib import ExitStack
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import attrs
 import trio
 
+from actors import wiring_market
 from actors.aggregator import run_aggregator
 from actors.chaos import Killable, run_chaos
 from actors.clock import MarketClock
 from actors.collector import run_collector
 from actors.config import BinanceFeedConfig, Inputs, UpbitFeedConfig
-from actors.conventions import AGGREGATOR, COLLECTOR, EXECUTOR, FEED_ACTORS, FEED_BINANCE, FEED_UPBIT, SeedStream
+from actors.conventions import (
+    AGGREGATOR,
+    COLLECTOR,
+    EXECUTOR,
+    FEED_BINANCE,
+    FEED_UPBIT,
+    SeedStream,
+    feed_actor,
+    feed_key,
+)
 from actors.core.book import BookView
 from actors.core.market import MarketView
+from actors.core.market_trader import MarketTrader
 from actors.core.trader_outputs import FillEvent
 from actors.core.vocabulary import RestartCause, Venue
 from actors.executor import ExecutorState, run_executor
@@ -34,6 +45,7 @@ from actors.net.ws import WsConnectError
 from actors.records.files import FillWriter, Recorder
 from actors.records.info import SessionInfo
 from actors.records.sources import Progress, Sources
+from actors.wiring_market import MarketSetup
 from supervision import SupervisorGaveUp, sole_exception, supervise
 
 if TYPE_CHECKING:
@@ -56,6 +68,7 @@ class Frame:
     recorder: Recorder | None
     log: Logger
     draining: trio.Event = attrs.field(factory=trio.Event)  # the feeds are stopped: restarts hurry to drain
+    market: MarketSetup | None = None  # a market of many pairs (its pairs, shards, weight budget); None: one pair
     disk_handled: trio.Event = attrs.field(factory=trio.Event)  # the session has reacted to a failed data write
 
 
@@ -70,11 +83,14 @@ async def run_actors(frame: Frame, feeds: tuple[UpbitFeedConfig, BinanceFeedConf
             await consumers.start(supervised, name, name=name)
         # the feeds' channel ends close when the producers are done, also those of a feed never started
         # (a stop during startup): the aggregator then sees the end of its inbox and the pipeline drains
-        with owned[FEED_UPBIT][0], owned[FEED_BINANCE][0]:
+        feeds_in_order = _feed_names(frame)
+        with ExitStack() as feed_ends:
+            for name in feeds_in_order:
+                feed_ends.enter_context(owned[name][0])
             async with trio.open_nursery() as producers:
                 with trio.CancelScope(deadline=frame.info.opened_at + s.startup_timeout_s) as startup:
                     producers.start_soon(_cancel_when, frame.stop, startup)
-                    for name in (FEED_UPBIT, FEED_BINANCE):
+                    for name in feeds_in_order:
                         await producers.start(supervised, name, name=name)
                 if startup.cancelled_caught and not frame.stop.is_set():
                     progress = frame.sources.progress(trio.current_time())
@@ -124,16 +140,18 @@ def _actors(
 ) -> tuple[dict[str, Killable], dict[str, tuple[Any, ...]]]:
     """Every actor, killable by chaos, and the channel ends each one's supervisor owns (and closes)."""
     info, sources = frame.info, frame.sources
-    books_send, books_recv = trio.open_memory_channel[BookView](BOOKS_BUFFER)
-    views_send, views_recv = trio.open_memory_channel[MarketView](VIEWS_BUFFER)
+    pairs = 1 if frame.market is None else len(frame.market.universe.pairs)
+    books_send, books_recv = trio.open_memory_channel[BookView](max(BOOKS_BUFFER, 2 * pairs))
+    views_send, views_recv = trio.open_memory_channel[MarketView](max(VIEWS_BUFFER, 2 * pairs))  # a view a pair
     fills_send, fills_recv = trio.open_memory_channel[FillEvent](FILLS_BUFFER)
     with books_send:  # fan-in: one clone per feed
-        upbit_out, binance_out = books_send.clone(), books_send.clone()
+        outs = {name: books_send.clone() for name in _feed_names(frame)}
+    upbit_out, binance_out = outs[FEED_UPBIT], outs[FEED_BINANCE]
     executor_state = ExecutorState(
         sources.trader, frame.clock, wire_to_decision=sources.wire_to_decision, disk=sources.disk
     )
     coalesce_s = info.config.aggregator.coalesce_ms / 1e3
-    children = {
+    children: dict[str, Callable[..., Awaitable[None]]] = {
         COLLECTOR: partial(run_collector, fills_recv, frame.writer, info, sources, frame.clock),
         EXECUTOR: partial(run_executor, views_recv, fills_send, executor_state),
         AGGREGATOR: partial(run_aggregator, books_recv, views_send, sources.market, coalesce_s),
@@ -148,14 +166,64 @@ def _actors(
             rest=rest_budget(feeds[1], info.config.session.seed + SeedStream.REST_JITTER),  # the process's weight
         ),
     }
+    if frame.market is not None:
+        children.update(_market_feeds(frame, feeds, outs))
     owned: dict[str, tuple[Any, ...]] = {
         COLLECTOR: (fills_recv,),
         EXECUTOR: (views_recv, fills_send),
         AGGREGATOR: (books_recv, views_send),
-        FEED_UPBIT: (upbit_out,),
-        FEED_BINANCE: (binance_out,),
+        **{name: (out,) for name, out in outs.items()},
     }
     return {name: Killable(name, child) for name, child in children.items()}, owned
+
+
+def _feed_names(frame: Frame) -> tuple[str, ...]:
+    """The feed actors in start order: Upbit, then Binance (a market's shards: feed:binance, feed:binance-2...)."""
+    if frame.market is None:
+        return (FEED_UPBIT, FEED_BINANCE)
+    shards = frame.market.plan.shards
+    return (FEED_UPBIT, *(feed_actor(feed_key(Venue.BINANCE, shard.index)) for shard in shards))
+
+
+def _market_feeds(
+    frame: Frame,
+    feeds: tuple[UpbitFeedConfig, BinanceFeedConfig],
+    outs: dict[str, trio.MemorySendChannel[BookView]],
+) -> dict[str, Callable[..., Awaitable[None]]]:
+    """A market's feeds: Upbit's one connection with every pair's code and the FX market's; one Binance connection
+    per shard, each with its symbols, its staggered rotation, the session's weight budget and diff pool, and the
+    snapshot queue's priority (books of pairs with an open trade first)."""
+    market, sources, cfg = frame.market, frame.sources, frame.info.config
+    assert market is not None
+    trader = sources.trader
+    assert isinstance(trader, MarketTrader)
+    priority = wiring_market.priority(trader, market.universe)
+    pool = diff_buffer_pool(feeds[1])
+    children: dict[str, Callable[..., Awaitable[None]]] = {
+        FEED_UPBIT: partial(
+            run_upbit_feed,
+            feeds[0],
+            outs[FEED_UPBIT],
+            sources.feeds[Venue.UPBIT],
+            codes=wiring_market.upbit_codes(cfg, market.universe),
+            recorder=frame.recorder,
+        )
+    }
+    for shard in market.plan.shards:
+        key = feed_key(Venue.BINANCE, shard.index)
+        children[feed_actor(key)] = partial(
+            run_binance_feed,
+            feeds[1],
+            outs[feed_actor(key)],
+            sources.feeds[key],
+            symbols=shard.symbols,
+            priority=priority,
+            rotate_at=market.plan.rotation(shard.index),
+            recorder=frame.recorder,
+            diff_pool=pool,
+            rest=market.rest,
+        )
+    return children
 
 
 async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
@@ -208,7 +276,8 @@ async def _stop_after_replay(frame: Frame) -> None:
 def _startup_failure(progress: Progress, timeout_s: float, market: str) -> str:
     """Why the session could not start: which feed was not ready, and its last error."""
     waiting, causes = [], set()
-    for venue, name in FEED_ACTORS.items():
+    for venue in progress.feeds:
+        name = feed_actor(venue)
         if not progress.feeds[venue].connected:
             child = progress.actors[name]
             if not child.starts:

@@ -210,6 +210,7 @@ def _print_endpoints(endpoints: SimEndpoints) -> None:
         "upbit_url": endpoints.upbit_url,
         "binance_ws_url": endpoints.binance_ws_url,
         "binance_rest_url": endpoints.binance_rest_url,
+        "upbit_rest_url": endpoints.upbit_rest_url,  # /v1/market/all (a market of many coins lists them there)
     }
     print(json.dumps(doc), flush=True)
 

@@ -70,6 +70,7 @@ class FillLine(msgspec.Struct):
     attempt: int = 0  # exit legs: the exit round (absent before exits were worked until flat)
     position_btc: float | None = None  # the trade's BTC on the venue after the leg
     hedge_cost_bps: float | None = None  # entry legs: the expected hedge cost in their premium
+    base_ccy: str = "BTC"  # the coin traded (a market of pairs); absent from a BTC line
 
     def usdt(self, amount: float, ccy: str) -> float | None:
         """``amount`` of ``ccy`` in USDT at this leg's rates (KRW at its FX rate, BTC at its price), or None
@@ -79,7 +80,7 @@ class FillLine(msgspec.Struct):
         if ccy == "KRW":
             return amount / self.fx_krw_per_usdt if self.fx_krw_per_usdt else None
         price = self.avg_price or self.best_price
-        if ccy == "BTC" and price and self.quote_ccy in ("USDT", "KRW"):
+        if ccy == self.base_ccy and price and self.quote_ccy in ("USDT", "KRW"):
             return self.usdt(amount * price, self.quote_ccy)
         return None
 

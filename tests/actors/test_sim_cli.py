@@ -79,7 +79,7 @@ def assert_stopped_cleanly(exchange: ExchangeProcess, signum: signal.Signals = s
 async def test_serves_books_to_independent_clients_and_stops_on_ctrl_c():
     with ExchangeProcess("--config", str(DEMO)) as exchange:
         endpoints = exchange.endpoints()
-        assert endpoints.keys() == {"upbit_url", "binance_ws_url", "binance_rest_url"}
+        assert endpoints.keys() == {"upbit_url", "binance_ws_url", "binance_rest_url", "upbit_rest_url"}
         assert endpoints["upbit_url"].startswith("ws://127.0.0.1:") and endpoints["upbit_url"].endswith("/websocket/v1")
         assert endpoints["binance_ws_url"].startswith("ws://127.0.0.1:")
         assert endpoints["binance_rest_url"].startswith("http://127.0.0.1:")

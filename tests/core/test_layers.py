@@ -38,6 +38,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
         "actors.liveview",
         "actors.interrupts",
         "actors.wiring",
+        "actors.wiring_market",
     ),
     ("actors.session",),  # one session: the tree of actors
     ("actors.cli", "actors.logs", "actors.tools", "actors.sweep", ENTRY),  # commands and their log sinks
