@@ -23,6 +23,7 @@ from actors.net.listings import ListingUnavailable, fetch_listings
 from actors.sim.exchange import SimEndpoints
 from actors.sim.serve import serve_sim
 from actors.wiring_market import MarketSetup
+from supervision import sole_exception
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -44,28 +45,38 @@ async def open_market(cfg: Config, inputs: Inputs, opened_at: float, log: Logger
     if not is_multi_pair(cfg):
         yield None
         return
-    async with trio.open_nursery() as nursery:
-        endpoints: SimEndpoints | None = None
-        if cfg.session.market == "sim":
-            serve = partial(serve_sim, cfg.sim, cfg.session.seed, model=inputs.market_model)
-            endpoints = await nursery.start(serve)
-        upbit_url = cfg.feeds.upbit.rest_url if endpoints is None else endpoints.upbit_rest_url
-        binance_url = cfg.feeds.binance.rest_url if endpoints is None else endpoints.binance_rest_url
-        rest = rest_budget(cfg.feeds.binance, cfg.session.seed + SeedStream.REST_JITTER)
-        m = cfg.market
-        try:
-            listings = await fetch_listings(
-                upbit_url, binance_url, rest, m.listing_timeout_s, cfg.feeds.binance.connect_timeout_s
-            )
-        except ListingUnavailable as exc:
-            raise MarketUnavailable(f"the pairs could not be listed: {exc}", usage=False) from None
-        try:
-            pairs = universe(listings.upbit, listings.binance, m.wanted(), m.exclude, m.alias_map(), m.max_pairs)
-        except UniverseError as exc:
-            raise MarketUnavailable(f"[market] pairs: {exc}", usage=True) from None
-        log.info("market: {}", pairs.describe())
-        plan = wiring_market.shard_plan(cfg, pairs, opened_at)
-        sizes = ", ".join(str(len(shard.symbols)) for shard in plan.shards)
-        log.info("binance: {} depth books over {} connections ({})", len(pairs.pairs), len(plan.shards), sizes)
-        yield MarketSetup(pairs, plan, rest, endpoints)
-        nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            yield await _listed(cfg, inputs, opened_at, log, nursery)
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:  # the exchange's nursery wraps what the session raised: one error, itself
+        leaf = sole_exception(group)
+        if isinstance(leaf, Exception):
+            raise leaf from None
+        raise
+
+
+async def _listed(cfg: Config, inputs: Inputs, opened_at: float, log: Logger, nursery: trio.Nursery) -> MarketSetup:
+    """The embedded exchange started in ``nursery`` (``--market sim``), both listings read, the pairs chosen."""
+    endpoints: SimEndpoints | None = None
+    if cfg.session.market == "sim":
+        endpoints = await nursery.start(partial(serve_sim, cfg.sim, cfg.session.seed, model=inputs.market_model))
+    upbit_url = cfg.feeds.upbit.rest_url if endpoints is None else endpoints.upbit_rest_url
+    binance_url = cfg.feeds.binance.rest_url if endpoints is None else endpoints.binance_rest_url
+    rest = rest_budget(cfg.feeds.binance, cfg.session.seed + SeedStream.REST_JITTER)
+    m = cfg.market
+    try:
+        listings = await fetch_listings(
+            upbit_url, binance_url, rest, m.listing_timeout_s, cfg.feeds.binance.connect_timeout_s
+        )
+    except ListingUnavailable as exc:
+        raise MarketUnavailable(f"the pairs could not be listed: {exc}", usage=False) from None
+    try:
+        pairs = universe(listings.upbit, listings.binance, m.wanted(), m.exclude, m.alias_map(), m.max_pairs)
+    except UniverseError as exc:
+        raise MarketUnavailable(f"[market] pairs: {exc}", usage=True) from None
+    log.info("market: {}", pairs.describe())
+    plan = wiring_market.shard_plan(cfg, pairs, opened_at)
+    sizes = ", ".join(str(len(shard.symbols)) for shard in plan.shards)
+    log.info("binance: {} depth books over {} connections ({})", len(pairs.pairs), len(plan.shards), sizes)
+    return MarketSetup(pairs, plan, rest, endpoints)
