@@ -6,8 +6,9 @@ a 100 ms grid) make one decision, under load it conflates instead of queueing st
 virtual time the views do not depend on the order in which Trio happens to run the feeds. The
 ``MarketState`` is held by the session, so a restarted aggregator keeps the latest books.
 
-With many pairs (a ``Markets``) it is the same loop; after a drain it sends the view of each pair whose books
-or FX changed, in the pairs' order (issue 26).
+With many pairs (a ``Markets``) it is the same loop; after a drain it sends the views of the pairs whose books
+or FX changed, in the pairs' order, as one batch (issue 26): an FX tick changes every pair's view, and one channel
+hop and one executor wake-up for the lot cost far less than one each (``Views``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import trio
 from actors.core.book import BookView
 from actors.core.market import Markets, MarketState, MarketView
 
+Views = MarketView | tuple[MarketView, ...]  # one pair's view, or a market's batch of the pairs that changed
+
 
 async def run_aggregator(
     inbox: trio.MemoryReceiveChannel[BookView],
-    out: trio.MemorySendChannel[MarketView],
+    out: trio.MemorySendChannel[Views],
     state: MarketState | Markets,
     coalesce_s: float = 0.0,
     *,
@@ -41,9 +44,12 @@ async def run_aggregator(
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
         published = state.publish(trio.current_time())
-        for view in (published,) if isinstance(published, MarketView) else published:
-            if view.complete:
-                try:
-                    await out.send(view)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return  # the executor is gone for good; the session is ending
+        if isinstance(published, MarketView):
+            item: Views | None = published if published.complete else None
+        else:
+            item = tuple(view for view in published if view.complete) or None
+        if item is not None:
+            try:
+                await out.send(item)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the executor is gone for good; the session is ending

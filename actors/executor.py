@@ -23,6 +23,7 @@ import attrs
 import trio
 from loguru import logger
 
+from actors.aggregator import Views
 from actors.clock import MarketClock
 from actors.core.kpi import LatencyHistogram
 from actors.core.market import MarketView
@@ -52,7 +53,7 @@ async def _flush(state: ExecutorState, out: trio.MemorySendChannel[FillEvent]) -
 
 
 async def run_executor(
-    inbox: trio.MemoryReceiveChannel[MarketView],
+    inbox: trio.MemoryReceiveChannel[Views],
     out: trio.MemorySendChannel[FillEvent],
     state: ExecutorState,
     *,
@@ -65,17 +66,20 @@ async def run_executor(
         due = trader.due_at()
         with trio.move_on_at(math.inf if due is None else due) as timer:
             try:
-                view = await inbox.receive()
+                item = await inbox.receive()
             except trio.EndOfChannel:
                 break
         state.heed_disk()
         stopped = trader.risk_stopped
+        now = trio.current_time()
         if timer.cancelled_caught:
-            state.outbox.extend(trader.on_timer(trio.current_time(), clock.utc(trio.current_time())))
+            state.outbox.extend(trader.on_timer(now, clock.utc(now)))
         else:
-            state.outbox.extend(trader.on_view(view, clock.utc(trio.current_time())))
-            if view.newest_received_at is not None:
-                state.wire_to_decision.add(trio.current_time() - view.newest_received_at)
+            wall_now = clock.utc(now)
+            for view in (item,) if isinstance(item, MarketView) else item:  # a market's batch: the pairs in order
+                state.outbox.extend(trader.on_view(view, wall_now))
+                if view.newest_received_at is not None:
+                    state.wire_to_decision.add(trio.current_time() - view.newest_received_at)
         if trader.risk_stopped is not None and stopped is None:
             logger.bind(actor="executor").warning("risk limit reached, no new entries: {}", trader.risk_stopped)
         await _flush(state, out)

@@ -18,7 +18,7 @@ import attrs
 import trio
 
 from actors import wiring_market
-from actors.aggregator import run_aggregator
+from actors.aggregator import Views, run_aggregator
 from actors.chaos import Killable, run_chaos
 from actors.clock import MarketClock
 from actors.collector import run_collector
@@ -34,7 +34,6 @@ from actors.conventions import (
     feed_key,
 )
 from actors.core.book import BookView
-from actors.core.market import MarketView
 from actors.core.market_trader import MarketTrader
 from actors.core.trader_outputs import FillEvent
 from actors.core.vocabulary import RestartCause, Venue
@@ -142,7 +141,7 @@ def _actors(
     info, sources = frame.info, frame.sources
     pairs = 1 if frame.market is None else len(frame.market.universe.pairs)
     books_send, books_recv = trio.open_memory_channel[BookView](max(BOOKS_BUFFER, 2 * pairs))
-    views_send, views_recv = trio.open_memory_channel[MarketView](max(VIEWS_BUFFER, 2 * pairs))  # a view a pair
+    views_send, views_recv = trio.open_memory_channel[Views](VIEWS_BUFFER)  # a market's: a batch of views each
     fills_send, fills_recv = trio.open_memory_channel[FillEvent](FILLS_BUFFER)
     with books_send:  # fan-in: one clone per feed
         outs = {name: books_send.clone() for name in _feed_names(frame)}

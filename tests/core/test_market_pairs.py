@@ -4,7 +4,7 @@ the changed pairs published, and the aggregator sending each changed complete vi
 import pytest
 import trio
 
-from actors.aggregator import run_aggregator
+from actors.aggregator import Views, run_aggregator
 from actors.core.book import BookView
 from actors.core.market import BTC_PAIR, Markets, MarketState, MarketView
 from actors.core.pairs import Pair
@@ -82,9 +82,9 @@ def test_a_pair_given_twice_is_refused():
         Markets.of((PAIRS[0], PAIRS[0]))
 
 
-async def _aggregate(state: MarketState | Markets, books: list[list[BookView]]) -> list[MarketView]:
+async def _aggregate(state: MarketState | Markets, books: list[list[BookView]]) -> list[Views]:
     books_send, books_recv = trio.open_memory_channel[BookView](64)
-    views_send, views_recv = trio.open_memory_channel[MarketView](64)
+    views_send, views_recv = trio.open_memory_channel[Views](64)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(run_aggregator, books_recv, views_send, state, 0.05)
@@ -100,9 +100,10 @@ async def _aggregate(state: MarketState | Markets, books: list[list[BookView]]) 
 async def test_the_aggregator_sends_each_changed_complete_view(autojump_clock):
     markets = Markets.of(PAIRS)
     first = [b for p in PAIRS for b in (krw_book(p, 100.0, 10.0, 0.0), usdt_book(p, 100.0, 0.0))] + [fx_book(0.0)]
-    views = await _aggregate(markets, [first, [usdt_book(PAIRS[2], 99.0, 0.1)], [fx_book(0.2)]])
-    assert [v.pair for v in views] == [*PAIRS, PAIRS[2], *PAIRS]
-    assert all(v.complete for v in views)
+    batches = await _aggregate(markets, [first, [usdt_book(PAIRS[2], 99.0, 0.1)], [fx_book(0.2)]])
+    assert all(isinstance(batch, tuple) for batch in batches)  # a market's views go as one batch a window
+    assert [[v.pair for v in batch] for batch in batches] == [[*PAIRS], [PAIRS[2]], [*PAIRS]]  # type: ignore[union-attr]
+    assert all(v.complete for batch in batches for v in batch)  # type: ignore[union-attr]
 
 
 async def test_the_aggregator_with_one_pair_sends_one_view_per_window(autojump_clock):
