@@ -131,6 +131,7 @@ class Markets:
     _routes: dict[BookKey, tuple[int, ...]] = attrs.field(init=False)
     _by_pair: dict[Pair, MarketState] = attrs.field(init=False)
     _changed: set[int] = attrs.field(factory=set, init=False)
+    _fx_keys: frozenset[BookKey] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         routes: dict[BookKey, list[int]] = {}
@@ -141,6 +142,7 @@ class Markets:
                     routes.setdefault(key, []).append(i)
         self._routes = {key: tuple(indexes) for key, indexes in routes.items()}
         self._by_pair = {state.pair: state for state in self.states}
+        self._fx_keys = frozenset(state.fx_key for state in self.states if state.fx_key is not None)
         if len(self._by_pair) != len(self.states):
             raise ValueError("Markets: a pair given twice")
 
@@ -177,11 +179,17 @@ class Markets:
         return self._by_pair[pair]
 
     def update(self, book: BookView) -> None:
+        """Store ``book`` and mark the pairs it changes. An FX book whose mid did not move changes no pair's premium
+        (every pair would otherwise decide again on the same inputs, ten times a second): it is stored, and each
+        pair's next view carries it; a pair's own book, or a move of the rate, marks the pair."""
         key = (book.venue, book.symbol)
         routes = self._routes.get(key)
         if routes is None:
             return
+        previous = self._books.get(key)
         self._books[key] = book
+        if key in self._fx_keys and previous is not None and book.mid is not None and book.mid == previous.mid:
+            return
         self._changed.update(routes)
 
     def publish(self, now: float) -> tuple[MarketView, ...]:

@@ -100,7 +100,7 @@ async def _aggregate(state: MarketState | Markets, books: list[list[BookView]]) 
 async def test_the_aggregator_sends_each_changed_complete_view(autojump_clock):
     markets = Markets.of(PAIRS)
     first = [b for p in PAIRS for b in (krw_book(p, 100.0, 10.0, 0.0), usdt_book(p, 100.0, 0.0))] + [fx_book(0.0)]
-    batches = await _aggregate(markets, [first, [usdt_book(PAIRS[2], 99.0, 0.1)], [fx_book(0.2)]])
+    batches = await _aggregate(markets, [first, [usdt_book(PAIRS[2], 99.0, 0.1)], [fx_book(0.2, FX + 1)]])
     assert all(isinstance(batch, tuple) for batch in batches)  # a market's views go as one batch a window
     assert [[v.pair for v in batch] for batch in batches] == [[*PAIRS], [PAIRS[2]], [*PAIRS]]  # type: ignore[union-attr]
     assert all(v.complete for batch in batches for v in batch)  # type: ignore[union-attr]
@@ -113,3 +113,18 @@ async def test_the_aggregator_with_one_pair_sends_one_view_per_window(autojump_c
         state, [[krw_book(pair, 100.0, 10.0, 0.0), usdt_book(pair, 100.0, 0.0)], [fx_book(0.1)], [fx_book(0.2)]]
     )
     assert len(views) == 2 and all(v.pair == pair for v in views)  # the first window had no FX: not sent
+
+
+def test_an_fx_book_whose_rate_did_not_move_changes_no_pair():
+    """Ten FX books a second, most of them with the same mid: none of them makes every pair decide again; a move
+    of the rate does, and the next view of a pair carries the latest FX book either way."""
+    markets = filled(Markets.of(PAIRS))
+    markets.update(fx_book(1.0))
+    assert [v.pair for v in markets.publish(1.0)] == list(PAIRS)
+    markets.update(fx_book(2.0))  # same rate, sizes or time only
+    assert markets.publish(2.0) == ()
+    markets.update(usdt_book(PAIRS[1], 100.0, 2.5))
+    (view,) = markets.publish(2.5)
+    assert view.pair == PAIRS[1] and view.fx is not None and view.fx.observed_at == 2.0
+    markets.update(fx_book(3.0, FX + 1))
+    assert [v.pair for v in markets.publish(3.0)] == list(PAIRS)
