@@ -372,6 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="H",
         help="hours of the generated recording replayed (implies --day; default: 24, 1 with --quick)",
     )
+    parser.add_argument(
+        "--market",
+        action="store_true",
+        help="also a market of 151 pairs against one pair, and 10 minutes of chaos over it (bench/market.py)",
+    )
     args = parser.parse_args(argv)
     run_day = args.day or args.day_hours is not None
     bench_start = time.perf_counter()
@@ -431,6 +436,13 @@ def main(argv: list[str] | None = None) -> int:
     if run_day:
         starting(f"replay of a generated {day_hours:g} h recording")
         results["replay_day"] = replay_day(day_hours)
+
+    if args.market:
+        from bench import market
+
+        starting("a market of 151 pairs (bench/market.py)")
+        results["market"] = market.latency(30.0)
+        results["market_chaos"] = market.chaos(120.0 if args.quick else 600.0)
 
     direct, nautilus = results["replay_direct"], results["replay_peers"]["nautilus_trader"]
     day = results.get("replay_day")

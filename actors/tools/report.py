@@ -59,6 +59,7 @@ DESCRIPTION = (
 
 
 _AMOUNT = {"BTC": ".8f", "KRW": ",.2f", "USDT": ",.4f"}
+MANY_ASSETS = 12  # more balances than this (a market of many coins): the unchanged coins are not listed
 
 
 def _amount(x: float | None, ccy: str) -> str:
@@ -188,15 +189,22 @@ def _balances(kpi: Kpi) -> list[str]:
     if not kpi.initial_balances and not kpi.balances:
         return []
     lines = ["| balance | asset | before | after | change |", "|---|---|---|---|---|"]
+    assets = sum(len(b) for b in kpi.initial_balances.values())
+    unchanged = 0
     for venue in dict.fromkeys([*kpi.initial_balances, *kpi.balances]):
         before, after = kpi.initial_balances.get(venue, {}), kpi.balances.get(venue, {})
         for asset in dict.fromkeys([*before, *after]):
             a, b = before.get(asset), after.get(asset)
             change = None if a is None or b is None else b - a
+            if assets > MANY_ASSETS and change == 0 and asset not in _AMOUNT:
+                unchanged += 1  # a market of many coins: the coins no trade touched are counted, not listed
+                continue
             lines.append(
                 f"| {venue} | {asset} | {_amount(a, asset)} | {_amount(b, asset)} | "
                 f"{num(change, '+' + _AMOUNT.get(asset, '.6g'))} |"
             )
+    if unchanged:
+        lines += ["", f"{unchanged} more coin balances (venue x coin) did not change (every one: kpi_<id>.json)."]
     return lines + [""]
 
 
