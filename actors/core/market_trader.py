@@ -99,6 +99,7 @@ class MarketTrader:
         if trader.accounts.portfolio is not self.portfolio:
             raise ValueError(f"MarketTrader: the trader of {pair.name} does not share the market's portfolio")
         trader.gate = self._gate
+        trader.skim = True  # every pair decides on every move of the FX rate: the cheap refusals first
         trader.legs.shared = self.portfolio
         trader.accounts.sampling = False  # the market samples the shared balances, marked by every pair
 

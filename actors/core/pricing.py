@@ -8,7 +8,7 @@ hedging back what the fill model expects its smaller leg to leave unmatched (``h
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import attrs
 
@@ -18,6 +18,9 @@ from actors.core.refusals import Refusal
 from actors.core.sizing import NoDrift, SlippageDrift
 from actors.core.strategy import entry_signal, executable_premiums, hedge_costs, net_of
 from actors.core.vocabulary import Direction, LegRisk, Side, Zone
+
+if TYPE_CHECKING:  # the trader imports this module: the type only
+    from actors.core.trader import Trader
 
 # what a market of many pairs says of an entry (or a child) of a size on a view of one of them: its caps
 # (open trades, exposure) refused it, or None (actors.core.market_trader)
@@ -85,3 +88,20 @@ def no_entry(baseline: float, sell_krw: float | None, buy_krw: float | None, zon
     if entry_signal(baseline, sell_krw, buy_krw, zone.entry_bps) is not None:
         return Refusal.HEDGE_COST
     return Refusal.THIN_BOOKS if sell_krw is None and buy_krw is None else Refusal.BELOW_ENTRY
+
+
+def skimmed(trader: Trader, view: MarketView, deviation: float) -> Refusal | None:
+    """Why a trader holding nothing takes no entry on ``view``, when that is known without walking its books (a
+    market's pairs decide on every move of the FX rate: ``Trader.skim``): WARMUP, or BELOW_ENTRY when the mid
+    premium is inside the next zone's threshold, since an executable premium is never better than the mid one
+    (bids at most, asks at least the mid; fees and hedge costs only lower it) unless a drift model adds to it.
+    None: the books must be walked. Its verdicts are the ones the full decision would reach, but for a view whose
+    books are too thin for the signal's size, which the full decision counts as THIN_BOOKS."""
+    first = trader.baseline.first_at
+    if first is None or view.at - first < trader.params.warmup_s:
+        return Refusal.WARMUP
+    if not isinstance(trader.drift, NoDrift):
+        return None
+    if abs(deviation) < trader.params.zone(trader.next_trade_id - 1).entry_bps:
+        return Refusal.BELOW_ENTRY
+    return None

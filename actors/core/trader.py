@@ -34,7 +34,7 @@ from actors.core.kpi import Spread
 from actors.core.ledger import InventorySample
 from actors.core.market import MarketView
 from actors.core.portfolio import Portfolio
-from actors.core.pricing import EntryGate, Pricing, no_entry
+from actors.core.pricing import EntryGate, Pricing, no_entry, skimmed
 from actors.core.refusals import Refusal
 from actors.core.risk import OrderChecks, RiskLimits
 from actors.core.sizing import DepthSizer, NoDrift, SlippageDrift
@@ -59,6 +59,7 @@ class Trader:
     mock_seed: int = 0  # l2_source = "mock": the synthetic book's random stream
     # a market's caps across pairs (MarketTrader), asked before an entry or a child
     gate: EntryGate | None = attrs.field(default=None, eq=False, repr=False)
+    skim: bool = False  # a market's pair: a view no entry can come of is refused before the books are walked
     baseline: Baseline = attrs.field(init=False)
     trades: dict[int, Trade] = attrs.field(factory=dict)  # open: held, or with legs in flight
     next_trade_id: int = 1
@@ -124,6 +125,9 @@ class Trader:
             return
         baseline = self.baseline.update(view.premium_bps, view.at)
         deviation = view.premium_bps - baseline
+        if self.skim and not self.trades and (skip := skimmed(self, view, deviation)) is not None:
+            self.accounts.refuse(skip)
+            return
         sell_krw, buy_krw = self.pricing.premiums(view, self.params.signal_qty())
         for trade in list(self.trades.values()):
             self._manage(trade, view, deviation, sell_krw, buy_krw)

@@ -220,7 +220,8 @@ def test_make_exchange_prints_the_endpoints_json_as_its_first_line():
                 assert selector.select(timeout=20), "make exchange printed nothing within 20 s"
             first = proc.stdout.readline()
             assert first, f"make exchange ended without a line: {proc.stderr.read() if proc.stderr else ''}"
-            assert set(json.loads(first)) == {"upbit_url", "binance_ws_url", "binance_rest_url", "upbit_rest_url"}, first
+            keys = {"upbit_url", "binance_ws_url", "binance_rest_url", "upbit_rest_url"}
+            assert set(json.loads(first)) == keys, first
         finally:
             with contextlib.suppress(ProcessLookupError):  # make may have ended already (a failed recipe)
                 os.killpg(proc.pid, signal.SIGINT)

@@ -308,3 +308,41 @@ async def test_the_executor_drives_a_market_trader(autojump_clock):
     assert {e.base_ccy for e in events} == {"BTC", "ETH"}
     assert market.statistics().exits == 2 and market.due_at() is None
     assert all(e.decided_t_s == 5.0 and e.t_s == pytest.approx(5.05) for e in events if e.leg == "entry")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from([-60.0, -12.0, -5.0, 0.0, 5.0, 12.0, 60.0]),
+            st.sampled_from([-60.0, -9.0, 0.0, 9.0, 60.0]),
+            st.sampled_from([0.001, 0.3, 3.0]),
+        ),
+        min_size=4,
+        max_size=25,
+    ),
+    latency_ms=st.sampled_from([0.0, 30.0]),
+    open_trades=st.integers(1, 3),
+)
+def test_skimming_the_views_no_entry_can_come_of_changes_no_fill(steps, latency_ms, open_trades):
+    """A market's pairs refuse a view inside the entry threshold (or in warm-up) before walking its books
+    (``Trader.skim``): the same fill events as the full decision on every view, and the same number of refusals,
+    a thin book's THIN_BOOKS counted as BELOW_ENTRY at most."""
+    runs = []
+    for skim in (True, False):
+        market = make_market((BTC, ETH, XRP), caps=MarketCaps(max_open_trades=open_trades), latency_ms=latency_ms)
+        for trader in market.traders.values():
+            trader.skim = skim
+        s = Session(market)
+        s.warm(3)
+        for i, (p1, p2, depth) in enumerate(steps):
+            s.step(3.0 + i, {BTC: p1, ETH: p2, XRP: -p1}, depth)
+        runs.append((s.events, {pair: t.accounts.refusals for pair, t in market.traders.items()}))
+    (skimmed, quick), (full, slow) = runs
+    assert [e.as_dict() for e in skimmed] == [e.as_dict() for e in full]
+    for pair in quick:
+        assert sum(quick[pair].values()) == sum(slow[pair].values())
+        moved = {r: quick[pair][r] - slow[pair][r] for r in set(quick[pair]) | set(slow[pair])}
+        changed = {r for r, n in moved.items() if n}
+        assert changed <= {Refusal.BELOW_ENTRY, Refusal.THIN_BOOKS}, (pair, moved)
+        assert moved.get(Refusal.BELOW_ENTRY, 0) == -moved.get(Refusal.THIN_BOOKS, 0) >= 0, (pair, moved)
