@@ -19,7 +19,7 @@ import attrs
 from actors.core.kpi import merged_dispersion
 from actors.core.ledger import FlowTotals
 from actors.core.pairs import Pair
-from actors.core.trader_outputs import PairStatistics, TraderStatistics, ZoneFillRatio
+from actors.core.trader_outputs import PairStatistics, TraderStatistics, ZoneFillRatio, balances_snapshot, statistics_of
 from actors.core.vocabulary import Side, Zone
 
 if TYPE_CHECKING:  # the market trader imports this module: the type only, for the annotations
@@ -31,13 +31,17 @@ K = TypeVar("K")
 
 def market_statistics(market: MarketTrader) -> TraderStatistics:
     """The statistics of every pair's trader, as totals plus one row per pair."""
-    parts = {pair: trader.statistics() for pair, trader in market.traders.items()}
+    parts = {pair: statistics_of(trader, balances=False) for pair, trader in market.traders.items()}  # shared: below
     stats = tuple(parts.values())
     btc = tuple(s for pair, s in parts.items() if pair.base == BTC)
     first = stats[0]
     inventory_now = market.inventory_now()
+    portfolio = market.portfolio
     return attrs.evolve(
         first,
+        fees_paid=MappingProxyType(dict(sorted(portfolio.fees_paid.items()))),
+        balances=balances_snapshot(portfolio.balances),
+        initial_balances=balances_snapshot(portfolio.initial),
         entries=sum(s.entries for s in stats),
         exits=sum(s.exits for s in stats),
         open_trades=sum(s.open_trades for s in stats),

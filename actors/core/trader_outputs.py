@@ -242,14 +242,19 @@ class PairStatistics:
     risk_stopped: str | None = None
 
 
+_NOTHING: Mapping[Any, Any] = MappingProxyType({})
+
+
 def balances_snapshot(balances: dict[str, dict[str, float]]) -> Mapping[str, Mapping[str, float]]:
     return MappingProxyType({venue: MappingProxyType(dict(assets)) for venue, assets in balances.items()})
 
 
-def statistics_of(trader: Trader) -> TraderStatistics:
+def statistics_of(trader: Trader, *, balances: bool = True) -> TraderStatistics:
     """``Trader.statistics()``: a frozen snapshot of everything the KPI file, the status line and the live view
-    report, copied out of the trader and its accounts."""
+    report, copied out of the trader and its accounts. ``balances=False``: the portfolio's balances and fees are
+    left empty (a market's pairs share one portfolio: it is copied once for all of them, not once per pair)."""
     accounts, execution = trader.accounts, trader.execution
+    portfolio = accounts.portfolio if balances else None
     return TraderStatistics(
         entries=accounts.entries,
         exits=accounts.exits,
@@ -263,9 +268,9 @@ def statistics_of(trader: Trader) -> TraderStatistics:
         realized_pnl_usdt=accounts.realized_pnl_usdt,
         realized_pnl_krw=accounts.realized_pnl_krw,
         unrealized_pnl_usdt=trader.unrealized_pnl_usdt(),
-        fees_paid=MappingProxyType(dict(sorted(accounts.portfolio.fees_paid.items()))),
-        balances=balances_snapshot(accounts.portfolio.balances),
-        initial_balances=balances_snapshot(accounts.portfolio.initial),
+        fees_paid=_NOTHING if portfolio is None else MappingProxyType(dict(sorted(portfolio.fees_paid.items()))),
+        balances=_NOTHING if portfolio is None else balances_snapshot(portfolio.balances),
+        initial_balances=_NOTHING if portfolio is None else balances_snapshot(portfolio.initial),
         carried_imbalance_btc=trader.carried_imbalance_btc,
         risk_stopped=trader.risk_stopped,
         baseline_bps=trader.baseline.value,
