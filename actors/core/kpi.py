@@ -17,8 +17,30 @@ import attrs
 import msgspec
 
 
+class _UntrustedTime:
+    """The time a book (or a feed) could not be used: ``untrusted_s`` over the stretches that ended, plus the one
+    open since ``_untrusted_since``. Its users are attrs classes declaring both fields."""
+
+    untrusted_s: float
+    _untrusted_since: float | None
+
+    def mark_untrusted(self, now: float) -> None:
+        if self._untrusted_since is None:
+            self._untrusted_since = now
+
+    def mark_trusted(self, now: float) -> None:
+        if self._untrusted_since is not None:
+            self.untrusted_s += now - self._untrusted_since
+            self._untrusted_since = None
+
+    def current_untrusted_s(self, now: float) -> float:
+        """Untrusted time up to ``now``; a stretch that starts after ``now`` counts nothing."""
+        extra = 0.0 if self._untrusted_since is None else max(0.0, now - self._untrusted_since)
+        return self.untrusted_s + extra
+
+
 @attrs.define
-class SymbolStats:
+class SymbolStats(_UntrustedTime):
     """Counters of one book of a feed that keeps many (a Binance shard, Upbit's many codes); a feed of one pair
     keeps none (``FeedStats.per_symbol`` stays empty, and the KPI is what it always was)."""
 
@@ -33,18 +55,10 @@ class SymbolStats:
     def trusted(self) -> bool:
         return self._untrusted_since is None
 
-    def mark_untrusted(self, now: float) -> None:
-        if self._untrusted_since is None:
-            self._untrusted_since = now
-
-    def mark_trusted(self, now: float) -> None:
-        if self._untrusted_since is not None:
-            self.untrusted_s += now - self._untrusted_since
-            self._untrusted_since = None
-
     def statistics(self, now: float) -> SymbolStatistics:
-        extra = 0.0 if self._untrusted_since is None else max(0.0, now - self._untrusted_since)
-        return SymbolStatistics(self.symbol, self.resyncs, self.gaps, self.quiet, round(self.untrusted_s + extra, 6))
+        return SymbolStatistics(
+            self.symbol, self.resyncs, self.gaps, self.quiet, round(self.current_untrusted_s(now), 6)
+        )
 
 
 @attrs.frozen
@@ -59,7 +73,7 @@ class SymbolStatistics:
 
 
 @attrs.define
-class FeedStats:
+class FeedStats(_UntrustedTime):
     """Counters one feed keeps across its connection attempts."""
 
     venue: str
@@ -110,20 +124,6 @@ class FeedStats:
         if book is not None:
             book.mark_trusted(now)
         self.mark_trusted(now)
-
-    def mark_untrusted(self, now: float) -> None:
-        if self._untrusted_since is None:
-            self._untrusted_since = now
-
-    def mark_trusted(self, now: float) -> None:
-        if self._untrusted_since is not None:
-            self.untrusted_s += now - self._untrusted_since
-            self._untrusted_since = None
-
-    def current_untrusted_s(self, now: float) -> float:
-        """Untrusted time up to ``now``; a stretch that starts after ``now`` counts nothing."""
-        extra = 0.0 if self._untrusted_since is None else max(0.0, now - self._untrusted_since)
-        return self.untrusted_s + extra
 
     def bad_frame(self, now: float, window_s: float) -> int:
         """Count a bad frame; return how many arrived within the last ``window_s``."""

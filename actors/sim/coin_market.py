@@ -32,17 +32,7 @@ import numpy.typing as npt
 from actors.core.vocabulary import Venue
 from actors.sim.coins import Catalogue, CoinSpec, binance_step, binance_tick, catalogue, upbit_tick
 from actors.sim.market_model import MarketParams
-from actors.sim.model import (
-    FAR_BLOCK_TICKS,
-    BinanceDiff,
-    BookMoves,
-    BookSpec,
-    SimBook,
-    SimMarket,
-    StepResult,
-    Walk,
-    _FarBook,
-)
+from actors.sim.model import FAR_BLOCK_TICKS, BinanceDiff, BookSpec, SimBook, SimMarket, StepResult, _FarBook, diff_of
 from actors.sim.settings import SimConfig
 
 COIN_STREAM = 2  # the coins' process draws: a numpy stream beside PROCESS_STREAM (1)
@@ -64,31 +54,6 @@ class _NumpyFarBook(_FarBook):
         ticks = ticks[ticks < end]
         lots = np.maximum(1.0, np.round(spec.size_scale * rng.lognormal(0.0, 0.6, len(ticks)) / spec.lot))
         return array("q", ticks.tolist()), array("d", (lots * spec.lot).tolist())
-
-
-def diff_of(book: SimBook, moves: BookMoves, last_id: int) -> BinanceDiff | None:
-    """A step's moves of a coin's ``book`` as a Binance diff whose ids follow ``last_id``, one id per changed level,
-    as ``SimMarket`` makes BTC's (None: nothing changed)."""
-    if not moves.bids and not moves.asks:
-        return None
-    price = book.price
-    walks = None
-    if moves.walks is not None:
-        bid_walk, ask_walk = (
-            Walk(
-                tuple((price(int(t)), s) for t, s in w.removed),
-                None if w.kept is None else (price(int(w.kept[0])), w.kept[1]),
-            )
-            for w in moves.walks
-        )
-        walks = (bid_walk, ask_walk)
-    return BinanceDiff(
-        last_id + 1,
-        last_id + len(moves.bids) + len(moves.asks),
-        tuple((price(t), s) for t, s in sorted(moves.bids.items(), reverse=True)),
-        tuple((price(t), s) for t, s in sorted(moves.asks.items())),
-        walks,
-    )
 
 
 def _upbit_book(coin: CoinSpec, krw_mid: float, rng: random.Random) -> SimBook:

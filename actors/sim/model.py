@@ -28,7 +28,7 @@ import itertools
 import math
 import random
 from array import array
-from typing import Iterator
+from typing import Callable, Iterator
 
 import attrs
 
@@ -473,25 +473,28 @@ class SimMarket:
 
     def _binance_diff(self, moves: BookMoves) -> BinanceDiff | None:
         """The step's diff: one update id per changed level."""
-        if not moves.bids and not moves.asks:
-            return None
-        price = self.books[BINANCE_BTC].price
-        first = self.update_id + 1
-        self.update_id += len(moves.bids) + len(moves.asks)
-        walks = None
-        if moves.walks is not None:
-            bid_walk, ask_walk = (
-                Walk(
-                    tuple((price(int(t)), s) for t, s in w.removed),
-                    None if w.kept is None else (price(int(w.kept[0])), w.kept[1]),
-                )
-                for w in moves.walks
-            )
-            walks = (bid_walk, ask_walk)
-        return BinanceDiff(
-            first,
-            self.update_id,
-            tuple((price(t), s) for t, s in sorted(moves.bids.items(), reverse=True)),
-            tuple((price(t), s) for t, s in sorted(moves.asks.items())),
-            walks,
-        )
+        diff = diff_of(self.books[BINANCE_BTC], moves, self.update_id)
+        if diff is not None:
+            self.update_id = diff.final_id
+        return diff
+
+
+def diff_of(book: SimBook, moves: BookMoves, last_id: int) -> BinanceDiff | None:
+    """A step's moves of ``book`` as a Binance diff whose ids follow ``last_id``, one id per changed level, for BTC's
+    book (``SimMarket``) and every coin's (``coin_market``); None: nothing changed."""
+    if not moves.bids and not moves.asks:
+        return None
+    price, walks = book.price, moves.walks
+    return BinanceDiff(
+        last_id + 1,
+        last_id + len(moves.bids) + len(moves.asks),
+        tuple((price(t), s) for t, s in sorted(moves.bids.items(), reverse=True)),
+        tuple((price(t), s) for t, s in sorted(moves.asks.items())),
+        None if walks is None else (_priced(walks[0], price), _priced(walks[1], price)),
+    )
+
+
+def _priced(walk: Walk, price: Callable[[int], float]) -> Walk:
+    """``walk`` (ticks) with prices."""
+    kept = None if walk.kept is None else (price(int(walk.kept[0])), walk.kept[1])
+    return Walk(tuple((price(int(t)), s) for t, s in walk.removed), kept)
