@@ -30,11 +30,11 @@ from actors.core.rules import Limit
 from actors.core.shards import ShardPlan, plan_shards
 from actors.core.sizing import NoDrift
 from actors.core.trader import Trader
-from actors.core.vocabulary import Venue
+from actors.core.vocabulary import Currency, Venue
 from actors.net.rest_budget import RestBudget
 from actors.sim.exchange import SimEndpoints
 
-BTC = "BTC"
+BTC = Currency.BTC  # the coin the BTC-denominated settings and fields are about
 PAIR_SEED_STRIDE = 7919  # each pair's latency jitter: its own stream (seed + MARKET + index x this)
 
 

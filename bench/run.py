@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench import market
 
         starting("a market of 151 pairs (bench/market.py)")
-        results["market"] = market.latency(30.0)
+        results["market"] = {"market": market.SIMULATED, **market.latency(30.0)}
         results["market_chaos"] = market.chaos(120.0 if args.quick else 600.0)
 
     direct, nautilus = results["replay_direct"], results["replay_peers"]["nautilus_trader"]

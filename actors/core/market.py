@@ -202,7 +202,7 @@ class Markets:
     def lead(self) -> MarketState:
         """The pair a session's one-line figures follow (status line, premium series): BTC's if traded, else the
         first."""
-        return next((st for st in self.states if st.pair.base == "BTC"), self.states[0])
+        return next((st for st in self.states if st.pair.base == BTC_PAIR.base), self.states[0])
 
     @property
     def published(self) -> MarketView | None:

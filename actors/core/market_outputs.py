@@ -20,12 +20,12 @@ from actors.core.kpi import merged_dispersion
 from actors.core.ledger import FlowTotals
 from actors.core.pairs import Pair
 from actors.core.trader_outputs import PairStatistics, TraderStatistics, ZoneFillRatio, balances_snapshot, statistics_of
-from actors.core.vocabulary import Side, Zone
+from actors.core.vocabulary import Currency, Side, Zone
 
 if TYPE_CHECKING:  # the market trader imports this module: the type only, for the annotations
     from actors.core.market_trader import MarketTrader
 
-BTC = "BTC"
+BTC = Currency.BTC  # the coin the BTC-denominated settings and fields are about
 K = TypeVar("K")
 
 
