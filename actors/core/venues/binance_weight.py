@@ -134,8 +134,18 @@ class WeightBudget:
             self._header = None
 
     def _since(self, t: float) -> int:
-        """Our weight granted after ``t`` (still within the window)."""
-        return sum(w for at, w in self._spent if at > t)
+        """Our weight granted after the request granted at ``t`` (still within the window). Grants at the very
+        instant ``t`` may or may not be in the server's count: all of them count but one, the lightest, which
+        stands for the answered request itself (exact when it was alone; never less than the truth)."""
+        after = same = 0
+        lightest = 0
+        for at, w in self._spent:
+            if at > t:
+                after += w
+            elif at == t:
+                same += w
+                lightest = w if lightest == 0 else min(lightest, w)
+        return after + same - lightest
 
     def _used_at(self, t: float) -> int:
         """The estimate at ``t`` (now or later) as far as is known now: no state changes."""
