@@ -23,7 +23,7 @@ actor path): tests/actors/test_replay_batch.py. What only the actor path can do 
 a stale stream or an oversized frame, chaos kills, faults, recording a session) is sent to the actors up
 front (``batch_path.why_actors``; a recording's gaps and oversized frames by a pre-scan, ``why_not_followed``). What
 the pre-scan cannot see (a storm of frames that do not decode, a snapshot older than the diffs MAX_REFETCH
-times) ends the session with a fatal error naming ``replay.batched``. The synthesised venue: WRITTEN_HEAD_BYTES.
+times) ends the session with a fatal error naming ``replay.batched``. The synthesised venue: ``synthesised_book``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import gc
 import math
 import random
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import trio
 from loguru import logger
@@ -40,7 +40,6 @@ from loguru import logger
 from actors.collector import run_collector
 from actors.conventions import AGGREGATOR, COLLECTOR, EXECUTOR, FEED_BINANCE, FEED_UPBIT, SeedStream
 from actors.core.book import BookView
-from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
 from actors.core.trader_outputs import FillEvent
 from actors.core.venues import binance, upbit
@@ -48,24 +47,30 @@ from actors.core.venues.binance_book import BookKeeper, Verdict
 from actors.core.venues.binance_weight import depth_weight
 from actors.core.venues.upbit_book import BookBatcher
 from actors.core.vocabulary import Venue
-from actors.feed import BAD_FRAME_WINDOW_S, book_keeper, diff_buffer_pool
-from actors.session.batch_path import BatchUnsupported, Coalescer, cancel_when
+from actors.feed import book_keeper, diff_buffer_pool
+from actors.session.batch_path import (
+    BatchUnsupported,
+    Coalescer,
+    cancel_when,
+    decode_binance,
+    decoded,
+    recorded_event,
+    synthesised_book,
+    synthesised_diff,
+)
+from actors.session.fast_forward import FastForward
 from actors.session.tree import REPLAY_TAIL_S, Frame
-from actors.sim.binance_server import diff_payload, rest_response
+from actors.sim.binance_server import rest_response
 from actors.sim.direct import DirectReplay
-from actors.sim.model import BinanceDiff, StepResult
+from actors.sim.model import StepResult
 from actors.sim.recordings import Kind, Recorded
-from actors.sim.upbit_server import orderbook_frame, parse_subscription
+from actors.sim.upbit_server import parse_subscription
 from supervision import SupervisorGaveUp, supervise
 
 if TYPE_CHECKING:
-    from loguru import Logger
+    pass
 
 FILLS_BUFFER = 1024  # as the session's fills channel
-# bounds of a synthesised book's frame: its head, an Upbit slot of four numbers in Java's spelling or at 8
-# decimals, a Binance level of two 8-decimal strings; within max_message_bytes by these bounds the book goes to
-# the keepers as the event its frame decodes to (upbit.written_book, binance.written_diff), never encoded
-WRITTEN_HEAD_BYTES, WRITTEN_UNIT_BYTES, WRITTEN_LEVEL_BYTES = 512, 256, 128
 
 
 class BatchedReplay:
@@ -93,6 +98,9 @@ class BatchedReplay:
         self._market = market
         self._aggregator = Coalescer(market, cfg.aggregator.coalesce_ms / 1e3)
         self._window = trio.Event()  # a window opened while the executor's task slept
+        self._driving = False  # the replay's clock task decides for the executor (``_until``)
+        self._handed_back = trio.Event()  # ... until this is set: the executor's task decides again
+        self._ff: FastForward | None = None
         self._next_ping_at = math.inf
         self._fills: trio.MemorySendChannel[FillEvent] | None = None
         self._stopped_at: float | None = None
@@ -102,7 +110,17 @@ class BatchedReplay:
     # -- the replay's clock (a task of the session's root nursery, as DirectReplay.run_clock) ----------
 
     async def run_clock(self) -> None:
-        await self.pacer.run(lambda: self._connected, self._deliver)
+        self._ff = FastForward()
+        self.pacer.sleep_until = self._until
+        try:
+            await self.pacer.run(lambda: self._connected, self._deliver)
+        finally:
+            self._hand_back()
+        self.frame.log.debug(
+            "replay clock: {} waits jumped the virtual clock, {} went through the scheduler",
+            self._ff.jumps,
+            self._ff.sleeps,
+        )
 
     async def _deliver(self, recorded: Recorded | None, result: StepResult | None) -> None:
         if self.error is not None or self._stopped_at is not None:
@@ -112,7 +130,7 @@ class BatchedReplay:
             self._step(recorded, result, now)
         except Exception as exc:  # a failure a feed's restart would have handled: the session ends on it
             self.error = f"{type(exc).__name__}: {exc}"
-            self._window.set()
+            self._hand_back()
             self.frame.stop.set()
             return
         if self._aggregator.ends_at is not None:
@@ -141,41 +159,16 @@ class BatchedReplay:
             for code in result.upbit_changed:
                 units = self._sub.units.get(code)
                 if units is not None:
-                    upbit_frames.append(self._synthesised_book(code, units))
+                    limit = self._ufeed.max_message_bytes
+                    upbit_frames.append(synthesised_book(self.direct, self._sub, limit, code, units))
             if result.binance_diff is not None:
-                diffs.append((self._synthesised_diff(result.binance_diff), None))
+                diffs.append((synthesised_diff(self.market, self._bfeed.max_message_bytes, result.binance_diff), None))
         if upbit_frames:
             self._upbit_batch(upbit_frames, now)
         if diffs:
             self._binance_batch(diffs, now)
         if self._snapshot_wanted and self.market.keeps_books and self.market.binance_ready and now >= self._refetch_at:
             self._resync(self._rest(), now)
-
-    def _synthesised_book(self, code: str, units: int) -> bytes | str | upbit.Orderbook:
-        """The model's book of ``code`` as the Upbit feed decodes it: the event itself where the frame the
-        exchange would write is one ``upbit.decode`` reads on its fast path and fits max_message_bytes (every
-        slot at most WRITTEN_UNIT_BYTES), else the frame."""
-        if (
-            self._sub.fmt == "DEFAULT"
-            and WRITTEN_HEAD_BYTES + units * WRITTEN_UNIT_BYTES <= self._ufeed.max_message_bytes
-        ):
-            bids, asks = self.market.books[code].top(units)
-            event = upbit.written_book(code, self.market.time_ms, bids, asks, units)
-            if event is not None:
-                return event
-        return orderbook_frame(self.direct, code, units, False, self._sub.fmt)
-
-    def _synthesised_diff(self, diff: BinanceDiff) -> bytes | str | binance.DepthDiff:
-        """The model's diff as the Binance feed decodes it: the event itself where the frame fits
-        max_message_bytes and ``binance.decode`` reads it on its fast path, else the frame."""
-        symbol, time_ms = self.market.binance_symbol, self.market.time_ms
-        levels = len(diff.bids) + len(diff.asks)
-        if WRITTEN_HEAD_BYTES + levels * WRITTEN_LEVEL_BYTES <= self._bfeed.max_message_bytes:
-            event = binance.written_diff(symbol, time_ms, diff.first_id, diff.final_id, diff.bids, diff.asks)
-            if event is not None:
-                return event
-        payload = diff_payload(symbol, time_ms, diff)
-        return f'{{"stream":"{symbol.lower()}@depth@100ms","data":{payload}}}'
 
     def _check_stale(self, now: float) -> None:
         upbit_books, stale_after = self._upbit, self._ufeed.stale_after_s
@@ -186,28 +179,6 @@ class BatchedReplay:
             raise BatchUnsupported(f"feed:binance would reconnect: no market data for {self._bfeed.stale_after_s:g} s")
 
     # -- the feeds' pure part, as the shells in actors/feed.py call it ---------------------------------
-
-    def _decoded(
-        self, stats: FeedStats, frame: bytes | str, decode: Callable[[Any], list[Any]], limit: int, log: Logger
-    ) -> list[Any]:
-        """``_Reader._decode_counted`` without the socket: one frame's events ([] for a bad frame)."""
-        if len(frame) > limit:
-            raise BatchUnsupported(f"feed:{stats.venue} would reconnect: a frame over max_message_bytes")
-        stats.messages += 1
-        try:
-            return decode(frame)
-        except Exception as exc:
-            recent = stats.bad_frame(trio.current_time(), BAD_FRAME_WINDOW_S)
-            log.warning(
-                "bad frame #{} skipped: {}: {} (first bytes: {!r})",
-                stats.bad_frames,
-                type(exc).__name__,
-                str(exc)[:200],
-                frame[:120],
-            )
-            if recent > (self._ufeed if stats.venue == Venue.UPBIT else self._bfeed).max_bad_frames_per_min:
-                raise BatchUnsupported(f"feed:{stats.venue} would reconnect: {recent} bad frames") from None
-            return []
 
     def _upbit_batch(self, frames: list[bytes | str | upbit.Orderbook], now: float) -> None:
         books = self._upbit
@@ -220,7 +191,7 @@ class BatchedReplay:
                 stats.messages += 1
                 events.append(frame)
             else:
-                events += self._decoded(stats, frame, upbit.decode, limit, self._ulog)
+                events += decoded(stats, frame, upbit.decode, limit, self._ufeed.max_bad_frames_per_min, self._ulog)
         batch = books.on_batch(events, now)
         for view in batch.views:
             stats.books += 1
@@ -241,8 +212,8 @@ class BatchedReplay:
             else:
                 # a recorded diff the replayed market decoded already is the same event (binance.decode of the
                 # same frame): counted and checked as the feed does, decoded once
-                decode = _decode_binance if recorded is None or not self.market.keeps_books else _recorded(recorded)
-                events = self._decoded(stats, frame, decode, limit, self._blog)
+                decode = decode_binance if recorded is None or not self.market.keeps_books else recorded_event(recorded)
+                events = decoded(stats, frame, decode, limit, self._bfeed.max_bad_frames_per_min, self._blog)
             for event in events:
                 if isinstance(event, binance.DepthDiff):
                     stats.last_data_at = now
@@ -327,33 +298,68 @@ class BatchedReplay:
         self._connected = True
 
     async def _execute(self) -> None:
-        """The executor's part: a view at the end of each window, the legs at their times; after the stop, the
-        window still open (as the aggregator drains its inbox), then the session drains the legs."""
+        """The executor's part: a view at the end of each window, the legs at their times (while the replay
+        runs, its clock task decides them on its way from step to step: ``_until``); after the stop, the window
+        still open (as the aggregator drains its inbox), then the session drains the legs."""
+        while self.error is None:
+            if self._driving:
+                await self._handed_back.wait()
+                continue
+            at = self._next_decision()
+            if at is None and self._stopped_at is not None:
+                return
+            self._window = trio.Event()
+            with trio.move_on_at(math.inf if at is None else at):
+                await self._window.wait()  # a window opened (or the session stopped) before ``at``
+            if at is not None and trio.current_time() >= at and not self._driving:
+                await self._decide(at)
+
+    def _next_decision(self) -> float | None:
+        """When the executor acts next: a window's end or a leg's time (None: nothing pending)."""
+        window, due = self._aggregator.ends_at, self.frame.sources.trader.due_at()
+        return min((x for x in (window, due) if x is not None), default=None)
+
+    async def _decide(self, at: float) -> None:
+        """At ``at``: the legs due then, else the view the window closing now builds; the fill events out."""
         sources, clock = self.frame.sources, self.frame.clock
         trader = sources.trader
-        while self.error is None:
-            window, due = self._aggregator.ends_at, trader.due_at()
-            if window is None and self._stopped_at is not None:
-                return
-            at = min((x for x in (window, due) if x is not None), default=math.inf)
-            self._window = trio.Event()
-            with trio.move_on_at(at):
-                await self._window.wait()  # a window opened (or the session stopped) before ``at``
-            if trio.current_time() < at:
-                continue
-            self._heed_disk()
-            stopped = trader.risk_stopped
-            if due is not None and due <= at:
-                self._outbox.extend(trader.on_timer(at, clock.utc(at)))
-            else:
-                view = self._market.publish(self._aggregator.close())
-                if view.complete:
-                    self._outbox.extend(trader.on_view(view, clock.utc(at)))
-                    if view.newest_received_at is not None:
-                        sources.wire_to_decision.add(at - view.newest_received_at)
-            if trader.risk_stopped is not None and stopped is None:
-                logger.bind(actor="executor").warning("risk limit reached, no new entries: {}", trader.risk_stopped)
-            await self._flush()
+        self._heed_disk()
+        stopped, due = trader.risk_stopped, trader.due_at()
+        if due is not None and due <= at:
+            self._outbox.extend(trader.on_timer(at, clock.utc(at)))
+        else:
+            view = self._market.publish(self._aggregator.close())
+            if view.complete:
+                self._outbox.extend(trader.on_view(view, clock.utc(at)))
+                if view.newest_received_at is not None:
+                    sources.wire_to_decision.add(at - view.newest_received_at)
+        if trader.risk_stopped is not None and stopped is None:
+            logger.bind(actor="executor").warning("risk limit reached, no new entries: {}", trader.risk_stopped)
+        await self._flush()
+
+    async def _until(self, t: float) -> None:
+        """The replay's wait for its step at Trio time ``t``: the executor's decisions due before it, each at its
+        time, in this task (no wake-up of the executor's task per window), the clock moved by ``FastForward``.
+        Once the feeds are stopped the executor's task decides again, and this is ``trio.sleep_until``."""
+        if self._handed_back.is_set() or self.error is not None or self._stopped_at is not None:
+            self._hand_back()
+            await trio.sleep_until(t)
+            return
+        if not self._driving:
+            self._driving = True
+            self._window.set()  # the executor's task lets go of its deadline
+        ff = self._ff
+        assert ff is not None
+        while (at := self._next_decision()) is not None and at <= t and self.error is None:
+            await ff.until(at)
+            await self._decide(at)
+        await ff.until(t)
+
+    def _hand_back(self) -> None:
+        """The executor's task decides from now on (the replay has ended, or the feeds stopped)."""
+        self._driving = False
+        self._handed_back.set()
+        self._window.set()
 
     def _heed_disk(self) -> None:
         """As the executor: no new trades once a data write failed (``ExecutorState.heed_disk``)."""
@@ -363,6 +369,8 @@ class BatchedReplay:
 
     async def _flush(self) -> None:
         assert self._fills is not None
+        if self._outbox and self._ff is not None:
+            self._ff.stirred()  # the collector is woken
         while self._outbox:
             await self._fills.send(self._outbox.pop(0))
 
@@ -448,7 +456,7 @@ class BatchedReplay:
         for stats in (self._ustats, self._bstats):
             stats.connected = False
             stats.mark_untrusted(ended_at)
-        self._window.set()
+        self._hand_back()
 
     async def _trade(self) -> None:
         frame = self.frame
@@ -481,11 +489,3 @@ class BatchedReplay:
         if self.pacer.error is not None:
             frame.sources.lifecycle.fail(f"replay: {self.pacer.error}")
         frame.stop.set()
-
-
-def _decode_binance(frame: bytes | str) -> list[binance.Event]:
-    return [binance.decode(frame)]
-
-
-def _recorded(recorded: Recorded) -> Callable[[Any], list[Any]]:
-    return lambda _frame: [recorded.event]

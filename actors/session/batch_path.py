@@ -2,22 +2,38 @@
 
 ``why_actors`` says why a session must run on the actor path (None: the batched one, ``actors.session.batch``,
 applies); ``why_not_followed`` reads a recording's pre-scan for what only the actors follow (a feed that would
-reconnect). ``Coalescer`` is the aggregator's coalescing window without its task.
+reconnect). ``Coalescer`` is the aggregator's coalescing window without its task; ``synthesised_book`` and
+``synthesised_diff`` hand the venue a recording lacks to the keepers as the events its frames decode to.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import trio
 
 from actors.config import Config
 from actors.core.book import BookView
+from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
+from actors.core.venues import binance, upbit
 from actors.core.vocabulary import FeedFailure, Venue
+from actors.feed import BAD_FRAME_WINDOW_S
 from actors.session.tree import REPLAY_TAIL_S
-from actors.sim.recordings import RecordingError, Scan, scan
+from actors.sim.binance_server import diff_payload
+from actors.sim.direct import DirectReplay
+from actors.sim.model import BinanceDiff
+from actors.sim.recordings import Recorded, RecordingError, Scan, scan
 from actors.sim.replay import ReplayMarket
+from actors.sim.upbit_server import Subscription, orderbook_frame
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+# bounds of a synthesised book's frame: its head, an Upbit slot of four numbers in Java's spelling or at 8
+# decimals, a Binance level of two 8-decimal strings; within max_message_bytes by these bounds the book goes to
+# the keepers as the event its frame decodes to (upbit.written_book, binance.written_diff), never encoded
+WRITTEN_HEAD_BYTES, WRITTEN_UNIT_BYTES, WRITTEN_LEVEL_BYTES = 512, 256, 128
 
 
 def why_actors(cfg: Config, market: ReplayMarket | None = None) -> str | None:
@@ -103,3 +119,64 @@ async def cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
     """Cancel ``scope`` once ``event`` is set (a task of the nursery that waits for something else)."""
     await event.wait()
     scope.cancel()
+
+
+def synthesised_book(
+    direct: DirectReplay, sub: Subscription, max_bytes: int, code: str, units: int
+) -> bytes | str | upbit.Orderbook:
+    """The model's book of ``code`` as the Upbit feed decodes it: the event itself where the frame the exchange
+    would write is one ``upbit.decode`` reads on its fast path and fits ``max_bytes`` (every slot at most
+    WRITTEN_UNIT_BYTES), else the frame."""
+    market = direct.market
+    if sub.fmt == "DEFAULT" and WRITTEN_HEAD_BYTES + units * WRITTEN_UNIT_BYTES <= max_bytes:
+        bids, asks = market.books[code].top(units)
+        event = upbit.written_book(code, market.time_ms, bids, asks, units)
+        if event is not None:
+            return event
+    return orderbook_frame(direct, code, units, False, sub.fmt)
+
+
+def synthesised_diff(market: ReplayMarket, max_bytes: int, diff: BinanceDiff) -> bytes | str | binance.DepthDiff:
+    """The model's diff as the Binance feed decodes it: the event itself where the frame fits ``max_bytes`` and
+    ``binance.decode`` reads it on its fast path, else the frame."""
+    symbol, time_ms = market.binance_symbol, market.time_ms
+    levels = len(diff.bids) + len(diff.asks)
+    if WRITTEN_HEAD_BYTES + levels * WRITTEN_LEVEL_BYTES <= max_bytes:
+        event = binance.written_diff(symbol, time_ms, diff.first_id, diff.final_id, diff.bids, diff.asks)
+        if event is not None:
+            return event
+    payload = diff_payload(symbol, time_ms, diff)
+    return f'{{"stream":"{symbol.lower()}@depth@100ms","data":{payload}}}'
+
+
+def decode_binance(frame: bytes | str) -> list[binance.Event]:
+    return [binance.decode(frame)]
+
+
+def recorded_event(recorded: Recorded) -> Callable[[Any], list[Any]]:
+    """A recorded frame the replayed market decoded already: the same event, not decoded twice."""
+    return lambda _frame: [recorded.event]
+
+
+def decoded(
+    stats: FeedStats, frame: bytes | str, decode: Callable[[Any], list[Any]], limit: int, max_bad: int, log: Logger
+) -> list[Any]:
+    """``_Reader._decode_counted`` without the socket: one frame's events ([] for a bad frame); a frame over
+    ``limit`` bytes, or more than ``max_bad`` bad frames a minute, is what only the actors handle."""
+    if len(frame) > limit:
+        raise BatchUnsupported(f"feed:{stats.venue} would reconnect: a frame over max_message_bytes")
+    stats.messages += 1
+    try:
+        return decode(frame)
+    except Exception as exc:
+        recent = stats.bad_frame(trio.current_time(), BAD_FRAME_WINDOW_S)
+        log.warning(
+            "bad frame #{} skipped: {}: {} (first bytes: {!r})",
+            stats.bad_frames,
+            type(exc).__name__,
+            str(exc)[:200],
+            frame[:120],
+        )
+        if recent > max_bad:
+            raise BatchUnsupported(f"feed:{stats.venue} would reconnect: {recent} bad frames") from None
+        return []

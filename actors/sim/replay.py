@@ -285,6 +285,9 @@ class ReplayPacer:
         self.on_start: Callable[[float], None] | None = None  # told started_at (the session's market clock)
         self.error: str | None = None  # why the recording could not be read to its end (corrupt gzip data)
         self._book_changed = trio.Event()
+        # how the replay waits for its next step; the batched path's own wait (``actors.session.batch``) runs
+        # the executor's timers on the way and moves a virtual clock without the scheduler where it can
+        self.sleep_until: Callable[[float], Awaitable[None]] = trio.sleep_until
 
     def statistics(self) -> ReplayProgress:
         """How far the replay has got (a frozen snapshot)."""
@@ -329,7 +332,7 @@ class ReplayPacer:
         market = self.market
         was_ready = True
         for at_s, recorded in market.schedule():
-            await trio.sleep_until(t0 + at_s / self.speed)
+            await self.sleep_until(t0 + at_s / self.speed)
             await deliver(recorded, market.advance(at_s, recorded))
             ready = market.binance_ready
             if ready != was_ready:
