@@ -24,6 +24,8 @@ docs/performance.md explains each figure and what bounds it.
   the replay span, peak RSS (bench/replay.py); with ``--day`` also over a generated day of recording
   (bench/longday.py: the recording laid end to end), to show that memory does not grow with the
   recording (about 11 minutes, so not in the default run, which stays under 5 minutes);
+- sweep: ``python -m actors.sweep`` of docs/scaling.md (config/sweep.toml, a 3 x 2 grid over the recording) on 2
+  workers, runs per second of wall time, against issue 25's base (0.621 runs/s, commit 3a617d6);
 - peer: cryptofeed's Binance order-book handler fed the same diffs, in its own virtualenv
   (bench/peer_cryptofeed.py; never a project dependency);
 - peers: nautilus_trader's BacktestEngine and hftbacktest's run loop over the same recording, each in
@@ -39,6 +41,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -330,6 +333,33 @@ def replay(recording: Path, via: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+SWEEP_BASELINE_RUNS_PER_S = 0.621  # the 3 x 2 grid on 2 workers at commit 3a617d6 (docs/scaling.md), issue 25's base
+SWEEP_GRID = ("strategy.entry_bps=8,10,12", "strategy.latency_ms=10,50")
+
+
+def sweep_rate(recording: Path, workers: int = 2) -> dict[str, Any]:
+    """The docs' sweep (config/sweep.toml, a 3 x 2 grid over ``recording``) on ``workers`` processes, from the
+    command line in a process of its own: runs per second of wall time, start-up and the results table included."""
+    with tempfile.TemporaryDirectory() as out:
+        args = [sys.executable, "-m", "actors.sweep", "--config", str(ROOT / "config" / "sweep.toml")]
+        args += ["--replay", str(recording), "--workers", str(workers), "--out", out]
+        for grid in SWEEP_GRID:
+            args += ["--grid", grid]
+        started = time.perf_counter()
+        proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+        wall_s = time.perf_counter() - started
+        if proc.returncode != 0:
+            return {"error": "sweep failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
+        runs = sum(1 for _ in (Path(out) / "runs").iterdir())
+    return {
+        "runs": runs,
+        "workers": workers,
+        "wall_s": round(wall_s, 2),
+        "runs_per_s": round(runs / wall_s, 3),
+        "over_issue_25_base": round(runs / wall_s / SWEEP_BASELINE_RUNS_PER_S, 2),
+    }
+
+
 def replay_day(hours: float) -> dict[str, Any]:
     """A generated recording of ``hours`` (made once, kept in bench/.cache), replayed directly."""
     from bench.longday import write_long_recording
@@ -430,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     starting("replay")
     results["replay_direct"] = replay(RECORDING, "direct")
     results["replay_exchange"] = replay(RECORDING, "exchange")
+    starting("sweep")
+    results["sweep"] = sweep_rate(RECORDING)
     starting("replay peers (nautilus_trader, hftbacktest)")
     results["replay_peers"] = peers(3)
     day_hours = args.day_hours or (1 if args.quick else 24)
@@ -529,6 +561,12 @@ def main(argv: list[str] | None = None) -> int:
             "target >= 1000",
         )
         row(f"  peak RSS MB during the replay ({r['recording_s']:.0f} s)", r["peak_rss_replay_mb"])
+    sweep = results["sweep"]
+    if "error" in sweep:
+        row("sweep", sweep["error"])
+    else:
+        row(f"sweep: runs/s ({sweep['runs']} replays, {sweep['workers']} workers)", sweep["runs_per_s"])
+        row("  ... / issue 25's base (0.621)", sweep["over_issue_25_base"], "target >= 5")
     if "replay_day_rss_over_short_mb" in results:
         row("  day's peak RSS - 346 s replay's, MB", results["replay_day_rss_over_short_mb"], "target <= 10")
     for name, r, key in (
