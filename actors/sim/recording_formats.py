@@ -155,7 +155,9 @@ _our_line = msgspec.json.Decoder(_OurLine)
 
 
 class LineFormat(Protocol):
-    def parse(self, text: str, skipped: Counter[str]) -> list[Timed]: ...
+    def parse(self, line: bytes, skipped: Counter[str]) -> list[Timed]:
+        """One line's events (without its newline); raises on a line it cannot read (the caller counts it)."""
+        ...
 
 
 class _Ours:
@@ -164,8 +166,8 @@ class _Ours:
     def __init__(self, path: Path, hft_offset_s: float = 0.0) -> None:
         self._base: float | None = None
 
-    def parse(self, text: str, skipped: Counter[str]) -> list[Timed]:
-        record = _our_line.decode(text)
+    def parse(self, line: bytes, skipped: Counter[str]) -> list[Timed]:
+        record = _our_line.decode(text_of(line))
         base = record.wall_ns / 1e9 - record.t_s if self._base is None else self._base
         at = _finite(base + record.t_s)
         peeked = _peek(record.venue, record.frame, skipped)
@@ -180,7 +182,21 @@ class Hftbacktest:
         self.offset_s = hft_offset_s
         self.offsets: list[float] | None = None  # collected during the pre-scan only
 
-    def parse(self, text: str, skipped: Counter[str]) -> list[Timed]:
+    def parse(self, line: bytes, skipped: Counter[str]) -> list[Timed]:
+        """A line as a collector writes it (ASCII, one line, a stamp of 12 to 300 digits) is read as bytes, as its
+        text would be read: the pattern's digits are the bytes before the first space, the frame is peeked at as
+        bytes (most are skipped: trades and tickers) and the stamp, a finite float, is read only for a kept one.
+        Any other line is read as text."""
+        space = line.find(b" ")
+        if not (12 <= space <= 300 and line.isascii() and line[:space].isdigit()) or b"\n" in line:
+            return self._parse_text(text_of(line), skipped)
+        payload = line[space + 1 :]
+        peeked = _peek(Venue.BINANCE, payload, skipped)
+        if peeked is None:
+            return []
+        return self._timed(int(line[:space]) / 1e9, payload.decode("ascii"), peeked)
+
+    def _parse_text(self, text: str, skipped: Counter[str]) -> list[Timed]:
         m = _HFT_LINE.match(text)
         if m is None:
             raise ValueError("not '<ns> <json>'")
@@ -189,6 +205,9 @@ class Hftbacktest:
         peeked = _peek(Venue.BINANCE, payload, skipped)
         if peeked is None:
             return []
+        return self._timed(local_s, payload, peeked)
+
+    def _timed(self, local_s: float, payload: str, peeked: _Peeked) -> list[Timed]:
         if peeked.event_ms is not None:
             if self.offsets is not None:
                 self.offsets.append(peeked.event_ms / 1e3 - local_s)
@@ -205,7 +224,8 @@ class _Cryptofeed:
         self._path = path
         self._venue: str | None = None
 
-    def parse(self, text: str, skipped: Counter[str]) -> list[Timed]:
+    def parse(self, line: bytes, skipped: Counter[str]) -> list[Timed]:
+        text = text_of(line)
         header = _CF_HEADER.match(text)
         if header is not None:
             url, arrow, ts, body = header.groups()

@@ -50,16 +50,7 @@ import attrs
 from actors.core.venues import FrameError, binance, upbit
 from actors.core.vocabulary import Venue
 from actors.inputs import MAX_LINE_BYTES, MIB, InputError, LineReader
-from actors.sim.recording_formats import (
-    FORMATS,
-    Hftbacktest,
-    Kind,
-    LineFormat,
-    RecordingError,
-    Timed,
-    detect_format,
-    text_of,
-)
+from actors.sim.recording_formats import FORMATS, Hftbacktest, Kind, LineFormat, RecordingError, Timed, detect_format
 
 BookEvent = Union[binance.DepthDiff, binance.DepthSnapshot, upbit.Orderbook]
 
@@ -120,7 +111,7 @@ def _timed_lines(path: Path, fmt: LineFormat, skipped: Counter[str], limit: int 
                 skipped[OVER_LONG] += 1
                 continue
             try:
-                yield from fmt.parse(text_of(line), skipped)
+                yield from fmt.parse(line, skipped)
             except RecordingError:
                 raise
             except Exception:  # one line's damage, whatever its parser raised (RecursionError too)
