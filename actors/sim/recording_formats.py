@@ -68,6 +68,9 @@ class _UpbitPeek(msgspec.Struct):
 _peek_binance = msgspec.json.Decoder(_BinancePeek)
 _peek_upbit = msgspec.json.Decoder(_UpbitPeek)
 _SKIPPED_NAMES = {"trade": "Trade", "aggTrade": "Trade", "ticker": "Ticker", "orderbook": "Orderbook"}
+_BINANCE_SKIPPED = {  # a skipped Binance frame's name -> its count's
+    name: f"binance:{name}" for name in (*_SKIPPED_NAMES.values(), "DepthSnapshot", "ControlReply", "unsupported")
+}
 
 
 @attrs.frozen
@@ -77,28 +80,36 @@ class _Peeked:
     event_ms: int | None  # a diff's exchange time
 
 
+def _peek_binance_frame(frame: str | bytes, skipped: Counter[str]) -> _Peeked | None:
+    """``_peek`` of a Binance frame."""
+    p = _peek_binance.decode(frame)
+    stream = p.stream
+    d = p.data if p.data is not None else p
+    if d.e == "depthUpdate":
+        if d.s is None or d.E is None:
+            raise FrameError("depthUpdate without s or E")
+        return _Peeked(Kind.DIFF, d.s.upper(), d.E)
+    if stream is None:
+        if p.lastUpdateId is not None:
+            return _Peeked(Kind.SNAPSHOT, None, None)
+    elif "@bookTicker" in stream:  # most frames of a recording with tickers: counted first
+        skipped["binance:BookTicker"] += 1
+        return None
+    if p.lastUpdateId is not None:
+        name = "DepthSnapshot"  # partial depth on a stream: not what a diff book starts from
+    elif d.e is not None:
+        name = _SKIPPED_NAMES.get(d.e, "unsupported")
+    else:
+        name = "ControlReply" if p.id is not None else "unsupported"
+    skipped[_BINANCE_SKIPPED[name]] += 1
+    return None
+
+
 def _peek(venue: str, frame: str | bytes, skipped: Counter[str]) -> _Peeked | None:
     """What a frame is (None: not a book; counted in ``skipped``). Raises on a frame that is not JSON of
     the venue's shape: the caller counts it as damage."""
     if venue == Venue.BINANCE:
-        p = _peek_binance.decode(frame)
-        d = p.data if p.data is not None else p
-        if d.e == "depthUpdate":
-            if d.s is None or d.E is None:
-                raise FrameError("depthUpdate without s or E")
-            return _Peeked(Kind.DIFF, d.s.upper(), d.E)
-        if p.lastUpdateId is not None and p.stream is None:
-            return _Peeked(Kind.SNAPSHOT, None, None)
-        if p.stream is not None and "@bookTicker" in p.stream:
-            name = "BookTicker"
-        elif p.lastUpdateId is not None:
-            name = "DepthSnapshot"  # partial depth on a stream: not what a diff book starts from
-        elif d.e is not None:
-            name = _SKIPPED_NAMES.get(d.e, "unsupported")
-        else:
-            name = "ControlReply" if p.id is not None else "unsupported"
-        skipped[f"binance:{name}"] += 1
-        return None
+        return _peek_binance_frame(frame, skipped)
     text = frame.lstrip()
     if text[:1] in (b"[", "["):  # a LIST format: rare, decoded in full to tell what it holds
         events = upbit.decode(frame)
@@ -191,7 +202,7 @@ class Hftbacktest:
         if not (12 <= space <= 300 and line.isascii() and line[:space].isdigit()) or b"\n" in line:
             return self._parse_text(text_of(line), skipped)
         payload = line[space + 1 :]
-        peeked = _peek(Venue.BINANCE, payload, skipped)
+        peeked = _peek_binance_frame(payload, skipped)
         if peeked is None:
             return []
         return self._timed(int(line[:space]) / 1e9, payload.decode("ascii"), peeked)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import math
 import random
 from collections import Counter
@@ -19,7 +20,16 @@ from hypothesis import strategies as st
 from actors.core.venues import upbit
 from actors.sim import draws
 from actors.sim.model import BookSpec, SimBook, Walk, diff_of
-from actors.sim.recording_formats import Hftbacktest, text_of
+from actors.sim.recording_formats import (
+    _SKIPPED_NAMES,
+    FrameError,
+    Hftbacktest,
+    Kind,
+    _peek_binance,
+    _peek_binance_frame,
+    _Peeked,
+    text_of,
+)
 
 # -- the code before, the reference -------------------------------------------------------------------------
 
@@ -103,6 +113,27 @@ def _written_before(levels, units):
         if price and size:
             out.append((price, size))
     return tuple(out)
+
+
+def _peek_binance_before(frame, skipped):
+    p = _peek_binance.decode(frame)
+    d = p.data if p.data is not None else p
+    if d.e == "depthUpdate":
+        if d.s is None or d.E is None:
+            raise FrameError("depthUpdate without s or E")
+        return _Peeked(Kind.DIFF, d.s.upper(), d.E)
+    if p.lastUpdateId is not None and p.stream is None:
+        return _Peeked(Kind.SNAPSHOT, None, None)
+    if p.stream is not None and "@bookTicker" in p.stream:
+        name = "BookTicker"
+    elif p.lastUpdateId is not None:
+        name = "DepthSnapshot"
+    elif d.e is not None:
+        name = _SKIPPED_NAMES.get(d.e, "unsupported")
+    else:
+        name = "ControlReply" if p.id is not None else "unsupported"
+    skipped[f"binance:{name}"] += 1
+    return None
 
 
 # -- the draws ------------------------------------------------------------------------------------------------
@@ -298,3 +329,38 @@ def test_any_line_read_as_bytes_is_read_as_its_text_is(noise, line):
     for candidate in (noise, line[: len(noise)] + noise, b"1723161254087891268 " + noise, line + noise):
         ours, theirs = Hftbacktest(None), Hftbacktest(None)  # type: ignore[arg-type]
         assert _outcome(ours.parse, candidate) == _outcome(_as_text(theirs), candidate)
+
+
+_FIELDS = {
+    "stream": st.one_of(
+        st.none(), st.sampled_from(["btcusdt@bookTicker", "btcusdt@trade", "x@depth5", "", "@bookTicker"])
+    ),
+    "e": st.one_of(
+        st.none(), st.sampled_from(["depthUpdate", "trade", "aggTrade", "ticker", "orderbook", "kline", ""])
+    ),
+    "E": st.one_of(st.none(), st.integers(0, 2**62), st.just("late")),
+    "s": st.one_of(st.none(), st.sampled_from(["BTCUSDT", "ethusdt"]), st.just(5)),
+    "lastUpdateId": st.one_of(st.none(), st.integers(0, 2**62)),
+    "id": st.one_of(st.none(), st.integers(0, 9), st.just("x")),
+    "result": st.one_of(st.none(), st.just([])),
+}
+
+
+@st.composite
+def _binance_frames(draw):
+    """JSON objects of the fields a peek reads, present or not, at the top or in ``data``, some of a wrong type."""
+
+    def some(names):
+        return {k: draw(_FIELDS[k]) for k in names if draw(st.booleans())}
+
+    top = some(["stream", "e", "E", "s", "lastUpdateId", "id", "result"])
+    if draw(st.booleans()):
+        top["data"] = some(["e", "E", "s", "lastUpdateId"]) if draw(st.booleans()) else draw(st.none())
+    text = json.dumps(top)
+    return text.encode() if draw(st.booleans()) else text
+
+
+@given(_binance_frames())
+@settings(max_examples=1000, deadline=None)
+def test_a_binance_frame_is_peeked_at_as_before(frame):
+    assert _outcome(lambda f, s: _peek_binance_frame(f, s), frame) == _outcome(_peek_binance_before, frame)
