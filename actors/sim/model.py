@@ -182,7 +182,7 @@ class SimBook:
     ) -> tuple[dict[int, float], Walk | None]:
         """Step one side (``sign`` -1: bids, 1: asks) to ``touch``: its changes, and its walk if it has a far part
         (its draws are ``random.Random``'s, written out: ``actors.sim.draws``)."""
-        spec, rng, keys = self.spec, self._rng, self._keys[sign]
+        spec, rng, keys, far_book = self.spec, self._rng, self._keys[sign], self._far
         random, lot, scale, occupancy = rng.random, spec.lot, spec.size_scale * depth_factor, spec.occupancy
         changes: dict[int, float] = {}
         far_before = keys[-1] if keys else None
@@ -193,7 +193,6 @@ class SimBook:
             removed.append((sign * k, side.pop(sign * k)))
             changes[sign * k] = 0.0
         del keys[:crossed]
-        kept = (sign * keys[0], side[sign * keys[0]]) if keys else None
         # the touch, and some levels behind it where the book moved away
         added = []
         for j in range(0, min(spec.max_levels, 40)):
@@ -205,6 +204,7 @@ class SimBook:
             if j == 0 or random() < occupancy:
                 side[t] = changes[t] = level_size(random, scale, lot)
                 added.append(sign * t)
+        kept = None if not keys or far_book is None else (sign * keys[0], side[sign * keys[0]])
         if added:
             at = bisect.bisect_left(keys, added[0])
             keys[at:at] = added
@@ -214,25 +214,25 @@ class SimBook:
             t = sign * keys[i]
             side[t] = changes[t] = level_size(random, scale, lot)
         # extend the far end (with the far book's next levels, unchanged, if the book has one) or trim it
-        if self._far is not None:
-            for t, size in itertools.islice(self._far.levels(sign, keys[-1]), max(0, spec.max_levels - len(keys))):
+        missing = spec.max_levels - len(keys)
+        if far_book is not None:
+            for t, size in itertools.islice(far_book.levels(sign, keys[-1]), max(0, missing)):
                 side[t] = size
                 keys.append(sign * t)
-        else:
+        elif missing > 0:
             far, rate = sign * keys[-1], 1.0 / spec.far_gap_ticks
-            while len(keys) < spec.max_levels:
+            for _ in range(missing):
                 far += sign * (1 + int(-math.log(1.0 - random()) / rate))  # rng.expovariate(rate)
                 side[far] = changes[far] = level_size(random, scale, lot)
                 keys.append(sign * far)
         trimmed: dict[int, float] = {}  # tick -> size, of the trimmed levels this step did not change
-        if len(keys) > spec.max_levels:
-            for k in keys[spec.max_levels :]:
-                size = side.pop(sign * k)
-                if sign * k not in changes:
-                    trimmed[sign * k] = size
-                changes[sign * k] = 0.0
-            del keys[spec.max_levels :]
-        if self._far is None or far_before is None:
+        for t in [sign * k for k in keys[spec.max_levels :]]:
+            size = side.pop(t)
+            if t not in changes:
+                trimmed[t] = size
+            changes[t] = 0.0
+        del keys[spec.max_levels :]
+        if far_book is None or far_before is None:
             return changes, None
         return changes, self._far_changes(side, sign, far_before, changes, trimmed, removed, kept)
 
