@@ -13,7 +13,6 @@ from math import ceil, exp, log, sqrt
 from typing import Callable
 
 NV_MAGICCONST = 4 * exp(-0.5) / sqrt(2.0)  # random.NV_MAGICCONST, as random.py computes it
-PRICES_KEPT = 4096  # ticks whose price a book keeps: its maintained levels and their neighbourhood, a few times over
 
 
 def level_size(random: Callable[[], float], scale: float, lot: float) -> float:
@@ -62,15 +61,16 @@ def sample_indices(getrandbits: Callable[[int], int], n: int, k: int) -> list[in
 
 
 class Prices(dict[int, float]):
-    """tick -> price (``round(tick * tick_size, decimals)``), each computed once while kept; at most
-    ``PRICES_KEPT`` kept, then forgotten all at once (memory does not grow as the price wanders)."""
+    """tick -> price (``round(tick * tick_size, decimals)``), each computed once while kept; at most ``kept``
+    kept, then forgotten all at once (memory does not grow as the price wanders). A book keeps twice its
+    maintained levels (``SimBook``): what a step reads, and the ticks its touch moves over for a while."""
 
-    def __init__(self, tick: float, decimals: int) -> None:
+    def __init__(self, tick: float, decimals: int, kept: int) -> None:
         super().__init__()
-        self.tick, self.decimals = tick, decimals
+        self.tick, self.decimals, self.kept = tick, decimals, kept
 
     def __missing__(self, t: int) -> float:
-        if len(self) >= PRICES_KEPT:
+        if len(self) >= self.kept:
             self.clear()
         price = self[t] = round(t * self.tick, self.decimals)
         return price

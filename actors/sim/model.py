@@ -158,7 +158,7 @@ class SimBook:
     def __init__(self, spec: BookSpec, rng: random.Random, far_seed: str | None = None) -> None:
         self.spec = spec
         self._rng = rng
-        self._prices = Prices(spec.tick, max(0, -math.floor(math.log10(spec.tick))))  # price(t), kept per tick
+        self._prices = Prices(spec.tick, max(0, -math.floor(math.log10(spec.tick))), 4 * spec.max_levels)
         self.bids: dict[int, float] = {}
         self.asks: dict[int, float] = {}
         # each side's ticks best first, as keys ``sign * tick`` ascending (bids -tick, asks tick)

@@ -178,13 +178,20 @@ def test_a_sample_larger_than_its_population_is_refused_as_random_refuses_it():
 @pytest.mark.parametrize("tick", [1000.0, 1.0, 0.01, 1e-5, 0.001, 5.0, 1e-8])
 def test_a_kept_price_is_the_rounded_one_and_the_prices_kept_stay_bounded(tick):
     decimals = max(0, -math.floor(math.log10(tick)))
-    prices = draws.Prices(tick, decimals)
+    prices = draws.Prices(tick, decimals, 120)
     rng = random.Random(tick)
-    for _ in range(3 * draws.PRICES_KEPT):
-        t = rng.randrange(1, 10**9)
+    for _ in range(1000):
+        t = rng.randrange(1, 10**9) if rng.random() < 0.5 else rng.randrange(80_000, 80_200)
         assert prices[t] == round(t * tick, decimals)
         assert prices[t] == round(t * tick, decimals)  # kept
-        assert len(prices) <= draws.PRICES_KEPT
+        assert 0 < len(prices) <= 120
+
+
+def test_a_book_keeps_the_prices_of_four_times_its_maintained_levels():
+    book = SimBook(BookSpec(0.01, 1e-5, 50, 0.3, 0.4, 6), random.Random(1), far_seed="f")
+    book.step(600.0, 1.0)
+    book.top(5000)
+    assert 0 < len(book._prices) <= 200
 
 
 # -- the books ------------------------------------------------------------------------------------------------
