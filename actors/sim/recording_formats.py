@@ -199,7 +199,7 @@ class Hftbacktest:
         bytes (most are skipped: trades and tickers) and the stamp, a finite float, is read only for a kept one.
         Any other line is read as text."""
         space = line.find(b" ")
-        if not (12 <= space <= 300 and line.isascii() and line[:space].isdigit()) or b"\n" in line:
+        if not (12 <= space <= 300 and line.isascii() and line[:space].isdigit()) or line.find(b"\n") >= 0:
             return self._parse_text(text_of(line), skipped)
         payload = line[space + 1 :]
         peeked = _peek_binance_frame(payload, skipped)
