@@ -256,6 +256,7 @@ def _same(a: tuple, b: tuple) -> bool:
 @given(st.lists(st.tuples(st.floats(allow_nan=True), st.floats(allow_nan=True)), max_size=40), st.integers(1, 30))
 @example([(1.0, 0.5e-8), (1.0, 1.5e-8), (1.0, 2.5e-8), (1.0, -0.0), (0.0, 1.0), (1.0, 2.0**40 / 1e8)], 30)
 @example([(1.0, 10_995.116_277_76), (1.0, 1e300), (1.0, math.inf), (1.0, -3.000_000_005)], 30)
+@example([(1.0, 2.0**51 / 1e8), (1.0, 22_517_998.136_852_47), (1.0, 22_517_998.136_852_485), (1.0, 9e7)], 30)
 @settings(max_examples=500, deadline=None)
 def test_sizes_written_at_8_decimals_are_those_round_gives(levels, units):
     assert _same(upbit._written(levels, units), _written_before(levels, units))
@@ -271,6 +272,9 @@ def test_sizes_written_at_8_decimals_are_those_round_gives_for_sizes_of_every_ki
             rng.random() * 10 ** rng.randint(-10, 6),
             (rng.randrange(10**12) + rng.choice([0.5, 0.25, 0.75, 0.499999, 0.500001])) / 1e8,
             rng.randrange(1, 10**13) / 1e8,
+            rng.randrange(1, 2**53) / 1e8,  # up to 9e7: the product passes 2**51 (2.25e7 a size) on the way
+            (2**51 + rng.randrange(-(10**6), 10**6) + rng.choice([0.0, 0.25, 0.5, 0.75])) / 1e8,
+            20_000.0 * rng.lognormvariate(0, 0.6) // 1e-8 * 1e-8,  # the FX book's sizes
         ]
         levels = [(rng.choice([1.0, 0.0]) if rng.random() < 0.05 else 100.0 + i, s) for i, s in enumerate(sizes)]
         assert _same(upbit._written(levels, 30), _written_before(levels, 30))
