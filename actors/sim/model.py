@@ -33,6 +33,7 @@ from typing import Callable, Iterator
 import attrs
 
 from actors.core.vocabulary import Venue
+from actors.sim.draws import Prices, level_size, sample_indices
 from actors.sim.market_model import MarketParams, MarketProcess
 from actors.sim.settings import SimConfig
 
@@ -157,17 +158,12 @@ class SimBook:
     def __init__(self, spec: BookSpec, rng: random.Random, far_seed: str | None = None) -> None:
         self.spec = spec
         self._rng = rng
-        self._decimals = max(0, -math.floor(math.log10(spec.tick)))
+        self._prices = Prices(spec.tick, max(0, -math.floor(math.log10(spec.tick))), 4 * spec.max_levels)
         self.bids: dict[int, float] = {}
         self.asks: dict[int, float] = {}
         # each side's ticks best first, as keys ``sign * tick`` ascending (bids -tick, asks tick)
         self._keys: dict[int, list[int]] = {-1: [], 1: []}
         self._far = _FarBook(far_seed, spec) if far_seed is not None else None
-
-    def _size(self, depth_factor: float) -> float:
-        spec = self.spec
-        raw = spec.size_scale * depth_factor * self._rng.lognormvariate(0.0, 0.6)
-        return max(spec.lot, round(raw / spec.lot) * spec.lot)
 
     def step(self, mid: float, depth_factor: float) -> BookMoves:
         """Move the book to ``mid``; return what changed."""
@@ -184,8 +180,10 @@ class SimBook:
     def _step_side(
         self, side: dict[int, float], sign: int, touch: int, depth_factor: float
     ) -> tuple[dict[int, float], Walk | None]:
-        """Step one side (``sign`` -1: bids, 1: asks) to ``touch``: its changes, and its walk if it has a far part."""
-        spec, rng, keys = self.spec, self._rng, self._keys[sign]
+        """Step one side (``sign`` -1: bids, 1: asks) to ``touch``: its changes, and its walk if it has a far part
+        (its draws are ``random.Random``'s, written out: ``actors.sim.draws``)."""
+        spec, rng, keys, far_book = self.spec, self._rng, self._keys[sign], self._far
+        random, lot, scale, occupancy = rng.random, spec.lot, spec.size_scale * depth_factor, spec.occupancy
         changes: dict[int, float] = {}
         far_before = keys[-1] if keys else None
         # crossed by the move: the keys before the touch's
@@ -195,7 +193,6 @@ class SimBook:
             removed.append((sign * k, side.pop(sign * k)))
             changes[sign * k] = 0.0
         del keys[:crossed]
-        kept = (sign * keys[0], side[sign * keys[0]]) if keys else None
         # the touch, and some levels behind it where the book moved away
         added = []
         for j in range(0, min(spec.max_levels, 40)):
@@ -204,36 +201,38 @@ class SimBook:
                 if j > 0:
                     break
                 continue
-            if j == 0 or rng.random() < spec.occupancy:
-                side[t] = changes[t] = self._size(depth_factor)
+            if j == 0 or random() < occupancy:
+                side[t] = changes[t] = level_size(random, scale, lot)
                 added.append(sign * t)
+        kept = None if not keys or far_book is None else (sign * keys[0], side[sign * keys[0]])
         if added:
             at = bisect.bisect_left(keys, added[0])
             keys[at:at] = added
         # refresh a few levels near the top (orders added and cancelled)
-        near = [sign * k for k in keys[:40]]
-        for t in rng.sample(near, min(spec.refresh_per_step, len(near))):
-            side[t] = changes[t] = self._size(depth_factor)
+        near = min(40, len(keys))
+        for i in sample_indices(rng.getrandbits, near, min(spec.refresh_per_step, near)):
+            t = sign * keys[i]
+            side[t] = changes[t] = level_size(random, scale, lot)
         # extend the far end (with the far book's next levels, unchanged, if the book has one) or trim it
-        if self._far is not None:
-            for t, size in itertools.islice(self._far.levels(sign, keys[-1]), max(0, spec.max_levels - len(keys))):
+        missing = spec.max_levels - len(keys)
+        if far_book is not None:
+            for t, size in itertools.islice(far_book.levels(sign, keys[-1]), max(0, missing)):
                 side[t] = size
                 keys.append(sign * t)
-        else:
-            far = sign * keys[-1]
-            while len(keys) < spec.max_levels:
-                far += sign * (1 + int(rng.expovariate(1.0 / spec.far_gap_ticks)))
-                side[far] = changes[far] = self._size(depth_factor)
+        elif missing > 0:
+            far, rate = sign * keys[-1], 1.0 / spec.far_gap_ticks
+            for _ in range(missing):
+                far += sign * (1 + int(-math.log(1.0 - random()) / rate))  # rng.expovariate(rate)
+                side[far] = changes[far] = level_size(random, scale, lot)
                 keys.append(sign * far)
         trimmed: dict[int, float] = {}  # tick -> size, of the trimmed levels this step did not change
-        if len(keys) > spec.max_levels:
-            for k in keys[spec.max_levels :]:
-                size = side.pop(sign * k)
-                if sign * k not in changes:
-                    trimmed[sign * k] = size
-                changes[sign * k] = 0.0
-            del keys[spec.max_levels :]
-        if self._far is None or far_before is None:
+        for t in [sign * k for k in keys[spec.max_levels :]]:
+            size = side.pop(t)
+            if t not in changes:
+                trimmed[t] = size
+            changes[t] = 0.0
+        del keys[spec.max_levels :]
+        if far_book is None or far_before is None:
             return changes, None
         return changes, self._far_changes(side, sign, far_before, changes, trimmed, removed, kept)
 
@@ -275,16 +274,16 @@ class SimBook:
         return Walk(tuple(removed), kept)
 
     def price(self, t: int) -> float:
-        return round(t * self.spec.tick, self._decimals)
+        return self._prices[t]
 
     def top(self, n: int) -> tuple[list[Level], list[Level]]:
         return self._top(self.bids, -1, n), self._top(self.asks, 1, n)
 
     def _top(self, side: dict[int, float], sign: int, n: int) -> list[Level]:
-        keys, price = self._keys[sign], self.price
-        levels = [(price(sign * k), side[sign * k]) for k in keys[:n]]
+        keys, prices = self._keys[sign], self._prices
+        levels = [(prices[t], side[t]) for t in (keys[:n] if sign > 0 else [-k for k in keys[:n]])]
         if len(levels) < n and self._far is not None and keys:
-            levels += [(price(t), s) for t, s in itertools.islice(self._far.levels(sign, keys[-1]), n - len(levels))]
+            levels += [(prices[t], s) for t, s in itertools.islice(self._far.levels(sign, keys[-1]), n - len(levels))]
         return levels
 
 

@@ -68,6 +68,9 @@ class _UpbitPeek(msgspec.Struct):
 _peek_binance = msgspec.json.Decoder(_BinancePeek)
 _peek_upbit = msgspec.json.Decoder(_UpbitPeek)
 _SKIPPED_NAMES = {"trade": "Trade", "aggTrade": "Trade", "ticker": "Ticker", "orderbook": "Orderbook"}
+_BINANCE_SKIPPED = {  # a skipped Binance frame's name -> its count's
+    name: f"binance:{name}" for name in (*_SKIPPED_NAMES.values(), "DepthSnapshot", "ControlReply", "unsupported")
+}
 
 
 @attrs.frozen
@@ -77,28 +80,36 @@ class _Peeked:
     event_ms: int | None  # a diff's exchange time
 
 
+def _peek_binance_frame(frame: str | bytes, skipped: Counter[str]) -> _Peeked | None:
+    """``_peek`` of a Binance frame."""
+    p = _peek_binance.decode(frame)
+    stream = p.stream
+    d = p.data if p.data is not None else p
+    if d.e == "depthUpdate":
+        if d.s is None or d.E is None:
+            raise FrameError("depthUpdate without s or E")
+        return _Peeked(Kind.DIFF, d.s.upper(), d.E)
+    if stream is None:
+        if p.lastUpdateId is not None:
+            return _Peeked(Kind.SNAPSHOT, None, None)
+    elif "@bookTicker" in stream:  # most frames of a recording with tickers: counted first
+        skipped["binance:BookTicker"] += 1
+        return None
+    if p.lastUpdateId is not None:
+        name = "DepthSnapshot"  # partial depth on a stream: not what a diff book starts from
+    elif d.e is not None:
+        name = _SKIPPED_NAMES.get(d.e, "unsupported")
+    else:
+        name = "ControlReply" if p.id is not None else "unsupported"
+    skipped[_BINANCE_SKIPPED[name]] += 1
+    return None
+
+
 def _peek(venue: str, frame: str | bytes, skipped: Counter[str]) -> _Peeked | None:
     """What a frame is (None: not a book; counted in ``skipped``). Raises on a frame that is not JSON of
     the venue's shape: the caller counts it as damage."""
     if venue == Venue.BINANCE:
-        p = _peek_binance.decode(frame)
-        d = p.data if p.data is not None else p
-        if d.e == "depthUpdate":
-            if d.s is None or d.E is None:
-                raise FrameError("depthUpdate without s or E")
-            return _Peeked(Kind.DIFF, d.s.upper(), d.E)
-        if p.lastUpdateId is not None and p.stream is None:
-            return _Peeked(Kind.SNAPSHOT, None, None)
-        if p.stream is not None and "@bookTicker" in p.stream:
-            name = "BookTicker"
-        elif p.lastUpdateId is not None:
-            name = "DepthSnapshot"  # partial depth on a stream: not what a diff book starts from
-        elif d.e is not None:
-            name = _SKIPPED_NAMES.get(d.e, "unsupported")
-        else:
-            name = "ControlReply" if p.id is not None else "unsupported"
-        skipped[f"binance:{name}"] += 1
-        return None
+        return _peek_binance_frame(frame, skipped)
     text = frame.lstrip()
     if text[:1] in (b"[", "["):  # a LIST format: rare, decoded in full to tell what it holds
         events = upbit.decode(frame)
@@ -155,7 +166,9 @@ _our_line = msgspec.json.Decoder(_OurLine)
 
 
 class LineFormat(Protocol):
-    def parse(self, text: str, skipped: Counter[str]) -> list[Timed]: ...
+    def parse(self, line: bytes, skipped: Counter[str]) -> list[Timed]:
+        """One line's events (without its newline); raises on a line it cannot read (the caller counts it)."""
+        ...
 
 
 class _Ours:
@@ -164,8 +177,8 @@ class _Ours:
     def __init__(self, path: Path, hft_offset_s: float = 0.0) -> None:
         self._base: float | None = None
 
-    def parse(self, text: str, skipped: Counter[str]) -> list[Timed]:
-        record = _our_line.decode(text)
+    def parse(self, line: bytes, skipped: Counter[str]) -> list[Timed]:
+        record = _our_line.decode(text_of(line))
         base = record.wall_ns / 1e9 - record.t_s if self._base is None else self._base
         at = _finite(base + record.t_s)
         peeked = _peek(record.venue, record.frame, skipped)
@@ -180,7 +193,21 @@ class Hftbacktest:
         self.offset_s = hft_offset_s
         self.offsets: list[float] | None = None  # collected during the pre-scan only
 
-    def parse(self, text: str, skipped: Counter[str]) -> list[Timed]:
+    def parse(self, line: bytes, skipped: Counter[str]) -> list[Timed]:
+        """A line as a collector writes it (ASCII, one line, a stamp of 12 to 300 digits) is read as bytes, as its
+        text would be read: the pattern's digits are the bytes before the first space, the frame is peeked at as
+        bytes (most are skipped: trades and tickers) and the stamp, a finite float, is read only for a kept one.
+        Any other line is read as text."""
+        space = line.find(b" ")
+        if not (12 <= space <= 300 and line.isascii() and line[:space].isdigit()) or line.find(b"\n") >= 0:
+            return self._parse_text(text_of(line), skipped)
+        payload = line[space + 1 :]
+        peeked = _peek_binance_frame(payload, skipped)
+        if peeked is None:
+            return []
+        return self._timed(int(line[:space]) / 1e9, payload.decode("ascii"), peeked)
+
+    def _parse_text(self, text: str, skipped: Counter[str]) -> list[Timed]:
         m = _HFT_LINE.match(text)
         if m is None:
             raise ValueError("not '<ns> <json>'")
@@ -189,6 +216,9 @@ class Hftbacktest:
         peeked = _peek(Venue.BINANCE, payload, skipped)
         if peeked is None:
             return []
+        return self._timed(local_s, payload, peeked)
+
+    def _timed(self, local_s: float, payload: str, peeked: _Peeked) -> list[Timed]:
         if peeked.event_ms is not None:
             if self.offsets is not None:
                 self.offsets.append(peeked.event_ms / 1e3 - local_s)
@@ -205,7 +235,8 @@ class _Cryptofeed:
         self._path = path
         self._venue: str | None = None
 
-    def parse(self, text: str, skipped: Counter[str]) -> list[Timed]:
+    def parse(self, line: bytes, skipped: Counter[str]) -> list[Timed]:
+        text = text_of(line)
         header = _CF_HEADER.match(text)
         if header is not None:
             url, arrow, ts, body = header.groups()

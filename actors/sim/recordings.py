@@ -50,16 +50,7 @@ import attrs
 from actors.core.venues import FrameError, binance, upbit
 from actors.core.vocabulary import Venue
 from actors.inputs import MAX_LINE_BYTES, MIB, InputError, LineReader
-from actors.sim.recording_formats import (
-    FORMATS,
-    Hftbacktest,
-    Kind,
-    LineFormat,
-    RecordingError,
-    Timed,
-    detect_format,
-    text_of,
-)
+from actors.sim.recording_formats import FORMATS, Hftbacktest, Kind, LineFormat, RecordingError, Timed, detect_format
 
 BookEvent = Union[binance.DepthDiff, binance.DepthSnapshot, upbit.Orderbook]
 
@@ -111,7 +102,7 @@ def _decode_book(venue: str, kind: Kind, frame: str | bytes) -> BookEvent:
 
 def _timed_lines(path: Path, fmt: LineFormat, skipped: Counter[str], limit: int | None = None) -> Iterator[Timed]:
     """The file's events in file order, read line by line (the first ``limit`` lines only, if given)."""
-    lines = LineReader(path)
+    lines, parse = LineReader(path), fmt.parse
     try:
         for number, line, terminated in lines:
             if limit is not None and number > limit:
@@ -120,11 +111,14 @@ def _timed_lines(path: Path, fmt: LineFormat, skipped: Counter[str], limit: int 
                 skipped[OVER_LONG] += 1
                 continue
             try:
-                yield from fmt.parse(text_of(line), skipped)
+                events = parse(line, skipped)
             except RecordingError:
                 raise
             except Exception:  # one line's damage, whatever its parser raised (RecursionError too)
                 skipped[MALFORMED if terminated else TRUNCATED] += 1
+                continue
+            if events:  # most lines of a recording are skipped: trades, tickers
+                yield from events
     except InputError as exc:
         raise RecordingError(str(exc)) from None
     if lines.truncated:

@@ -15,6 +15,7 @@ MODEL = ROOT / "actors" / "sim" / "model.py"
 MARKET_MODEL = ROOT / "actors" / "sim" / "market_model.py"  # the fitted processes the model steps
 POLICY = ROOT / "supervision" / "policy.py"
 SETTINGS = ROOT / "actors" / "sim" / "settings.py"  # what the model reads: pure too
+DRAWS = ROOT / "actors" / "sim" / "draws.py"  # the model's draws, written out: pure too
 FORBIDDEN_MODULES = {
     "trio",
     "trio_websocket",
@@ -42,6 +43,7 @@ PURE_MODULES = (
     "actors.sim.model",
     "actors.sim.market_model",
     "actors.sim.settings",
+    "actors.sim.draws",
     "supervision.policy",
 )
 
@@ -153,7 +155,7 @@ def test_core_imports_no_runtime_io_or_logging():
     assert problems == []
 
 
-@pytest.mark.parametrize("path", [MODEL, MARKET_MODEL, POLICY], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [MODEL, MARKET_MODEL, DRAWS, POLICY], ids=lambda p: p.name)
 def test_the_market_model_and_the_restart_policy_use_no_runtime_io_logging_or_clock(path):
     assert _violations(path) == []
 
@@ -163,7 +165,7 @@ def test_the_market_model_and_the_restart_policy_use_no_runtime_io_logging_or_cl
     [
         pytest.param(_core_files(), id="core"),
         pytest.param([POLICY], id="policy"),
-        pytest.param([MODEL, MARKET_MODEL, SETTINGS], id="model"),
+        pytest.param([MODEL, MARKET_MODEL, SETTINGS, DRAWS], id="model"),
     ],
 )
 def test_pure_files_import_only_pure_modules_of_the_project(paths):

@@ -251,11 +251,24 @@ def written_book(
     return Orderbook(code, _millis(timestamp_ms), False, bids, asks, 0.0, 2 * units - len(asks) - len(bids))
 
 
+_EXACT_BELOW = 2.0**51  # |size| * 1e8 under this: the float product is within 1/8 of the exact one
+
+
 def _written(levels: Sequence[Level], units: int) -> tuple[Level, ...]:
-    """The levels of a side as a frame of ``units`` slots carries them: sizes at 8 decimals, empty ones dropped."""
+    """The levels of a side as a frame of ``units`` slots carries them: sizes at 8 decimals, empty ones dropped.
+
+    A size at 8 decimals is ``round(size, 8)`` (== the float of f"{size:.8f}": both correctly rounded), which is
+    ``k / 1e8`` for ``k`` the nearest integer to the exact ``size * 10**8`` (a correctly rounded division). Where
+    the float product is within a quarter of an integer ``k`` (every size the model makes: whole lots of 1e-8)
+    and under 2**51 (then within 1/8 of the exact product), the exact product is within 3/8 of ``k``: ``k`` is
+    the nearest integer, no tie, and the division is cheaper than the decimal conversion ``round`` makes."""
     out = []
     for price, size in levels[:units]:
-        size = round(size, 8)  # == the float of f"{size:.8f}" (both correctly rounded)
+        scaled = size * 1e8
+        if -_EXACT_BELOW < scaled < _EXACT_BELOW and -0.25 < scaled - (k := round(scaled)) < 0.25:
+            size = k / 1e8
+        else:
+            size = round(size, 8)
         if price and size:
             out.append((price, size))
     return tuple(out)
