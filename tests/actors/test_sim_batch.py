@@ -101,8 +101,9 @@ def test_what_needs_the_actors_runs_on_them(tmp_path, run_virtual, sections, rea
     assert "market path: batched" not in log
 
 
-def test_a_session_in_real_time_runs_on_the_actors():
-    """Off the virtual clock (a live-paced session on the embedded exchange) the servers and the actors run."""
+def test_why_a_simulated_session_runs_on_the_actors():
+    """Off the virtual clock (a live-paced session on the embedded exchange), with a step the feeds would find stale,
+    a market of many pairs or sim.batched = false, the servers and the actors run."""
     from actors.session.batch_path import why_actors
 
     cfg = config.load(ROOT / "config" / "d84_2.toml", {"session": {"market": "sim"}})
@@ -110,3 +111,7 @@ def test_a_session_in_real_time_runs_on_the_actors():
     assert why_actors(cfg, virtual_clock=True) is None
     stale = config.load(ROOT / "config" / "d84_2.toml", {"session": {"market": "sim"}, "sim": {"step_ms": 60_000}})
     assert "stale_after_s" in (why_actors(stale, virtual_clock=True) or "")
+    market = config.load(ROOT / "config" / "kimchi_market.toml", {"session": {"market": "sim"}})
+    assert "a market of many pairs" in (why_actors(market, virtual_clock=True) or "")
+    forced = config.load(ROOT / "config" / "d84_2.toml", {"session": {"market": "sim"}, "sim": {"batched": False}})
+    assert why_actors(forced, virtual_clock=True) == "sim.batched = false"
