@@ -1,9 +1,12 @@
-"""Which path a replay takes, and the aggregator's rule as the batched path applies it.
+"""Which path a session takes (a direct replay or a simulated session on the virtual clock), and the aggregator's
+rule as the batched path applies it.
 
-``why_actors`` says why a session must run on the actor path (None: the batched one, ``actors.session.batch``,
-applies); ``why_not_followed`` reads a recording's pre-scan for what only the actors follow (a feed that would
-reconnect). ``Coalescer`` is the aggregator's coalescing window without its task; ``synthesised_book`` and
-``synthesised_diff`` hand the venue a recording lacks to the keepers as the events its frames decode to.
+``why_actors`` says why a session must run on the actor path (None: the batched one, ``actors.session.batch`` for a
+replay, ``actors.session.batch_sim`` for the simulated market, applies; ``why_sim_actors`` for what the simulated
+market's servers do that the batched path does not); ``why_not_followed`` reads a recording's pre-scan for what
+only the actors follow (a feed that would reconnect). ``Coalescer`` is the aggregator's coalescing window without
+its task; ``synthesised_book`` and ``synthesised_diff`` hand the model's books (the venue a recording lacks, or the
+whole simulated market) to the keepers as the events their frames decode to.
 """
 
 from __future__ import annotations
