@@ -1,9 +1,12 @@
-"""Which path a replay takes, and the aggregator's rule as the batched path applies it.
+"""Which path a session takes (a direct replay or a simulated session on the virtual clock), and the aggregator's
+rule as the batched path applies it.
 
-``why_actors`` says why a session must run on the actor path (None: the batched one, ``actors.session.batch``,
-applies); ``why_not_followed`` reads a recording's pre-scan for what only the actors follow (a feed that would
-reconnect). ``Coalescer`` is the aggregator's coalescing window without its task; ``synthesised_book`` and
-``synthesised_diff`` hand the venue a recording lacks to the keepers as the events its frames decode to.
+``why_actors`` says why a session must run on the actor path (None: the batched one, ``actors.session.batch`` for a
+replay, ``actors.session.batch_sim`` for the simulated market, applies; ``why_sim_actors`` for what the simulated
+market's servers do that the batched path does not); ``why_not_followed`` reads a recording's pre-scan for what
+only the actors follow (a feed that would reconnect). ``Coalescer`` is the aggregator's coalescing window without
+its task; ``synthesised_book`` and ``synthesised_diff`` hand the model's books (the venue a recording lacks, or the
+whole simulated market) to the keepers as the events their frames decode to.
 """
 
 from __future__ import annotations
@@ -12,20 +15,21 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import trio
 
-from actors.config import Config
+from actors.config import Config, is_multi_pair
 from actors.core.book import BookView
 from actors.core.kpi import FeedStats
 from actors.core.market import MarketState
 from actors.core.venues import binance, upbit
+from actors.core.venues.binance_weight import depth_weight
 from actors.core.vocabulary import FeedFailure, Venue
 from actors.feed import BAD_FRAME_WINDOW_S
 from actors.session.tree import REPLAY_TAIL_S
 from actors.sim.binance_server import diff_payload
-from actors.sim.direct import DirectReplay
-from actors.sim.model import BinanceDiff
+from actors.sim.exchange import MarketHolder
+from actors.sim.model import UPBIT_BTC, UPBIT_USDT, BinanceDiff
 from actors.sim.recordings import Recorded, RecordingError, Scan, scan
 from actors.sim.replay import ReplayMarket
-from actors.sim.upbit_server import Subscription, orderbook_frame
+from actors.sim.upbit_server import UP_INTERVAL_S, Subscription, orderbook_frame
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -36,12 +40,20 @@ if TYPE_CHECKING:
 WRITTEN_HEAD_BYTES, WRITTEN_UNIT_BYTES, WRITTEN_LEVEL_BYTES = 512, 256, 128
 
 
-def why_actors(cfg: Config, market: ReplayMarket | None = None) -> str | None:
+def why_actors(cfg: Config, market: ReplayMarket | None = None, *, virtual_clock: bool = False) -> str | None:
     """Why a session must run on the actor path (None: the batched path applies). ``market``: the replay's,
-    whose recording is scanned for what only the actors follow (``why_not_followed``)."""
-    if cfg.session.market != "replay" or not cfg.replay.as_fast_as_possible or not cfg.replay.direct(cfg.sim):
+    whose recording is scanned for what only the actors follow (``why_not_followed``); ``virtual_clock``: the
+    session runs on the virtual clock (what a simulated session needs, ``fast_forward.on_virtual_clock``)."""
+    if cfg.session.market == "sim":
+        if is_multi_pair(cfg):
+            return "a market of many pairs ([market] pairs) runs on the actors"
+        if not virtual_clock:
+            return "not on the virtual clock"
+        if not cfg.sim.batched:
+            return "sim.batched = false"
+    elif cfg.session.market != "replay" or not cfg.replay.as_fast_as_possible or not cfg.replay.direct(cfg.sim):
         return "not a direct replay on the virtual clock"
-    if not cfg.replay.batched:
+    elif not cfg.replay.batched:
         return "replay.batched = false"
     if cfg.chaos.kill_every_s > 0:
         return "chaos kills need the actors"
@@ -49,6 +61,8 @@ def why_actors(cfg: Config, market: ReplayMarket | None = None) -> str | None:
         return "--record writes the frames as the feeds read them"
     if cfg.aggregator.coalesce_ms <= 0:
         return "aggregator.coalesce_ms = 0: the actor path's views then depend on Trio's scheduling"
+    if cfg.session.market == "sim":
+        return why_sim_actors(cfg)
     if market is None:
         return None
     try:
@@ -56,6 +70,34 @@ def why_actors(cfg: Config, market: ReplayMarket | None = None) -> str | None:
     except RecordingError as exc:  # the actors replay it up to the bad data and end there with its cause
         return f"the pre-scan stopped at bad data ({exc}): the actors replay up to it"
     return why_not_followed(cfg, market.recorded, found)
+
+
+def why_sim_actors(cfg: Config) -> str | None:
+    """Why a simulated session must run on the exchange's servers and the actors: what the batched path does not
+    serve (faults, the many-coin market, an overlapping diff after a snapshot, codes the market does not have),
+    and limits that would make a feed reconnect or be refused (a step as long as a feed's stale_after_s, the
+    Upbit server's idle timeout, its connection cut, a snapshot over the REST weight limit)."""
+    sim, feeds, s = cfg.sim, cfg.feeds, cfg.session
+    step_s = sim.step_ms / 1000
+    if sim.faults or sim.fault_rate_per_min > 0:
+        return "[sim] faults are injected by the exchange's servers"
+    if sim.coins > 0:
+        return "sim.coins > 0: the many-coin market is served by the exchange's servers"
+    if sim.binance_overlap_after_snapshot:
+        return "sim.binance_overlap_after_snapshot: the Binance server's overlapping diff after a snapshot"
+    missing = [c for c in (feeds.upbit.market, feeds.upbit.fx_market) if c not in (UPBIT_BTC, UPBIT_USDT)]
+    if missing:
+        return f"the simulated market has no Upbit {', '.join(missing)}: the Upbit feed would never be ready"
+    if step_s >= min(feeds.upbit.stale_after_s, feeds.binance.stale_after_s):
+        return "sim.step_ms is as long as a feed's stale_after_s: the feeds would reconnect"
+    if sim.upbit_idle_timeout_s <= min(step_s, UP_INTERVAL_S, feeds.upbit.ping_interval_s):
+        return "sim.upbit_idle_timeout_s: the Upbit server would drop the connection"
+    if s.startup_timeout_s + s.duration_s >= sim.max_connection_s:
+        return "the session would outlast sim.max_connection_s: the exchange cuts its connections"
+    weight = depth_weight(feeds.binance.snapshot_limit)
+    if sim.binance_rest_weight_per_min and weight > sim.binance_rest_weight_per_min:
+        return "a depth snapshot weighs more than sim.binance_rest_weight_per_min: the server refuses it"
+    return None
 
 
 def why_not_followed(cfg: Config, recorded: Iterable[str], found: Scan) -> str | None:
@@ -122,24 +164,24 @@ async def cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
 
 
 def synthesised_book(
-    direct: DirectReplay, sub: Subscription, max_bytes: int, code: str, units: int
+    holder: MarketHolder, sub: Subscription, max_bytes: int, code: str, units: int
 ) -> bytes | str | upbit.Orderbook:
-    """The model's book of ``code`` as the Upbit feed decodes it: the event itself where the frame the exchange
-    would write is one ``upbit.decode`` reads on its fast path and fits ``max_bytes`` (every slot at most
-    WRITTEN_UNIT_BYTES), else the frame."""
-    market = direct.market
+    """The model's book of ``code`` (in ``holder``'s market: a replay's, or the simulated one) as the Upbit feed
+    decodes it: the event itself where the frame the exchange would write is one ``upbit.decode`` reads on its
+    fast path and fits ``max_bytes`` (every slot at most WRITTEN_UNIT_BYTES), else the frame."""
+    market = holder.market
     if sub.fmt == "DEFAULT" and WRITTEN_HEAD_BYTES + units * WRITTEN_UNIT_BYTES <= max_bytes:
         bids, asks = market.books[code].top(units)
         event = upbit.written_book(code, market.time_ms, bids, asks, units)
         if event is not None:
             return event
-    return orderbook_frame(direct, code, units, False, sub.fmt)
+    return orderbook_frame(holder, code, units, False, sub.fmt)
 
 
-def synthesised_diff(market: ReplayMarket, max_bytes: int, diff: BinanceDiff) -> bytes | str | binance.DepthDiff:
-    """The model's diff as the Binance feed decodes it: the event itself where the frame fits ``max_bytes`` and
-    ``binance.decode`` reads it on its fast path, else the frame."""
-    symbol, time_ms = market.binance_symbol, market.time_ms
+def synthesised_diff(symbol: str, time_ms: int, max_bytes: int, diff: BinanceDiff) -> bytes | str | binance.DepthDiff:
+    """The model's diff of ``symbol`` at ``time_ms`` as the Binance feed decodes it (the combined stream's frame):
+    the event itself where the frame fits ``max_bytes`` and ``binance.decode`` reads it on its fast path, else
+    the frame."""
     levels = len(diff.bids) + len(diff.asks)
     if WRITTEN_HEAD_BYTES + levels * WRITTEN_LEVEL_BYTES <= max_bytes:
         event = binance.written_diff(symbol, time_ms, diff.first_id, diff.final_id, diff.bids, diff.asks)

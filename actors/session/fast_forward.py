@@ -32,8 +32,7 @@ class FastForward:
 
     def __init__(self, every_s: float = YIELD_EVERY_S) -> None:
         clock = trio.lowlevel.current_clock()
-        virtual = isinstance(clock, trio.testing.MockClock) and clock.autojump_threshold == 0
-        self._clock = clock if isinstance(clock, trio.testing.MockClock) and virtual else None
+        self._clock = clock if isinstance(clock, trio.testing.MockClock) and on_virtual_clock() else None
         self.every_s = every_s
         self._sleep_by = -math.inf  # the virtual time by which the next call goes through the scheduler
         self._alone = False  # nothing has run since this task last saw every other task blocked
@@ -68,3 +67,10 @@ def _nothing_else_before(seconds: float) -> bool:
     stats = trio.lowlevel.current_statistics()
     idle = stats.tasks_runnable == 0 and stats.run_sync_soon_queue_size == 0
     return idle and stats.seconds_to_next_deadline > seconds
+
+
+def on_virtual_clock() -> bool:
+    """Whether this Trio run is on the virtual clock: a ``MockClock`` that jumps as soon as every task is blocked
+    (``autojump_threshold = 0``: ``--virtual-time``, ``--as-fast-as-possible``, a sweep's runs, the tests)."""
+    clock = trio.lowlevel.current_clock()
+    return isinstance(clock, trio.testing.MockClock) and clock.autojump_threshold == 0

@@ -37,13 +37,16 @@ from actors.records.info import SessionInfo, SessionStatus
 from actors.records.kpi import build_kpi
 from actors.records.paths import SessionPaths
 from actors.session.batch import BatchedReplay
+from actors.session.batch_pass import BatchedPass
 from actors.session.batch_path import why_actors
+from actors.session.batch_sim import BatchedSim
+from actors.session.fast_forward import on_virtual_clock
 from actors.session.market import open_market
 from actors.session.tree import Frame, run_actors
 from actors.sim.direct import ENDPOINTS, DirectReplay
 from actors.sim.exchange import SimEndpoints
 from actors.sim.replay import ReplayHub, ReplayMarket
-from actors.sim.serve import serve_hub, serve_sim
+from actors.sim.serve import serve_hub, serve_sim, simulated_hub
 from actors.wiring_market import MarketSetup
 
 if TYPE_CHECKING:
@@ -133,7 +136,7 @@ async def _run(
                     root.start_soon(live.run)
                 root.start_soon(_watch_disk, frame)
                 endpoints, direct = await _serve(frame, root)
-                if isinstance(direct, BatchedReplay):
+                if isinstance(direct, BatchedPass):
                     await direct.run()
                 else:
                     with network_scope(direct) if direct is not None else nullcontext():
@@ -185,13 +188,22 @@ def _market_clock(info: SessionInfo) -> MarketClock:
     return clock
 
 
-async def _serve(frame: Frame, root: trio.Nursery) -> tuple[SimEndpoints | None, DirectReplay | BatchedReplay | None]:
-    """The market the feeds connect to: the embedded exchange, a replay, or (None) the live exchanges."""
+async def _serve(frame: Frame, root: trio.Nursery) -> tuple[SimEndpoints | None, DirectReplay | BatchedPass | None]:
+    """The market the feeds connect to: the embedded exchange, a replay, or (None) the live exchanges. A simulated
+    session on the virtual clock runs batched where it can (``actors.session.batch_sim``)."""
     cfg = frame.info.config
+    if cfg.session.market == "sim":
+        why = why_actors(cfg, virtual_clock=on_virtual_clock())
+        if why is not None:
+            frame.log.info("market path: actors ({})", why)
     if frame.market is not None:  # a market session: its exchange (sim) serves already, or live (None)
         return frame.market.endpoints, None
     if cfg.session.market == "sim":
         model = frame.inputs.market_model
+        if why is None:
+            batched = BatchedSim(frame, simulated_hub(cfg.sim, cfg.session.seed, cfg.feeds.binance.symbol, model))
+            root.start_soon(batched.run_clock)
+            return None, batched
         serve = partial(serve_sim, cfg.sim, cfg.session.seed, binance_symbol=cfg.feeds.binance.symbol, model=model)
         endpoints: SimEndpoints = await root.start(serve)
         return endpoints, None
@@ -200,9 +212,7 @@ async def _serve(frame: Frame, root: trio.Nursery) -> tuple[SimEndpoints | None,
     return None, None
 
 
-async def _serve_replay(
-    frame: Frame, nursery: trio.Nursery
-) -> tuple[SimEndpoints, DirectReplay | BatchedReplay | None]:
+async def _serve_replay(frame: Frame, nursery: trio.Nursery) -> tuple[SimEndpoints, DirectReplay | BatchedPass | None]:
     """Serve a replay, directly at the network seam or through the embedded exchange; the session's
     market clock follows the recording from the replay's first served instant. A direct replay on the
     virtual clock runs batched where it can (``actors.session.batch``)."""

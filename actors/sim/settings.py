@@ -112,6 +112,9 @@ class SimConfig:
     binance_level_size_btc: float = attrs.field(default=0.0, validator=non_negative)
     binance_occupancy: float = attrs.field(default=0.0, validator=between(0, 1))
     step_ms: int = attrs.field(default=100, validator=between(10, 60_000, "an integer"))
+    # a session on the virtual clock steps the market straight into one pass of the pure core per step
+    # (actors/session/batch_sim.py); false: through the exchange's servers and the actors (the same results, slower)
+    batched: bool = True
     upbit_idle_timeout_s: float = attrs.field(default=60.0, validator=positive)  # no frame either way (wire: ~60 s)
     binance_ping_interval_s: float = attrs.field(default=20.0, validator=ping_period)
     binance_pong_timeout_s: float = attrs.field(default=60.0, validator=positive)
