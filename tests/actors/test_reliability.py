@@ -125,43 +125,19 @@ def test_two_sessions_started_together_in_one_folder_write_separate_files(tmp_pa
         assert ids == sorted(ids)  # one session's trades, not two interleaved
 
 
-def test_a_reused_session_id_is_refused_with_exit_2(tmp_path):
+def test_a_reused_session_id_is_refused_with_exit_2(forked_cli, tmp_path):
     (tmp_path / "fill_events_run1.jsonl").write_text("")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "actors.session",
-            "--config",
-            "config/demo.toml",
-            "--virtual-time",
-            "--logs-dir",
-            str(tmp_path),
-            "--session-id",
-            "run1",
-        ],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    args = ("--config", "config/demo.toml", "--virtual-time", "--logs-dir", str(tmp_path), "--session-id", "run1")
+    proc = forked_cli.run("actors.session", *args)  # tests/forked_cli.py: as a fresh interpreter
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "session id 'run1' already has files" in proc.stderr
     assert (tmp_path / "fill_events_run1.jsonl").read_text() == ""  # untouched
 
 
-def test_an_unwritable_logs_dir_is_one_line_and_exit_2(tmp_path):
+def test_an_unwritable_logs_dir_is_one_line_and_exit_2(forked_cli, tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the logs folder should be")
-    proc = subprocess.run(
-        [sys.executable, "-m", "actors.session", "--config", "config/demo.toml", "--logs-dir", str(blocker / "logs")],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = forked_cli.run("actors.session", "--config", "config/demo.toml", "--logs-dir", str(blocker / "logs"))
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1
     assert "$.session.logs_dir: cannot write session files in" in proc.stderr and "Not a directory" in proc.stderr
