@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trio
 from fulldisk import FullDisk
-from markets import on_ou
+from markets import on_ou, ou_config
 from session_process import SessionProcess
 
 from actors import config
@@ -96,15 +96,19 @@ def test_session_ids_cannot_collide_and_a_reused_id_is_refused(tmp_path):
 
 
 def test_two_sessions_started_together_in_one_folder_write_separate_files(tmp_path):
+    """Two fresh interpreters racing for a session id in one folder. On the OU market, so that each session trades
+    (60 s: 8 fill events each; the demo's fitted market made none in 120 s, and the check that no trades of two
+    sessions interleave read nothing)."""
+    (tmp_path / "config").mkdir()
     cmd = [
         sys.executable,
         "-m",
         "actors.session",
         "--config",
-        "config/demo.toml",
+        str(ou_config(tmp_path / "config")),
         "--virtual-time",
         "--duration",
-        "120",
+        "60",
         "--logs-dir",
         str(tmp_path),
     ]
@@ -120,7 +124,7 @@ def test_two_sessions_started_together_in_one_folder_write_separate_files(tmp_pa
         events = [
             json.loads(line) for line in (tmp_path / f"fill_events_{kpi['session_id']}.jsonl").read_text().splitlines()
         ]
-        assert len(events) == kpi["fill_events"] and {e["session_id"] for e in events} <= {kpi["session_id"]}
+        assert len(events) == kpi["fill_events"] > 0 and {e["session_id"] for e in events} == {kpi["session_id"]}
         ids = [e["trade_id"] for e in events]
         assert ids == sorted(ids)  # one session's trades, not two interleaved
 
