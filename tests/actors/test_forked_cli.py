@@ -42,10 +42,9 @@ def _same(real: subprocess.CompletedProcess, forked: subprocess.CompletedProcess
         ("actors.session", ["--config", "config/nowhere.toml"]),  # a refusal: one line, exit 2
         ("actors.session", ["--config", "config/demo.toml", "--speed", "10"]),  # a usage error
         ("actors.session", ["--help"]),  # stdout, exit 0
-        ("actors.tools.decode", ["--help"]),  # a module run as __main__ that the server imported too
-        ("actors.tools.report", ["/dev/zero"]),
+        ("actors.tools.report", ["/dev/zero"]),  # a module run as __main__ that the server imported too
     ],
-    ids=["refusal", "usage", "help", "decode-help", "report-device"],
+    ids=["refusal", "usage", "help", "report-device"],
 )
 def test_a_forked_command_writes_what_a_fresh_interpreter_writes(forked_cli, module, args):
     real = _real(module, *args)
