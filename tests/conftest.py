@@ -31,6 +31,16 @@ def _quiet_logs():
     yield
 
 
+@pytest.fixture(scope="session")
+def forked_cli():
+    """``python -m MODULE ARGS`` run from a process that imported the project once (tests/forked_cli.py)."""
+    from forked_cli import ForkedCli
+
+    cli = ForkedCli()
+    yield cli
+    cli.close()
+
+
 @pytest.fixture
 def run_virtual():
     """Run a whole session on a fresh virtual clock over the in-memory network; returns the result."""

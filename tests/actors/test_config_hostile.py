@@ -1,4 +1,5 @@
-"""Hostile configs through the real command line: each is one line on stderr and exit status 2.
+"""Hostile configs through the real command line: each is one line on stderr and exit status 2 (each command
+forked from a process that imported the project once, tests/forked_cli.py; two on a fresh interpreter).
 
 Non-finite numbers, periods so short that a loop never lets the clock advance, market codes that
 only look upper-case, files that are not configs (devices, FIFOs, folders, huge sparse files,
@@ -26,7 +27,14 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(forked_cli, *args: str) -> subprocess.CompletedProcess:
+    """``python -m actors.session ARGS`` under the memory limit, forked from a process that imported the project
+    once (tests/forked_cli.py: the same status and output as a fresh interpreter)."""
+    return forked_cli.run("actors.session", *args, memory_limit=MEMORY_LIMIT)
+
+
+def _fresh_cli(*args: str) -> subprocess.CompletedProcess:
+    """The same on a fresh interpreter, as a user runs it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "actors.session", *args],
@@ -140,14 +148,26 @@ CASES = NON_FINITE + PERIODS + CODES + PATHS
 
 
 @pytest.mark.parametrize("table, key, literal, expected", CASES, ids=[f"{t}.{k}={v[:12]}" for t, k, v, _ in CASES])
-def test_a_hostile_value_is_one_line_and_exit_2(tmp_path, table, key, literal, expected):
+def test_a_hostile_value_is_one_line_and_exit_2(forked_cli, tmp_path, table, key, literal, expected):
     path = _toml(tmp_path, **{table: {key: literal}})
-    _assert_one_line_exit_2(_cli("--config", path), f"{path}: {expected}")
+    _assert_one_line_exit_2(_cli(forked_cli, "--config", path), f"{path}: {expected}")
 
 
-def test_a_period_that_would_freeze_the_virtual_clock_is_refused(tmp_path):
+def test_a_hostile_value_and_a_huge_file_are_refused_alike_on_a_fresh_interpreter(tmp_path):
+    """The cases here run forked from one process that imported the project (tests/forked_cli.py); two of them
+    run as a user runs them, the second one within the memory limit only because it is refused unread."""
+    table, key, literal, expected = NON_FINITE[0]
+    path = _toml(tmp_path, **{table: {key: literal}})
+    _assert_one_line_exit_2(_fresh_cli("--config", path), f"{path}: {expected}")
+    sparse = _special(tmp_path, "sparse")
+    _assert_one_line_exit_2(_fresh_cli("--config", sparse), f"config error: {sparse}: ", "too large (1024.0 MiB")
+
+
+def test_a_period_that_would_freeze_the_virtual_clock_is_refused(forked_cli, tmp_path):
     path = _toml(tmp_path, session={"kpi_interval_s": "1e-300"})
-    _assert_one_line_exit_2(_cli("--config", path, "--virtual-time"), "expected a number >= 0.1, got 1e-300")
+    _assert_one_line_exit_2(
+        _cli(forked_cli, "--config", path, "--virtual-time"), "expected a number >= 0.1, got 1e-300"
+    )
 
 
 def test_the_shipped_and_documented_defaults_pass_the_new_rules():
@@ -194,9 +214,9 @@ def _special(tmp_path: Path, kind: str) -> str:
         ("deep_toml", "not valid TOML ("),
     ],
 )
-def test_a_config_that_is_not_a_config_file_is_refused_before_reading_much(tmp_path, kind, expected):
+def test_a_config_that_is_not_a_config_file_is_refused_before_reading_much(forked_cli, tmp_path, kind, expected):
     path = _special(tmp_path, kind)
-    _assert_one_line_exit_2(_cli("--config", path), f"config error: {path}: ", expected)
+    _assert_one_line_exit_2(_cli(forked_cli, "--config", path), f"config error: {path}: ", expected)
 
 
 @pytest.mark.parametrize(
@@ -210,10 +230,12 @@ def test_a_config_that_is_not_a_config_file_is_refused_before_reading_much(tmp_p
         ("huge_int_json", "malformed calibration"),
     ],
 )
-def test_a_calibration_that_is_not_a_calibration_file_is_refused(tmp_path, kind, expected):
+def test_a_calibration_that_is_not_a_calibration_file_is_refused(forked_cli, tmp_path, kind, expected):
     calibration = _special(tmp_path, kind)
     path = _toml(tmp_path, strategy={"fill_model": '"calibrated"', "calibration": json.dumps(calibration)})
-    _assert_one_line_exit_2(_cli("--config", path), f"{path}: $.strategy.calibration: {calibration!r}: ", expected)
+    _assert_one_line_exit_2(
+        _cli(forked_cli, "--config", path), f"{path}: $.strategy.calibration: {calibration!r}: ", expected
+    )
 
 
 # -- command-line overrides ------------------------------------------------------------------------
@@ -226,9 +248,9 @@ def test_a_calibration_that_is_not_a_calibration_file_is_refused(tmp_path, kind,
         ("inf", "$.session.duration_s: expected a finite number, got inf"),
     ],
 )
-def test_an_override_does_not_hide_a_bad_value_in_the_file(tmp_path, literal, expected):
+def test_an_override_does_not_hide_a_bad_value_in_the_file(forked_cli, tmp_path, literal, expected):
     path = _toml(tmp_path, session={"duration_s": literal})
-    _assert_one_line_exit_2(_cli("--config", path, "--duration", "5"), f"{path}: {expected}")
+    _assert_one_line_exit_2(_cli(forked_cli, "--config", path, "--duration", "5"), f"{path}: {expected}")
 
 
 @pytest.mark.parametrize(
@@ -239,21 +261,21 @@ def test_an_override_does_not_hide_a_bad_value_in_the_file(tmp_path, literal, ex
         (["--chaos-kill-every", "0.01"], "$.chaos.kill_every_s: expected 0 (off) or a number >= 0.1, got 0.01"),
     ],
 )
-def test_a_hostile_override_is_one_line_and_exit_2(tmp_path, args, expected):
-    _assert_one_line_exit_2(_cli("--config", _toml(tmp_path), *args), expected)
+def test_a_hostile_override_is_one_line_and_exit_2(forked_cli, tmp_path, args, expected):
+    _assert_one_line_exit_2(_cli(forked_cli, "--config", _toml(tmp_path), *args), expected)
 
 
-def test_a_key_missing_from_the_file_can_come_from_the_command_line(tmp_path):
+def test_a_key_missing_from_the_file_can_come_from_the_command_line(forked_cli, tmp_path):
     path = _toml(tmp_path, session={"logs_dir": None}, chaos={"kill_every_s": "0.01"})
-    proc = _cli("--config", path, "--logs-dir", str(tmp_path))
+    proc = _cli(forked_cli, "--config", path, "--logs-dir", str(tmp_path))
     _assert_one_line_exit_2(proc, "$.chaos.kill_every_s: expected 0 (off) or a number >= 0.1, got 0.01")
     assert "logs_dir" not in proc.stderr
     cfg = config.load(_toml(tmp_path, session={"logs_dir": None}), {"session": {"logs_dir": str(tmp_path)}})
     assert cfg.session.logs_dir == str(tmp_path)
 
 
-def test_speed_without_a_replay_is_refused():
-    proc = _cli("--config", str(ROOT / "config" / "demo.toml"), "--speed", "10")
+def test_speed_without_a_replay_is_refused(forked_cli):
+    proc = _cli(forked_cli, "--config", str(ROOT / "config" / "demo.toml"), "--speed", "10")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("command line error: --speed paces a replay") and "'sim'" in line

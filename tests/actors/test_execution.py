@@ -23,7 +23,10 @@ def test_reference_config_on_the_simulator_sweeps_zones_and_matches_its_calibrat
     tmp_path, monkeypatch, run_virtual, assert_balances_conserved, assert_ledger_adds_up
 ):
     monkeypatch.chdir(ROOT)  # the calibration path in the config is relative to the project
-    cfg = config.load("config/d84_2.toml", on_ou({"session": {"market": "sim", "logs_dir": str(tmp_path)}}))  # 1,200 s
+    # 600 s of the reference config's 1,200: every check below holds in either (measured: 4 zones, the 8 zone-sides
+    # within their calibration's interval, 7 closed trades, 2 of zone 10/12 hedged flat; 18 and 5 in 1,200 s)
+    session = {"market": "sim", "duration_s": 600, "logs_dir": str(tmp_path)}
+    cfg = config.load("config/d84_2.toml", on_ou({"session": session}))
     paths = SessionPaths(tmp_path, "20260101_000003")
     result = run_virtual(cfg, paths)
     kpi, events = result.kpi, events_of(paths)

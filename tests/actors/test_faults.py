@@ -26,7 +26,7 @@ def _session(
     tmp_path: Path,
     faults: list[dict],
     *,
-    duration_s: float = 40,
+    duration_s: float = 30,
     sim: dict | None = None,
     feeds: dict | None = None,
 ) -> dict:

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,53 @@ def run_against(tmp_path: Path, *, duration_s: float = DURATION_S, extra: dict |
     }
 
 
+# The sessions of the tests below that only read one run's outputs run three at a time: each waits on the real
+# clock for most of its ~9 s (a startup deadline, a stale stream), so one after another these 12 took ~115 s of a
+# worker (load ~4) and three at a time ~35 s (load ~2). Each is still its own subprocess against its own hostile
+# exchange; a test waits for its own session, and a session that failed fails only its test.
+NEVER_READY = [
+    ({"upbit": "silent_handshake"}, "feed:upbit .*no WebSocket handshake within 2 s"),
+    ({"binance_ws": "silent_handshake"}, "feed:binance .*no WebSocket handshake within 2 s"),
+    ({"upbit": "stall"}, "feed:upbit .*no order book for KRW-BTC within 3 s of subscribing"),
+    ({"binance_ws": "stall"}, "feed:binance .*no market data for 3 s"),
+    ({"binance_rest": "trickle"}, "feed:binance .*no complete answer within 2 s"),
+    ({"binance_rest": "silent"}, "feed:binance .*no complete answer within 2 s"),
+    ({"binance_rest": "huge"}, "feed:binance .*depth snapshot of 2,147,483,648 bytes announced"),
+]
+TOGETHER = [
+    *(modes for modes, _ in NEVER_READY),
+    {"binance_rest": "ahead"},
+    {"upbit": "unsorted_upbit"},
+    {"upbit": "nested_json"},
+    {"binance_ws": "nested_json"},
+    {"upbit": "upbit_half_price"},
+]
+SESSIONS_AT_ONCE = 3  # each must still end within its deadline + 10 s, interpreter start and report included
+
+
+def _key(modes: dict) -> str:
+    return ",".join(f"{venue}={mode}" for venue, mode in sorted(modes.items()))
+
+
+@pytest.fixture(scope="module")
+def session_against(tmp_path_factory):
+    """``session_against(modes)``: the run of ``run_against(tmp, **modes)``, for every mode set of TOGETHER, all
+    started at the first call, SESSIONS_AT_ONCE at a time."""
+    futures: dict[str, Future] = {}
+    with ThreadPoolExecutor(SESSIONS_AT_ONCE, thread_name_prefix="hostile-session") as pool:
+
+        def run(modes: dict) -> dict:
+            if not futures:
+                for each in TOGETHER:
+                    tmp = tmp_path_factory.mktemp("hostile")
+                    futures[_key(each)] = pool.submit(run_against, tmp, **each)
+            return futures[_key(modes)].result()
+
+        yield run
+        for future in futures.values():
+            future.cancel()
+
+
 def assert_ended_well(run: dict, *, duration_s: float = DURATION_S) -> None:
     assert run["rc"] in (0, 1), run["err"]
     assert "Traceback" not in run["err"] and "Traceback" not in run["log"]
@@ -113,29 +161,17 @@ def fatal_error(run: dict) -> str:
     return fatal
 
 
-@pytest.mark.parametrize(
-    "modes, cause",
-    [
-        ({"upbit": "silent_handshake"}, "feed:upbit .*no WebSocket handshake within 2 s"),
-        ({"binance_ws": "silent_handshake"}, "feed:binance .*no WebSocket handshake within 2 s"),
-        ({"upbit": "stall"}, "feed:upbit .*no order book for KRW-BTC within 3 s of subscribing"),
-        ({"binance_ws": "stall"}, "feed:binance .*no market data for 3 s"),
-        ({"binance_rest": "trickle"}, "feed:binance .*no complete answer within 2 s"),
-        ({"binance_rest": "silent"}, "feed:binance .*no complete answer within 2 s"),
-        ({"binance_rest": "huge"}, "feed:binance .*depth snapshot of 2,147,483,648 bytes announced"),
-    ],
-    ids=lambda v: "-".join(v.values()) if isinstance(v, dict) else "",
-)
-def test_an_exchange_that_never_gets_ready_ends_the_session_with_the_cause_named(tmp_path, modes, cause):
-    run = run_against(tmp_path, **modes)
+@pytest.mark.parametrize("modes, cause", NEVER_READY, ids=lambda v: "-".join(v.values()) if isinstance(v, dict) else "")
+def test_an_exchange_that_never_gets_ready_ends_the_session_with_the_cause_named(session_against, modes, cause):
+    run = session_against(modes)
     assert_ended_well(run)
     assert re.search(cause, fatal_error(run)), run["kpi"]["fatal_errors"]
 
 
-def test_a_snapshot_ahead_of_every_diff_is_never_traded(tmp_path):
+def test_a_snapshot_ahead_of_every_diff_is_never_traded(session_against):
     """Every diff looks older than the snapshot: the book would be frozen at the snapshot. It is never
     published; each stuck book (20 diffs in a row older than it, 2 s) is counted and resynced."""
-    run = run_against(tmp_path, binance_rest="ahead")
+    run = session_against({"binance_rest": "ahead"})
     assert_ended_well(run)
     feed = run["kpi"]["feeds"]["binance"]
     assert feed["stuck_books"] >= 2 and feed["books"] == 0
@@ -143,8 +179,8 @@ def test_a_snapshot_ahead_of_every_diff_is_never_traded(tmp_path):
     assert "book stopped advancing" in run["log"]
 
 
-def test_units_out_of_order_are_refused_frame_by_frame_and_never_traded(tmp_path):
-    run = run_against(tmp_path, upbit="unsorted_upbit")
+def test_units_out_of_order_are_refused_frame_by_frame_and_never_traded(session_against):
+    run = session_against({"upbit": "unsorted_upbit"})
     assert_ended_well(run)
     upbit = run["kpi"]["feeds"]["upbit"]
     assert upbit["bad_frames"] > 0 and upbit["books"] == 0
@@ -153,8 +189,8 @@ def test_units_out_of_order_are_refused_frame_by_frame_and_never_traded(tmp_path
 
 
 @pytest.mark.parametrize("venue", ["upbit", "binance_ws"])
-def test_nested_json_frames_are_counted_and_skipped(tmp_path, venue):
-    run = run_against(tmp_path, **{venue: "nested_json"})
+def test_nested_json_frames_are_counted_and_skipped(session_against, venue):
+    run = session_against({venue: "nested_json"})
     assert_ended_well(run)
     assert run["rc"] == 0 and run["kpi"]["status"] == "completed"
     feed = run["kpi"]["feeds"]["upbit" if venue == "upbit" else "binance"]
@@ -162,10 +198,10 @@ def test_nested_json_frames_are_counted_and_skipped(tmp_path, venue):
     assert "bad frame #1 skipped" in run["log"]
 
 
-def test_a_venue_half_off_the_other_is_bad_data_refused_and_never_traded(tmp_path):
+def test_a_venue_half_off_the_other_is_bad_data_refused_and_never_traded(session_against):
     """Upbit 50 % below Binance (about -5,000 bps): beyond [risk] max_premium_bps every view is refused as bad
     data (no order, and the baseline does not learn from it)."""
-    run = run_against(tmp_path, upbit="upbit_half_price")
+    run = session_against({"upbit": "upbit_half_price"})
     assert_ended_well(run)
     kpi = run["kpi"]
     assert run["rc"] == 0 and kpi["premium_bps"] < -4000

@@ -3,7 +3,8 @@
 Replays (``actors.session --replay``, ``actors.sim.recordings.load``), ``actors.tools.calibrate``,
 ``actors.tools.report`` and ``actors.tools.decode`` are each given damaged, wrongly shaped,
 endless, huge and deeply nested files.
-The endless and huge ones run under an address-space limit, so a reader that slurps fails fast.
+The endless and huge ones run under an address-space limit, so a reader that slurps fails fast. Each command
+is forked from a process that imported the project once (tests/forked_cli.py), one replay on a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import resource
 import subprocess
 import sys
 import zlib
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,14 @@ def _limit_memory() -> None:  # runs in the child: 2 GiB of address space is ple
     resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 
 
-def _cli(module: str, *args: str, bounded: bool = False) -> subprocess.CompletedProcess:
+def _cli(forked_cli, module: str, *args: str, bounded: bool = False) -> subprocess.CompletedProcess:
+    """``python -m module ARGS``, forked from a process that imported the project once (tests/forked_cli.py: the
+    same status and output as a fresh interpreter)."""
+    return forked_cli.run(module, *args, memory_limit=(2 << 30) if bounded else None)
+
+
+def _fresh_cli(module: str, *args: str, bounded: bool = False) -> subprocess.CompletedProcess:
+    """The same on a fresh interpreter, as a user runs it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
@@ -279,8 +288,11 @@ def test_frames_with_values_of_the_wrong_type_are_malformed(tmp_path):
 # -- replays on the command line -------------------------------------------------------------------
 
 
-def _replay(path: Path, tmp_path: Path, *, bounded: bool = False, duration_s: float = 5) -> subprocess.CompletedProcess:
-    return _cli(
+def _replay(
+    cli, path: Path, tmp_path: Path, *, bounded: bool = False, duration_s: float = 5
+) -> subprocess.CompletedProcess:
+    run = _fresh_cli if cli is None else partial(_cli, cli)
+    return run(
         "actors.session",
         "--config",
         "config/demo.toml",
@@ -296,18 +308,19 @@ def _replay(path: Path, tmp_path: Path, *, bounded: bool = False, duration_s: fl
 
 
 def test_replay_of_a_corrupt_gzip_is_one_line_and_status_2(tmp_path):
+    """On a fresh interpreter, as a user runs it; the other commands here are forked."""
     path = tmp_path / "recording_x.jsonl.gz"
     path.write_bytes(_corrupted(_gzip(path, _our_lines()), zlib.error))
-    proc = _replay(path, tmp_path)
+    proc = _replay(None, path, tmp_path)
     assert proc.returncode == 2
     assert _one_line(proc, str(path), "corrupt gzip data").startswith("replay error: ")
 
 
-def test_replay_of_a_recording_cut_short_runs_and_says_so(tmp_path):
+def test_replay_of_a_recording_cut_short_runs_and_says_so(forked_cli, tmp_path):
     path = tmp_path / "recording_x.jsonl.gz"
     data = _gzip(path, _our_lines())
     path.write_bytes(data[: len(data) * 6 // 10])
-    proc = _replay(path, tmp_path, duration_s=120)  # the recording is read as it is served: up to the cut
+    proc = _replay(forked_cli, path, tmp_path, duration_s=120)  # the recording is read as it is served: up to the cut
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     (log,) = (tmp_path / "logs").glob("session_*.log")
@@ -315,12 +328,12 @@ def test_replay_of_a_recording_cut_short_runs_and_says_so(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["device", "folder", "fifo", "sparse"])
-def test_replay_of_what_is_no_recording_is_one_line_and_status_2(tmp_path, fifo, sparse_gib, kind):
+def test_replay_of_what_is_no_recording_is_one_line_and_status_2(forked_cli, tmp_path, fifo, sparse_gib, kind):
     if kind == "sparse":
         path, problem = sparse_gib, "longer than 16 MiB"
     else:
         path, problem = _not_regular(kind, tmp_path, fifo)
-    proc = _replay(path, tmp_path, bounded=True)
+    proc = _replay(forked_cli, path, tmp_path, bounded=True)
     assert proc.returncode == 2
     assert _one_line(proc, str(path), problem).startswith("replay error: ")
 
@@ -357,46 +370,46 @@ WRONG_SHAPE = {
 
 
 @pytest.mark.parametrize("name", list(WRONG_SHAPE))
-def test_calibrate_names_the_line_that_is_not_a_fill_event(tmp_path, name):
+def test_calibrate_names_the_line_that_is_not_a_fill_event(forked_cli, tmp_path, name):
     line, problem = WRONG_SHAPE[name]
     events = _fills_file(tmp_path / "fill_events_x.jsonl", line)
-    proc = _cli("actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"))
+    proc = _cli(forked_cli, "actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"))
     assert proc.returncode == 2  # bad input
     _one_line(proc, f"{events}:4: not a fill event", problem)
     assert not (tmp_path / "cal.json").exists()
 
 
-def test_calibrate_of_good_fill_events_still_works(tmp_path):
+def test_calibrate_of_good_fill_events_still_works(forked_cli, tmp_path):
     events = _fills_file(tmp_path / "fill_events_x.jsonl", json.dumps({"leg": "hedge", "side": "BUY"}))
-    proc = _cli("actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"))
+    proc = _cli(forked_cli, "actors.tools.calibrate", str(events), "--out", str(tmp_path / "cal.json"))
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout and json.loads((tmp_path / "cal.json").read_text())["zones"]
 
 
 @pytest.mark.parametrize("kind", ["device", "folder", "fifo", "over-long line"])
-def test_calibrate_input_that_is_no_fill_event_file(tmp_path, fifo, kind):
+def test_calibrate_input_that_is_no_fill_event_file(forked_cli, tmp_path, fifo, kind):
     if kind == "over-long line":
         path, problem = tmp_path / "fill_events_x.jsonl", "longer than 16 MiB"
         path.write_text(json.dumps(_fill()) + "\n" + '{"leg": "' + "x" * (17 * MIB) + '"}\n')
     else:
         path, problem = _not_regular(kind, tmp_path, fifo)
-    proc = _cli("actors.tools.calibrate", str(path), "--out", str(tmp_path / "cal.json"), bounded=True)
+    proc = _cli(forked_cli, "actors.tools.calibrate", str(path), "--out", str(tmp_path / "cal.json"), bounded=True)
     assert proc.returncode == 2  # bad input
     _one_line(proc, str(path), problem)
 
 
 @pytest.mark.parametrize("kind", ["under a file", "a folder"])
-def test_calibrate_to_an_unwritable_out(tmp_path, kind):
+def test_calibrate_to_an_unwritable_out(forked_cli, tmp_path, kind):
     events = _fills_file(tmp_path / "fill_events_x.jsonl")
     (tmp_path / "plain").write_text("x")
     out = tmp_path / "plain" / "cal.json" if kind == "under a file" else tmp_path
-    proc = _cli("actors.tools.calibrate", str(events), "--out", str(out))
+    proc = _cli(forked_cli, "actors.tools.calibrate", str(events), "--out", str(out))
     assert proc.returncode == 2  # bad input
     _one_line(proc, str(out), "cannot write")
 
 
 @pytest.mark.parametrize("content", ["device", "sparse", "[]", "42", "nested"])
-def test_calibrate_keep_from_a_bad_calibration(tmp_path, sparse_gib, content):
+def test_calibrate_keep_from_a_bad_calibration(forked_cli, tmp_path, sparse_gib, content):
     events = _fills_file(tmp_path / "fill_events_x.jsonl")
     if content == "device":
         base, problem = Path("/dev/zero"), "not a regular file"
@@ -406,6 +419,7 @@ def test_calibrate_keep_from_a_bad_calibration(tmp_path, sparse_gib, content):
         base, problem = tmp_path / "base.json", "calibration"
         base.write_text(NESTED if content == "nested" else content)
     proc = _cli(
+        forked_cli,
         "actors.tools.calibrate",
         str(events),
         "--out",
@@ -421,9 +435,10 @@ def test_calibrate_keep_from_a_bad_calibration(tmp_path, sparse_gib, content):
 
 
 @pytest.mark.parametrize("keep", ["10", "10/x", "a/b/c"])
-def test_calibrate_keep_that_is_no_zone(tmp_path, keep):
+def test_calibrate_keep_that_is_no_zone(forked_cli, tmp_path, keep):
     events = _fills_file(tmp_path / "fill_events_x.jsonl")
     proc = _cli(
+        forked_cli,
         "actors.tools.calibrate",
         str(events),
         "--out",
@@ -494,19 +509,19 @@ BAD_KPI = {
 
 @pytest.mark.parametrize("compare", [False, True], ids=["report", "compare"])
 @pytest.mark.parametrize("name", list(BAD_KPI))
-def test_report_of_a_file_that_is_not_a_kpi_file(tmp_path, name, compare):
+def test_report_of_a_file_that_is_not_a_kpi_file(forked_cli, tmp_path, name, compare):
     content, problem = BAD_KPI[name]
     good = _logs(tmp_path / "good")
     folder = _logs(tmp_path / "bad", content)
     args = ("--compare", str(good), str(folder)) if compare else (str(folder),)
-    proc = _cli("actors.tools.report", *args)
+    proc = _cli(forked_cli, "actors.tools.report", *args)
     assert proc.returncode == 2  # bad input
     line = _one_line(proc, f"{folder / f'kpi_{SID}.json'}: not a KPI file (", problem)
     assert line.startswith("report: ")
 
 
 @pytest.mark.parametrize("kind", ["device", "folder", "sparse"])
-def test_report_of_a_kpi_file_that_is_not_a_regular_small_file(tmp_path, sparse_gib, kind):
+def test_report_of_a_kpi_file_that_is_not_a_regular_small_file(forked_cli, tmp_path, sparse_gib, kind):
     folder = tmp_path / "logs"
     folder.mkdir()
     kpi = folder / f"kpi_{SID}.json"
@@ -515,22 +530,22 @@ def test_report_of_a_kpi_file_that_is_not_a_regular_small_file(tmp_path, sparse_
         kpi.mkdir()
     else:
         kpi.symlink_to("/dev/zero" if kind == "device" else sparse_gib)
-    proc = _cli("actors.tools.report", str(folder), bounded=True)
+    proc = _cli(forked_cli, "actors.tools.report", str(folder), bounded=True)
     assert proc.returncode == 2  # bad input
     _one_line(proc, str(kpi), problem)
 
 
-def test_report_skips_and_counts_fill_lines_of_the_wrong_shape(tmp_path):
+def test_report_skips_and_counts_fill_lines_of_the_wrong_shape(forked_cli, tmp_path):
     bad = ["42", "{}", json.dumps({"side": "HOLD"}), '{"side": "BUY", "x": ' + NESTED, "not json"]
     good = _good_fill_lines()
     folder = _logs(tmp_path / "logs", fill_lines=good[:3] + bad + good[3:])
-    proc = _cli("actors.tools.report", str(folder))
+    proc = _cli(forked_cli, "actors.tools.report", str(folder))
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     text = (folder / f"report_{SID}.md").read_text()
     assert "5 lines of fill_events_20260101_000000.jsonl skipped" in text
     assert "| BUY | available_volume | 4 |" in text  # the good lines all count
-    proc = _cli("actors.tools.report", "--compare", str(_logs(tmp_path / "other")), str(folder))
+    proc = _cli(forked_cli, "actors.tools.report", "--compare", str(_logs(tmp_path / "other")), str(folder))
     assert proc.returncode == 0, proc.stderr
     assert "5 lines of fill_events_20260101_000000.jsonl skipped" in proc.stdout
 
@@ -541,27 +556,27 @@ TICKER = '{"u":1,"s":"X","b":"1.0","B":"2","a":"1.5","A":"3"}'
 
 
 @pytest.mark.parametrize("frame", [NESTED, DEEP_OBJECT], ids=["array", "object"])
-def test_decode_a_deeply_nested_frame(tmp_path, frame):
+def test_decode_a_deeply_nested_frame(forked_cli, tmp_path, frame):
     lines = tmp_path / "frames.txt"
     lines.write_text(f"{TICKER}\n{frame}\n{TICKER}\n")
-    proc = _cli("actors.tools.decode", "--venue", "binance", str(lines))
+    proc = _cli(forked_cli, "actors.tools.decode", "--venue", "binance", str(lines))
     assert proc.returncode == 2  # bad input
     _one_line(proc, f"{lines}:2: cannot decode: ")
     assert [json.loads(x)["event"] for x in proc.stdout.splitlines()] == ["BookTicker", "BookTicker"]
     whole = tmp_path / "frame.json"
     whole.write_text(frame)
-    proc = _cli("actors.tools.decode", "--venue", "upbit", str(whole))
+    proc = _cli(forked_cli, "actors.tools.decode", "--venue", "upbit", str(whole))
     assert proc.returncode == 2  # bad input
     _one_line(proc, f"{whole}:1: cannot decode: ")
 
 
 @pytest.mark.parametrize("kind", ["device", "folder", "fifo", "sparse"])
-def test_decode_a_file_that_is_not_a_frame_file(tmp_path, fifo, sparse_gib, kind):
+def test_decode_a_file_that_is_not_a_frame_file(forked_cli, tmp_path, fifo, sparse_gib, kind):
     if kind == "sparse":
         path, problem = sparse_gib, "too large"
     else:
         path, problem = _not_regular(kind, tmp_path, fifo)
-    proc = _cli("actors.tools.decode", "--venue", "binance", str(path), bounded=True)
+    proc = _cli(forked_cli, "actors.tools.decode", "--venue", "binance", str(path), bounded=True)
     assert proc.returncode == 2  # bad input
     _one_line(proc, str(path), problem)
 

@@ -26,6 +26,12 @@ HFT = "recorded/hftbacktest/btcusdt_20240808.gz"
 CF = "recorded/cryptofeed"
 
 
+def _forked(forked_cli, module: str, *args: str) -> subprocess.CompletedProcess:
+    """``python -m module ARGS`` forked from a process that imported the project once (tests/forked_cli.py: the
+    same status and output as a fresh interpreter); the real-time replay below runs a fresh one."""
+    return forked_cli.run(module, *args, timeout=120)
+
+
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
@@ -161,7 +167,7 @@ def _replay_cfg(fixtures, folder: Path, **strategy) -> config.Config:
     )
 
 
-def test_two_replays_give_identical_fill_events_and_compare_by_l2_source(tmp_path, fixtures, run_virtual):
+def test_two_replays_give_identical_fill_events_and_compare_by_l2_source(forked_cli, tmp_path, fixtures, run_virtual):
     runs = {}
     for name, source in (("a", "multi"), ("b", "multi"), ("upbit", "upbit"), ("binance", "binance")):
         folder = tmp_path / name
@@ -177,7 +183,9 @@ def test_two_replays_give_identical_fill_events_and_compare_by_l2_source(tmp_pat
     first = json.loads(a.read_text().splitlines()[0])
     assert first["ts_utc"].startswith("2024-08-08T23:5") and runs["a"].kpi["replay"]["via"] == "direct"
     # the comparison report over three sessions of one recording with different L2 sources
-    proc = _cli("actors.tools.report", "--compare", *(str(tmp_path / k) for k in ("a", "upbit", "binance")))
+    proc = _forked(
+        forked_cli, "actors.tools.report", "--compare", *(str(tmp_path / k) for k in ("a", "upbit", "binance"))
+    )
     assert proc.returncode == 0, proc.stderr
     for source in ("multi", "upbit", "binance"):
         assert f"| {source} |" in proc.stdout
@@ -208,10 +216,13 @@ def test_replaying_our_own_recording_serves_every_recorded_diff(tmp_path, run_vi
     assert kpi["duration_s"] == pytest.approx(20, abs=1.5)  # the recording's length, not duration_s
 
 
-def test_replay_cli_errors(tmp_path, fixtures):
-    proc = _cli("actors.session", "--config", "config/demo.toml", "--market", "replay", "--logs-dir", str(tmp_path))
+def test_replay_cli_errors(forked_cli, tmp_path, fixtures):
+    proc = _forked(
+        forked_cli, "actors.session", "--config", "config/demo.toml", "--market", "replay", "--logs-dir", str(tmp_path)
+    )
     assert proc.returncode == 2 and "$.replay.files: expected at least one recording file" in proc.stderr
-    proc = _cli(
+    proc = _forked(
+        forked_cli,
         "actors.session",
         "--config",
         "config/demo.toml",
@@ -222,7 +233,8 @@ def test_replay_cli_errors(tmp_path, fixtures):
     )
     assert proc.returncode == 2 and "replay error:" in proc.stderr and "file not found" in proc.stderr
     assert "Traceback" not in proc.stderr
-    proc = _cli(
+    proc = _forked(
+        forked_cli,
         "actors.session",
         "--config",
         "config/demo.toml",
@@ -233,7 +245,7 @@ def test_replay_cli_errors(tmp_path, fixtures):
         "--as-fast-as-possible",
     )
     assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
-    proc = _cli("actors.session", "--config", "config/demo.toml", "--session-id", "../x")
+    proc = _forked(forked_cli, "actors.session", "--config", "config/demo.toml", "--session-id", "../x")
     assert proc.returncode == 2 and "--session-id expected" in proc.stderr
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -59,19 +56,12 @@ def test_report_of_a_session(tmp_path, run_virtual):
         assert f"| {t['trade_id']} | {float(t['opened_t_s']):.1f} s (" in text  # at most 20: all in the table
 
 
-def test_report_cli_errors(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "actors.tools.report", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+def test_report_cli_errors(forked_cli, tmp_path):
+    proc = forked_cli.run("actors.tools.report", str(tmp_path))  # tests/forked_cli.py: as a fresh interpreter
     assert proc.returncode == 2 and "no session files" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_compare_sessions_with_different_l2_sources(tmp_path, run_virtual):
+def test_compare_sessions_with_different_l2_sources(forked_cli, tmp_path, run_virtual):
     folders = []
     for source in ("multi", "binance", "mock"):
         folder = tmp_path / source
@@ -82,14 +72,7 @@ def test_compare_sessions_with_different_l2_sources(tmp_path, run_virtual):
         result = run_virtual(cfg, SessionPaths(folder, "20260101_000040"))
         assert result.kpi["l2_source"] == source
         folders.append(str(folder))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "actors.tools.report", "--compare", *folders],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    proc = forked_cli.run("actors.tools.report", "--compare", *folders)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     for source in ("multi", "binance", "mock"):

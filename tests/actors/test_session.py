@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -99,9 +97,10 @@ def test_session_over_real_loopback_sockets(tmp_path):
     assert kpi["premium_bps"] is not None
 
 
-def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+def _cli(forked_cli, module: str, *args: str) -> subprocess.CompletedProcess:
+    """``python -m module ARGS`` forked from a process that imported the project once (tests/forked_cli.py: the
+    same status and output as a fresh interpreter); the signal tests below run fresh interpreters."""
+    return forked_cli.run(module, *args, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -149,21 +148,21 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
         ),
     ],
 )
-def test_bad_config_exits_2_with_one_clear_line(tmp_path, content, expected):
+def test_bad_config_exits_2_with_one_clear_line(forked_cli, tmp_path, content, expected):
     path = tmp_path / "bad.toml"
     if content is not None:
         path.write_text(content)
-    proc = _cli("actors.session", "--config", str(path))
+    proc = _cli(forked_cli, "actors.session", "--config", str(path))
     assert proc.returncode == 2
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert proc.stderr.count("\n") == 1
 
 
-def test_cli_flags_override_the_file_and_are_checked(tmp_path):
-    proc = _cli("actors.session", "--config", "config/demo.toml", "--duration", "-1")
+def test_cli_flags_override_the_file_and_are_checked(forked_cli, tmp_path):
+    proc = _cli(forked_cli, "actors.session", "--config", "config/demo.toml", "--duration", "-1")
     assert proc.returncode == 2 and "$.session.duration_s: expected a number > 0, got -1.0" in proc.stderr
-    proc = _cli("actors.session", "--config", "config/demo.toml", "--market", "moon")
+    proc = _cli(forked_cli, "actors.session", "--config", "config/demo.toml", "--market", "moon")
     assert proc.returncode == 2 and "invalid choice: 'moon'" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -176,8 +175,9 @@ def test_shipped_configs_load():
     assert ref.feeds.binance.symbol == "BTCUSDT" and ref.feeds.upbit.url.startswith("wss://api.upbit.com")
 
 
-def test_decode_cli(fixtures, tmp_path):
+def test_decode_cli(forked_cli, fixtures, tmp_path):
     proc = _cli(
+        forked_cli,
         "actors.tools.decode",
         "--venue",
         "binance",
@@ -188,7 +188,7 @@ def test_decode_cli(fixtures, tmp_path):
     assert event["event"] == "DepthDiff" and event["first_id"] == 50093239189
     lines = tmp_path / "frames.txt"
     lines.write_text('1723161253937085768 {"u":1,"s":"X","b":"1.0","B":"2","a":"1.5","A":"3"}\nnot a frame\n')
-    proc = _cli("actors.tools.decode", "--venue", "binance", str(lines))
+    proc = _cli(forked_cli, "actors.tools.decode", "--venue", "binance", str(lines))
     assert proc.returncode == 2
     assert json.loads(proc.stdout)["event"] == "BookTicker"
     assert f"{lines}:2: cannot decode: not a Binance frame" in proc.stderr
@@ -215,7 +215,7 @@ def test_a_signal_ends_the_session_cleanly_with_a_final_kpi(tmp_path, signum):
     assert "interrupted" in out and "Traceback" not in err
 
 
-def test_calibrate_cli_builds_and_keeps_zones(tmp_path):
+def test_calibrate_cli_builds_and_keeps_zones(forked_cli, tmp_path):
     lines = []
     for i in range(6):
         for side, ratio in (("BUY", 0.5 + i / 100), ("SELL", 1.0)):
@@ -224,6 +224,7 @@ def test_calibrate_cli_builds_and_keeps_zones(tmp_path):
     events.write_text("\n".join(lines) + '\n{"torn')
     out = tmp_path / "cal.json"
     proc = _cli(
+        forked_cli,
         "actors.tools.calibrate",
         str(events),
         "--out",
@@ -240,10 +241,12 @@ def test_calibrate_cli_builds_and_keeps_zones(tmp_path):
     assert zones[(5.0, 5.0)]["BUY"]["n"] == 6 and zones[(5.0, 5.0)]["BUY"]["mean"] == pytest.approx(0.525)
     assert zones[(10.0, 12.0)]["BUY"]["mean"] == 0.2615  # kept, with its source
     assert "earlier system" in zones[(10.0, 12.0)]["BUY"]["source"]
-    proc = _cli("actors.tools.calibrate", str(tmp_path / "missing.jsonl"), "--out", str(out))
+    proc = _cli(forked_cli, "actors.tools.calibrate", str(tmp_path / "missing.jsonl"), "--out", str(out))
     assert proc.returncode == 2 and "calibrate:" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_virtual_time_needs_the_simulator(tmp_path):
-    proc = _cli("actors.session", "--config", "config/d84_2.toml", "--virtual-time", "--logs-dir", str(tmp_path))
+def test_virtual_time_needs_the_simulator(forked_cli, tmp_path):
+    proc = _cli(
+        forked_cli, "actors.session", "--config", "config/d84_2.toml", "--virtual-time", "--logs-dir", str(tmp_path)
+    )
     assert proc.returncode == 2 and "--virtual-time needs market = 'sim'" in proc.stderr

@@ -19,6 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 HFT = "recorded/hftbacktest/btcusdt_20240808.gz"
 
 
+def _refused(forked_cli, *args: str) -> subprocess.CompletedProcess:
+    """A sweep's command line that is refused before any run: forked from a process that imported the project
+    once (tests/forked_cli.py: the same status and output as a fresh interpreter)."""
+    return forked_cli.run("actors.sweep", "--config", "config/sweep.toml", *args)
+
+
 def _sweep(*args: str, timeout: float = 240, config: str = "config/sweep.toml") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
@@ -105,7 +111,7 @@ def test_tables_sort_by_pnl_and_report_errors(tmp_path):
     assert "failed: RecordingError: no book" in md and "10/12 BUY 0.500" in md
 
 
-def test_local_sweep_with_a_failing_run_then_resume(tmp_path, fixtures):
+def test_local_sweep_with_a_failing_run_then_resume(forked_cli, tmp_path, fixtures):
     out = tmp_path / "sweep"
     broken = tmp_path / "no_snapshot.txt"  # diffs only: a replay cannot start a book from it
     broken.write_text(
@@ -145,7 +151,7 @@ def test_local_sweep_with_a_failing_run_then_resume(tmp_path, fixtures):
     md = (out / "results.md").read_text()
     assert md.count("| completed |") == 6 and md.count("RecordingError") == 6
     # without --resume the folder is protected; with it, done rows are skipped and failures retried
-    proc = _sweep(*args)
+    proc = _refused(forked_cli, *args)
     assert proc.returncode == 2 and "--resume" in proc.stderr
     kept = [
         line
@@ -158,7 +164,7 @@ def test_local_sweep_with_a_failing_run_then_resume(tmp_path, fixtures):
     again = {json.loads(line)["run_id"]: json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()}
     redone = again[good[0]["run_id"]]
     assert {k: v for k, v in redone.items() if k != "wall_s"} == {k: v for k, v in good[0].items() if k != "wall_s"}
-    proc = _sweep(*args[:-2], "--out", str(tmp_path / "other"), "--grid", "strategy.nope=1")
+    proc = _refused(forked_cli, *args[:-2], "--out", str(tmp_path / "other"), "--grid", "strategy.nope=1")
     assert proc.returncode == 2 and "$.strategy.nope: unknown key" in proc.stderr
 
 
