@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 import attrs
 
 from actors.core.vocabulary import Venue
-from actors.sim.draws import Prices, level_size, sample_indices
+from actors.sim.draws import Prices, level_size
 from actors.sim.market_model import MarketParams, MarketProcess
 from actors.sim.settings import SimConfig
 
@@ -181,9 +181,10 @@ class SimBook:
         self, side: dict[int, float], sign: int, touch: int, depth_factor: float
     ) -> tuple[dict[int, float], Walk | None]:
         """Step one side (``sign`` -1: bids, 1: asks) to ``touch``: its changes, and its walk if it has a far part
-        (its draws are ``random.Random``'s, written out: ``actors.sim.draws``)."""
+        (its draws in the order they always were: ``actors.sim.draws``)."""
         spec, rng, keys, far_book = self.spec, self._rng, self._keys[sign], self._far
-        random, lot, scale, occupancy = rng.random, spec.lot, spec.size_scale * depth_factor, spec.occupancy
+        random, draw = rng.random, rng.lognormvariate
+        lot, scale, occupancy = spec.lot, spec.size_scale * depth_factor, spec.occupancy
         changes: dict[int, float] = {}
         far_before = keys[-1] if keys else None
         # crossed by the move: the keys before the touch's
@@ -202,7 +203,7 @@ class SimBook:
                     break
                 continue
             if j == 0 or random() < occupancy:
-                side[t] = changes[t] = level_size(random, scale, lot)
+                side[t] = changes[t] = level_size(draw, scale, lot)
                 added.append(sign * t)
         kept = None if not keys or far_book is None else (sign * keys[0], side[sign * keys[0]])
         if added:
@@ -210,9 +211,9 @@ class SimBook:
             keys[at:at] = added
         # refresh a few levels near the top (orders added and cancelled)
         near = min(40, len(keys))
-        for i in sample_indices(rng.getrandbits, near, min(spec.refresh_per_step, near)):
+        for i in rng.sample(range(near), min(spec.refresh_per_step, near)):  # the draws of a sample of the keys
             t = sign * keys[i]
-            side[t] = changes[t] = level_size(random, scale, lot)
+            side[t] = changes[t] = level_size(draw, scale, lot)
         # extend the far end (with the far book's next levels, unchanged, if the book has one) or trim it
         missing = spec.max_levels - len(keys)
         if far_book is not None:
@@ -222,8 +223,8 @@ class SimBook:
         elif missing > 0:
             far, rate = sign * keys[-1], 1.0 / spec.far_gap_ticks
             for _ in range(missing):
-                far += sign * (1 + int(-math.log(1.0 - random()) / rate))  # rng.expovariate(rate)
-                side[far] = changes[far] = level_size(random, scale, lot)
+                far += sign * (1 + int(rng.expovariate(rate)))
+                side[far] = changes[far] = level_size(draw, scale, lot)
                 keys.append(sign * far)
         trimmed: dict[int, float] = {}  # tick -> size, of the trimmed levels this step did not change
         for t in [sign * k for k in keys[spec.max_levels :]]:
