@@ -350,8 +350,7 @@ class BatchedPass:
         """The market clock's wait for its step at Trio time ``t``: the executor's decisions due before it, each at its
         time, in this task (no wake-up of the executor's task per window), the clock moved by ``FastForward``.
         Once the feeds are stopped the executor's task decides again, and this is ``trio.sleep_until``."""
-        if self._handed_back.is_set() or self.error is not None or self._stopped_at is not None:
-            self._hand_back()
+        if self._handed_back.is_set():  # the clock ended, the feeds stopped or the pass failed (each hands back)
             await trio.sleep_until(t)
             return
         if not self._driving:
@@ -359,9 +358,9 @@ class BatchedPass:
             self._window.set()  # the executor's task lets go of its deadline
         ff = self._ff
         assert ff is not None
-        while (at := self._next_decision()) is not None and at <= t and self.error is None:
+        while (at := self._next_decision()) is not None and at <= t:
             await ff.until(at)
-            if not self._driving:  # the feeds stopped meanwhile: the executor's task decides from now on
+            if self._handed_back.is_set():  # the feeds stopped meanwhile: the executor's task decides from now on
                 await trio.sleep_until(t)
                 return
             await self._decide(at)
