@@ -149,17 +149,23 @@ async def test_a_body_that_trickles_fails_at_the_deadline(autojump_clock):
 # -- byte limits ----------------------------------------------------------------------------------------------
 
 
-async def test_a_huge_announced_body_is_refused_before_it_is_read(autojump_clock):
-    sent = 0
+class _Endless:
+    """A body that never ends, in chunks of 64 KiB of ``byte``; ``sent`` counts the bytes handed out."""
 
-    async def endless() -> AsyncIterator[bytes]:
-        nonlocal sent
+    def __init__(self, byte: bytes) -> None:
+        self.byte, self.sent = byte, 0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
         while True:
-            sent += 65536
-            yield b" " * 65536
+            self.sent += 65536
+            yield self.byte * 65536
+
+
+async def test_a_huge_announced_body_is_refused_before_it_is_read(autojump_clock):
+    body = _Endless(b" ")
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"Content-Length": str(2**31)}, content=endless())
+        return httpx.Response(200, headers={"Content-Length": str(2**31)}, content=body.chunks())
 
     async with _client(handler) as http:
         await _fails(
@@ -168,7 +174,7 @@ async def test_a_huge_announced_body_is_refused_before_it_is_read(autojump_clock
             "Binance https://api.example/api/v3/exchangeInfo: a listing over 67,108,864 bytes",
             "(2,147,483,648 announced)",
         )
-    assert sent <= 65536  # nothing of it was read (at most what the transport pulled to start)
+    assert body.sent <= 65536  # nothing of it was read (at most what the transport pulled to start)
 
 
 # httpx's body iterators nest async generators (aiter_bytes > aiter_raw > the bound stream) and closing the outer
@@ -179,20 +185,14 @@ ABANDONED_BODY = "ignore:Async generator 'httpx.:ResourceWarning"
 
 @pytest.mark.filterwarnings(ABANDONED_BODY)
 async def test_a_huge_streamed_body_is_abandoned_at_the_limit(autojump_clock):
-    sent = 0
-
-    async def endless() -> AsyncIterator[bytes]:
-        nonlocal sent
-        while True:
-            sent += 65536
-            yield b"[" * 65536
+    body = _Endless(b"[")
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=endless())  # chunked: no length announced
+        return httpx.Response(200, content=body.chunks())  # chunked: no length announced
 
     async with _client(handler) as http:
         await _fails(fetch_upbit_markets(http, TIMEOUT_S), ListingFailure.TOO_LARGE, "over 4,194,304 bytes: abandoned")
-    assert MAX_UPBIT_LISTING_BYTES < sent <= MAX_UPBIT_LISTING_BYTES + 2 * 65536  # read no further than the limit
+    assert MAX_UPBIT_LISTING_BYTES < body.sent <= MAX_UPBIT_LISTING_BYTES + 2 * 65536  # read no further than the limit
 
 
 @pytest.mark.filterwarnings(ABANDONED_BODY)
