@@ -335,6 +335,7 @@ def replay(recording: Path, via: str) -> dict[str, Any]:
 
 SWEEP_BASELINE_RUNS_PER_S = 0.621  # the 3 x 2 grid on 2 workers at commit 3a617d6 (docs/scaling.md), issue 25's base
 SWEEP_GRID = ("strategy.entry_bps=8,10,12", "strategy.latency_ms=10,50")
+SWEEP_TIMEOUT_S = 600  # about 12 s on the 2-core VM: ten minutes is a hang, not a slow machine
 
 
 def sweep_rate(recording: Path, workers: int = 2) -> dict[str, Any]:
@@ -346,7 +347,10 @@ def sweep_rate(recording: Path, workers: int = 2) -> dict[str, Any]:
         for grid in SWEEP_GRID:
             args += ["--grid", grid]
         started = time.perf_counter()
-        proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+        try:
+            proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return {"error": f"sweep did not finish within {SWEEP_TIMEOUT_S} s"}
         wall_s = time.perf_counter() - started
         if proc.returncode != 0:
             return {"error": "sweep failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
