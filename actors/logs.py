@@ -67,3 +67,20 @@ def configure_logging(log_path: Path | None, *, stderr_level: str = "INFO", cons
         logger.add(sink, level=stderr_level, format=LOG_FORMAT, colorize=False, backtrace=False, diagnose=False)
     if log_path is not None:
         logger.add(LogFile(log_path), level="DEBUG", format=LOG_FORMAT, colorize=False, backtrace=False, diagnose=False)
+
+
+def configure_run_logs(logs: dict[str, Path], *, stderr_level: str = "CRITICAL") -> None:
+    """Sessions that share one pass of a replay (``actors.session.group``), one log file each: a line with a
+    ``run`` key (``logger.contextualize(run=key)``) goes to that session's file, a line without one (the
+    replay's own) to every file."""
+    configure_logging(None, stderr_level=stderr_level)
+    for key, path in logs.items():
+        logger.add(
+            LogFile(path),
+            level="DEBUG",
+            format=LOG_FORMAT,
+            colorize=False,
+            backtrace=False,
+            diagnose=False,
+            filter=lambda record, key=key: record["extra"].get("run", key) == key,  # type: ignore[misc]
+        )

@@ -112,6 +112,7 @@ class BatchedPass:
         self._drain_at: float | None = None  # when the executor's inbox closes (``FEEDS_CLOSE_S``)
         self._outbox: list[FillEvent] = []
         self.error: str | None = None  # what ended the batched pass early
+        self.book_of, self.diff_of = synthesised_book, synthesised_diff  # a group's share them (``session.group``)
 
     # -- what a subclass says ----------------------------------------------------------------------
 
@@ -186,11 +187,11 @@ class BatchedPass:
                 units = self._sub.units.get(code)
                 if units is not None:
                     upbit_frames.append(
-                        synthesised_book(self.holder, self._sub, self._ufeed.max_message_bytes, code, units)
+                        self.book_of(self.holder, self._sub, self._ufeed.max_message_bytes, code, units)
                     )
         if result.binance_diff is not None:
             limit = self._bfeed.max_message_bytes
-            diffs.append((synthesised_diff(self._symbol, market.time_ms, limit, result.binance_diff), decode_binance))
+            diffs.append((self.diff_of(self._symbol, market.time_ms, limit, result.binance_diff), decode_binance))
 
     def _check_stale(self, now: float) -> None:
         upbit_books, stale_after = self._upbit, self._ufeed.stale_after_s

@@ -22,6 +22,7 @@ Fill events, premium series and KPI are byte-identical to the actor path's (test
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import trio
 
@@ -37,8 +38,11 @@ from actors.session.fast_forward import FastForward
 from actors.session.tree import Frame
 from actors.sim.binance_server import request_weight, rest_response
 from actors.sim.exchange import SimHub
+from actors.sim.limits import RestAnswer
 from actors.sim.model import SimMarket
 from actors.sim.upbit_server import UP_INTERVAL_S, orderbook_frame
+
+Served = tuple[RestAnswer, tuple[int, dict[str, str], bytes] | None]  # the limiter's verdict, the answer
 
 
 class BatchedSim(BatchedPass):
@@ -62,6 +66,7 @@ class BatchedSim(BatchedPass):
         self._budget = rest_budget(self._bfeed, seed + SeedStream.REST_JITTER).budget
         self._next_up_at = math.inf
         self._feeds_connected = trio.Event()  # the feeds connect at the session's start, before the first step
+        self.served: Callable[[str, float], Served] = self._served
 
     async def run_clock(self) -> None:
         """The market's clock on the hub's grid (``SimHub.run_clock``: absolute deadlines from the start), until
@@ -99,10 +104,19 @@ class BatchedSim(BatchedPass):
     def _upbit_snapshot(self, code: str, units: int) -> bytes:
         return orderbook_frame(self.hub, code, units, True, self._sub.fmt)
 
+    def _served(self, target: str, now: float) -> Served:
+        """The server's limiter's verdict on a request at ``now``, and the server's answer if it lets it through (a
+        group of sessions over one market asks the server once for all of them: ``actors.session.group``)."""
+        hub = self.hub
+        limits = hub.rest_limiter.check(client_host(), request_weight(target), now)
+        if limits.status is not None:
+            return limits, None
+        return limits, rest_response(hub, self._symbol, target, hub.cfg.binance_rest_weight_per_min)
+
     def _rest(self) -> bytes:
         """A depth request as ``fetch_snapshot`` makes it and the server answers it; what the actors would wait for
         or be refused (the budget full, the server's 429 or 418) is BatchUnsupported."""
-        cfg, hub, budget = self._bfeed, self.hub, self._budget
+        cfg, budget = self._bfeed, self._budget
         now = trio.current_time()
         weight = depth_weight(cfg.snapshot_limit)
         ticket = budget.submit(weight, now)
@@ -110,11 +124,10 @@ class BatchedSim(BatchedPass):
             budget.cancel(ticket)
             raise BatchUnsupported("feed:binance would wait for its REST weight budget (rest_weight_per_min)")
         self._bstats.rest_weight += weight
-        target = binance.depth_query(cfg.symbol, cfg.snapshot_limit)
-        limits = hub.rest_limiter.check(client_host(), request_weight(target), now)
-        if limits.status is not None:
+        limits, answer = self.served(binance.depth_query(cfg.symbol, cfg.snapshot_limit), now)
+        if answer is None:
             raise BatchUnsupported(f"feed:binance would reconnect: depth snapshot HTTP {limits.status}")
-        status, headers, body = rest_response(hub, self._symbol, target, hub.cfg.binance_rest_weight_per_min)
+        status, headers, body = answer
         budget.answered(status, {**headers, **limits.headers}, now, now)
         if status != 200:
             raise BatchUnsupported(f"feed:binance would reconnect: depth snapshot HTTP {status}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import gc
 from contextlib import nullcontext
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import attrs
 import trio
@@ -45,7 +45,7 @@ from actors.session.market import open_market
 from actors.session.tree import Frame, run_actors
 from actors.sim.direct import ENDPOINTS, DirectReplay
 from actors.sim.exchange import SimEndpoints
-from actors.sim.replay import ReplayHub, ReplayMarket
+from actors.sim.replay import ReplayHub, ReplayMarket, ReplayPacer
 from actors.sim.serve import serve_hub, serve_sim, simulated_hub
 from actors.wiring_market import MarketSetup
 
@@ -92,37 +92,27 @@ async def run_session(
     inputs = inputs if inputs is not None else read_inputs(cfg)
     # a market of many pairs lists them first (and starts the embedded exchange that serves the listings)
     async with open_market(cfg, inputs, trio.current_time(), log) as market:
-        return await _run(
-            cfg,
-            paths,
-            inputs,
-            market,
-            handle_signals,
-            interrupts,
-            live_console,
-            replay,
-            stop if stop is not None else trio.Event(),
-            log,
-        )
+        # GC: collect now, then freeze everything that exists once the feeds are ready (modules, config, a
+        # pre-rolled recording, the books) out of the cyclic collector's reach, so later collections only
+        # walk what trading allocates (a full pass over the startup heap took ~30 ms; docs/performance.md)
+        gc.collect()
+        frame = _open(cfg, paths, inputs, replay, stop if stop is not None else trio.Event(), log, market)
+        return await run_frame(frame, _serve, handle_signals, interrupts, live_console)
 
 
-async def _run(
-    cfg: Config,
-    paths: SessionPaths,
-    inputs: Inputs,
-    market: MarketSetup | None,
-    handle_signals: bool,
-    interrupts: Interrupts | None,
-    live_console: Console | None,
-    replay: ReplayMarket | None,
-    stop: trio.Event,
-    log: Logger,
+Serve = Callable[["Frame", trio.Nursery], Awaitable[tuple[SimEndpoints | None, DirectReplay | BatchedPass | None]]]
+
+
+async def run_frame(
+    frame: Frame,
+    serve: Serve,
+    handle_signals: bool = False,
+    interrupts: Interrupts | None = None,
+    live_console: Console | None = None,
 ) -> SessionResult:
-    # GC: collect now, then freeze everything that exists once the feeds are ready (modules, config, a
-    # pre-rolled recording, the books) out of the cyclic collector's reach, so later collections only
-    # walk what trading allocates (a full pass over the startup heap took ~30 ms; docs/performance.md)
-    gc.collect()
-    frame = _open(cfg, paths, inputs, replay, stop, log, market)
+    """Run an opened session: its market as ``serve`` starts it (``_serve``; a group of sessions over one replay,
+    ``actors.session.group``, serves each its share of the pass), its actors or batched pass, its final KPI."""
+    cfg, paths, log, market = frame.info.config, frame.info.paths, frame.log, frame.market
     if handle_signals and interrupts is None:
         interrupts = Interrupts()
     pairs = None if market is None else (lambda: frame.sources.progress(trio.current_time()).pairs)
@@ -135,7 +125,7 @@ async def _run(
                 if live is not None:
                     root.start_soon(live.run)
                 root.start_soon(_watch_disk, frame)
-                endpoints, direct = await _serve(frame, root)
+                endpoints, direct = await serve(frame, root)
                 if isinstance(direct, BatchedPass):
                     await direct.run()
                 else:
@@ -165,12 +155,16 @@ def _open(
     stop: trio.Event,
     log: Logger,
     market: MarketSetup | None = None,
+    pacer: ReplayPacer | None = None,
 ) -> Frame:
-    """The session frame as the session opens: what it is, its sources, its data files."""
+    """The session frame as the session opens: what it is, its sources, its data files. ``pacer``: the replay's
+    clock when several sessions share it (``actors.session.group``)."""
     if cfg.session.market == "replay" and replay is None:
         replay = wiring.prepare_replay(cfg, inputs)
     info = wiring.session_info(cfg, paths, inputs, trio.current_time(), replay)
-    sources = wiring.sources(info, inputs, None if replay is None else wiring.replay_pacer(cfg, replay), market)
+    if replay is not None and pacer is None:
+        pacer = wiring.replay_pacer(cfg, replay)
+    sources = wiring.sources(info, inputs, pacer, market)
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     writer = FillWriter(paths.fill_events, cfg.collector.fsync, cfg.collector.fsync_interval_s, disk=sources.disk)
     recorder = Recorder(paths.recording, info.opened_at, sources.disk) if cfg.session.record else None
