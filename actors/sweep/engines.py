@@ -89,9 +89,8 @@ def _run_shared(tasks: list[dict[str, Any]], out_dir: str) -> list[SweepRow]:
 
     try:
         results = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    except Exception as exc:  # the group failed as a whole: every row says why
-        wall_s = (time.perf_counter() - started) / len(tasks)
-        return [_failed(task, exc, wall_s) for task in tasks]
+    except Exception as exc:  # one session's failure took the pass down: each runs alone, and says why in its row
+        raise _NotShared(f"the shared pass failed: {type(exc).__name__}: {exc}") from None
     wall_s = (time.perf_counter() - started) / len(tasks)  # each run's share of the pass
     return [
         _row(task, _recording(task), cfg.session.seed, as_kpi(result.kpi), paths, wall_s)

@@ -93,3 +93,22 @@ def test_grid_points_on_one_simulated_seed_share_its_market_and_give_what_they_g
     assert len({r.pnl_usdt for r in shared}) > 1 and min(r.fill_events for r in shared) >= 4  # they traded, apart
     log = (tmp_path / "shared" / "runs" / tasks[0]["run_id"] / f"session_{tasks[0]['run_id']}.log").read_text()
     assert "market pass: one for 4 sessions" in log and log.count("market path: batched") == 1
+
+
+def test_a_shared_pass_that_fails_gives_way_to_runs_alone(tmp_path, fixtures, monkeypatch):
+    """Whatever takes the shared pass down (here: a planted failure), each grid point then runs alone, and its log
+    says why."""
+    import actors.session.group
+
+    async def broken(sessions, replay):
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(actors.session.group, "run_replay_group", broken)
+    tasks = plan(
+        str(ou_config(tmp_path)), [str(fixtures / HFT)], {"strategy.entry_bps": [8, 12]}, seed=None, duration_s=20
+    )
+    rows = run_tasks(tasks, str(tmp_path / "out"))
+    assert [r.status for r in rows] == ["completed", "completed"] and not any(r.error for r in rows)
+    for row in rows:
+        log = (tmp_path / "out" / "runs" / row.run_id / f"session_{row.run_id}.log").read_text()
+        assert "market pass: its own (the shared pass failed: RuntimeError: planted)" in log
