@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from actors.conventions import ExitCode
-from actors.sweep.engines import _run_local, _run_ray
+from actors.sweep.engines import _run_local, _run_ray, chunks
 from actors.sweep.grid import SweepError, _label, check_effective, parse_grid, parse_seeds, plan, plan_sim
 from actors.sweep.results import REPLAY, SIM, SweepRow, read_rows, row_document, write_heatmap, write_tables
 
@@ -326,7 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     todo = [t for t in tasks if t["run_id"] not in done]
     rows = [done[t["run_id"]] for t in tasks if t["run_id"] in done]
     workers = args.workers or os.cpu_count() or 1
-    print(_start_line(args, tasks, grid, len(done), workers, out), file=sys.stderr)
+    line = _start_line(args, tasks, grid, len(done), workers, out)
+    shared = [chunk for chunk in chunks(todo, workers) if len(chunk) > 1]
+    if shared:  # whether they can is each worker's to check (their configs, what the market needs)
+        runs = sum(len(chunk) for chunk in shared)
+        line += f"; {runs} runs in {len(shared)} chunks of one market each, to share its pass (docs/scaling.md)"
+    print(line, file=sys.stderr)
     progress = _Progress(len(tasks), len(done), recordings=len(args.replay or ()))
     started = time.monotonic()
 

@@ -135,6 +135,8 @@ def test_local_sweep_with_a_failing_run_then_resume(forked_cli, tmp_path, fixtur
     ]
     proc = _sweep(*args)
     assert proc.returncode == 1, proc.stderr  # some runs failed; all were reported
+    # each recording's six grid points in one chunk: the good one's share its pass, the broken one's run alone
+    assert "12 runs in 2 chunks of one market each, to share its pass" in proc.stderr
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     assert len(rows) == 12
     good = [r for r in rows if not r["error"]]
@@ -146,6 +148,7 @@ def test_local_sweep_with_a_failing_run_then_resume(forked_cli, tmp_path, fixtur
     for r in good:
         run_dir = out / "runs" / r["run_id"]
         assert (run_dir / f"kpi_{r['run_id']}.json").exists()
+        assert "market pass: one for 6 sessions" in (run_dir / f"session_{r['run_id']}.log").read_text()
         lines = (run_dir / f"fill_events_{r['run_id']}.jsonl").read_text().splitlines()
         assert len(lines) == r["fill_events"]
     md = (out / "results.md").read_text()
