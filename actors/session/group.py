@@ -147,13 +147,14 @@ class PassGroup:
                 member._driving = True
                 member._window.set()  # its executor's task lets go of its deadline
         while True:  # the earliest decision time by t, then every member due then, in the members' order
-            at = min((a for _, m in driving if (a := m._next_decision()) is not None), default=None)
+            nexts = [member._next_decision() for _, member in driving]
+            at = min((a for a in nexts if a is not None), default=None)
             if at is None or at > t:
                 break
             await ff.until(at)
-            for key, member in driving:
+            for (key, member), next_at in zip(driving, nexts):
                 # a member stopped meanwhile decides in its own task from then on
-                if member._next_decision() == at and not member._handed_back.is_set():
+                if next_at == at and not member._handed_back.is_set():
                     with logger.contextualize(run=key):
                         await member._decide(at)
             driving = [(key, member) for key, member in driving if not member._handed_back.is_set()]
