@@ -24,7 +24,8 @@ docs/performance.md explains each figure and what bounds it.
   the replay span, peak RSS (bench/replay.py); with ``--day`` also over a generated day of recording
   (bench/longday.py: the recording laid end to end), to show that memory does not grow with the
   recording (about 11 minutes, so not in the default run, which stays under 5 minutes);
-- sweep: ``python -m actors.sweep`` of docs/scaling.md (config/sweep.toml, a 3 x 2 grid over the recording) on 2
+- sweep: ``python -m actors.sweep`` of docs/scaling.md (config/sweep.toml, a 3 x 2 grid over the recording; and
+  the simulator's 3 x 2 grid of config/sweep_sim.toml over 2 seeds, 600 s a run) on 2
   workers, runs per second of wall time, against issue 25's base (0.621 runs/s, commit 3a617d6);
 - peer: cryptofeed's Binance order-book handler fed the same diffs, in its own virtualenv
   (bench/peer_cryptofeed.py; never a project dependency);
@@ -335,17 +336,27 @@ def replay(recording: Path, via: str) -> dict[str, Any]:
 
 SWEEP_BASELINE_RUNS_PER_S = 0.621  # the 3 x 2 grid on 2 workers at commit 3a617d6 (docs/scaling.md), issue 25's base
 SWEEP_GRID = ("strategy.entry_bps=8,10,12", "strategy.latency_ms=10,50")
+SIM_SWEEP_GRID = ("strategy.zones=[[5,5]],[[10,12]],[[20,15]]", "strategy.order_qty_btc=0.002,0.2")
 SWEEP_TIMEOUT_S = 600  # about 12 s on the 2-core VM: ten minutes is a hang, not a slow machine
 
 
-def sweep_rate(recording: Path, workers: int = 2) -> dict[str, Any]:
-    """The docs' sweep (config/sweep.toml, a 3 x 2 grid over ``recording``) on ``workers`` processes, from the
-    command line in a process of its own: runs per second of wall time, start-up and the results table included."""
+def sweep_rate(recording: Path | None, workers: int = 2) -> dict[str, Any]:
+    """The docs' sweep on ``workers`` processes, from the command line in a process of its own: runs per second
+    of wall time, start-up and the results table included. Over ``recording``: config/sweep.toml, a 3 x 2 grid
+    (issue 25's base figure); None: the simulator's grid of docs/scaling.md (config/sweep_sim.toml, 3 x 2 over
+    seeds 1-2, 600 s a run)."""
     with tempfile.TemporaryDirectory() as out:
-        args = [sys.executable, "-m", "actors.sweep", "--config", str(ROOT / "config" / "sweep.toml")]
-        args += ["--replay", str(recording), "--workers", str(workers), "--out", out]
-        for grid in SWEEP_GRID:
-            args += ["--grid", grid]
+        if recording is not None:
+            args = [sys.executable, "-m", "actors.sweep", "--config", str(ROOT / "config" / "sweep.toml")]
+            args += ["--replay", str(recording)]
+            grid = SWEEP_GRID
+        else:
+            args = [sys.executable, "-m", "actors.sweep", "--config", str(ROOT / "config" / "sweep_sim.toml")]
+            args += ["--sim-seeds", "1-2", "--duration", "600"]
+            grid = SIM_SWEEP_GRID
+        args += ["--workers", str(workers), "--out", out]
+        for one in grid:
+            args += ["--grid", one]
         started = time.perf_counter()
         try:
             proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S)
@@ -355,13 +366,10 @@ def sweep_rate(recording: Path, workers: int = 2) -> dict[str, Any]:
         if proc.returncode != 0:
             return {"error": "sweep failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
         runs = sum(1 for _ in (Path(out) / "runs").iterdir())
-    return {
-        "runs": runs,
-        "workers": workers,
-        "wall_s": round(wall_s, 2),
-        "runs_per_s": round(runs / wall_s, 3),
-        "over_issue_25_base": round(runs / wall_s / SWEEP_BASELINE_RUNS_PER_S, 2),
-    }
+    result = {"runs": runs, "workers": workers, "wall_s": round(wall_s, 2), "runs_per_s": round(runs / wall_s, 3)}
+    if recording is not None:
+        result["over_issue_25_base"] = round(runs / wall_s / SWEEP_BASELINE_RUNS_PER_S, 2)
+    return result
 
 
 def replay_day(hours: float) -> dict[str, Any]:
@@ -466,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     results["replay_exchange"] = replay(RECORDING, "exchange")
     starting("sweep")
     results["sweep"] = sweep_rate(RECORDING)
+    results["sweep_sim"] = sweep_rate(None)
     starting("replay peers (nautilus_trader, hftbacktest)")
     results["replay_peers"] = peers(3)
     day_hours = args.day_hours or (1 if args.quick else 24)
@@ -571,6 +580,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         row(f"sweep: runs/s ({sweep['runs']} replays, {sweep['workers']} workers)", sweep["runs_per_s"])
         row("  ... / issue 25's base (0.621)", sweep["over_issue_25_base"], "target >= 5")
+    sim_sweep = results["sweep_sim"]
+    if "error" in sim_sweep:
+        row("sweep on the simulator", sim_sweep["error"])
+    else:
+        row(
+            f"sweep on the simulator: runs/s ({sim_sweep['runs']} x 600 s, {sim_sweep['workers']} workers)",
+            sim_sweep["runs_per_s"],
+        )
     if "replay_day_rss_over_short_mb" in results:
         row("  day's peak RSS - 346 s replay's, MB", results["replay_day_rss_over_short_mb"], "target <= 10")
     for name, r, key in (
