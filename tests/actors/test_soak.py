@@ -24,7 +24,8 @@ def test_half_a_simulated_day_with_chaos_and_faults_does_not_grow(tmp_path):
     # 10-12 h of it); keeping one float in 60 views (about 120 a hour) gave +213 over 24 h.
     warm = [s for s in out["samples"] if s["hour"] >= 2]
     assert len(warm) == 40
-    assert out["blocks_per_hour"] == pytest.approx(slope([(s["hour"], s["blocks"]) for s in warm]))
+    # the figure is the slope rounded to 4 decimals (34.4444 for a slope of 34.44444...: within 5e-5)
+    assert out["blocks_per_hour"] == pytest.approx(slope([(s["hour"], s["blocks"]) for s in warm]), abs=5e-5)
     assert out["objects_per_hour"] < 40, [s["objects"] for s in out["samples"]]
     assert out["blocks_per_hour"] < 150, blocks
 
