@@ -23,8 +23,6 @@ times) ends the session with a fatal error naming ``replay.batched``.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import trio
 
 from actors.core.venues import binance
@@ -50,9 +48,6 @@ class BatchedReplay(BatchedPass):
         self.direct = direct
         self.market, self.pacer = direct.market, direct.pacer
         self._symbol = self.market.binance_symbol
-        # after a depth request is answered from the replayed book: the market stops keeping it (a group of sessions
-        # over one pass stops it once every session has had its answer: ``actors.session.group``)
-        self.answered_from_book: Callable[[], None] = self.market.stop_keeping_books
 
     async def run_clock(self) -> None:
         """The replay's clock (a task of the session's root nursery, as DirectReplay.run_clock)."""
@@ -93,7 +88,7 @@ class BatchedReplay(BatchedPass):
         )
         if status != 200:
             raise BatchUnsupported(f"feed:binance would reconnect: depth snapshot HTTP {status}")
-        self.answered_from_book()
+        self.market.stop_keeping_books()
         return body
 
     def _upbit_snapshot(self, code: str, units: int) -> bytes | str:

@@ -112,7 +112,8 @@ class BatchedPass:
         self._drain_at: float | None = None  # when the executor's inbox closes (``FEEDS_CLOSE_S``)
         self._outbox: list[FillEvent] = []
         self.error: str | None = None  # what ended the batched pass early
-        self.book_of, self.diff_of = synthesised_book, synthesised_diff  # a group's share them (``session.group``)
+        # a session over another's pass that reads its feeds (``actors.session.group``): no feed work of its own
+        self.follower = False
 
     # -- what a subclass says ----------------------------------------------------------------------
 
@@ -137,6 +138,8 @@ class BatchedPass:
     def _keepalive(self, now: float, at_now: bool = True) -> None:
         """The keep-alive traffic due by ``now`` (``at_now``: at ``now`` too): the Upbit feed's pings (counted;
         nothing answers them here)."""
+        if self.follower:  # its feeds' are another session's
+            return
         while self._next_ping_at < now or at_now and self._next_ping_at == now:
             self._ustats.pings_sent += 1
             self._next_ping_at += self._ufeed.ping_interval_s
@@ -187,11 +190,11 @@ class BatchedPass:
                 units = self._sub.units.get(code)
                 if units is not None:
                     upbit_frames.append(
-                        self.book_of(self.holder, self._sub, self._ufeed.max_message_bytes, code, units)
+                        synthesised_book(self.holder, self._sub, self._ufeed.max_message_bytes, code, units)
                     )
         if result.binance_diff is not None:
             limit = self._bfeed.max_message_bytes
-            diffs.append((self.diff_of(self._symbol, market.time_ms, limit, result.binance_diff), decode_binance))
+            diffs.append((synthesised_diff(self._symbol, market.time_ms, limit, result.binance_diff), decode_binance))
 
     def _check_stale(self, now: float) -> None:
         upbit_books, stale_after = self._upbit, self._ufeed.stale_after_s
@@ -285,7 +288,15 @@ class BatchedPass:
 
     def _connect(self, now: float) -> None:
         """Both feeds connect and subscribe, as the feed shells do at the session's start: Upbit's first books
-        (the subscription's snapshot frames) and a Binance book that waits for its first diff."""
+        (the subscription's snapshot frames) and a Binance book that waits for its first diff. A follower's feeds
+        are its leader's: it only says so."""
+        if self.follower:
+            self._ulog.info(
+                "connected to {}, subscribed to {}", self.WHERE[0] or self._ufeed.url, ", ".join(self._codes)
+            )
+            self._blog.info("connected to {}", self.WHERE[1] or self._bfeed.ws_url)
+            self._connected = True
+            return
         ustats, bstats = self._ustats, self._bstats
         ustats.connects += 1
         ustats.last_data_at = now
@@ -464,7 +475,7 @@ class BatchedPass:
         frame.log.info("stopping: cancelling the feeds, draining the pipeline")
         frame.draining.set()
         self._keepalive(ended_at, at_now=False)  # the keep-alive traffic until the feeds are cancelled
-        for stats in (self._ustats, self._bstats):
+        for stats in () if self.follower else (self._ustats, self._bstats):  # a follower's are its leader's
             stats.connected = False
             stats.mark_untrusted(ended_at)
         self._hand_back()

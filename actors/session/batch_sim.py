@@ -22,7 +22,6 @@ Fill events, premium series and KPI are byte-identical to the actor path's (test
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import trio
 
@@ -66,7 +65,6 @@ class BatchedSim(BatchedPass):
         self._budget = rest_budget(self._bfeed, seed + SeedStream.REST_JITTER).budget
         self._next_up_at = math.inf
         self._feeds_connected = trio.Event()  # the feeds connect at the session's start, before the first step
-        self.served: Callable[[str, float], Served] = self._served
 
     async def run_clock(self) -> None:
         """The market's clock on the hub's grid (``SimHub.run_clock``: absolute deadlines from the start), until
@@ -97,6 +95,8 @@ class BatchedSim(BatchedPass):
 
     def _keepalive(self, now: float, at_now: bool = True) -> None:
         super()._keepalive(now, at_now)
+        if self.follower:
+            return
         while self._next_up_at < now or at_now and self._next_up_at == now:
             self._ustats.messages += 1  # a status frame: read and counted, no book in it
             self._next_up_at += UP_INTERVAL_S
@@ -105,8 +105,7 @@ class BatchedSim(BatchedPass):
         return orderbook_frame(self.hub, code, units, True, self._sub.fmt)
 
     def _served(self, target: str, now: float) -> Served:
-        """The server's limiter's verdict on a request at ``now``, and the server's answer if it lets it through (a
-        group of sessions over one market asks the server once for all of them: ``actors.session.group``)."""
+        """The server's limiter's verdict on a request at ``now``, and the server's answer if it lets it through."""
         hub = self.hub
         limits = hub.rest_limiter.check(client_host(), request_weight(target), now)
         if limits.status is not None:
@@ -124,7 +123,7 @@ class BatchedSim(BatchedPass):
             budget.cancel(ticket)
             raise BatchUnsupported("feed:binance would wait for its REST weight budget (rest_weight_per_min)")
         self._bstats.rest_weight += weight
-        limits, answer = self.served(binance.depth_query(cfg.symbol, cfg.snapshot_limit), now)
+        limits, answer = self._served(binance.depth_query(cfg.symbol, cfg.snapshot_limit), now)
         if answer is None:
             raise BatchUnsupported(f"feed:binance would reconnect: depth snapshot HTTP {limits.status}")
         status, headers, body = answer

@@ -8,15 +8,19 @@ stepping the model, the synthesised venue: about half of a batched replay, docs/
 all of them. ``run_replay_group`` runs them in one Trio run over one ``ReplayMarket``, one ``ReplayPacer`` and one
 ``DirectReplay``; ``run_sim_group`` over one ``SimHub``:
 
-- each session is a whole session of its own (``run_session``'s frame, its own feeds' keepers, aggregator
-  window, trader, collector, files and final KPI), a ``BatchedReplay`` or ``BatchedSim`` as it would be alone;
-- the market's clock task is the group's: each step of the market is handed to every session in turn (the
-  synthesised venue's frames of the step made once for all: frozen events, or text), and on its way from step
-  to step it makes every session's executor decisions in time order (``_until``, as ``BatchedPass._until``
-  does for one);
-- what the market answers a depth request is asked of it once for all the sessions asking at that instant: a
-  replay stops keeping its book only once every session has had its answer from it; the simulated server's
-  weight limiter counts the one request each session would have made alone.
+- each session is a whole session of its own (``run_session``'s frame, its own aggregator window, market view,
+  trader, collector, files and final KPI), a ``BatchedReplay`` or ``BatchedSim`` as it would be alone;
+- the feeds' part of the pass is the same too (decoding, the books' keepers, what they publish, their counters),
+  so the first session (the leader) does it for all: each book it publishes is offered to every session's own
+  aggregator window (``_FanOut``), and the others (followers, ``BatchedPass.follower``) count nothing of their
+  own: their KPI's feed counters are the leader's objects;
+- the market's clock task is the group's: each step of the market is handed to the leader, and on its way from
+  step to step it makes every session's executor decisions in time order (``_until``, as
+  ``BatchedPass._until`` does for one).
+
+Sessions must end together (their durations are one, and the market's end is theirs): one that ended at another
+time (a disk error of its own) would have seen the feeds stop under it, so the group then fails
+(``SharedPassBroken``) and the sweep runs each session alone.
 
 So each session's fill events, premium series and KPI are byte-identical to its run alone (but for the
 wall-clock fields): tests/actors/test_shared_pass.py. Each session's log lines carry its key (loguru's
@@ -36,22 +40,21 @@ from loguru import logger
 from actors import wiring
 from actors.clock import show_in_log
 from actors.config import Config, read_inputs
-from actors.core.venues import binance
+from actors.core.book import BookView
 from actors.records.paths import SessionPaths
 from actors.session.batch import BatchedReplay
-from actors.session.batch_pass import BatchedPass, UpbitFrame
-from actors.session.batch_path import synthesised_book, synthesised_diff, why_actors
-from actors.session.batch_sim import BatchedSim, Served
+from actors.session.batch_pass import BatchedPass
+from actors.session.batch_path import Coalescer, why_actors
+from actors.session.batch_sim import BatchedSim
 from actors.session.fast_forward import FastForward
 from actors.session.run import SessionResult, _open, run_frame
 from actors.session.tree import Frame
 from actors.sim.direct import ENDPOINTS, DirectReplay
-from actors.sim.exchange import MarketHolder, SimEndpoints, SimHub
-from actors.sim.model import BinanceDiff, SimMarket, StepResult
+from actors.sim.exchange import SimEndpoints, SimHub
+from actors.sim.model import SimMarket, StepResult
 from actors.sim.recordings import Recorded
 from actors.sim.replay import ReplayMarket
 from actors.sim.serve import simulated_hub
-from actors.sim.upbit_server import Subscription
 
 # the config's sections only a session's trader reads (wiring.trader, the KPI's acceptance): sessions whose
 # configs differ in these alone see the same market, step for step
@@ -81,32 +84,39 @@ def why_not_grouped(cfgs: Sequence[Config], replay: ReplayMarket | None = None) 
     return why_actors(cfgs[0], replay, virtual_clock=True)
 
 
+class SharedPassBroken(RuntimeError):
+    """The sessions over one pass did not end together: their results are not those of each alone."""
+
+
+class _FanOut(Coalescer):
+    """The leader's aggregator window, which also offers each book to every follower's own (and wakes its
+    executor's task when that opens a window, as a step delivered to it alone would)."""
+
+    def __init__(self, leader: BatchedPass, followers: Sequence[BatchedPass]) -> None:
+        own = leader._aggregator
+        super().__init__(own.state, own.coalesce_s)
+        self.followers = followers
+
+    def offer(self, book: BookView, now: float) -> bool:
+        for follower in self.followers:
+            if follower._aggregator.offer(book, now):
+                follower._window.set()
+        return super().offer(book, now)
+
+
 class PassGroup:
     """What the clock task of a market shared by several batched sessions does for all of them (``_deliver``,
-    ``_until``); a subclass runs the clock (``run_clock``)."""
+    ``_until``); a subclass runs the clock (``run_clock``). The first member leads: its feeds are everyone's."""
 
     def __init__(self, members: Sequence[tuple[str, BatchedPass]]) -> None:
         self.members = list(members)
+        self.leader = leader = self.members[0][1]
+        self.followers = [member for _, member in self.members[1:]]
+        for follower in self.followers:
+            follower.follower = True
+            follower._ready = leader._ready  # both feeds ready: the leader's
+        leader._aggregator = _FanOut(leader, self.followers)
         self.ff: FastForward | None = None
-        # the synthesised venue's frames of this step, made once for every member (frozen events, or text)
-        self._books: dict[tuple[str, int, str, int], UpbitFrame] = {}
-        self._diffs: dict[tuple[str, int, int], bytes | str | binance.DepthDiff] = {}
-        for _, member in self.members:
-            member.book_of, member.diff_of = self._book_of, self._diff_of
-
-    def _book_of(self, holder: MarketHolder, sub: Subscription, max_bytes: int, code: str, units: int) -> UpbitFrame:
-        key = (code, units, sub.fmt, max_bytes)
-        book = self._books.get(key)
-        if book is None:
-            book = self._books[key] = synthesised_book(holder, sub, max_bytes, code, units)
-        return book
-
-    def _diff_of(self, symbol: str, time_ms: int, max_bytes: int, diff: BinanceDiff) -> bytes | str | binance.DepthDiff:
-        key = (symbol, time_ms, max_bytes)
-        made = self._diffs.get(key)
-        if made is None:
-            made = self._diffs[key] = synthesised_diff(symbol, time_ms, max_bytes, diff)
-        return made
 
     def _start(self) -> FastForward:
         self.ff = ff = FastForward()
@@ -124,15 +134,14 @@ class PassGroup:
             )
 
     async def _deliver(self, recorded: Recorded | None, result: StepResult | None) -> None:
-        self._books.clear()
-        self._diffs.clear()
-        for key, member in self.members:
-            with logger.contextualize(run=key):
-                await member._deliver(recorded, result)
-        self._stepped()
-
-    def _stepped(self) -> None:
-        """Every member has had the step."""
+        leader = self.leader
+        await leader._deliver(recorded, result)  # its feeds' log lines are every session's (no run key)
+        if leader.error is not None:  # each would have met it alone, at this step
+            for follower in self.followers:
+                if follower.error is None:
+                    follower.error = leader.error
+                    follower._hand_back()
+                    follower.frame.stop.set()
 
     async def _until(self, t: float) -> None:
         """As ``BatchedPass._until``, for every member not handed back: their decisions due by ``t``, in time order
@@ -167,17 +176,6 @@ class ReplayGroup(PassGroup):
     def __init__(self, direct: DirectReplay, members: Sequence[tuple[str, BatchedReplay]]) -> None:
         super().__init__(members)
         self.direct = direct
-        self._answered = False  # a member was answered from the replayed book at this step
-        for _, member in members:
-            member.answered_from_book = self._answered_from_book
-
-    def _answered_from_book(self) -> None:
-        self._answered = True
-
-    def _stepped(self) -> None:
-        if self._answered:
-            self._answered = False
-            self.direct.market.stop_keeping_books()
 
     async def run_clock(self) -> None:
         self._start()
@@ -195,16 +193,6 @@ class SimGroup(PassGroup):
     def __init__(self, hub: SimHub, members: Sequence[tuple[str, BatchedSim]]) -> None:
         super().__init__(members)
         self.hub, self.sims = hub, [member for _, member in members]
-        self._served: dict[tuple[str, float], Served] = {}  # the server's answers at this instant
-        for member in self.sims:
-            member.served = self._serve
-
-    def _serve(self, target: str, now: float) -> Served:
-        answer = self._served.get((target, now))
-        if answer is None:
-            self._served.clear()
-            answer = self._served[target, now] = self.sims[0]._served(target, now)
-        return answer
 
     async def run_clock(self) -> None:
         self._start()
@@ -235,6 +223,7 @@ async def run_replay_group(
     pacer = wiring.replay_pacer(sessions[0][1], replay)
     direct = DirectReplay(replay, pacer)
     frames = [_open(cfg, paths, read_inputs(cfg), replay, trio.Event(), log, pacer=pacer) for _, cfg, paths in sessions]
+    _share_feeds(frames)
     members = [(key, BatchedReplay(frame, direct)) for (key, _, _), frame in zip(sessions, frames)]
     for frame in frames:
         frame.clock.hold(replay.start_epoch_s)
@@ -255,9 +244,19 @@ async def run_sim_group(sessions: Sequence[tuple[str, Config, SessionPaths]]) ->
     gc.collect()
     cfg = sessions[0][1]
     frames = [_open(cfg, paths, read_inputs(cfg), None, trio.Event(), log) for _, cfg, paths in sessions]
+    _share_feeds(frames)
     hub = simulated_hub(cfg.sim, cfg.session.seed, cfg.feeds.binance.symbol, frames[0].inputs.market_model)
     members = [(key, BatchedSim(frame, hub)) for (key, _, _), frame in zip(sessions, frames)]
     return await _run_members(frames, members, SimGroup(hub, members).run_clock, None)
+
+
+def _share_feeds(frames: Sequence[Frame]) -> None:
+    """The followers' feed counters are the leader's (the first frame's): what their KPIs say of the feeds."""
+    leader = frames[0].sources.feeds
+    for frame in frames[1:]:
+        feeds = frame.sources.feeds
+        assert isinstance(feeds, dict)
+        feeds.update(leader)
 
 
 async def _run_members(
@@ -290,4 +289,7 @@ async def _run_members(
                 with logger.contextualize(run=key):  # the session's tasks carry its key (Trio copies the context)
                     runs.start_soon(one, index)
         outer.cancel_scope.cancel()
+    ended = {frame.sources.lifecycle.statistics().ended_at for frame in frames}
+    if len(ended) > 1:
+        raise SharedPassBroken(f"the sessions over one pass ended at different times ({sorted(map(str, ended))})")
     return [result for result in results if result is not None]

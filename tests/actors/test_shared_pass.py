@@ -23,7 +23,7 @@ from actors import config, wiring
 from actors.logs import configure_run_logs
 from actors.net.memory import memory_network
 from actors.records.paths import SessionPaths
-from actors.session.group import run_replay_group, run_sim_group, why_not_grouped
+from actors.session.group import SharedPassBroken, run_replay_group, run_sim_group, why_not_grouped
 
 ROOT = Path(__file__).resolve().parents[2]
 HFT = Path("recorded") / "hftbacktest" / "btcusdt_20240808.gz"
@@ -201,3 +201,28 @@ def test_simulated_sessions_of_two_seeds_are_not_grouped(tmp_path):
     faults = {"sim": {"fault_rate_per_min": 2.0}}
     cfgs = [_sim_cfg("d84_2.toml", tmp_path / n, 60, 1, **faults) for n in "ab"]
     assert why_not_grouped(cfgs) == "[sim] faults are injected by the exchange's servers"
+
+
+@pytest.mark.parametrize("failing", [0, 1])  # the leader, whose feeds are everyone's, or a follower
+def test_a_session_that_ends_on_its_own_breaks_the_shared_pass(tmp_path, fixtures, monkeypatch, failing):
+    """A disk error in one session's folder stops that session alone: the others' results would no longer be
+    those of each alone (the leader's feeds stop; a follower ends at another time), so the group fails with
+    SharedPassBroken, which the sweep answers by running each alone (tests/actors/test_sweep_shared.py)."""
+    import errno
+
+    import actors.records.files as files
+
+    write_all = files._write_all
+    broken = tmp_path / f"group{failing}"
+
+    def failing_write(f, data):
+        if Path(f.name).parent == broken:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_all(f, data)
+
+    monkeypatch.setattr(files, "_write_all", failing_write)
+    variants = [{"strategy": {"zones": [[3, 4]]}}, {"strategy": {"zones": [[3, 4]], "latency_ms": 80}}]
+    folders = [tmp_path / f"group{i}" for i in range(2)]
+    cfgs = [_cfg("demo.toml", folder, [fixtures / HFT], 120, **v) for folder, v in zip(folders, variants)]
+    with pytest.raises(SharedPassBroken, match="ended at different times"):
+        _grouped(cfgs, folders)
