@@ -263,6 +263,12 @@ def _take_back(out: Path, created: bool) -> None:
             out.rmdir()
 
 
+def _workers(args: argparse.Namespace, workers: int) -> str:
+    if args.engine == "ray" and args.address:
+        return "the cluster's workers"
+    return f"{workers} worker{'s' if workers > 1 else ''}"
+
+
 def _start_line(
     args: argparse.Namespace,
     tasks: list[dict[str, Any]],
@@ -280,7 +286,7 @@ def _start_line(
     return (
         f"sweep: {len(tasks)} runs ({len(grid) and ' x '.join(str(len(v)) for v in grid.values()) or 1} grid "
         f"points x {over}), {done} already done, engine {args.engine}, "
-        f"{workers if args.engine == 'local' or not args.address else 'cluster'} workers; folder {out}"
+        f"{_workers(args, workers)}; folder {out}"
     )
 
 
@@ -330,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     shared = [chunk for chunk in chunks(todo, workers) if len(chunk) > 1]
     if shared:  # whether they can is each worker's to check (their configs, what the market needs)
         runs = sum(len(chunk) for chunk in shared)
-        line += f"; {runs} runs in {len(shared)} chunks of one market each, to share its pass (docs/scaling.md)"
+        chunked = f"{len(shared)} chunk{'s' if len(shared) > 1 else ''} of one market each"
+        line += f"; {runs} runs in {chunked}, to share its pass (docs/scaling.md)"
     print(line, file=sys.stderr)
     progress = _Progress(len(tasks), len(done), recordings=len(args.replay or ()))
     started = time.monotonic()
