@@ -226,3 +226,26 @@ def test_a_session_that_ends_on_its_own_breaks_the_shared_pass(tmp_path, fixture
     cfgs = [_cfg("demo.toml", folder, [fixtures / HFT], 120, **v) for folder, v in zip(folders, variants)]
     with pytest.raises(SharedPassBroken, match="ended at different times"):
         _grouped(cfgs, folders)
+
+
+def test_a_recording_with_corrupt_data_is_not_shared(tmp_path, monkeypatch):
+    """Damage past the opening's pre-roll sends the recording's sessions to the actors, which replay up to it (the
+    pre-scan's word, tests/actors/test_replay_direct.py): they are not grouped, and a sweep runs each alone."""
+    from test_replay_direct import _hft_day
+
+    from actors.sim import recordings
+
+    monkeypatch.setattr(recordings, "PRESCAN_LINES", 1_000)
+    path = tmp_path / "late.gz"
+    _hft_day(path, 3_000)
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) * 9 // 10, len(data) * 9 // 10 + 64):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    feeds = {"binance": {"symbol": "ABCUSDT"}}
+    cfgs = [
+        _cfg("demo.toml", tmp_path / n, [path], 400, feeds=feeds, strategy={"zones": [[z, z]]})
+        for n, z in (("a", 2), ("b", 3))
+    ]
+    why = why_not_grouped(cfgs, wiring.prepare_replay(cfgs[0]))
+    assert why is not None and why.startswith("the pre-scan stopped at bad data") and "corrupt gzip data" in why
