@@ -72,7 +72,8 @@ def market_part(cfg: Config) -> dict[str, object]:
 
 
 def why_not_grouped(cfgs: Sequence[Config], replay: ReplayMarket | None = None) -> str | None:
-    """Why these sessions cannot share one pass of ``replay`` (None: of their simulated market; None: they can)."""
+    """Why these sessions cannot share one pass of their market (None: they can); ``replay``: the recording they
+    replay, None on the simulated market."""
     if len(cfgs) < 2:
         return "a group needs two sessions or more"
     first = market_part(cfgs[0])
@@ -242,10 +243,10 @@ async def run_sim_group(sessions: Sequence[tuple[str, Config, SessionPaths]]) ->
     results in the same order. The caller checked ``why_not_grouped``."""
     log = logger.bind(actor="session")
     gc.collect()
-    cfg = sessions[0][1]
     frames = [_open(cfg, paths, read_inputs(cfg), None, trio.Event(), log) for _, cfg, paths in sessions]
     _share_feeds(frames)
-    hub = simulated_hub(cfg.sim, cfg.session.seed, cfg.feeds.binance.symbol, frames[0].inputs.market_model)
+    first = sessions[0][1]
+    hub = simulated_hub(first.sim, first.session.seed, first.feeds.binance.symbol, frames[0].inputs.market_model)
     members = [(key, BatchedSim(frame, hub)) for (key, _, _), frame in zip(sessions, frames)]
     return await _run_members(frames, members, SimGroup(hub, members).run_clock, None)
 
