@@ -36,10 +36,10 @@ def _cfg(base: str, folder: Path, files: list[Path], duration_s: float, **sectio
     return config.load(ROOT / "config" / base, overrides)
 
 
-def _grouped(cfgs: list[config.Config], folders: list[Path]) -> list[Any]:
-    replay = wiring.prepare_replay(cfgs[0])
+def _grouped(cfgs: list[config.Config], folders: list[Path], simulated: bool = False) -> list[Any]:
+    """The sessions over one pass of their recording (or of their simulated market), each logging to its file."""
+    replay = None if simulated else wiring.prepare_replay(cfgs[0])
     assert why_not_grouped(cfgs, replay) is None
-
     sessions = [(f"g{i}", cfg, SessionPaths(folder, "same")) for i, (cfg, folder) in enumerate(zip(cfgs, folders))]
     for folder in folders:
         folder.mkdir(parents=True)
@@ -47,7 +47,7 @@ def _grouped(cfgs: list[config.Config], folders: list[Path]) -> list[Any]:
 
     async def main() -> list[Any]:
         memory_network()
-        return await run_replay_group(sessions, replay)
+        return await (run_sim_group(sessions) if replay is None else run_replay_group(sessions, replay))
 
     try:
         return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
@@ -169,21 +169,7 @@ def test_grid_points_on_one_simulated_market_write_what_they_write_alone(
         alone.append(run_virtual(cfg, SessionPaths(folder, "same")))
         folders.append(tmp_path / f"group{i}")
         cfgs.append(_sim_cfg(base, folders[-1], duration_s, seed, sim=market, **sections))
-    assert why_not_grouped(cfgs) is None
-    sessions = [(f"g{i}", cfg, SessionPaths(folder, "same")) for i, (cfg, folder) in enumerate(zip(cfgs, folders))]
-    for folder in folders:
-        folder.mkdir(parents=True)
-    configure_run_logs({key: paths.log for key, _, paths in sessions})
-
-    async def main() -> list[Any]:
-        memory_network()
-        return await run_sim_group(sessions)
-
-    try:
-        grouped = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    finally:
-        logger.remove()
-    for one, together in zip(alone, grouped, strict=True):
+    for one, together in zip(alone, _grouped(cfgs, folders, simulated=True), strict=True):
         assert together.kpi["status"] == "completed", together.kpi["fatal_errors"]
         fills = together.paths.fill_events.read_bytes()
         assert WALL_CLOCK.sub(b"-", fills) == WALL_CLOCK.sub(b"-", one.paths.fill_events.read_bytes())
