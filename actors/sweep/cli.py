@@ -336,8 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     shared = [chunk for chunk in chunks(todo, workers) if len(chunk) > 1]
     if shared:  # whether they can is each worker's to check (their configs, what the market needs)
         runs = sum(len(chunk) for chunk in shared)
-        chunked = f"{len(shared)} chunk{'s' if len(shared) > 1 else ''} of one market each"
-        line += f"; {runs} runs in {chunked}, to share its pass (docs/scaling.md)"
+        chunked = f"{len(shared)} chunk{'s' if len(shared) > 1 else ''}"
+        line += f"; {runs} runs in {chunked} of one market, each to share one pass of it (docs/scaling.md)"
     print(line, file=sys.stderr)
     progress = _Progress(len(tasks), len(done), recordings=len(args.replay or ()))
     started = time.monotonic()

@@ -136,7 +136,7 @@ def test_local_sweep_with_a_failing_run_then_resume(forked_cli, tmp_path, fixtur
     proc = _sweep(*args)
     assert proc.returncode == 1, proc.stderr  # some runs failed; all were reported
     # each recording's six grid points in one chunk: the good one's share its pass, the broken one's run alone
-    assert "12 runs in 2 chunks of one market each, to share its pass" in proc.stderr
+    assert "12 runs in 2 chunks of one market, each to share one pass of it" in proc.stderr
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     assert len(rows) == 12
     good = [r for r in rows if not r["error"]]
