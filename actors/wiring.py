@@ -105,6 +105,7 @@ def trader(cfg: Config, session_id: str, opened_at: float, inputs: Inputs) -> Tr
         l2_source=strategy.l2_source,
         mock_seed=seed + SeedStream.MOCK_BOOK,
         drift=inputs.slippage if inputs.slippage is not None else NoDrift(),
+        skim=True,  # the same decisions, the books walked only where an entry can come of the view
     )
 
 

@@ -59,7 +59,9 @@ class Trader:
     mock_seed: int = 0  # l2_source = "mock": the synthetic book's random stream
     # a market's caps across pairs (MarketTrader), asked before an entry or a child
     gate: EntryGate | None = attrs.field(default=None, eq=False, repr=False)
-    skim: bool = False  # a market's pair: a view no entry can come of is refused before the books are walked
+    # a view no entry can come of is refused before the books are walked (``pricing.skimmed``): a session's
+    # traders do (``wiring.trader``, a market's pairs), with the full decision's outcome (tests/actors/test_skim.py)
+    skim: bool = False
     baseline: Baseline = attrs.field(init=False)
     trades: dict[int, Trade] = attrs.field(factory=dict)  # open: held, or with legs in flight
     next_trade_id: int = 1
