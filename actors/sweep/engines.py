@@ -1,7 +1,7 @@
 """Running tasks: one session per task in a worker process (a replay, or a simulated session), both on the
 virtual clock over the in-memory network, on a local process pool or on Ray. A worker takes a chunk of tasks
-(``chunks``): the grid points of one recording whose configs differ only in the trader's sections share one pass
-of its market (``actors.session.group``), the others run one after the other."""
+(``chunks``): the grid points of one market (a recording, or a seed of the simulator) whose configs differ only in
+the trader's sections share one pass of it (``actors.session.group``); the others run one after the other."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def run_tasks(tasks: list[dict[str, Any]], out_dir: str) -> list[SweepRow]:
 
 
 class _NotShared(Exception):
-    pass
+    """Why a chunk's tasks run one by one (their configs, what their market needs, or the shared pass failing)."""
 
 
 def _run_shared(tasks: list[dict[str, Any]], out_dir: str) -> list[SweepRow]:
