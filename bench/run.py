@@ -24,8 +24,9 @@ docs/performance.md explains each figure and what bounds it.
   the replay span, peak RSS (bench/replay.py); with ``--day`` also over a generated day of recording
   (bench/longday.py: the recording laid end to end), to show that memory does not grow with the
   recording (about 11 minutes, so not in the default run, which stays under 5 minutes);
-- sweep: ``python -m actors.sweep`` of docs/scaling.md (config/sweep.toml, a 3 x 2 grid over the recording; and
-  the simulator's 3 x 2 grid of config/sweep_sim.toml over 2 seeds, 600 s a run) on 2
+- sweep: ``python -m actors.sweep`` of docs/scaling.md (config/sweep.toml, a 3 x 2 grid over the recording; a
+  4 x 4 grid over it on 1 worker, one pass shared by the 16; and the simulator's 3 x 2 grid of
+  config/sweep_sim.toml over 2 seeds, 600 s a run) on 2
   workers, runs per second of wall time, against issue 25's base (0.621 runs/s, commit 3a617d6);
 - peer: cryptofeed's Binance order-book handler fed the same diffs, in its own virtualenv
   (bench/peer_cryptofeed.py; never a project dependency);
@@ -337,19 +338,20 @@ def replay(recording: Path, via: str) -> dict[str, Any]:
 SWEEP_BASELINE_RUNS_PER_S = 0.621  # the 3 x 2 grid on 2 workers at commit 3a617d6 (docs/scaling.md), issue 25's base
 SWEEP_GRID = ("strategy.entry_bps=8,10,12", "strategy.latency_ms=10,50")
 SIM_SWEEP_GRID = ("strategy.zones=[[5,5]],[[10,12]],[[20,15]]", "strategy.order_qty_btc=0.002,0.2")
+# 16 grid points over the recording on one worker: one pass of it shared by all (docs/scaling.md)
+WIDE_SWEEP_GRID = ("strategy.entry_bps=6,8,10,12", "strategy.latency_ms=10,30,50,80")
 SWEEP_TIMEOUT_S = 600  # about 12 s on the 2-core VM: ten minutes is a hang, not a slow machine
 
 
-def sweep_rate(recording: Path | None, workers: int = 2) -> dict[str, Any]:
+def sweep_rate(recording: Path | None, workers: int = 2, grid: tuple[str, ...] = SWEEP_GRID) -> dict[str, Any]:
     """The docs' sweep on ``workers`` processes, from the command line in a process of its own: runs per second
-    of wall time, start-up and the results table included. Over ``recording``: config/sweep.toml, a 3 x 2 grid
-    (issue 25's base figure); None: the simulator's grid of docs/scaling.md (config/sweep_sim.toml, 3 x 2 over
-    seeds 1-2, 600 s a run)."""
+    of wall time, start-up and the results table included. Over ``recording``: config/sweep.toml, ``grid`` (the
+    3 x 2 grid of issue 25's base figure by default); None: the simulator's grid of docs/scaling.md
+    (config/sweep_sim.toml, 3 x 2 over seeds 1-2, 600 s a run)."""
     with tempfile.TemporaryDirectory() as out:
         if recording is not None:
             args = [sys.executable, "-m", "actors.sweep", "--config", str(ROOT / "config" / "sweep.toml")]
             args += ["--replay", str(recording)]
-            grid = SWEEP_GRID
         else:
             args = [sys.executable, "-m", "actors.sweep", "--config", str(ROOT / "config" / "sweep_sim.toml")]
             args += ["--sim-seeds", "1-2", "--duration", "600"]
@@ -367,7 +369,7 @@ def sweep_rate(recording: Path | None, workers: int = 2) -> dict[str, Any]:
             return {"error": "sweep failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
         runs = sum(1 for _ in (Path(out) / "runs").iterdir())
     result = {"runs": runs, "workers": workers, "wall_s": round(wall_s, 2), "runs_per_s": round(runs / wall_s, 3)}
-    if recording is not None:
+    if recording is not None and grid == SWEEP_GRID and workers == 2:  # the base's own sweep
         result["over_issue_25_base"] = round(runs / wall_s / SWEEP_BASELINE_RUNS_PER_S, 2)
     return result
 
@@ -474,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     results["replay_exchange"] = replay(RECORDING, "exchange")
     starting("sweep")
     results["sweep"] = sweep_rate(RECORDING)
+    results["sweep_wide"] = sweep_rate(RECORDING, workers=1, grid=WIDE_SWEEP_GRID)
     results["sweep_sim"] = sweep_rate(None)
     starting("replay peers (nautilus_trader, hftbacktest)")
     results["replay_peers"] = peers(3)
@@ -580,6 +583,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         row(f"sweep: runs/s ({sweep['runs']} replays, {sweep['workers']} workers)", sweep["runs_per_s"])
         row("  ... / issue 25's base (0.621)", sweep["over_issue_25_base"], "target >= 5")
+    wide = results["sweep_wide"]
+    row(
+        f"sweep: runs/s ({wide.get('runs', '?')} replays sharing one pass, 1 worker)",
+        wide.get("runs_per_s", wide.get("error", "?")),
+    )
     sim_sweep = results["sweep_sim"]
     if "error" in sim_sweep:
         row("sweep on the simulator", sim_sweep["error"])
