@@ -110,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m actors.sweep",
         description="Run a grid of config values over recordings (one replay session per grid point and "
         "recording) or over the simulated market (one simulated session per grid point and seed), on the "
-        "virtual clock; results sorted by PnL, per grid point over its seeds or recordings, and a heatmap "
-        "(docs/scaling.md).",
+        "virtual clock; grid points of one recording or seed that differ only in the trader's sections "
+        "([strategy], [fees], [lots], [portfolio], [risk], [acceptance]) share one pass of its market, with the "
+        "results each has alone; results sorted by PnL, per grid point over its seeds or recordings, and a "
+        "heatmap (docs/scaling.md).",
     )
     p.add_argument("--config", required=True, metavar="PATH", help="base TOML config, docs/config.md (required)")
     market = p.add_mutually_exclusive_group(required=True)
