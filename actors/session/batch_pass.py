@@ -112,7 +112,8 @@ class BatchedPass:
         self._drain_at: float | None = None  # when the executor's inbox closes (``FEEDS_CLOSE_S``)
         self._outbox: list[FillEvent] = []
         self.error: str | None = None  # what ended the batched pass early
-        # a session over another's pass that reads its feeds (``actors.session.group``): no feed work of its own
+        # a session over another's pass that reads its feeds (``actors.session.group``): it connects none of its
+        # own, and what its shell counts goes to counters no KPI reads (its sources' are the leader's)
         self.follower = False
 
     # -- what a subclass says ----------------------------------------------------------------------
@@ -138,8 +139,6 @@ class BatchedPass:
     def _keepalive(self, now: float, at_now: bool = True) -> None:
         """The keep-alive traffic due by ``now`` (``at_now``: at ``now`` too): the Upbit feed's pings (counted;
         nothing answers them here)."""
-        if self.follower:  # its feeds' are another session's
-            return
         while self._next_ping_at < now or at_now and self._next_ping_at == now:
             self._ustats.pings_sent += 1
             self._next_ping_at += self._ufeed.ping_interval_s
@@ -475,7 +474,7 @@ class BatchedPass:
         frame.log.info("stopping: cancelling the feeds, draining the pipeline")
         frame.draining.set()
         self._keepalive(ended_at, at_now=False)  # the keep-alive traffic until the feeds are cancelled
-        for stats in () if self.follower else (self._ustats, self._bstats):  # a follower's are its leader's
+        for stats in (self._ustats, self._bstats):
             stats.connected = False
             stats.mark_untrusted(ended_at)
         self._hand_back()

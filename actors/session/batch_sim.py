@@ -37,11 +37,8 @@ from actors.session.fast_forward import FastForward
 from actors.session.tree import Frame
 from actors.sim.binance_server import request_weight, rest_response
 from actors.sim.exchange import SimHub
-from actors.sim.limits import RestAnswer
 from actors.sim.model import SimMarket
 from actors.sim.upbit_server import UP_INTERVAL_S, orderbook_frame
-
-Served = tuple[RestAnswer, tuple[int, dict[str, str], bytes] | None]  # the limiter's verdict, the answer
 
 
 class BatchedSim(BatchedPass):
@@ -95,8 +92,6 @@ class BatchedSim(BatchedPass):
 
     def _keepalive(self, now: float, at_now: bool = True) -> None:
         super()._keepalive(now, at_now)
-        if self.follower:
-            return
         while self._next_up_at < now or at_now and self._next_up_at == now:
             self._ustats.messages += 1  # a status frame: read and counted, no book in it
             self._next_up_at += UP_INTERVAL_S
@@ -104,18 +99,10 @@ class BatchedSim(BatchedPass):
     def _upbit_snapshot(self, code: str, units: int) -> bytes:
         return orderbook_frame(self.hub, code, units, True, self._sub.fmt)
 
-    def _served(self, target: str, now: float) -> Served:
-        """The server's limiter's verdict on a request at ``now``, and the server's answer if it lets it through."""
-        hub = self.hub
-        limits = hub.rest_limiter.check(client_host(), request_weight(target), now)
-        if limits.status is not None:
-            return limits, None
-        return limits, rest_response(hub, self._symbol, target, hub.cfg.binance_rest_weight_per_min)
-
     def _rest(self) -> bytes:
         """A depth request as ``fetch_snapshot`` makes it and the server answers it; what the actors would wait for
         or be refused (the budget full, the server's 429 or 418) is BatchUnsupported."""
-        cfg, budget = self._bfeed, self._budget
+        cfg, hub, budget = self._bfeed, self.hub, self._budget
         now = trio.current_time()
         weight = depth_weight(cfg.snapshot_limit)
         ticket = budget.submit(weight, now)
@@ -123,10 +110,11 @@ class BatchedSim(BatchedPass):
             budget.cancel(ticket)
             raise BatchUnsupported("feed:binance would wait for its REST weight budget (rest_weight_per_min)")
         self._bstats.rest_weight += weight
-        limits, answer = self._served(binance.depth_query(cfg.symbol, cfg.snapshot_limit), now)
-        if answer is None:
+        target = binance.depth_query(cfg.symbol, cfg.snapshot_limit)
+        limits = hub.rest_limiter.check(client_host(), request_weight(target), now)
+        if limits.status is not None:
             raise BatchUnsupported(f"feed:binance would reconnect: depth snapshot HTTP {limits.status}")
-        status, headers, body = answer
+        status, headers, body = rest_response(hub, self._symbol, target, hub.cfg.binance_rest_weight_per_min)
         budget.answered(status, {**headers, **limits.headers}, now, now)
         if status != 200:
             raise BatchUnsupported(f"feed:binance would reconnect: depth snapshot HTTP {status}")

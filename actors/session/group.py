@@ -12,8 +12,8 @@ all of them. ``run_replay_group`` runs them in one Trio run over one ``ReplayMar
   trader, collector, files and final KPI), a ``BatchedReplay`` or ``BatchedSim`` as it would be alone;
 - the feeds' part of the pass is the same too (decoding, the books' keepers, what they publish, their counters),
   so the first session (the leader) does it for all: each book it publishes is offered to every session's own
-  aggregator window (``_FanOut``), and the others (followers, ``BatchedPass.follower``) count nothing of their
-  own: their KPI's feed counters are the leader's objects;
+  aggregator window (``_FanOut``); the others (followers, ``BatchedPass.follower``) connect no feeds, and their
+  KPI's feed counters are the leader's objects;
 - the market's clock task is the group's: each step of the market is handed to the leader, and on its way from
   step to step it makes every session's executor decisions in time order (``_until``, as
   ``BatchedPass._until`` does for one).
@@ -224,8 +224,8 @@ async def run_replay_group(
     pacer = wiring.replay_pacer(sessions[0][1], replay)
     direct = DirectReplay(replay, pacer)
     frames = [_open(cfg, paths, read_inputs(cfg), replay, trio.Event(), log, pacer=pacer) for _, cfg, paths in sessions]
-    _share_feeds(frames)
     members = [(key, BatchedReplay(frame, direct)) for (key, _, _), frame in zip(sessions, frames)]
+    _share_feeds(frames)
     for frame in frames:
         frame.clock.hold(replay.start_epoch_s)
     show_in_log(frames[0].clock)
@@ -244,15 +244,16 @@ async def run_sim_group(sessions: Sequence[tuple[str, Config, SessionPaths]]) ->
     log = logger.bind(actor="session")
     gc.collect()
     frames = [_open(cfg, paths, read_inputs(cfg), None, trio.Event(), log) for _, cfg, paths in sessions]
-    _share_feeds(frames)
     first = sessions[0][1]
     hub = simulated_hub(first.sim, first.session.seed, first.feeds.binance.symbol, frames[0].inputs.market_model)
     members = [(key, BatchedSim(frame, hub)) for (key, _, _), frame in zip(sessions, frames)]
+    _share_feeds(frames)
     return await _run_members(frames, members, SimGroup(hub, members).run_clock, None)
 
 
 def _share_feeds(frames: Sequence[Frame]) -> None:
-    """The followers' feed counters are the leader's (the first frame's): what their KPIs say of the feeds."""
+    """What the followers' KPIs say of the feeds: the leader's counters (the first frame's). Made after the members,
+    whose shells keep counters of their own, which a follower's keep-alive and stop count into unread."""
     leader = frames[0].sources.feeds
     for frame in frames[1:]:
         feeds = frame.sources.feeds
