@@ -93,22 +93,26 @@ def test_grid_points_of_the_demo_strategy_write_what_they_write_alone(tmp_path, 
 
 def test_d85_x_depth_sizing_grid_points_write_what_they_write_alone(tmp_path, fixtures, run_virtual):
     variants = [{}, {"strategy": {"latency_ms": 5, "latency_jitter_ms": 0}}]
-    _same_as_alone(run_virtual, tmp_path, "d85_x.toml", [fixtures / HFT], 200, variants)
+    _same_as_alone(run_virtual, tmp_path, "d85_x.toml", [fixtures / HFT], 120, variants)
 
 
-def test_a_replay_played_to_its_end_with_sessions_that_stop_at_different_times(tmp_path, fixtures, run_virtual):
+def _recorded(run_virtual, tmp_path: Path, base: str, seconds: float) -> Path:
+    """A two-venue recording of a simulated session (``--record``) on the OU market."""
+    source = tmp_path / "source"
+    overrides = {"session": {"logs_dir": str(source), "duration_s": seconds, "record": True, "market": "sim"}}
+    cfg = config.load(ROOT / "config" / base, on_ou(overrides))
+    return run_virtual(cfg, SessionPaths(source, "rec")).paths.recording
+
+
+def test_a_replay_played_to_its_end_with_sessions_that_stop_at_different_times(tmp_path, run_virtual):
     """The whole recording (its end stops every session), a loss stop in one of them."""
+    recording = _recorded(run_virtual, tmp_path, "demo.toml", 120)
     variants = [{}, {"strategy": {"zones": [[2, 2]]}, "risk": {"max_loss_usdt": 0.01}}]
-    _same_as_alone(run_virtual, tmp_path, "demo.toml", [fixtures / HFT], 3600, variants)
+    _same_as_alone(run_virtual, tmp_path, "demo.toml", [recording], 3600, variants)
 
 
 def test_a_two_venue_recording_of_a_simulated_session_shares_its_pass(tmp_path, run_virtual):
-    source = tmp_path / "source"
-    cfg = config.load(
-        ROOT / "config" / "d84_2.toml",
-        on_ou({"session": {"logs_dir": str(source), "duration_s": 60, "record": True, "market": "sim"}}),
-    )
-    recording = run_virtual(cfg, SessionPaths(source, "rec")).paths.recording
+    recording = _recorded(run_virtual, tmp_path, "d84_2.toml", 60)
     variants = [{}, {"strategy": {"zones": [[4, 4]]}}, {"fees": {"upbit_bps": 1}}]
     _same_as_alone(run_virtual, tmp_path, "d84_2.toml", [recording], 600, variants)
 

@@ -47,7 +47,7 @@ def _both(run_virtual, monkeypatch, tmp_path: Path, base: str, overrides: dict[s
     return results
 
 
-@pytest.mark.parametrize(("base", "seed"), [("d84_2.toml", 3), ("d85_x.toml", 85)])
+@pytest.mark.parametrize(("base", "seed"), [("d84_2.toml", 3)])  # the skim comes before any sizing
 def test_a_simulated_session_decides_the_same_skimming(tmp_path, run_virtual, monkeypatch, base, seed):
     overrides = on_ou({"session": {"market": "sim", "duration_s": 300, "seed": seed}})
     skimmed, _ = _both(run_virtual, monkeypatch, tmp_path, base, overrides)
